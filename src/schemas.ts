@@ -1,0 +1,105 @@
+import { z } from 'zod';
+
+// Zod schemas are the single source of the project's types (z.infer below).
+
+export const UUID = z.uuid({ version: 'v4' }).or(z.uuid());
+export const AccountId = z.string().regex(/^\d{12}$/, 'must be a 12-digit AWS account id');
+export const IsoDate = z.iso.date(); // YYYY-MM-DD
+export const IsoDateTime = z.iso.datetime({ offset: true });
+/** A decimal amount as Cost Explorer sends it: never a JS number. */
+export const DecimalString = z.string().regex(/^-?\d+(\.\d+)?$/, 'must be a plain decimal string');
+
+export const LeaseTerminatedEvent = z.object({
+  version: z.string().optional(),
+  id: z.string().min(1).max(256),
+  'detail-type': z.literal('LeaseTerminated'),
+  source: z.literal('isb'),
+  account: z.string().optional(),
+  time: IsoDateTime,
+  region: z.string().optional(),
+  resources: z.array(z.string()).optional(),
+  detail: z.object({
+    leaseId: z.object({
+      userEmail: z.email(),
+      uuid: UUID,
+    }),
+    accountId: AccountId,
+    reason: z.object({ type: z.string() }).loose().optional(),
+  }).loose(),
+});
+export type LeaseTerminatedEvent = z.infer<typeof LeaseTerminatedEvent>;
+
+export const LeaseCostsInput = z.object({
+  leaseUuid: UUID,
+  userEmail: z.email(),
+  accountId: AccountId,
+  /** The event's `time`: the settle delay counts from here. */
+  terminatedAt: IsoDateTime,
+  paddingHours: z.number().int().min(0).max(168).optional(),
+  /** The version the next report gets; continues across runs. */
+  nextReportVersion: z.number().int().min(1).optional(),
+  /** Skip the settle delay: set for re-runs, whose data has long settled. */
+  collectImmediately: z.boolean().optional(),
+  /** How long the run stays open for `rerun` signals after publishing. */
+  rerunWindowHours: z.number().min(0).max(24 * 366).optional(),
+  /** Recent reports carried over continue-as-new, for `status`. */
+  previousReports: z.array(z.lazy(() => ReportRecord)).max(20).optional(),
+});
+export type LeaseCostsInput = z.infer<typeof LeaseCostsInput>;
+
+export const IsbLease = z.object({
+  uuid: UUID,
+  userEmail: z.email(),
+  accountId: AccountId.optional(),
+  awsAccountId: AccountId.optional(),
+  startDate: IsoDateTime,
+  endDate: IsoDateTime.optional(),
+  status: z.string(),
+}).loose().refine((l) => l.accountId ?? l.awsAccountId, { message: 'lease has no account id' });
+export type IsbLease = z.infer<typeof IsbLease>;
+
+export const JSendSuccess = <T extends z.ZodType>(data: T) =>
+  z.object({ status: z.literal('success'), data });
+
+/** One line of the report: money stays a decimal string end to end. */
+export const CostRow = z.object({
+  resourceName: z.string(),
+  service: z.string(),
+  region: z.string(),
+  cost: DecimalString,
+});
+export type CostRow = z.infer<typeof CostRow>;
+
+export const DateRange = z.object({ start: IsoDate, end: IsoDate }); // end exclusive
+export type DateRange = z.infer<typeof DateRange>;
+
+export const ReportRecord = z.object({
+  version: z.number().int().min(1),
+  key: z.string(),
+  total: DecimalString,
+  checksumSha256: z.string(),
+  rowCount: z.number().int(),
+  urlExpiresAt: z.string(),
+  resourceLevel: z.string(),
+  billingWindow: DateRange,
+  publishedAt: z.string(),
+});
+export type ReportRecord = z.infer<typeof ReportRecord>;
+
+export const LeasePhase = z.enum(['waiting', 'collecting', 'reporting', 'published', 'failed']);
+export type LeasePhase = z.infer<typeof LeasePhase>;
+
+/** What the `status` query returns: everything an operator needs without reading history. */
+export interface LeaseStatus {
+  leaseUuid: string;
+  accountId: string;
+  phase: LeasePhase;
+  settleUntil: string;
+  paddingHours: number;
+  billingWindow?: DateRange;
+  currentVersion: number;
+  pagesFetched: number;
+  reports: ReportRecord[];
+  lastError?: { type: string; message: string; at: string };
+  rerunOpenUntil?: string;
+}
