@@ -1,0 +1,85 @@
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+import type { TestProject } from 'vitest/node';
+import { startTemporalDevServer } from '../src/dev-server';
+import { startMoto } from '../src/moto';
+import { repoRoot } from '../src/tools';
+
+// One dev server, one moto and one workflow bundle for the whole run: each costs seconds of CPU.
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const t0 = Date.now();
+  const timings: string[] = [];
+  const timed = <T>(label: string, p: Promise<T>) =>
+    p.then((v) => (timings.push(`${label} ${((Date.now() - t0) / 1000).toFixed(1)}s`), v));
+  // allSettled: when one fails, the others must still be started before they can be stopped.
+  const [temporal, moto, bundle] = await Promise.allSettled([
+    timed('temporal', startTemporalDevServer({ uiPort: false })),
+    timed('moto', startMoto()),
+    timed('bundle', bundleWorkflows()),
+  ]);
+  const servers: { stop(): Promise<void> }[] = [temporal, moto].flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+  const teardown = async () => {
+    await Promise.allSettled(servers.map((s) => s.stop()));
+  };
+  if (temporal.status === 'rejected' || moto.status === 'rejected' || bundle.status === 'rejected') {
+    await teardown();
+    const failed = [temporal, moto, bundle].find((r) => r.status === 'rejected') as PromiseRejectedResult;
+    throw failed.reason;
+  }
+  console.info(`[global-setup] ready: ${timings.join(', ')}`);
+  project.provide('temporalAddress', temporal.value.address);
+  project.provide('motoEndpoint', moto.value.endpoint);
+  project.provide('workflowBundlePath', bundle.value.path);
+  project.provide('workflowBundleError', bundle.value.error);
+  return teardown;
+}
+
+async function bundleWorkflows(): Promise<{ path: string | null; error: string | null }> {
+  const workflowsPath = join(repoRoot, 'workflows', 'index.ts');
+  if (!existsSync(workflowsPath)) {
+    return { path: null, error: `${workflowsPath} does not exist (yet)` };
+  }
+  const outDir = join(repoRoot, 'test-output');
+  const path = join(outDir, 'workflow-bundle.js');
+  const keyPath = `${path}.key`;
+  // Webpack costs ~8 s of CPU: reuse the last bundle while its possible inputs are unchanged.
+  const key = await bundleInputsHash();
+  if (existsSync(path) && existsSync(keyPath) && (await readFile(keyPath, 'utf8')) === key) {
+    return { path, error: null };
+  }
+  // Imported lazily: loading the worker package costs time when there is nothing to bundle.
+  const { bundleWorkflowCode, DefaultLogger } = await import('@temporalio/worker');
+  try {
+    const { code } = await bundleWorkflowCode({ workflowsPath, logger: new DefaultLogger('WARN') });
+    await mkdir(outDir, { recursive: true });
+    await writeFile(path, code);
+    await writeFile(keyPath, key);
+    return { path, error: null };
+  } catch (err) {
+    // Unit tests should still run; tests that need a worker fail with this message.
+    const error = `bundling ${workflowsPath} failed: ${err instanceof Error ? err.message : String(err)}`;
+    console.warn(`[global-setup] ${error}`);
+    return { path: null, error };
+  }
+}
+
+/** Everything workflow code can import from this repo, plus the lock file for dependency changes. */
+async function bundleInputsHash(): Promise<string> {
+  const hash = createHash('sha256');
+  const files: string[] = [join(repoRoot, 'package-lock.json')];
+  for (const dir of ['workflows', 'src', 'activities']) {
+    const abs = join(repoRoot, dir);
+    if (!existsSync(abs)) continue;
+    const entries = await readdir(abs, { recursive: true, withFileTypes: true });
+    for (const e of entries) {
+      if (e.isFile() && /\.(ts|mts|cts|js|mjs|cjs|json)$/.test(e.name)) files.push(join(e.parentPath, e.name));
+    }
+  }
+  for (const file of files.sort()) {
+    hash.update(relative(repoRoot, file)).update('\0');
+    hash.update(existsSync(file) ? await readFile(file) : '').update('\0');
+  }
+  return hash.digest('hex');
+}

@@ -1,0 +1,97 @@
+import { randomBytes } from 'node:crypto';
+import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
+import { TestWorkflowEnvironment, type TimeSkippingTestWorkflowEnvironmentOptions } from '@temporalio/testing';
+import { DefaultLogger, NativeConnection, Runtime, type LogLevel, type Worker } from '@temporalio/worker';
+import { afterAll, inject } from 'vitest';
+import { toolPath } from '../../src/tools';
+
+export const TEST_NAMESPACE = 'default';
+
+// Workers log every state change at INFO; TEMPORAL_TEST_LOG_LEVEL=DEBUG brings it back.
+try {
+  Runtime.install({ logger: new DefaultLogger((process.env.TEMPORAL_TEST_LOG_LEVEL ?? 'WARN') as LogLevel) });
+} catch {
+  /* a Runtime already exists in this process */
+}
+
+// One connection of each kind per test file; closed after the file's tests.
+let connection: Connection | undefined;
+let nativeConnection: Promise<NativeConnection> | undefined;
+
+export async function closeTestConnections(): Promise<void> {
+  const [c, n] = [connection, nativeConnection];
+  connection = undefined;
+  nativeConnection = undefined;
+  await Promise.allSettled([c?.close(), n?.then((nc) => nc.close())]);
+}
+
+try {
+  afterAll(closeTestConnections);
+} catch {
+  /* imported outside a test file's collection phase */
+}
+
+/** A client on the shared dev server. Do not close its connection: the helper does, after the file. */
+export function testClient(): Client {
+  connection ??= Connection.lazy({ address: inject('temporalAddress') });
+  return new Client({ connection, namespace: TEST_NAMESPACE });
+}
+
+let queueSeq = 0;
+/** Task queue names unique across test files and runs, so workers never steal each other's tasks. */
+export function uniqueTaskQueue(prefix = 'test'): string {
+  return `${prefix}-${process.pid}-${++queueSeq}-${randomBytes(3).toString('hex')}`;
+}
+
+export function workflowBundlePath(): string {
+  const path = inject('workflowBundlePath');
+  if (!path) throw new Error(`no workflow bundle: ${inject('workflowBundleError') ?? 'unknown reason'}`);
+  return path;
+}
+
+/** Spread into `Worker.create({ ...(await workerOptionsBase()), taskQueue, activities })`. */
+export async function workerOptionsBase(): Promise<{
+  connection: NativeConnection;
+  namespace: string;
+  workflowBundle: { codePath: string };
+}> {
+  const codePath = workflowBundlePath();
+  nativeConnection ??= NativeConnection.connect({ address: inject('temporalAddress') });
+  return { connection: await nativeConnection, namespace: TEST_NAMESPACE, workflowBundle: { codePath } };
+}
+
+/** Runs the worker until `fnOrPromise` settles, then shuts it down (and fails if the worker fails). */
+export function runWorkerUntil<R>(worker: Worker, fnOrPromise: Promise<R> | (() => Promise<R>)): Promise<R> {
+  return worker.runUntil(fnOrPromise);
+}
+
+export type History = Awaited<ReturnType<WorkflowHandle['fetchHistory']>>;
+
+export function fetchHistory(client: Client, workflowId: string, runId?: string): Promise<History> {
+  return client.workflow.getHandle(workflowId, runId).fetchHistory();
+}
+
+/** Java time-skipping test server from `.tools`, never a download. Call `env.teardown()` when done. */
+export function startTimeSkippingEnv(
+  opts: Omit<TimeSkippingTestWorkflowEnvironmentOptions, 'server'> & { extraArgs?: string[] } = {},
+): Promise<TestWorkflowEnvironment> {
+  const { extraArgs, ...rest } = opts;
+  return TestWorkflowEnvironment.createTimeSkipping({
+    ...rest,
+    server: { executable: { type: 'existing-path', path: toolPath('temporal-test-server') }, extraArgs },
+  });
+}
+
+/**
+ * With RECORD_HISTORIES=1, saves a finished run's history as a replay fixture
+ * (test/fixtures/histories/<name>.binpb, the protobuf encoding). Binary, because the SDK's
+ * historyToJSON trips over two copies of protobufjs in this dependency tree.
+ */
+export async function recordHistory(name: string, history: History): Promise<void> {
+  if (process.env.RECORD_HISTORIES !== '1') return;
+  const { temporal } = await import('@temporalio/proto');
+  const { mkdir, writeFile } = await import('node:fs/promises');
+  const dir = new URL('../fixtures/histories/', import.meta.url);
+  await mkdir(dir, { recursive: true });
+  await writeFile(new URL(`${name}.binpb`, dir), temporal.api.history.v1.History.encode(history).finish());
+}

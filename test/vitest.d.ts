@@ -1,0 +1,15 @@
+import 'vitest';
+
+// Values test/global-setup.ts hands to every test file via `inject(...)`.
+declare module 'vitest' {
+  export interface ProvidedContext {
+    /** `127.0.0.1:<port>` of the shared headless, in-memory dev server (namespace `default`). */
+    temporalAddress: string;
+    /** `http://127.0.0.1:<port>` of the shared moto server. */
+    motoEndpoint: string;
+    /** Bundled `workflows/index.ts`, or null when it did not exist or failed to bundle. */
+    workflowBundlePath: string | null;
+    /** Why bundling failed, when it did. */
+    workflowBundleError: string | null;
+  }
+}
