@@ -1,0 +1,22 @@
+import { createCostExplorerActivities, type CostExplorerDeps } from './cost-explorer';
+import { createEventBridgeActivities, type EventBridgeDeps } from './eventbridge';
+import { createIsbActivities, type IsbDeps } from './isb';
+import { createS3Activities, type S3Deps } from './s3';
+
+export interface ActivityDeps {
+  isb: IsbDeps;
+  costExplorer: CostExplorerDeps;
+  s3: S3Deps;
+  eventBridge: EventBridgeDeps;
+}
+
+/** Every activity the worker registers, built from injected clients so tests can pass their own. */
+export function createActivities(deps: ActivityDeps) {
+  return {
+    ...createIsbActivities(deps.isb),
+    ...createCostExplorerActivities(deps.costExplorer).activities,
+    ...createS3Activities(deps.s3),
+    ...createEventBridgeActivities(deps.eventBridge),
+  };
+}
+export type Activities = ReturnType<typeof createActivities>;

@@ -1,0 +1,81 @@
+import { ApplicationFailure } from '@temporalio/activity';
+import { SignJWT } from 'jose';
+import { IsbLease, JSendSuccess } from '../src/schemas';
+
+export interface IsbDeps {
+  baseUrl: string;
+  /** Reads the signing secret (Secrets Manager or configuration); called again after a 401. */
+  loadSecret: () => Promise<string>;
+  fetch?: typeof fetch;
+  requestTimeoutMs?: number;
+}
+
+export interface LeaseDetails {
+  uuid: string;
+  accountId: string;
+  startDate: string;
+  endDate?: string;
+  status: string;
+}
+
+const TOKEN_LIFETIME_S = 3600;
+const RESIGN_BEFORE_EXPIRY_S = 300;
+const LeaseResponse = JSendSuccess(IsbLease);
+
+/** The lease id the ISB API expects in its path: base64 of the JSON {userEmail, uuid}. */
+export const encodeLeaseId = (userEmail: string, uuid: string) =>
+  Buffer.from(JSON.stringify({ userEmail, uuid })).toString('base64');
+
+export function createIsbActivities(deps: IsbDeps) {
+  const doFetch = deps.fetch ?? fetch;
+  let secret: string | undefined;
+  let token: { value: string; expiresAt: number } | undefined;
+
+  const bearer = async (): Promise<string> => {
+    const now = Math.floor(Date.now() / 1000);
+    if (token && token.expiresAt - RESIGN_BEFORE_EXPIRY_S > now) return token.value;
+    secret ??= await deps.loadSecret();
+    const value = await new SignJWT({ user: { email: 'lease-costs@system', roles: ['Admin'] } })
+      .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+      .setIssuedAt(now)
+      .setExpirationTime(now + TOKEN_LIFETIME_S)
+      .sign(new TextEncoder().encode(secret));
+    token = { value, expiresAt: now + TOKEN_LIFETIME_S };
+    return value;
+  };
+
+  const get = async (url: string) =>
+    doFetch(url, {
+      headers: { authorization: `Bearer ${await bearer()}`, accept: 'application/json' },
+      signal: AbortSignal.timeout(deps.requestTimeoutMs ?? 15_000),
+    });
+
+  return {
+    async lookupLease(input: { leaseUuid: string; userEmail: string }): Promise<LeaseDetails> {
+      const url = `${deps.baseUrl.replace(/\/+$/, '')}/leases/${encodeURIComponent(encodeLeaseId(input.userEmail, input.leaseUuid))}`;
+      let res = await get(url);
+      if (res.status === 401) {
+        // The secret may have rotated: re-read it once, then give up to the engine's retries.
+        secret = undefined;
+        token = undefined;
+        res = await get(url);
+      }
+      if (res.status === 404) {
+        throw ApplicationFailure.nonRetryable(`Lease ${input.leaseUuid} does not exist in the ISB API`, 'LeaseNotFound');
+      }
+      if (!res.ok) throw new Error(`ISB API answered ${res.status} for lease ${input.leaseUuid}`);
+      const parsed = LeaseResponse.safeParse(await res.json());
+      if (!parsed.success) {
+        throw ApplicationFailure.nonRetryable(`ISB API returned an invalid lease for ${input.leaseUuid}: ${parsed.error.message}`, 'InvalidLease');
+      }
+      const lease = parsed.data.data;
+      return {
+        uuid: lease.uuid,
+        accountId: (lease.accountId ?? lease.awsAccountId)!,
+        startDate: lease.startDate,
+        endDate: lease.endDate,
+        status: lease.status,
+      };
+    },
+  };
+}

@@ -1,0 +1,57 @@
+import { CostExplorerClient } from '@aws-sdk/client-cost-explorer';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { S3Client } from '@aws-sdk/client-s3';
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { fromTemporaryCredentials } from '@aws-sdk/credential-providers';
+import type { Config } from './config';
+
+// Region, credentials and AWS_ENDPOINT_URL(_<SERVICE>) overrides are the SDK's own resolution;
+// we only add what the SDK cannot infer.
+
+export function s3Client(env: NodeJS.ProcessEnv = process.env): S3Client {
+  // Local stand-ins (moto, MinIO) serve buckets by path, not by virtual host.
+  return new S3Client({ forcePathStyle: Boolean(env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL) });
+}
+
+/**
+ * Cost Explorer with credentials from assuming the cost-reading role. The provider refreshes them
+ * before expiry, and they never leave this process (nothing returns them to a workflow).
+ * maxAttempts 1: throttling goes back to Temporal's retry policy, which resumes from the last page.
+ */
+export function costExplorerClient(roleArn: string): CostExplorerClient {
+  return new CostExplorerClient({
+    region: 'us-east-1',
+    maxAttempts: 1,
+    credentials: fromTemporaryCredentials({
+      params: { RoleArn: roleArn, RoleSessionName: `lease-costs-${process.pid}`, DurationSeconds: 3600 },
+      clientConfig: { region: process.env.AWS_REGION ?? 'us-east-1' },
+    }),
+  });
+}
+
+export const eventBridgeClient = () => new EventBridgeClient({});
+
+export function jwtSecretLoader(config: Pick<Config, 'ISB_JWT_SECRET' | 'ISB_JWT_SECRET_PATH'>): () => Promise<string> {
+  if (config.ISB_JWT_SECRET) {
+    const secret = config.ISB_JWT_SECRET;
+    return async () => secret;
+  }
+  const client = new SecretsManagerClient({});
+  return async () => {
+    const res = await client.send(new GetSecretValueCommand({ SecretId: config.ISB_JWT_SECRET_PATH }));
+    if (!res.SecretString) throw new Error(`Secret ${config.ISB_JWT_SECRET_PATH} has no string value`);
+    return res.SecretString.trim();
+  };
+}
+
+/** A per-process token bucket for Cost Explorer calls (the API allows about 5 per second per account). */
+export function callRateLimiter(perSecond: number): () => Promise<void> {
+  const interval = 1000 / perSecond;
+  let next = 0;
+  return async () => {
+    const now = Date.now();
+    const at = Math.max(now, next);
+    next = at + interval;
+    if (at > now) await new Promise((r) => setTimeout(r, at - now));
+  };
+}

@@ -1,0 +1,60 @@
+import { Client, Connection, WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
+import type { Config } from './config';
+import type { LeaseCostsInput, LeaseTerminatedEvent } from './schemas';
+import { AwsAccountIdKey, LeasePhaseKey, LeaseUuidKey } from './search-attributes';
+
+export const WORKFLOW_TYPE = 'leaseCostsWorkflow';
+export const workflowIdFor = (leaseUuid: string) => `lease-costs-${leaseUuid}`;
+
+export async function connectClient(config: Pick<Config, 'TEMPORAL_ADDRESS' | 'TEMPORAL_NAMESPACE'>): Promise<Client> {
+  const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS, connectTimeout: '5 seconds' });
+  return new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+}
+
+export type StartOutcome =
+  | { status: 'started'; workflowId: string; runId: string }
+  | { status: 'duplicate'; workflowId: string };
+
+export const leaseStartOptions = (input: LeaseCostsInput) => ({
+  workflowId: workflowIdFor(input.leaseUuid),
+  args: [input] as [LeaseCostsInput],
+  typedSearchAttributes: [
+    { key: LeaseUuidKey, value: input.leaseUuid },
+    { key: AwsAccountIdKey, value: input.accountId },
+    { key: LeasePhaseKey, value: 'waiting' },
+  ],
+  memo: { leaseUuid: input.leaseUuid, accountId: input.accountId },
+  staticSummary: `Lease ${input.leaseUuid} costs, account ${input.accountId}`,
+});
+
+/**
+ * One workflow per lease, ever: REJECT_DUPLICATE refuses a second run even after the first has
+ * closed (within the namespace's retention), FAIL refuses one while it is open. Re-runs go through
+ * the `rerun` signal, never through this door.
+ */
+export async function startLeaseCosts(client: Client, taskQueue: string, input: LeaseCostsInput): Promise<StartOutcome> {
+  const options = leaseStartOptions(input);
+  try {
+    const handle = await client.workflow.start(WORKFLOW_TYPE, {
+      ...options,
+      taskQueue,
+      workflowIdReusePolicy: 'REJECT_DUPLICATE',
+      workflowIdConflictPolicy: 'FAIL',
+    });
+    return { status: 'started', workflowId: handle.workflowId, runId: handle.firstExecutionRunId };
+  } catch (err) {
+    if (err instanceof WorkflowExecutionAlreadyStartedError) return { status: 'duplicate', workflowId: options.workflowId };
+    throw err;
+  }
+}
+
+export const inputFromEvent = (
+  event: LeaseTerminatedEvent, config: Pick<Config, 'BILLING_PADDING_HOURS' | 'RERUN_WINDOW_DAYS'>,
+): LeaseCostsInput => ({
+  leaseUuid: event.detail.leaseId.uuid,
+  userEmail: event.detail.leaseId.userEmail,
+  accountId: event.detail.accountId,
+  terminatedAt: event.time,
+  paddingHours: config.BILLING_PADDING_HOURS,
+  rerunWindowHours: config.RERUN_WINDOW_DAYS * 24,
+});

@@ -1,0 +1,74 @@
+import { z } from 'zod';
+
+const intIn = (min: number, max: number, dflt: number) =>
+  z.string().trim().default(String(dflt))
+    .refine((s) => /^\d+$/.test(s) && Number(s) >= min && Number(s) <= max, `must be an integer ${min}..${max}`)
+    .transform(Number);
+
+const optional = <T extends z.ZodType>(schema: T) =>
+  z.preprocess((v) => (v === '' ? undefined : v), schema.optional());
+
+const isLoopback = (host: string) => ['127.0.0.1', 'localhost', '[::1]', '::1'].includes(host) || /^127\./.test(host);
+
+export const ConfigSchema = z.object({
+  TEMPORAL_ADDRESS: z.string().default('127.0.0.1:7233'),
+  TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
+  TEMPORAL_TASK_QUEUE: z.string().min(1).default('lease-costs'),
+  BILLING_PADDING_HOURS: intIn(0, 168, 8),
+  COST_EXPLORER_ROLE_ARN: optional(z.string().regex(/^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@\/-]{1,512}$/,
+    'must be arn:aws:iam::<12 digits>:role/<name>')),
+  COST_EXPLORER_MAX_RPS: z.string().trim().default('4')
+    .refine((s) => /^\d+(\.\d+)?$/.test(s) && Number(s) > 0 && Number(s) <= 5, 'must be a number in (0, 5]')
+    .transform(Number),
+  S3_BUCKET_NAME: optional(z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be a valid S3 bucket name')),
+  S3_KEY_PREFIX: z.string().default('').refine((s) => !s.startsWith('/'), 'must not start with /'),
+  PRESIGNED_URL_EXPIRY_DAYS: intIn(1, 7, 7),
+  EVENT_BUS_NAME: optional(z.string().regex(/^[\w.\-/]{1,256}$/, 'must be an EventBridge bus name or ARN')),
+  ISB_API_BASE_URL: optional(z.url().refine((s) => {
+    const u = new URL(s);
+    return u.protocol === 'https:' || (u.protocol === 'http:' && isLoopback(u.hostname));
+  }, 'must be https (http only for loopback)')),
+  ISB_JWT_SECRET_PATH: optional(z.string().min(1)),
+  ISB_JWT_SECRET: optional(z.string().min(16, 'must be at least 16 characters')),
+  RERUN_WINDOW_DAYS: intIn(0, 365, 30),
+  WEBHOOK_PORT: intIn(0, 65535, 8080),
+  WEBHOOK_API_KEY: optional(z.string().min(16, 'must be at least 16 characters')),
+  WEBHOOK_AUTH: z.enum(['api-key', 'none']).default('api-key'),
+});
+export type Config = z.infer<typeof ConfigSchema>;
+
+/** What each process needs beyond the defaults: checked together so one start names every gap. */
+export type Role = 'worker' | 'webhook' | 'report' | 'client';
+const REQUIRED: Record<Role, (keyof Config)[]> = {
+  worker: ['COST_EXPLORER_ROLE_ARN', 'S3_BUCKET_NAME', 'EVENT_BUS_NAME', 'ISB_API_BASE_URL'],
+  webhook: [],
+  report: ['COST_EXPLORER_ROLE_ARN'],
+  client: [],
+};
+
+export class ConfigError extends Error {
+  constructor(readonly problems: { variable: string; message: string }[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  ${p.variable}: ${p.message}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv, roles: Role[]): Config {
+  const parsed = ConfigSchema.safeParse(env);
+  const problems = parsed.success ? [] : parsed.error.issues.map((i) => ({ variable: String(i.path[0]), message: i.message }));
+  const cfg = parsed.success ? parsed.data : undefined;
+  const value = (k: keyof Config) => (cfg ? cfg[k] : env[k]);
+  for (const role of roles) {
+    for (const key of REQUIRED[role]) {
+      if (!value(key) && !problems.some((p) => p.variable === key)) problems.push({ variable: key, message: 'is required' });
+    }
+    if (role === 'worker' && !value('ISB_JWT_SECRET_PATH') && !value('ISB_JWT_SECRET')) {
+      problems.push({ variable: 'ISB_JWT_SECRET_PATH', message: 'or ISB_JWT_SECRET is required' });
+    }
+    if (role === 'webhook' && value('WEBHOOK_AUTH') !== 'none' && !value('WEBHOOK_API_KEY') && !problems.some((p) => p.variable === 'WEBHOOK_API_KEY')) {
+      problems.push({ variable: 'WEBHOOK_API_KEY', message: 'is required unless WEBHOOK_AUTH=none' });
+    }
+  }
+  if (problems.length > 0 || !cfg) throw new ConfigError(problems);
+  return cfg;
+}

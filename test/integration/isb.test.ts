@@ -1,0 +1,73 @@
+import { randomUUID } from 'node:crypto';
+import { ApplicationFailure } from '@temporalio/common';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createIsbActivities } from '../../activities/isb';
+import { startFakeIsbApi, type FakeIsbApi } from '../fakes/isb-api';
+
+const SECRET = 'first-secret-0123456789abcdef';
+let isb: FakeIsbApi;
+beforeAll(async () => {
+  isb = await startFakeIsbApi({ jwtSecret: SECRET });
+});
+afterAll(async () => isb?.close());
+
+function lease(extra: { useAwsAccountIdField?: boolean } = {}) {
+  const l = { uuid: randomUUID(), userEmail: 'grace.hopper+ops@example.gov.uk', accountId: '123456789012', startDate: '2026-01-02T03:04:05Z', status: 'Expired', ...extra };
+  isb.addLease(l);
+  return l;
+}
+
+describe('ISB lease lookup over real HTTP', () => {
+  it('signs an Admin HS256 token the API accepts and reads the JSend lease (either account field)', async () => {
+    let reads = 0;
+    const { lookupLease } = createIsbActivities({ baseUrl: `${isb.endpoint}/`, loadSecret: async () => (reads++, SECRET) });
+    const a = lease();
+    const b = lease({ useAwsAccountIdField: true });
+    expect(await lookupLease({ leaseUuid: a.uuid, userEmail: a.userEmail })).toMatchObject({ uuid: a.uuid, accountId: '123456789012', startDate: a.startDate });
+    expect(await lookupLease({ leaseUuid: b.uuid, userEmail: b.userEmail })).toMatchObject({ uuid: b.uuid, accountId: '123456789012' });
+    expect(reads).toBe(1); // the token and secret are reused until near expiry
+  });
+
+  it('answers a missing lease with a non-retryable LeaseNotFound', async () => {
+    const { lookupLease } = createIsbActivities({ baseUrl: isb.endpoint, loadSecret: async () => SECRET });
+    const err = await lookupLease({ leaseUuid: randomUUID(), userEmail: 'nobody@example.com' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ApplicationFailure);
+    expect(err).toMatchObject({ type: 'LeaseNotFound', nonRetryable: true });
+  });
+
+  it('leaves 5xx to the engine as a retryable error', async () => {
+    const { lookupLease } = createIsbActivities({ baseUrl: isb.endpoint, loadSecret: async () => SECRET });
+    const l = lease();
+    isb.failNext(1, 503);
+    const err = await lookupLease({ leaseUuid: l.uuid, userEmail: l.userEmail }).catch((e: unknown) => e);
+    expect(err).not.toBeInstanceOf(ApplicationFailure);
+    expect((err as Error).message).toContain('503');
+    expect(await lookupLease({ leaseUuid: l.uuid, userEmail: l.userEmail })).toMatchObject({ uuid: l.uuid });
+  });
+
+  it('re-reads the secret once after a 401 when the secret has rotated', async () => {
+    let current = SECRET;
+    let reads = 0;
+    const { lookupLease } = createIsbActivities({ baseUrl: isb.endpoint, loadSecret: async () => (reads++, current) });
+    const l = lease();
+    await lookupLease({ leaseUuid: l.uuid, userEmail: l.userEmail });
+    current = 'rotated-secret-0123456789abcdef';
+    isb.rotateSecret(current);
+    try {
+      expect(await lookupLease({ leaseUuid: l.uuid, userEmail: l.userEmail })).toMatchObject({ uuid: l.uuid });
+      expect(reads).toBe(2);
+      const statuses = isb.calls.slice(-2).map((c) => c.status);
+      expect(statuses).toEqual([401, 200]);
+    } finally {
+      isb.rotateSecret(SECRET);
+    }
+  });
+
+  it('rejects an invalid lease body as non-retryable', async () => {
+    const { lookupLease } = createIsbActivities({
+      baseUrl: 'http://127.0.0.1:9', loadSecret: async () => SECRET,
+      fetch: async () => new Response(JSON.stringify({ status: 'success', data: { uuid: 'x' } }), { status: 200 }),
+    });
+    await expect(lookupLease({ leaseUuid: randomUUID(), userEmail: 'a@b.co' })).rejects.toMatchObject({ type: 'InvalidLease', nonRetryable: true });
+  });
+});

@@ -1,0 +1,241 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { WorkflowFailedError } from '@temporalio/client';
+import { Worker } from '@temporalio/worker';
+import { parse } from 'csv-parse/sync';
+import Decimal from 'decimal.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { computeBillingWindow, utcDay } from '../../src/billing-window';
+import { startLeaseCosts, workflowIdFor } from '../../src/client';
+import type { LeaseCostsResult } from '../../workflows';
+import type { FakeCostItem } from '../fakes/cost-explorer';
+import { fetchHistory, recordHistory, workflowBundlePath } from '../helpers/temporal';
+import { dailyCosts, ROLE_ARN, startStack, type Stack } from '../helpers/stack';
+
+const HOUR = 3600_000;
+const ACCOUNT = '210987654321';
+let stack: Stack;
+
+beforeAll(async () => {
+  stack = await startStack();
+  await stack.startWorker();
+});
+afterAll(async () => stack?.stop());
+
+/** A lease that ended `padding` ago minus a few seconds: the settle timer fires almost at once. */
+function newLease(opts: { daysAgo: number; accountId?: string; settleInMs?: number }) {
+  const now = Date.now();
+  const lease = {
+    uuid: randomUUID(),
+    userEmail: `user-${randomUUID().slice(0, 8)}@example.gov.uk`,
+    accountId: opts.accountId ?? ACCOUNT,
+    startDate: new Date(now - opts.daysAgo * 24 * HOUR).toISOString(),
+    terminatedAt: new Date(now - HOUR + (opts.settleInMs ?? 3000)).toISOString(),
+    paddingHours: 1,
+  };
+  stack.isb.addLease({ uuid: lease.uuid, userEmail: lease.userEmail, accountId: lease.accountId, startDate: lease.startDate, status: 'Expired' });
+  const window = computeBillingWindow({ leaseStart: lease.startDate, leaseEnd: lease.terminatedAt, paddingHours: 1 });
+  return { ...lease, window };
+}
+
+const start = (lease: ReturnType<typeof newLease>) => startLeaseCosts(stack.client, stack.config.TEMPORAL_TASK_QUEUE, {
+  leaseUuid: lease.uuid, userEmail: lease.userEmail, accountId: lease.accountId, terminatedAt: lease.terminatedAt,
+  paddingHours: lease.paddingHours, rerunWindowHours: 0,
+});
+
+const result = (uuid: string) => stack.client.workflow.getHandle(workflowIdFor(uuid)).result() as Promise<LeaseCostsResult>;
+
+/** CSV → rows with the formula guard's leading quote removed from text cells. */
+function readCsv(body: Buffer) {
+  const [header, ...rows] = parse(body.toString('utf8'), { relax_quotes: false, record_delimiter: '\r\n' }) as string[][];
+  const unguard = (s: string) => (/^'[=+\-@|%\t\r]/.test(s) ? s.slice(1) : s);
+  return { header, rows: rows.map(([name, service, region, cost]) => ({ name: unguard(name!), service: unguard(service!), region: unguard(region!), cost: cost! })) };
+}
+
+const addDay = (d: string, n: number) => new Date(Date.parse(`${d}T00:00:00Z`) + n * 24 * HOUR).toISOString().slice(0, 10);
+
+describe('lease-cost pipeline on a real Temporal dev server, moto and the fakes', () => {
+  it('publishes an exact, verified CSV, a working presigned URL and exactly one event', async () => {
+    const lease = newLease({ daysAgo: 3 });
+    const { start: from, end: to } = lease.window;
+    const resources = [
+      { service: 'Amazon Elastic Compute Cloud - Compute', resourceId: `arn:aws:ec2:eu-west-2:${ACCOUNT}:instance/i-0abc`, region: 'eu-west-2', amount: '1.2345678901' },
+      { service: 'Amazon Simple Storage Service', resourceId: 'arn:aws:s3:::bucket,with,commas', region: 'us-east-1', amount: '0.0000000007' },
+      { service: 'AWS Lambda', resourceId: '=HYPERLINK("http://evil.example")', region: 'eu-west-2', amount: '0.5' },
+      { service: 'Amazon "Quoted" Service', resourceId: 'name with\nnewline, and "quotes"', region: 'eu-west-2', amount: '2' },
+      { service: 'AWS Support', resourceId: 'refund-thing', region: 'us-east-1', amount: '-1.25' },
+    ];
+    // Data outside the window, another account and a credit must all stay out of the report.
+    const items: FakeCostItem[] = resources.flatMap((r) => dailyCosts({ accountId: ACCOUNT, start: addDay(from, -3), end: addDay(to, 2), ...r }));
+    items.push({ accountId: '999999999999', date: from, service: 'AWS Lambda', resourceId: 'other', region: 'us-east-1', amount: '1000' });
+    items.push({ accountId: ACCOUNT, date: from, service: 'AWS Lambda', resourceId: 'credit', region: 'us-east-1', amount: '-100', recordType: 'Credit' });
+    stack.ce.addCosts(items);
+
+    const started = await start(lease);
+    expect(started.status).toBe('started');
+    const summary = await result(lease.uuid);
+
+    const expectedTotal = stack.ce.expectedTotal({ accountId: ACCOUNT, start: from, end: to, recordType: 'Usage' });
+    const days = (Date.parse(`${to}T00:00:00Z`) - Date.parse(`${from}T00:00:00Z`)) / (24 * HOUR);
+    expect(summary.totalCost).toBe(expectedTotal);
+    expect(summary.resourceLevel).toBe('used');
+
+    // The object, its stored checksum and our own hash of its bytes agree.
+    const object = await stack.getObject(summary.s3Key);
+    const sha = createHash('sha256').update(object.body).digest('base64');
+    expect(object.checksumSha256).toBe(sha);
+    expect(summary.checksumSha256).toBe(sha);
+
+    const csv = readCsv(object.body);
+    expect(csv.header).toEqual(['Resource Name', 'Service', 'Region', 'Cost']);
+    const expectedRows = resources.map((r) => ({
+      name: r.resourceId, service: r.service,
+      region: r.resourceId.startsWith('arn:aws:ec2') ? 'eu-west-2' : '',
+      cost: new Decimal(r.amount).times(days).toFixed(),
+    }));
+    expect(csv.rows).toHaveLength(expectedRows.length);
+    expect(new Set(csv.rows.map((r) => JSON.stringify(r)))).toEqual(new Set(expectedRows.map((r) => JSON.stringify(r))));
+    const csvTotal = csv.rows.reduce((sum, r) => sum.plus(r.cost), new Decimal(0)).toFixed();
+    expect(csvTotal).toBe(expectedTotal);
+    expect(object.body.toString()).toContain(`'=HYPERLINK`);
+    expect(object.body.toString()).not.toMatch(/e-\d/);
+
+    const events = (await stack.events.receiveAll<Record<string, unknown>>(3000)).filter((e) => e.detail.leaseId === lease.uuid);
+    expect(events).toHaveLength(1);
+    const detail = events[0]!.detail;
+    expect(events[0]!.source).toBe('isb-costs');
+    expect(events[0]!['detail-type']).toBe('LeaseCostsGenerated');
+    expect(detail).toMatchObject({
+      leaseId: lease.uuid, userEmail: lease.userEmail, accountId: ACCOUNT, currency: 'USD', startDate: from,
+      endDate: addDay(to, -1), totalCostExact: expectedTotal, reportVersion: 1, s3Key: summary.s3Key, checksumSha256: sha,
+      totalCost: new Decimal(expectedTotal).toDecimalPlaces(2).toNumber(),
+    });
+
+    const download = await fetch(detail.csvUrl as string);
+    expect(download.status).toBe(200);
+    expect(Buffer.from(await download.arrayBuffer()).equals(object.body)).toBe(true);
+    expect(Date.parse(detail.urlExpiresAt as string) - Date.now()).toBeGreaterThan(6.9 * 24 * HOUR);
+
+    // Cost Explorer was read with the assumed role's temporary credentials, which history never saw.
+    const ceCalls = stack.ce.calls.filter((c) => JSON.stringify(c.request).includes(ACCOUNT));
+    expect(ceCalls.length).toBeGreaterThan(0);
+    for (const c of ceCalls) {
+      expect(c.accessKeyId).toMatch(/^ASIA/);
+      expect(c.hasSessionToken).toBe(true);
+    }
+    const history = JSON.stringify(await fetchHistory(stack.client, workflowIdFor(lease.uuid)));
+    for (const secret of [ceCalls[0]!.accessKeyId!, ...(ceCalls[0]!.sessionToken ? [ceCalls[0]!.sessionToken] : []), stack.isb.secret]) {
+      expect(history).not.toContain(secret);
+    }
+    expect(history).not.toMatch(/SecretAccessKey|SessionToken|X-Amz-Signature|X-Amz-Credential/i);
+
+    // The fresh history replays against the current workflow code.
+    const recorded = await fetchHistory(stack.client, workflowIdFor(lease.uuid));
+    await Worker.runReplayHistory({ workflowBundle: { codePath: workflowBundlePath() } }, recorded, workflowIdFor(lease.uuid));
+    await recordHistory('published-v1', recorded);
+  });
+
+  it('pages through 30+ pages under throttling, and resumes mid-pagination without refetching a page', async () => {
+    const lease = newLease({ daysAgo: 5, accountId: '333344445555' });
+    const items = Array.from({ length: 340 }, (_, i) => dailyCosts({
+      accountId: lease.accountId, start: lease.window.start, end: lease.window.end,
+      service: `Service ${i % 7}`, resourceId: `arn:aws:ec2:us-east-1:${lease.accountId}:volume/vol-${i}`, region: 'us-east-1',
+      amount: `0.${String(i).padStart(4, '0')}1`,
+    })).flat();
+    stack.ce.addCosts(items);
+    stack.ce.setPageSize(10);
+    stack.ce.setThrottle({ everyNth: 12 });
+    stack.ce.failAt({ pageIndex: 17, status: 500, times: 1 });
+    try {
+      await start(lease);
+      const summary = await result(lease.uuid);
+      expect(summary.totalCost).toBe(stack.ce.expectedTotal({ accountId: lease.accountId, start: lease.window.start, end: lease.window.end, recordType: 'Usage' }));
+      expect(summary.rowCount).toBe(340);
+
+      const calls = stack.ce.calls.filter((c) => JSON.stringify(c.request).includes(lease.accountId));
+      const pages = calls.filter((c) => c.status === 200);
+      expect(pages.length).toBeGreaterThanOrEqual(30);
+      expect(calls.some((c) => c.errorCode === 'LimitExceededException')).toBe(true);
+      expect(calls.some((c) => c.status >= 500 && c.pageIndex === 17)).toBe(true);
+      // Every page arrived exactly once: retries resumed from the heartbeated token.
+      const fetched = pages.map((c) => c.pageIndex);
+      expect(new Set(fetched).size).toBe(fetched.length);
+    } finally {
+      stack.ce.resetFaults();
+      stack.ce.setPageSize(500);
+    }
+  });
+
+  it('uses resource-level data for the last 14 days and service level before them', async () => {
+    const lease = newLease({ daysAgo: 20, accountId: '444455556666' });
+    stack.ce.addCosts(dailyCosts({
+      accountId: lease.accountId, start: lease.window.start, end: lease.window.end,
+      service: 'Amazon Relational Database Service', resourceId: `arn:aws:rds:eu-west-1:${lease.accountId}:db:main`, region: 'eu-west-1', amount: '3.3',
+    }));
+    await start(lease);
+    const summary = await result(lease.uuid);
+    const csv = readCsv((await stack.getObject(summary.s3Key)).body);
+    const horizon = addDay(utcDay(new Date().toISOString()), -13);
+    const recentDays = (Date.parse(`${lease.window.end}T00:00:00Z`) - Date.parse(`${horizon}T00:00:00Z`)) / (24 * HOUR);
+    const olderDays = (Date.parse(`${horizon}T00:00:00Z`) - Date.parse(`${lease.window.start}T00:00:00Z`)) / (24 * HOUR);
+    expect(csv.rows).toEqual([
+      { name: `arn:aws:rds:eu-west-1:${lease.accountId}:db:main`, service: 'Amazon Relational Database Service', region: 'eu-west-1', cost: new Decimal('3.3').times(recentDays).toFixed() },
+      { name: '(service level)', service: 'Amazon Relational Database Service', region: 'eu-west-1', cost: new Decimal('3.3').times(olderDays).toFixed() },
+    ]);
+    expect(summary.totalCost).toBe(new Decimal('3.3').times(recentDays + olderDays).toFixed());
+    await recordHistory('resource-and-service-level', await fetchHistory(stack.client, workflowIdFor(lease.uuid)));
+    const withResources = stack.ce.calls.filter((c) => c.operation === 'GetCostAndUsageWithResources' && JSON.stringify(c.request).includes(lease.accountId));
+    expect(withResources.length).toBeGreaterThan(0);
+  });
+
+  it('falls back to a marked service-level report when resource-level data is disabled', async () => {
+    const lease = newLease({ daysAgo: 2, accountId: '555566667777' });
+    stack.ce.addCosts(dailyCosts({
+      accountId: lease.accountId, start: lease.window.start, end: lease.window.end,
+      service: 'AWS Glue', resourceId: 'job-1', region: 'eu-west-2', amount: '0.25',
+    }));
+    stack.ce.setResourceLevelEnabled(false);
+    try {
+      await start(lease);
+      const summary = await result(lease.uuid);
+      expect(summary.resourceLevel).toBe('unavailable');
+      const csv = readCsv((await stack.getObject(summary.s3Key)).body);
+      expect(csv.rows).toEqual([{ name: '(service level)', service: 'AWS Glue', region: 'eu-west-2', cost: summary.totalCost }]);
+      expect(summary.totalCost).toBe(stack.ce.expectedTotal({ accountId: lease.accountId, start: lease.window.start, end: lease.window.end, recordType: 'Usage' }));
+      const events = (await stack.events.receiveAll<Record<string, unknown>>(3000)).filter((e) => e.detail.leaseId === lease.uuid);
+      expect(events.map((e) => e.detail.resourceLevel)).toEqual(['unavailable']);
+    } finally {
+      stack.ce.resetFaults();
+    }
+  });
+
+  it('fails at once with LeaseNotFound for a lease the ISB API does not know', async () => {
+    const lease = { ...newLease({ daysAgo: 1 }), uuid: randomUUID() };
+    await start(lease);
+    const err = await result(lease.uuid).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(WorkflowFailedError);
+    const cause = (err as WorkflowFailedError).cause as { cause?: { type?: string; message?: string } };
+    expect(cause.cause?.type).toBe('LeaseNotFound');
+    const history = await fetchHistory(stack.client, workflowIdFor(lease.uuid));
+    const started = history.events!.filter((e) => e.activityTaskStartedEventAttributes);
+    expect(started).toHaveLength(1);
+    expect(started[0]!.activityTaskStartedEventAttributes!.attempt).toBe(1);
+    await recordHistory('lease-not-found', history);
+  });
+
+  it('fails at once with a named error when the role may not read Cost Explorer', async () => {
+    const lease = newLease({ daysAgo: 1, accountId: '666677778888' });
+    stack.ce.setAccessDenied(true);
+    try {
+      await start(lease);
+      const err = await result(lease.uuid).catch((e: unknown) => e);
+      const cause = (err as WorkflowFailedError).cause as { cause?: { type?: string; message?: string } };
+      expect(cause.cause?.type).toBe('CostExplorerAccessDenied');
+      expect(cause.cause?.message).toContain(ROLE_ARN);
+      const history = await fetchHistory(stack.client, workflowIdFor(lease.uuid));
+      const collectAttempts = history.events!.filter((e) => e.activityTaskStartedEventAttributes).map((e) => e.activityTaskStartedEventAttributes!.attempt);
+      expect(collectAttempts).toEqual([1, 1]); // lookupLease once, collectCosts once
+    } finally {
+      stack.ce.resetFaults();
+    }
+  });
+});
