@@ -1,0 +1,113 @@
+import { Command, InvalidArgumentError } from 'commander';
+import { config as loadDotenv } from 'dotenv';
+import { ConfigError, loadConfig, type Role } from './config';
+import { CliError } from './errors';
+
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+const uuidArg = (v: string) => {
+  if (!UUID_RE.test(v)) throw new InvalidArgumentError('must be a lease uuid');
+  return v.toLowerCase();
+};
+const intArg = (min: number, max: number) => (v: string) => {
+  if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max) throw new InvalidArgumentError(`must be an integer ${min}..${max}`);
+  return Number(v);
+};
+const dateArg = (v: string) => {
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(v) || Number.isNaN(Date.parse(`${v}T00:00:00Z`))) throw new InvalidArgumentError('must be YYYY-MM-DD');
+  return v;
+};
+const accountArg = (v: string) => {
+  if (!/^\d{12}$/.test(v)) throw new InvalidArgumentError('must be a 12-digit AWS account id');
+  return v;
+};
+
+const configFor = (...roles: Role[]) => loadConfig(process.env, roles);
+
+export function buildCli(): Command {
+  const program = new Command('lease-costs')
+    .description('Durable, exact per-lease AWS cost reports for Innovation Sandbox on AWS')
+    .showHelpAfterError();
+
+  program.command('worker').description('run a worker only').action(async () => {
+    const { runWorker } = await import('./commands/worker');
+    await runWorker(configFor('worker'));
+  });
+
+  program.command('webhook').description('run the webhook server only').action(async () => {
+    const { webhookCommand } = await import('./webhook');
+    await webhookCommand(configFor('webhook'));
+  });
+
+  program.command('status').argument('<lease-uuid>', 'lease uuid', uuidArg)
+    .option('--json', 'machine-readable output')
+    .description('phase, settle-until time, pages fetched, last report')
+    .action(async (uuid: string, opts: { json?: boolean }) => {
+      const { statusCommand } = await import('./commands/operate');
+      await statusCommand(configFor('client'), uuid, opts);
+    });
+
+  program.command('rerun').argument('<lease-uuid>', 'lease uuid', uuidArg)
+    .option('--padding-hours <n>', 'billing padding for this re-run (0..168)', intArg(0, 168))
+    .option('--json', 'machine-readable output')
+    .description('a new report version for that lease, whether its workflow is open or closed')
+    .action(async (uuid: string, opts: { paddingHours?: number; json?: boolean }) => {
+      const { rerunCommand } = await import('./commands/operate');
+      await rerunCommand(configFor('client'), uuid, opts);
+    });
+
+  program.command('collect-now').argument('<lease-uuid>', 'lease uuid', uuidArg)
+    .option('--json', 'machine-readable output')
+    .description('skip the rest of the settle delay')
+    .action(async (uuid: string, opts: { json?: boolean }) => {
+      const { collectNowCommand } = await import('./commands/operate');
+      await collectNowCommand(configFor('client'), uuid, opts);
+    });
+
+  program.command('report').description('a one-off report on the spot, no workflow')
+    .requiredOption('--account <id>', 'AWS account id', accountArg)
+    .requiredOption('--start <date>', 'first day, YYYY-MM-DD', dateArg)
+    .requiredOption('--end <date>', 'end day, YYYY-MM-DD (exclusive)', dateArg)
+    .option('--out <file>', 'write the CSV here instead of stdout')
+    .action(async (opts: { account: string; start: string; end: string; out?: string }) => {
+      const { reportCommand } = await import('./commands/report');
+      await reportCommand(configFor('report'), opts);
+    });
+
+  const portArg = intArg(1, 65535);
+  program.command('dev').description('Temporal dev server (unless TEMPORAL_ADDRESS is set), a worker and the webhook')
+    .option('--port <n>', 'dev server gRPC port', portArg, 7233)
+    .option('--ui-port <n>', 'Temporal Web UI port', portArg, 8233)
+    .action(async (opts: { port: number; uiPort: number }) => {
+      const { devCommand } = await import('./commands/dev');
+      await devCommand(opts);
+    });
+
+  program.command('demo').description('dev against local stand-ins for AWS and the ISB API, with sample leases')
+    .option('--port <n>', 'dev server gRPC port', portArg, 7233)
+    .option('--ui-port <n>', 'Temporal Web UI port', portArg, 8233)
+    .option('--exit', 'exit after printing the reports (default when stdin is not a terminal)')
+    .action(async (opts: { port: number; uiPort: number; exit?: boolean }) => {
+      const { demoCommand } = await import('./commands/demo');
+      await demoCommand(opts);
+    });
+
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  loadDotenv({ quiet: true });
+  try {
+    await buildCli().parseAsync(argv);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(err.message);
+      process.exit(2);
+    }
+    if (err instanceof CliError) {
+      console.error(`lease-costs: ${err.message}`);
+      process.exit(err.exitCode);
+    }
+    throw err;
+  }
+}
