@@ -1,0 +1,162 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { CreateEventBusCommand, EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { CreateBucketCommand, GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { parse } from 'csv-parse/sync';
+import { startFakeCostExplorer } from '../../test/fakes/cost-explorer';
+import { startFakeIsbApi } from '../../test/fakes/isb-api';
+import { sampleCosts } from '../../test/fakes/sample-data';
+import { addDays, computeBillingWindow, utcDay } from '../billing-window';
+import { connectClient, workflowIdFor } from '../client';
+import { startMoto } from '../moto';
+import type { LeaseStatus } from '../schemas';
+import { repoRoot } from '../tools';
+import { startDevStack, untilSignal } from './dev';
+import { leaseStatus } from './operate';
+
+const DAY = 24 * 3600_000;
+const SAMPLES = [
+  { name: 'long lease (20 days: resource level for the last 14, service level before)', days: 20, services: 10, resources: 300 },
+  { name: 'week-long lease', days: 7, services: 6, resources: 120 },
+  { name: 'two-day lease', days: 2, services: 4, resources: 40 },
+];
+
+export interface DemoOptions {
+  /** Exit after printing the results instead of waiting for Ctrl-C. */
+  exit?: boolean;
+  port?: number;
+  uiPort?: number;
+  timeoutMs?: number;
+}
+
+/**
+ * `dev` against local stand-ins: moto for S3, STS, EventBridge and Secrets Manager, our Cost
+ * Explorer and ISB fakes with sample data, and three lease terminations sent to the webhook.
+ */
+export async function demoCommand(opts: DemoOptions = {}): Promise<void> {
+  const dataDir = join(repoRoot, '.data', 'demo');
+  // The stand-ins keep nothing between runs, so neither does the demo's own Temporal database.
+  await rm(dataDir, { recursive: true, force: true });
+  await mkdir(dataDir, { recursive: true });
+  log('starting local stand-ins (moto, Cost Explorer and ISB API fakes)…');
+
+  const jwtSecret = randomBytes(32).toString('hex');
+  const [moto, ce, isb] = await Promise.all([startMoto(), startFakeCostExplorer({ pageSize: 100 }), startFakeIsbApi({ jwtSecret })]);
+  const cleanups: (() => Promise<void>)[] = [() => moto.stop(), () => ce.close(), () => isb.close()];
+  const cleanup = async () => { for (const c of cleanups.reverse()) await c().catch(() => {}); };
+  try {
+    const apiKey = randomBytes(24).toString('hex');
+    const env = {
+      AWS_REGION: 'us-east-1', AWS_ACCESS_KEY_ID: 'demo', AWS_SECRET_ACCESS_KEY: 'demo',
+      AWS_ENDPOINT_URL_S3: moto.endpoint, AWS_ENDPOINT_URL_STS: moto.endpoint,
+      AWS_ENDPOINT_URL_EVENTBRIDGE: moto.endpoint, AWS_ENDPOINT_URL_SECRETS_MANAGER: moto.endpoint,
+      AWS_ENDPOINT_URL_COST_EXPLORER: ce.endpoint,
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+      COST_EXPLORER_ROLE_ARN: 'arn:aws:iam::999988887777:role/IsbCostExplorerAccess',
+      S3_BUCKET_NAME: 'lease-costs-demo', S3_KEY_PREFIX: 'reports/', EVENT_BUS_NAME: 'isb-demo',
+      ISB_API_BASE_URL: isb.endpoint, ISB_JWT_SECRET_PATH: 'isb/jwt-signing-secret',
+      BILLING_PADDING_HOURS: '1', WEBHOOK_API_KEY: apiKey, WEBHOOK_PORT: process.env.WEBHOOK_PORT ?? '8080',
+    };
+    // The AWS SDK reads endpoints and credentials from the process environment.
+    Object.assign(process.env, env);
+    const aws = { region: 'us-east-1', endpoint: moto.endpoint, credentials: { accessKeyId: 'demo', secretAccessKey: 'demo' }, forcePathStyle: true };
+    const s3 = new S3Client(aws);
+    await s3.send(new CreateBucketCommand({ Bucket: env.S3_BUCKET_NAME }));
+    await new EventBridgeClient(aws).send(new CreateEventBusCommand({ Name: env.EVENT_BUS_NAME }));
+    await new SecretsManagerClient(aws).send(new CreateSecretCommand({ Name: env.ISB_JWT_SECRET_PATH, SecretString: jwtSecret }));
+
+    const stack = await startDevStack({ env: process.env, port: opts.port, uiPort: opts.uiPort, dbFile: join(dataDir, 'temporal.sqlite') });
+    cleanups.push(() => stack.stop());
+    log(`Temporal ${stack.config.TEMPORAL_ADDRESS}${stack.uiUrl ? `, UI ${stack.uiUrl}` : ''}; webhook ${stack.webhookUrl}`);
+
+    // Leases that ended an hour ago minus a few seconds: with 1 h padding the settle timer is short.
+    const now = Date.now();
+    const leases = SAMPLES.map((sample, i) => {
+      const lease = {
+        ...sample, uuid: randomUUID(), userEmail: `demo.user${i + 1}@example.gov.uk`, accountId: `10000000000${i + 1}`,
+        startDate: new Date(now - sample.days * DAY).toISOString(), terminatedAt: new Date(now - 3600_000 + 8_000 + i * 2_000).toISOString(),
+      };
+      const window = computeBillingWindow({ leaseStart: lease.startDate, leaseEnd: lease.terminatedAt, paddingHours: 1 });
+      ce.addCosts(sampleCosts({ accountId: lease.accountId, start: addDays(window.start, -2), end: addDays(utcDay(new Date(now).toISOString()), 1), services: sample.services, resources: sample.resources, seed: i + 1 }));
+      isb.addLease({ uuid: lease.uuid, userEmail: lease.userEmail, accountId: lease.accountId, startDate: lease.startDate, endDate: lease.terminatedAt, status: 'Expired' });
+      return lease;
+    });
+
+    for (const lease of leases) {
+      const res = await fetch(stack.webhookUrl, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-api-key': apiKey },
+        body: JSON.stringify({
+          version: '0', id: randomUUID(), 'detail-type': 'LeaseTerminated', source: 'isb', account: '111122223333',
+          time: lease.terminatedAt, region: 'us-west-2', resources: [],
+          detail: { leaseId: { userEmail: lease.userEmail, uuid: lease.uuid }, accountId: lease.accountId, reason: { type: 'Expired' } },
+        }),
+      });
+      log(`LeaseTerminated ${lease.uuid} (${lease.name}) → webhook ${res.status} ${await res.text()}`);
+    }
+
+    const client = await connectClient(stack.config);
+    const final = await watch(client, leases.map((l) => l.uuid), opts.timeoutMs ?? 150_000);
+
+    console.log('\n=== lease cost reports ===');
+    for (const lease of leases) {
+      const status = final.get(lease.uuid);
+      const report = status?.reports.at(-1);
+      console.log(`\n${lease.name}\n  lease ${lease.uuid}, account ${lease.accountId}`);
+      if (!status || !report) {
+        console.log(`  no report: ${status?.lastError ? `${status.lastError.type}: ${status.lastError.message}` : status?.phase ?? 'unknown'}`);
+        continue;
+      }
+      const object = await s3.send(new GetObjectCommand({ Bucket: env.S3_BUCKET_NAME, Key: report.key }));
+      const csv = await object.Body!.transformToString();
+      const file = join(dataDir, `lease-costs-${lease.uuid}-v${report.version}.csv`);
+      await writeFile(file, csv);
+      const [, ...rows] = parse(csv) as string[][];
+      console.log(`  CSV          s3://${env.S3_BUCKET_NAME}/${report.key} (copy: ${file})`);
+      console.log(`  rows         ${report.rowCount}, resource level: ${report.resourceLevel}, window ${report.billingWindow.start} to ${report.billingWindow.end} (exclusive)`);
+      console.log(`  total        ${report.total} USD (exact), SHA-256 ${report.checksumSha256}`);
+      console.log('  top rows:');
+      for (const [name, service, region, cost] of rows.slice(0, 5)) {
+        console.log(`    ${cost!.padStart(16)}  ${service!.slice(0, 40).padEnd(40)} ${region!.padEnd(10)} ${name!.slice(0, 70)}`);
+      }
+      if (stack.uiUrl) console.log(`  Temporal UI  ${stack.uiUrl}/namespaces/${stack.config.TEMPORAL_NAMESPACE}/workflows/${workflowIdFor(lease.uuid)}`);
+    }
+    const published = [...final.values()].filter((s) => s.phase === 'published').length;
+    console.log(`\n${published}/${leases.length} leases published; Cost Explorer calls: ${ce.stats().total}`);
+    await client.connection.close();
+
+    if (published !== leases.length) process.exitCode = 1;
+    if (!opts.exit && process.stdin.isTTY) {
+      console.log('\nEverything keeps running for you to explore (Temporal UI above). Ctrl-C stops it all.');
+      await untilSignal();
+    }
+  } finally {
+    await cleanup();
+  }
+}
+
+/** Prints each lease's phase and pages as they change, until all are published or failed. */
+async function watch(client: Awaited<ReturnType<typeof connectClient>>, uuids: string[], timeoutMs: number) {
+  const last = new Map<string, string>();
+  const final = new Map<string, LeaseStatus>();
+  const deadline = Date.now() + timeoutMs;
+  while (final.size < uuids.length && Date.now() < deadline) {
+    for (const uuid of uuids.filter((u) => !final.has(u))) {
+      const { status } = await leaseStatus(client, uuid).catch(() => ({ status: undefined }));
+      if (!status) continue;
+      const report = status.reports.at(-1);
+      const line = `${status.phase.padEnd(10)} pages ${status.pagesFetched}${report ? `, rows ${report.rowCount}, total ${report.total} USD` : ''}${status.phase === 'waiting' ? ` (settle until ${status.settleUntil})` : ''}`;
+      if (last.get(uuid) !== line) log(`${uuid.slice(0, 8)}  ${line}`);
+      last.set(uuid, line);
+      if (status.phase === 'published' || status.phase === 'failed') final.set(uuid, status);
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  return final;
+}
+
+function log(message: string) {
+  console.log(`[${new Date().toISOString().slice(11, 19)}] ${message}`);
+}

@@ -1,0 +1,85 @@
+import { NativeConnection, type Worker } from '@temporalio/worker';
+import { join } from 'node:path';
+import { loadConfig, type Config } from '../config';
+import { startTemporalDevServer, type DevServer } from '../dev-server';
+import { repoRoot } from '../tools';
+import { runWebhook } from '../webhook';
+import { createWorker } from '../worker';
+
+export interface DevStackOptions {
+  env?: NodeJS.ProcessEnv;
+  port?: number;
+  uiPort?: number;
+  /** SQLite file so runs survive restarts. */
+  dbFile?: string;
+}
+
+export interface DevStack {
+  config: Config;
+  server?: DevServer;
+  uiUrl?: string;
+  webhookUrl: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * The whole service in one process tree: the pinned dev server (unless TEMPORAL_ADDRESS is set),
+ * a worker and the webhook. Config is validated before anything starts.
+ */
+export async function startDevStack(opts: DevStackOptions = {}): Promise<DevStack> {
+  const env = opts.env ?? process.env;
+  let config = loadConfig(env, ['worker', 'webhook']);
+  const stops: (() => Promise<void>)[] = [];
+  const stop = async () => {
+    for (const s of stops.reverse()) await s().catch((err) => console.error(`shutdown: ${(err as Error).message}`));
+    stops.length = 0;
+  };
+  try {
+    let server: DevServer | undefined;
+    if (!env.TEMPORAL_ADDRESS) {
+      server = await startTemporalDevServer({
+        port: opts.port ?? 7233,
+        uiPort: opts.uiPort ?? 8233,
+        dbFile: opts.dbFile ?? join(repoRoot, '.data', 'temporal.sqlite'),
+        namespace: config.TEMPORAL_NAMESPACE,
+        logLevel: 'error',
+      });
+      stops.push(() => server!.stop());
+      config = { ...config, TEMPORAL_ADDRESS: server.address };
+    }
+    const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
+    stops.push(() => connection.close());
+    const worker: Worker = await createWorker(config, { connection });
+    const running = worker.run();
+    stops.push(async () => {
+      if (worker.getState() === 'RUNNING') worker.shutdown();
+      await running;
+    });
+    const webhook = await runWebhook(config);
+    stops.push(() => webhook.close());
+    return { config, server, uiUrl: server?.uiUrl, webhookUrl: `${webhook.address}/webhooks/lease-terminated`, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+/** Resolves on the first Ctrl-C / SIGTERM. */
+export const untilSignal = () => new Promise<NodeJS.Signals>((resolve) => {
+  process.once('SIGINT', () => resolve('SIGINT'));
+  process.once('SIGTERM', () => resolve('SIGTERM'));
+});
+
+export async function devCommand(opts: { port?: number; uiPort?: number } = {}): Promise<void> {
+  const stack = await startDevStack(opts);
+  console.log([
+    'lease-costs dev is running',
+    `  Temporal     ${stack.config.TEMPORAL_ADDRESS} (namespace ${stack.config.TEMPORAL_NAMESPACE}, task queue ${stack.config.TEMPORAL_TASK_QUEUE})`,
+    ...(stack.uiUrl ? [`  Temporal UI  ${stack.uiUrl}`] : []),
+    `  Webhook      POST ${stack.webhookUrl}`,
+    'Ctrl-C stops everything.',
+  ].join('\n'));
+  const signal = await untilSignal();
+  console.log(`${signal}: stopping…`);
+  await stack.stop();
+}

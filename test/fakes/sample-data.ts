@@ -1,0 +1,52 @@
+import type { FakeCostItem } from './cost-explorer';
+
+const SERVICES = [
+  ['Amazon Elastic Compute Cloud - Compute', 'ec2', 'instance/i-'],
+  ['Amazon Simple Storage Service', 's3', ''],
+  ['Amazon Relational Database Service', 'rds', 'db:'],
+  ['AWS Lambda', 'lambda', 'function:'],
+  ['Amazon DynamoDB', 'dynamodb', 'table/'],
+  ['Amazon CloudWatch', 'logs', 'log-group:/aws/'],
+  ['Amazon Virtual Private Cloud', 'ec2', 'natgateway/nat-'],
+  ['AWS Key Management Service', 'kms', 'key/'],
+  ['Amazon Elastic Container Service', 'ecs', 'service/'],
+  ['Amazon SageMaker', 'sagemaker', 'notebook-instance/'],
+] as const;
+const REGIONS = ['eu-west-2', 'eu-west-1', 'us-east-1'];
+
+/** Small deterministic PRNG so sample data is the same on every machine. */
+function mulberry32(seed: number) {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * Realistic daily costs for one account: `services` services, `resources` resources spread over
+ * them, amounts with up to 10 decimals, a few credits and refunds that a Usage report leaves out.
+ */
+export function sampleCosts(args: { accountId: string; start: string; end: string; services: number; resources: number; seed?: number }): FakeCostItem[] {
+  const rand = mulberry32(args.seed ?? 42);
+  const items: FakeCostItem[] = [];
+  const resources = Array.from({ length: args.resources }, (_, i) => {
+    const [service, prefix, kind] = SERVICES[i % Math.min(args.services, SERVICES.length)]!;
+    const svc = args.services > SERVICES.length ? `${service} ${Math.floor(i / SERVICES.length) % Math.ceil(args.services / SERVICES.length) || ''}`.trim() : service;
+    const region = REGIONS[i % REGIONS.length]!;
+    const id = prefix === 's3' ? `arn:aws:s3:::sandbox-bucket-${i}` : `arn:aws:${prefix}:${region}:${args.accountId}:${kind}${(i * 2654435761 >>> 0).toString(16)}`;
+    return { service: svc, region, id, scale: rand() < 0.1 ? 10 : rand() < 0.5 ? 1 : 0.01 };
+  });
+  for (let d = new Date(`${args.start}T00:00:00Z`); d < new Date(`${args.end}T00:00:00Z`); d.setUTCDate(d.getUTCDate() + 1)) {
+    const date = d.toISOString().slice(0, 10);
+    for (const r of resources) {
+      if (rand() < 0.2) continue; // not every resource runs every day
+      const amount = (rand() * r.scale).toFixed(10).replace(/0+$/, '').replace(/\.$/, '');
+      items.push({ accountId: args.accountId, date, service: r.service, resourceId: r.id, region: r.region, amount: amount === '' ? '0' : amount });
+    }
+    if (rand() < 0.3) items.push({ accountId: args.accountId, date, service: SERVICES[0]![0], resourceId: 'NoResourceId', region: 'eu-west-2', amount: '-0.42', recordType: 'Credit' });
+  }
+  items.push({ accountId: args.accountId, date: args.start, service: 'AWS Support (Business)', resourceId: 'NoResourceId', region: 'global', amount: '-1.25' });
+  return items;
+}
