@@ -6,6 +6,7 @@ import type { LeaseStatus } from '../../src/schemas';
 import { runCli } from '../helpers/cli';
 import { fetchHistory } from '../helpers/temporal';
 import { dailyCosts, startStack, type Stack } from '../helpers/stack';
+import { waitFor } from '../helpers/wait';
 
 const HOUR = 3600_000;
 let stack: Stack;
@@ -30,15 +31,6 @@ function lease(opts: { settleInMs: number; rerunWindowHours?: number }) {
 
 const query = (uuid: string) => stack.client.workflow.getHandle(workflowIdFor(uuid)).query<LeaseStatus>('status');
 
-async function waitFor<T>(fn: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn().catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 const published = (uuid: string, version: number) => waitFor(async () => {
   const s = await query(uuid);
   return s.phase === 'published' && s.reports.at(-1)?.version === version ? s : undefined;

@@ -1,0 +1,264 @@
+import { randomUUID } from 'node:crypto';
+import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
+import type { FastifyInstance } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { workflowIdFor } from '../../src/client';
+import { startTemporalDevServer, type DevServer } from '../../src/dev-server';
+import { freePort } from '../../src/ports';
+import type { LeaseStatus } from '../../src/schemas';
+import { buildWebhookServer, WEBHOOK_PATH } from '../../src/webhook';
+import { leaseTerminatedEvent } from '../helpers/events';
+import { httpRequest } from '../helpers/http';
+import { dailyCosts, startStack, type Stack } from '../helpers/stack';
+import { uniqueTaskQueue } from '../helpers/temporal';
+import { waitFor } from '../helpers/wait';
+
+const API_KEY = 'test-webhook-key-0123456789abcdef';
+const DAY = 24 * 3600_000;
+let stack: Stack;
+let app: FastifyInstance;
+let url: string;
+const accessLog: Record<string, unknown>[] = [];
+
+async function listen(server: FastifyInstance): Promise<string> {
+  await server.listen({ port: 0, host: '127.0.0.1' });
+  const addr = server.server.address();
+  if (!addr || typeof addr !== 'object') throw new Error('no address');
+  return `http://127.0.0.1:${addr.port}`;
+}
+
+const post = (body: unknown, headers: Record<string, string> = {}) => httpRequest(`${url}${WEBHOOK_PATH}`, {
+  headers: { 'content-type': 'application/json', 'x-api-key': API_KEY, ...headers },
+  body: typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body),
+});
+
+const exists = (client: Client, uuid: string) => client.workflow.getHandle(workflowIdFor(uuid)).describe()
+  .then(() => true, (err) => { if (err instanceof WorkflowNotFoundError) return false; throw err; });
+
+beforeAll(async () => {
+  stack = await startStack({ env: { RERUN_WINDOW_DAYS: '0' } });
+  await stack.startWorker();
+  app = buildWebhookServer({
+    config: { ...stack.config, WEBHOOK_API_KEY: API_KEY, WEBHOOK_AUTH: 'api-key' },
+    client: stack.client,
+    log: (entry) => accessLog.push(entry),
+  });
+  url = await listen(app);
+});
+afterAll(async () => {
+  await app?.close();
+  await stack?.stop();
+});
+
+describe('webhook intake', () => {
+  it('a valid event starts the lease workflow (202) with its search attributes, timed from the event', async () => {
+    const uuid = randomUUID();
+    const event = leaseTerminatedEvent({ uuid, accountId: '210987654321', time: new Date(Date.now() - 60_000).toISOString() });
+    const res = await post(event);
+    expect(res.status).toBe(202);
+    expect(res.json).toEqual({ workflowId: workflowIdFor(uuid), runId: expect.any(String), status: 'started' });
+
+    const handle = stack.client.workflow.getHandle(workflowIdFor(uuid));
+    const desc = await handle.describe();
+    expect(desc.status.name).toBe('RUNNING');
+    expect(desc.type).toBe('leaseCostsWorkflow');
+    expect(desc.searchAttributes.LeaseUuid).toEqual([uuid]);
+    expect(desc.searchAttributes.AwsAccountId).toEqual(['210987654321']);
+    // The worker picks it up and sleeps until termination time + padding, not webhook time + padding.
+    const status = await waitFor(async () => {
+      const s = await handle.query<LeaseStatus>('status');
+      return s.phase === 'waiting' ? s : undefined;
+    }, 30_000, 'phase waiting');
+    expect(Date.parse(status.settleUntil!)).toBe(Date.parse(event.time) + stack.config.BILLING_PADDING_HOURS * 3600_000);
+
+    const line = accessLog.find((l) => l.leaseUuid === uuid);
+    expect(line).toMatchObject({ method: 'POST', path: WEBHOOK_PATH, status: 202, latencyMs: expect.any(Number) });
+    expect(JSON.stringify(accessLog)).not.toContain(API_KEY);
+    expect(JSON.stringify(accessLog)).not.toContain(event.detail.leaseId.userEmail);
+  });
+
+  it('redelivery while running and after completion answers 200 duplicate; one execution in total', async () => {
+    const uuid = randomUUID();
+    const accountId = '345678901234';
+    const userEmail = 'grace.hopper@example.gov.uk';
+    const start = new Date(Date.now() - 3 * DAY).toISOString();
+    stack.isb.addLease({ uuid, userEmail, accountId, startDate: start, status: 'Expired' });
+    stack.ce.addCosts(dailyCosts({ accountId, start: start.slice(0, 10), end: new Date(Date.now() + DAY).toISOString().slice(0, 10), service: 'Amazon S3', resourceId: 'arn:aws:s3:::bucket-a', region: 'us-east-1', amount: '0.5' }));
+    const event = leaseTerminatedEvent({ uuid, accountId, userEmail });
+
+    const first = await post(event);
+    expect(first.status).toBe(202);
+    const whileRunning = await post({ ...event, id: randomUUID() });
+    expect(whileRunning.status).toBe(200);
+    expect(whileRunning.json).toEqual({ workflowId: workflowIdFor(uuid), status: 'duplicate' });
+
+    const handle = stack.client.workflow.getHandle(workflowIdFor(uuid));
+    await handle.signal('collectNow');
+    const result = await handle.result() as { reportVersion: number };
+    expect(result.reportVersion).toBe(1);
+    expect((await handle.describe()).status.name).toBe('COMPLETED');
+
+    const afterCompletion = await post(event);
+    expect(afterCompletion.status).toBe(200);
+    expect(afterCompletion.json).toEqual({ workflowId: workflowIdFor(uuid), status: 'duplicate' });
+    const runs = [];
+    for await (const wf of stack.client.workflow.list({ query: `WorkflowId = '${workflowIdFor(uuid)}'` })) runs.push(wf.runId);
+    expect(runs).toHaveLength(1);
+  });
+
+  describe('every 4xx row of the contract starts nothing', () => {
+    const errorOnly = (json: unknown) => {
+      expect(json).toEqual({ error: expect.any(String) });
+      expect((json as { error: string }).error.length).toBeGreaterThan(0);
+    };
+    const invalid: [string, (e: ReturnType<typeof leaseTerminatedEvent>) => unknown, string][] = [
+      ['account id with 11 digits', (e) => ({ ...e, detail: { ...e.detail, accountId: '12345678901' } }), 'detail.accountId'],
+      ['bad email', (e) => ({ ...e, detail: { ...e.detail, leaseId: { ...e.detail.leaseId, userEmail: 'not-an-email' } } }), 'detail.leaseId.userEmail'],
+      ['bad uuid', (e) => ({ ...e, detail: { ...e.detail, leaseId: { ...e.detail.leaseId, uuid: 'lease-1' } } }), 'detail.leaseId.uuid'],
+      ['wrong detail-type', (e) => ({ ...e, 'detail-type': 'LeaseApproved' }), 'detail-type'],
+      ['wrong source', (e) => ({ ...e, source: 'not-isb' }), 'source'],
+      ['time not ISO', (e) => ({ ...e, time: 'yesterday' }), 'time'],
+      ['no detail', ({ detail: _d, ...rest }) => rest, 'detail'],
+      ['a JSON array', () => [1, 2, 3], ''],
+    ];
+    it.each(invalid)('invalid body (%s) → 400 with issues', async (_name, mutate, path) => {
+      const event = leaseTerminatedEvent();
+      const res = await post(mutate(event));
+      expect(res.status).toBe(400);
+      const body = res.json as { error: string; issues: { path: string; message: string }[] };
+      expect(Object.keys(body).sort()).toEqual(['error', 'issues']);
+      expect(body.issues.length).toBeGreaterThan(0);
+      for (const issue of body.issues) expect(issue).toEqual({ path: expect.any(String), message: expect.any(String) });
+      expect(body.issues.map((i) => i.path)).toContain(path);
+      expect(await exists(stack.client, event.detail.leaseId.uuid)).toBe(false);
+    });
+
+    it.each([
+      ['missing key', {}],
+      ['wrong key', { 'x-api-key': `${API_KEY}x` }],
+      ['empty key', { 'x-api-key': '' }],
+    ])('%s → 401', async (_name, headers) => {
+      const event = leaseTerminatedEvent();
+      const res = await httpRequest(`${url}${WEBHOOK_PATH}`, { headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(event) });
+      expect(res.status).toBe(401);
+      errorOnly(res.json);
+      expect(await exists(stack.client, event.detail.leaseId.uuid)).toBe(false);
+    });
+
+    it('the key is checked before the body is read: a wrong key with a huge body is still 401', async () => {
+      const res = await post('x'.repeat(300 * 1024), { 'x-api-key': 'nope', 'content-type': 'text/plain' });
+      expect(res.status).toBe(401);
+      errorOnly(res.json);
+    });
+
+    it('body over 256 KiB → 413', async () => {
+      const event = leaseTerminatedEvent();
+      const big = { ...event, detail: { ...event.detail, padding: 'x'.repeat(256 * 1024) } };
+      const res = await post(big);
+      expect(res.status).toBe(413);
+      errorOnly(res.json);
+      expect(await exists(stack.client, event.detail.leaseId.uuid)).toBe(false);
+    });
+
+    it.each([
+      ['text/plain', 'text/plain', (b: string) => b],
+      ['form encoded', 'application/x-www-form-urlencoded', (b: string) => `payload=${encodeURIComponent(b)}`],
+      ['JSON content type, body not JSON', 'application/json', (b: string) => b.slice(0, -1)],
+      ['empty JSON body', 'application/json', () => ''],
+    ])('not JSON (%s) → 415', async (_name, contentType, body) => {
+      const event = leaseTerminatedEvent();
+      const res = await post(body(JSON.stringify(event)), { 'content-type': contentType });
+      expect(res.status).toBe(415);
+      errorOnly(res.json);
+      expect(await exists(stack.client, event.detail.leaseId.uuid)).toBe(false);
+    });
+
+    it('JSON with a charset parameter is accepted', async () => {
+      const res = await post(leaseTerminatedEvent(), { 'content-type': 'application/json; charset=utf-8' });
+      expect(res.status).toBe(202);
+    });
+
+    it('unknown routes are JSON 404s and healthz is open', async () => {
+      const res = await httpRequest(`${url}/webhooks/other`, { headers: { 'x-api-key': API_KEY } });
+      expect(res.status).toBe(404);
+      errorOnly(res.json);
+      const health = await httpRequest(`${url}/healthz`, { method: 'GET' });
+      expect(health.status).toBe(200);
+    });
+  });
+
+  it('200 concurrent deliveries of 50 leases start exactly 50 workflows', async () => {
+    const taskQueue = uniqueTaskQueue('burst');
+    const burst = buildWebhookServer({ config: { ...stack.config, TEMPORAL_TASK_QUEUE: taskQueue, WEBHOOK_API_KEY: API_KEY, WEBHOOK_AUTH: 'api-key' }, client: stack.client, log: () => {} });
+    const burstUrl = await listen(burst);
+    try {
+      const events = Array.from({ length: 50 }, () => leaseTerminatedEvent());
+      const deliveries = events.flatMap((e) => [e, e, e, e].map((x) => ({ ...x, id: randomUUID() })));
+      deliveries.sort(() => Math.random() - 0.5);
+      const responses = await Promise.all(deliveries.map((d) => httpRequest(`${burstUrl}${WEBHOOK_PATH}`, {
+        headers: { 'content-type': 'application/json', 'x-api-key': API_KEY }, body: JSON.stringify(d),
+      })));
+      const byStatus = responses.reduce<Record<number, number>>((acc, r) => ({ ...acc, [r.status]: (acc[r.status] ?? 0) + 1 }), {});
+      expect(byStatus).toEqual({ 202: 50, 200: 150 });
+      const started = new Set(responses.filter((r) => r.status === 202).map((r) => (r.json as { workflowId: string }).workflowId));
+      expect(started).toEqual(new Set(events.map((e) => workflowIdFor(e.detail.leaseId.uuid))));
+      const count = await waitFor(async () => {
+        const { count: n } = await stack.client.workflow.count(`TaskQueue = '${taskQueue}'`);
+        return n === 50 ? n : undefined;
+      }, 10_000, '50 workflows in visibility');
+      expect(count).toBe(50);
+    } finally {
+      await burst.close();
+    }
+  });
+});
+
+describe('webhook while Temporal is down', () => {
+  let server: DevServer | undefined;
+  let port: number;
+  let connection: Connection;
+  let isolated: FastifyInstance;
+  let isolatedUrl: string;
+
+  beforeAll(async () => {
+    port = await freePort();
+    server = await startTemporalDevServer({ port, uiPort: false });
+    connection = Connection.lazy({ address: server.address, connectTimeout: '2 seconds' });
+    const client = new Client({ connection, namespace: 'default' });
+    isolated = buildWebhookServer({ config: { ...stack.config, WEBHOOK_API_KEY: API_KEY, WEBHOOK_AUTH: 'api-key' }, client, log: () => {} });
+    isolatedUrl = await listen(isolated);
+  });
+  afterAll(async () => {
+    await isolated?.close();
+    await connection?.close();
+    await server?.stop();
+  });
+
+  it('answers 503 (and healthz 503) while Temporal is stopped; the redelivery after it returns is 202', async () => {
+    const send = (event: unknown) => httpRequest(`${isolatedUrl}${WEBHOOK_PATH}`, {
+      headers: { 'content-type': 'application/json', 'x-api-key': API_KEY }, body: JSON.stringify(event),
+    });
+    expect((await send(leaseTerminatedEvent())).status).toBe(202);
+
+    await server!.stop();
+    server = undefined;
+    const event = leaseTerminatedEvent();
+    const t0 = Date.now();
+    const down = await send(event);
+    expect(down.status).toBe(503);
+    expect(down.json).toEqual({ error: expect.any(String) });
+    expect(down.headers['retry-after']).toBeDefined();
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    expect((await httpRequest(`${isolatedUrl}/healthz`, { method: 'GET' })).status).toBe(503);
+
+    server = await startTemporalDevServer({ port, uiPort: false });
+    // EventBridge keeps redelivering; the webhook's connection recovers on its own.
+    const back = await waitFor(async () => {
+      const res = await send(event);
+      return res.status === 503 ? undefined : res;
+    }, 60_000, 'Temporal back');
+    expect(back.status).toBe(202);
+    expect(back.json).toMatchObject({ workflowId: workflowIdFor(event.detail.leaseId.uuid), status: 'started' });
+    expect((await httpRequest(`${isolatedUrl}/healthz`, { method: 'GET' })).status).toBe(200);
+  });
+});
