@@ -34,6 +34,9 @@ export const ConfigSchema = z.object({
   WEBHOOK_PORT: intIn(0, 65535, 8080),
   WEBHOOK_API_KEY: optional(z.string().min(16, 'must be at least 16 characters')),
   WEBHOOK_AUTH: z.enum(['api-key', 'none']).default('api-key'),
+  WEBHOOK_HOST: z.string().min(1).default('0.0.0.0'),
+  /** host:port for the Prometheus endpoint of worker processes; empty turns metrics off. */
+  METRICS_BIND_ADDRESS: z.string().default('').refine((s) => s === '' || /^[\w.\-\[\]:]+:\d{1,5}$/.test(s), 'must be host:port, or empty to disable'),
 });
 export type Config = z.infer<typeof ConfigSchema>;
 

@@ -140,7 +140,7 @@ export async function runWebhook(
   const connection = Connection.lazy({ address: config.TEMPORAL_ADDRESS, connectTimeout: '3 seconds' });
   const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
   const app = buildWebhookServer({ config, client, log: opts.log });
-  const host = opts.host ?? process.env.WEBHOOK_HOST ?? '0.0.0.0';
+  const host = opts.host ?? config.WEBHOOK_HOST;
   await app.listen({ port: config.WEBHOOK_PORT, host });
   const bound = app.server.address();
   const port = typeof bound === 'object' && bound ? bound.port : config.WEBHOOK_PORT;

@@ -57,7 +57,7 @@ export async function demoCommand(opts: DemoOptions = {}): Promise<void> {
       COST_EXPLORER_ROLE_ARN: 'arn:aws:iam::999988887777:role/IsbCostExplorerAccess',
       S3_BUCKET_NAME: 'lease-costs-demo', S3_KEY_PREFIX: 'reports/', EVENT_BUS_NAME: 'isb-demo',
       ISB_API_BASE_URL: isb.endpoint, ISB_JWT_SECRET_PATH: 'isb/jwt-signing-secret',
-      BILLING_PADDING_HOURS: '1', WEBHOOK_API_KEY: apiKey, WEBHOOK_PORT: process.env.WEBHOOK_PORT ?? '8080',
+      BILLING_PADDING_HOURS: '1', WEBHOOK_API_KEY: apiKey, WEBHOOK_HOST: '127.0.0.1', WEBHOOK_PORT: process.env.WEBHOOK_PORT ?? '8080',
     };
     // The AWS SDK reads endpoints and credentials from the process environment.
     Object.assign(process.env, env);
