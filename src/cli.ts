@@ -78,7 +78,8 @@ export function buildCli(): Command {
   program.command('dev').description('Temporal dev server (unless TEMPORAL_ADDRESS is set), a worker and the webhook')
     .option('--port <n>', 'dev server gRPC port', portArg, 7233)
     .option('--ui-port <n>', 'Temporal Web UI port', portArg, 8233)
-    .action(async (opts: { port: number; uiPort: number }) => {
+    .option('--db-file <path>', 'SQLite file of the dev server (default .data/temporal.sqlite)')
+    .action(async (opts: { port: number; uiPort: number; dbFile?: string }) => {
       const { devCommand } = await import('./commands/dev');
       await devCommand(opts);
     });

@@ -70,7 +70,7 @@ export const untilSignal = () => new Promise<NodeJS.Signals>((resolve) => {
   process.once('SIGTERM', () => resolve('SIGTERM'));
 });
 
-export async function devCommand(opts: { port?: number; uiPort?: number } = {}): Promise<void> {
+export async function devCommand(opts: { port?: number; uiPort?: number; dbFile?: string } = {}): Promise<void> {
   const stack = await startDevStack(opts);
   console.log([
     'lease-costs dev is running',
