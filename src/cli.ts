@@ -39,6 +39,15 @@ export function buildCli(): Command {
     await webhookCommand(configFor('webhook'));
   });
 
+  program.command('codec-server').description('the payload codec endpoint for Temporal UI (needs PAYLOAD_ENCRYPTION_KEYS)').action(async () => {
+    const { runCodecServer } = await import('./codec-server');
+    const { untilSignal } = await import('./commands/dev');
+    const codec = await runCodecServer(configFor('codec'));
+    console.log(JSON.stringify({ level: 'info', msg: 'codec endpoint listening', url: codec.url }));
+    await untilSignal();
+    await codec.close();
+  });
+
   program.command('status').argument('<lease-uuid>', 'lease uuid', uuidArg)
     .option('--json', 'machine-readable output')
     .description('phase, settle-until time, pages fetched, last report')

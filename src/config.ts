@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseEncryptionKeys } from './codec';
 
 const intIn = (min: number, max: number, dflt: number) =>
   z.string().trim().default(String(dflt))
@@ -35,18 +36,26 @@ export const ConfigSchema = z.object({
   WEBHOOK_API_KEY: optional(z.string().min(16, 'must be at least 16 characters')),
   WEBHOOK_AUTH: z.enum(['api-key', 'none']).default('api-key'),
   WEBHOOK_HOST: z.string().min(1).default('0.0.0.0'),
+  /** `id:base64key,…`, first one encrypts: turns on payload encryption for workers and clients alike. */
+  PAYLOAD_ENCRYPTION_KEYS: optional(z.string().superRefine((s, ctx) => {
+    try { parseEncryptionKeys(s); } catch (err) { ctx.addIssue({ code: 'custom', message: (err as Error).message }); }
+  })),
+  CODEC_PORT: intIn(0, 65535, 8090),
+  CODEC_HOST: z.string().min(1).default('127.0.0.1'),
+  CODEC_CORS_ORIGINS: z.string().default('http://127.0.0.1:8233,http://localhost:8233'),
   /** host:port for the Prometheus endpoint of worker processes; empty turns metrics off. */
   METRICS_BIND_ADDRESS: z.string().default('').refine((s) => s === '' || /^[\w.\-\[\]:]+:\d{1,5}$/.test(s), 'must be host:port, or empty to disable'),
 });
 export type Config = z.infer<typeof ConfigSchema>;
 
 /** What each process needs beyond the defaults: checked together so one start names every gap. */
-export type Role = 'worker' | 'webhook' | 'report' | 'client';
+export type Role = 'worker' | 'webhook' | 'report' | 'client' | 'codec';
 const REQUIRED: Record<Role, (keyof Config)[]> = {
   worker: ['COST_EXPLORER_ROLE_ARN', 'S3_BUCKET_NAME', 'EVENT_BUS_NAME', 'ISB_API_BASE_URL'],
   webhook: [],
   report: ['COST_EXPLORER_ROLE_ARN'],
   client: [],
+  codec: ['PAYLOAD_ENCRYPTION_KEYS'],
 };
 
 export class ConfigError extends Error {

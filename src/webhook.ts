@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { Client, Connection, isGrpcServiceError } from '@temporalio/client';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
+import { dataConverterFor } from './codec';
 import type { Config } from './config';
 import { inputFromEvent, startLeaseCosts } from './client';
 import { LeaseTerminatedEvent } from './schemas';
@@ -138,7 +139,7 @@ export async function runWebhook(
   config: Config, opts: { host?: string; log?: AccessLog } = {},
 ): Promise<RunningWebhook> {
   const connection = Connection.lazy({ address: config.TEMPORAL_ADDRESS, connectTimeout: '3 seconds' });
-  const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+  const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, dataConverter: dataConverterFor(config.PAYLOAD_ENCRYPTION_KEYS) });
   const app = buildWebhookServer({ config, client, log: opts.log });
   const host = opts.host ?? config.WEBHOOK_HOST;
   await app.listen({ port: config.WEBHOOK_PORT, host });

@@ -2,6 +2,7 @@ import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker
 import { createActivities, type ActivityDeps } from '../activities';
 import { createStagingStore, createPresigner } from '../activities/s3';
 import { callRateLimiter, costExplorerClient, eventBridgeClient, jwtSecretLoader, s3Client } from './aws';
+import { dataConverterFor } from './codec';
 import type { Config } from './config';
 
 /** Production wiring: real AWS clients from the SDK's default chain and the validated config. */
@@ -36,6 +37,7 @@ export async function createWorker(
     namespace: config.TEMPORAL_NAMESPACE,
     taskQueue: config.TEMPORAL_TASK_QUEUE,
     activities: createActivities(opts.deps ?? productionActivityDeps(config)),
+    dataConverter: dataConverterFor(config.PAYLOAD_ENCRYPTION_KEYS),
     ...(opts.workerOptions?.workflowBundle ? {} : { workflowsPath }),
     ...opts.workerOptions,
   });

@@ -57,7 +57,9 @@ export async function demoCommand(opts: DemoOptions = {}): Promise<void> {
       COST_EXPLORER_ROLE_ARN: 'arn:aws:iam::999988887777:role/IsbCostExplorerAccess',
       S3_BUCKET_NAME: 'lease-costs-demo', S3_KEY_PREFIX: 'reports/', EVENT_BUS_NAME: 'isb-demo',
       ISB_API_BASE_URL: isb.endpoint, ISB_JWT_SECRET_PATH: 'isb/jwt-signing-secret',
-      BILLING_PADDING_HOURS: '1', WEBHOOK_API_KEY: apiKey, WEBHOOK_HOST: '127.0.0.1', WEBHOOK_PORT: process.env.WEBHOOK_PORT ?? '8080',
+      BILLING_PADDING_HOURS: '1', WEBHOOK_API_KEY: apiKey, WEBHOOK_HOST: '127.0.0.1',
+      // Encrypted history, read back in the UI through the codec endpoint: the production setup.
+      PAYLOAD_ENCRYPTION_KEYS: `demo:${randomBytes(32).toString('base64')}`, CODEC_PORT: process.env.CODEC_PORT ?? '0', WEBHOOK_PORT: process.env.WEBHOOK_PORT ?? '8080',
     };
     // The AWS SDK reads endpoints and credentials from the process environment.
     Object.assign(process.env, env);
@@ -69,7 +71,7 @@ export async function demoCommand(opts: DemoOptions = {}): Promise<void> {
 
     const stack = await startDevStack({ env: process.env, port: opts.port, uiPort: opts.uiPort, dbFile: join(dataDir, 'temporal.sqlite') });
     cleanups.push(() => stack.stop());
-    log(`Temporal ${stack.config.TEMPORAL_ADDRESS}${stack.uiUrl ? `, UI ${stack.uiUrl}` : ''}; webhook ${stack.webhookUrl}`);
+    log(`Temporal ${stack.config.TEMPORAL_ADDRESS}${stack.uiUrl ? `, UI ${stack.uiUrl}` : ''}; webhook ${stack.webhookUrl}${stack.codecUrl ? `; codec endpoint ${stack.codecUrl} (history is encrypted)` : ''}`);
 
     // Leases that ended an hour ago minus a few seconds: with 1 h padding the settle timer is short.
     const now = Date.now();

@@ -1,6 +1,7 @@
 import { NativeConnection, type Worker } from '@temporalio/worker';
 import { join } from 'node:path';
 import { loadConfig, type Config } from '../config';
+import { runCodecServer } from '../codec-server';
 import { startTemporalDevServer, type DevServer } from '../dev-server';
 import { repoRoot } from '../tools';
 import { runWebhook } from '../webhook';
@@ -19,6 +20,7 @@ export interface DevStack {
   server?: DevServer;
   uiUrl?: string;
   webhookUrl: string;
+  codecUrl?: string;
   stop(): Promise<void>;
 }
 
@@ -36,6 +38,13 @@ export async function startDevStack(opts: DevStackOptions = {}): Promise<DevStac
   };
   try {
     let server: DevServer | undefined;
+    let codecUrl: string | undefined;
+    if (config.PAYLOAD_ENCRYPTION_KEYS) {
+      const uiPort = opts.uiPort ?? 8233;
+      const codec = await runCodecServer({ ...config, CODEC_CORS_ORIGINS: `${config.CODEC_CORS_ORIGINS},http://127.0.0.1:${uiPort},http://localhost:${uiPort}` });
+      stops.push(() => codec.close());
+      codecUrl = codec.url;
+    }
     if (!env.TEMPORAL_ADDRESS) {
       server = await startTemporalDevServer({
         port: opts.port ?? 7233,
@@ -43,6 +52,8 @@ export async function startDevStack(opts: DevStackOptions = {}): Promise<DevStac
         dbFile: opts.dbFile ?? join(repoRoot, '.data', 'temporal.sqlite'),
         namespace: config.TEMPORAL_NAMESPACE,
         logLevel: 'error',
+        // The UI decrypts payloads in the browser session through our codec endpoint.
+        extraArgs: codecUrl ? ['--ui-codec-endpoint', codecUrl] : [],
       });
       stops.push(() => server!.stop());
       config = { ...config, TEMPORAL_ADDRESS: server.address };
@@ -57,7 +68,7 @@ export async function startDevStack(opts: DevStackOptions = {}): Promise<DevStac
     });
     const webhook = await runWebhook(config);
     stops.push(() => webhook.close());
-    return { config, server, uiUrl: server?.uiUrl, webhookUrl: `${webhook.address}/webhooks/lease-terminated`, stop };
+    return { config, server, uiUrl: server?.uiUrl, codecUrl, webhookUrl: `${webhook.address}/webhooks/lease-terminated`, stop };
   } catch (err) {
     await stop();
     throw err;
@@ -77,6 +88,7 @@ export async function devCommand(opts: { port?: number; uiPort?: number; dbFile?
     `  Temporal     ${stack.config.TEMPORAL_ADDRESS} (namespace ${stack.config.TEMPORAL_NAMESPACE}, task queue ${stack.config.TEMPORAL_TASK_QUEUE})`,
     ...(stack.uiUrl ? [`  Temporal UI  ${stack.uiUrl}`] : []),
     `  Webhook      POST ${stack.webhookUrl}`,
+    ...(stack.codecUrl ? [`  Codec        ${stack.codecUrl} (payloads are encrypted; the UI decrypts through it)`] : []),
     'Ctrl-C stops everything.',
   ].join('\n'));
   const signal = await untilSignal();
