@@ -65,7 +65,7 @@ export function devServerArgs(o: {
 /** Starts `temporal server start-dev` and resolves once the namespace and our search attributes are usable. */
 export async function startTemporalDevServer(opts: DevServerOptions = {}): Promise<DevServer> {
   // Ports we picked can be grabbed by another process before the server binds them: pick again.
-  const autoPorts = opts.port === undefined && opts.uiPort === undefined;
+  const autoPorts = opts.port === undefined && (opts.uiPort === undefined || opts.uiPort === false);
   for (let attempt = 1; ; attempt++) {
     try {
       return await startOnce(opts);

@@ -33,7 +33,10 @@ export interface Stack {
  * Cost Explorer and ISB fakes, the shared dev server, and the production worker wiring, which
  * finds every endpoint through the standard AWS_ENDPOINT_URL_* variables.
  */
-export async function startStack(opts: { ce?: FakeCostExplorerOptions; env?: Record<string, string> } = {}): Promise<Stack> {
+export async function startStack(
+  opts: { ce?: FakeCostExplorerOptions; env?: Record<string, string>; /** Another dev server than the shared one. */ temporalAddress?: string } = {},
+): Promise<Stack> {
+  const temporalAddress = opts.temporalAddress ?? inject('temporalAddress');
   const motoEndpoint = inject('motoEndpoint');
   const id = randomBytes(4).toString('hex');
   const jwtSecret = `isb-secret-${randomBytes(16).toString('hex')}`;
@@ -50,7 +53,7 @@ export async function startStack(opts: { ce?: FakeCostExplorerOptions; env?: Rec
   sm.destroy();
 
   const config = loadConfig({
-    TEMPORAL_ADDRESS: inject('temporalAddress'),
+    TEMPORAL_ADDRESS: temporalAddress,
     TEMPORAL_TASK_QUEUE: uniqueTaskQueue('stack'),
     COST_EXPLORER_ROLE_ARN: ROLE_ARN,
     S3_BUCKET_NAME: bucket,
@@ -67,10 +70,10 @@ export async function startStack(opts: { ce?: FakeCostExplorerOptions; env?: Rec
 
   const stack: Stack = {
     ce, isb, config, s3, events, motoEndpoint,
-    client: testClient(),
+    client: testClient(temporalAddress),
     async startWorker() {
       await stack.stopWorker();
-      const base = await workerOptionsBase();
+      const base = await workerOptionsBase(temporalAddress);
       worker = await createWorker(config, { connection: base.connection, workerOptions: { workflowBundle: base.workflowBundle } });
       running = worker.run();
       return worker;

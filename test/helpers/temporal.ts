@@ -14,15 +14,16 @@ try {
   /* a Runtime already exists in this process */
 }
 
-// One connection of each kind per test file; closed after the file's tests.
-let connection: Connection | undefined;
-let nativeConnection: Promise<NativeConnection> | undefined;
+// One connection of each kind per server per test file; closed after the file's tests.
+// Keyed by address: a test may run its own server besides the shared one.
+const connections = new Map<string, Connection>();
+const nativeConnections = new Map<string, Promise<NativeConnection>>();
 
 export async function closeTestConnections(): Promise<void> {
-  const [c, n] = [connection, nativeConnection];
-  connection = undefined;
-  nativeConnection = undefined;
-  await Promise.allSettled([c?.close(), n?.then((nc) => nc.close())]);
+  const [cs, ns] = [[...connections.values()], [...nativeConnections.values()]];
+  connections.clear();
+  nativeConnections.clear();
+  await Promise.allSettled([...cs.map((c) => c.close()), ...ns.map((n) => n.then((nc) => nc.close()))]);
 }
 
 try {
@@ -31,9 +32,13 @@ try {
   /* imported outside a test file's collection phase */
 }
 
-/** A client on the shared dev server. Do not close its connection: the helper does, after the file. */
-export function testClient(): Client {
-  connection ??= Connection.lazy({ address: inject('temporalAddress') });
+/**
+ * A client on the shared dev server (or on `address`). Do not close its connection: the helper
+ * does, after the file.
+ */
+export function testClient(address: string = inject('temporalAddress')): Client {
+  let connection = connections.get(address);
+  if (!connection) connections.set(address, (connection = Connection.lazy({ address })));
   return new Client({ connection, namespace: TEST_NAMESPACE });
 }
 
@@ -49,14 +54,15 @@ export function workflowBundlePath(): string {
   return path;
 }
 
-/** Spread into `Worker.create({ ...(await workerOptionsBase()), taskQueue, activities })`. */
-export async function workerOptionsBase(): Promise<{
+/** Spread into `Worker.create({ ...(await workerOptionsBase()), taskQueue, activities })`; `address` defaults to the shared server. */
+export async function workerOptionsBase(address: string = inject('temporalAddress')): Promise<{
   connection: NativeConnection;
   namespace: string;
   workflowBundle: { codePath: string };
 }> {
   const codePath = workflowBundlePath();
-  nativeConnection ??= NativeConnection.connect({ address: inject('temporalAddress') });
+  let nativeConnection = nativeConnections.get(address);
+  if (!nativeConnection) nativeConnections.set(address, (nativeConnection = NativeConnection.connect({ address })));
   return { connection: await nativeConnection, namespace: TEST_NAMESPACE, workflowBundle: { codePath } };
 }
 
