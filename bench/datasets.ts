@@ -1,0 +1,70 @@
+// The reference datasets and leases of the benchmark.
+import { randomUUID } from 'node:crypto';
+import { addDays, computeBillingWindow, utcDay } from '../src/billing-window';
+import type { DateRange } from '../src/schemas';
+import type { FakeCeCall, FakeCostItem } from '../test/fakes/cost-explorer';
+import { sampleCosts } from '../test/fakes/sample-data';
+
+export interface Dataset {
+  name: string;
+  services: number;
+  resources: number;
+  /** Days of cost data; the lease spans them. */
+  days: number;
+}
+
+export const SMALL: Dataset = { name: 'small', services: 3, resources: 20, days: 7 };
+export const LARGE: Dataset = { name: 'large', services: 40, resources: 5_000, days: 30 };
+/** `--quick` keeps the shape of the large dataset with a tenth of the resources. */
+export const LARGE_QUICK: Dataset = { name: 'large (quick: 500 resources)', services: 40, resources: 500, days: 30 };
+
+export interface BenchLease {
+  uuid: string;
+  userEmail: string;
+  accountId: string;
+  /** ISB lease start. */
+  startDate: string;
+  /** The LeaseTerminated event's time. */
+  terminatedAt: string;
+  paddingHours: number;
+  window: DateRange;
+  items: FakeCostItem[];
+}
+
+/**
+ * A lease over `dataset.days` days ending now, whose billing window (after padding) covers exactly
+ * those days, with the dataset's costs in it. `settleMs` > 0 leaves a real settle timer of that
+ * length (padding 1 h), as in production, where every run waits; 0 means padding 0 and no wait.
+ */
+export function makeLease(dataset: Dataset, args: { accountId: string; seed: number; settleMs?: number; now?: number; userEmail?: string }): BenchLease {
+  const now = args.now ?? Date.now();
+  const today = utcDay(new Date(now).toISOString());
+  const settleMs = args.settleMs ?? 0;
+  const paddingHours = settleMs > 0 ? 1 : 0;
+  // 01:30 minus the padding still rounds down to the same day.
+  const startDate = `${addDays(today, -(dataset.days - 1))}T01:30:00Z`;
+  const terminatedAt = new Date(now - paddingHours * 3600_000 + settleMs).toISOString();
+  const window = computeBillingWindow({ leaseStart: startDate, leaseEnd: terminatedAt, paddingHours });
+  const items = sampleCosts({
+    accountId: args.accountId, start: window.start, end: window.end,
+    services: dataset.services, resources: dataset.resources, seed: args.seed,
+  });
+  return {
+    uuid: randomUUID(), userEmail: args.userEmail ?? `bench.user.${args.seed}@example.gov.uk`, accountId: args.accountId,
+    startDate, terminatedAt, paddingHours, window, items,
+  };
+}
+
+/** The LINKED_ACCOUNT a Cost Explorer request filtered on (our queries and the Lambda replay both filter on it). */
+export function accountOf(call: FakeCeCall): string | undefined {
+  let found: string | undefined;
+  const visit = (v: unknown) => {
+    if (found || !v || typeof v !== 'object') return;
+    const o = v as Record<string, unknown>;
+    const dims = o.Dimensions as { Key?: string; Values?: string[] } | undefined;
+    if (dims?.Key === 'LINKED_ACCOUNT') found = dims.Values?.[0];
+    for (const child of Object.values(o)) visit(child);
+  };
+  visit((call.request as { Filter?: unknown } | undefined)?.Filter);
+  return found;
+}

@@ -1,0 +1,705 @@
+// `npm run bench`: the lease-costs benchmark on the local stack (Temporal dev server, moto, the Cost
+// Explorer and ISB API fakes). Prints one table per section plus a targets table, and appends the
+// run to bench/results/<YYYY-MM-DD>.json with the machine it ran on.
+//
+//   node --import tsx bench/run.ts [--only burst,calls,report,history,webhook] [--leases N] [--quick]
+//                                  [--requests N] [--rows N]
+import { execFileSync } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import proto from '@temporalio/proto';
+import { utcDay } from '../src/billing-window';
+import { inputFromEvent, leaseStartOptions, startLeaseCosts, WORKFLOW_TYPE, workflowIdFor } from '../src/client';
+import { freePort } from '../src/ports';
+import type { LeaseCostsInput } from '../src/schemas';
+import { repoRoot, spawnManaged } from '../src/tools';
+import { WEBHOOK_PATH } from '../src/webhook';
+import { startFakeCostExplorer } from '../test/fakes/cost-explorer';
+import { startFakeIsbApi } from '../test/fakes/isb-api';
+import type { LeaseCostsResult } from '../workflows';
+import { accountOf, LARGE, LARGE_QUICK, makeLease, SMALL, type BenchLease, type Dataset } from './datasets';
+import { kib, log, mib, percentile, pool, printTable, round, type Cell } from './format';
+import { Infra } from './infra';
+import { LAMBDA_MAX_PAGES, replayLambda, type LambdaReplayResult } from './lambda-replay';
+
+const SECTIONS = ['burst', 'calls', 'report', 'history', 'webhook'] as const;
+type Section = (typeof SECTIONS)[number];
+
+// Targets from the benchmark issue.
+const CAP_RPS = 4;
+const FAKE_THROTTLE_RPS = 5;
+const TARGET_RATE_SHARE = 0.9;
+const TARGET_RATIO_AIM = 5;
+const TARGET_HISTORY_EVENTS = 60;
+const TARGET_HISTORY_BYTES = 64 * 1024;
+const TARGET_REPORT_RSS_BYTES = 300 * 1024 * 1024;
+const TARGET_WEBHOOK_RATIO = 0.8;
+const WEBHOOK_CONCURRENCY = 32;
+
+interface Options {
+  only: Set<Section>;
+  quick: boolean;
+  leases: number;
+  requests: number;
+  rows: number;
+  large: Dataset;
+}
+
+function parseOptions(argv: string[]): Options {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      only: { type: 'string' },
+      leases: { type: 'string' },
+      requests: { type: 'string' },
+      rows: { type: 'string' },
+      quick: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    console.log('usage: node --import tsx bench/run.ts [--only burst,calls,report,history,webhook] [--leases N] [--quick] [--requests N] [--rows N]');
+    process.exit(0);
+  }
+  const positive = (name: string, raw: string | undefined, dflt: number) => {
+    if (raw === undefined) return dflt;
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer, got ${raw}`);
+    return n;
+  };
+  const only = new Set<Section>();
+  for (const name of (values.only ?? SECTIONS.join(',')).split(',').map((s) => s.trim()).filter(Boolean)) {
+    if (!(SECTIONS as readonly string[]).includes(name)) throw new Error(`--only: unknown section ${name} (sections: ${SECTIONS.join(', ')})`);
+    only.add(name as Section);
+  }
+  const quick = values.quick ?? false;
+  return {
+    only,
+    quick,
+    leases: positive('leases', values.leases, quick ? 20 : 500),
+    requests: positive('requests', values.requests, quick ? 200 : 2_000),
+    rows: positive('rows', values.rows, quick ? 10_000 : 100_000),
+    large: quick ? LARGE_QUICK : LARGE,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Machine
+
+function git(args: string[]): string | undefined {
+  try {
+    return execFileSync('git', args, { cwd: repoRoot, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    return undefined;
+  }
+}
+
+function machineInfo() {
+  const cpus = os.cpus();
+  const dirty = git(['status', '--porcelain', '--untracked-files=no']);
+  return {
+    os: `${os.type()} ${os.release()} ${os.arch()}`,
+    cpuModel: cpus[0]?.model ?? 'unknown',
+    cpuCount: cpus.length,
+    totalMemoryBytes: os.totalmem(),
+    node: process.version,
+    commit: git(['rev-parse', '--short', 'HEAD']) ?? 'unknown',
+    /** Tracked files with uncommitted changes when the run started: the code measured is HEAD plus those. */
+    uncommittedFiles: dirty === undefined ? undefined : dirty.split('\n').filter(Boolean).length,
+    loadAverageAtStart: os.loadavg().map((l) => round(l)),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Section 1: burst
+
+interface BurstResult {
+  leases: number;
+  workers: number;
+  maxRpsPerProcess: number;
+  fakeThrottleAboveRps: number;
+  wallSeconds: number;
+  startAllSeconds: number;
+  completed: number;
+  failed: number;
+  unfinished: number;
+  failureTypes: Record<string, number>;
+  calls: number;
+  okCalls: number;
+  throttledCalls: number;
+  otherErrorCalls: number;
+  callsPerLease: number;
+  collectionSeconds: number;
+  acceptedRatePerSecond: number;
+  attemptedRatePerSecond: number;
+  achievedShareOfCap: number;
+}
+
+/** Events per second between the first and the last event: (n − 1) / span. */
+function rateOf(times: number[]): { rate: number; spanSeconds: number } {
+  if (times.length < 2) return { rate: Number.NaN, spanSeconds: 0 };
+  const span = (Math.max(...times) - Math.min(...times)) / 1000;
+  return { rate: span > 0 ? (times.length - 1) / span : Number.NaN, spanSeconds: span };
+}
+
+async function burstSection(infra: Infra, opts: Options): Promise<BurstResult> {
+  const n = opts.leases;
+  const aws = await infra.aws();
+  const ce = await startFakeCostExplorer({ throttle: { maxRps: FAKE_THROTTLE_RPS } });
+  infra.defer('Cost Explorer fake (burst)', () => ce.close());
+  const isb = await startFakeIsbApi({ jwtSecret: aws.jwtSecret });
+  infra.defer('ISB API fake (burst)', () => isb.close());
+  const client = await infra.client();
+  const taskQueue = `bench-burst-${infra.id}`;
+  const env = await infra.workerEnv({ ceEndpoint: ce.endpoint, isbEndpoint: isb.endpoint, taskQueue, maxRps: CAP_RPS, paddingHours: 0 });
+
+  log(`burst: loading ${n} leases (small dataset each) into the fakes…`);
+  const now = Date.now();
+  const leases: BenchLease[] = Array.from({ length: n }, (_, i) =>
+    makeLease(SMALL, { accountId: `3${String(i).padStart(11, '0')}`, seed: i + 1, now, userEmail: `burst.${i}@example.gov.uk` }));
+  for (const lease of leases) {
+    ce.addCosts(lease.items);
+    isb.addLease({ uuid: lease.uuid, userEmail: lease.userEmail, accountId: lease.accountId, startDate: lease.startDate, endDate: lease.terminatedAt, status: 'Expired' });
+    lease.items = [];
+  }
+
+  log('burst: starting 2 worker processes…');
+  const workers = await infra.startChildWorkers(env, 2);
+  const failureTypes: Record<string, number> = {};
+  let completed = 0;
+  let failed = 0;
+  let unfinished = 0;
+  let wallMs: number;
+  let startAllMs: number;
+  try {
+    ce.resetCalls();
+    ce.setThrottle({ maxRps: FAKE_THROTTLE_RPS });
+    log(`burst: ${n} LeaseTerminated at once (padding 0)…`);
+    const t0 = performance.now();
+    await pool(leases, 32, (lease) => startLeaseCosts(client, taskQueue, {
+      leaseUuid: lease.uuid, userEmail: lease.userEmail, accountId: lease.accountId,
+      terminatedAt: lease.terminatedAt, paddingHours: 0, rerunWindowHours: 0,
+    }));
+    startAllMs = performance.now() - t0;
+    const timeoutMs = 120_000 + n * 2_000;
+    // Past the deadline, waiting stops (and the pending long polls are cancelled): the rest count as unfinished.
+    const abort = new AbortController();
+    setMaxListeners(0, abort.signal); // one listener per pending long poll
+    let timedOut!: () => void;
+    const deadline = new Promise<'timeout'>((resolve) => {
+      const timer = setTimeout(() => {
+        abort.abort();
+        resolve('timeout');
+      }, timeoutMs);
+      timedOut = () => clearTimeout(timer);
+    });
+    let done = 0;
+    await pool(leases, 64, async (lease) => {
+      if (abort.signal.aborted) {
+        unfinished++;
+        return;
+      }
+      const outcome = client.connection.withAbortSignal(abort.signal, () => client.workflow.getHandle(workflowIdFor(lease.uuid)).result())
+        .then(() => 'ok' as const, (err: Error & { cause?: Error & { type?: string } }) => err.cause?.type ?? err.cause?.name ?? err.name);
+      const r = await Promise.race([outcome, deadline]);
+      if (r === 'ok') completed++;
+      else if (r === 'timeout') unfinished++;
+      else {
+        failed++;
+        failureTypes[r] = (failureTypes[r] ?? 0) + 1;
+      }
+      if (++done % Math.max(1, Math.floor(n / 10)) === 0) log(`burst: ${done}/${n} settled, ${ce.stats().throttled} throttled calls so far`);
+    });
+    timedOut();
+    wallMs = performance.now() - t0;
+  } finally {
+    await workers.stop();
+  }
+
+  const stats = ce.stats();
+  const ok = ce.calls.filter((c) => c.status === 200);
+  const accepted = rateOf(ok.map((c) => c.at));
+  const attempted = rateOf(ce.calls.map((c) => c.at));
+  return {
+    leases: n, workers: 2, maxRpsPerProcess: CAP_RPS, fakeThrottleAboveRps: FAKE_THROTTLE_RPS,
+    wallSeconds: round(wallMs / 1000, 1), startAllSeconds: round(startAllMs / 1000, 1),
+    completed, failed, unfinished, failureTypes,
+    calls: stats.total, okCalls: stats.ok, throttledCalls: stats.throttled, otherErrorCalls: stats.failed,
+    callsPerLease: round(stats.total / n, 2),
+    collectionSeconds: round(attempted.spanSeconds, 1),
+    acceptedRatePerSecond: round(accepted.rate, 2),
+    attemptedRatePerSecond: round(attempted.rate, 2),
+    achievedShareOfCap: round(accepted.rate / CAP_RPS, 3),
+  };
+}
+
+function printBurst(r: BurstResult, opts: Options) {
+  printTable(`1. Burst: ${r.leases} leases terminated at once, ${r.workers} worker processes${opts.quick ? ' (quick)' : ''}`, ['measure', 'value'], [
+    ['leases (small dataset each, padding 0)', r.leases],
+    ['wall time, first start to last result (s)', r.wallSeconds],
+    ['  of which starting all workflows (s)', r.startAllSeconds],
+    ['completed / failed / unfinished', `${r.completed} / ${r.failed} / ${r.unfinished}`],
+    ['Cost Explorer calls (fake log)', r.calls],
+    ['  accepted / throttled / other errors', `${r.okCalls} / ${r.throttledCalls} / ${r.otherErrorCalls}`],
+    ['calls per lease', r.callsPerLease],
+    ['collection period, first to last call (s)', r.collectionSeconds],
+    ['accepted call rate (calls/s)', r.acceptedRatePerSecond],
+    ['attempted call rate incl. throttled (calls/s)', r.attemptedRatePerSecond],
+    [`achieved rate / cap (${CAP_RPS}/s)`, `${round(r.achievedShareOfCap * 100, 1)}%`],
+  ], [
+    `COST_EXPLORER_MAX_RPS=${r.maxRpsPerProcess} in each worker process; the fake throttles calls beyond ${r.fakeThrottleAboveRps} accepted in the trailing second.`,
+    'Rates are (calls − 1) / (last call − first call), from the fake\'s call log. The current code limits the rate per process (src/aws.ts callRateLimiter).',
+    ...(Object.keys(r.failureTypes).length ? [`Failure types: ${JSON.stringify(r.failureTypes)}`] : []),
+  ]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sections 2 and 4: the reference datasets through the real workflow, and the Lambda replay
+
+interface DatasetRun {
+  dataset: Dataset;
+  window: { start: string; end: string };
+  costRecords: number;
+  ours: { calls: number; byOperation: Record<string, number>; rowCount: number; resourceLevel: string; totalMatchesFake: boolean; seconds: number };
+  lambda: LambdaReplayResult & { callsFromLog: number };
+  ratio: number;
+  history: { events: number; bytes: number };
+}
+
+async function datasetSection(infra: Infra, opts: Options): Promise<DatasetRun[]> {
+  const aws = await infra.aws();
+  const ce = await startFakeCostExplorer();
+  infra.defer('Cost Explorer fake (datasets)', () => ce.close());
+  const isb = await startFakeIsbApi({ jwtSecret: aws.jwtSecret });
+  infra.defer('ISB API fake (datasets)', () => isb.close());
+  const client = await infra.client();
+  const taskQueue = `bench-datasets-${infra.id}`;
+  const env = await infra.workerEnv({ ceEndpoint: ce.endpoint, isbEndpoint: isb.endpoint, taskQueue, maxRps: CAP_RPS, paddingHours: 1 });
+  const worker = await infra.startInProcessWorker(env);
+  const runs: DatasetRun[] = [];
+  try {
+    for (const [i, dataset] of [SMALL, opts.large].entries()) {
+      const accountId = `4${String(i + 1).padStart(11, '0')}`;
+      // A 5 s settle timer, so the history has the timer every production run has.
+      const lease = makeLease(dataset, { accountId, seed: 1000 + i, settleMs: 5_000, userEmail: `bench.${i}@example.gov.uk` });
+      ce.addCosts(lease.items);
+      isb.addLease({ uuid: lease.uuid, userEmail: lease.userEmail, accountId, startDate: lease.startDate, endDate: lease.terminatedAt, status: 'Expired' });
+      log(`${dataset.name} dataset: ${lease.items.length} cost records over ${lease.window.start}..${lease.window.end}; running the workflow…`);
+      ce.resetCalls();
+      const t0 = performance.now();
+      await startLeaseCosts(client, taskQueue, {
+        leaseUuid: lease.uuid, userEmail: lease.userEmail, accountId, terminatedAt: lease.terminatedAt,
+        paddingHours: lease.paddingHours, rerunWindowHours: 0,
+      });
+      const handle = client.workflow.getHandle(workflowIdFor(lease.uuid));
+      const result = await withTimeout(handle.result() as Promise<LeaseCostsResult>, 600_000, `${dataset.name} dataset workflow`);
+      const seconds = (performance.now() - t0) / 1000;
+      const ourCalls = ce.calls.filter((c) => accountOf(c) === accountId);
+      const byOperation: Record<string, number> = {};
+      for (const c of ourCalls) byOperation[c.operation] = (byOperation[c.operation] ?? 0) + 1;
+      const expected = ce.expectedTotal({ accountId, start: result.billingWindow.start, end: result.billingWindow.end, recordType: 'Usage' });
+
+      const history = await handle.fetchHistory();
+      const historyBytes = proto.temporal.api.history.v1.History.encode(history).finish().length;
+
+      log(`${dataset.name} dataset: replaying the Lambda design's queries…`);
+      ce.resetCalls();
+      const lambda = await replayLambda(ce.endpoint, { accountId, window: result.billingWindow, today: utcDay(new Date().toISOString()) });
+      const lambdaFromLog = ce.calls.filter((c) => accountOf(c) === accountId).length;
+      runs.push({
+        dataset,
+        window: result.billingWindow,
+        costRecords: lease.items.length,
+        ours: { calls: ourCalls.length, byOperation, rowCount: result.rowCount, resourceLevel: result.resourceLevel, totalMatchesFake: result.totalCost === expected, seconds: round(seconds, 1) },
+        lambda: { ...lambda, callsFromLog: lambdaFromLog },
+        ratio: round(lambdaFromLog / ourCalls.length, 2),
+        history: { events: history.events?.length ?? 0, bytes: historyBytes },
+      });
+      lease.items = [];
+    }
+  } finally {
+    await worker.stop();
+  }
+  return runs;
+}
+
+function datasetLabel(d: Dataset) {
+  return `${d.name}: ${d.services} services, ${d.resources.toLocaleString('en')} resources, ${d.days} days`;
+}
+
+function printCalls(runs: DatasetRun[]) {
+  printTable('2. Cost Explorer calls per lease: lease-costs vs the Lambda design, same data, same fake', [
+    'dataset', 'window', 'report rows', 'lease-costs calls', 'Lambda calls', 'Lambda: list + resource + service', 'Lambda longest query (pages)', 'ratio Lambda/ours',
+  ], runs.map((r): Cell[] => [
+    datasetLabel(r.dataset), `${r.window.start}..${r.window.end}`, r.ours.rowCount, r.ours.calls, r.lambda.callsFromLog,
+    `${r.lambda.serviceListCalls} + ${r.lambda.resourceLevelCalls} + ${r.lambda.serviceLevelCalls}`,
+    r.lambda.maxPagesOneQuery, `${r.ratio}x`,
+  ]), [
+    'Counts are from the fake\'s call log (fake page size 500 groups). lease-costs: the real workflow and worker; CSV total equals the fake\'s Usage total: ' +
+      runs.map((r) => `${r.dataset.name} ${r.ours.totalMatchesFake ? 'yes' : 'NO'}`).join(', ') + '.',
+    'Lambda design replayed with the AWS SDK: service list (GetCostAndUsage by SERVICE), one GetCostAndUsageWithResources per service (last 14 days),',
+    `GetCostAndUsage by SERVICE for older days; DAILY granularity as in the Lambda source; its ${LAMBDA_MAX_PAGES}-page cap not applied.`,
+    ...runs.map((r) => `lease-costs ${r.dataset.name}: ${JSON.stringify(r.ours.byOperation)}, resource level ${r.ours.resourceLevel}, ${r.costRecords} cost records in the fake.`),
+  ]);
+}
+
+function printHistory(runs: DatasetRun[]) {
+  printTable('4. Workflow history per lease (closed run: settle timer, collect, report, publish, re-run window 0)', [
+    'dataset', 'events', 'bytes', 'KiB',
+  ], runs.map((r): Cell[] => [datasetLabel(r.dataset), r.history.events, r.history.bytes, kib(r.history.bytes)]), [
+    'bytes = temporal.api.history.v1.History.encode(history).finish().length',
+  ]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Section 3: report build
+
+interface ReportResult {
+  rows: number;
+  rowCount: number;
+  total: string;
+  csvBytes: number;
+  buildMs: number;
+  rowsPerSecond: number;
+  sha256: string;
+  peakRssKiB: number;
+  rssAtStartKiB: number;
+  rssWithInputBytes: number;
+}
+
+async function reportSection(infra: Infra, opts: Options): Promise<ReportResult> {
+  log(`report: building a ${opts.rows.toLocaleString('en')}-row CSV in a fresh process…`);
+  const child = spawnManaged(process.execPath, ['--import', 'tsx', join(repoRoot, 'bench', 'report-child.ts'), String(opts.rows)], { cwd: repoRoot });
+  infra.defer('report child', () => child.stop(2_000));
+  let stdout = '';
+  child.process.stdout?.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
+  const code = await child.exited;
+  if (code !== 0) throw new Error(`report child exited with ${code}:\n${child.outputTail()}`);
+  const line = stdout.trim().split('\n').at(-1);
+  if (!line) throw new Error(`report child printed nothing:\n${child.outputTail()}`);
+  return JSON.parse(line) as ReportResult;
+}
+
+function printReport(r: ReportResult) {
+  printTable(`3. Report build: ${r.rows.toLocaleString('en')} rows with buildCostCsv, fresh process`, ['measure', 'value'], [
+    ['rows in CSV', r.rowCount],
+    ['build time (s)', round(r.buildMs / 1000, 2)],
+    ['rows per second', Math.round(r.rowsPerSecond)],
+    ['CSV size (MiB)', mib(r.csvBytes)],
+    ['peak RSS of the process (MiB)', round(r.peakRssKiB / 1024, 1)],
+    ['  RSS with the input rows, before the build (MiB)', mib(r.rssWithInputBytes)],
+    ['  peak RSS at process start, tsx loaded (MiB)', round(r.rssAtStartKiB / 1024, 1)],
+    ['SHA-256', r.sha256],
+    ['exact total', r.total],
+  ], ['Peak RSS = process.resourceUsage().maxRSS after the build; it includes the input rows and the Node/tsx baseline.']);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Section 5: webhook vs raw start
+
+interface LoadResult {
+  requests: number;
+  errors: number;
+  errorSamples: string[];
+  seconds: number;
+  rps: number;
+  p50Ms: number;
+  p99Ms: number;
+}
+
+interface WebhookResult {
+  concurrency: number;
+  webhook: LoadResult;
+  raw: LoadResult;
+  overheadRatio: number;
+}
+
+function leaseTerminatedEvent(i: number) {
+  // The contract's envelope (data/lease-terminated.json), with a distinct id, lease and account each.
+  return {
+    version: '0', id: randomUUID(), 'detail-type': 'LeaseTerminated', source: 'isb', account: '111122223333',
+    time: new Date().toISOString(), region: 'us-west-2', resources: [],
+    detail: {
+      leaseId: { userEmail: `bench.webhook.${i}@example.gov.uk`, uuid: randomUUID() },
+      accountId: String(500_000_000_000 + i), reason: { type: 'Expired' },
+    },
+  };
+}
+
+function post(agent: http.Agent, port: number, apiKey: string, body: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({
+      agent, host: '127.0.0.1', port, path: WEBHOOK_PATH, method: 'POST',
+      headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'x-api-key': apiKey },
+    }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+async function webhookSection(infra: Infra, opts: Options): Promise<WebhookResult> {
+  const { address } = await infra.temporal();
+  const client = await infra.client();
+  const taskQueue = `bench-webhook-${infra.id}`;
+  const port = await freePort();
+  const apiKey = randomBytes(24).toString('hex');
+  const settings = { BILLING_PADDING_HOURS: 8, RERUN_WINDOW_DAYS: 30 };
+  log('webhook: starting `lease-costs webhook` in its own process…');
+  const child = spawnManaged(process.execPath, [join(repoRoot, 'bin', 'lease-costs.mjs'), 'webhook'], {
+    cwd: repoRoot,
+    env: {
+      ...process.env,
+      TEMPORAL_ADDRESS: address, TEMPORAL_NAMESPACE: 'default', TEMPORAL_TASK_QUEUE: taskQueue,
+      WEBHOOK_PORT: String(port), WEBHOOK_HOST: '127.0.0.1', WEBHOOK_AUTH: 'api-key', WEBHOOK_API_KEY: apiKey,
+      BILLING_PADDING_HOURS: String(settings.BILLING_PADDING_HOURS), RERUN_WINDOW_DAYS: String(settings.RERUN_WINDOW_DAYS),
+      PAYLOAD_ENCRYPTION_KEYS: '',
+    },
+  });
+  infra.defer('webhook process', () => child.stop());
+  const agent = new http.Agent({ keepAlive: true, maxSockets: WEBHOOK_CONCURRENCY });
+  infra.defer('http agent', async () => agent.destroy());
+
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (child.hasExited()) throw new Error(`webhook exited during start:\n${child.outputTail()}`);
+    const ok = await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(2_000) }).then((r) => r.status === 200, () => false);
+    if (ok) break;
+    if (Date.now() > deadline) throw new Error(`webhook not healthy after 60 s:\n${child.outputTail()}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+
+  let seq = 0;
+  const viaWebhook = async (count: number): Promise<LoadResult & { raw: RawLoad }> => {
+    const bodies = Array.from({ length: count }, () => JSON.stringify(leaseTerminatedEvent(seq++)));
+    return load(bodies, async (body) => {
+      const status = await post(agent, port, apiKey, body);
+      if (status !== 202) throw new Error(`HTTP ${status}`);
+    });
+  };
+  const viaClient = async (count: number): Promise<LoadResult & { raw: RawLoad }> => {
+    const inputs = Array.from({ length: count }, () => inputFromEvent(leaseTerminatedEvent(seq++) as never, settings));
+    return load(inputs, async (input: LeaseCostsInput) => {
+      // The same start the webhook makes (startLeaseCosts), straight from the client.
+      await client.workflow.start(WORKFLOW_TYPE, {
+        ...leaseStartOptions(input), taskQueue, workflowIdReusePolicy: 'REJECT_DUPLICATE', workflowIdConflictPolicy: 'FAIL',
+      });
+    });
+  };
+
+  log('webhook: warm-up…');
+  await viaWebhook(WEBHOOK_CONCURRENCY * 2);
+  await viaClient(WEBHOOK_CONCURRENCY * 2);
+  // ABBA order, so a server that slows down as workflows pile up penalises both sides alike.
+  const half = Math.floor(opts.requests / 2);
+  const rest = opts.requests - half;
+  log(`webhook: ${opts.requests} requests each way at concurrency ${WEBHOOK_CONCURRENCY}…`);
+  const w1 = await viaWebhook(half);
+  const r1 = await viaClient(half);
+  const r2 = await viaClient(rest);
+  const w2 = await viaWebhook(rest);
+  const webhook = merge(w1, w2);
+  const raw = merge(r1, r2);
+  return { concurrency: WEBHOOK_CONCURRENCY, webhook, raw, overheadRatio: round(webhook.rps / raw.rps, 3) };
+}
+
+interface RawLoad { latencies: number[]; errors: string[]; ms: number }
+
+async function load<T>(items: T[], fn: (item: T) => Promise<void>): Promise<LoadResult & { raw: RawLoad }> {
+  const latencies: number[] = [];
+  const errors: string[] = [];
+  const t0 = performance.now();
+  await pool(items, WEBHOOK_CONCURRENCY, async (item) => {
+    const t = performance.now();
+    try {
+      await fn(item);
+      latencies.push(performance.now() - t);
+    } catch (err) {
+      errors.push((err as Error).message);
+    }
+  });
+  const ms = performance.now() - t0;
+  return { ...summarise({ latencies, errors, ms }), raw: { latencies, errors, ms } };
+}
+
+function summarise({ latencies, errors, ms }: RawLoad): LoadResult {
+  const requests = latencies.length + errors.length;
+  return {
+    requests, errors: errors.length, errorSamples: [...new Set(errors)].slice(0, 3), seconds: round(ms / 1000, 2),
+    rps: round(requests / (ms / 1000), 1), p50Ms: round(percentile(latencies, 50), 1), p99Ms: round(percentile(latencies, 99), 1),
+  };
+}
+
+function merge(a: LoadResult & { raw: RawLoad }, b: LoadResult & { raw: RawLoad }): LoadResult {
+  return summarise({ latencies: [...a.raw.latencies, ...b.raw.latencies], errors: [...a.raw.errors, ...b.raw.errors], ms: a.raw.ms + b.raw.ms });
+}
+
+function printWebhook(r: WebhookResult) {
+  printTable(`5. Webhook vs raw client.workflow.start, concurrency ${r.concurrency}`, [
+    'path', 'requests', 'errors', 'seconds', 'requests/s', 'p50 ms', 'p99 ms',
+  ], [
+    ['POST /webhooks/lease-terminated (own process)', r.webhook.requests, r.webhook.errors, r.webhook.seconds, r.webhook.rps, r.webhook.p50Ms, r.webhook.p99Ms],
+    ['client.workflow.start (bench process)', r.raw.requests, r.raw.errors, r.raw.seconds, r.raw.rps, r.raw.p50Ms, r.raw.p99Ms],
+  ], [
+    `overhead ratio = webhook rps / raw rps = ${r.overheadRatio}`,
+    'Distinct valid LeaseTerminated events (x-api-key auth); the workflows started sit on a task queue with no worker. Run in ABBA order after a warm-up.',
+    ...[...r.webhook.errorSamples, ...r.raw.errorSamples].map((e) => `error sample: ${e}`),
+  ]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Targets
+
+interface Target { target: string; measured: string; verdict: 'PASS' | 'FAIL' | 'SKIP' }
+
+function targets(r: { burst?: BurstResult; datasets?: DatasetRun[]; report?: ReportResult; webhook?: WebhookResult }, opts: Options): Target[] {
+  const out: Target[] = [];
+  const verdict = (ok: boolean): Target['verdict'] => (ok ? 'PASS' : 'FAIL');
+  const skip = (target: string) => out.push({ target, measured: 'not run', verdict: 'SKIP' });
+
+  const t1 = `Burst: achieved rate ≥ ${TARGET_RATE_SHARE * 100}% of cap, 0 throttled, 0 failed`;
+  if (r.burst) {
+    const b = r.burst;
+    out.push({
+      target: t1,
+      measured: `${round(b.achievedShareOfCap * 100, 1)}% of ${CAP_RPS}/s, ${b.throttledCalls} throttled, ${b.failed} failed${b.unfinished ? `, ${b.unfinished} unfinished` : ''} (${b.leases} leases)`,
+      verdict: verdict(b.achievedShareOfCap >= TARGET_RATE_SHARE && b.throttledCalls === 0 && b.failed === 0 && b.unfinished === 0),
+    });
+  } else skip(t1);
+
+  const byName = (name: string) => r.datasets?.find((d) => d.dataset.name.startsWith(name));
+  for (const name of ['small', 'large']) {
+    const t = `CE calls per lease ≤ Lambda design (${name} dataset)${name === 'large' ? `; aim ${TARGET_RATIO_AIM}x` : ''}`;
+    const d = byName(name);
+    if (d && opts.only.has('calls')) {
+      out.push({ target: t, measured: `${d.ours.calls} vs ${d.lambda.callsFromLog} (${d.ratio}x)`, verdict: verdict(d.ours.calls <= d.lambda.callsFromLog) });
+    } else skip(t);
+  }
+  for (const name of ['small', 'large']) {
+    const t = `History ≤ ${TARGET_HISTORY_EVENTS} events and ≤ ${TARGET_HISTORY_BYTES / 1024} KiB per lease (${name})`;
+    const d = byName(name);
+    if (d && opts.only.has('history')) {
+      out.push({
+        target: t, measured: `${d.history.events} events, ${kib(d.history.bytes)} KiB`,
+        verdict: verdict(d.history.events <= TARGET_HISTORY_EVENTS && d.history.bytes <= TARGET_HISTORY_BYTES),
+      });
+    } else skip(t);
+  }
+
+  const t3 = `${opts.rows.toLocaleString('en')}-row report: peak RSS < ${TARGET_REPORT_RSS_BYTES / 1024 / 1024} MiB`;
+  if (r.report) {
+    out.push({ target: t3, measured: `${round(r.report.peakRssKiB / 1024, 1)} MiB`, verdict: verdict(r.report.peakRssKiB * 1024 < TARGET_REPORT_RSS_BYTES) });
+  } else skip(t3);
+
+  const t5 = `Webhook overhead ratio ≥ ${TARGET_WEBHOOK_RATIO}`;
+  if (r.webhook) {
+    out.push({ target: t5, measured: `${r.webhook.overheadRatio} (${r.webhook.webhook.rps} vs ${r.webhook.raw.rps} req/s)`, verdict: verdict(r.webhook.overheadRatio >= TARGET_WEBHOOK_RATIO && r.webhook.webhook.errors === 0) });
+  } else skip(t5);
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} did not finish in ${ms} ms`)), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function writeResults(run: Record<string, unknown>, startedAt: Date): string {
+  const dir = join(repoRoot, 'bench', 'results');
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `${startedAt.toISOString().slice(0, 10)}.json`);
+  let doc: { runs: unknown[] } = { runs: [] };
+  if (existsSync(file)) {
+    try {
+      const parsed = JSON.parse(readFileSync(file, 'utf8')) as { runs?: unknown[] };
+      if (Array.isArray(parsed.runs)) doc = { runs: parsed.runs };
+    } catch {
+      log(`${file} did not parse: starting it afresh`);
+    }
+  }
+  doc.runs.push(run);
+  writeFileSync(file, `${JSON.stringify(doc, null, 2)}\n`);
+  return file;
+}
+
+async function main() {
+  const opts = parseOptions(process.argv.slice(2));
+  // The SDK's Node 20 deprecation notice says nothing about this run.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+  const startedAt = new Date();
+  const machine = machineInfo();
+  printTable('Machine', ['', ''], [
+    ['os', machine.os], ['cpu', `${machine.cpuCount} x ${machine.cpuModel}`], ['memory (GiB)', round(machine.totalMemoryBytes / 1024 ** 3, 1)],
+    ['node', machine.node], ['commit', `${machine.commit}${machine.uncommittedFiles ? ` + ${machine.uncommittedFiles} uncommitted files` : ''}`],
+    ['load average at start', machine.loadAverageAtStart.join(' ')],
+    ['sections', [...opts.only].join(', ') + (opts.quick ? ' (quick sizes)' : '')],
+  ]);
+
+  const infra = new Infra();
+  let interrupted = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (interrupted) return;
+    interrupted = true;
+    log(`${signal}: stopping everything the bench started…`);
+    void infra.close().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+
+  const results: { burst?: BurstResult; datasets?: DatasetRun[]; report?: ReportResult; webhook?: WebhookResult } = {};
+  const errors: Record<string, string> = {};
+  const attempt = async (name: string, fn: () => Promise<void>) => {
+    try {
+      await fn();
+    } catch (err) {
+      errors[name] = (err as Error).stack ?? String(err);
+      log(`${name} failed: ${(err as Error).message}`);
+      process.exitCode = 1;
+    }
+  };
+  try {
+    if (opts.only.has('report')) await attempt('report', async () => printReport((results.report = await reportSection(infra, opts))));
+    if (opts.only.has('calls') || opts.only.has('history')) {
+      await attempt('calls/history', async () => {
+        results.datasets = await datasetSection(infra, opts);
+        if (opts.only.has('calls')) printCalls(results.datasets);
+        if (opts.only.has('history')) printHistory(results.datasets);
+      });
+    }
+    if (opts.only.has('burst')) await attempt('burst', async () => printBurst((results.burst = await burstSection(infra, opts)), opts));
+    if (opts.only.has('webhook')) await attempt('webhook', async () => printWebhook((results.webhook = await webhookSection(infra, opts))));
+  } finally {
+    log('stopping everything the bench started…');
+    await infra.close();
+  }
+
+  const verdicts = targets(results, opts);
+  printTable(`Targets${opts.quick ? ' (quick sizes: smoke run, not the reference sizes)' : ''}`, ['target', 'measured', 'result'],
+    verdicts.map((t) => [t.target, t.measured, t.verdict]),
+    Object.keys(errors).map((name) => `section ${name} failed: ${errors[name]!.split('\n')[0]}`));
+
+  const file = writeResults({
+    startedAt: startedAt.toISOString(), finishedAt: new Date().toISOString(),
+    args: process.argv.slice(2), quick: opts.quick, sections: [...opts.only],
+    sizes: { leases: opts.leases, requests: opts.requests, rows: opts.rows, small: SMALL, large: opts.large },
+    machine: { ...machine, loadAverageAtEnd: os.loadavg().map((l) => round(l)) },
+    results, targets: verdicts, errors,
+  }, startedAt);
+  console.log(`\nresults appended to ${file}`);
+}
+
+await main();
