@@ -4,6 +4,7 @@ import {
 } from '@aws-sdk/client-cost-explorer';
 import { activityInfo, ApplicationFailure, heartbeat } from '@temporalio/activity';
 import type { CostRow, DateRange } from '../src/schemas';
+import { activityTelemetry, type CostExplorerApi } from '../src/telemetry';
 import { partKey, stagingPrefix, type StagingStore } from './s3';
 
 export interface CostExplorerDeps {
@@ -19,6 +20,7 @@ export interface CostExplorerDeps {
 export const SERVICE_LEVEL_RESOURCE = '(service level)';
 
 type SegmentKind = 'resource' | 'service';
+const API_OF: Record<SegmentKind, CostExplorerApi> = { resource: 'GetCostAndUsageWithResources', service: 'GetCostAndUsage' };
 /** One query over one date range; `pages` counts the staged parts written for it. */
 interface Segment { kind: SegmentKind; range: DateRange; pages: number }
 
@@ -125,12 +127,15 @@ export function createCostExplorerActivities(deps: CostExplorerDeps) {
       resourceLevel: input.resourceLevel ? 'used' : 'not-needed',
     };
     const prefix = stagingPrefix(deps.keyPrefix, input.leaseUuid, input.version);
+    const telemetry = activityTelemetry();
+    const startedAt = performance.now();
 
     while (progress.segmentIndex < progress.segments.length) {
       const segment = progress.segments[progress.segmentIndex]!;
       try {
         for await (const { page, nextToken } of paginate((t) => {
           progress.calls++;
+          telemetry.costExplorerCall(API_OF[segment.kind]);
           return query(segment, input.accountId, t);
         }, progress.nextPageToken)) {
           await deps.staging.putPart(partKey(prefix, segment, segment.pages), rowsOf(segment.kind, page));
@@ -154,7 +159,9 @@ export function createCostExplorerActivities(deps: CostExplorerDeps) {
       progress.nextPageToken = undefined;
       onPage(progress);
     }
-    return { stagingPrefix: prefix, segments: progress.segments, pages: progress.pages, calls: progress.calls, resourceLevel: progress.resourceLevel };
+    const result = { stagingPrefix: prefix, segments: progress.segments, pages: progress.pages, calls: progress.calls, resourceLevel: progress.resourceLevel };
+    telemetry.collected(input.leaseUuid, performance.now() - startedAt, result);
+    return result;
   }
 
   return {

@@ -4,6 +4,7 @@ import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { ApplicationFailure, heartbeat } from '@temporalio/activity';
 import { buildCostCsv } from '../src/csv';
 import { CostRow, type DateRange } from '../src/schemas';
+import { activityTelemetry } from '../src/telemetry';
 import type { CollectionResult } from './cost-explorer';
 import { z } from 'zod';
 
@@ -77,6 +78,7 @@ export function createS3Activities(deps: S3Deps) {
         throw ApplicationFailure.retryable(
           `S3 object ${key} has SHA-256 ${head.ChecksumSHA256 ?? '(none)'}, expected ${checksumSha256}`, 'ChecksumMismatch');
       }
+      activityTelemetry().reportWritten(input.leaseUuid, { key, rowCount, total, version: input.version });
       return { key, checksumSha256, rowCount, total, bytes: body.length };
     },
   };

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { loadConfig, type Config } from '../config';
 import { runCodecServer } from '../codec-server';
 import { startTemporalDevServer, type DevServer } from '../dev-server';
+import { installRuntime } from '../telemetry';
 import { repoRoot } from '../tools';
 import { runWebhook } from '../webhook';
 import { createWorker } from '../worker';
@@ -31,6 +32,7 @@ export interface DevStack {
 export async function startDevStack(opts: DevStackOptions = {}): Promise<DevStack> {
   const env = opts.env ?? process.env;
   let config = loadConfig(env, ['worker', 'webhook']);
+  await installRuntime(config, env);
   const stops: (() => Promise<void>)[] = [];
   const stop = async () => {
     for (const s of stops.reverse()) await s().catch((err) => console.error(`shutdown: ${(err as Error).message}`));
