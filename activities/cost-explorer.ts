@@ -42,31 +42,22 @@ export interface CollectionResult {
   resourceLevel: 'used' | 'not-needed' | 'unavailable';
 }
 
-/** Heartbeat details: the resume point, small on purpose (it is a payload too). */
-interface Progress {
+/** The resume point between calls, small on purpose: it travels as heartbeat details and activity payloads. */
+export interface CollectionProgress {
   segments: Segment[];
   segmentIndex: number;
   nextPageToken?: string;
   pages: number;
   calls: number;
   resourceLevel: CollectionResult['resourceLevel'];
+  /** When the first call went out (epoch ms), for the collection-duration metric. */
+  startedAtMs?: number;
 }
+
+export type CollectionStep = { done: false; progress: CollectionProgress } | { done: true; result: CollectionResult };
 
 const ACCESS_DENIED = new Set(['AccessDeniedException', 'AccessDenied', 'UnauthorizedOperation', 'UnrecognizedClientException']);
 const REQUEST_INVALID = new Set(['ValidationException', 'InvalidNextTokenException', 'BillExpirationException', 'RequestChangedException']);
-
-/** The one pagination loop for every Cost Explorer query: yields each page with the token that follows it. */
-export async function* paginate<T extends { NextPageToken?: string }>(
-  fetchPage: (token: string | undefined) => Promise<T>,
-  startToken?: string,
-): AsyncGenerator<{ page: T; nextToken: string | undefined }> {
-  let token = startToken;
-  do {
-    const page = await fetchPage(token);
-    token = page.NextPageToken || undefined;
-    yield { page, nextToken: token };
-  } while (token);
-}
 
 function filterFor(accountId: string): Expression {
   return {
@@ -120,55 +111,71 @@ export function createCostExplorerActivities(deps: CostExplorerDeps) {
       : deps.costExplorer.send(new GetCostAndUsageCommand({ ...common, GroupBy: groupBy('REGION') }));
   };
 
-  /** Every page of every segment, resuming from `resumed`; `onPage` records the resume point. */
-  async function collect(input: CollectionInput, resumed: Progress | undefined, onPage: (p: Progress) => void): Promise<CollectionResult> {
-    const progress: Progress = resumed ?? {
+  const isDone = (p: CollectionProgress) => p.segmentIndex >= p.segments.length;
+  const resultOf = (input: CollectionInput, p: CollectionProgress): CollectionResult => ({
+    stagingPrefix: stagingPrefix(deps.keyPrefix, input.leaseUuid, input.version),
+    segments: p.segments, pages: p.pages, calls: p.calls, resourceLevel: p.resourceLevel,
+  });
+
+  /**
+   * The one pagination step for every Cost Explorer query: exactly one call, fetching the page at
+   * the resume point and staging it in S3 (or switching to service level when resource-level data
+   * is unavailable). A retry of the same step overwrites the same part, so no page counts twice.
+   */
+  async function nextPage(input: CollectionInput, resumed: CollectionProgress | undefined): Promise<CollectionProgress> {
+    const progress: CollectionProgress = resumed ? structuredClone(resumed) : {
       segments: plan(input), segmentIndex: 0, pages: 0, calls: 0,
       resourceLevel: input.resourceLevel ? 'used' : 'not-needed',
     };
-    const prefix = stagingPrefix(deps.keyPrefix, input.leaseUuid, input.version);
-    const telemetry = activityTelemetry();
-    const startedAt = performance.now();
-
-    while (progress.segmentIndex < progress.segments.length) {
-      const segment = progress.segments[progress.segmentIndex]!;
-      try {
-        for await (const { page, nextToken } of paginate((t) => {
-          progress.calls++;
-          telemetry.costExplorerCall(API_OF[segment.kind]);
-          return query(segment, input.accountId, t);
-        }, progress.nextPageToken)) {
-          await deps.staging.putPart(partKey(prefix, segment, segment.pages), rowsOf(segment.kind, page));
-          segment.pages++;
-          progress.pages++;
-          progress.nextPageToken = nextToken;
-          onPage(progress);
-        }
-      } catch (err) {
-        if (segment.kind === 'resource' && (err as Error).name === 'DataUnavailableException') {
-          // Resource-level data is opt-in in the payer account: fall back to a marked service-level report.
-          progress.segments = [...progress.segments.slice(0, progress.segmentIndex), { kind: 'service', range: segment.range, pages: 0 }];
-          progress.nextPageToken = undefined;
-          progress.resourceLevel = 'unavailable';
-          onPage(progress);
-          continue;
-        }
-        throw classify(err, deps.roleArn);
+    if (isDone(progress)) return progress;
+    progress.startedAtMs ??= Date.now();
+    const segment = progress.segments[progress.segmentIndex]!;
+    progress.calls++;
+    activityTelemetry().costExplorerCall(API_OF[segment.kind]);
+    let page: GetCostAndUsageCommandOutput;
+    try {
+      page = await query(segment, input.accountId, progress.nextPageToken);
+    } catch (err) {
+      if (segment.kind === 'resource' && (err as Error).name === 'DataUnavailableException') {
+        // Resource-level data is opt-in in the payer account: fall back to a marked service-level report.
+        progress.segments = [...progress.segments.slice(0, progress.segmentIndex), { kind: 'service', range: segment.range, pages: 0 }];
+        progress.nextPageToken = undefined;
+        progress.resourceLevel = 'unavailable';
+        return progress;
       }
-      progress.segmentIndex++;
-      progress.nextPageToken = undefined;
-      onPage(progress);
+      throw classify(err, deps.roleArn);
     }
-    const result = { stagingPrefix: prefix, segments: progress.segments, pages: progress.pages, calls: progress.calls, resourceLevel: progress.resourceLevel };
-    telemetry.collected(input.leaseUuid, performance.now() - startedAt, result);
-    return result;
+    const prefix = stagingPrefix(deps.keyPrefix, input.leaseUuid, input.version);
+    await deps.staging.putPart(partKey(prefix, segment, segment.pages), rowsOf(segment.kind, page));
+    segment.pages++;
+    progress.pages++;
+    progress.nextPageToken = page.NextPageToken || undefined;
+    if (!progress.nextPageToken) progress.segmentIndex++;
+    if (isDone(progress)) activityTelemetry().collected(input.leaseUuid, Date.now() - progress.startedAtMs, progress);
+    return progress;
+  }
+
+  /** Every page in one go, resuming from `resumed`; `onPage` records each resume point. */
+  async function collect(input: CollectionInput, resumed: CollectionProgress | undefined, onPage: (p: CollectionProgress) => void): Promise<CollectionResult> {
+    let progress = resumed;
+    do {
+      progress = await nextPage(input, progress);
+      onPage(progress);
+    } while (!isDone(progress));
+    return resultOf(input, progress);
   }
 
   return {
     collect,
     activities: {
+      /** One call per activity, on the rate-limited Cost Explorer task queue (collectCostsWorkflow). */
+      async collectCostsPage(input: CollectionInput, resumed?: CollectionProgress): Promise<CollectionStep> {
+        const progress = await nextPage(input, resumed);
+        return isDone(progress) ? { done: true, result: resultOf(input, progress) } : { done: false, progress };
+      },
+      /** The whole collection in one heartbeating activity: histories recorded before collectCostsWorkflow replay through it. */
       async collectCosts(input: CollectionInput): Promise<CollectionResult> {
-        return collect(input, activityInfo().heartbeatDetails as Progress | undefined, (p) => heartbeat(p));
+        return collect(input, activityInfo().heartbeatDetails as CollectionProgress | undefined, (p) => heartbeat(p));
       },
     },
   };

@@ -9,7 +9,7 @@ import { CreateEventBusCommand, EventBridgeClient } from '@aws-sdk/client-eventb
 import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { Client, Connection } from '@temporalio/client';
 import proto from '@temporalio/proto';
-import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporalio/worker';
+import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { loadConfig, type Config } from '../src/config';
 import { startTemporalDevServer, type DevServer } from '../src/dev-server';
 import { startMoto } from '../src/moto';
@@ -197,7 +197,7 @@ export class Infra {
     // The AWS SDK reads endpoints and credentials from the process environment, as in production.
     Object.assign(process.env, env);
     const config = loadConfig(env, ['worker']);
-    const worker: Worker = await createWorker(config, { connection, workerOptions: { workflowBundle: { codePath } } });
+    const worker = await createWorker(config, { connection, workerOptions: { workflowBundle: { codePath } } });
     const running = worker.run();
     let stopped = false;
     const stop = async () => {

@@ -4,6 +4,7 @@ import { createStagingStore, createPresigner } from '../activities/s3';
 import { callRateLimiter, costExplorerClient, eventBridgeClient, jwtSecretLoader, s3Client } from './aws';
 import { dataConverterFor } from './codec';
 import type { Config } from './config';
+import { costExplorerQueueOf } from './task-queues';
 
 /** Production wiring: real AWS clients from the SDK's default chain and the validated config. */
 export function productionActivityDeps(config: Config): ActivityDeps {
@@ -27,18 +28,53 @@ export function productionActivityDeps(config: Config): ActivityDeps {
 
 export const workflowsPath = new URL('../workflows/index.ts', import.meta.url).pathname;
 
+/** The two workers of one process, started and stopped as one. */
+export interface LeaseCostsWorker {
+  run(): Promise<void>;
+  shutdown(): void;
+  getState(): ReturnType<Worker['getState']>;
+}
+
+/**
+ * A worker for the lease workflows and their activities, plus one for Cost Explorer pages on the
+ * rate-limited queue: `maxTaskQueueActivitiesPerSecond` is enforced by the server for all pollers,
+ * so COST_EXPLORER_MAX_RPS holds however many processes run.
+ */
 export async function createWorker(
   config: Config,
   opts: { connection?: NativeConnection; deps?: ActivityDeps; workerOptions?: Partial<WorkerOptions> } = {},
-): Promise<Worker> {
+): Promise<LeaseCostsWorker> {
   const connection = opts.connection ?? (await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS }));
-  return Worker.create({
-    connection,
-    namespace: config.TEMPORAL_NAMESPACE,
+  const { collectCostsPage, ...activities } = createActivities(opts.deps ?? productionActivityDeps(config));
+  const common = { connection, namespace: config.TEMPORAL_NAMESPACE, dataConverter: dataConverterFor(config.PAYLOAD_ENCRYPTION_KEYS) };
+  const main = await Worker.create({
+    ...common,
     taskQueue: config.TEMPORAL_TASK_QUEUE,
-    activities: createActivities(opts.deps ?? productionActivityDeps(config)),
-    dataConverter: dataConverterFor(config.PAYLOAD_ENCRYPTION_KEYS),
+    activities,
     ...(opts.workerOptions?.workflowBundle ? {} : { workflowsPath }),
     ...opts.workerOptions,
   });
+  const costExplorer = await Worker.create({
+    ...common,
+    taskQueue: costExplorerQueueOf(config.TEMPORAL_TASK_QUEUE),
+    activities: { collectCostsPage },
+    maxTaskQueueActivitiesPerSecond: config.COST_EXPLORER_MAX_RPS,
+  });
+  return runTogether([main, costExplorer]);
+}
+
+function runTogether(workers: Worker[]): LeaseCostsWorker {
+  const shutdown = () => {
+    for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
+  };
+  return {
+    shutdown,
+    getState: () => workers[0]!.getState(),
+    async run() {
+      // If one stops (fatal error or shutdown), stop the other: a half-working process helps nobody.
+      const results = await Promise.allSettled(workers.map((w) => w.run().finally(shutdown)));
+      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
+    },
+  };
 }

@@ -1,1 +1,2 @@
 export * from './lease-costs';
+export * from './collect-costs';

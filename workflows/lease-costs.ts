@@ -1,11 +1,15 @@
 import {
-  ApplicationFailure, condition, continueAsNew, defineQuery, defineSignal, isCancellation, log,
-  proxyActivities, setHandler, upsertSearchAttributes,
+  ApplicationFailure, condition, continueAsNew, defineQuery, defineSignal, executeChild, isCancellation, log,
+  patched, proxyActivities, setHandler, upsertSearchAttributes,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { computeBillingWindow, settleUntil, splitByResourceHorizon, utcDay } from '../src/billing-window';
 import type { DateRange, LeaseCostsInput, LeasePhase, LeaseStatus, ReportRecord } from '../src/schemas';
 import { AwsAccountIdKey, LeasePhaseKey, LeaseTotalCostKey, LeaseUuidKey } from '../src/search-attributes';
+import { collectCostsWorkflow } from './collect-costs';
+
+/** Collection moved from one long activity to a child workflow of rate-limited page activities. */
+export const RATE_LIMITED_COLLECTION_PATCH = 'rate-limited-collection';
 
 export const collectNowSignal = defineSignal('collectNow');
 export const rerunSignal = defineSignal<[{ paddingHours?: number }?]>('rerun');
@@ -95,7 +99,9 @@ export async function leaseCostsWorkflow(input: LeaseCostsInput): Promise<LeaseC
     result = await produceReport(input, version, paddingHours, status, setPhase);
   } catch (err) {
     if (isCancellation(err)) throw err;
-    const cause = ((err as Error).cause ?? err) as Error & { type?: string };
+    // The innermost failure names what went wrong, through activity and child-workflow wrappers.
+    let cause = err as Error & { type?: string };
+    while (cause.cause && !cause.type) cause = cause.cause as Error & { type?: string };
     status.lastError = { type: cause.type ?? cause.name, message: cause.message, at: new Date().toISOString() };
     setPhase('failed');
     throw err;
@@ -136,10 +142,16 @@ async function produceReport(
   const split = splitByResourceHorizon(window, utcDay(new Date().toISOString()));
   log.info('Collecting costs', { leaseUuid: input.leaseUuid, version, window, split });
 
-  const collection = await collectCosts.executeWithOptions(
-    { startToCloseTimeout: '30 minutes', summary: `Cost Explorer ${window.start} to ${window.end} (exclusive) for ${input.accountId}` },
-    [{ leaseUuid: input.leaseUuid, accountId: input.accountId, version, resourceLevel: split.resourceLevel, serviceLevel: split.serviceLevel }],
-  );
+  const collectionInput = { leaseUuid: input.leaseUuid, accountId: input.accountId, version, resourceLevel: split.resourceLevel, serviceLevel: split.serviceLevel };
+  const summary = `Cost Explorer ${window.start} to ${window.end} (exclusive) for ${input.accountId}`;
+  const collection = patched(RATE_LIMITED_COLLECTION_PATCH)
+    ? await executeChild(collectCostsWorkflow, {
+      workflowId: `lease-costs-${input.leaseUuid}-collect-v${version}`,
+      args: [collectionInput],
+      staticSummary: summary,
+      memo: { leaseUuid: input.leaseUuid, accountId: input.accountId },
+    })
+    : await collectCosts.executeWithOptions({ startToCloseTimeout: '30 minutes', summary }, [collectionInput]);
   status.pagesFetched = collection.pages;
 
   setPhase('reporting');

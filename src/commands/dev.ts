@@ -1,4 +1,4 @@
-import { NativeConnection, type Worker } from '@temporalio/worker';
+import { NativeConnection } from '@temporalio/worker';
 import { join } from 'node:path';
 import { loadConfig, type Config } from '../config';
 import { runCodecServer } from '../codec-server';
@@ -62,7 +62,7 @@ export async function startDevStack(opts: DevStackOptions = {}): Promise<DevStac
     }
     const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
     stops.push(() => connection.close());
-    const worker: Worker = await createWorker(config, { connection });
+    const worker = await createWorker(config, { connection });
     const running = worker.run();
     stops.push(async () => {
       if (worker.getState() === 'RUNNING') worker.shutdown();

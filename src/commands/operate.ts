@@ -36,8 +36,10 @@ async function latestInput(client: Client, uuid: string): Promise<LeaseCostsInpu
   return input as LeaseCostsInput;
 }
 
-/** Pages fetched so far by a running collection, read from its last heartbeat. */
+/** Pages fetched so far by a running collection: its child workflow's query, or (older runs) its last heartbeat. */
 async function livePages(client: Client, description: Awaited<ReturnType<typeof describeLease>>): Promise<number | undefined> {
+  const child = description.raw.pendingChildren?.find((c) => c.workflowTypeName === 'collectCostsWorkflow');
+  if (child?.workflowId) return client.workflow.getHandle(child.workflowId).query<number>('pagesFetched');
   const pending = description.raw.pendingActivities?.find((a) => a.activityType?.name === 'collectCosts');
   const payloads = pending?.heartbeatDetails?.payloads;
   if (!payloads?.length) return undefined;

@@ -2,10 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { GetObjectCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import type { Client } from '@temporalio/client';
-import type { Worker } from '@temporalio/worker';
 import { inject } from 'vitest';
 import { loadConfig, type Config } from '../../src/config';
-import { createWorker } from '../../src/worker';
+import { createWorker, type LeaseCostsWorker } from '../../src/worker';
 import { startFakeCostExplorer, type FakeCostExplorer, type FakeCostExplorerOptions } from '../fakes/cost-explorer';
 import { startFakeIsbApi, type FakeIsbApi } from '../fakes/isb-api';
 import { awsEnvFor, clientConfig, createBucket, createEventCapture, type EventCapture } from './aws';
@@ -22,7 +21,7 @@ export interface Stack {
   events: EventCapture;
   motoEndpoint: string;
   /** Starts (or restarts) the real worker with production wiring pointed at the stand-ins. */
-  startWorker(): Promise<Worker>;
+  startWorker(): Promise<LeaseCostsWorker>;
   stopWorker(): Promise<void>;
   getObject(key: string): Promise<{ body: Buffer; checksumSha256?: string }>;
   stop(): Promise<void>;
@@ -65,7 +64,7 @@ export async function startStack(
   }, ['worker']);
 
   const s3 = new S3Client(clientConfig(motoEndpoint));
-  let worker: Worker | undefined;
+  let worker: LeaseCostsWorker | undefined;
   let running: Promise<void> | undefined;
 
   const stack: Stack = {

@@ -102,11 +102,12 @@ describe('observability of a worker process', () => {
     expect(res.status).toBe(200);
     const samples = parseMetrics(await res.text());
     const names = new Set(samples.map((s) => s.name));
-    const ours = (name: string) => samples.filter((s) => s.name === name && s.labels.taskQueue === stack.config.TEMPORAL_TASK_QUEUE);
+    // Cost Explorer pages run on the lease queue's `-cost-explorer` sibling.
+    const ours = (name: string) => samples.filter((s) => s.name === name && s.labels.taskQueue?.startsWith(stack.config.TEMPORAL_TASK_QUEUE));
 
     // The SDK's own metrics, from the same endpoint.
-    expect(samples.filter((s) => s.name === 'temporal_workflow_completed' && s.labels.task_queue === stack.config.TEMPORAL_TASK_QUEUE))
-      .toMatchObject([{ labels: { workflow_type: 'leaseCostsWorkflow' }, value: 1 }]);
+    const completed = samples.filter((s) => s.name === 'temporal_workflow_completed' && s.labels.task_queue === stack.config.TEMPORAL_TASK_QUEUE);
+    expect(Object.fromEntries(completed.map((s) => [s.labels.workflow_type, s.value]))).toEqual({ leaseCostsWorkflow: 1, collectCostsWorkflow: 1 });
     expect(names).toContain('temporal_activity_execution_latency_count');
     expect(names).toContain('temporal_request');
 
@@ -118,7 +119,7 @@ describe('observability of a worker process', () => {
     expect(fakeCalls('GetCostAndUsageWithResources')).toBeGreaterThan(1);
     expect(callsTo('GetCostAndUsage')).toBe(fakeCalls('GetCostAndUsage'));
     expect(callsTo('GetCostAndUsageWithResources')).toBe(fakeCalls('GetCostAndUsageWithResources'));
-    expect(calls.every((s) => s.labels.activityType === 'collectCosts')).toBe(true);
+    expect(calls.every((s) => s.labels.activityType === 'collectCostsPage')).toBe(true);
 
     // One collection, one report: histogram counts of 1, sums equal to the report.
     expect(ours('lease_costs_collection_duration_count').map((s) => s.value)).toEqual([1]);
@@ -136,7 +137,8 @@ describe('observability of a worker process', () => {
       return parsed.some((e) => e.message === 'Report written') ? parsed : undefined;
     }, 5_000, 'the "Report written" log line');
     for (const e of entries) expect(Object.keys(e).slice(0, 3)).toEqual(['time', 'level', 'message']);
-    const ofRun = entries.filter((e) => e.workflowId === workflowIdFor(lease.uuid));
+    // The lease's run and its collection child (`…-collect-v1`).
+    const ofRun = entries.filter((e) => String(e.workflowId).startsWith(workflowIdFor(lease.uuid)));
     expect(ofRun.map((e) => e.message)).toEqual(expect.arrayContaining(['Collecting costs', 'Costs collected', 'Report written']));
     expect(ofRun.find((e) => e.message === 'Report written')).toMatchObject({ leaseUuid: lease.uuid, rowCount: report.rowCount, total: report.total });
     expect(ofRun.every((e) => !('taskToken' in e))).toBe(true);

@@ -231,12 +231,16 @@ describe('lease-cost pipeline on a real Temporal dev server, moto and the fakes'
     try {
       await start(lease);
       const err = await result(lease.uuid).catch((e: unknown) => e);
-      const cause = (err as WorkflowFailedError).cause as { cause?: { type?: string; message?: string } };
-      expect(cause.cause?.type).toBe('CostExplorerAccessDenied');
-      expect(cause.cause?.message).toContain(ROLE_ARN);
-      const history = await fetchHistory(stack.client, workflowIdFor(lease.uuid));
-      const collectAttempts = history.events!.filter((e) => e.activityTaskStartedEventAttributes).map((e) => e.activityTaskStartedEventAttributes!.attempt);
-      expect(collectAttempts).toEqual([1, 1]); // lookupLease once, collectCosts once
+      expect(err).toBeInstanceOf(WorkflowFailedError);
+      // Workflow ← child collection workflow ← page activity ← the named failure.
+      let root = err as { cause?: unknown; type?: string; message?: string };
+      while (root.cause) root = root.cause as typeof root;
+      expect(root.type).toBe('CostExplorerAccessDenied');
+      expect(root.message).toContain(ROLE_ARN);
+      const attempts = async (workflowId: string) => (await fetchHistory(stack.client, workflowId)).events!
+        .filter((e) => e.activityTaskStartedEventAttributes).map((e) => e.activityTaskStartedEventAttributes!.attempt);
+      expect(await attempts(workflowIdFor(lease.uuid))).toEqual([1]); // lookupLease
+      expect(await attempts(`${workflowIdFor(lease.uuid)}-collect-v1`)).toEqual([1]); // the first page, once
     } finally {
       stack.ce.resetFaults();
     }
