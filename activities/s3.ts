@@ -3,7 +3,7 @@ import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } 
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { ApplicationFailure, heartbeat } from '@temporalio/activity';
 import { buildCostCsv } from '../src/csv';
-import { CostRow, type DateRange } from '../src/schemas';
+import { CostRow, UUID, type DateRange } from '../src/schemas';
 import { activityTelemetry } from '../src/telemetry';
 import type { CollectionResult } from './cost-explorer';
 import { z } from 'zod';
@@ -17,10 +17,21 @@ export interface S3Deps {
 }
 
 /** Deterministic per (lease, version): a retried attempt overwrites, a re-run gets a new object. */
-export const reportKey = (prefix: string, leaseUuid: string, version: number) =>
-  `${prefix}${leaseUuid}/lease-costs-${leaseUuid}-v${version}.csv`;
-export const stagingPrefix = (prefix: string, leaseUuid: string, version: number) =>
-  `${prefix}${leaseUuid}/staging/v${version}/`;
+/** Keys are built only from a validated uuid and version: nothing else from input reaches a key. */
+function keyParts(leaseUuid: string, version: number): { uuid: string; version: number } {
+  if (!UUID.safeParse(leaseUuid).success || !Number.isSafeInteger(version) || version < 1) {
+    throw ApplicationFailure.nonRetryable(`Refusing an S3 key for lease ${JSON.stringify(leaseUuid).slice(0, 80)} v${version}`, 'InvalidReportKey');
+  }
+  return { uuid: leaseUuid.toLowerCase(), version };
+}
+export const reportKey = (prefix: string, leaseUuid: string, version: number) => {
+  const k = keyParts(leaseUuid, version);
+  return `${prefix}${k.uuid}/lease-costs-${k.uuid}-v${k.version}.csv`;
+};
+export const stagingPrefix = (prefix: string, leaseUuid: string, version: number) => {
+  const k = keyParts(leaseUuid, version);
+  return `${prefix}${k.uuid}/staging/v${k.version}/`;
+};
 
 interface StagedSegment { kind: string; range: DateRange; pages: number }
 
