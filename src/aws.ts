@@ -19,7 +19,7 @@ export function s3Client(env: NodeJS.ProcessEnv = process.env): S3Client {
  * maxAttempts 1: throttling goes back to Temporal's retry policy, which resumes from the last page.
  */
 export function costExplorerClient(roleArn: string): CostExplorerClient {
-  return new CostExplorerClient({
+  const client = new CostExplorerClient({
     region: 'us-east-1',
     maxAttempts: 1,
     credentials: fromTemporaryCredentials({
@@ -27,6 +27,38 @@ export function costExplorerClient(roleArn: string): CostExplorerClient {
       clientConfig: { region: process.env.AWS_REGION ?? 'us-east-1' },
     }),
   });
+  refreshCredentialsWhenExpired(client);
+  return client;
+}
+
+/** What services answer when a request's session token is no longer valid. */
+export const EXPIRED_TOKEN_ERRORS: ReadonlySet<string> = new Set(['ExpiredTokenException', 'ExpiredToken']);
+
+/**
+ * The SDK caches role credentials until 5 minutes before the expiry STS announced, and keeps
+ * sending them until then. A session can end sooner (revoked, or a clock that disagrees), and
+ * then every call fails with ExpiredToken for up to 55 minutes. On that error, force the cached
+ * credentials to be re-fetched (a new AssumeRole) and rethrow: the error stays a normal retryable
+ * failure, and the engine's retry, from the same resume point, signs with the new session.
+ */
+export function refreshCredentialsWhenExpired(client: CostExplorerClient): void {
+  client.middlewareStack.add(
+    (next) => async (args) => {
+      try {
+        return await next(args);
+      } catch (err) {
+        if (EXPIRED_TOKEN_ERRORS.has((err as Error)?.name)) {
+          // The client's provider is memoized, and re-fetches when called with forceRefresh
+          // (the SDK's MemoizedProvider contract, @smithy/types).
+          const credentials = client.config.credentials as (options?: { forceRefresh?: boolean }) => Promise<unknown>;
+          // If STS fails now, the next call fails the same way and tries again.
+          await credentials({ forceRefresh: true }).catch(() => undefined);
+        }
+        throw err;
+      }
+    },
+    { step: 'initialize', name: 'leaseCostsRefreshExpiredCredentials' },
+  );
 }
 
 export const eventBridgeClient = () => new EventBridgeClient({});

@@ -122,10 +122,18 @@ export interface FakeCostExplorer {
   setResourceLevelEnabled(enabled: boolean): void;
   setPageSize(n: number): void;
   setToday(date: string | undefined): void;
+  /**
+   * Session tokens expire after `calls` accepted calls each: from then on a request signed with
+   * that token gets `ExpiredTokenException` (HTTP 400), as when a role session ends before the
+   * expiry the caller was told. `undefined` turns it off. Requests without a token are unaffected.
+   */
+  setSessionTokenLifetime(calls: number | undefined): void;
+  /** Session tokens rejected as expired so far. */
+  expiredSessionTokens(): string[];
   stats(): FakeCeStats;
   /** Clears the call log only. */
   resetCalls(): void;
-  /** Throttling, injected failures, delay, access denial off; resource-level data on. */
+  /** Throttling, injected failures, delay, access denial, token expiry off; resource-level data on. */
   resetFaults(): void;
   close(): Promise<void>;
 }
@@ -143,6 +151,7 @@ const MODELLED_ERRORS = new Set([
 ]);
 const MSG = {
   limit: 'You made too many calls in a short period of time. Try again later.',
+  expiredToken: 'The security token included in the request is expired',
   invalidToken: 'The pagination token is invalid. Try again without a pagination token.',
   requestChanged: 'Your request parameters changed between pages. Try again with the old parameters or without a pagination token.',
   resourceDisabled: 'Resource-level data is not enabled for this account. Enable hourly and resource-level data in the Cost Management preferences of the management account.',
@@ -362,6 +371,9 @@ export async function startFakeCostExplorer(opts: FakeCostExplorerOptions = {}):
   let failNextQueue: { status: number; code: string }[] = [];
   let failAtRules: (Required<Pick<FailAtConfig, 'status' | 'times'>> & FailAtConfig)[] = [];
   let accessDenied: { principalArn: string } | undefined;
+  let sessionTokenLifetime: number | undefined;
+  const sessionTokenUses = new Map<string, number>();
+  const expiredTokens = new Set<string>();
 
   if (today !== undefined && parseDay(today) === undefined) throw new Error(`invalid today: ${today}`);
 
@@ -620,6 +632,14 @@ export async function startFakeCostExplorer(opts: FakeCostExplorerOptions = {}):
         call.pageIndex = decoded ? decoded.p : -1;
       }
       if (!call.accessKeyId) throw new CeError(400, 'MissingAuthenticationTokenException', 'Missing Authentication Token');
+      if (call.sessionToken !== undefined) {
+        const token = call.sessionToken;
+        const used = sessionTokenUses.get(token) ?? 0;
+        if (!expiredTokens.has(token) && sessionTokenLifetime !== undefined && used >= sessionTokenLifetime) expiredTokens.add(token);
+        // Once expired, a token stays expired (even after the switch is turned off).
+        if (expiredTokens.has(token)) throw new CeError(400, 'ExpiredTokenException', MSG.expiredToken);
+        sessionTokenUses.set(token, used + 1);
+      }
 
       if (throttled(at)) throw new CeError(400, 'LimitExceededException', MSG.limit);
       const fail = failNextQueue.shift();
@@ -742,6 +762,12 @@ export async function startFakeCostExplorer(opts: FakeCostExplorerOptions = {}):
       if (date !== undefined && parseDay(date) === undefined) throw new Error(`invalid today: ${date}`);
       today = date;
     },
+    setSessionTokenLifetime(n) {
+      if (n !== undefined && (!Number.isInteger(n) || n < 0)) throw new Error('session token lifetime must be a non-negative integer');
+      sessionTokenLifetime = n;
+      sessionTokenUses.clear();
+    },
+    expiredSessionTokens: () => [...expiredTokens],
     stats() {
       const st: FakeCeStats = { total: calls.length, ok: 0, throttled: 0, failed: 0, byOperation: {} };
       for (const c of calls) {
@@ -764,6 +790,9 @@ export async function startFakeCostExplorer(opts: FakeCostExplorerOptions = {}):
       delayMs = 0;
       accessDenied = undefined;
       resourceLevelEnabled = true;
+      sessionTokenLifetime = undefined;
+      sessionTokenUses.clear();
+      expiredTokens.clear();
     },
     async close() {
       await new Promise<void>((resolve) => {

@@ -58,6 +58,8 @@ export interface FakeIsbApi {
   clear(): void;
   /** The next n requests answer a 5xx JSend error. */
   failNext(n: number, status?: number): void;
+  /** Every request for the next `ms` milliseconds answers a 5xx JSend error (an outage); 0 ends it. */
+  failFor(ms: number, status?: number): void;
   setDelayMs(ms: number): void;
   /** Tokens signed with the old secret get 401 from now on. */
   rotateSecret(newSecret: string): void;
@@ -65,7 +67,7 @@ export interface FakeIsbApi {
   signToken(options?: SignTokenOptions): Promise<string>;
   /** Clears the call log only. */
   resetCalls(): void;
-  /** Drops pending failNext and the delay. */
+  /** Drops pending failNext, any failFor outage and the delay. */
   resetFaults(): void;
   close(): Promise<void>;
 }
@@ -96,6 +98,7 @@ export async function startFakeIsbApi(opts: FakeIsbApiOptions): Promise<FakeIsbA
   let seq = 0;
   let failQueue: number[] = [];
   let delayMs = 0;
+  let outage: { until: number; status: number } | undefined;
 
   async function authorize(header: string | undefined): Promise<string | undefined> {
     const m = header ? /^Bearer\s+(\S+)$/i.exec(header) : null;
@@ -120,7 +123,7 @@ export async function startFakeIsbApi(opts: FakeIsbApiOptions): Promise<FakeIsbA
     req.resume();
     let status: number;
     let body: unknown;
-    const fail = failQueue.shift();
+    const fail = failQueue.shift() ?? (outage && at < outage.until ? outage.status : undefined);
     const route = /\/leases\/([^/]+)$/.exec(path);
     if (fail !== undefined) {
       status = fail;
@@ -198,6 +201,9 @@ export async function startFakeIsbApi(opts: FakeIsbApiOptions): Promise<FakeIsbA
     failNext(n, status = 503) {
       for (let i = 0; i < n; i++) failQueue.push(status);
     },
+    failFor(ms, status = 503) {
+      outage = ms > 0 ? { until: Date.now() + ms, status } : undefined;
+    },
     setDelayMs(ms) {
       delayMs = ms;
     },
@@ -216,6 +222,7 @@ export async function startFakeIsbApi(opts: FakeIsbApiOptions): Promise<FakeIsbA
     },
     resetFaults() {
       failQueue = [];
+      outage = undefined;
       delayMs = 0;
     },
     async close() {
