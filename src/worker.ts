@@ -51,6 +51,9 @@ export async function createWorker(
     ...common,
     taskQueue: config.TEMPORAL_TASK_QUEUE,
     activities,
+    // Resume points reach the server within a second, so a crash repeats at most one page
+    // (only runs still in the pre-child `collectCosts` activity depend on heartbeats for this).
+    maxHeartbeatThrottleInterval: '1 second',
     ...(opts.workerOptions?.workflowBundle ? {} : { workflowsPath }),
     ...opts.workerOptions,
   });

@@ -16,7 +16,7 @@ const PAGES_PER_RUN = 150;
 export async function collectCostsWorkflow(input: CollectionInput, resumed?: CollectionProgress): Promise<CollectionResult> {
   const { collectCostsPage } = proxyActivities<Activities>({
     taskQueue: costExplorerQueueOf(workflowInfo().taskQueue),
-    startToCloseTimeout: '2 minutes',
+    startToCloseTimeout: '30 seconds',
     // Throttling and 5xx land here; the rate limit, not the backoff, paces the normal case.
     retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '10 seconds', nonRetryableErrorTypes: ['CostExplorerAccessDenied', 'CostExplorerRequestInvalid'] },
   });
@@ -24,7 +24,7 @@ export async function collectCostsWorkflow(input: CollectionInput, resumed?: Col
   setHandler(pagesFetchedQuery, () => progress?.pages ?? 0);
   for (let page = 0; page < PAGES_PER_RUN; page++) {
     const step = await collectCostsPage.executeWithOptions(
-      { startToCloseTimeout: '2 minutes', summary: `Cost Explorer page ${(progress?.pages ?? 0) + 1} for ${input.accountId}` },
+      { startToCloseTimeout: '30 seconds', summary: `Cost Explorer page ${(progress?.pages ?? 0) + 1} for ${input.accountId}` },
       [input, progress],
     );
     if (step.done) return step.result;

@@ -46,7 +46,8 @@ const { collectCosts } = proxyActivities<Activities>({
 });
 const { writeReport, publishReport } = proxyActivities<Activities>({
   startToCloseTimeout: '10 minutes',
-  heartbeatTimeout: '2 minutes',
+  // A killed worker's report is retried elsewhere after this, not after the full 10 minutes.
+  heartbeatTimeout: '30 seconds',
   scheduleToCloseTimeout: '6 hours',
   retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute' },
 });
