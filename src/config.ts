@@ -36,6 +36,10 @@ export const ConfigSchema = z.object({
   WEBHOOK_API_KEY: optional(z.string().min(16, 'must be at least 16 characters')),
   WEBHOOK_AUTH: z.enum(['api-key', 'none']).default('api-key'),
   WEBHOOK_HOST: z.string().min(1).default('0.0.0.0'),
+  /** Requests per minute from one source address before 429; 0 turns the limit off. */
+  WEBHOOK_RATE_LIMIT_PER_MINUTE: intIn(0, 1_000_000, 600),
+  /** Behind a load balancer: take the source address from X-Forwarded-For. */
+  WEBHOOK_TRUST_PROXY: z.enum(['true', 'false']).default('false').transform((v) => v === 'true'),
   /** `id:base64key,…`, first one encrypts: turns on payload encryption for workers and clients alike. */
   PAYLOAD_ENCRYPTION_KEYS: optional(z.string().superRefine((s, ctx) => {
     try { parseEncryptionKeys(s); } catch (err) { ctx.addIssue({ code: 'custom', message: (err as Error).message }); }

@@ -17,7 +17,8 @@ export type AccessLog = (entry: Record<string, unknown>) => void;
 const stdoutLog: AccessLog = (entry) => process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), ...entry })}\n`);
 
 export interface WebhookDeps {
-  config: Pick<Config, 'TEMPORAL_TASK_QUEUE' | 'BILLING_PADDING_HOURS' | 'RERUN_WINDOW_DAYS' | 'WEBHOOK_API_KEY' | 'WEBHOOK_AUTH'>;
+  config: Pick<Config, 'TEMPORAL_TASK_QUEUE' | 'BILLING_PADDING_HOURS' | 'RERUN_WINDOW_DAYS' | 'WEBHOOK_API_KEY' | 'WEBHOOK_AUTH'>
+    & Partial<Pick<Config, 'WEBHOOK_RATE_LIMIT_PER_MINUTE' | 'WEBHOOK_TRUST_PROXY'>>;
   client: Client;
   log?: AccessLog;
 }
@@ -34,6 +35,25 @@ const isUnavailable = (err: unknown) => {
   return code === 14 || code === 4 || code === 1 || code === 8 || /connect|unavailable|deadline/i.test(String((err as Error)?.message));
 };
 
+/**
+ * Fixed one-minute windows per source address: enough to stop one caller flooding the start path,
+ * and memory stays bounded by the sources seen in one minute. Returns seconds to wait, or 0.
+ */
+function perSourceLimiter(maxPerMinute: number) {
+  let windowStart = Date.now();
+  let counts = new Map<string, number>();
+  return (source: string): number => {
+    const now = Date.now();
+    if (now - windowStart >= 60_000) {
+      windowStart = now;
+      counts = new Map();
+    }
+    const n = (counts.get(source) ?? 0) + 1;
+    counts.set(source, n);
+    return n <= maxPerMinute ? 0 : Math.max(1, Math.ceil((windowStart + 60_000 - now) / 1000));
+  };
+}
+
 const sendError = (reply: FastifyReply, status: number, error: string, extra: object = {}) =>
   reply.code(status).type('application/json').send({ error, ...extra });
 
@@ -45,7 +65,10 @@ export function buildWebhookServer({ config, client, log = stdoutLog }: WebhookD
     connectionTimeout: 30_000,
     // Let in-flight requests finish on close while new ones get 503.
     return503OnClosing: true,
+    trustProxy: config.WEBHOOK_TRUST_PROXY ?? false,
   });
+  const maxPerMinute = config.WEBHOOK_RATE_LIMIT_PER_MINUTE ?? 600;
+  const overLimit = maxPerMinute > 0 ? perSourceLimiter(maxPerMinute) : () => 0;
   const expectedKey = config.WEBHOOK_AUTH === 'none' ? undefined : config.WEBHOOK_API_KEY;
   const leaseOf = new WeakMap<object, string>();
 
@@ -61,7 +84,11 @@ export function buildWebhookServer({ config, client, log = stdoutLog }: WebhookD
 
   // Auth runs before the body is read, so unauthenticated callers learn nothing about validation.
   app.addHook('onRequest', async (request, reply) => {
-    if (request.routeOptions.url !== WEBHOOK_PATH || expectedKey === undefined) return;
+    if (request.routeOptions.url !== WEBHOOK_PATH) return;
+    // Before auth: a flood of bad keys costs the caller, not us. EventBridge retries a 429.
+    const retryAfter = overLimit(request.ip);
+    if (retryAfter > 0) return sendError(reply.header('retry-after', String(retryAfter)), 429, 'too many requests from this source');
+    if (expectedKey === undefined) return;
     const given = request.headers['x-api-key'];
     if (typeof given !== 'string' || !sameKey(given, expectedKey)) {
       return sendError(reply, 401, 'missing or invalid x-api-key');

@@ -213,6 +213,35 @@ describe('webhook intake', () => {
   });
 });
 
+describe('per-source rate limit', () => {
+  it('answers 429 with Retry-After past the limit, per source address, before auth and without starting anything', async () => {
+    const limited = buildWebhookServer({
+      config: { ...stack.config, WEBHOOK_API_KEY: API_KEY, WEBHOOK_AUTH: 'api-key', WEBHOOK_RATE_LIMIT_PER_MINUTE: 3, WEBHOOK_TRUST_PROXY: true },
+      client: stack.client, log: () => {},
+    });
+    const base = await listen(limited);
+    try {
+      const send = (event: unknown, source: string, key = API_KEY) => httpRequest(`${base}${WEBHOOK_PATH}`, {
+        headers: { 'content-type': 'application/json', 'x-api-key': key, 'x-forwarded-for': source }, body: JSON.stringify(event),
+      });
+      const statuses = [];
+      for (let i = 0; i < 3; i++) statuses.push((await send(leaseTerminatedEvent(), '203.0.113.7', 'wrong-key')).status);
+      expect(statuses).toEqual([401, 401, 401]);
+      const blocked = leaseTerminatedEvent();
+      const res = await send(blocked, '203.0.113.7');
+      expect(res.status).toBe(429);
+      expect(res.json).toEqual({ error: expect.any(String) });
+      expect(Number(res.headers['retry-after'])).toBeGreaterThan(0);
+      expect(await exists(stack.client, blocked.detail.leaseId.uuid)).toBe(false);
+      // Another source is not affected, and health checks are never limited.
+      expect((await send(leaseTerminatedEvent(), '198.51.100.9')).status).toBe(202);
+      expect((await httpRequest(`${base}/healthz`, { method: 'GET', headers: { 'x-forwarded-for': '203.0.113.7' } })).status).toBe(200);
+    } finally {
+      await limited.close();
+    }
+  });
+});
+
 describe('webhook while Temporal is down', () => {
   let server: DevServer | undefined;
   let port: number;

@@ -228,6 +228,8 @@ describe('buildCostCsv properties', () => {
   const text = fc.oneof(
     fc.string({ unit: 'binary', maxLength: 12 }),
     fc.string({ unit: tricky, maxLength: 8 }),
+    // Very long names (tags and ARNs can be), with hostile characters anywhere in them.
+    { arbitrary: fc.string({ unit: tricky, minLength: 2_000, maxLength: 20_000 }), weight: 1 },
   );
   const amount = fc.stringMatching(/^-?\d{1,6}(\.\d{1,12})?$/);
 
