@@ -25,10 +25,11 @@ export const ConfigSchema = z.object({
   S3_KEY_PREFIX: z.string().default('').refine((s) => !s.startsWith('/'), 'must not start with /'),
   PRESIGNED_URL_EXPIRY_DAYS: intIn(1, 7, 7),
   EVENT_BUS_NAME: optional(z.string().regex(/^[\w.\-/]{1,256}$/, 'must be an EventBridge bus name or ARN')),
-  ISB_API_BASE_URL: optional(z.url().refine((s) => {
-    const u = new URL(s);
-    return u.protocol === 'https:' || (u.protocol === 'http:' && isLoopback(u.hostname));
-  }, 'must be https (http only for loopback)')),
+  ISB_API_BASE_URL: optional(z.string().refine((s) => {
+    // zod runs refinements even after a failed format check, so parse defensively here.
+    const u = URL.canParse(s) ? new URL(s) : undefined;
+    return u !== undefined && (u.protocol === 'https:' || (u.protocol === 'http:' && isLoopback(u.hostname)));
+  }, 'must be an https URL (http only for loopback)')),
   ISB_JWT_SECRET_PATH: optional(z.string().min(1)),
   ISB_JWT_SECRET: optional(z.string().min(16, 'must be at least 16 characters')),
   RERUN_WINDOW_DAYS: intIn(0, 365, 30),
