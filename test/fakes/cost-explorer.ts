@@ -1,9 +1,9 @@
 // A faithful in-process Cost Explorer (AWS JSON 1.1) for tests, the demo and the benchmark.
 // The real SDK talks to it over real HTTP; errors use the codes the real service models.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { createHash, randomUUID } from 'node:crypto';
 import Decimal from 'decimal.js';
+import { listenOnLoopback } from './listen';
 
 // Sums must stay exact however many amounts are added.
 const Dec = Decimal.clone({ precision: 1000, rounding: Decimal.ROUND_HALF_EVEN });
@@ -696,14 +696,10 @@ export async function startFakeCostExplorer(opts: FakeCostExplorerOptions = {}):
       if (!res.headersSent) res.writeHead(500).end(String(err));
     });
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port ?? 0, '127.0.0.1', () => resolve());
-  });
-  const port = (server.address() as AddressInfo).port;
+  const { endpoint, port } = await listenOnLoopback(server, opts.port);
 
   return {
-    endpoint: `http://127.0.0.1:${port}`,
+    endpoint,
     port,
     calls,
     addCost,

@@ -1,8 +1,8 @@
 // In-process stand-in for the Innovation Sandbox API lease lookup (JSend, HS256 JWT).
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { SignJWT, jwtVerify, errors as joseErrors } from 'jose';
+import { listenOnLoopback } from './listen';
 
 export interface FakeLease {
   uuid: string;
@@ -176,14 +176,10 @@ export async function startFakeIsbApi(opts: FakeIsbApiOptions): Promise<FakeIsbA
       if (!res.headersSent) res.writeHead(500, { 'Content-Type': 'application/json' }).end(JSON.stringify({ status: 'error', message: String(err) }));
     });
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port ?? 0, '127.0.0.1', () => resolve());
-  });
-  const port = (server.address() as AddressInfo).port;
+  const { endpoint, port } = await listenOnLoopback(server, opts.port);
 
   return {
-    endpoint: `http://127.0.0.1:${port}`,
+    endpoint,
     port,
     calls,
     get secret() {
