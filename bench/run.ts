@@ -133,6 +133,10 @@ interface BurstResult {
   calls: number;
   okCalls: number;
   throttledCalls: number;
+  /** Throttled calls in the first 5 s: the server's token bucket starts full. */
+  throttledInFirst5s: number;
+  /** Most calls that arrived within any one second. */
+  peakCallsPerSecond: number;
   otherErrorCalls: number;
   callsPerLease: number;
   collectionSeconds: number;
@@ -226,11 +230,20 @@ async function burstSection(infra: Infra, opts: Options): Promise<BurstResult> {
   const ok = ce.calls.filter((c) => c.status === 200);
   const accepted = rateOf(ok.map((c) => c.at));
   const attempted = rateOf(ce.calls.map((c) => c.at));
+  const firstAt = Math.min(...ce.calls.map((c) => c.at));
+  const arrivals = ce.calls.map((c) => c.at).sort((a, b) => a - b);
+  let peak = 0;
+  for (let i = 0, j = 0; i < arrivals.length; i++) {
+    while (arrivals[i]! - arrivals[j]! >= 1000) j++;
+    peak = Math.max(peak, i - j + 1);
+  }
   return {
     leases: n, workers: 2, maxRpsPerProcess: CAP_RPS, fakeThrottleAboveRps: FAKE_THROTTLE_RPS,
     wallSeconds: round(wallMs / 1000, 1), startAllSeconds: round(startAllMs / 1000, 1),
     completed, failed, unfinished, failureTypes,
     calls: stats.total, okCalls: stats.ok, throttledCalls: stats.throttled, otherErrorCalls: stats.failed,
+    throttledInFirst5s: ce.calls.filter((c) => c.errorCode === 'LimitExceededException' && c.at - firstAt < 5000).length,
+    peakCallsPerSecond: peak,
     callsPerLease: round(stats.total / n, 2),
     collectionSeconds: round(attempted.spanSeconds, 1),
     acceptedRatePerSecond: round(accepted.rate, 2),
@@ -247,14 +260,16 @@ function printBurst(r: BurstResult, opts: Options) {
     ['completed / failed / unfinished', `${r.completed} / ${r.failed} / ${r.unfinished}`],
     ['Cost Explorer calls (fake log)', r.calls],
     ['  accepted / throttled / other errors', `${r.okCalls} / ${r.throttledCalls} / ${r.otherErrorCalls}`],
+    ['  throttled in the first 5 s', r.throttledInFirst5s],
+    ['most calls arriving within one second', r.peakCallsPerSecond],
     ['calls per lease', r.callsPerLease],
     ['collection period, first to last call (s)', r.collectionSeconds],
     ['accepted call rate (calls/s)', r.acceptedRatePerSecond],
     ['attempted call rate incl. throttled (calls/s)', r.attemptedRatePerSecond],
     [`achieved rate / cap (${CAP_RPS}/s)`, `${round(r.achievedShareOfCap * 100, 1)}%`],
   ], [
-    `COST_EXPLORER_MAX_RPS=${r.maxRpsPerProcess} in each worker process; the fake throttles calls beyond ${r.fakeThrottleAboveRps} accepted in the trailing second.`,
-    'Rates are (calls − 1) / (last call − first call), from the fake\'s call log. The current code limits the rate per process (src/aws.ts callRateLimiter).',
+    `COST_EXPLORER_MAX_RPS=${r.maxRpsPerProcess}, given to both workers: the server-side dispatch rate of the -cost-explorer task queue, one call per activity. The fake throttles calls beyond ${r.fakeThrottleAboveRps} accepted in the trailing second.`,
+    'Rates are (calls − 1) / (last call − first call), from the fake\'s call log.',
     ...(Object.keys(r.failureTypes).length ? [`Failure types: ${JSON.stringify(r.failureTypes)}`] : []),
   ]);
 }
