@@ -57,5 +57,18 @@ describe('report size', () => {
     expect(sizes.length).toBeGreaterThan(0);
     expect(Math.max(...sizes)).toBeLessThan(128 * 1024);
     expect(historyBytes).toBeLessThan(512 * 1024);
+
+    // The collection's child workflow (every run of it, if it continued as new) holds resume points only.
+    const childId = `${workflowIdFor(lease.uuid)}-collect-v1`;
+    const runs: string[] = [];
+    for await (const wf of stack.client.workflow.list({ query: `WorkflowId = '${childId}'` })) runs.push(wf.runId);
+    expect(runs.length).toBeGreaterThan(0);
+    for (const runId of runs) {
+      const child = await fetchHistory(stack.client, childId, runId);
+      const childBytes = temporal.api.history.v1.History.encode(child).finish().length;
+      console.log(`collection run ${runId}: ${child.events!.length} events, ${childBytes} bytes, largest payload ${Math.max(...payloadSizes(child))} bytes`);
+      expect(Math.max(...payloadSizes(child))).toBeLessThan(128 * 1024);
+      expect(childBytes).toBeLessThan(512 * 1024);
+    }
   }, 300_000);
 });
