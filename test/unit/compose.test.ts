@@ -8,6 +8,7 @@ import { parse as parseDotenv } from 'dotenv';
 import { ConfigSchema, loadConfig, type Config } from '../../src/config';
 import { SEARCH_ATTRIBUTES } from '../../src/search-attributes';
 import { buildCli } from '../../src/cli';
+import { costExplorerQueueOf } from '../../src/task-queues';
 
 // No Docker engine runs these files in CI, so their wiring is checked against the real config
 // schema instead: each check recomputes what the container will see and listen on.
@@ -26,6 +27,7 @@ interface Service {
   depends_on?: string[] | Record<string, { condition?: string }>;
   healthcheck?: { test?: string | string[]; disable?: boolean };
   restart?: string;
+  volumes?: string[];
 }
 const compose = parseYaml(read('docker-compose.yml')) as { services: Record<string, Service> };
 const services = compose.services;
@@ -357,5 +359,21 @@ describe('Dockerfile', () => {
   it('keeps local state and secrets out of the build context', () => {
     const ignored = read('.dockerignore').split('\n').map((l) => l.trim());
     for (const p of ['node_modules', '.tools', '.data', 'test-output', '.git', '.env']) expect(ignored).toContain(p);
+  });
+});
+
+describe('Temporal dynamic config', () => {
+  it('gives the worker\'s Cost Explorer task queue a single partition, on the file the server is told to read', () => {
+    const [, temporal] = temporalService!;
+    const mount = (temporal.volumes ?? []).map(String).find((v) => v.includes('dynamicconfig'));
+    expect(mount, 'a dynamic config file is mounted').toBeDefined();
+    const [hostPath, containerPath] = mount!.split(':');
+    expect(existsSync(join(root, hostPath!))).toBe(true);
+    expect(`/etc/temporal/${environmentOf(temporal).DYNAMIC_CONFIG_FILE_PATH}`).toBe(containerPath);
+    const dynamic = parseYaml(read(hostPath!)) as Record<string, { value: number; constraints?: { taskQueueName?: string } }[]>;
+    const queue = costExplorerQueueOf(configOf('worker').TEMPORAL_TASK_QUEUE);
+    for (const key of ['matching.numTaskqueueReadPartitions', 'matching.numTaskqueueWritePartitions']) {
+      expect(dynamic[key]).toEqual([{ value: 1, constraints: { taskQueueName: queue } }]);
+    }
   });
 });
