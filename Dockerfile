@@ -3,7 +3,8 @@
 
 # Build stage: full install, used only to type-check; the runtime stage copies its checked sources,
 # so a tree that does not type-check cannot become an image.
-FROM node:20-bookworm-slim AS build
+# The current Node LTS (the SDK will require Node 22+ from 2027); CI proves the pinned set on Node 20.
+FROM node:24-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
@@ -17,7 +18,7 @@ COPY test ./test
 RUN npx tsc --noEmit
 
 # Runtime stage: production dependencies only, no test code, non-root.
-FROM node:20-bookworm-slim AS runtime
+FROM node:24-bookworm-slim AS runtime
 ENV NODE_ENV=production
 WORKDIR /app
 COPY package.json package-lock.json ./

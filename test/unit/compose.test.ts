@@ -282,9 +282,9 @@ describe('Dockerfile', () => {
   const finalStage = lines.slice(froms.at(-1));
   const instr = (stage: string[], name: string) => stage.filter((l) => l.toUpperCase().startsWith(`${name} `));
 
-  it('is multi-stage on node:20-bookworm-slim', () => {
+  it('is multi-stage on the current Node LTS (node:24-bookworm-slim)', () => {
     expect(froms.length).toBeGreaterThanOrEqual(2);
-    for (const i of froms) expect(lines[i]).toMatch(/^FROM\s+node:20-bookworm-slim\b/i);
+    for (const i of froms) expect(lines[i]).toMatch(/^FROM\s+node:24-bookworm-slim\b/i);
   });
 
   it('installs production dependencies only in the final stage', () => {
