@@ -1,14 +1,15 @@
 import { Client, Connection, WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { dataConverterFor } from './codec';
 import type { Config } from './config';
+import { temporalConnectionOptions, type TemporalConnectionConfig } from './temporal-connection';
 import type { LeaseCostsInput, LeaseTerminatedEvent } from './schemas';
 import { AwsAccountIdKey, LeasePhaseKey, LeaseUuidKey } from './search-attributes';
 
 export const WORKFLOW_TYPE = 'leaseCostsWorkflow';
 export const workflowIdFor = (leaseUuid: string) => `lease-costs-${leaseUuid}`;
 
-export async function connectClient(config: Pick<Config, 'TEMPORAL_ADDRESS' | 'TEMPORAL_NAMESPACE' | 'PAYLOAD_ENCRYPTION_KEYS'>): Promise<Client> {
-  const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS, connectTimeout: '5 seconds' });
+export async function connectClient(config: TemporalConnectionConfig & Pick<Config, 'TEMPORAL_NAMESPACE' | 'PAYLOAD_ENCRYPTION_KEYS'>): Promise<Client> {
+  const connection = await Connection.connect({ ...temporalConnectionOptions(config), connectTimeout: '5 seconds' });
   return new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, dataConverter: dataConverterFor(config.PAYLOAD_ENCRYPTION_KEYS) });
 }
 

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { existsSync } from 'node:fs';
 import { parseEncryptionKeys } from './codec';
 
 const intIn = (min: number, max: number, dflt: number) =>
@@ -15,6 +16,12 @@ export const ConfigSchema = z.object({
   TEMPORAL_ADDRESS: z.string().default('127.0.0.1:7233'),
   TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
   TEMPORAL_TASK_QUEUE: z.string().min(1).default('lease-costs'),
+  /** TLS to Temporal; on by default when an API key or client certificate is given. */
+  TEMPORAL_TLS: optional(z.enum(['true', 'false']).transform((v) => v === 'true')),
+  TEMPORAL_API_KEY: optional(z.string().min(1)),
+  TEMPORAL_TLS_CERT_PATH: optional(z.string().min(1)),
+  TEMPORAL_TLS_KEY_PATH: optional(z.string().min(1)),
+  TEMPORAL_TLS_CA_PATH: optional(z.string().min(1)),
   BILLING_PADDING_HOURS: intIn(0, 168, 8),
   COST_EXPLORER_ROLE_ARN: optional(z.string().regex(/^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@\/-]{1,512}$/,
     'must be arn:aws:iam::<12 digits>:role/<name>')),
@@ -85,6 +92,15 @@ export function loadConfig(env: NodeJS.ProcessEnv, roles: Role[]): Config {
     if (role === 'webhook' && value('WEBHOOK_AUTH') !== 'none' && !value('WEBHOOK_API_KEY') && !problems.some((p) => p.variable === 'WEBHOOK_API_KEY')) {
       problems.push({ variable: 'WEBHOOK_API_KEY', message: 'is required unless WEBHOOK_AUTH=none' });
     }
+  }
+  const certPath = value('TEMPORAL_TLS_CERT_PATH');
+  const keyPath = value('TEMPORAL_TLS_KEY_PATH');
+  if (Boolean(certPath) !== Boolean(keyPath)) {
+    problems.push({ variable: certPath ? 'TEMPORAL_TLS_KEY_PATH' : 'TEMPORAL_TLS_CERT_PATH', message: 'is required with the other half of the client certificate pair' });
+  }
+  for (const key of ['TEMPORAL_TLS_CERT_PATH', 'TEMPORAL_TLS_KEY_PATH', 'TEMPORAL_TLS_CA_PATH'] as const) {
+    const path = value(key);
+    if (typeof path === 'string' && !existsSync(path)) problems.push({ variable: key, message: `no such file: ${path}` });
   }
   if (problems.length > 0 || !cfg) throw new ConfigError(problems);
   return cfg;

@@ -5,6 +5,7 @@ import { dataConverterFor } from './codec';
 import type { Config } from './config';
 import { inputFromEvent, startLeaseCosts } from './client';
 import { LeaseTerminatedEvent } from './schemas';
+import { temporalConnectionOptions } from './temporal-connection';
 
 export const WEBHOOK_PATH = '/webhooks/lease-terminated';
 const BODY_LIMIT = 256 * 1024;
@@ -165,7 +166,7 @@ export interface RunningWebhook {
 export async function runWebhook(
   config: Config, opts: { host?: string; log?: AccessLog } = {},
 ): Promise<RunningWebhook> {
-  const connection = Connection.lazy({ address: config.TEMPORAL_ADDRESS, connectTimeout: '3 seconds' });
+  const connection = Connection.lazy({ ...temporalConnectionOptions(config), connectTimeout: '3 seconds' });
   const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, dataConverter: dataConverterFor(config.PAYLOAD_ENCRYPTION_KEYS) });
   const app = buildWebhookServer({ config, client, log: opts.log });
   const host = opts.host ?? config.WEBHOOK_HOST;

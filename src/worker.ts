@@ -5,6 +5,7 @@ import { callRateLimiter, costExplorerClient, eventBridgeClient, jwtSecretLoader
 import { dataConverterFor } from './codec';
 import type { Config } from './config';
 import { costExplorerQueueOf } from './task-queues';
+import { temporalConnectionOptions } from './temporal-connection';
 
 /** Production wiring: real AWS clients from the SDK's default chain and the validated config. */
 export function productionActivityDeps(config: Config): ActivityDeps {
@@ -44,7 +45,7 @@ export async function createWorker(
   config: Config,
   opts: { connection?: NativeConnection; deps?: ActivityDeps; workerOptions?: Partial<WorkerOptions> } = {},
 ): Promise<LeaseCostsWorker> {
-  const connection = opts.connection ?? (await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS }));
+  const connection = opts.connection ?? (await NativeConnection.connect(temporalConnectionOptions(config)));
   const { collectCostsPage, ...activities } = createActivities(opts.deps ?? productionActivityDeps(config));
   const common = { connection, namespace: config.TEMPORAL_NAMESPACE, dataConverter: dataConverterFor(config.PAYLOAD_ENCRYPTION_KEYS) };
   const main = await Worker.create({

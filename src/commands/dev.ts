@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { loadConfig, type Config } from '../config';
 import { runCodecServer } from '../codec-server';
 import { startTemporalDevServer, type DevServer } from '../dev-server';
+import { temporalConnectionOptions } from '../temporal-connection';
 import { installRuntime } from '../telemetry';
 import { repoRoot } from '../tools';
 import { runWebhook } from '../webhook';
@@ -60,7 +61,7 @@ export async function startDevStack(opts: DevStackOptions = {}): Promise<DevStac
       stops.push(() => server!.stop());
       config = { ...config, TEMPORAL_ADDRESS: server.address };
     }
-    const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
+    const connection = await NativeConnection.connect(temporalConnectionOptions(config));
     stops.push(() => connection.close());
     const worker = await createWorker(config, { connection });
     const running = worker.run();

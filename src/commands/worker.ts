@@ -1,12 +1,13 @@
 import { NativeConnection } from '@temporalio/worker';
 import type { Config } from '../config';
+import { temporalConnectionOptions } from '../temporal-connection';
 import { installRuntime } from '../telemetry';
 import { createWorker } from '../worker';
 
 /** Runs until SIGINT/SIGTERM; the SDK then drains in-flight tasks before `run()` resolves. */
 export async function runWorker(config: Config): Promise<void> {
   const log = await installRuntime(config);
-  const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
+  const connection = await NativeConnection.connect(temporalConnectionOptions(config));
   try {
     const worker = await createWorker(config, { connection });
     log.info('Worker started', {
