@@ -162,6 +162,10 @@ export function ceCallsFor(stack: Stack, lease: FaultLease): FakeCeCall[] {
   return stack.ce.calls.filter((c) => JSON.stringify(c.request ?? '').includes(lease.accountId));
 }
 
+/** Resolves once every lease has read its first page: collection is under way for all of them. */
+export const untilCollecting = (stack: Stack, leases: FaultLease[]) => waitFor(
+  async () => (leases.every((l) => ceCallsFor(stack, l).some((c) => c.status === 200)) ? true : undefined), 30_000, 'first pages');
+
 /** Successful page fetches of a lease, keyed by query and page, with how often each was fetched. */
 export function pageFetchCounts(stack: Stack, lease: FaultLease): Map<string, number> {
   const counts = new Map<string, number>();

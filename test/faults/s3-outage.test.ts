@@ -2,8 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy';
 import { startStack, type Stack } from '../helpers/stack';
-import { waitFor } from '../helpers/wait';
-import { assertBatchOutcome, awaitCompletion, ceCallsFor, makeLeases, startLeases } from './harness';
+import { assertBatchOutcome, awaitCompletion, makeLeases, startLeases, untilCollecting } from './harness';
 
 const OUTAGE_MS = 10_000;
 let stack: Stack;
@@ -29,7 +28,7 @@ describe('S3 outage', () => {
     try {
       await startLeases(stack, leases);
       // Collection under way for every lease: its first page has been read.
-      await waitFor(async () => (leases.every((l) => ceCallsFor(stack, l).some((c) => c.status === 200)) ? true : undefined), 30_000, 'first pages');
+      await untilCollecting(stack, leases);
       const outage = proxy.addRule({ status: 503, code: 'SlowDown', forMs: OUTAGE_MS });
       const outageEnds = Date.now() + OUTAGE_MS;
       const results = await awaitCompletion(stack.client, leases, 55_000);

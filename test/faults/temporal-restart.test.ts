@@ -11,7 +11,7 @@ import { startTemporalDevServer, type DevServer } from '../../src/dev-server';
 import type { LeaseStatus } from '../../src/schemas';
 import { startStack, type Stack } from '../helpers/stack';
 import { waitFor } from '../helpers/wait';
-import { assertBatchOutcome, awaitCompletion, ceCallsFor, makeLeases, refetchedPages, startLeases, type FaultLease } from './harness';
+import { assertBatchOutcome, awaitCompletion, ceCallsFor, makeLeases, refetchedPages, startLeases, untilCollecting, type FaultLease } from './harness';
 
 let dir: string;
 let dbFile: string;
@@ -73,7 +73,7 @@ describe('Temporal server restart', () => {
     const leases = makeLeases(stack, 3, { resources: 12 }); // 6 pages each
     try {
       await startLeases(stack, leases);
-      await waitFor(async () => (leases.every((l) => ceCallsFor(stack, l).some((c) => c.status === 200)) ? true : undefined), 30_000, 'first pages');
+      await untilCollecting(stack, leases);
       const pagesBefore = leases.map((l) => ceCallsFor(stack, l).filter((c) => c.status === 200).length);
       await restartServer(2_000);
       // The restart happened mid-pagination (6 pages per lease).
