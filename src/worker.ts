@@ -1,14 +1,19 @@
+import { Client } from '@temporalio/client';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../activities';
 import { createStagingStore, createPresigner } from '../activities/s3';
-import { callRateLimiter, costExplorerClient, eventBridgeClient, jwtSecretLoader, s3Client } from './aws';
+import { pacedCallSlots } from './call-pacer';
+import { costExplorerClient, eventBridgeClient, jwtSecretLoader, s3Client } from './aws';
 import { dataConverterFor } from './codec';
 import type { Config } from './config';
 import { costExplorerQueueOf } from './task-queues';
 import { temporalConnectionOptions } from './temporal-connection';
 
-/** Production wiring: real AWS clients from the SDK's default chain and the validated config. */
-export function productionActivityDeps(config: Config): ActivityDeps {
+/**
+ * Production wiring: real AWS clients from the SDK's default chain and the validated config.
+ * `acquireCallSlot` spaces Cost Explorer calls across every worker (see pacedCallSlots).
+ */
+export function productionActivityDeps(config: Config, acquireCallSlot: () => Promise<void>): ActivityDeps {
   const s3 = s3Client();
   const s3Deps = {
     s3, bucket: config.S3_BUCKET_NAME!, keyPrefix: config.S3_KEY_PREFIX, urlExpiryDays: config.PRESIGNED_URL_EXPIRY_DAYS,
@@ -20,7 +25,7 @@ export function productionActivityDeps(config: Config): ActivityDeps {
       roleArn: config.COST_EXPLORER_ROLE_ARN!,
       staging: createStagingStore(s3, config.S3_BUCKET_NAME!),
       keyPrefix: config.S3_KEY_PREFIX,
-      acquireCallSlot: callRateLimiter(config.COST_EXPLORER_MAX_RPS),
+      acquireCallSlot,
     },
     s3: s3Deps,
     eventBridge: { eventBridge: eventBridgeClient(), busName: config.EVENT_BUS_NAME!, presign: createPresigner(s3Deps) },
@@ -37,17 +42,20 @@ export interface LeaseCostsWorker {
 }
 
 /**
- * A worker for the lease workflows and their activities, plus one for Cost Explorer pages on the
- * rate-limited queue: `maxTaskQueueActivitiesPerSecond` is enforced by the server for all pollers,
- * so COST_EXPLORER_MAX_RPS holds however many processes run.
+ * A worker for the lease workflows (and the pacer) and their activities, plus one for Cost Explorer
+ * pages on the rate-limited queue: `maxTaskQueueActivitiesPerSecond` is enforced by the server for
+ * all pollers, so COST_EXPLORER_MAX_RPS holds however many processes run; the pacer's slots keep
+ * the bursts the server's token bucket allows after an idle spell from reaching Cost Explorer.
  */
 export async function createWorker(
   config: Config,
   opts: { connection?: NativeConnection; deps?: ActivityDeps; workerOptions?: Partial<WorkerOptions> } = {},
 ): Promise<LeaseCostsWorker> {
   const connection = opts.connection ?? (await NativeConnection.connect(temporalConnectionOptions(config)));
-  const { collectCostsPage, ...activities } = createActivities(opts.deps ?? productionActivityDeps(config));
   const common = { connection, namespace: config.TEMPORAL_NAMESPACE, dataConverter: dataConverterFor(config.PAYLOAD_ENCRYPTION_KEYS) };
+  const deps = opts.deps ?? productionActivityDeps(config,
+    pacedCallSlots(new Client(common), config.TEMPORAL_TASK_QUEUE, config.COST_EXPLORER_MAX_RPS));
+  const { collectCostsPage, ...activities } = createActivities(deps);
   const main = await Worker.create({
     ...common,
     taskQueue: config.TEMPORAL_TASK_QUEUE,

@@ -1,2 +1,3 @@
 export * from './lease-costs';
 export * from './collect-costs';
+export * from './cost-explorer-pacer';

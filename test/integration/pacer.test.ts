@@ -1,0 +1,124 @@
+// Cost Explorer's limit is per account, whoever calls. Two worker processes on one task queue, a
+// burst of leases at once, and a fake that throttles beyond 5 accepted calls in any trailing second:
+// the pacer's slots must keep every call under it. And the pacer itself: spacing, bad requests,
+// continue-as-new.
+import { WorkflowUpdateFailedError } from '@temporalio/client';
+import { Worker } from '@temporalio/worker';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pacedCallSlots } from '../../src/call-pacer';
+import type { ManagedProcess } from '../../src/tools';
+import { callSlotUpdate, costExplorerPacerWorkflow, pacerWorkflowIdOf } from '../../workflows/cost-explorer-pacer';
+import { assertBatchOutcome, awaitCompletion, ceCallsFor, makeLeases, startChildWorker, startLeases, workerEnv } from '../faults/harness';
+import { startStack, type Stack } from '../helpers/stack';
+import { fetchHistory, recordHistory, testClient, uniqueTaskQueue, workerOptionsBase } from '../helpers/temporal';
+
+/** The most arrival times that fall within any one second, [t, t + 1000). */
+function mostInOneSecond(times: number[]): number {
+  const sorted = [...times].sort((a, b) => a - b);
+  let most = 0;
+  for (let i = 0, j = 0; j < sorted.length; j++) {
+    while (sorted[j]! - sorted[i]! >= 1000) i++;
+    most = Math.max(most, j - i + 1);
+  }
+  return most;
+}
+
+describe('Cost Explorer calls from two worker processes', () => {
+  let stack: Stack;
+  let second: ManagedProcess | undefined;
+
+  beforeAll(async () => {
+    stack = await startStack({ ce: { throttle: { maxRps: 5 } }, env: { COST_EXPLORER_MAX_RPS: '4' } });
+    await stack.startWorker();
+    second = await startChildWorker(workerEnv(stack, { COST_EXPLORER_MAX_RPS: '4' }));
+  }, 120_000);
+  afterAll(async () => {
+    await second?.stop(10_000);
+    await stack?.stop();
+  });
+
+  it('a burst of 32 leases: no call throttled, never more than 5 in a second, pages served by both processes', async () => {
+    const leases = makeLeases(stack, 32, { resources: 2 });
+    await startLeases(stack, leases);
+    const results = await awaitCompletion(stack.client, leases, 90_000);
+    await assertBatchOutcome(stack, leases, results);
+
+    const calls = leases.flatMap((l) => ceCallsFor(stack, l));
+    expect(calls.filter((c) => c.status !== 200).map((c) => c.errorCode), 'refused calls').toEqual([]);
+    expect(calls.length).toBe(leases.length);
+    expect(mostInOneSecond(calls.map((c) => c.at)), 'calls within one second').toBeLessThanOrEqual(5);
+
+    const identities = new Set<string>();
+    for (const lease of leases) {
+      const history = await fetchHistory(stack.client, `lease-costs-${lease.uuid}-collect-v1`);
+      for (const e of history.events ?? []) if (e.activityTaskStartedEventAttributes?.identity) identities.add(e.activityTaskStartedEventAttributes.identity);
+    }
+    expect(identities.size, 'worker processes that ran Cost Explorer pages').toBe(2);
+  }, 150_000);
+});
+
+describe('the pacer workflow', () => {
+  const client = testClient();
+  const taskQueue = uniqueTaskQueue('pacer');
+  let worker: Worker;
+  let running: Promise<void>;
+
+  beforeAll(async () => {
+    worker = await Worker.create({ ...(await workerOptionsBase()), taskQueue });
+    running = worker.run();
+  });
+  afterAll(async () => {
+    worker.shutdown();
+    await running;
+  });
+
+  it('gives concurrent requests distinct slots one interval apart, and waits for them', async () => {
+    const acquire = pacedCallSlots(client, taskQueue, 20);
+    const doneAt = await Promise.all(Array.from({ length: 8 }, async () => { await acquire(); return Date.now(); }));
+    const history = await fetchHistory(client, pacerWorkflowIdOf(taskQueue));
+    const slots = (history.events ?? [])
+      .filter((e) => e.workflowExecutionUpdateCompletedEventAttributes)
+      .map((e) => Number(JSON.parse(Buffer.from(e.workflowExecutionUpdateCompletedEventAttributes!.outcome!.success!.payloads![0]!.data!).toString())))
+      .sort((a, b) => a - b);
+    expect(slots).toHaveLength(8);
+    for (let i = 1; i < slots.length; i++) expect(slots[i]! - slots[i - 1]!).toBeGreaterThanOrEqual(50);
+    // Each caller returns no earlier than its own slot, so the k-th return comes after the k-th slot.
+    doneAt.sort((a, b) => a - b);
+    for (let k = 0; k < slots.length; k++) expect(doneAt[k]!, `return ${k + 1}`).toBeGreaterThanOrEqual(slots[k]!);
+  });
+
+  it('refuses a bad interval with a clear error, and records nothing for it', async () => {
+    await pacedCallSlots(client, taskQueue, 20)();
+    const handle = client.workflow.getHandle(pacerWorkflowIdOf(taskQueue));
+    const before = (await handle.fetchHistory()).events?.length;
+    const err = await handle.executeUpdate(callSlotUpdate, { args: [{ intervalMs: 0 }] }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(WorkflowUpdateFailedError);
+    expect(String((err as WorkflowUpdateFailedError).cause?.message)).toMatch(/intervalMs must be in \(0, 60000\], got 0/);
+    expect((await handle.fetchHistory()).events?.length).toBe(before);
+  });
+
+  it('a terminated pacer is replaced by the next request', async () => {
+    const acquire = pacedCallSlots(client, taskQueue, 20);
+    await acquire();
+    const handle = client.workflow.getHandle(pacerWorkflowIdOf(taskQueue));
+    const { runId } = await handle.describe();
+    await handle.terminate('operator cleanup');
+    await acquire();
+    const next = await handle.describe();
+    expect(next.runId).not.toBe(runId);
+    expect(next.status.name).toBe('RUNNING');
+  });
+
+  it('continues as new after its slots per run, carrying the next free slot over', async () => {
+    const workflowId = `${pacerWorkflowIdOf(taskQueue)}-can`;
+    const handle = await client.workflow.start(costExplorerPacerWorkflow, { workflowId, taskQueue, args: [{ nextFreeAt: 0, slotsPerRun: 3 }] });
+    const slots: number[] = [];
+    for (let i = 0; i < 5; i++) slots.push(await client.workflow.getHandle(workflowId).executeUpdate(callSlotUpdate, { args: [{ intervalMs: 1000 }] }));
+    for (let i = 1; i < slots.length; i++) expect(slots[i]! - slots[i - 1]!).toBeGreaterThanOrEqual(1000);
+
+    const first = await client.workflow.getHandle(workflowId, handle.firstExecutionRunId).describe();
+    expect(first.status.name).toBe('CONTINUED_AS_NEW');
+    await recordHistory('pacer-continued-as-new', await fetchHistory(client, workflowId, handle.firstExecutionRunId));
+    await client.workflow.getHandle(workflowId).terminate('test done');
+  });
+});
