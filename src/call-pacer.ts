@@ -4,6 +4,12 @@ import { callSlotUpdate, pacerWorkflowIdOf, type costExplorerPacerWorkflow } fro
 
 /** A pacer that does not answer in this long fails the attempt; the engine retries it. */
 const SLOT_REQUEST_TIMEOUT_MS = 10_000;
+/**
+ * Slots are about a second out at most, because the server dispatches page activities at the same
+ * rate. One further out means this host's clock is behind the server's: going early beats waiting
+ * past the activity's timeout on every attempt.
+ */
+const MAX_SLOT_WAIT_MS = 10_000;
 
 /**
  * Waits for a Cost Explorer call slot from the task queue's pacer workflow (started by the first
@@ -24,7 +30,8 @@ export function pacedCallSlots(client: Client, taskQueue: string, perSecond: num
           staticSummary: `Spaces Cost Explorer calls of task queue ${taskQueue}`,
         }),
       }));
+    const until = Math.min(slotAt, Date.now() + MAX_SLOT_WAIT_MS);
     // Timers may fire a millisecond early by the wall clock; the slot is a wall-clock time.
-    for (let wait = slotAt - Date.now(); wait > 0; wait = slotAt - Date.now()) await sleep(wait);
+    for (let wait = until - Date.now(); wait > 0; wait = until - Date.now()) await sleep(wait);
   };
 }

@@ -109,6 +109,17 @@ describe('the pacer workflow', () => {
     expect(next.status.name).toBe('RUNNING');
   });
 
+  it("waits at most 10 s for a slot, however far out (a host clock behind the server's)", async () => {
+    const acquire = pacedCallSlots(client, taskQueue, 20);
+    await acquire();
+    // A one-minute interval pushes the next free slot a minute out.
+    await client.workflow.getHandle(pacerWorkflowIdOf(taskQueue)).executeUpdate(callSlotUpdate, { args: [{ intervalMs: 60_000 }] });
+    const started = Date.now();
+    await acquire();
+    expect(Date.now() - started).toBeGreaterThanOrEqual(10_000);
+    expect(Date.now() - started).toBeLessThan(20_000);
+  }, 30_000);
+
   it('continues as new after its slots per run, carrying the next free slot over', async () => {
     const workflowId = `${pacerWorkflowIdOf(taskQueue)}-can`;
     const handle = await client.workflow.start(costExplorerPacerWorkflow, { workflowId, taskQueue, args: [{ nextFreeAt: 0, slotsPerRun: 3 }] });
