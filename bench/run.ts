@@ -19,7 +19,7 @@ import { freePort } from '../src/ports';
 import type { LeaseCostsInput } from '../src/schemas';
 import { repoRoot, spawnManaged } from '../src/tools';
 import { WEBHOOK_PATH } from '../src/webhook';
-import { startFakeCostExplorer } from '../test/fakes/cost-explorer';
+import { mostWithinOneSecond, startFakeCostExplorer } from '../test/fakes/cost-explorer';
 import { startFakeIsbApi } from '../test/fakes/isb-api';
 import type { LeaseCostsResult } from '../workflows';
 import { accountOf, LARGE, LARGE_QUICK, makeLease, SMALL, type BenchLease, type Dataset } from './datasets';
@@ -231,19 +231,13 @@ async function burstSection(infra: Infra, opts: Options): Promise<BurstResult> {
   const accepted = rateOf(ok.map((c) => c.at));
   const attempted = rateOf(ce.calls.map((c) => c.at));
   const firstAt = Math.min(...ce.calls.map((c) => c.at));
-  const arrivals = ce.calls.map((c) => c.at).sort((a, b) => a - b);
-  let peak = 0;
-  for (let i = 0, j = 0; i < arrivals.length; i++) {
-    while (arrivals[i]! - arrivals[j]! >= 1000) j++;
-    peak = Math.max(peak, i - j + 1);
-  }
   return {
     leases: n, workers: 2, maxRpsPerProcess: CAP_RPS, fakeThrottleAboveRps: FAKE_THROTTLE_RPS,
     wallSeconds: round(wallMs / 1000, 1), startAllSeconds: round(startAllMs / 1000, 1),
     completed, failed, unfinished, failureTypes,
     calls: stats.total, okCalls: stats.ok, throttledCalls: stats.throttled, otherErrorCalls: stats.failed,
     throttledInFirst5s: ce.calls.filter((c) => c.errorCode === 'LimitExceededException' && c.at - firstAt < 5000).length,
-    peakCallsPerSecond: peak,
+    peakCallsPerSecond: mostWithinOneSecond(ce.calls.map((c) => c.at)),
     callsPerLease: round(stats.total / n, 2),
     collectionSeconds: round(attempted.spanSeconds, 1),
     acceptedRatePerSecond: round(accepted.rate, 2),

@@ -162,6 +162,17 @@ const AMOUNT_RE = /^-?\d+(\.\d+)?$/;
 const MAX_BODY = 1 << 20;
 
 /** AWS common error codes for server faults. */
+/** The most of these arrival times (ms) that fall within any one second, [t, t + 1000). */
+export function mostWithinOneSecond(times: number[]): number {
+  const sorted = [...times].sort((a, b) => a - b);
+  let most = 0;
+  for (let i = 0, j = 0; j < sorted.length; j++) {
+    while (sorted[j]! - sorted[i]! >= 1000) i++;
+    most = Math.max(most, j - i + 1);
+  }
+  return most;
+}
+
 export function errorCodeForStatus(status: number): string {
   if (status === 503) return 'ServiceUnavailable';
   if (status >= 500) return 'InternalFailure';

@@ -9,19 +9,9 @@ import { pacedCallSlots } from '../../src/call-pacer';
 import type { ManagedProcess } from '../../src/tools';
 import { callSlotUpdate, costExplorerPacerWorkflow, pacerWorkflowIdOf } from '../../workflows/cost-explorer-pacer';
 import { assertBatchOutcome, awaitCompletion, ceCallsFor, makeLeases, startChildWorker, startLeases, workerEnv } from '../faults/harness';
+import { mostWithinOneSecond } from '../fakes/cost-explorer';
 import { startStack, type Stack } from '../helpers/stack';
 import { fetchHistory, recordHistory, testClient, uniqueTaskQueue, workerOptionsBase } from '../helpers/temporal';
-
-/** The most arrival times that fall within any one second, [t, t + 1000). */
-function mostInOneSecond(times: number[]): number {
-  const sorted = [...times].sort((a, b) => a - b);
-  let most = 0;
-  for (let i = 0, j = 0; j < sorted.length; j++) {
-    while (sorted[j]! - sorted[i]! >= 1000) i++;
-    most = Math.max(most, j - i + 1);
-  }
-  return most;
-}
 
 describe('Cost Explorer calls from two worker processes', () => {
   let stack: Stack;
@@ -46,7 +36,7 @@ describe('Cost Explorer calls from two worker processes', () => {
     const calls = leases.flatMap((l) => ceCallsFor(stack, l));
     expect(calls.filter((c) => c.status !== 200).map((c) => c.errorCode), 'refused calls').toEqual([]);
     expect(calls.length).toBe(leases.length);
-    expect(mostInOneSecond(calls.map((c) => c.at)), 'calls within one second').toBeLessThanOrEqual(5);
+    expect(mostWithinOneSecond(calls.map((c) => c.at)), 'calls within one second').toBeLessThanOrEqual(5);
 
     const identities = new Set<string>();
     for (const lease of leases) {
