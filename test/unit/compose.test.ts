@@ -376,4 +376,13 @@ describe('Temporal dynamic config', () => {
       expect(dynamic[key]).toEqual([{ value: 1, constraints: { taskQueueName: queue } }]);
     }
   });
+
+  it('switches on workflow update and update-with-start, which the pacer workflow needs', () => {
+    const [, temporal] = temporalService!;
+    const hostPath = (temporal.volumes ?? []).map(String).find((v) => v.includes('dynamicconfig'))!.split(':')[0]!;
+    const dynamic = parseYaml(read(hostPath)) as Record<string, { value: unknown }[]>;
+    for (const key of ['frontend.enableUpdateWorkflowExecution', 'frontend.enableExecuteMultiOperation']) {
+      expect(dynamic[key], key).toEqual([{ value: true }]);
+    }
+  });
 });
