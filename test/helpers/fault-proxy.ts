@@ -1,7 +1,8 @@
-// A tiny reverse proxy in front of moto's S3, for fault injection. Point only AWS_ENDPOINT_URL_S3
-// at it: requests pass through untouched (the Host header too, so signatures stay valid) unless a
-// rule matches, in which case the proxy delays them, holds them until released, or answers an S3
-// error (503 SlowDown by default) itself.
+// A tiny reverse proxy in front of moto, for fault injection. Point one service's endpoint
+// (AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL_EVENTBRIDGE, …) at it: requests pass through untouched
+// (the Host header too, so signatures stay valid) unless a rule matches, in which case the proxy
+// delays them, holds them until released, or answers an error itself: an S3 XML error document
+// (503 SlowDown by default), or for AWS JSON 1.1 requests a JSON error with `__type`.
 import { randomBytes } from 'node:crypto';
 import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -17,6 +18,8 @@ export interface ProxiedRequest {
   query: URLSearchParams;
   bucket?: string;
   key?: string;
+  /** The `X-Amz-Target` of an AWS JSON 1.1 request, e.g. `AWSEvents.PutEvents`. */
+  target?: string;
 }
 
 export type ProxyOutcome =
@@ -63,7 +66,7 @@ export interface RuleHandle {
 }
 
 export interface FaultProxy {
-  /** `http://127.0.0.1:<port>`: use as AWS_ENDPOINT_URL_S3. */
+  /** `http://127.0.0.1:<port>`: use as the endpoint of the service under test. */
   readonly endpoint: string;
   readonly log: ProxyLogEntry[];
   addRule(rule: FaultRule): RuleHandle;
@@ -100,6 +103,7 @@ function describeRequest(seq: number, req: IncomingMessage): ProxiedRequest {
   return {
     seq, at: Date.now(), method: req.method ?? 'GET', path, query: url.searchParams,
     bucket: bucket || undefined, key: rest.length ? rest.join('/') : undefined,
+    target: typeof req.headers['x-amz-target'] === 'string' ? req.headers['x-amz-target'] : undefined,
   };
 }
 
@@ -142,6 +146,11 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
       const send = () => {
         if (res.destroyed) return resolve();
         const requestId = randomBytes(8).toString('hex').toUpperCase();
+        if (String(req.headers['content-type']).includes('amz-json')) {
+          const json = JSON.stringify({ __type: code, message: 'Injected fault.' });
+          res.writeHead(status, { 'content-type': 'application/x-amz-json-1.1', 'content-length': Buffer.byteLength(json), 'x-amzn-requestid': requestId });
+          return res.end(json, () => resolve());
+        }
         const body = req.method === 'HEAD' ? '' : `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code>`
           + `<Message>${S3_ERROR_MESSAGES[code] ?? 'Injected fault.'}</Message><RequestId>${requestId}</RequestId>`
           + `<HostId>${randomBytes(24).toString('base64')}</HostId></Error>`;
