@@ -1,5 +1,5 @@
-// EventBridge answering 500 InternalException to PutEvents until every lease has failed to publish
-// at least once.
+// EventBridge failing PutEvents, until every lease has failed to publish at least once: with a 500
+// InternalException, or with a 200 whose entry was not put (FailedEntryCount 1).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { workflowIdFor } from '../../src/client';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy';
@@ -22,9 +22,14 @@ afterAll(async () => {
   await proxy?.close();
 });
 
-describe('EventBridge outage', () => {
-  it('PutEvents failing with 500: publishing is retried by the engine, every lease ends with its event', async () => {
-    const outage = proxy.addRule({ match: (r) => r.target === 'AWSEvents.PutEvents', status: 500, code: 'InternalException' });
+describe('EventBridge failing PutEvents', () => {
+  const notPut = { FailedEntryCount: 1, Entries: [{ ErrorCode: 'InternalFailure', ErrorMessage: 'Injected fault.' }] };
+  it.each([
+    { answer: '500 InternalException', rule: { status: 500, code: 'InternalException' }, failureType: 'InternalException', injectedStatus: 500 },
+    { answer: '200 with FailedEntryCount 1', rule: { status: 200, json: notPut }, failureType: 'Error', injectedStatus: 200 },
+  ])('PutEvents answering $answer: publishing is retried by the engine, every lease ends with its event', async ({ rule, failureType, injectedStatus }) => {
+    const since = proxy.log.length;
+    const outage = proxy.addRule({ match: (r) => r.target === 'AWSEvents.PutEvents', ...rule });
     const leases = makeLeases(stack, 3, { resources: 4 });
     try {
       await startLeases(stack, leases);
@@ -34,7 +39,7 @@ describe('EventBridge outage', () => {
           const { raw } = await stack.client.workflow.getHandle(workflowIdFor(lease.uuid)).describe();
           const publish = raw.pendingActivities?.find((a) => a.activityType?.name === 'publishReport');
           if (!publish || (publish.attempt ?? 0) < 2) return undefined;
-          expect(publish.lastFailure?.applicationFailureInfo?.type).toBe('InternalException');
+          expect(publish.lastFailure?.applicationFailureInfo?.type).toBe(failureType);
         }
         return true;
       }, 60_000, 'every lease to fail publishing once');
@@ -46,10 +51,10 @@ describe('EventBridge outage', () => {
     const results = await awaitCompletion(stack.client, leases, 60_000);
     await assertBatchOutcome(stack, leases, results);
 
-    const putEvents = proxy.log.filter((e) => e.target === 'AWSEvents.PutEvents');
+    const putEvents = proxy.log.slice(since).filter((e) => e.target === 'AWSEvents.PutEvents');
     const injected = putEvents.filter((e) => e.outcome === 'injected');
     expect(injected.length).toBe(outage.matched.length);
-    expect(injected.every((e) => e.status === 500 && e.at <= outageEnds)).toBe(true);
+    expect(injected.every((e) => e.status === injectedStatus && e.at <= outageEnds)).toBe(true);
     // After the outage, each lease published once, and moto accepted it.
     const after = putEvents.filter((e) => e.at > outageEnds);
     expect(after.map((e) => [e.outcome, e.status])).toEqual(leases.map(() => ['forwarded', 200]));

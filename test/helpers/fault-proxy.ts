@@ -46,6 +46,8 @@ export interface FaultRule {
   status?: number;
   /** S3 error code of that document; default `SlowDown` for 503, `InternalError` otherwise. */
   code?: string;
+  /** With `status`, answer this JSON body instead of an error (an AWS JSON 1.1 result, say). */
+  json?: unknown;
   /** Wait this long before acting (forwarding or answering). */
   delayMs?: number;
   /** Keep matching requests waiting until `release()` (or `clearRules()`/`close()`). */
@@ -141,13 +143,13 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
     return undefined;
   }
 
-  function answerError(req: IncomingMessage, res: ServerResponse, status: number, code: string): Promise<void> {
+  function answer(req: IncomingMessage, res: ServerResponse, status: number, code: string, result?: unknown): Promise<void> {
     return new Promise((resolve) => {
       const send = () => {
         if (res.destroyed) return resolve();
         const requestId = randomBytes(8).toString('hex').toUpperCase();
-        if (String(req.headers['content-type']).includes('amz-json')) {
-          const json = JSON.stringify({ __type: code, message: 'Injected fault.' });
+        if (result !== undefined || String(req.headers['content-type']).includes('amz-json')) {
+          const json = JSON.stringify(result ?? { __type: code, message: 'Injected fault.' });
           res.writeHead(status, { 'content-type': 'application/x-amz-json-1.1', 'content-length': Buffer.byteLength(json), 'x-amzn-requestid': requestId });
           return res.end(json, () => resolve());
         }
@@ -225,7 +227,7 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
     if (rule?.rule.status) {
       entry.outcome = 'injected';
       entry.status = rule.rule.status;
-      await answerError(req, res, rule.rule.status, rule.rule.code ?? (rule.rule.status === 503 ? 'SlowDown' : 'InternalError'));
+      await answer(req, res, rule.rule.status, rule.rule.code ?? (rule.rule.status === 503 ? 'SlowDown' : 'InternalError'), rule.rule.json);
       return;
     }
     await forward(req, res, entry);
