@@ -105,6 +105,11 @@ async function eventsSoFar(stack: Stack): Promise<EventEnvelope[]> {
   return all;
 }
 
+/** The LeaseCostsGenerated events for one lease that the stack's capture has delivered so far. */
+export async function eventsFor(stack: Stack, lease: FaultLease): Promise<EventEnvelope[]> {
+  return (await eventsSoFar(stack)).filter((e) => (e.detail as { leaseId?: string }).leaseId === lease.uuid);
+}
+
 /**
  * What every fault case must end with, for every lease:
  * - its workflow completed (the caller got `results` from awaitCompletion);

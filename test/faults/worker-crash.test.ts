@@ -2,16 +2,15 @@
 // middle of work, then a new worker process started, as an orchestrator would. The worker is the
 // real CLI, `lease-costs worker`, in a child process of its own.
 //
-// Nothing tells the server that the attempt died: it finds out when the attempt times out, 2
-// minutes for a Cost Explorer page (start-to-close) and for writeReport (heartbeat). So each case
-// takes a little over two minutes.
+// Nothing tells the server that the attempt died: it finds out when the attempt times out, 30 s
+// for a Cost Explorer page (start-to-close), for writeReport and publishReport (heartbeat).
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ManagedProcess } from '../../src/tools';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy';
 import { startStack, type Stack } from '../helpers/stack';
 import { waitFor } from '../helpers/wait';
 import {
-  assertBatchOutcome, awaitCompletion, ceCallsFor, killHard, makeLeases, pageFetchCounts, refetchedPages, startChildWorker, startLeases, workerEnv,
+  assertBatchOutcome, awaitCompletion, ceCallsFor, eventsFor, killHard, makeLeases, pageFetchCounts, refetchedPages, startChildWorker, startLeases, workerEnv,
 } from './harness';
 
 const RECOVERY_TIMEOUT_MS = 200_000;
@@ -29,7 +28,8 @@ async function startWorker(): Promise<ManagedProcess> {
 beforeAll(async () => {
   stack = await startStack();
   proxy = await startFaultProxy(stack.motoEndpoint);
-  env = workerEnv(stack, { AWS_ENDPOINT_URL_S3: proxy.endpoint });
+  // moto serves every service on one endpoint, so one proxy fronts S3 and EventBridge alike.
+  env = workerEnv(stack, { AWS_ENDPOINT_URL_S3: proxy.endpoint, AWS_ENDPOINT_URL_EVENTBRIDGE: proxy.endpoint });
 });
 afterEach(async () => {
   await Promise.all(workers.splice(0).map((w) => w.stop()));
@@ -97,6 +97,38 @@ describe('worker killed with SIGKILL', () => {
       const puts = proxy.log.filter((e) => isReportPut(e) && e.key === results[i]!.s3Key);
       expect(puts.map((p) => p.outcome), `uploads of ${lease.uuid}`).toEqual(['aborted', 'forwarded']);
       expect(puts[1]!.status).toBe(200);
+    }
+  }, RECOVERY_TIMEOUT_MS + 120_000);
+
+  it('after PutEvents, before publishReport completes: the retry publishes again under the same idempotency key', async () => {
+    const isPutEvents = (r: { target?: string }) => r.target === 'AWSEvents.PutEvents';
+    const since = proxy.log.length;
+    const putEvents = () => proxy.log.slice(since).filter(isPutEvents);
+    const hold = proxy.addRule({ match: isPutEvents, holdResponse: true });
+    const leases = makeLeases(stack, 3);
+    const first = await startWorker();
+    await startLeases(stack, leases);
+    // EventBridge has taken every lease's event; its answers wait at the proxy.
+    await hold.waitForMatches(leases.length, 60_000);
+    await waitFor(async () => (putEvents().filter((e) => e.status === 200).length === leases.length ? true : undefined),
+      10_000, 'EventBridge to answer every PutEvents');
+
+    await killHard(first);
+    const killedAt = Date.now();
+    hold.release();
+    await startWorker();
+
+    const results = await awaitCompletion(stack.client, leases, RECOVERY_TIMEOUT_MS);
+    console.info(`[faults] after-PutEvents kill: all ${leases.length} leases completed ${((Date.now() - killedAt) / 1000).toFixed(0)} s after the kill`);
+    await assertBatchOutcome(stack, leases, results);
+
+    expect(putEvents().map((e) => [e.outcome, e.status])).toEqual([
+      ...leases.map(() => ['aborted', 200]), ...leases.map(() => ['forwarded', 200]),
+    ]);
+    for (const lease of leases) {
+      // The duplicate a consumer must expect: two events, one idempotency key.
+      const events = await eventsFor(stack, lease);
+      expect(events.map((e) => (e.detail as { idempotencyKey?: string }).idempotencyKey), `events of ${lease.uuid}`).toEqual([`${lease.uuid}:v1`, `${lease.uuid}:v1`]);
     }
   }, RECOVERY_TIMEOUT_MS + 120_000);
 });

@@ -52,6 +52,8 @@ export interface FaultRule {
   delayMs?: number;
   /** Keep matching requests waiting until `release()` (or `clearRules()`/`close()`). */
   hold?: boolean;
+  /** Forward matching requests, but keep moto's answers from the client until `release()`. */
+  holdResponse?: boolean;
   /** The rule retires after matching this many requests. */
   times?: number;
   /** The rule retires this many ms after it is added (an outage of that length). */
@@ -170,7 +172,7 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
     });
   }
 
-  function forward(req: IncomingMessage, res: ServerResponse, entry: ProxyLogEntry): Promise<void> {
+  function forward(req: IncomingMessage, res: ServerResponse, entry: ProxyLogEntry, answerAfter?: Promise<void>): Promise<void> {
     return new Promise((resolve) => {
       const headers: Record<string, string | string[]> = {};
       for (const [k, v] of Object.entries(req.headers)) if (v !== undefined && !NOT_FORWARDED.has(k)) headers[k] = v;
@@ -180,10 +182,16 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
         entry.status = upRes.statusCode;
         const out: Record<string, string | string[]> = {};
         for (const [k, v] of Object.entries(upRes.headers)) if (v !== undefined && !NOT_FORWARDED.has(k)) out[k] = v;
-        res.writeHead(upRes.statusCode ?? 502, out);
-        upRes.pipe(res);
-        upRes.once('end', () => resolve());
-        upRes.once('error', () => resolve());
+        const deliver = () => {
+          if (res.destroyed) return resolve();
+          res.writeHead(upRes.statusCode ?? 502, out);
+          upRes.pipe(res);
+          upRes.once('end', () => resolve());
+          upRes.once('error', () => resolve());
+        };
+        // An unread response stays buffered in upRes until it is piped.
+        if (answerAfter) void answerAfter.then(deliver);
+        else deliver();
       });
       up.once('error', () => {
         if (res.writableEnded || res.destroyed) return resolve();
@@ -228,6 +236,12 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
       entry.outcome = 'injected';
       entry.status = rule.rule.status;
       await answer(req, res, rule.rule.status, rule.rule.code ?? (rule.rule.status === 503 ? 'SlowDown' : 'InternalError'), rule.rule.json);
+      return;
+    }
+    if (rule?.rule.holdResponse) {
+      const started = Date.now();
+      await forward(req, res, entry, Promise.race([rule.released, new Promise<void>((r) => res.once('close', r))]));
+      entry.heldMs += Date.now() - started;
       return;
     }
     await forward(req, res, entry);
