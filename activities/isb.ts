@@ -28,18 +28,23 @@ export const encodeLeaseId = (userEmail: string, uuid: string) =>
 
 export function createIsbActivities(deps: IsbDeps) {
   const doFetch = deps.fetch ?? fetch;
-  let secret: string | undefined;
+  // One read shared by concurrent lookups; a failed read is forgotten, so the next one tries again.
+  let secret: Promise<string> | undefined;
+  const loadSecretOnce = () => (secret ??= deps.loadSecret().catch((err: unknown) => {
+    secret = undefined;
+    throw err;
+  }));
   let token: { value: string; expiresAt: number } | undefined;
 
   const bearer = async (): Promise<string> => {
     const now = Math.floor(Date.now() / 1000);
     if (token && token.expiresAt - RESIGN_BEFORE_EXPIRY_S > now) return token.value;
-    secret ??= await deps.loadSecret();
+    const key = new TextEncoder().encode(await loadSecretOnce());
     const value = await new SignJWT({ user: { email: 'lease-costs@system', roles: ['Admin'] } })
       .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
       .setIssuedAt(now)
       .setExpirationTime(now + TOKEN_LIFETIME_S)
-      .sign(new TextEncoder().encode(secret));
+      .sign(key);
     token = { value, expiresAt: now + TOKEN_LIFETIME_S };
     return value;
   };
