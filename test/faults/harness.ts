@@ -166,15 +166,19 @@ export async function assertBatchOutcome(stack: Stack, leases: FaultLease[], res
  * Resolves once every lease's `activityType` is on its second attempt or later, each having last
  * failed with `failureType`: the fault has met every lease.
  */
-export const untilEveryLeaseRetried = (stack: Stack, leases: FaultLease[], activityType: string, failureType: string) => waitFor(async () => {
+export const untilEveryLeaseRetried = (
+  stack: Stack, leases: FaultLease[], activityType: string, failureType: string,
+  /** The run that schedules the activity: the lease's own, or its collection child. */
+  workflowIdOf = (lease: FaultLease) => workflowIdFor(lease.uuid),
+) => waitFor(async () => {
   for (const lease of leases) {
-    const { raw } = await stack.client.workflow.getHandle(workflowIdFor(lease.uuid)).describe();
+    const { raw } = await stack.client.workflow.getHandle(workflowIdOf(lease)).describe();
     const pending = raw.pendingActivities?.find((a) => a.activityType?.name === activityType);
     if (!pending || (pending.attempt ?? 0) < 2) return undefined;
     expect(pending.lastFailure?.applicationFailureInfo?.type, `last failure of ${activityType} for ${lease.uuid}`).toBe(failureType);
   }
   return true;
-}, 60_000, `every lease to fail ${activityType} once`);
+}, 40_000, `every lease to fail ${activityType} once`);
 
 /** The fake's log of Cost Explorer calls made for one lease (told apart by its account). */
 export function ceCallsFor(stack: Stack, lease: FaultLease): FakeCeCall[] {

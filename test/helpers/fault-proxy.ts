@@ -1,8 +1,9 @@
 // A tiny reverse proxy in front of moto, for fault injection. Point one service's endpoint
 // (AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL_EVENTBRIDGE, …) at it: requests pass through untouched
 // (the Host header too, so signatures stay valid) unless a rule matches, in which case the proxy
-// delays them, holds them until released, or answers an error itself: an S3 XML error document
-// (503 SlowDown by default), or for AWS JSON 1.1 requests a JSON error with `__type`.
+// delays them, holds them until released, or answers an error itself in the request's protocol:
+// an S3 XML error document (503 SlowDown by default), a JSON error with `__type` for AWS JSON 1.1,
+// an `<ErrorResponse>` for AWS Query (STS).
 import { randomBytes } from 'node:crypto';
 import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -20,6 +21,8 @@ export interface ProxiedRequest {
   key?: string;
   /** The `X-Amz-Target` of an AWS JSON 1.1 request, e.g. `AWSEvents.PutEvents`. */
   target?: string;
+  /** An AWS Query request (STS, say): a form-encoded POST, whose action is in the body. */
+  awsQuery: boolean;
 }
 
 export type ProxyOutcome =
@@ -108,6 +111,7 @@ function describeRequest(seq: number, req: IncomingMessage): ProxiedRequest {
     seq, at: Date.now(), method: req.method ?? 'GET', path, query: url.searchParams,
     bucket: bucket || undefined, key: rest.length ? rest.join('/') : undefined,
     target: typeof req.headers['x-amz-target'] === 'string' ? req.headers['x-amz-target'] : undefined,
+    awsQuery: String(req.headers['content-type']).includes('x-www-form-urlencoded'),
   };
 }
 
@@ -154,6 +158,12 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
           const json = JSON.stringify(result ?? { __type: code, message: 'Injected fault.' });
           res.writeHead(status, { 'content-type': 'application/x-amz-json-1.1', 'content-length': Buffer.byteLength(json), 'x-amzn-requestid': requestId });
           return res.end(json, () => resolve());
+        }
+        if (String(req.headers['content-type']).includes('x-www-form-urlencoded')) {
+          const xml = `<ErrorResponse><Error><Type>Receiver</Type><Code>${code}</Code><Message>Injected fault.</Message></Error>`
+            + `<RequestId>${requestId}</RequestId></ErrorResponse>`;
+          res.writeHead(status, { 'content-type': 'text/xml', 'content-length': Buffer.byteLength(xml), 'x-amzn-requestid': requestId });
+          return res.end(xml, () => resolve());
         }
         const body = req.method === 'HEAD' ? '' : `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code>`
           + `<Message>${S3_ERROR_MESSAGES[code] ?? 'Injected fault.'}</Message><RequestId>${requestId}</RequestId>`
