@@ -13,7 +13,7 @@ COPY bin ./bin
 COPY src ./src
 COPY activities ./activities
 COPY workflows ./workflows
-# src/commands/demo.ts imports test fakes, so tsc needs test/; it never reaches the runtime image.
+# tsc also checks test/; it never reaches the runtime image.
 COPY test ./test
 RUN npx tsc --noEmit
 

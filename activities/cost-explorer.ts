@@ -3,8 +3,8 @@ import {
   type CostExplorerClient, type Expression, type GetCostAndUsageCommandOutput, type GroupDefinition,
 } from '@aws-sdk/client-cost-explorer';
 import { activityInfo, ApplicationFailure, heartbeat } from '@temporalio/activity';
-import type { CostRow, DateRange } from '../src/schemas';
-import { activityTelemetry, type CostExplorerApi } from '../src/telemetry';
+import type { CostRow, DateRange } from '../src/domain/schemas';
+import { activityTelemetry, type CostExplorerApi } from '../src/infrastructure/telemetry';
 import { partKey, stagingPrefix, type StagingStore } from './s3';
 
 export interface CostExplorerDeps {

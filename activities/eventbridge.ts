@@ -1,7 +1,7 @@
 import { PutEventsCommand, type EventBridgeClient } from '@aws-sdk/client-eventbridge';
-import { addDays } from '../src/billing-window';
-import { parseAmount, toReportNumber } from '../src/money';
-import type { DateRange } from '../src/schemas';
+import { addDays } from '../src/domain/billing-window';
+import { parseAmount, toReportNumber } from '../src/domain/money';
+import type { DateRange } from '../src/domain/schemas';
 import type { ReportSummary } from './s3';
 
 export interface EventBridgeDeps {

@@ -1,6 +1,6 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import { SignJWT } from 'jose';
-import { IsbLease, JSendSuccess } from '../src/schemas';
+import { IsbLease, JSendSuccess } from '../src/domain/schemas';
 
 export interface IsbDeps {
   baseUrl: string;

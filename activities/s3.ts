@@ -2,9 +2,9 @@ import { createHash } from 'node:crypto';
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { ApplicationFailure, heartbeat } from '@temporalio/activity';
-import { buildCostCsv } from '../src/csv';
-import { CostRow, UUID, type DateRange } from '../src/schemas';
-import { activityTelemetry } from '../src/telemetry';
+import { buildCostCsv } from '../src/domain/csv';
+import { CostRow, UUID, type DateRange } from '../src/domain/schemas';
+import { activityTelemetry } from '../src/infrastructure/telemetry';
 import type { CollectionResult } from './cost-explorer';
 import { z } from 'zod';
 

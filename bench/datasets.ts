@@ -1,9 +1,9 @@
 // The reference datasets and leases of the benchmark.
 import { randomUUID } from 'node:crypto';
-import { addDays, computeBillingWindow, utcDay } from '../src/billing-window';
-import type { DateRange } from '../src/schemas';
-import type { FakeCeCall, FakeCostItem } from '../test/fakes/cost-explorer';
-import { sampleCosts } from '../test/fakes/sample-data';
+import { addDays, computeBillingWindow, utcDay } from '../src/domain/billing-window';
+import type { DateRange } from '../src/domain/schemas';
+import type { FakeCeCall, FakeCostItem } from '../src/dev/fakes/cost-explorer';
+import { sampleCosts } from '../src/dev/fakes/sample-data';
 
 export interface Dataset {
   name: string;

@@ -10,11 +10,11 @@ import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secre
 import { Client, Connection } from '@temporalio/client';
 import proto from '@temporalio/proto';
 import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
-import { loadConfig, type Config } from '../src/config';
-import { startTemporalDevServer, type DevServer } from '../src/dev-server';
-import { startMoto } from '../src/moto';
-import { repoRoot, spawnManaged, type ManagedProcess } from '../src/tools';
-import { createWorker, workflowsPath } from '../src/worker';
+import { loadConfig, type Config } from '../src/infrastructure/config';
+import { startTemporalDevServer, type DevServer } from '../src/dev/dev-server';
+import { startMoto } from '../src/dev/moto';
+import { repoRoot, spawnManaged, type ManagedProcess } from '../src/dev/tools';
+import { createWorker, workflowsPath } from '../src/infrastructure/worker';
 import { awsEnvFor, clientConfig, createBucket } from '../test/helpers/aws';
 import { log } from './format';
 

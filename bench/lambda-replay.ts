@@ -12,8 +12,8 @@ import {
   CostExplorerClient, GetCostAndUsageCommand, GetCostAndUsageWithResourcesCommand,
   type Expression, type GetCostAndUsageCommandOutput,
 } from '@aws-sdk/client-cost-explorer';
-import { splitByResourceHorizon } from '../src/billing-window';
-import type { DateRange } from '../src/schemas';
+import { splitByResourceHorizon } from '../src/domain/billing-window';
+import type { DateRange } from '../src/domain/schemas';
 
 export const LAMBDA_MAX_PAGES = 50;
 

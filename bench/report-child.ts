@@ -2,8 +2,8 @@
 // (process.resourceUsage().maxRSS) is this build's own. Prints one JSON line on stdout.
 // Usage: node --import tsx bench/report-child.ts <rows>
 import { createHash } from 'node:crypto';
-import { buildCostCsv } from '../src/csv';
-import type { CostRow } from '../src/schemas';
+import { buildCostCsv } from '../src/domain/csv';
+import type { CostRow } from '../src/domain/schemas';
 
 const rows = Number(process.argv[2] ?? 100_000);
 if (!Number.isInteger(rows) || rows < 1) throw new Error(`rows must be a positive integer, got ${process.argv[2]}`);

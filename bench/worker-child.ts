@@ -3,8 +3,8 @@
 // loads the workflow bundle the benchmark built once, to spare the CPU a bundle per process.
 // Stops on SIGTERM/SIGINT (the SDK Runtime's default shutdown signals), draining in-flight tasks.
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
-import { loadConfig } from '../src/config';
-import { createWorker } from '../src/worker';
+import { loadConfig } from '../src/infrastructure/config';
+import { createWorker } from '../src/infrastructure/worker';
 
 Runtime.install({ logger: new DefaultLogger('WARN') });
 const config = loadConfig(process.env, ['worker']);

@@ -3,9 +3,9 @@ import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import type { TestProject } from 'vitest/node';
-import { startTemporalDevServer } from '../src/dev-server';
-import { startMoto } from '../src/moto';
-import { repoRoot } from '../src/tools';
+import { startTemporalDevServer } from '../src/dev/dev-server';
+import { startMoto } from '../src/dev/moto';
+import { repoRoot } from '../src/dev/tools';
 
 // One dev server, one moto and one workflow bundle for the whole run: each costs seconds of CPU.
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {

@@ -1,7 +1,7 @@
 import { continueAsNew, defineQuery, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { CollectionInput, CollectionProgress, CollectionResult } from '../activities/cost-explorer';
-import { costExplorerQueueOf } from '../src/task-queues';
+import { costExplorerQueueOf } from '../src/domain/task-queues';
 
 export const pagesFetchedQuery = defineQuery<number>('pagesFetched');
 

@@ -3,9 +3,9 @@ import {
   patched, proxyActivities, setHandler, upsertSearchAttributes,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import { computeBillingWindow, settleUntil, splitByResourceHorizon, utcDay } from '../src/billing-window';
-import type { DateRange, LeaseCostsInput, LeasePhase, LeaseStatus, ReportRecord } from '../src/schemas';
-import { AwsAccountIdKey, LeasePhaseKey, LeaseTotalCostKey, LeaseUuidKey } from '../src/search-attributes';
+import { computeBillingWindow, settleUntil, splitByResourceHorizon, utcDay } from '../src/domain/billing-window';
+import type { DateRange, LeaseCostsInput, LeasePhase, LeaseStatus, ReportRecord } from '../src/domain/schemas';
+import { AwsAccountIdKey, LeasePhaseKey, LeaseTotalCostKey, LeaseUuidKey } from '../src/domain/search-attributes';
 import { collectCostsWorkflow } from './collect-costs';
 
 /** Collection moved from one long activity to a child workflow of rate-limited page activities. */

@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy';
 import { startStack, type Stack } from '../helpers/stack';
-import { workflowIdFor } from '../../src/client';
+import { workflowIdFor } from '../../src/infrastructure/client';
 import { assertBatchOutcome, awaitCompletion, ceCallsFor, makeLeases, startLeases, untilEveryLeaseRetried } from './harness';
 
 let stack: Stack;

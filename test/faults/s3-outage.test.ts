@@ -7,7 +7,7 @@ import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy';
 import { startStack, type Stack } from '../helpers/stack';
 import { fetchHistory } from '../helpers/temporal';
 import { waitFor } from '../helpers/wait';
-import { workflowIdFor } from '../../src/client';
+import { workflowIdFor } from '../../src/infrastructure/client';
 import { assertBatchOutcome, awaitCompletion, makeLeases, startLeases, untilCollecting } from './harness';
 
 const OUTAGE_MS = 10_000;

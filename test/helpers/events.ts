@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { LeaseTerminatedEvent } from '../../src/schemas';
+import type { LeaseTerminatedEvent } from '../../src/domain/schemas';
 
 /** An EventBridge envelope of LeaseTerminated, shaped like ../shared/data/lease-terminated.json. */
 export function leaseTerminatedEvent(opts: { uuid?: string; accountId?: string; userEmail?: string; time?: string } = {}): LeaseTerminatedEvent {

@@ -3,10 +3,10 @@ import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secre
 import { GetObjectCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import type { Client } from '@temporalio/client';
 import { inject } from 'vitest';
-import { loadConfig, type Config } from '../../src/config';
-import { createWorker, type LeaseCostsWorker } from '../../src/worker';
-import { startFakeCostExplorer, type FakeCostExplorer, type FakeCostExplorerOptions } from '../fakes/cost-explorer';
-import { startFakeIsbApi, type FakeIsbApi } from '../fakes/isb-api';
+import { loadConfig, type Config } from '../../src/infrastructure/config';
+import { createWorker, type LeaseCostsWorker } from '../../src/infrastructure/worker';
+import { startFakeCostExplorer, type FakeCostExplorer, type FakeCostExplorerOptions } from '../../src/dev/fakes/cost-explorer';
+import { startFakeIsbApi, type FakeIsbApi } from '../../src/dev/fakes/isb-api';
 import { awsEnvFor, clientConfig, createBucket, createEventCapture, type EventCapture } from './aws';
 import { testClient, uniqueTaskQueue, workerOptionsBase } from './temporal';
 

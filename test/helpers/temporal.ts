@@ -3,7 +3,7 @@ import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { TestWorkflowEnvironment, type TimeSkippingTestWorkflowEnvironmentOptions } from '@temporalio/testing';
 import { DefaultLogger, NativeConnection, Runtime, type LogLevel, type Worker } from '@temporalio/worker';
 import { afterAll, inject } from 'vitest';
-import { toolPath } from '../../src/tools';
+import { toolPath } from '../../src/dev/tools';
 
 export const TEST_NAMESPACE = 'default';
 

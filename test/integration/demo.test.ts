@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { Decimal } from 'decimal.js';
 import { describe, expect, it } from 'vitest';
-import { freePort } from '../../src/ports';
+import { freePort } from '../../src/dev/ports';
 
 const BIN = join(import.meta.dirname, '..', '..', 'bin', 'lease-costs.mjs');
 const LIMIT_MS = 180_000;

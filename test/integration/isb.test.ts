@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createIsbActivities } from '../../activities/isb';
-import { startFakeIsbApi, type FakeIsbApi } from '../fakes/isb-api';
+import { startFakeIsbApi, type FakeIsbApi } from '../../src/dev/fakes/isb-api';
 
 const SECRET = 'first-secret-0123456789abcdef';
 let isb: FakeIsbApi;

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { settleUntil } from '../../src/billing-window';
-import { startLeaseCosts, workflowIdFor } from '../../src/client';
-import type { LeaseStatus } from '../../src/schemas';
+import { settleUntil } from '../../src/domain/billing-window';
+import { startLeaseCosts, workflowIdFor } from '../../src/infrastructure/client';
+import type { LeaseStatus } from '../../src/domain/schemas';
 import { runCli } from '../helpers/cli';
 import { fetchHistory } from '../helpers/temporal';
 import { dailyCosts, startStack, type Stack } from '../helpers/stack';

@@ -5,11 +5,11 @@
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { pacedCallSlots } from '../../src/call-pacer';
-import type { ManagedProcess } from '../../src/tools';
+import { pacedCallSlots } from '../../src/infrastructure/call-pacer';
+import type { ManagedProcess } from '../../src/dev/tools';
 import { callSlotUpdate, costExplorerPacerWorkflow, pacerWorkflowIdOf } from '../../workflows/cost-explorer-pacer';
 import { assertBatchOutcome, awaitCompletion, ceCallsFor, makeLeases, startChildWorker, startLeases, workerEnv } from '../faults/harness';
-import { mostWithinOneSecond } from '../fakes/cost-explorer';
+import { mostWithinOneSecond } from '../../src/dev/fakes/cost-explorer';
 import { startStack, type Stack } from '../helpers/stack';
 import { fetchHistory, recordHistory, testClient, uniqueTaskQueue, workerOptionsBase } from '../helpers/temporal';
 

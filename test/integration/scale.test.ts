@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { temporal } from '@temporalio/proto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startLeaseCosts, workflowIdFor } from '../../src/client';
+import { startLeaseCosts, workflowIdFor } from '../../src/infrastructure/client';
 import type { LeaseCostsResult } from '../../workflows';
 import { fetchHistory, type History } from '../helpers/temporal';
 import { startStack, type Stack } from '../helpers/stack';

@@ -1,8 +1,8 @@
 import fc from 'fast-check';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LeaseTerminatedEvent } from '../../src/schemas';
-import { buildWebhookServer, WEBHOOK_PATH } from '../../src/webhook';
+import { LeaseTerminatedEvent } from '../../src/domain/schemas';
+import { buildWebhookServer, WEBHOOK_PATH } from '../../src/interfaces/webhook';
 import { leaseTerminatedEvent } from '../helpers/events';
 import { httpRequest } from '../helpers/http';
 import { testClient, uniqueTaskQueue } from '../helpers/temporal';

@@ -1,9 +1,9 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { freePort } from '../../src/ports';
-import { spawnManaged, type ManagedProcess } from '../../src/tools';
-import { WEBHOOK_PATH } from '../../src/webhook';
+import { freePort } from '../../src/dev/ports';
+import { spawnManaged, type ManagedProcess } from '../../src/dev/tools';
+import { WEBHOOK_PATH } from '../../src/interfaces/webhook';
 import { leaseTerminatedEvent } from '../helpers/events';
 import { httpRequest } from '../helpers/http';
 import { waitFor } from '../helpers/wait';

@@ -7,7 +7,7 @@ import {
   settleUntil,
   splitByResourceHorizon,
   utcDay,
-} from '../../src/billing-window';
+} from '../../src/domain/billing-window';
 
 const win = (leaseStart: string, leaseEnd: string, paddingHours = 8) =>
   computeBillingWindow({ leaseStart, leaseEnd, paddingHours });

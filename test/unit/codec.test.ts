@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { describe, expect, it } from 'vitest';
-import { ENCRYPTED_ENCODING, EncryptionCodec, parseEncryptionKeys } from '../../src/codec';
+import { ENCRYPTED_ENCODING, EncryptionCodec, parseEncryptionKeys } from '../../src/infrastructure/codec';
 
 const key = () => randomBytes(32).toString('base64');
 const payload = (value: unknown) => defaultPayloadConverter.toPayload(value)!;

@@ -5,10 +5,10 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { parse as parseDotenv } from 'dotenv';
-import { ConfigSchema, loadConfig, type Config } from '../../src/config';
-import { SEARCH_ATTRIBUTES } from '../../src/search-attributes';
-import { buildCli } from '../../src/cli';
-import { costExplorerQueueOf } from '../../src/task-queues';
+import { ConfigSchema, loadConfig, type Config } from '../../src/infrastructure/config';
+import { SEARCH_ATTRIBUTES } from '../../src/domain/search-attributes';
+import { buildCli } from '../../src/interfaces/cli';
+import { costExplorerQueueOf } from '../../src/domain/task-queues';
 
 // No Docker engine runs these files in CI, so their wiring is checked against the real config
 // schema instead: each check recomputes what the container will see and listen on.
@@ -326,14 +326,14 @@ describe('Dockerfile', () => {
 
     // cli.ts imports each command lazily: follow only the modules behind `worker` and `webhook`
     // (the demo loads test fakes, and is not meant to run in the image).
-    const cli = read('src/cli.ts');
+    const cli = read('src/interfaces/cli.ts');
     const commandModules = (['worker', 'webhook'] as const).map((c) => {
       const m = new RegExp(`\\.command\\('${c}'\\)[\\s\\S]*?import\\(\\s*'([^']+)'`).exec(cli);
       expect(m, `cli.ts command ${c}`).not.toBeNull();
-      return resolveModule(join('src', m![1]!));
+      return resolveModule(join('src/interfaces', m![1]!));
     });
     // The worker also bundles workflows/ at start.
-    const entries = ['bin/lease-costs.mjs', 'src/cli.ts', ...commandModules, 'workflows/index.ts'];
+    const entries = ['bin/lease-costs.mjs', 'src/interfaces/cli.ts', ...commandModules, 'workflows/index.ts'];
     const seen = new Set<string>();
     const queue = [...entries];
     while (queue.length > 0) {
@@ -344,7 +344,7 @@ describe('Dockerfile', () => {
       // Lazy imports in cli.ts are followed only for the two commands the image runs.
       const src = read(file).replace(/\/\/.*$/gm, '');
       const specs = [...src.matchAll(/^\s*(?:import|export)\s+(?!type\s)[^;]*?from\s+['"]([^'"]+)['"]/gm)].map((m) => m[1]!);
-      if (file !== 'src/cli.ts') specs.push(...[...src.matchAll(/import\(\s*['"]([^'"]+)['"]\s*\)/g)].map((m) => m[1]!));
+      if (file !== 'src/interfaces/cli.ts') specs.push(...[...src.matchAll(/import\(\s*['"]([^'"]+)['"]\s*\)/g)].map((m) => m[1]!));
       for (const spec of specs) {
         if (spec.startsWith('.')) {
           queue.push(resolveModule(join(dirname(file), spec)));

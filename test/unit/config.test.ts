@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../../src/config';
+import { ConfigError, loadConfig } from '../../src/infrastructure/config';
 
 const workerEnv = {
   COST_EXPLORER_ROLE_ARN: 'arn:aws:iam::123456789012:role/IsbCostExplorerReader',

@@ -1,8 +1,8 @@
 import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
-import { CSV_HEADER, aggregateRows, buildCostCsv, neutraliseCell, sortRows } from '../../src/csv';
-import { formatAmount, parseAmount, sumAmounts } from '../../src/money';
-import type { CostRow } from '../../src/schemas';
+import { CSV_HEADER, aggregateRows, buildCostCsv, neutraliseCell, sortRows } from '../../src/domain/csv';
+import { formatAmount, parseAmount, sumAmounts } from '../../src/domain/money';
+import type { CostRow } from '../../src/domain/schemas';
 
 // Strict RFC 4180 reader (csv-parse is not a dependency): CRLF records, "" escapes, final CRLF.
 function parseCsv(text: string): string[][] {

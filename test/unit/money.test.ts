@@ -1,7 +1,7 @@
 import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
 import Decimal from 'decimal.js';
-import { Money, formatAmount, normaliseAmount, parseAmount, sumAmounts, toReportNumber } from '../../src/money';
+import { Money, formatAmount, normaliseAmount, parseAmount, sumAmounts, toReportNumber } from '../../src/domain/money';
 
 describe('parseAmount', () => {
   it.each(['0.0000000007', '-1.2', '12', '0', '-0', '007.50', '123456789012345678901234567890.123456789'])(

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, ConfigSchema, loadConfig, type Config } from '../../src/config';
+import { ConfigError, ConfigSchema, loadConfig, type Config } from '../../src/infrastructure/config';
 
 // The README's Configuration table is what operators read; it must not drift from the schema.
 

@@ -2,8 +2,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../../src/config';
-import { temporalConnectionOptions } from '../../src/temporal-connection';
+import { ConfigError, loadConfig } from '../../src/infrastructure/config';
+import { temporalConnectionOptions } from '../../src/infrastructure/temporal-connection';
 
 const dir = mkdtempSync(join(tmpdir(), 'lease-costs-tls-'));
 const file = (name: string, body: string) => {

@@ -1,7 +1,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { config as loadDotenv } from 'dotenv';
-import { ConfigError, loadConfig, type Role } from './config';
-import { CliError } from './errors';
+import { ConfigError, loadConfig, type Role } from '../infrastructure/config';
+import { CliError } from './cli-error';
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -41,7 +41,7 @@ export function buildCli(): Command {
 
   program.command('codec-server').description('the payload codec endpoint for Temporal UI (needs PAYLOAD_ENCRYPTION_KEYS)').action(async () => {
     const { runCodecServer } = await import('./codec-server');
-    const { untilSignal } = await import('./commands/dev');
+    const { untilSignal } = await import('../dev/dev');
     const codec = await runCodecServer(configFor('codec'));
     console.log(JSON.stringify({ level: 'info', msg: 'codec endpoint listening', url: codec.url }));
     await untilSignal();
@@ -89,7 +89,7 @@ export function buildCli(): Command {
     .option('--ui-port <n>', 'Temporal Web UI port', portArg, 8233)
     .option('--db-file <path>', 'SQLite file of the dev server (default .data/temporal.sqlite)')
     .action(async (opts: { port: number; uiPort: number; dbFile?: string }) => {
-      const { devCommand } = await import('./commands/dev');
+      const { devCommand } = await import('../dev/dev');
       await devCommand(opts);
     });
 
@@ -98,7 +98,7 @@ export function buildCli(): Command {
     .option('--ui-port <n>', 'Temporal Web UI port', portArg, 8233)
     .option('--exit', 'exit after printing the reports (default when stdin is not a terminal)')
     .action(async (opts: { port: number; uiPort: number; exit?: boolean }) => {
-      const { demoCommand } = await import('./commands/demo');
+      const { demoCommand } = await import('../dev/demo');
       await demoCommand(opts);
     });
 

@@ -1,10 +1,10 @@
 import { Client, WorkflowNotFoundError } from '@temporalio/client';
 import { decodeArrayFromPayloads } from '@temporalio/common/lib/internal-non-workflow';
-import { connectClient, leaseStartOptions, workflowIdFor, WORKFLOW_TYPE } from '../client';
-import type { Config } from '../config';
-import { CliError } from '../errors';
-import type { LeaseCostsResult } from '../../workflows/lease-costs';
-import type { LeaseCostsInput, LeaseStatus } from '../schemas';
+import { connectClient, leaseStartOptions, workflowIdFor, WORKFLOW_TYPE } from '../../infrastructure/client';
+import type { Config } from '../../infrastructure/config';
+import { CliError } from '../cli-error';
+import type { LeaseCostsResult } from '../../../workflows/lease-costs';
+import type { LeaseCostsInput, LeaseStatus } from '../../domain/schemas';
 
 export const EXIT_UNKNOWN_LEASE = 3;
 export const EXIT_UNREACHABLE = 4;

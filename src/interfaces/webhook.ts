@@ -1,11 +1,11 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { Client, Connection, isGrpcServiceError } from '@temporalio/client';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
-import { dataConverterFor } from './codec';
-import type { Config } from './config';
-import { inputFromEvent, startLeaseCosts } from './client';
-import { LeaseTerminatedEvent } from './schemas';
-import { temporalConnectionOptions } from './temporal-connection';
+import { dataConverterFor } from '../infrastructure/codec';
+import type { Config } from '../infrastructure/config';
+import { inputFromEvent, startLeaseCosts } from '../infrastructure/client';
+import { LeaseTerminatedEvent } from '../domain/schemas';
+import { temporalConnectionOptions } from '../infrastructure/temporal-connection';
 
 export const WEBHOOK_PATH = '/webhooks/lease-terminated';
 const BODY_LIMIT = 256 * 1024;

@@ -2,8 +2,8 @@ import { Client, Connection, WorkflowExecutionAlreadyStartedError } from '@tempo
 import { dataConverterFor } from './codec';
 import type { Config } from './config';
 import { temporalConnectionOptions, type TemporalConnectionConfig } from './temporal-connection';
-import type { LeaseCostsInput, LeaseTerminatedEvent } from './schemas';
-import { AwsAccountIdKey, LeasePhaseKey, LeaseUuidKey } from './search-attributes';
+import type { LeaseCostsInput, LeaseTerminatedEvent } from '../domain/schemas';
+import { AwsAccountIdKey, LeasePhaseKey, LeaseUuidKey } from '../domain/search-attributes';
 
 export const WORKFLOW_TYPE = 'leaseCostsWorkflow';
 export const workflowIdFor = (leaseUuid: string) => `lease-costs-${leaseUuid}`;

@@ -1,13 +1,13 @@
 import { NativeConnection } from '@temporalio/worker';
 import { join } from 'node:path';
-import { loadConfig, type Config } from '../config';
-import { runCodecServer } from '../codec-server';
-import { startTemporalDevServer, type DevServer } from '../dev-server';
-import { temporalConnectionOptions } from '../temporal-connection';
-import { installRuntime } from '../telemetry';
-import { repoRoot } from '../tools';
-import { runWebhook } from '../webhook';
-import { createWorker } from '../worker';
+import { loadConfig, type Config } from '../infrastructure/config';
+import { runCodecServer } from '../interfaces/codec-server';
+import { startTemporalDevServer, type DevServer } from './dev-server';
+import { temporalConnectionOptions } from '../infrastructure/temporal-connection';
+import { installRuntime } from '../infrastructure/telemetry';
+import { repoRoot } from './tools';
+import { runWebhook } from '../interfaces/webhook';
+import { createWorker } from '../infrastructure/worker';
 
 export interface DevStackOptions {
   env?: NodeJS.ProcessEnv;

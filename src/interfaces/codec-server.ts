@@ -1,8 +1,8 @@
 import type { Payload } from '@temporalio/common';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { EncryptionCodec, parseEncryptionKeys } from './codec';
-import type { Config } from './config';
+import { EncryptionCodec, parseEncryptionKeys } from '../infrastructure/codec';
+import type { Config } from '../infrastructure/config';
 
 // Temporal's remote codec protocol: proto3 JSON payloads, bytes as base64.
 const JsonPayloads = z.object({

@@ -1,12 +1,12 @@
 import { Client } from '@temporalio/client';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
-import { createActivities, type ActivityDeps } from '../activities';
-import { createStagingStore, createPresigner } from '../activities/s3';
+import { createActivities, type ActivityDeps } from '../../activities';
+import { createStagingStore, createPresigner } from '../../activities/s3';
 import { pacedCallSlots } from './call-pacer';
 import { costExplorerClient, eventBridgeClient, jwtSecretLoader, s3Client } from './aws';
 import { dataConverterFor } from './codec';
 import type { Config } from './config';
-import { costExplorerQueueOf } from './task-queues';
+import { costExplorerQueueOf } from '../domain/task-queues';
 import { temporalConnectionOptions } from './temporal-connection';
 
 /**
@@ -32,7 +32,7 @@ export function productionActivityDeps(config: Config, acquireCallSlot: () => Pr
   };
 }
 
-export const workflowsPath = new URL('../workflows/index.ts', import.meta.url).pathname;
+export const workflowsPath = new URL('../../workflows/index.ts', import.meta.url).pathname;
 
 /** The two workers of one process, started and stopped as one. */
 export interface LeaseCostsWorker {

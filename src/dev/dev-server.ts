@@ -5,7 +5,7 @@ import { dirname, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Connection } from '@temporalio/client';
 import { freePort, isPortFree } from './ports';
-import { SEARCH_ATTRIBUTES } from './search-attributes';
+import { SEARCH_ATTRIBUTES } from '../domain/search-attributes';
 import { spawnManaged, toolPath, type StdioMode } from './tools';
 
 export interface DevServerOptions {

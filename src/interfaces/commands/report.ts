@@ -1,12 +1,12 @@
 import { writeFile } from 'node:fs/promises';
-import { createCostExplorerActivities } from '../../activities/cost-explorer';
-import { partKeysOf } from '../../activities/s3';
-import { costExplorerClient, callRateLimiter } from '../aws';
-import { splitByResourceHorizon, utcDay } from '../billing-window';
-import type { Config } from '../config';
-import { buildCostCsv } from '../csv';
-import type { CostRow } from '../schemas';
-import { CliError } from '../errors';
+import { createCostExplorerActivities } from '../../../activities/cost-explorer';
+import { partKeysOf } from '../../../activities/s3';
+import { costExplorerClient, callRateLimiter } from '../../infrastructure/aws';
+import { splitByResourceHorizon, utcDay } from '../../domain/billing-window';
+import type { Config } from '../../infrastructure/config';
+import { buildCostCsv } from '../../domain/csv';
+import type { CostRow } from '../../domain/schemas';
+import { CliError } from '../cli-error';
 
 /** The same role, queries and CSV as the worker, with pages kept in memory instead of S3. */
 export async function reportCommand(config: Config, opts: { account: string; start: string; end: string; out?: string }) {

@@ -5,16 +5,16 @@ import { CreateEventBusCommand, EventBridgeClient } from '@aws-sdk/client-eventb
 import { CreateBucketCommand, GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { parse } from 'csv-parse/sync';
-import { startFakeCostExplorer } from '../../test/fakes/cost-explorer';
-import { startFakeIsbApi } from '../../test/fakes/isb-api';
-import { sampleCosts } from '../../test/fakes/sample-data';
-import { addDays, computeBillingWindow, utcDay } from '../billing-window';
-import { connectClient, workflowIdFor } from '../client';
-import { startMoto } from '../moto';
-import type { LeaseStatus } from '../schemas';
-import { repoRoot } from '../tools';
+import { startFakeCostExplorer } from './fakes/cost-explorer';
+import { startFakeIsbApi } from './fakes/isb-api';
+import { sampleCosts } from './fakes/sample-data';
+import { addDays, computeBillingWindow, utcDay } from '../domain/billing-window';
+import { connectClient, workflowIdFor } from '../infrastructure/client';
+import { startMoto } from './moto';
+import type { LeaseStatus } from '../domain/schemas';
+import { repoRoot } from './tools';
 import { startDevStack, untilSignal } from './dev';
-import { leaseStatus } from './operate';
+import { leaseStatus } from '../interfaces/commands/operate';
 
 const DAY = 24 * 3600_000;
 const SAMPLES = [

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 export type ToolName = 'temporal' | 'temporal-test-server' | 'moto_server';
 
 /** Repository root: this file lives in `<root>/src`. */
-export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
+export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 /** Absolute path of a tool installed by `scripts/setup-tools.sh`; throws when it is missing. */
 export function toolPath(name: ToolName): string {

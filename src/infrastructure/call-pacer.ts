@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { WithStartWorkflowOperation, type Client } from '@temporalio/client';
-import { callSlotUpdate, pacerWorkflowIdOf, type costExplorerPacerWorkflow } from '../workflows/cost-explorer-pacer';
+import { callSlotUpdate, pacerWorkflowIdOf, type costExplorerPacerWorkflow } from '../../workflows/cost-explorer-pacer';
 
 /** A pacer that does not answer in this long fails the attempt; the engine retries it. */
 const SLOT_REQUEST_TIMEOUT_MS = 10_000;

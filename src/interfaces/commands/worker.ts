@@ -1,8 +1,8 @@
 import { NativeConnection } from '@temporalio/worker';
-import type { Config } from '../config';
-import { temporalConnectionOptions } from '../temporal-connection';
-import { installRuntime } from '../telemetry';
-import { createWorker } from '../worker';
+import type { Config } from '../../infrastructure/config';
+import { temporalConnectionOptions } from '../../infrastructure/temporal-connection';
+import { installRuntime } from '../../infrastructure/telemetry';
+import { createWorker } from '../../infrastructure/worker';
 
 /** Runs until SIGINT/SIGTERM; the SDK then drains in-flight tasks before `run()` resolves. */
 export async function runWorker(config: Config): Promise<void> {
