@@ -2,6 +2,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { config as loadDotenv } from 'dotenv';
 import { ConfigError, loadConfig, type Role } from '../infrastructure/config';
 import { CliError } from './cli-error';
+import { MAX_PADDING_HOURS } from '../domain/defaults';
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -57,7 +58,7 @@ export function buildCli(): Command {
     });
 
   program.command('rerun').argument('<lease-uuid>', 'lease uuid', uuidArg)
-    .option('--padding-hours <n>', 'billing padding for this re-run (0..168)', intArg(0, 168))
+    .option('--padding-hours <n>', `billing padding for this re-run (0..${MAX_PADDING_HOURS})`, intArg(0, MAX_PADDING_HOURS))
     .option('--json', 'machine-readable output')
     .description('a new report version for that lease, whether its workflow is open or closed')
     .action(async (uuid: string, opts: { paddingHours?: number; json?: boolean }) => {
