@@ -8,9 +8,16 @@ import type { Config } from './config';
 // Region, credentials and AWS_ENDPOINT_URL(_<SERVICE>) overrides are the SDK's own resolution;
 // we only add what the SDK cannot infer.
 
+/**
+ * Every client gives up on a silent connection: a hung call fails its attempt well inside the
+ * activity's timeout, and the engine retries it. (requestTimeout is the socket's idle time, so a
+ * long upload that keeps sending is not cut off.)
+ */
+const requestHandler = { connectionTimeout: 5_000, requestTimeout: 20_000 };
+
 export function s3Client(env: NodeJS.ProcessEnv = process.env): S3Client {
   // Local stand-ins (moto, MinIO) serve buckets by path, not by virtual host.
-  return new S3Client({ forcePathStyle: Boolean(env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL) });
+  return new S3Client({ requestHandler, forcePathStyle: Boolean(env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL) });
 }
 
 /**
@@ -21,10 +28,11 @@ export function s3Client(env: NodeJS.ProcessEnv = process.env): S3Client {
 export function costExplorerClient(roleArn: string): CostExplorerClient {
   const client = new CostExplorerClient({
     region: 'us-east-1',
+    requestHandler,
     maxAttempts: 1,
     credentials: fromTemporaryCredentials({
       params: { RoleArn: roleArn, RoleSessionName: `lease-costs-${process.pid}`, DurationSeconds: 3600 },
-      clientConfig: { region: process.env.AWS_REGION ?? 'us-east-1' },
+      clientConfig: { region: process.env.AWS_REGION ?? 'us-east-1', requestHandler },
     }),
   });
   refreshCredentialsWhenExpired(client);
@@ -61,14 +69,14 @@ export function refreshCredentialsWhenExpired(client: CostExplorerClient): void 
   );
 }
 
-export const eventBridgeClient = () => new EventBridgeClient({});
+export const eventBridgeClient = () => new EventBridgeClient({ requestHandler });
 
 export function jwtSecretLoader(config: Pick<Config, 'ISB_JWT_SECRET' | 'ISB_JWT_SECRET_PATH'>): () => Promise<string> {
   if (config.ISB_JWT_SECRET) {
     const secret = config.ISB_JWT_SECRET;
     return async () => secret;
   }
-  const client = new SecretsManagerClient({});
+  const client = new SecretsManagerClient({ requestHandler });
   return async () => {
     const res = await client.send(new GetSecretValueCommand({ SecretId: config.ISB_JWT_SECRET_PATH }));
     if (!res.SecretString) throw new Error(`Secret ${config.ISB_JWT_SECRET_PATH} has no string value`);

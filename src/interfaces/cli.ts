@@ -3,6 +3,7 @@ import { config as loadDotenv } from 'dotenv';
 import { ConfigError, loadConfig, type Role } from '../infrastructure/config';
 import { CliError } from './cli-error';
 import { MAX_PADDING_HOURS } from '../domain/defaults';
+import { IsoDateTime } from '../domain/schemas';
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -17,6 +18,12 @@ const intArg = (min: number, max: number) => (v: string) => {
 const dateArg = (v: string) => {
   if (!/^\d{4}-\d{2}-\d{2}$/.test(v) || Number.isNaN(Date.parse(`${v}T00:00:00Z`))) throw new InvalidArgumentError('must be YYYY-MM-DD');
   return v;
+};
+/** A lease's end, as an operator corrects it: a real instant, not in the future. */
+const terminatedAtArg = (v: string) => {
+  if (!IsoDateTime.safeParse(v).success) throw new InvalidArgumentError('must be an ISO 8601 date-time with offset, e.g. 2026-02-03T09:45:12Z');
+  if (Date.parse(v) > Date.now() + 5 * 60_000) throw new InvalidArgumentError('must not be in the future');
+  return new Date(v).toISOString();
 };
 const accountArg = (v: string) => {
   if (!/^\d{12}$/.test(v)) throw new InvalidArgumentError('must be a 12-digit AWS account id');
@@ -59,9 +66,10 @@ export function buildCli(): Command {
 
   program.command('rerun').argument('<lease-uuid>', 'lease uuid', uuidArg)
     .option('--padding-hours <n>', `billing padding for this re-run (0..${MAX_PADDING_HOURS})`, intArg(0, MAX_PADDING_HOURS))
+    .option('--terminated-at <time>', "the lease's real end (ISO 8601), when the event's time was wrong; wins over the ISB API's end date", terminatedAtArg)
     .option('--json', 'machine-readable output')
     .description('a new report version for that lease, whether its workflow is open or closed')
-    .action(async (uuid: string, opts: { paddingHours?: number; json?: boolean }) => {
+    .action(async (uuid: string, opts: { paddingHours?: number; terminatedAt?: string; json?: boolean }) => {
       const { rerunCommand } = await import('./commands/operate');
       await rerunCommand(configFor('client'), uuid, opts);
     });

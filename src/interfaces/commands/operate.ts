@@ -99,7 +99,7 @@ export async function collectNowCommand(config: Config, uuid: string, opts: { js
  * Signal-with-start: an open run gets the `rerun` signal; a closed one is followed by a new run
  * that continues the version numbering and collects at once.
  */
-export async function rerunCommand(config: Config, uuid: string, opts: { paddingHours?: number; json?: boolean }) {
+export async function rerunCommand(config: Config, uuid: string, opts: { paddingHours?: number; terminatedAt?: string; json?: boolean }) {
   const client = await connect(config);
   const description = await describeLease(client, uuid);
   const previous = await latestInput(client, uuid);
@@ -114,6 +114,8 @@ export async function rerunCommand(config: Config, uuid: string, opts: { padding
     ...previous,
     previousReports,
     paddingHours: opts.paddingHours ?? previous.paddingHours,
+    terminatedAt: opts.terminatedAt ?? previous.terminatedAt,
+    terminatedAtFromOperator: opts.terminatedAt !== undefined || previous.terminatedAtFromOperator,
     nextReportVersion: nextVersion,
     collectImmediately: true,
   };
@@ -122,7 +124,7 @@ export async function rerunCommand(config: Config, uuid: string, opts: { padding
     taskQueue: config.TEMPORAL_TASK_QUEUE,
     workflowIdReusePolicy: 'ALLOW_DUPLICATE',
     signal: 'rerun',
-    signalArgs: [{ paddingHours: opts.paddingHours }],
+    signalArgs: [{ paddingHours: opts.paddingHours, terminatedAt: opts.terminatedAt }],
   });
   const open = description.status.name === 'RUNNING';
   print(opts.json, { leaseUuid: uuid, workflowId: handle.workflowId, runId: handle.signaledRunId, mode: open ? 'signalled' : 'started' },
