@@ -3,7 +3,7 @@ import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } 
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { ApplicationFailure, heartbeat } from '@temporalio/activity';
 import { buildCostCsv } from '../src/domain/csv';
-import { CostRow, UUID, type DateRange } from '../src/domain/schemas';
+import { CostRow, LeaseUuid, type DateRange } from '../src/domain/schemas';
 import { activityTelemetry } from '../src/infrastructure/telemetry';
 import type { CollectionResult } from './cost-explorer';
 import { z } from 'zod';
@@ -19,10 +19,11 @@ export interface S3Deps {
 /** Deterministic per (lease, version): a retried attempt overwrites, a re-run gets a new object. */
 /** Keys are built only from a validated uuid and version: nothing else from input reaches a key. */
 function keyParts(leaseUuid: string, version: number): { uuid: string; version: number } {
-  if (!UUID.safeParse(leaseUuid).success || !Number.isSafeInteger(version) || version < 1) {
+  const uuid = LeaseUuid.safeParse(leaseUuid);
+  if (!uuid.success || !Number.isSafeInteger(version) || version < 1) {
     throw ApplicationFailure.nonRetryable(`Refusing an S3 key for lease ${JSON.stringify(leaseUuid).slice(0, 80)} v${version}`, 'InvalidReportKey');
   }
-  return { uuid: leaseUuid.toLowerCase(), version };
+  return { uuid: uuid.data, version };
 }
 export const reportKey = (prefix: string, leaseUuid: string, version: number) => {
   const k = keyParts(leaseUuid, version);

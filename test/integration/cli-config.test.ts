@@ -17,4 +17,11 @@ describe('a bad start', () => {
     expect(res.code).toBe(2);
     expect(res.stderr).toMatch(/WEBHOOK_API_KEY: is required unless WEBHOOK_AUTH=none/);
   });
+
+  it.each(['00000000-0000-0000-0000-000000000000', 'not-a-uuid'])('`lease-costs status %s` exits 2 naming the argument, before any connection', async (uuid) => {
+    const res = await runCli(['status', uuid], { TEMPORAL_ADDRESS: '127.0.0.1:1' });
+    expect(res.code).toBe(2);
+    expect(res.stderr).toContain('must be a lease uuid');
+    expect(res.stderr).not.toContain('cannot reach Temporal');
+  });
 });

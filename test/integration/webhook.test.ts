@@ -106,6 +106,28 @@ describe('webhook intake', () => {
     expect(runs).toHaveLength(1);
   });
 
+  it('an upper-case uuid after the lower-case one is a 200 duplicate of the same lease: one workflow, lower case everywhere', async () => {
+    const uuid = randomUUID();
+    const event = leaseTerminatedEvent({ uuid });
+    expect((await post(event)).status).toBe(202);
+    const upper = leaseTerminatedEvent({ uuid: uuid.toUpperCase() });
+    const res = await post(upper);
+    expect(res.status).toBe(200);
+    expect(res.json).toEqual({ workflowId: `lease-costs-${uuid}`, status: 'duplicate' });
+    expect(workflowIdFor(uuid.toUpperCase())).toBe(`lease-costs-${uuid}`);
+    const ids = [];
+    for await (const wf of stack.client.workflow.list({ query: `LeaseUuid = '${uuid}' OR LeaseUuid = '${uuid.toUpperCase()}'` })) ids.push(wf.workflowId);
+    expect(ids).toEqual([`lease-costs-${uuid}`]);
+
+    // An upper-case first delivery is stored lower case too: input, search attribute, id.
+    const other = randomUUID();
+    expect((await post(leaseTerminatedEvent({ uuid: other.toUpperCase() }))).status).toBe(202);
+    const desc = await stack.client.workflow.getHandle(`lease-costs-${other}`).describe();
+    expect(desc.searchAttributes.LeaseUuid).toEqual([other]);
+    await stack.client.workflow.getHandle(`lease-costs-${other}`).terminate('test done');
+    await stack.client.workflow.getHandle(`lease-costs-${uuid}`).terminate('test done');
+  });
+
   describe('every 4xx row of the contract starts nothing', () => {
     const errorOnly = (json: unknown) => {
       expect(json).toEqual({ error: expect.any(String) });
@@ -115,6 +137,7 @@ describe('webhook intake', () => {
       ['account id with 11 digits', (e) => ({ ...e, detail: { ...e.detail, accountId: '12345678901' } }), 'detail.accountId'],
       ['bad email', (e) => ({ ...e, detail: { ...e.detail, leaseId: { ...e.detail.leaseId, userEmail: 'not-an-email' } } }), 'detail.leaseId.userEmail'],
       ['bad uuid', (e) => ({ ...e, detail: { ...e.detail, leaseId: { ...e.detail.leaseId, uuid: 'lease-1' } } }), 'detail.leaseId.uuid'],
+      ['nil uuid', (e) => ({ ...e, detail: { ...e.detail, leaseId: { ...e.detail.leaseId, uuid: '00000000-0000-0000-0000-000000000000' } } }), 'detail.leaseId.uuid'],
       ['wrong detail-type', (e) => ({ ...e, 'detail-type': 'LeaseApproved' }), 'detail-type'],
       ['wrong source', (e) => ({ ...e, source: 'not-isb' }), 'source'],
       ['time not ISO', (e) => ({ ...e, time: 'yesterday' }), 'time'],
