@@ -23,7 +23,7 @@ beforeAll(async () => {
   await stack.startWorker();
   client = new Client({
     connection: Connection.lazy({ address: stack.config.TEMPORAL_ADDRESS }),
-    dataConverter: dataConverterFor(KEYS),
+    dataConverter: dataConverterFor({ PAYLOAD_ENCRYPTION_KEYS: KEYS }),
   });
   codecServer = buildCodecServer({ PAYLOAD_ENCRYPTION_KEYS: KEYS, CODEC_CORS_ORIGINS: UI_ORIGIN });
   await codecServer.listen({ port: 0, host: '127.0.0.1' });
