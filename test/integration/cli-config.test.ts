@@ -31,7 +31,7 @@ describe('a bad start', () => {
     ['junk in PAYLOAD_ENCRYPTION_KEYS', { PAYLOAD_ENCRYPTION_KEYS: `k1:${Buffer.alloc(32, 7).toString('base64')}!` }, /PAYLOAD_ENCRYPTION_KEYS: key "k1": must be exactly 32 bytes/],
     ['WEBHOOK_AUTH=none on 0.0.0.0', { WEBHOOK_AUTH: 'none', WEBHOOK_HOST: '0.0.0.0' }, /WEBHOOK_AUTH: none is allowed only with a loopback WEBHOOK_HOST/],
   ])('`lease-costs webhook` with %s exits 2 with one message naming it, no stack trace', async (_name, env, message) => {
-    const res = await runCli(['webhook'], { WEBHOOK_API_KEY: 'a-webhook-key-0123456789', ...env });
+    const res = await runCli(['webhook'], { WEBHOOK_API_KEY: 'a-webhook-key-0123456789', WEBHOOK_PORT: '0', ...env });
     expect(res.code).toBe(2);
     expect(res.stderr).toMatch(message);
     expect(res.stderr).not.toMatch(/\n\s+at /);
