@@ -14,7 +14,7 @@ export interface ActivityDeps {
 export function createActivities(deps: ActivityDeps) {
   return {
     ...createIsbActivities(deps.isb),
-    ...createCostExplorerActivities(deps.costExplorer).activities,
+    ...createCostExplorerActivities(deps.costExplorer),
     ...createS3Activities(deps.s3),
     ...createEventBridgeActivities(deps.eventBridge),
   };

@@ -1,5 +1,6 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import { SignJWT } from 'jose';
+import { ErrorType } from '../src/domain/errors';
 import { IsbLease, JSendSuccess } from '../src/domain/schemas';
 
 export interface IsbDeps {
@@ -12,6 +13,7 @@ export interface IsbDeps {
 
 export interface LeaseDetails {
   uuid: string;
+  userEmail: string;
   accountId: string;
   startDate: string;
   endDate?: string;
@@ -27,7 +29,7 @@ export const MAX_ISB_RESPONSE_BYTES = 1024 * 1024;
 /** The body as text, refusing (and no longer downloading) anything over MAX_ISB_RESPONSE_BYTES. */
 async function readCapped(res: Response, leaseUuid: string): Promise<string> {
   const tooLarge = () => ApplicationFailure.nonRetryable(
-    `ISB API response for lease ${leaseUuid} exceeds ${MAX_ISB_RESPONSE_BYTES} bytes`, 'IsbResponseTooLarge');
+    `ISB API response for lease ${leaseUuid} exceeds ${MAX_ISB_RESPONSE_BYTES} bytes`, ErrorType.IsbResponseTooLarge);
   if (Number(res.headers.get('content-length')) > MAX_ISB_RESPONSE_BYTES) {
     await res.body?.cancel();
     throw tooLarge();
@@ -77,7 +79,11 @@ export function createIsbActivities(deps: IsbDeps) {
     });
 
   return {
-    async lookupLease(input: { leaseUuid: string; userEmail: string }): Promise<LeaseDetails> {
+    /**
+     * The lease as the ISB API knows it. `accountId` is what the event said: an event that names
+     * another account or user than the ISB API fails for good, so no one is sent another's costs.
+     */
+    async lookupLease(input: { leaseUuid: string; userEmail: string; accountId: string }): Promise<LeaseDetails> {
       const url = `${deps.baseUrl.replace(/\/+$/, '')}/leases/${encodeURIComponent(encodeLeaseId(input.userEmail, input.leaseUuid))}`;
       let res = await get(url);
       if (res.status === 401) {
@@ -87,17 +93,29 @@ export function createIsbActivities(deps: IsbDeps) {
         res = await get(url);
       }
       if (res.status === 404) {
-        throw ApplicationFailure.nonRetryable(`Lease ${input.leaseUuid} does not exist in the ISB API`, 'LeaseNotFound');
+        throw ApplicationFailure.nonRetryable(`Lease ${input.leaseUuid} does not exist in the ISB API`, ErrorType.LeaseNotFound);
       }
       if (!res.ok) throw new Error(`ISB API answered ${res.status} for lease ${input.leaseUuid}`);
       const parsed = LeaseResponse.safeParse(JSON.parse(await readCapped(res, input.leaseUuid)));
       if (!parsed.success) {
-        throw ApplicationFailure.nonRetryable(`ISB API returned an invalid lease for ${input.leaseUuid}: ${parsed.error.message}`, 'InvalidLease');
+        throw ApplicationFailure.nonRetryable(`ISB API returned an invalid lease for ${input.leaseUuid}: ${parsed.error.message}`, ErrorType.InvalidLease);
       }
       const lease = parsed.data.data;
+      const accountId = (lease.accountId ?? lease.awsAccountId)!;
+      const mismatches = [
+        lease.uuid.toLowerCase() !== input.leaseUuid.toLowerCase() && `uuid ${lease.uuid}`,
+        lease.userEmail.toLowerCase() !== input.userEmail.toLowerCase() && `user ${lease.userEmail}`,
+        accountId !== input.accountId && `account ${accountId}`,
+      ].filter(Boolean);
+      if (mismatches.length > 0) {
+        throw ApplicationFailure.nonRetryable(
+          `The ISB API says lease ${input.leaseUuid} has ${mismatches.join(', ')}, not what the event said (${input.userEmail}, account ${input.accountId}): nothing is costed or published`,
+          ErrorType.LeaseMismatch);
+      }
       return {
         uuid: lease.uuid,
-        accountId: (lease.accountId ?? lease.awsAccountId)!,
+        userEmail: lease.userEmail,
+        accountId,
         startDate: lease.startDate,
         endDate: lease.endDate,
         status: lease.status,

@@ -3,9 +3,11 @@ import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } 
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { ApplicationFailure, heartbeat } from '@temporalio/activity';
 import { buildCostCsv } from '../src/domain/csv';
-import { CostRow, LeaseUuid, type DateRange } from '../src/domain/schemas';
+import { partKeysOf, reportKey, type CollectionResult } from '../src/domain/collection';
+import { ErrorType } from '../src/domain/errors';
+import { CostRow } from '../src/domain/schemas';
 import { activityTelemetry } from '../src/infrastructure/telemetry';
-import type { CollectionResult } from './cost-explorer';
+import type { StagingStore } from './cost-explorer';
 import { z } from 'zod';
 
 export interface S3Deps {
@@ -16,35 +18,8 @@ export interface S3Deps {
   now?: () => Date;
 }
 
-/** Deterministic per (lease, version): a retried attempt overwrites, a re-run gets a new object. */
-/** Keys are built only from a validated uuid and version: nothing else from input reaches a key. */
-function keyParts(leaseUuid: string, version: number): { uuid: string; version: number } {
-  const uuid = LeaseUuid.safeParse(leaseUuid);
-  if (!uuid.success || !Number.isSafeInteger(version) || version < 1) {
-    throw ApplicationFailure.nonRetryable(`Refusing an S3 key for lease ${JSON.stringify(leaseUuid).slice(0, 80)} v${version}`, 'InvalidReportKey');
-  }
-  return { uuid: uuid.data, version };
-}
-export const reportKey = (prefix: string, leaseUuid: string, version: number) => {
-  const k = keyParts(leaseUuid, version);
-  return `${prefix}${k.uuid}/lease-costs-${k.uuid}-v${k.version}.csv`;
-};
-export const stagingPrefix = (prefix: string, leaseUuid: string, version: number) => {
-  const k = keyParts(leaseUuid, version);
-  return `${prefix}${k.uuid}/staging/v${k.version}/`;
-};
-
-interface StagedSegment { kind: string; range: DateRange; pages: number }
-
-export const partKey = (prefix: string, segment: StagedSegment, page: number) =>
-  `${prefix}${segment.kind}-${segment.range.start}-${segment.range.end}/${String(page).padStart(6, '0')}.json`;
-
-/** The staged page keys of a collection, in order. */
-export const partKeysOf = (c: { stagingPrefix: string; segments: StagedSegment[] }) =>
-  c.segments.flatMap((seg) => Array.from({ length: seg.pages }, (_, i) => partKey(c.stagingPrefix, seg, i)));
-
 /** Cost rows travel between activities through S3 so history holds only references. */
-export function createStagingStore(s3: S3Client, bucket: string) {
+export function createStagingStore(s3: S3Client, bucket: string): StagingStore {
   return {
     async putPart(key: string, rows: CostRow[]): Promise<void> {
       await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: JSON.stringify(rows), ContentType: 'application/json' }));
@@ -55,7 +30,6 @@ export function createStagingStore(s3: S3Client, bucket: string) {
     },
   };
 }
-export type StagingStore = ReturnType<typeof createStagingStore>;
 
 export interface ReportSummary {
   key: string;
@@ -88,7 +62,7 @@ export function createS3Activities(deps: S3Deps) {
       const head = await deps.s3.send(new HeadObjectCommand({ Bucket: deps.bucket, Key: key, ChecksumMode: 'ENABLED' }));
       if (head.ChecksumSHA256 !== checksumSha256) {
         throw ApplicationFailure.retryable(
-          `S3 object ${key} has SHA-256 ${head.ChecksumSHA256 ?? '(none)'}, expected ${checksumSha256}`, 'ChecksumMismatch');
+          `S3 object ${key} has SHA-256 ${head.ChecksumSHA256 ?? '(none)'}, expected ${checksumSha256}`, ErrorType.ChecksumMismatch);
       }
       activityTelemetry().reportWritten(input.leaseUuid, { key, rowCount, total, version: input.version });
       return { key, checksumSha256, rowCount, total, bytes: body.length };

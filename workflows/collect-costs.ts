@@ -1,6 +1,7 @@
 import { continueAsNew, defineQuery, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import type { CollectionInput, CollectionProgress, CollectionResult } from '../activities/cost-explorer';
+import type { CollectionInput, CollectionProgress, CollectionResult } from '../src/domain/collection';
+import { ErrorType } from '../src/domain/errors';
 import { costExplorerQueueOf } from '../src/domain/task-queues';
 
 export const pagesFetchedQuery = defineQuery<number>('pagesFetched');
@@ -9,22 +10,26 @@ export const pagesFetchedQuery = defineQuery<number>('pagesFetched');
 const PAGES_PER_RUN = 150;
 
 /**
- * Every page of one lease's Cost Explorer data, one activity per call, so that the task queue's
- * server-side rate limit holds Cost Explorer under its quota across all workers. Pages go to S3;
- * only the small resume point travels between activities and runs.
+ * Every page of one lease's Cost Explorer data, one activity per call: a crash or a throttled call
+ * repeats only the page in flight. Pages go to S3; only the small resume point travels between
+ * activities and runs.
  */
 export async function collectCostsWorkflow(input: CollectionInput, resumed?: CollectionProgress): Promise<CollectionResult> {
   const { collectCostsPage } = proxyActivities<Activities>({
     taskQueue: costExplorerQueueOf(workflowInfo().taskQueue),
-    startToCloseTimeout: '30 seconds',
-    // Throttling and 5xx land here; the rate limit, not the backoff, paces the normal case.
-    retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '10 seconds', nonRetryableErrorTypes: ['CostExplorerAccessDenied', 'CostExplorerRequestInvalid'] },
+    // The wait for a pacer slot (a few seconds) plus one call under the client's request timeout.
+    startToCloseTimeout: '1 minute',
+    // Throttling and 5xx land here; the pacer, not the backoff, paces the normal case.
+    retry: {
+      initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '10 seconds',
+      nonRetryableErrorTypes: [ErrorType.CostExplorerAccessDenied, ErrorType.CostExplorerRequestInvalid],
+    },
   });
   let progress = resumed;
   setHandler(pagesFetchedQuery, () => progress?.pages ?? 0);
   for (let page = 0; page < PAGES_PER_RUN; page++) {
     const step = await collectCostsPage.executeWithOptions(
-      { startToCloseTimeout: '30 seconds', summary: `Cost Explorer page ${(progress?.pages ?? 0) + 1} for ${input.accountId}` },
+      { summary: `Cost Explorer call ${(progress?.calls ?? 0) + 1} for ${input.accountId}` },
       [input, progress],
     );
     if (step.done) return step.result;

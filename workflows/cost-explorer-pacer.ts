@@ -1,7 +1,11 @@
 import { allHandlersFinished, condition, continueAsNew, defineUpdate, setHandler, workflowInfo } from '@temporalio/workflow';
 
-/** Asks for the next Cost Explorer call slot; answers the epoch milliseconds at which the call may go out. */
-export const callSlotUpdate = defineUpdate<number, [{ intervalMs: number }]>('callSlot');
+/** Asks for the next Cost Explorer call slot; `at` is the epoch milliseconds at which the call may go out. */
+export const callSlotUpdate = defineUpdate<CallSlot, [{ intervalMs: number }]>('callSlot');
+
+export interface CallSlot {
+  at: number;
+}
 
 export const pacerWorkflowIdOf = (taskQueue: string) => `cost-explorer-pacer-${taskQueue}`;
 
@@ -22,10 +26,9 @@ export function nextSlot(nextFreeAt: number, now: number, intervalMs: number): {
 }
 
 /**
- * Hands out Cost Explorer call slots, one interval apart, to every worker of a task queue. The
- * queue's server-side rate limit holds the average, but its token bucket starts full, so after an
- * idle spell it lets a second's worth of calls out at once on top of the steady rate; slots spread
- * those out too. One long-lived run per task queue, started by the first request.
+ * The one Cost Explorer rate limiter: hands out call slots, one interval apart, to every worker of
+ * a task queue and to the `report` command. One long-lived run per task queue, started by the
+ * first request (update-with-start), so it needs no server configuration.
  */
 export async function costExplorerPacerWorkflow(state: PacerState): Promise<never> {
   let { nextFreeAt } = state;
@@ -34,10 +37,11 @@ export async function costExplorerPacerWorkflow(state: PacerState): Promise<neve
     callSlotUpdate,
     ({ intervalMs }) => {
       // Workflow time is this task's start: close to the caller's now, and the same on replay.
+      // Workflow time is this task's start: close to the caller's now, and the same on replay.
       const slot = nextSlot(nextFreeAt, Date.now(), intervalMs);
       nextFreeAt = slot.nextFreeAt;
       granted++;
-      return slot.at;
+      return { at: slot.at };
     },
     {
       validator: ({ intervalMs }) => {

@@ -1,22 +1,19 @@
 import {
   ApplicationFailure, condition, continueAsNew, defineQuery, defineSignal, executeChild, isCancellation, log,
-  patched, proxyActivities, setHandler, upsertSearchAttributes,
+  proxyActivities, setCurrentDetails, setHandler, upsertSearchAttributes,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { computeBillingWindow, settleUntil, splitByResourceHorizon, utcDay } from '../src/domain/billing-window';
-import type { DateRange, LeaseCostsInput, LeasePhase, LeaseStatus, ReportRecord } from '../src/domain/schemas';
+import { DEFAULT_PADDING_HOURS, DEFAULT_RERUN_WINDOW_DAYS } from '../src/domain/defaults';
+import { ErrorType } from '../src/domain/errors';
+import type { DateRange, LeaseCostsInput, LeasePhase, LeaseStatus, ReportRecord, RerunRequest } from '../src/domain/schemas';
 import { AwsAccountIdKey, LeasePhaseKey, LeaseTotalCostKey, LeaseUuidKey } from '../src/domain/search-attributes';
 import { collectCostsWorkflow } from './collect-costs';
 
-/** Collection moved from one long activity to a child workflow of rate-limited page activities. */
-export const RATE_LIMITED_COLLECTION_PATCH = 'rate-limited-collection';
-
 export const collectNowSignal = defineSignal('collectNow');
-export const rerunSignal = defineSignal<[{ paddingHours?: number }?]>('rerun');
+export const rerunSignal = defineSignal<[RerunRequest?]>('rerun');
 export const statusQuery = defineQuery<LeaseStatus>('status');
 
-export const DEFAULT_PADDING_HOURS = 8;
-export const DEFAULT_RERUN_WINDOW_HOURS = 30 * 24;
 const REPORTS_KEPT_IN_STATUS = 10;
 
 export interface LeaseCostsResult {
@@ -31,52 +28,63 @@ export interface LeaseCostsResult {
   reports: ReportRecord[];
 }
 
+// One proxy per activity kind, with the timeouts that activity really needs.
 const { lookupLease } = proxyActivities<Activities>({
   startToCloseTimeout: '30 seconds',
+  // An ISB API outage is waited out for two hours before the run fails.
   scheduleToCloseTimeout: '2 hours',
-  retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '2 minutes', nonRetryableErrorTypes: ['LeaseNotFound', 'InvalidLease'] },
+  retry: {
+    initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '2 minutes',
+    nonRetryableErrorTypes: [ErrorType.LeaseNotFound, ErrorType.InvalidLease, ErrorType.LeaseMismatch],
+  },
 });
-const { collectCosts } = proxyActivities<Activities>({
-  startToCloseTimeout: '30 minutes',
-  heartbeatTimeout: '2 minutes',
-  scheduleToCloseTimeout: '12 hours',
-  // Throttling lands here: back off and resume from the last heartbeat. Attempts accumulate over a
-  // long collection, so the interval is capped low: Cost Explorer's limit is per second.
-  retry: { initialInterval: '500 milliseconds', backoffCoefficient: 2, maximumInterval: '5 seconds', nonRetryableErrorTypes: ['CostExplorerAccessDenied', 'CostExplorerRequestInvalid'] },
-});
-const { writeReport, publishReport } = proxyActivities<Activities>({
+const { writeReport } = proxyActivities<Activities>({
   startToCloseTimeout: '10 minutes',
-  // A killed worker's report is retried elsewhere after this, not after the full 10 minutes.
+  // It heartbeats while it reads pages and uploads: a killed worker's report moves on after this.
   heartbeatTimeout: '30 seconds',
+  scheduleToCloseTimeout: '6 hours',
+  retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute' },
+});
+const { publishReport } = proxyActivities<Activities>({
+  startToCloseTimeout: '1 minute',
   scheduleToCloseTimeout: '6 hours',
   retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute' },
 });
 
 export async function leaseCostsWorkflow(input: LeaseCostsInput): Promise<LeaseCostsResult> {
-  let paddingHours = input.paddingHours ?? DEFAULT_PADDING_HOURS;
+  // What this run reports on: the start input, until an operator's `rerun` corrects it.
+  let request = {
+    paddingHours: input.paddingHours ?? DEFAULT_PADDING_HOURS,
+    terminatedAt: input.terminatedAt,
+    terminatedAtFromOperator: input.terminatedAtFromOperator ?? false,
+  };
   const version = input.nextReportVersion ?? 1;
   const status: LeaseStatus = {
     leaseUuid: input.leaseUuid,
     accountId: input.accountId,
     phase: 'waiting',
-    settleUntil: settleUntil(input.terminatedAt, paddingHours),
-    paddingHours,
+    settleUntil: settleUntil(request.terminatedAt, request.paddingHours),
+    paddingHours: request.paddingHours,
     currentVersion: version,
     pagesFetched: 0,
     reports: input.previousReports ?? [],
   };
   let collectNow = input.collectImmediately ?? false;
-  let rerun: { paddingHours?: number } | undefined;
+  let rerun: RerunRequest | undefined;
   setHandler(statusQuery, () => status);
   setHandler(collectNowSignal, () => void (collectNow = true));
-  setHandler(rerunSignal, (args) => {
+  setHandler(rerunSignal, (args = {}) => {
     if (status.phase === 'waiting') {
-      // Nothing published yet: a re-run is simply "collect now", with the new padding if given.
-      paddingHours = args?.paddingHours ?? paddingHours;
-      status.paddingHours = paddingHours;
+      // Nothing published yet: a re-run is "collect now", with what the operator corrected.
+      request = {
+        paddingHours: args.paddingHours ?? request.paddingHours,
+        terminatedAt: args.terminatedAt ?? request.terminatedAt,
+        terminatedAtFromOperator: request.terminatedAtFromOperator || args.terminatedAt !== undefined,
+      };
+      status.paddingHours = request.paddingHours;
       collectNow = true;
     } else {
-      rerun = { paddingHours: args?.paddingHours };
+      rerun = args;
     }
   });
 
@@ -85,30 +93,28 @@ export async function leaseCostsWorkflow(input: LeaseCostsInput): Promise<LeaseC
     upsertSearchAttributes([
       { key: LeasePhaseKey, value: phase },
       { key: LeaseUuidKey, value: input.leaseUuid },
-      { key: AwsAccountIdKey, value: input.accountId },
+      { key: AwsAccountIdKey, value: status.accountId },
     ]);
+    setCurrentDetails(detailsOf(status));
   };
 
   setPhase('waiting');
   const wait = Date.parse(status.settleUntil) - Date.now();
   if (wait > 0 && !collectNow) {
-    await condition(() => collectNow, wait, { summary: `Billing settle delay until ${status.settleUntil} (${paddingHours}h padding)` });
+    await condition(() => collectNow, wait, { summary: `Billing settle delay until ${status.settleUntil} (${request.paddingHours}h padding)` });
   }
 
   let result: Omit<LeaseCostsResult, 'reports'>;
   try {
-    result = await produceReport(input, version, paddingHours, status, setPhase);
+    result = await produceReport({ ...input, ...request }, version, status, setPhase);
   } catch (err) {
     if (isCancellation(err)) throw err;
-    // The innermost failure names what went wrong, through activity and child-workflow wrappers.
-    let cause = err as Error & { type?: string };
-    while (cause.cause && !cause.type) cause = cause.cause as Error & { type?: string };
-    status.lastError = { type: cause.type ?? cause.name, message: cause.message, at: new Date().toISOString() };
+    status.lastError = innermostFailure(err);
     setPhase('failed');
     throw err;
   }
 
-  const windowHours = input.rerunWindowHours ?? DEFAULT_RERUN_WINDOW_HOURS;
+  const windowHours = input.rerunWindowHours ?? DEFAULT_RERUN_WINDOW_DAYS * 24;
   status.rerunOpenUntil = new Date(Date.now() + windowHours * 3600_000).toISOString();
   const rerunRequested = await condition(() => rerun !== undefined, windowHours * 3600_000, {
     summary: `Open for re-runs until ${status.rerunOpenUntil}`,
@@ -118,7 +124,9 @@ export async function leaseCostsWorkflow(input: LeaseCostsInput): Promise<LeaseC
   // Each report gets a run of its own: history stays bounded however many re-runs come.
   return continueAsNew<typeof leaseCostsWorkflow>({
     ...input,
-    paddingHours: rerun?.paddingHours ?? paddingHours,
+    paddingHours: rerun?.paddingHours ?? request.paddingHours,
+    terminatedAt: rerun?.terminatedAt ?? request.terminatedAt,
+    terminatedAtFromOperator: request.terminatedAtFromOperator || rerun?.terminatedAt !== undefined,
     nextReportVersion: version + 1,
     collectImmediately: true,
     previousReports: status.reports.slice(-REPORTS_KEPT_IN_STATUS),
@@ -126,44 +134,44 @@ export async function leaseCostsWorkflow(input: LeaseCostsInput): Promise<LeaseC
 }
 
 async function produceReport(
-  input: LeaseCostsInput, version: number, paddingHours: number, status: LeaseStatus, setPhase: (p: LeasePhase) => void,
+  input: LeaseCostsInput & { paddingHours: number; terminatedAtFromOperator: boolean }, version: number, status: LeaseStatus, setPhase: (p: LeasePhase) => void,
 ): Promise<Omit<LeaseCostsResult, 'reports'>> {
   setPhase('collecting');
+  // The ISB API is the source of truth: a lease that disagrees with the event fails here.
   const lease = await lookupLease.executeWithOptions(
-    { startToCloseTimeout: '30 seconds', summary: `Look up lease ${input.leaseUuid} in the ISB API` },
-    [{ leaseUuid: input.leaseUuid, userEmail: input.userEmail }],
+    { summary: `Look up lease ${input.leaseUuid} in the ISB API` },
+    [{ leaseUuid: input.leaseUuid, userEmail: input.userEmail, accountId: input.accountId }],
   );
+  status.accountId = lease.accountId;
+  // An operator's correction wins, then the ISB API's end of the lease, then the event's time.
+  const leaseEnd = input.terminatedAtFromOperator ? input.terminatedAt : (lease.endDate ?? input.terminatedAt);
   let window: DateRange;
   try {
-    window = computeBillingWindow({ leaseStart: lease.startDate, leaseEnd: input.terminatedAt, paddingHours });
+    window = computeBillingWindow({ leaseStart: lease.startDate, leaseEnd, paddingHours: input.paddingHours });
   } catch (err) {
-    throw ApplicationFailure.nonRetryable(`Cannot compute the billing window: ${(err as Error).message}`, 'InvalidBillingWindow');
+    throw ApplicationFailure.nonRetryable(`Cannot compute the billing window: ${(err as Error).message}`, ErrorType.InvalidBillingWindow);
   }
   status.billingWindow = window;
   const split = splitByResourceHorizon(window, utcDay(new Date().toISOString()));
   log.info('Collecting costs', { leaseUuid: input.leaseUuid, version, window, split });
 
-  const collectionInput = { leaseUuid: input.leaseUuid, accountId: input.accountId, version, resourceLevel: split.resourceLevel, serviceLevel: split.serviceLevel };
-  const summary = `Cost Explorer ${window.start} to ${window.end} (exclusive) for ${input.accountId}`;
-  const collection = patched(RATE_LIMITED_COLLECTION_PATCH)
-    ? await executeChild(collectCostsWorkflow, {
-      workflowId: `lease-costs-${input.leaseUuid}-collect-v${version}`,
-      args: [collectionInput],
-      staticSummary: summary,
-      memo: { leaseUuid: input.leaseUuid, accountId: input.accountId },
-    })
-    : await collectCosts.executeWithOptions({ startToCloseTimeout: '30 minutes', summary }, [collectionInput]);
+  const collection = await executeChild(collectCostsWorkflow, {
+    workflowId: `lease-costs-${input.leaseUuid}-collect-v${version}`,
+    args: [{ leaseUuid: input.leaseUuid, accountId: lease.accountId, version, ...split }],
+    staticSummary: `Cost Explorer ${window.start} to ${window.end} (exclusive) for ${lease.accountId}`,
+    typedSearchAttributes: [{ key: LeaseUuidKey, value: input.leaseUuid }, { key: AwsAccountIdKey, value: lease.accountId }],
+  });
   status.pagesFetched = collection.pages;
 
   setPhase('reporting');
   const report = await writeReport.executeWithOptions(
-    { startToCloseTimeout: '10 minutes', summary: `Write CSV v${version} to S3 with SHA-256 verification` },
+    { summary: `Write CSV v${version} to S3 with SHA-256 verification` },
     [{ leaseUuid: input.leaseUuid, version, collection }],
   );
   const published = await publishReport.executeWithOptions(
-    { startToCloseTimeout: '1 minute', summary: `Presign and emit LeaseCostsGenerated v${version}` },
+    { summary: `Presign and emit LeaseCostsGenerated v${version}` },
     [{
-      leaseUuid: input.leaseUuid, userEmail: input.userEmail, accountId: input.accountId, version,
+      leaseUuid: input.leaseUuid, userEmail: lease.userEmail, accountId: lease.accountId, version,
       billingWindow: window, report, resourceLevel: collection.resourceLevel,
     }],
   );
@@ -181,4 +189,23 @@ async function produceReport(
     reportVersion: version, s3Key: report.key, checksumSha256: report.checksumSha256, totalCost: report.total,
     rowCount: report.rowCount, resourceLevel: collection.resourceLevel, billingWindow: window,
   };
+}
+
+/** The failure that names what went wrong, under the activity and child-workflow wrappers. */
+function innermostFailure(err: unknown): NonNullable<LeaseStatus['lastError']> {
+  let cause = err as Error & { type?: string };
+  while (cause.cause && !cause.type) cause = cause.cause as Error & { type?: string };
+  return { type: cause.type ?? cause.name, message: cause.message, at: new Date().toISOString() };
+}
+
+/** What Temporal UI shows at the top of the run. */
+function detailsOf(s: LeaseStatus): string {
+  const last = s.reports.at(-1);
+  return [
+    `**Phase:** ${s.phase} · **report version:** ${s.currentVersion} · **account:** ${s.accountId}`,
+    s.phase === 'waiting' ? `Settles at ${s.settleUntil}` : undefined,
+    s.billingWindow ? `Billing window ${s.billingWindow.start} to ${s.billingWindow.end} (exclusive)` : undefined,
+    last ? `**Total:** ${last.total} USD (v${last.version}) · \`${last.key}\`` : undefined,
+    s.lastError ? `**Failed:** ${s.lastError.type}: ${s.lastError.message}` : undefined,
+  ].filter(Boolean).join('\n\n');
 }

@@ -57,9 +57,6 @@ export function devServerArgs(o: {
   if (o.metricsPort !== undefined) args.push('--metrics-port', String(o.metricsPort));
   if (o.dbFile) args.push('--db-filename', o.dbFile);
   args.push('--namespace', o.namespace, '--log-level', o.logLevel);
-  // One partition per task queue: the Cost Explorer queue's rate limit is split across partitions,
-  // which then dispatch in lockstep bursts; a single partition spaces dispatches evenly.
-  args.push('--dynamic-config-value', 'matching.numTaskqueueReadPartitions=1', '--dynamic-config-value', 'matching.numTaskqueueWritePartitions=1');
   for (const [name, type] of Object.entries(SEARCH_ATTRIBUTES)) args.push('--search-attribute', `${name}=${type}`);
   args.push(...(o.extraArgs ?? []));
   return args;

@@ -1,8 +1,8 @@
+import { MAX_PADDING_HOURS } from './defaults';
 import type { DateRange } from './schemas';
 
 // Cost Explorer resource-level data covers the last 14 days counted back from today.
 export const RESOURCE_LEVEL_DAYS = 14;
-export const MAX_PADDING_HOURS = 168;
 
 const HOUR_MS = 3_600_000;
 const DAY_MS = 86_400_000;

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { MAX_PADDING_HOURS } from './defaults';
 
 // Zod schemas are the single source of the project's types (z.infer below).
 
@@ -42,7 +43,9 @@ export const LeaseCostsInput = z.object({
   accountId: AccountId,
   /** The event's `time`: the settle delay counts from here. */
   terminatedAt: IsoDateTime,
-  paddingHours: z.number().int().min(0).max(168).optional(),
+  /** Set when an operator corrected `terminatedAt` (`rerun --terminated-at`): it then wins over the ISB API's end date. */
+  terminatedAtFromOperator: z.boolean().optional(),
+  paddingHours: z.number().int().min(0).max(MAX_PADDING_HOURS).optional(),
   /** The version the next report gets; continues across runs. */
   nextReportVersion: z.number().int().min(1).optional(),
   /** Skip the settle delay: set for re-runs, whose data has long settled. */
@@ -53,6 +56,13 @@ export const LeaseCostsInput = z.object({
   previousReports: z.array(z.lazy(() => ReportRecord)).max(20).optional(),
 });
 export type LeaseCostsInput = z.infer<typeof LeaseCostsInput>;
+
+/** What the `rerun` signal may correct; the CLI validates it before sending. */
+export const RerunRequest = z.object({
+  paddingHours: z.number().int().min(0).max(MAX_PADDING_HOURS).optional(),
+  terminatedAt: IsoDateTime.optional(),
+});
+export type RerunRequest = z.infer<typeof RerunRequest>;
 
 export const IsbLease = z.object({
   uuid: LeaseUuid,

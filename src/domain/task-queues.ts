@@ -1,5 +1,2 @@
-/**
- * Cost Explorer page activities run on a queue of their own, whose server-side dispatch rate is
- * COST_EXPLORER_MAX_RPS: one call per activity, so the cap holds across every worker.
- */
+/** Cost Explorer page activities run on a queue of their own, so a worker can bound how many wait for a pacer slot at once. */
 export const costExplorerQueueOf = (taskQueue: string) => `${taskQueue}-cost-explorer`;

@@ -75,15 +75,3 @@ export function jwtSecretLoader(config: Pick<Config, 'ISB_JWT_SECRET' | 'ISB_JWT
     return res.SecretString.trim();
   };
 }
-
-/** A per-process token bucket for Cost Explorer calls (the API allows about 5 per second per account). */
-export function callRateLimiter(perSecond: number): () => Promise<void> {
-  const interval = 1000 / perSecond;
-  let next = 0;
-  return async () => {
-    const now = Date.now();
-    const at = Math.max(now, next);
-    next = at + interval;
-    if (at > now) await new Promise((r) => setTimeout(r, at - now));
-  };
-}

@@ -2,36 +2,42 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { WithStartWorkflowOperation, type Client } from '@temporalio/client';
 import { callSlotUpdate, pacerWorkflowIdOf, type costExplorerPacerWorkflow } from '../../workflows/cost-explorer-pacer';
 
-/** A pacer that does not answer in this long fails the attempt; the engine retries it. */
-const SLOT_REQUEST_TIMEOUT_MS = 10_000;
-/**
- * Slots are about a second out at most, because the server dispatches page activities at the same
- * rate. One further out means this host's clock is behind the server's: going early beats waiting
- * past the activity's timeout on every attempt.
- */
-const MAX_SLOT_WAIT_MS = 10_000;
+/** A pacer that does not answer in this long fails the attempt (no worker polls its queue, or Temporal is down). */
+export const SLOT_REQUEST_TIMEOUT_MS = 10_000;
+/** Later than half an interval after its slot, a call could land on top of the next slot's. */
+export const slotIsStale = (at: number, now: number, intervalMs: number) => now - at > intervalMs / 2;
+
+/** Slots a caller may find stale in a row before the attempt fails (and the engine retries it). */
+const MAX_STALE_SLOTS = 20;
 
 /**
  * Waits for a Cost Explorer call slot from the task queue's pacer workflow (started by the first
- * request), so calls from every worker go out at most `perSecond` per second, evenly spaced.
+ * request), so calls from every worker and the `report` command go out at most `perSecond` per
+ * second, evenly spaced. A caller that wakes later than half an interval after its slot (a busy
+ * event loop, a slow answer) gives the slot up and asks again, so late calls never bunch up with
+ * the next ones. Slots are wall-clock times: worker clocks must be NTP-synced, as AWS hosts are.
  */
 export function pacedCallSlots(client: Client, taskQueue: string, perSecond: number): () => Promise<void> {
   const intervalMs = 1000 / perSecond;
   const workflowId = pacerWorkflowIdOf(taskQueue);
+  const requestSlot = () => client.withDeadline(Date.now() + SLOT_REQUEST_TIMEOUT_MS, () =>
+    client.workflow.executeUpdateWithStart(callSlotUpdate, {
+      args: [{ intervalMs }],
+      startWorkflowOperation: new WithStartWorkflowOperation<typeof costExplorerPacerWorkflow>('costExplorerPacerWorkflow', {
+        workflowId,
+        taskQueue,
+        args: [{ nextFreeAt: 0 }],
+        workflowIdConflictPolicy: 'USE_EXISTING',
+        staticSummary: `Spaces Cost Explorer calls of task queue ${taskQueue}`,
+      }),
+    }));
   return async () => {
-    const slotAt = await client.withDeadline(Date.now() + SLOT_REQUEST_TIMEOUT_MS, () =>
-      client.workflow.executeUpdateWithStart(callSlotUpdate, {
-        args: [{ intervalMs }],
-        startWorkflowOperation: new WithStartWorkflowOperation<typeof costExplorerPacerWorkflow>('costExplorerPacerWorkflow', {
-          workflowId,
-          taskQueue,
-          args: [{ nextFreeAt: 0 }],
-          workflowIdConflictPolicy: 'USE_EXISTING',
-          staticSummary: `Spaces Cost Explorer calls of task queue ${taskQueue}`,
-        }),
-      }));
-    const until = Math.min(slotAt, Date.now() + MAX_SLOT_WAIT_MS);
-    // Timers may fire a millisecond early by the wall clock; the slot is a wall-clock time.
-    for (let wait = until - Date.now(); wait > 0; wait = until - Date.now()) await sleep(wait);
+    for (let stale = 0; stale < MAX_STALE_SLOTS; stale++) {
+      const { at } = await requestSlot();
+      // Timers may fire a millisecond early by the wall clock; the slot is a wall-clock time.
+      for (let wait = at - Date.now(); wait > 0; wait = at - Date.now()) await sleep(wait);
+      if (!slotIsStale(at, Date.now(), intervalMs)) return;
+    }
+    throw new Error(`${MAX_STALE_SLOTS} Cost Explorer slots in a row were stale by the time this process could use them`);
   };
 }

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { existsSync } from 'node:fs';
 import { isIP } from 'node:net';
+import { DEFAULT_PADDING_HOURS, DEFAULT_RERUN_WINDOW_DAYS, MAX_PADDING_HOURS } from '../domain/defaults';
 import { parseEncryptionKeys } from './codec';
 
 const intIn = (min: number, max: number, dflt: number) =>
@@ -56,7 +57,7 @@ export const ConfigSchema = z.object({
   TEMPORAL_TLS_CERT_PATH: optional(z.string().min(1)),
   TEMPORAL_TLS_KEY_PATH: optional(z.string().min(1)),
   TEMPORAL_TLS_CA_PATH: optional(z.string().min(1)),
-  BILLING_PADDING_HOURS: intIn(0, 168, 8),
+  BILLING_PADDING_HOURS: intIn(0, MAX_PADDING_HOURS, DEFAULT_PADDING_HOURS),
   COST_EXPLORER_ROLE_ARN: optional(z.string().regex(/^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@\/-]{1,512}$/,
     'must be arn:aws:iam::<12 digits>:role/<name>')),
   COST_EXPLORER_MAX_RPS: z.string().trim().default('4')
@@ -76,7 +77,7 @@ export const ConfigSchema = z.object({
   }, 'must be an https URL (http only for a loopback address or localhost)')),
   ISB_JWT_SECRET_PATH: optional(z.string().min(1)),
   ISB_JWT_SECRET: optional(z.string().min(16, 'must be at least 16 characters')),
-  RERUN_WINDOW_DAYS: intIn(0, 365, 30),
+  RERUN_WINDOW_DAYS: intIn(0, 365, DEFAULT_RERUN_WINDOW_DAYS),
   WEBHOOK_PORT: intIn(0, 65535, 8080),
   WEBHOOK_API_KEY: optional(z.string().min(16, 'must be at least 16 characters')),
   WEBHOOK_AUTH: z.enum(['api-key', 'none']).default('api-key'),

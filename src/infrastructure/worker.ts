@@ -32,6 +32,9 @@ export function productionActivityDeps(config: Config, acquireCallSlot: () => Pr
   };
 }
 
+/** Pages in flight per process: two seconds of calls at the cap keeps the pacer's queue of slots short. */
+export const costExplorerConcurrency = (maxRps: number) => Math.max(1, Math.ceil(2 * maxRps));
+
 export const workflowsPath = new URL('../../workflows/index.ts', import.meta.url).pathname;
 
 /** The two workers of one process, started and stopped as one. */
@@ -43,9 +46,9 @@ export interface LeaseCostsWorker {
 
 /**
  * A worker for the lease workflows (and the pacer) and their activities, plus one for Cost Explorer
- * pages on the rate-limited queue: `maxTaskQueueActivitiesPerSecond` is enforced by the server for
- * all pollers, so COST_EXPLORER_MAX_RPS holds however many processes run; the pacer's slots keep
- * the bursts the server's token bucket allows after an idle spell from reaching Cost Explorer.
+ * pages. Page activities wait for a pacer slot before their call, so the pacer alone holds
+ * COST_EXPLORER_MAX_RPS; the small concurrency bounds how far ahead slots are handed out (a few
+ * seconds per worker process), so a waiting page never nears its timeout.
  */
 export async function createWorker(
   config: Config,
@@ -60,9 +63,6 @@ export async function createWorker(
     ...common,
     taskQueue: config.TEMPORAL_TASK_QUEUE,
     activities,
-    // Resume points reach the server within a second, so a crash repeats at most one page
-    // (only runs still in the pre-child `collectCosts` activity depend on heartbeats for this).
-    maxHeartbeatThrottleInterval: '1 second',
     ...(opts.workerOptions?.workflowBundle ? {} : { workflowsPath }),
     ...opts.workerOptions,
   });
@@ -70,7 +70,7 @@ export async function createWorker(
     ...common,
     taskQueue: costExplorerQueueOf(config.TEMPORAL_TASK_QUEUE),
     activities: { collectCostsPage },
-    maxTaskQueueActivitiesPerSecond: config.COST_EXPLORER_MAX_RPS,
+    maxConcurrentActivityTaskExecutions: costExplorerConcurrency(config.COST_EXPLORER_MAX_RPS),
   });
   return runTogether([main, costExplorer]);
 }

@@ -3,6 +3,7 @@ import { config as loadDotenv } from 'dotenv';
 import { ConfigError, loadConfig, type Role } from '../infrastructure/config';
 import { LeaseUuid } from '../domain/schemas';
 import { CliError } from './cli-error';
+import { MAX_PADDING_HOURS } from '../domain/defaults';
 
 /** The same canonical (lower-case, non-nil) uuid the webhook and workflow ids use. */
 const uuidArg = (v: string) => {
@@ -60,7 +61,7 @@ export function buildCli(): Command {
     });
 
   program.command('rerun').argument('<lease-uuid>', 'lease uuid', uuidArg)
-    .option('--padding-hours <n>', 'billing padding for this re-run (0..168)', intArg(0, 168))
+    .option('--padding-hours <n>', `billing padding for this re-run (0..${MAX_PADDING_HOURS})`, intArg(0, MAX_PADDING_HOURS))
     .option('--json', 'machine-readable output')
     .description('a new report version for that lease, whether its workflow is open or closed')
     .action(async (uuid: string, opts: { paddingHours?: number; json?: boolean }) => {

@@ -7,7 +7,7 @@ import type { Client } from '@temporalio/client';
 import { parse } from 'csv-parse/sync';
 import Decimal from 'decimal.js';
 import { expect } from 'vitest';
-import { reportKey } from '../../activities/s3';
+import { reportKey } from '../../src/domain/collection';
 import { computeBillingWindow } from '../../src/domain/billing-window';
 import { startLeaseCosts, workflowIdFor } from '../../src/infrastructure/client';
 import type { DateRange } from '../../src/domain/schemas';
@@ -181,7 +181,7 @@ export const untilEveryLeaseRetried = (
 }, 40_000, `every lease to fail ${activityType} once`);
 
 /** The fake's log of Cost Explorer calls made for one lease (told apart by its account). */
-export function ceCallsFor(stack: Stack, lease: FaultLease): FakeCeCall[] {
+export function ceCallsFor(stack: Stack, lease: Pick<FaultLease, 'accountId'>): FakeCeCall[] {
   return stack.ce.calls.filter((c) => JSON.stringify(c.request ?? '').includes(lease.accountId));
 }
 
@@ -189,20 +189,21 @@ export function ceCallsFor(stack: Stack, lease: FaultLease): FakeCeCall[] {
 export const untilCollecting = (stack: Stack, leases: FaultLease[]) => waitFor(
   async () => (leases.every((l) => ceCallsFor(stack, l).some((c) => c.status === 200)) ? true : undefined), 30_000, 'first pages');
 
-/** Successful page fetches of a lease, keyed by query and page, with how often each was fetched. */
-export function pageFetchCounts(stack: Stack, lease: FaultLease): Map<string, number> {
+/** Successful page fetches of a lease, keyed by query (operation, period, region, granularity) and page, with how often each was fetched. */
+export function pageFetchCounts(stack: Stack, lease: Pick<FaultLease, 'accountId'>): Map<string, number> {
   const counts = new Map<string, number>();
   for (const c of ceCallsFor(stack, lease)) {
     if (c.status !== 200) continue;
-    const tp = (c.request as { TimePeriod?: { Start?: string; End?: string } }).TimePeriod;
-    const k = `${c.operation} ${tp?.Start}..${tp?.End} page ${c.pageIndex}`;
+    const { TimePeriod: tp, Granularity, Filter } = c.request as { TimePeriod?: { Start?: string; End?: string }; Granularity?: string; Filter?: unknown };
+    const region = /"Key":"REGION","Values":\["([^"]*)"/.exec(JSON.stringify(Filter))?.[1] ?? '*';
+    const k = `${c.operation} ${tp?.Start}..${tp?.End} ${region} ${Granularity} page ${c.pageIndex}`;
     counts.set(k, (counts.get(k) ?? 0) + 1);
   }
   return counts;
 }
 
 /** Pages of a lease fetched more than once, e.g. `["GetCostAndUsageWithResources 2026-11-23..2026-11-26 page 3 ×2"]`. */
-export function refetchedPages(stack: Stack, lease: FaultLease): string[] {
+export function refetchedPages(stack: Stack, lease: Pick<FaultLease, 'accountId'>): string[] {
   return [...pageFetchCounts(stack, lease)].filter(([, n]) => n > 1).map(([k, n]) => `${k} ×${n}`);
 }
 

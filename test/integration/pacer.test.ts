@@ -7,7 +7,7 @@ import { Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pacedCallSlots } from '../../src/infrastructure/call-pacer';
 import type { ManagedProcess } from '../../src/dev/tools';
-import { callSlotUpdate, costExplorerPacerWorkflow, pacerWorkflowIdOf } from '../../workflows/cost-explorer-pacer';
+import { callSlotUpdate, costExplorerPacerWorkflow, pacerWorkflowIdOf, type CallSlot } from '../../workflows/cost-explorer-pacer';
 import { assertBatchOutcome, awaitCompletion, ceCallsFor, makeLeases, startChildWorker, startLeases, workerEnv } from '../faults/harness';
 import { mostWithinOneSecond } from '../../src/dev/fakes/cost-explorer';
 import { startStack, type Stack } from '../helpers/stack';
@@ -35,7 +35,8 @@ describe('Cost Explorer calls from two worker processes', () => {
 
     const calls = leases.flatMap((l) => ceCallsFor(stack, l));
     expect(calls.filter((c) => c.status !== 200).map((c) => c.errorCode), 'refused calls').toEqual([]);
-    expect(calls.length).toBe(leases.length);
+    // Per lease: one query finds its region, one reads its resources there.
+    expect(calls.length).toBe(2 * leases.length);
     expect(mostWithinOneSecond(calls.map((c) => c.at)), 'calls within one second').toBeLessThanOrEqual(5);
 
     const identities = new Set<string>();
@@ -68,13 +69,14 @@ describe('the pacer workflow', () => {
     const history = await fetchHistory(client, pacerWorkflowIdOf(taskQueue));
     const slots = (history.events ?? [])
       .filter((e) => e.workflowExecutionUpdateCompletedEventAttributes)
-      .map((e) => Number(JSON.parse(Buffer.from(e.workflowExecutionUpdateCompletedEventAttributes!.outcome!.success!.payloads![0]!.data!).toString())))
+      .map((e) => (JSON.parse(Buffer.from(e.workflowExecutionUpdateCompletedEventAttributes!.outcome!.success!.payloads![0]!.data!).toString()) as CallSlot).at)
       .sort((a, b) => a - b);
-    expect(slots).toHaveLength(8);
+    // A caller that woke up too late for its slot asked again: at least one slot per caller.
+    expect(slots.length).toBeGreaterThanOrEqual(8);
     for (let i = 1; i < slots.length; i++) expect(slots[i]! - slots[i - 1]!).toBeGreaterThanOrEqual(50);
     // Each caller returns no earlier than its own slot, so the k-th return comes after the k-th slot.
     doneAt.sort((a, b) => a - b);
-    for (let k = 0; k < slots.length; k++) expect(doneAt[k]!, `return ${k + 1}`).toBeGreaterThanOrEqual(slots[k]!);
+    for (let k = 0; k < doneAt.length; k++) expect(doneAt[k]!, `return ${k + 1}`).toBeGreaterThanOrEqual(slots[k]!);
   });
 
   it('refuses a bad interval with a clear error, and records nothing for it', async () => {
@@ -99,22 +101,11 @@ describe('the pacer workflow', () => {
     expect(next.status.name).toBe('RUNNING');
   });
 
-  it("waits at most 10 s for a slot, however far out (a host clock behind the server's)", async () => {
-    const acquire = pacedCallSlots(client, taskQueue, 20);
-    await acquire();
-    // A one-minute interval pushes the next free slot a minute out.
-    await client.workflow.getHandle(pacerWorkflowIdOf(taskQueue)).executeUpdate(callSlotUpdate, { args: [{ intervalMs: 60_000 }] });
-    const started = Date.now();
-    await acquire();
-    expect(Date.now() - started).toBeGreaterThanOrEqual(10_000);
-    expect(Date.now() - started).toBeLessThan(20_000);
-  }, 30_000);
-
   it('continues as new after its slots per run, carrying the next free slot over', async () => {
     const workflowId = `${pacerWorkflowIdOf(taskQueue)}-can`;
     const handle = await client.workflow.start(costExplorerPacerWorkflow, { workflowId, taskQueue, args: [{ nextFreeAt: 0, slotsPerRun: 3 }] });
     const slots: number[] = [];
-    for (let i = 0; i < 5; i++) slots.push(await client.workflow.getHandle(workflowId).executeUpdate(callSlotUpdate, { args: [{ intervalMs: 1000 }] }));
+    for (let i = 0; i < 5; i++) slots.push((await client.workflow.getHandle(workflowId).executeUpdate(callSlotUpdate, { args: [{ intervalMs: 1000 }] })).at);
     for (let i = 1; i < slots.length; i++) expect(slots[i]! - slots[i - 1]!).toBeGreaterThanOrEqual(1000);
 
     const first = await client.workflow.getHandle(workflowId, handle.firstExecutionRunId).describe();

@@ -1,4 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
+import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { WorkflowFailedError } from '@temporalio/client';
 import { Worker } from '@temporalio/worker';
 import { parse } from 'csv-parse/sync';
@@ -8,6 +9,7 @@ import { computeBillingWindow, utcDay } from '../../src/domain/billing-window';
 import { startLeaseCosts, workflowIdFor } from '../../src/infrastructure/client';
 import type { LeaseCostsResult } from '../../workflows';
 import type { FakeCostItem } from '../../src/dev/fakes/cost-explorer';
+import { ceCallsFor, refetchedPages } from '../faults/harness';
 import { rawHistoryText } from '../helpers/history';
 import { fetchHistory, recordHistory, workflowBundlePath } from '../helpers/temporal';
 import { dailyCosts, ROLE_ARN, startStack, type Stack } from '../helpers/stack';
@@ -90,7 +92,8 @@ describe('lease-cost pipeline on a real Temporal dev server, moto and the fakes'
     expect(csv.header).toEqual(['Resource Name', 'Service', 'Region', 'Cost']);
     const expectedRows = resources.map((r) => ({
       name: r.resourceId, service: r.service,
-      region: r.resourceId.startsWith('arn:aws:ec2') ? 'eu-west-2' : '',
+      // From Cost Explorer's REGION dimension, whatever the id looks like.
+      region: r.region,
       cost: new Decimal(r.amount).times(days).toFixed(),
     }));
     expect(csv.rows).toHaveLength(expectedRows.length);
@@ -123,18 +126,22 @@ describe('lease-cost pipeline on a real Temporal dev server, moto and the fakes'
       expect(c.accessKeyId).toMatch(/^ASIA/);
       expect(c.hasSessionToken).toBe(true);
     }
-    const history = rawHistoryText(await fetchHistory(stack.client, workflowIdFor(lease.uuid)));
+    // The lease's run and its collection child, where the Cost Explorer calls happen.
+    const history = [workflowIdFor(lease.uuid), `${workflowIdFor(lease.uuid)}-collect-v1`]
+      .map(async (id) => rawHistoryText(await fetchHistory(stack.client, id)));
+    const historyText = (await Promise.all(history)).join('\n');
     // Control: without payload encryption the lease's own data is readable, so the search works.
-    expect(history).toContain(lease.userEmail);
-    for (const secret of [ceCalls[0]!.accessKeyId!, ...(ceCalls[0]!.sessionToken ? [ceCalls[0]!.sessionToken] : []), stack.isb.secret]) {
-      expect(history).not.toContain(secret);
-    }
-    expect(history).not.toMatch(/SecretAccessKey|SessionToken|X-Amz-Signature|X-Amz-Credential/i);
+    expect(historyText).toContain(lease.userEmail);
+    expect(historyText).toContain('collectCostsPage');
+    const secrets = [...new Set(ceCalls.flatMap((c) => [c.accessKeyId!, ...(c.sessionToken ? [c.sessionToken] : [])]))];
+    for (const secret of [...secrets, stack.isb.secret]) expect(historyText).not.toContain(secret);
+    expect(historyText).not.toMatch(/SecretAccessKey|SessionToken|X-Amz-Signature|X-Amz-Credential/i);
 
     // The fresh history replays against the current workflow code.
     const recorded = await fetchHistory(stack.client, workflowIdFor(lease.uuid));
     await Worker.runReplayHistory({ workflowBundle: { codePath: workflowBundlePath() } }, recorded, workflowIdFor(lease.uuid));
     await recordHistory('published-v1', recorded);
+    await recordHistory('collect-v1', await fetchHistory(stack.client, `${workflowIdFor(lease.uuid)}-collect-v1`));
   });
 
   it('pages through 30+ pages under throttling, and resumes mid-pagination without refetching a page', async () => {
@@ -159,9 +166,8 @@ describe('lease-cost pipeline on a real Temporal dev server, moto and the fakes'
       expect(pages.length).toBeGreaterThanOrEqual(30);
       expect(calls.some((c) => c.errorCode === 'LimitExceededException')).toBe(true);
       expect(calls.some((c) => c.status >= 500 && c.pageIndex === 17)).toBe(true);
-      // Every page arrived exactly once: retries resumed from the heartbeated token.
-      const fetched = pages.map((c) => c.pageIndex);
-      expect(new Set(fetched).size).toBe(fetched.length);
+      // Every page arrived exactly once: retries resumed from the last page's token.
+      expect(refetchedPages(stack, lease)).toEqual([]);
     } finally {
       stack.ce.resetFaults();
       stack.ce.setPageSize(500);
@@ -209,6 +215,70 @@ describe('lease-cost pipeline on a real Temporal dev server, moto and the fakes'
     } finally {
       stack.ce.resetFaults();
     }
+  });
+
+  it('gives every resource row the region Cost Explorer reports, ARN or not, exact per (resource, service, region)', async () => {
+    const lease = newLease({ daysAgo: 3, accountId: '777788889999' });
+    const costs = [
+      { service: 'Amazon Elastic Compute Cloud - Compute', resourceId: 'i-0abc1234def567890', region: 'eu-west-2', amount: '0.0416' },
+      { service: 'EC2 - Other', resourceId: 'vol-0123456789abcdef0', region: 'eu-west-1', amount: '0.0011' },
+      { service: 'Amazon Simple Storage Service', resourceId: 'my-sandbox-bucket', region: 'us-east-1', amount: '0.000023' },
+      // One id in two regions and two services: four rows, never merged.
+      { service: 'Amazon Virtual Private Cloud', resourceId: 'NoResourceId', region: 'eu-west-2', amount: '0.5' },
+      { service: 'Amazon Virtual Private Cloud', resourceId: 'NoResourceId', region: 'us-east-1', amount: '0.25' },
+      { service: 'AWS Key Management Service', resourceId: 'NoResourceId', region: 'eu-west-2', amount: '0.1' },
+      { service: 'AWS Key Management Service', resourceId: 'NoResourceId', region: 'us-east-1', amount: '0.05' },
+    ];
+    stack.ce.addCosts(costs.flatMap((c) => dailyCosts({ accountId: lease.accountId, start: lease.window.start, end: lease.window.end, ...c })));
+    await start(lease);
+    const summary = await result(lease.uuid);
+    const csv = readCsv((await stack.getObject(summary.s3Key)).body);
+    const days = (Date.parse(`${lease.window.end}T00:00:00Z`) - Date.parse(`${lease.window.start}T00:00:00Z`)) / (24 * HOUR);
+    const expected = costs.map((c) => ({ name: c.resourceId, service: c.service, region: c.region, cost: new Decimal(c.amount).times(days).toFixed() }));
+    expect(new Set(csv.rows.map((r) => JSON.stringify(r)))).toEqual(new Set(expected.map((r) => JSON.stringify(r))));
+    expect(csv.rows).toHaveLength(costs.length);
+    expect(summary.totalCost).toBe(stack.ce.expectedTotal({ accountId: lease.accountId, ...lease.window, recordType: 'Usage' }));
+    // One query to learn the regions, then one resource query per region.
+    const calls = ceCallsFor(stack, lease).filter((c) => c.status === 200);
+    expect(calls.map((c) => c.operation).sort()).toEqual(['GetCostAndUsage', ...Array(3).fill('GetCostAndUsageWithResources')]);
+  });
+
+  it('asks for resources DAILY when Cost Explorer refuses MONTHLY there, and stays exact', async () => {
+    const lease = newLease({ daysAgo: 3, accountId: '888899990000' });
+    stack.ce.addCosts(dailyCosts({ accountId: lease.accountId, ...lease.window, service: 'AWS Lambda', resourceId: 'fn-a', region: 'eu-west-2', amount: '0.0000001' }));
+    stack.ce.addCosts(dailyCosts({ accountId: lease.accountId, ...lease.window, service: 'AWS Lambda', resourceId: 'fn-b', region: 'us-east-1', amount: '1.1' }));
+    stack.ce.setMonthlyResourcesAccepted(false);
+    try {
+      await start(lease);
+      const summary = await result(lease.uuid);
+      expect(summary.resourceLevel).toBe('used');
+      expect(summary.totalCost).toBe(stack.ce.expectedTotal({ accountId: lease.accountId, ...lease.window, recordType: 'Usage' }));
+      expect(summary.rowCount).toBe(2);
+      const resourceCalls = ceCallsFor(stack, lease).filter((c) => c.operation === 'GetCostAndUsageWithResources');
+      // The first region's MONTHLY query is refused once; every later one asks DAILY straight away.
+      expect(resourceCalls.map((c) => [(c.request as { Granularity?: string }).Granularity, c.status])).toEqual([['MONTHLY', 400], ['DAILY', 200], ['DAILY', 200]]);
+    } finally {
+      stack.ce.resetFaults();
+    }
+  });
+
+  it('costs the account the ISB API gives: an event naming another account fails with LeaseMismatch and publishes nothing', async () => {
+    const lease = newLease({ daysAgo: 1, accountId: '123412341207' });
+    const forged = { ...lease, accountId: '123412341206' };
+    stack.ce.addCosts(dailyCosts({ accountId: forged.accountId, ...lease.window, service: 'AWS Lambda', resourceId: 'other', region: 'eu-west-2', amount: '5' }));
+    await start(forged);
+    const err = await result(lease.uuid).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(WorkflowFailedError);
+    let root = err as { cause?: unknown; type?: string; message?: string };
+    while (root.cause) root = root.cause as typeof root;
+    expect(root.type).toBe('LeaseMismatch');
+    expect(root.message).toContain('account 123412341207');
+    expect(ceCallsFor(stack, forged)).toEqual([]);
+    expect(ceCallsFor(stack, lease)).toEqual([]);
+    const listed = await stack.s3.send(new ListObjectsV2Command({ Bucket: stack.config.S3_BUCKET_NAME, Prefix: `${stack.config.S3_KEY_PREFIX}${lease.uuid}/` }));
+    expect(listed.KeyCount ?? 0).toBe(0);
+    const events = (await stack.events.receiveAll<Record<string, unknown>>(2000)).filter((e) => e.detail.leaseId === lease.uuid);
+    expect(events).toEqual([]);
   });
 
   it('fails at once with LeaseNotFound for a lease the ISB API does not know', async () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { LeaseCostsInput, LeaseTerminatedEvent, LeaseUuid } from '../../src/domain/schemas';
 import { leaseStartOptions, workflowIdFor } from '../../src/infrastructure/client';
-import { reportKey } from '../../activities/s3';
+import { reportKey } from '../../src/domain/collection';
 import { leaseTerminatedEvent } from '../helpers/events';
 
 const lower = '6f1c2d3e-4a5b-4c6d-8e7f-0a1b2c3d4e5f';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { reportKey, stagingPrefix } from '../../activities/s3';
+import { reportKey, stagingPrefix } from '../../src/domain/collection';
 
 const uuid = '550e8400-e29b-41d4-a716-446655440000';
 

@@ -58,6 +58,8 @@ export interface FakeCostExplorerOptions {
   pageSize?: number;
   /** Default true. */
   resourceLevelEnabled?: boolean;
+  /** Whether GetCostAndUsageWithResources accepts MONTHLY (its data is daily; default true). */
+  monthlyResourcesAccepted?: boolean;
   delayMs?: number;
   throttle?: ThrottleConfig;
   /** Seed for `throttle.probability` (deterministic runs). */
@@ -120,6 +122,7 @@ export interface FakeCostExplorer {
   setDelayMs(ms: number): void;
   setAccessDenied(denied: boolean, config?: AccessDeniedConfig): void;
   setResourceLevelEnabled(enabled: boolean): void;
+  setMonthlyResourcesAccepted(accepted: boolean): void;
   setPageSize(n: number): void;
   setToday(date: string | undefined): void;
   /**
@@ -374,6 +377,7 @@ export async function startFakeCostExplorer(opts: FakeCostExplorerOptions = {}):
   let today = opts.today;
   let pageSize = opts.pageSize ?? 500;
   let resourceLevelEnabled = opts.resourceLevelEnabled ?? true;
+  let monthlyResourcesAccepted = opts.monthlyResourcesAccepted ?? true;
   let delayMs = opts.delayMs ?? 0;
   let throttle: ThrottleConfig = opts.throttle ?? {};
   let throttleCounter = 0;
@@ -463,6 +467,7 @@ export async function startFakeCostExplorer(opts: FakeCostExplorerOptions = {}):
 
     if (op === 'GetCostAndUsageWithResources') {
       if (body.Filter === undefined) throw validation('Filter is required for GetCostAndUsageWithResources');
+      if (g === 'MONTHLY' && !monthlyResourcesAccepted) throw validation('Granularity MONTHLY is not supported for resource-level data; use DAILY or HOURLY');
       const earliest = tDay - 14;
       if (startDay < earliest) {
         throw validation(
@@ -761,6 +766,9 @@ export async function startFakeCostExplorer(opts: FakeCostExplorerOptions = {}):
     setResourceLevelEnabled(enabled) {
       resourceLevelEnabled = enabled;
     },
+    setMonthlyResourcesAccepted(accepted) {
+      monthlyResourcesAccepted = accepted;
+    },
     setPageSize(n) {
       if (!Number.isInteger(n) || n < 1) throw new Error('pageSize must be a positive integer');
       pageSize = n;
@@ -797,6 +805,7 @@ export async function startFakeCostExplorer(opts: FakeCostExplorerOptions = {}):
       delayMs = 0;
       accessDenied = undefined;
       resourceLevelEnabled = true;
+      monthlyResourcesAccepted = true;
       sessionTokenLifetime = undefined;
       sessionTokenUses.clear();
       expiredTokens.clear();

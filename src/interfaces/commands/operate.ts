@@ -9,7 +9,7 @@ import type { LeaseCostsInput, LeaseStatus } from '../../domain/schemas';
 export const EXIT_UNKNOWN_LEASE = 3;
 export const EXIT_UNREACHABLE = 4;
 
-async function connect(config: Config): Promise<Client> {
+export async function connect(config: Config): Promise<Client> {
   try {
     const client = await connectClient(config);
     await client.connection.workflowService.getSystemInfo({});
@@ -36,15 +36,10 @@ async function latestInput(client: Client, uuid: string): Promise<LeaseCostsInpu
   return input as LeaseCostsInput;
 }
 
-/** Pages fetched so far by a running collection: its child workflow's query, or (older runs) its last heartbeat. */
+/** Pages fetched so far by a running collection: its child workflow's query. */
 async function livePages(client: Client, description: Awaited<ReturnType<typeof describeLease>>): Promise<number | undefined> {
   const child = description.raw.pendingChildren?.find((c) => c.workflowTypeName === 'collectCostsWorkflow');
-  if (child?.workflowId) return client.workflow.getHandle(child.workflowId).query<number>('pagesFetched');
-  const pending = description.raw.pendingActivities?.find((a) => a.activityType?.name === 'collectCosts');
-  const payloads = pending?.heartbeatDetails?.payloads;
-  if (!payloads?.length) return undefined;
-  const [progress] = await decodeArrayFromPayloads(client.options.loadedDataConverter, payloads);
-  return (progress as { pages?: number } | undefined)?.pages;
+  return child?.workflowId ? client.workflow.getHandle(child.workflowId).query<number>('pagesFetched') : undefined;
 }
 
 export async function leaseStatus(client: Client, uuid: string): Promise<{ execution: string; status?: LeaseStatus }> {

@@ -1,33 +1,58 @@
+import { randomUUID } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
+import { ApplicationFailure } from '@temporalio/common';
 import { createCostExplorerActivities } from '../../../activities/cost-explorer';
-import { partKeysOf } from '../../../activities/s3';
-import { costExplorerClient, callRateLimiter } from '../../infrastructure/aws';
 import { splitByResourceHorizon, utcDay } from '../../domain/billing-window';
-import type { Config } from '../../infrastructure/config';
+import { partKeysOf, type CollectionProgress, type CollectionStep } from '../../domain/collection';
 import { buildCostCsv } from '../../domain/csv';
 import type { CostRow } from '../../domain/schemas';
+import { costExplorerClient } from '../../infrastructure/aws';
+import { pacedCallSlots, SLOT_REQUEST_TIMEOUT_MS } from '../../infrastructure/call-pacer';
+import type { Config } from '../../infrastructure/config';
 import { CliError } from '../cli-error';
+import { connect, EXIT_UNREACHABLE } from './operate';
 
-/** The same role, queries and CSV as the worker, with pages kept in memory instead of S3. */
+/**
+ * The worker's role, queries, pagination step and CSV, with pages kept in memory instead of S3.
+ * Its calls take slots from the same pacer as the workers', so a one-off report never pushes Cost
+ * Explorer past COST_EXPLORER_MAX_RPS, however many leases are being collected.
+ */
 export async function reportCommand(config: Config, opts: { account: string; start: string; end: string; out?: string }) {
   if (opts.start >= opts.end) throw new CliError('--start must be before --end (end is exclusive)', 2);
-  const parts = new Map<string, CostRow[]>();
-  const { collect } = createCostExplorerActivities({
-    costExplorer: costExplorerClient(config.COST_EXPLORER_ROLE_ARN!),
-    roleArn: config.COST_EXPLORER_ROLE_ARN!,
-    keyPrefix: '',
-    staging: { putPart: async (k, rows) => void parts.set(k, rows), getPart: async (k) => parts.get(k) ?? [] },
-    acquireCallSlot: callRateLimiter(config.COST_EXPLORER_MAX_RPS),
-  });
-  const split = splitByResourceHorizon({ start: opts.start, end: opts.end }, utcDay(new Date().toISOString()));
-  const result = await collect(
-    { leaseUuid: 'one-off', accountId: opts.account, version: 1, ...split },
-    undefined,
-    (p) => process.stderr.write(`\rpages fetched: ${p.pages}`),
-  );
-  process.stderr.write('\n');
-  const { csv, rowCount, total } = buildCostCsv(partKeysOf(result).flatMap((k) => parts.get(k) ?? []));
-  if (opts.out) await writeFile(opts.out, csv);
-  else process.stdout.write(csv);
-  console.error(`${rowCount} rows, total ${total} USD, ${result.calls} Cost Explorer calls, resource level: ${result.resourceLevel}${opts.out ? `, written to ${opts.out}` : ''}`);
+  const client = await connect(config);
+  try {
+    const slots = pacedCallSlots(client, config.TEMPORAL_TASK_QUEUE, config.COST_EXPLORER_MAX_RPS);
+    const parts = new Map<string, CostRow[]>();
+    const { collectCostsPage } = createCostExplorerActivities({
+      costExplorer: costExplorerClient(config.COST_EXPLORER_ROLE_ARN!),
+      roleArn: config.COST_EXPLORER_ROLE_ARN!,
+      keyPrefix: '',
+      staging: { putPart: async (k, rows) => void parts.set(k, rows), getPart: async (k) => parts.get(k) ?? [] },
+      acquireCallSlot: () => slots().catch((err: unknown) => {
+        throw new CliError(`the Cost Explorer pacer on task queue ${config.TEMPORAL_TASK_QUEUE} did not answer within ${SLOT_REQUEST_TIMEOUT_MS / 1000} s `
+          + `(is a lease-costs worker running?): ${(err as Error).message}`, EXIT_UNREACHABLE);
+      }),
+    });
+    const split = splitByResourceHorizon({ start: opts.start, end: opts.end }, utcDay(new Date().toISOString()));
+    // Staging keys need a lease uuid; this one lives only in memory.
+    const input = { leaseUuid: randomUUID(), accountId: opts.account, version: 1, ...split };
+    const page = async (progress?: CollectionProgress): Promise<CollectionStep> => {
+      const step = await collectCostsPage(input, progress).catch((err: unknown) => {
+        if (err instanceof ApplicationFailure) throw new CliError(err.message);
+        throw err;
+      });
+      if (process.stderr.isTTY) process.stderr.write(`\rCost Explorer calls: ${step.done ? step.result.calls : step.progress.calls}`);
+      return step;
+    };
+    let step = await page();
+    while (!step.done) step = await page(step.progress);
+    if (process.stderr.isTTY) process.stderr.write('\n');
+    const { result } = step;
+    const { csv, rowCount, total } = buildCostCsv(partKeysOf(result).flatMap((k) => parts.get(k) ?? []));
+    if (opts.out) await writeFile(opts.out, csv);
+    else process.stdout.write(csv);
+    console.error(`${rowCount} rows, total ${total} USD, ${result.calls} Cost Explorer calls, resource level: ${result.resourceLevel}${opts.out ? `, written to ${opts.out}` : ''}`);
+  } finally {
+    await client.connection.close();
+  }
 }

@@ -1,0 +1,18 @@
+/**
+ * Failure types that workflows, activities, tests and operators match on. Each name is defined
+ * here once; the non-retryable ones end a run (or a lookup) at the first attempt.
+ */
+export const ErrorType = {
+  LeaseNotFound: 'LeaseNotFound',
+  InvalidLease: 'InvalidLease',
+  /** The event and the ISB API disagree on the lease's account or user. */
+  LeaseMismatch: 'LeaseMismatch',
+  /** The ISB API answered more than a lease could ever be. */
+  IsbResponseTooLarge: 'IsbResponseTooLarge',
+  InvalidBillingWindow: 'InvalidBillingWindow',
+  CostExplorerAccessDenied: 'CostExplorerAccessDenied',
+  CostExplorerRequestInvalid: 'CostExplorerRequestInvalid',
+  InvalidReportKey: 'InvalidReportKey',
+  ChecksumMismatch: 'ChecksumMismatch',
+} as const;
+export type ErrorType = (typeof ErrorType)[keyof typeof ErrorType];

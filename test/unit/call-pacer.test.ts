@@ -1,0 +1,16 @@
+import { describe, expect, it } from 'vitest';
+import { slotIsStale } from '../../src/infrastructure/call-pacer';
+import { nextSlot } from '../../workflows/cost-explorer-pacer';
+
+describe('Cost Explorer call slots', () => {
+  it('are one interval apart, never before now', () => {
+    expect(nextSlot(0, 1_000, 250)).toEqual({ at: 1_000, nextFreeAt: 1_250 });
+    expect(nextSlot(1_250, 1_100, 250)).toEqual({ at: 1_250, nextFreeAt: 1_500 });
+  });
+
+  it('are given up once a caller is more than half an interval late, so no two calls come closer than half an interval', () => {
+    expect(slotIsStale(1_000, 1_000, 250)).toBe(false);
+    expect(slotIsStale(1_000, 1_125, 250)).toBe(false);
+    expect(slotIsStale(1_000, 1_126, 250)).toBe(true);
+  });
+});
