@@ -1,15 +1,17 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
+import { defaultPayloadConverter, type Payload } from '@temporalio/common';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLeaseCosts, workflowIdFor } from '../../src/infrastructure/client';
 import { createWorker, type LeaseCostsWorker } from '../../src/infrastructure/worker';
-import { dataConverterFor } from '../../src/infrastructure/codec';
+import { dataConverterFor, EncryptionCodec, parseEncryptionKeys } from '../../src/infrastructure/codec';
 import { buildCodecServer } from '../../src/interfaces/codec-server';
 import { rawHistoryText } from '../helpers/history';
 import { httpRequest } from '../helpers/http';
 import { dailyCosts, startStack, type Stack } from '../helpers/stack';
-import { fetchHistory, workerOptionsBase } from '../helpers/temporal';
+import { fetchHistory, uniqueTaskQueue, workerOptionsBase } from '../helpers/temporal';
+import { waitFor } from '../helpers/wait';
 
 const DAY = 24 * 3600_000;
 const KEYS = `k2:${randomBytes(32).toString('base64')},k1:${randomBytes(32).toString('base64')}`;
@@ -131,6 +133,43 @@ describe('payload encryption', () => {
     expect(raw).toContain('Encoded failure');
     for (const plaintext of ['does not exist in the ISB API', 'activities/isb.ts', 'workflows/lease-costs.ts', 'node_modules']) {
       expect(raw).not.toContain(plaintext);
+    }
+  });
+
+  it('with PAYLOAD_REQUIRE_ENCRYPTION a plaintext start cannot run, an encrypted one can', async () => {
+    const taskQueue = uniqueTaskQueue('require-enc');
+    const strict = await createWorker({ ...stack.config, TEMPORAL_TASK_QUEUE: taskQueue, PAYLOAD_REQUIRE_ENCRYPTION: true }, {
+      workerOptions: { workflowBundle: (await workerOptionsBase(stack.config.TEMPORAL_ADDRESS)).workflowBundle },
+      connection: (await workerOptionsBase(stack.config.TEMPORAL_ADDRESS)).connection,
+    });
+    const strictRun = strict.run();
+    const input = (uuid: string) => ({
+      leaseUuid: uuid, userEmail: 'dorothy.vaughan@example.gov.uk', accountId: '567890123458',
+      terminatedAt: new Date().toISOString(), paddingHours: 8, rerunWindowHours: 0,
+    });
+    try {
+      // stack.client has no codec: its input reaches the worker as plaintext.
+      const plain = randomUUID();
+      await startLeaseCosts(stack.client, taskQueue, input(plain));
+      const failed = await waitFor(async () => {
+        const events = (await fetchHistory(stack.client, workflowIdFor(plain))).events ?? [];
+        return events.find((e) => e.workflowTaskFailedEventAttributes)?.workflowTaskFailedEventAttributes ?? undefined;
+      }, 20_000, 'a failed workflow task');
+      // The task failure is itself encrypted; with the keys it names the setting.
+      expect(failed.failure?.message).toBe('Encoded failure');
+      const [attrs] = await new EncryptionCodec(parseEncryptionKeys(KEYS)).decode([failed.failure!.encodedAttributes! as Payload]);
+      expect(defaultPayloadConverter.fromPayload<{ message: string }>(attrs!).message).toMatch(/PAYLOAD_REQUIRE_ENCRYPTION/);
+      const encrypted = randomUUID();
+      await startLeaseCosts(client, taskQueue, input(encrypted));
+      const status = await waitFor(async () => {
+        const s = await client.workflow.getHandle(workflowIdFor(encrypted)).query<{ phase: string }>('status').catch(() => undefined);
+        return s?.phase === 'waiting' ? s : undefined;
+      }, 20_000, 'the encrypted run waiting');
+      expect(status.phase).toBe('waiting');
+      for (const uuid of [plain, encrypted]) await stack.client.workflow.getHandle(workflowIdFor(uuid)).terminate('test done');
+    } finally {
+      strict.shutdown();
+      await strictRun;
     }
   });
 });
