@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { existsSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { DEFAULT_PADDING_HOURS, DEFAULT_RERUN_WINDOW_DAYS, MAX_PADDING_HOURS } from '../domain/defaults';
+import { DEFAULT_MAX_EVENT_AGE_DAYS, DEFAULT_PADDING_HOURS, DEFAULT_RERUN_WINDOW_DAYS, MAX_PADDING_HOURS } from '../domain/defaults';
 import { parseEncryptionKeys } from './codec';
 
 const intIn = (min: number, max: number, dflt: number) =>
@@ -87,7 +87,7 @@ export const ConfigSchema = z.object({
   /** Behind load balancers: whose X-Forwarded-For to believe. */
   WEBHOOK_TRUST_PROXY: TrustProxy,
   /** Oldest event `time` the webhook accepts; a forged old time would fail the run. */
-  WEBHOOK_MAX_EVENT_AGE_DAYS: intIn(1, 3650, 30),
+  WEBHOOK_MAX_EVENT_AGE_DAYS: intIn(1, 3650, DEFAULT_MAX_EVENT_AGE_DAYS),
   /** `id:base64key,…`, first one encrypts: turns on payload encryption for workers and clients alike. */
   PAYLOAD_ENCRYPTION_KEYS: optional(z.string().superRefine((s, ctx) => {
     try { parseEncryptionKeys(s); } catch (err) { ctx.addIssue({ code: 'custom', message: (err as Error).message }); }

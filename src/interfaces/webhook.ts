@@ -5,6 +5,7 @@ import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } f
 import { dataConverterFor } from '../infrastructure/codec';
 import type { Config } from '../infrastructure/config';
 import { inputFromEvent, startLeaseCosts } from '../infrastructure/client';
+import { DEFAULT_MAX_EVENT_AGE_DAYS } from '../domain/defaults';
 import { eventTimeProblem } from '../domain/event-time';
 import { LeaseTerminatedEvent } from '../domain/schemas';
 import { SEARCH_ATTRIBUTES } from '../domain/search-attributes';
@@ -18,7 +19,6 @@ const START_DEADLINE_MS = 4_000;
 const HEALTH_DEADLINE_MS = 1_500;
 /** Load balancers poll health often; one check a second is enough for all of them. */
 const HEALTH_CACHE_MS = 1_000;
-const DEFAULT_MAX_EVENT_AGE_DAYS = 30;
 const RETRY_AFTER_SECONDS = '5';
 
 export type AccessLog = (entry: Record<string, unknown>) => void;
@@ -136,7 +136,10 @@ export function buildWebhookServer({ config, client, log = stdoutLog }: WebhookD
       readiness = {
         at: Date.now(),
         result: withinDeadline(client, HEALTH_DEADLINE_MS, () => checkReadiness(client))
-          .catch((): Readiness => ({ ready: false, error: 'Temporal is unreachable', missing: ['temporal'] })),
+          .catch((err: unknown): Readiness => (isUnavailable(err)
+            ? { ready: false, error: 'Temporal is unreachable', missing: ['temporal'] }
+            // Say so when it answered but refused (permissions, an API key without access).
+            : { ready: false, error: `Temporal refused the readiness check: ${(err as Error)?.message}`, missing: ['temporal-access'] })),
       };
     }
     return readiness.result;
