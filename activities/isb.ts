@@ -23,6 +23,27 @@ export interface LeaseDetails {
 const TOKEN_LIFETIME_S = 3600;
 const RESIGN_BEFORE_EXPIRY_S = 300;
 const LeaseResponse = JSendSuccess(IsbLease);
+/** A lease is a few hundred bytes; anything near this is not a lease, and must not fill our memory. */
+export const MAX_ISB_RESPONSE_BYTES = 1024 * 1024;
+
+/** The body as text, refusing (and no longer downloading) anything over MAX_ISB_RESPONSE_BYTES. */
+async function readCapped(res: Response, leaseUuid: string): Promise<string> {
+  const tooLarge = () => ApplicationFailure.nonRetryable(
+    `ISB API response for lease ${leaseUuid} exceeds ${MAX_ISB_RESPONSE_BYTES} bytes`, ErrorType.IsbResponseTooLarge);
+  if (Number(res.headers.get('content-length')) > MAX_ISB_RESPONSE_BYTES) {
+    await res.body?.cancel();
+    throw tooLarge();
+  }
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  // Throwing inside for-await cancels the stream, which closes the connection.
+  for await (const chunk of res.body ?? []) {
+    size += chunk.byteLength;
+    if (size > MAX_ISB_RESPONSE_BYTES) throw tooLarge();
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
 
 /** The lease id the ISB API expects in its path: base64 of the JSON {userEmail, uuid}. */
 export const encodeLeaseId = (userEmail: string, uuid: string) =>
@@ -75,7 +96,7 @@ export function createIsbActivities(deps: IsbDeps) {
         throw ApplicationFailure.nonRetryable(`Lease ${input.leaseUuid} does not exist in the ISB API`, ErrorType.LeaseNotFound);
       }
       if (!res.ok) throw new Error(`ISB API answered ${res.status} for lease ${input.leaseUuid}`);
-      const parsed = LeaseResponse.safeParse(await res.json());
+      const parsed = LeaseResponse.safeParse(JSON.parse(await readCapped(res, input.leaseUuid)));
       if (!parsed.success) {
         throw ApplicationFailure.nonRetryable(`ISB API returned an invalid lease for ${input.leaseUuid}: ${parsed.error.message}`, ErrorType.InvalidLease);
       }

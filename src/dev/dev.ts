@@ -32,7 +32,8 @@ export interface DevStack {
  */
 export async function startDevStack(opts: DevStackOptions = {}): Promise<DevStack> {
   const env = opts.env ?? process.env;
-  let config = loadConfig(env, ['worker', 'webhook']);
+  // With keys, dev also serves the codec endpoint: its settings are checked with the rest.
+  let config = loadConfig(env, env.PAYLOAD_ENCRYPTION_KEYS ? ['worker', 'webhook', 'codec'] : ['worker', 'webhook']);
   await installRuntime(config, env);
   const stops: (() => Promise<void>)[] = [];
   const stop = async () => {

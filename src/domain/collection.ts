@@ -1,7 +1,7 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { z } from 'zod';
 import { ErrorType } from './errors';
-import { DateRange, UUID } from './schemas';
+import { DateRange, LeaseUuid } from './schemas';
 
 // What a collection reads from Cost Explorer, and where its pages are staged. Pure: the plan, the
 // resume point and the staging keys; activities/cost-explorer.ts does the calls.
@@ -32,7 +32,7 @@ export const ResourceLevel = z.enum(['used', 'not-needed', 'unavailable']);
 export type ResourceLevel = z.infer<typeof ResourceLevel>;
 
 export const CollectionInput = z.object({
-  leaseUuid: UUID,
+  leaseUuid: LeaseUuid,
   accountId: z.string(),
   version: z.number().int().min(1),
   resourceLevel: DateRange.nullable(),
@@ -99,10 +99,11 @@ export function fallBackToServiceLevel(progress: CollectionProgress): void {
 
 /** Keys are built only from a validated uuid, version and positions: nothing from Cost Explorer reaches a key. */
 function keyParts(leaseUuid: string, version: number): { uuid: string; version: number } {
-  if (!UUID.safeParse(leaseUuid).success || !Number.isSafeInteger(version) || version < 1) {
+  const uuid = LeaseUuid.safeParse(leaseUuid);
+  if (!uuid.success || !Number.isSafeInteger(version) || version < 1) {
     throw ApplicationFailure.nonRetryable(`Refusing an S3 key for lease ${JSON.stringify(leaseUuid).slice(0, 80)} v${version}`, ErrorType.InvalidReportKey);
   }
-  return { uuid: leaseUuid.toLowerCase(), version };
+  return { uuid: uuid.data, version };
 }
 
 /** Deterministic per (lease, version): a retried attempt overwrites, a re-run gets a new object. */

@@ -7,6 +7,8 @@ export const ErrorType = {
   InvalidLease: 'InvalidLease',
   /** The event and the ISB API disagree on the lease's account or user. */
   LeaseMismatch: 'LeaseMismatch',
+  /** The ISB API answered more than a lease could ever be. */
+  IsbResponseTooLarge: 'IsbResponseTooLarge',
   InvalidBillingWindow: 'InvalidBillingWindow',
   CostExplorerAccessDenied: 'CostExplorerAccessDenied',
   CostExplorerRequestInvalid: 'CostExplorerRequestInvalid',

@@ -3,7 +3,14 @@ import { MAX_PADDING_HOURS } from './defaults';
 
 // Zod schemas are the single source of the project's types (z.infer below).
 
-export const UUID = z.uuid({ version: 'v4' }).or(z.uuid());
+const NIL_UUID = '00000000-0000-0000-0000-000000000000';
+/**
+ * A lease uuid in its one canonical form, lower case: the workflow id, search attributes, S3 keys
+ * and events all derive from it, so `ABC…` and `abc…` must be the same lease. The nil uuid is
+ * never a real lease.
+ */
+export const LeaseUuid = z.string().toLowerCase().pipe(z.uuid())
+  .refine((u) => u !== NIL_UUID, 'must not be the nil uuid');
 export const AccountId = z.string().regex(/^\d{12}$/, 'must be a 12-digit AWS account id');
 export const IsoDate = z.iso.date(); // YYYY-MM-DD
 export const IsoDateTime = z.iso.datetime({ offset: true });
@@ -22,7 +29,7 @@ export const LeaseTerminatedEvent = z.object({
   detail: z.object({
     leaseId: z.object({
       userEmail: z.email(),
-      uuid: UUID,
+      uuid: LeaseUuid,
     }),
     accountId: AccountId,
     reason: z.object({ type: z.string() }).loose().optional(),
@@ -31,7 +38,7 @@ export const LeaseTerminatedEvent = z.object({
 export type LeaseTerminatedEvent = z.infer<typeof LeaseTerminatedEvent>;
 
 export const LeaseCostsInput = z.object({
-  leaseUuid: UUID,
+  leaseUuid: LeaseUuid,
   userEmail: z.email(),
   accountId: AccountId,
   /** The event's `time`: the settle delay counts from here. */
@@ -58,7 +65,7 @@ export const RerunRequest = z.object({
 export type RerunRequest = z.infer<typeof RerunRequest>;
 
 export const IsbLease = z.object({
-  uuid: UUID,
+  uuid: LeaseUuid,
   userEmail: z.email(),
   accountId: AccountId.optional(),
   awsAccountId: AccountId.optional(),

@@ -2,32 +2,36 @@ import { Client, Connection, WorkflowExecutionAlreadyStartedError } from '@tempo
 import { dataConverterFor } from './codec';
 import type { Config } from './config';
 import { temporalConnectionOptions, type TemporalConnectionConfig } from './temporal-connection';
-import type { LeaseCostsInput, LeaseTerminatedEvent } from '../domain/schemas';
+import { LeaseUuid, type LeaseCostsInput, type LeaseTerminatedEvent } from '../domain/schemas';
 import { AwsAccountIdKey, LeasePhaseKey, LeaseUuidKey } from '../domain/search-attributes';
 
 export const WORKFLOW_TYPE = 'leaseCostsWorkflow';
-export const workflowIdFor = (leaseUuid: string) => `lease-costs-${leaseUuid}`;
+/** Throws on anything but a lease uuid, so no caller can address a second, differently cased run. */
+export const workflowIdFor = (leaseUuid: string) => `lease-costs-${LeaseUuid.parse(leaseUuid)}`;
 
-export async function connectClient(config: TemporalConnectionConfig & Pick<Config, 'TEMPORAL_NAMESPACE' | 'PAYLOAD_ENCRYPTION_KEYS'>): Promise<Client> {
+export async function connectClient(config: TemporalConnectionConfig & Pick<Config, 'TEMPORAL_NAMESPACE' | 'PAYLOAD_ENCRYPTION_KEYS' | 'PAYLOAD_REQUIRE_ENCRYPTION'>): Promise<Client> {
   const connection = await Connection.connect({ ...temporalConnectionOptions(config), connectTimeout: '5 seconds' });
-  return new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, dataConverter: dataConverterFor(config.PAYLOAD_ENCRYPTION_KEYS) });
+  return new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, dataConverter: dataConverterFor(config) });
 }
 
 export type StartOutcome =
   | { status: 'started'; workflowId: string; runId: string }
   | { status: 'duplicate'; workflowId: string };
 
-export const leaseStartOptions = (input: LeaseCostsInput) => ({
-  workflowId: workflowIdFor(input.leaseUuid),
-  args: [input] as [LeaseCostsInput],
-  typedSearchAttributes: [
-    { key: LeaseUuidKey, value: input.leaseUuid },
-    { key: AwsAccountIdKey, value: input.accountId },
-    { key: LeasePhaseKey, value: 'waiting' },
-  ],
-  memo: { leaseUuid: input.leaseUuid, accountId: input.accountId },
-  staticSummary: `Lease ${input.leaseUuid} costs, account ${input.accountId}`,
-});
+export const leaseStartOptions = (given: LeaseCostsInput) => {
+  const input = { ...given, leaseUuid: LeaseUuid.parse(given.leaseUuid) };
+  return {
+    workflowId: workflowIdFor(input.leaseUuid),
+    args: [input] as [LeaseCostsInput],
+    typedSearchAttributes: [
+      { key: LeaseUuidKey, value: input.leaseUuid },
+      { key: AwsAccountIdKey, value: input.accountId },
+      { key: LeasePhaseKey, value: 'waiting' },
+    ],
+    memo: { leaseUuid: input.leaseUuid, accountId: input.accountId },
+    staticSummary: `Lease ${input.leaseUuid} costs, account ${input.accountId}`,
+  };
+};
 
 /**
  * One workflow per lease, ever: REJECT_DUPLICATE refuses a second run even after the first has

@@ -9,6 +9,7 @@ const CIPHER = 'AES256GCM';
 // CommonJS package: Node's ESM loader cannot see its named exports.
 const { Payload: PayloadProto } = proto.temporal.api.common.v1;
 const IV_BYTES = 12;
+const STRICT_BASE64_32_BYTES = /^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$/;
 const TAG_BYTES = 16;
 const utf8 = (s: string) => new TextEncoder().encode(s);
 const fromUtf8 = (b: Uint8Array | null | undefined) => (b ? new TextDecoder().decode(b) : undefined);
@@ -31,8 +32,10 @@ export function parseEncryptionKeys(spec: string): EncryptionKeys {
     const sep = entry.indexOf(':');
     const id = sep > 0 ? entry.slice(0, sep) : '';
     if (!/^[\w.-]{1,64}$/.test(id)) throw new Error(`key ${i + 1}: expected <id>:<base64 key> with an id of letters, digits, . _ -`);
-    const key = Buffer.from(entry.slice(sep + 1), 'base64');
-    if (key.length !== 32) throw new Error(`key "${id}": must be 32 bytes, base64-encoded (got ${key.length} bytes)`);
+    // Buffer.from skips characters that are not base64, so junk would pass unseen: check the text.
+    const text = entry.slice(sep + 1);
+    if (!STRICT_BASE64_32_BYTES.test(text)) throw new Error(`key "${id}": must be exactly 32 bytes in standard base64 (44 characters ending in =)`);
+    const key = Buffer.from(text, 'base64');
     if (keys.has(id)) throw new Error(`key "${id}": listed twice`);
     keys.set(id, key);
     activeKeyId ??= id;
@@ -43,7 +46,8 @@ export function parseEncryptionKeys(spec: string): EncryptionKeys {
 
 /** AES-256-GCM over the whole serialised payload, so metadata (its encoding) is hidden too. */
 export class EncryptionCodec implements PayloadCodec {
-  constructor(private readonly keys: EncryptionKeys) {}
+  /** `requireEncryption`: a payload that is not ours is an error, not plaintext to pass through. */
+  constructor(private readonly keys: EncryptionKeys, private readonly opts: { requireEncryption?: boolean } = {}) {}
 
   async encode(payloads: Payload[]): Promise<Payload[]> {
     const key = this.keys.keys.get(this.keys.activeKeyId)!;
@@ -65,7 +69,10 @@ export class EncryptionCodec implements PayloadCodec {
 
   async decode(payloads: Payload[]): Promise<Payload[]> {
     return payloads.map((payload) => {
-      if (fromUtf8(payload.metadata?.encoding) !== ENCRYPTED_ENCODING) return payload;
+      if (fromUtf8(payload.metadata?.encoding) !== ENCRYPTED_ENCODING) {
+        if (this.opts.requireEncryption) throw new PlaintextPayloadRefused();
+        return payload;
+      }
       const keyId = fromUtf8(payload.metadata?.[KEY_ID_HEADER]);
       const key = keyId === undefined ? undefined : this.keys.keys.get(keyId);
       if (!key) throw new Error(`payload was encrypted with key "${keyId}", which is not configured`);
@@ -79,6 +86,23 @@ export class EncryptionCodec implements PayloadCodec {
   }
 }
 
-/** The data converter every client and worker of one deployment must share. */
-export const dataConverterFor = (keysSpec: string | undefined) =>
-  keysSpec ? { payloadCodecs: [new EncryptionCodec(parseEncryptionKeys(keysSpec))] } : undefined;
+export class PlaintextPayloadRefused extends Error {
+  constructor() {
+    super('refusing a payload that is not encrypted (PAYLOAD_REQUIRE_ENCRYPTION=true): whoever wrote it must encode with our codec');
+    this.name = 'PlaintextPayloadRefused';
+  }
+}
+
+const failureConverterPath = new URL('./failure-converter.cjs', import.meta.url).pathname;
+
+/**
+ * The data converter every client and worker of one deployment must share. With encryption on,
+ * failure messages and stack traces are encoded (and so encrypted) too, not only payloads.
+ */
+export const dataConverterFor = (config: { PAYLOAD_ENCRYPTION_KEYS?: string; PAYLOAD_REQUIRE_ENCRYPTION?: boolean }) =>
+  config.PAYLOAD_ENCRYPTION_KEYS
+    ? {
+      payloadCodecs: [new EncryptionCodec(parseEncryptionKeys(config.PAYLOAD_ENCRYPTION_KEYS), { requireEncryption: config.PAYLOAD_REQUIRE_ENCRYPTION })],
+      failureConverterPath,
+    }
+    : undefined;

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { existsSync } from 'node:fs';
-import { DEFAULT_PADDING_HOURS, DEFAULT_RERUN_WINDOW_DAYS, MAX_PADDING_HOURS } from '../domain/defaults';
+import { isIP } from 'node:net';
+import { DEFAULT_MAX_EVENT_AGE_DAYS, DEFAULT_PADDING_HOURS, DEFAULT_RERUN_WINDOW_DAYS, MAX_PADDING_HOURS } from '../domain/defaults';
 import { parseEncryptionKeys } from './codec';
 
 const intIn = (min: number, max: number, dflt: number) =>
@@ -11,10 +12,43 @@ const intIn = (min: number, max: number, dflt: number) =>
 const optional = <T extends z.ZodType>(schema: T) =>
   z.preprocess((v) => (v === '' ? undefined : v), schema.optional());
 
-const isLoopback = (host: string) => ['127.0.0.1', 'localhost', '[::1]', '::1'].includes(host) || /^127\./.test(host);
+/** Decided on the parsed address: `127.attacker.example` is a name anyone can point anywhere. */
+export const isLoopbackHost = (host: string) => {
+  const h = host.toLowerCase().replace(/^\[(.*)\]$/, '$1');
+  if (h === 'localhost') return true;
+  if (isIP(h) === 4) return h.startsWith('127.');
+  return isIP(h) === 6 && /^(0{0,4}:){2,7}0{0,3}1$/.test(h);
+};
+
+/** What reaches the Temporal connection: `host:port` or `[ipv6]:port`, nothing else. */
+export const TemporalAddress = z.string().refine((s) => {
+  const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?):(\d{1,5})$/.exec(s);
+  return m !== null && Number(m[2]) >= 1 && Number(m[2]) <= 65535;
+}, 'must be host:port (for example 127.0.0.1:7233)');
+
+/**
+ * The load balancers' own addresses (IPs, CIDRs, or proxy-addr's `loopback`, `linklocal`,
+ * `uniquelocal`). Only hops from these are believed, so a client can neither pick its source by
+ * writing X-Forwarded-For nor bypass the balancer with one. (Fastify 5.12 refuses hop counts for
+ * the same reason: they cannot tell a proxy from a direct client.)
+ */
+const PROXY_RANGE_NAMES = ['loopback', 'linklocal', 'uniquelocal'];
+const TrustProxy = z.string().trim().default('').transform((s, ctx) => {
+  if (s === '' || s === 'false') return [];
+  const addrs = s.split(',').map((a) => a.trim());
+  const valid = (a: string) => {
+    const [ip, bits, extra] = a.split('/');
+    return PROXY_RANGE_NAMES.includes(a) || (extra === undefined && isIP(ip ?? '') !== 0 && (bits === undefined || /^\d{1,3}$/.test(bits)));
+  };
+  if (addrs.every(valid)) return addrs;
+  ctx.addIssue({ code: 'custom', message: s === 'true'
+    ? '"true" trusted the left-most X-Forwarded-For entry, which the client chooses: list the load balancers\' addresses or CIDRs instead'
+    : 'must be a comma-separated list of proxy IP addresses or CIDRs (or loopback, linklocal, uniquelocal)' });
+  return z.NEVER;
+});
 
 export const ConfigSchema = z.object({
-  TEMPORAL_ADDRESS: z.string().default('127.0.0.1:7233'),
+  TEMPORAL_ADDRESS: TemporalAddress.default('127.0.0.1:7233'),
   TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
   TEMPORAL_TASK_QUEUE: z.string().min(1).default('lease-costs'),
   /** TLS to Temporal; on by default when an API key or client certificate is given. */
@@ -30,14 +64,17 @@ export const ConfigSchema = z.object({
     .refine((s) => /^\d+(\.\d+)?$/.test(s) && Number(s) > 0 && Number(s) <= 5, 'must be a number in (0, 5]')
     .transform(Number),
   S3_BUCKET_NAME: optional(z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be a valid S3 bucket name')),
-  S3_KEY_PREFIX: z.string().default('').refine((s) => !s.startsWith('/'), 'must not start with /'),
+  S3_KEY_PREFIX: z.string().default('')
+    .refine((s) => !s.startsWith('/'), 'must not start with /')
+    .refine((s) => !/[\u0000-\u001f\u007f-\u009f]/.test(s), 'must not contain NUL or other control characters')
+    .refine((s) => !s.split('/').some((seg) => seg === '..' || seg === '.'), 'must not contain . or .. path segments'),
   PRESIGNED_URL_EXPIRY_DAYS: intIn(1, 7, 7),
   EVENT_BUS_NAME: optional(z.string().regex(/^[\w.\-/]{1,256}$/, 'must be an EventBridge bus name or ARN')),
   ISB_API_BASE_URL: optional(z.string().refine((s) => {
     // zod runs refinements even after a failed format check, so parse defensively here.
     const u = URL.canParse(s) ? new URL(s) : undefined;
-    return u !== undefined && (u.protocol === 'https:' || (u.protocol === 'http:' && isLoopback(u.hostname)));
-  }, 'must be an https URL (http only for loopback)')),
+    return u !== undefined && (u.protocol === 'https:' || (u.protocol === 'http:' && isLoopbackHost(u.hostname)));
+  }, 'must be an https URL (http only for a loopback address or localhost)')),
   ISB_JWT_SECRET_PATH: optional(z.string().min(1)),
   ISB_JWT_SECRET: optional(z.string().min(16, 'must be at least 16 characters')),
   RERUN_WINDOW_DAYS: intIn(0, 365, DEFAULT_RERUN_WINDOW_DAYS),
@@ -47,15 +84,23 @@ export const ConfigSchema = z.object({
   WEBHOOK_HOST: z.string().min(1).default('0.0.0.0'),
   /** Requests per minute from one source address before 429; 0 turns the limit off. */
   WEBHOOK_RATE_LIMIT_PER_MINUTE: intIn(0, 1_000_000, 600),
-  /** Behind a load balancer: take the source address from X-Forwarded-For. */
-  WEBHOOK_TRUST_PROXY: z.enum(['true', 'false']).default('false').transform((v) => v === 'true'),
+  /** Behind load balancers: whose X-Forwarded-For to believe. */
+  WEBHOOK_TRUST_PROXY: TrustProxy,
+  /** Oldest event `time` the webhook accepts; a forged old time would fail the run. */
+  WEBHOOK_MAX_EVENT_AGE_DAYS: intIn(1, 3650, DEFAULT_MAX_EVENT_AGE_DAYS),
   /** `id:base64key,…`, first one encrypts: turns on payload encryption for workers and clients alike. */
   PAYLOAD_ENCRYPTION_KEYS: optional(z.string().superRefine((s, ctx) => {
     try { parseEncryptionKeys(s); } catch (err) { ctx.addIssue({ code: 'custom', message: (err as Error).message }); }
   })),
+  /** With encryption on: refuse payloads that are not ours instead of reading them as plaintext. */
+  PAYLOAD_REQUIRE_ENCRYPTION: z.enum(['true', 'false']).default('false').transform((v) => v === 'true'),
   CODEC_PORT: intIn(0, 65535, 8090),
   CODEC_HOST: z.string().min(1).default('127.0.0.1'),
   CODEC_CORS_ORIGINS: z.string().default('http://127.0.0.1:8233,http://localhost:8233'),
+  /** Bearer token the codec endpoint requires; needed unless it listens on loopback only. */
+  CODEC_AUTH_TOKEN: optional(z.string().min(32, 'must be at least 32 characters')),
+  /** Host header names the codec endpoint answers to: a DNS-rebound name gets 421. */
+  CODEC_ALLOWED_HOSTS: z.string().default('127.0.0.1,localhost,[::1]'),
   /** host:port for the Prometheus endpoint of worker processes; empty turns metrics off. */
   METRICS_BIND_ADDRESS: z.string().default('').refine((s) => s === '' || /^[\w.\-\[\]:]+:\d{1,5}$/.test(s), 'must be host:port, or empty to disable'),
 });
@@ -93,6 +138,15 @@ export function loadConfig(env: NodeJS.ProcessEnv, roles: Role[]): Config {
     if (role === 'webhook' && value('WEBHOOK_AUTH') !== 'none' && !value('WEBHOOK_API_KEY') && !problems.some((p) => p.variable === 'WEBHOOK_API_KEY')) {
       problems.push({ variable: 'WEBHOOK_API_KEY', message: 'is required unless WEBHOOK_AUTH=none' });
     }
+    if (role === 'webhook' && value('WEBHOOK_AUTH') === 'none' && !isLoopbackHost(String(value('WEBHOOK_HOST') ?? '0.0.0.0'))) {
+      problems.push({ variable: 'WEBHOOK_AUTH', message: `none is allowed only with a loopback WEBHOOK_HOST (127.0.0.1, ::1, localhost): anyone reaching ${String(value('WEBHOOK_HOST') ?? '0.0.0.0')} could start runs` });
+    }
+    if (role === 'codec' && !value('CODEC_AUTH_TOKEN') && !isLoopbackHost(String(value('CODEC_HOST') ?? '127.0.0.1')) && !problems.some((p) => p.variable === 'CODEC_AUTH_TOKEN')) {
+      problems.push({ variable: 'CODEC_AUTH_TOKEN', message: 'is required when CODEC_HOST is not a loopback address: the endpoint decrypts for whoever calls it' });
+    }
+  }
+  if (value('PAYLOAD_REQUIRE_ENCRYPTION') === true && !value('PAYLOAD_ENCRYPTION_KEYS') && !problems.some((p) => p.variable === 'PAYLOAD_ENCRYPTION_KEYS')) {
+    problems.push({ variable: 'PAYLOAD_REQUIRE_ENCRYPTION', message: 'needs PAYLOAD_ENCRYPTION_KEYS' });
   }
   const certPath = value('TEMPORAL_TLS_CERT_PATH');
   const keyPath = value('TEMPORAL_TLS_KEY_PATH');

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import type { Config } from './config';
+import { ConfigError, TemporalAddress, type Config } from './config';
 
 export type TemporalConnectionConfig = Pick<Config,
   'TEMPORAL_ADDRESS' | 'TEMPORAL_TLS' | 'TEMPORAL_API_KEY' | 'TEMPORAL_TLS_CERT_PATH' | 'TEMPORAL_TLS_KEY_PATH' | 'TEMPORAL_TLS_CA_PATH'>;
@@ -10,6 +10,9 @@ export type TemporalConnectionConfig = Pick<Config,
  * certificate for Temporal Cloud or a secured cluster.
  */
 export function temporalConnectionOptions(config: TemporalConnectionConfig) {
+  // Whatever the address came from, an empty or malformed one is a configuration error, not a crash.
+  const address = TemporalAddress.safeParse(config.TEMPORAL_ADDRESS);
+  if (!address.success) throw new ConfigError([{ variable: 'TEMPORAL_ADDRESS', message: address.error.issues[0]!.message }]);
   const clientCertPair = config.TEMPORAL_TLS_CERT_PATH && config.TEMPORAL_TLS_KEY_PATH
     ? { crt: readFileSync(config.TEMPORAL_TLS_CERT_PATH), key: readFileSync(config.TEMPORAL_TLS_KEY_PATH) }
     : undefined;

@@ -55,7 +55,7 @@ export async function createWorker(
   opts: { connection?: NativeConnection; deps?: ActivityDeps; workerOptions?: Partial<WorkerOptions> } = {},
 ): Promise<LeaseCostsWorker> {
   const connection = opts.connection ?? (await NativeConnection.connect(temporalConnectionOptions(config)));
-  const common = { connection, namespace: config.TEMPORAL_NAMESPACE, dataConverter: dataConverterFor(config.PAYLOAD_ENCRYPTION_KEYS) };
+  const common = { connection, namespace: config.TEMPORAL_NAMESPACE, dataConverter: dataConverterFor(config) };
   const deps = opts.deps ?? productionActivityDeps(config,
     pacedCallSlots(new Client(common), config.TEMPORAL_TASK_QUEUE, config.COST_EXPLORER_MAX_RPS));
   const { collectCostsPage, ...activities } = createActivities(deps);

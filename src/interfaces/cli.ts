@@ -1,15 +1,16 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { config as loadDotenv } from 'dotenv';
 import { ConfigError, loadConfig, type Role } from '../infrastructure/config';
+import { LeaseUuid } from '../domain/schemas';
 import { CliError } from './cli-error';
 import { MAX_PADDING_HOURS } from '../domain/defaults';
 import { IsoDateTime } from '../domain/schemas';
 
-const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
+/** The same canonical (lower-case, non-nil) uuid the webhook and workflow ids use. */
 const uuidArg = (v: string) => {
-  if (!UUID_RE.test(v)) throw new InvalidArgumentError('must be a lease uuid');
-  return v.toLowerCase();
+  const parsed = LeaseUuid.safeParse(v);
+  if (!parsed.success) throw new InvalidArgumentError(`must be a lease uuid (${parsed.error.issues[0]?.message})`);
+  return parsed.data;
 };
 const intArg = (min: number, max: number) => (v: string) => {
   if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max) throw new InvalidArgumentError(`must be an integer ${min}..${max}`);
@@ -35,7 +36,9 @@ const configFor = (...roles: Role[]) => loadConfig(process.env, roles);
 export function buildCli(): Command {
   const program = new Command('lease-costs')
     .description('Durable, exact per-lease AWS cost reports for Innovation Sandbox on AWS')
-    .showHelpAfterError();
+    .showHelpAfterError()
+    // Commander exits 1 on a bad argument; the contract says 2. Set before the subcommands, which inherit it.
+    .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
 
   program.command('worker').description('run a worker only').action(async () => {
     const { runWorker } = await import('./commands/worker');

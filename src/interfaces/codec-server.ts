@@ -1,3 +1,4 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Payload } from '@temporalio/common';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { z } from 'zod';
@@ -22,20 +23,33 @@ const toJson = (p: Payload): JsonPayload => ({
   data: Buffer.from(p.data ?? new Uint8Array()).toString('base64'),
 });
 
+const list = (s: string) => new Set(s.split(',').map((x) => x.trim().toLowerCase()).filter(Boolean));
+/** Hashing first makes both sides the same length, so the comparison time says nothing about the token. */
+const digest = (s: string) => createHash('sha256').update(s).digest();
+const hostnameOf = (host: string | undefined) => (host && URL.canParse(`http://${host}`) ? new URL(`http://${host}`).hostname : undefined);
+
 /**
  * The codec endpoint Temporal UI (and `temporal workflow show --codec-endpoint`) calls to show
- * decrypted payloads. It decrypts for whoever reaches it, so it listens on loopback by default and
- * belongs behind the same sign-in as the UI in production.
+ * decrypted payloads. It decrypts, and `/encode` makes valid ciphertext, for whoever gets through, so:
+ * a Host allow list (a DNS-rebound page names its own host), an Origin allow list, and a bearer
+ * token when one is configured (required off loopback by the config).
  */
-export function buildCodecServer(config: Pick<Config, 'PAYLOAD_ENCRYPTION_KEYS' | 'CODEC_CORS_ORIGINS'>): FastifyInstance {
+export function buildCodecServer(
+  config: Pick<Config, 'PAYLOAD_ENCRYPTION_KEYS' | 'CODEC_CORS_ORIGINS' | 'CODEC_ALLOWED_HOSTS'> & Partial<Pick<Config, 'CODEC_AUTH_TOKEN'>>,
+): FastifyInstance {
   if (!config.PAYLOAD_ENCRYPTION_KEYS) throw new Error('PAYLOAD_ENCRYPTION_KEYS is not set: there is nothing to decode');
   const codec = new EncryptionCodec(parseEncryptionKeys(config.PAYLOAD_ENCRYPTION_KEYS));
-  const origins = new Set(config.CODEC_CORS_ORIGINS.split(',').map((s) => s.trim()).filter(Boolean));
+  const origins = list(config.CODEC_CORS_ORIGINS);
+  const hosts = list(config.CODEC_ALLOWED_HOSTS);
+  const expected = config.CODEC_AUTH_TOKEN === undefined ? undefined : digest(`Bearer ${config.CODEC_AUTH_TOKEN}`);
   const app = Fastify({ logger: false, bodyLimit: 8 * 1024 * 1024 });
 
   app.addHook('onRequest', async (request, reply) => {
+    const hostname = hostnameOf(request.headers.host);
+    if (!hostname || !hosts.has(hostname)) return reply.code(421).send({ error: 'this endpoint does not answer to that Host' });
     const origin = request.headers.origin;
-    if (origin && origins.has(origin)) {
+    if (origin !== undefined && !origins.has(origin.toLowerCase())) return reply.code(403).send({ error: 'origin not allowed' });
+    if (origin) {
       reply.header('access-control-allow-origin', origin)
         .header('access-control-allow-credentials', 'true')
         .header('vary', 'origin');
@@ -45,6 +59,10 @@ export function buildCodecServer(config: Pick<Config, 'PAYLOAD_ENCRYPTION_KEYS' 
         .header('access-control-allow-methods', 'POST, OPTIONS')
         .header('access-control-allow-headers', 'content-type, x-namespace, authorization')
         .send();
+    }
+    const auth = request.headers.authorization;
+    if (expected && (typeof auth !== 'string' || !timingSafeEqual(digest(auth), expected))) {
+      return reply.code(401).send({ error: 'missing or invalid bearer token' });
     }
   });
   app.setErrorHandler((err, _request, reply) => {

@@ -1,17 +1,24 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { Client, Connection, isGrpcServiceError } from '@temporalio/client';
+import proto from '@temporalio/proto';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
 import { dataConverterFor } from '../infrastructure/codec';
 import type { Config } from '../infrastructure/config';
 import { inputFromEvent, startLeaseCosts } from '../infrastructure/client';
+import { DEFAULT_MAX_EVENT_AGE_DAYS } from '../domain/defaults';
+import { eventTimeProblem } from '../domain/event-time';
 import { LeaseTerminatedEvent } from '../domain/schemas';
+import { SEARCH_ATTRIBUTES } from '../domain/search-attributes';
 import { temporalConnectionOptions } from '../infrastructure/temporal-connection';
 
 export const WEBHOOK_PATH = '/webhooks/lease-terminated';
 const BODY_LIMIT = 256 * 1024;
 /** A start must answer well inside EventBridge's 5 s API-destination timeout, or it retries anyway. */
 const START_DEADLINE_MS = 4_000;
-const HEALTH_DEADLINE_MS = 2_000;
+// Under the 2 s a health probe waits, with room for the answer itself.
+const HEALTH_DEADLINE_MS = 1_500;
+/** Load balancers poll health often; one check a second is enough for all of them. */
+const HEALTH_CACHE_MS = 1_000;
 const RETRY_AFTER_SECONDS = '5';
 
 export type AccessLog = (entry: Record<string, unknown>) => void;
@@ -19,7 +26,7 @@ const stdoutLog: AccessLog = (entry) => process.stdout.write(`${JSON.stringify({
 
 export interface WebhookDeps {
   config: Pick<Config, 'TEMPORAL_TASK_QUEUE' | 'BILLING_PADDING_HOURS' | 'RERUN_WINDOW_DAYS' | 'WEBHOOK_API_KEY' | 'WEBHOOK_AUTH'>
-    & Partial<Pick<Config, 'WEBHOOK_RATE_LIMIT_PER_MINUTE' | 'WEBHOOK_TRUST_PROXY'>>;
+    & Partial<Pick<Config, 'WEBHOOK_RATE_LIMIT_PER_MINUTE' | 'WEBHOOK_TRUST_PROXY' | 'WEBHOOK_MAX_EVENT_AGE_DAYS'>>;
   client: Client;
   log?: AccessLog;
 }
@@ -28,8 +35,57 @@ export interface WebhookDeps {
 const digest = (s: string) => createHash('sha256').update(s).digest();
 const sameKey = (given: string, expected: string) => timingSafeEqual(digest(given), digest(expected));
 
+class DeadlineExceeded extends Error {
+  constructor(ms: number) {
+    super(`Temporal did not answer within ${ms} ms`);
+    this.name = 'DeadlineExceeded';
+  }
+}
+
+/**
+ * `fn` against Temporal, answered within `ms` whatever happens: the gRPC deadline alone does not
+ * hold, because the SDK's retry interceptor sleeps between attempts (and a lazy connection waits
+ * for its connect timeout) past it. The abort then cancels what is still running.
+ */
+function withinDeadline<T>(client: Client, ms: number, fn: () => Promise<T>): Promise<T> {
+  const abort = new AbortController();
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => {
+      reject(new DeadlineExceeded(ms));
+      abort.abort();
+    }, ms);
+  });
+  const call = client.connection.withDeadline(Date.now() + ms, () => client.connection.withAbortSignal(abort.signal, fn));
+  return Promise.race([call, timeout]).finally(() => clearTimeout(timer));
+}
+
+type Readiness = { ready: true } | { ready: false; error: string; missing: string[] };
+// CommonJS package: Node's ESM loader cannot see its named exports.
+const { IndexedValueType } = proto.temporal.api.enums.v1;
+
+/** What a start needs: the server, the namespace, and our search attributes with their types. */
+async function checkReadiness(client: Client): Promise<Readiness> {
+  const namespace = client.options.namespace;
+  try {
+    await client.workflowService.describeNamespace({ namespace });
+  } catch (err) {
+    if (isGrpcServiceError(err) && err.code === 5 /* NOT_FOUND */) {
+      return { ready: false, error: `namespace "${namespace}" does not exist`, missing: [`namespace:${namespace}`] };
+    }
+    throw err;
+  }
+  const { customAttributes } = await client.connection.operatorService.listSearchAttributes({ namespace });
+  const missing = Object.entries(SEARCH_ATTRIBUTES)
+    .filter(([name, type]) => customAttributes?.[name] !== IndexedValueType[`INDEXED_VALUE_TYPE_${type.toUpperCase()}` as keyof typeof IndexedValueType])
+    .map(([name, type]) => `search-attribute:${name}(${type})`);
+  return missing.length === 0 ? { ready: true }
+    : { ready: false, error: `search attributes not registered in namespace "${namespace}"`, missing };
+}
+
 /** Errors that mean "Temporal did not answer": the sender must retry later. */
 const isUnavailable = (err: unknown) => {
+  if (err instanceof DeadlineExceeded) return true;
   const grpcCode = isGrpcServiceError(err) ? err.code : undefined;
   const code = grpcCode ?? (err as { cause?: { code?: number } })?.cause?.code;
   // UNAVAILABLE, DEADLINE_EXCEEDED, CANCELLED (deadline), RESOURCE_EXHAUSTED
@@ -66,10 +122,28 @@ export function buildWebhookServer({ config, client, log = stdoutLog }: WebhookD
     connectionTimeout: 30_000,
     // Let in-flight requests finish on close while new ones get 503.
     return503OnClosing: true,
-    trustProxy: config.WEBHOOK_TRUST_PROXY ?? false,
+    // Only the configured proxies' X-Forwarded-For is believed (see WEBHOOK_TRUST_PROXY).
+    trustProxy: config.WEBHOOK_TRUST_PROXY?.length ? config.WEBHOOK_TRUST_PROXY : false,
   });
   const maxPerMinute = config.WEBHOOK_RATE_LIMIT_PER_MINUTE ?? 600;
-  const overLimit = maxPerMinute > 0 ? perSourceLimiter(maxPerMinute) : () => 0;
+  const limiter = () => (maxPerMinute > 0 ? perSourceLimiter(maxPerMinute) : () => 0);
+  // Separate budgets: junk with a bad key cannot use up what a genuine sender from that source may send.
+  const overLimit = { authenticated: limiter(), rejected: limiter(), health: limiter() };
+  const maxEventAgeDays = config.WEBHOOK_MAX_EVENT_AGE_DAYS ?? DEFAULT_MAX_EVENT_AGE_DAYS;
+  let readiness: { at: number; result: Promise<Readiness> } | undefined;
+  const cachedReadiness = () => {
+    if (!readiness || Date.now() - readiness.at >= HEALTH_CACHE_MS) {
+      readiness = {
+        at: Date.now(),
+        result: withinDeadline(client, HEALTH_DEADLINE_MS, () => checkReadiness(client))
+          .catch((err: unknown): Readiness => (isUnavailable(err)
+            ? { ready: false, error: 'Temporal is unreachable', missing: ['temporal'] }
+            // Say so when it answered but refused (permissions, an API key without access).
+            : { ready: false, error: `Temporal refused the readiness check: ${(err as Error)?.message}`, missing: ['temporal-access'] })),
+      };
+    }
+    return readiness.result;
+  };
   const expectedKey = config.WEBHOOK_AUTH === 'none' ? undefined : config.WEBHOOK_API_KEY;
   const leaseOf = new WeakMap<object, string>();
 
@@ -85,15 +159,20 @@ export function buildWebhookServer({ config, client, log = stdoutLog }: WebhookD
 
   // Auth runs before the body is read, so unauthenticated callers learn nothing about validation.
   app.addHook('onRequest', async (request, reply) => {
-    if (request.routeOptions.url !== WEBHOOK_PATH) return;
-    // Before auth: a flood of bad keys costs the caller, not us. EventBridge retries a 429.
-    const retryAfter = overLimit(request.ip);
-    if (retryAfter > 0) return sendError(reply.header('retry-after', String(retryAfter)), 429, 'too many requests from this source');
-    if (expectedKey === undefined) return;
-    const given = request.headers['x-api-key'];
-    if (typeof given !== 'string' || !sameKey(given, expectedKey)) {
-      return sendError(reply, 401, 'missing or invalid x-api-key');
+    const tooMany = (retryAfter: number) =>
+      sendError(reply.header('retry-after', String(retryAfter)), 429, 'too many requests from this source');
+    if (request.routeOptions.url === '/healthz') {
+      const retryAfter = overLimit.health(request.ip);
+      if (retryAfter > 0) return tooMany(retryAfter);
+      return;
     }
+    if (request.routeOptions.url !== WEBHOOK_PATH) return;
+    const given = request.headers['x-api-key'];
+    const authenticated = expectedKey === undefined || (typeof given === 'string' && sameKey(given, expectedKey));
+    // The key check is a hash and a compare: cheap enough to run before the limit. EventBridge retries a 429.
+    const retryAfter = (authenticated ? overLimit.authenticated : overLimit.rejected)(request.ip);
+    if (retryAfter > 0) return tooMany(retryAfter);
+    if (!authenticated) return sendError(reply, 401, 'missing or invalid x-api-key');
   });
 
   app.addHook('onResponse', async (request, reply) => {
@@ -118,12 +197,9 @@ export function buildWebhookServer({ config, client, log = stdoutLog }: WebhookD
   app.setNotFoundHandler((_request, reply) => sendError(reply, 404, 'not found'));
 
   app.get('/healthz', async (_request, reply) => {
-    try {
-      await client.connection.withDeadline(Date.now() + HEALTH_DEADLINE_MS, () => client.workflowService.getSystemInfo({}));
-      return reply.send({ status: 'ok' });
-    } catch {
-      return sendError(reply.header('retry-after', RETRY_AFTER_SECONDS), 503, 'Temporal is unreachable');
-    }
+    const state = await cachedReadiness();
+    if (state.ready) return reply.send({ status: 'ok' });
+    return sendError(reply.header('retry-after', RETRY_AFTER_SECONDS), 503, state.error, { missing: state.missing });
   });
 
   app.post(WEBHOOK_PATH, async (request, reply) => {
@@ -135,9 +211,13 @@ export function buildWebhookServer({ config, client, log = stdoutLog }: WebhookD
       });
     }
     const event = parsed.data;
+    const timeProblem = eventTimeProblem(event.time, { now: Date.now(), maxAgeDays: maxEventAgeDays });
+    if (timeProblem) {
+      return reply.code(400).send({ error: 'invalid LeaseTerminated event', issues: [{ path: 'time', message: timeProblem }] });
+    }
     leaseOf.set(request, event.detail.leaseId.uuid);
     try {
-      const outcome = await client.connection.withDeadline(Date.now() + START_DEADLINE_MS,
+      const outcome = await withinDeadline(client, START_DEADLINE_MS,
         () => startLeaseCosts(client, config.TEMPORAL_TASK_QUEUE, inputFromEvent(event, config)));
       return outcome.status === 'started'
         ? reply.code(202).send({ workflowId: outcome.workflowId, runId: outcome.runId, status: 'started' })
@@ -167,7 +247,7 @@ export async function runWebhook(
   config: Config, opts: { host?: string; log?: AccessLog } = {},
 ): Promise<RunningWebhook> {
   const connection = Connection.lazy({ ...temporalConnectionOptions(config), connectTimeout: '3 seconds' });
-  const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, dataConverter: dataConverterFor(config.PAYLOAD_ENCRYPTION_KEYS) });
+  const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, dataConverter: dataConverterFor(config) });
   const app = buildWebhookServer({ config, client, log: opts.log });
   const host = opts.host ?? config.WEBHOOK_HOST;
   await app.listen({ port: config.WEBHOOK_PORT, host });

@@ -1,8 +1,12 @@
 import { randomUUID } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { ApplicationFailure } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createIsbActivities } from '../../activities/isb';
+import { createIsbActivities, MAX_ISB_RESPONSE_BYTES } from '../../activities/isb';
+import { ErrorType } from '../../src/domain/errors';
 import { startFakeIsbApi, type FakeIsbApi } from '../../src/dev/fakes/isb-api';
+import { waitFor } from '../helpers/wait';
 
 const SECRET = 'first-secret-0123456789abcdef';
 let isb: FakeIsbApi;
@@ -79,5 +83,41 @@ describe('ISB lease lookup over real HTTP', () => {
       fetch: async () => new Response(JSON.stringify({ status: 'success', data: { uuid: 'x' } }), { status: 200 }),
     });
     await expect(lookupLease({ leaseUuid: randomUUID(), userEmail: 'a@b.co', accountId: ACCOUNT })).rejects.toMatchObject({ type: 'InvalidLease', nonRetryable: true });
+  });
+
+  it.each([
+    ['declared by Content-Length', true],
+    ['streamed without a length', false],
+  ])('refuses a response body over the cap (%s) as non-retryable, without reading it all', async (_name, declare) => {
+    let sent = 0;
+    let closedEarly = false;
+    const huge = createServer((_req, res) => {
+      const total = 64 * 1024 * 1024;
+      res.writeHead(200, { 'content-type': 'application/json', ...(declare ? { 'content-length': String(total) } : {}) });
+      res.on('close', () => { closedEarly = sent < total; });
+      const chunk = Buffer.alloc(64 * 1024, 0x20);
+      const pump = () => {
+        while (sent < total) {
+          sent += chunk.length;
+          if (!res.write(chunk)) return void res.once('drain', pump);
+        }
+        res.end();
+      };
+      res.write('{"status":"success","data":{"pad":"');
+      pump();
+    });
+    await new Promise<void>((r) => huge.listen(0, '127.0.0.1', r));
+    try {
+      const { port } = huge.address() as AddressInfo;
+      const { lookupLease } = createIsbActivities({ baseUrl: `http://127.0.0.1:${port}`, loadSecret: async () => SECRET });
+      const err = await lookupLease({ leaseUuid: randomUUID(), userEmail: 'a@b.co', accountId: '123456789012' }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ApplicationFailure);
+      expect(err).toMatchObject({ type: ErrorType.IsbResponseTooLarge, nonRetryable: true, message: expect.stringContaining(`exceeds ${MAX_ISB_RESPONSE_BYTES} bytes`) });
+      await waitFor(async () => (closedEarly ? true : undefined), 5_000, 'the download to be cut');
+      expect(sent).toBeLessThan(64 * 1024 * 1024);
+    } finally {
+      huge.closeAllConnections();
+      await new Promise((r) => huge.close(r));
+    }
   });
 });

@@ -1,12 +1,14 @@
 import { randomUUID } from 'node:crypto';
-import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
+import { Client, WorkflowNotFoundError } from '@temporalio/client';
 import type { FastifyInstance } from 'fastify';
+import { msToTs } from '@temporalio/common/lib/time';
+import { temporal } from '@temporalio/proto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { workflowIdFor } from '../../src/infrastructure/client';
 import { startTemporalDevServer, type DevServer } from '../../src/dev/dev-server';
 import { freePort } from '../../src/dev/ports';
 import type { LeaseStatus } from '../../src/domain/schemas';
-import { buildWebhookServer, WEBHOOK_PATH } from '../../src/interfaces/webhook';
+import { buildWebhookServer, runWebhook, WEBHOOK_PATH, type RunningWebhook } from '../../src/interfaces/webhook';
 import { leaseTerminatedEvent } from '../helpers/events';
 import { httpRequest } from '../helpers/http';
 import { dailyCosts, startStack, type Stack } from '../helpers/stack';
@@ -106,6 +108,28 @@ describe('webhook intake', () => {
     expect(runs).toHaveLength(1);
   });
 
+  it('an upper-case uuid after the lower-case one is a 200 duplicate of the same lease: one workflow, lower case everywhere', async () => {
+    const uuid = randomUUID();
+    const event = leaseTerminatedEvent({ uuid });
+    expect((await post(event)).status).toBe(202);
+    const upper = leaseTerminatedEvent({ uuid: uuid.toUpperCase() });
+    const res = await post(upper);
+    expect(res.status).toBe(200);
+    expect(res.json).toEqual({ workflowId: `lease-costs-${uuid}`, status: 'duplicate' });
+    expect(workflowIdFor(uuid.toUpperCase())).toBe(`lease-costs-${uuid}`);
+    const ids = [];
+    for await (const wf of stack.client.workflow.list({ query: `LeaseUuid = '${uuid}' OR LeaseUuid = '${uuid.toUpperCase()}'` })) ids.push(wf.workflowId);
+    expect(ids).toEqual([`lease-costs-${uuid}`]);
+
+    // An upper-case first delivery is stored lower case too: input, search attribute, id.
+    const other = randomUUID();
+    expect((await post(leaseTerminatedEvent({ uuid: other.toUpperCase() }))).status).toBe(202);
+    const desc = await stack.client.workflow.getHandle(`lease-costs-${other}`).describe();
+    expect(desc.searchAttributes.LeaseUuid).toEqual([other]);
+    await stack.client.workflow.getHandle(`lease-costs-${other}`).terminate('test done');
+    await stack.client.workflow.getHandle(`lease-costs-${uuid}`).terminate('test done');
+  });
+
   describe('every 4xx row of the contract starts nothing', () => {
     const errorOnly = (json: unknown) => {
       expect(json).toEqual({ error: expect.any(String) });
@@ -115,9 +139,14 @@ describe('webhook intake', () => {
       ['account id with 11 digits', (e) => ({ ...e, detail: { ...e.detail, accountId: '12345678901' } }), 'detail.accountId'],
       ['bad email', (e) => ({ ...e, detail: { ...e.detail, leaseId: { ...e.detail.leaseId, userEmail: 'not-an-email' } } }), 'detail.leaseId.userEmail'],
       ['bad uuid', (e) => ({ ...e, detail: { ...e.detail, leaseId: { ...e.detail.leaseId, uuid: 'lease-1' } } }), 'detail.leaseId.uuid'],
+      ['nil uuid', (e) => ({ ...e, detail: { ...e.detail, leaseId: { ...e.detail.leaseId, uuid: '00000000-0000-0000-0000-000000000000' } } }), 'detail.leaseId.uuid'],
       ['wrong detail-type', (e) => ({ ...e, 'detail-type': 'LeaseApproved' }), 'detail-type'],
       ['wrong source', (e) => ({ ...e, source: 'not-isb' }), 'source'],
       ['time not ISO', (e) => ({ ...e, time: 'yesterday' }), 'time'],
+      ['time in year 9999', (e) => ({ ...e, time: '9999-12-31T23:59:59Z' }), 'time'],
+      ['time in year 0001', (e) => ({ ...e, time: '0001-01-01T00:00:00Z' }), 'time'],
+      ['time 6 minutes ahead', (e) => ({ ...e, time: new Date(Date.now() + 6 * 60_000).toISOString() }), 'time'],
+      ['time 31 days ago', (e) => ({ ...e, time: new Date(Date.now() - 31 * DAY).toISOString() }), 'time'],
       ['no detail', ({ detail: _d, ...rest }) => rest, 'detail'],
       ['a JSON array', () => [1, 2, 3], ''],
     ];
@@ -173,6 +202,14 @@ describe('webhook intake', () => {
       expect(await exists(stack.client, event.detail.leaseId.uuid)).toBe(false);
     });
 
+    it('a time a little ahead (clock skew) or within WEBHOOK_MAX_EVENT_AGE_DAYS is accepted', async () => {
+      const ahead = leaseTerminatedEvent({ time: new Date(Date.now() + 4 * 60_000).toISOString() });
+      expect((await post(ahead)).status).toBe(202);
+      const old = leaseTerminatedEvent({ time: new Date(Date.now() - 29 * DAY).toISOString() });
+      expect((await post(old)).status).toBe(202);
+      for (const e of [ahead, old]) await stack.client.workflow.getHandle(workflowIdFor(e.detail.leaseId.uuid)).terminate('test done');
+    });
+
     it('JSON with a charset parameter is accepted', async () => {
       const res = await post(leaseTerminatedEvent(), { 'content-type': 'application/json; charset=utf-8' });
       expect(res.status).toBe(202);
@@ -214,30 +251,99 @@ describe('webhook intake', () => {
 });
 
 describe('per-source rate limit', () => {
-  it('answers 429 with Retry-After past the limit, per source address, before auth and without starting anything', async () => {
+  it('429 with Retry-After past the limit; bad keys have their own budget; a client-written X-Forwarded-For entry dodges nothing', async () => {
     const limited = buildWebhookServer({
-      config: { ...stack.config, WEBHOOK_API_KEY: API_KEY, WEBHOOK_AUTH: 'api-key', WEBHOOK_RATE_LIMIT_PER_MINUTE: 3, WEBHOOK_TRUST_PROXY: true },
+      // The test's own loopback connection plays the load balancer that appends the real source.
+      config: { ...stack.config, WEBHOOK_API_KEY: API_KEY, WEBHOOK_AUTH: 'api-key', WEBHOOK_RATE_LIMIT_PER_MINUTE: 3, WEBHOOK_TRUST_PROXY: ['127.0.0.1'] },
       client: stack.client, log: () => {},
     });
     const base = await listen(limited);
     try {
-      const send = (event: unknown, source: string, key = API_KEY) => httpRequest(`${base}${WEBHOOK_PATH}`, {
-        headers: { 'content-type': 'application/json', 'x-api-key': key, 'x-forwarded-for': source }, body: JSON.stringify(event),
+      const send = (event: unknown, forwardedFor: string, key = API_KEY) => httpRequest(`${base}${WEBHOOK_PATH}`, {
+        headers: { 'content-type': 'application/json', 'x-api-key': key, 'x-forwarded-for': forwardedFor }, body: JSON.stringify(event),
       });
-      const statuses = [];
-      for (let i = 0; i < 3; i++) statuses.push((await send(leaseTerminatedEvent(), '203.0.113.7', 'wrong-key')).status);
-      expect(statuses).toEqual([401, 401, 401]);
+      const junk = [];
+      for (let i = 0; i < 4; i++) junk.push((await send(leaseTerminatedEvent(), '203.0.113.7', 'wrong-key')).status);
+      expect(junk).toEqual([401, 401, 401, 429]);
+
+      // The genuine sender behind the same address still has its whole budget; the left-most entry,
+      // which the client writes, changes on every request and does not make a new source.
+      const genuine = [];
+      for (let i = 0; i < 3; i++) genuine.push((await send(leaseTerminatedEvent(), `10.9.9.${i}, 203.0.113.7`)).status);
+      expect(genuine).toEqual([202, 202, 202]);
       const blocked = leaseTerminatedEvent();
-      const res = await send(blocked, '203.0.113.7');
+      const res = await send(blocked, '10.9.9.99, 203.0.113.7');
       expect(res.status).toBe(429);
       expect(res.json).toEqual({ error: expect.any(String) });
       expect(Number(res.headers['retry-after'])).toBeGreaterThan(0);
       expect(await exists(stack.client, blocked.detail.leaseId.uuid)).toBe(false);
-      // Another source is not affected, and health checks are never limited.
+      // Another source is not affected, and health checks have their own budget.
       expect((await send(leaseTerminatedEvent(), '198.51.100.9')).status).toBe(202);
       expect((await httpRequest(`${base}/healthz`, { method: 'GET', headers: { 'x-forwarded-for': '203.0.113.7' } })).status).toBe(200);
     } finally {
       await limited.close();
+    }
+  });
+
+  it('healthz is rate limited per source too', async () => {
+    const limited = buildWebhookServer({
+      config: { ...stack.config, WEBHOOK_API_KEY: API_KEY, WEBHOOK_AUTH: 'api-key', WEBHOOK_RATE_LIMIT_PER_MINUTE: 2 },
+      client: stack.client, log: () => {},
+    });
+    const base = await listen(limited);
+    try {
+      const statuses = [];
+      for (let i = 0; i < 3; i++) statuses.push((await httpRequest(`${base}/healthz`, { method: 'GET' })).status);
+      expect(statuses).toEqual([200, 200, 429]);
+    } finally {
+      await limited.close();
+    }
+  });
+});
+
+describe('healthz checks what a start needs', () => {
+  it('names a missing namespace, then missing search attributes, and turns 200 once they are registered', async () => {
+    const serve = async (namespace: string) => {
+      const server = buildWebhookServer({
+        config: { ...stack.config, WEBHOOK_API_KEY: API_KEY, WEBHOOK_AUTH: 'api-key' },
+        client: new Client({ connection: stack.client.connection, namespace }), log: () => {},
+      });
+      return { server, base: await listen(server) };
+    };
+    const ghost = await serve(`no-such-namespace-${randomUUID().slice(0, 8)}`);
+    try {
+      const res = await httpRequest(`${ghost.base}/healthz`, { method: 'GET' });
+      expect(res.status).toBe(503);
+      expect(res.json).toEqual({ error: expect.stringContaining('does not exist'), missing: [expect.stringMatching(/^namespace:no-such-namespace-/)] });
+    } finally {
+      await ghost.server.close();
+    }
+
+    const namespace = `bare-${randomUUID().slice(0, 8)}`;
+    await stack.client.workflowService.registerNamespace({ namespace, workflowExecutionRetentionPeriod: msToTs('1 day') });
+    const bare = await serve(namespace);
+    try {
+      const res = await waitFor(async () => {
+        const r = await httpRequest(`${bare.base}/healthz`, { method: 'GET' });
+        return (r.json as { missing?: string[] })?.missing?.[0]?.startsWith('namespace:') ? undefined : r;
+      }, 20_000, 'namespace visible');
+      expect(res.status).toBe(503);
+      expect(res.json).toEqual({
+        error: expect.stringContaining('search attributes not registered'),
+        missing: ['search-attribute:LeaseUuid(Keyword)', 'search-attribute:AwsAccountId(Keyword)', 'search-attribute:LeasePhase(Keyword)', 'search-attribute:LeaseTotalCost(Double)'],
+      });
+      const { IndexedValueType } = temporal.api.enums.v1;
+      await stack.client.connection.operatorService.addSearchAttributes({ namespace, searchAttributes: {
+        LeaseUuid: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD, AwsAccountId: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+        LeasePhase: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD, LeaseTotalCost: IndexedValueType.INDEXED_VALUE_TYPE_DOUBLE,
+      } });
+      const ok = await waitFor(async () => {
+        const r = await httpRequest(`${bare.base}/healthz`, { method: 'GET' });
+        return r.status === 200 ? r : undefined;
+      }, 20_000, 'healthz 200 after registration');
+      expect(ok.json).toEqual({ status: 'ok' });
+    } finally {
+      await bare.server.close();
     }
   });
 });
@@ -245,40 +351,59 @@ describe('per-source rate limit', () => {
 describe('webhook while Temporal is down', () => {
   let server: DevServer | undefined;
   let port: number;
-  let connection: Connection;
-  let isolated: FastifyInstance;
-  let isolatedUrl: string;
+  let webhook: RunningWebhook;
 
   beforeAll(async () => {
     port = await freePort();
     server = await startTemporalDevServer({ port, uiPort: false });
-    connection = Connection.lazy({ address: server.address, connectTimeout: '2 seconds' });
-    const client = new Client({ connection, namespace: 'default' });
-    isolated = buildWebhookServer({ config: { ...stack.config, WEBHOOK_API_KEY: API_KEY, WEBHOOK_AUTH: 'api-key' }, client, log: () => {} });
-    isolatedUrl = await listen(isolated);
+    // The production wiring (lazy connection, its connect timeout, the SDK's retrying interceptor).
+    webhook = await runWebhook({ ...stack.config, TEMPORAL_ADDRESS: server.address, WEBHOOK_PORT: 0, WEBHOOK_API_KEY: API_KEY, WEBHOOK_AUTH: 'api-key' },
+      { host: '127.0.0.1', log: () => {} });
   });
   afterAll(async () => {
-    await isolated?.close();
-    await connection?.close();
+    await webhook?.close();
     await server?.stop();
   });
 
-  it('answers 503 (and healthz 503) while Temporal is stopped; the redelivery after it returns is 202', async () => {
-    const send = (event: unknown) => httpRequest(`${isolatedUrl}${WEBHOOK_PATH}`, {
-      headers: { 'content-type': 'application/json', 'x-api-key': API_KEY }, body: JSON.stringify(event),
-    });
+  it('answers 503 within 5 s every time and healthz 503 within 2 s once the server is SIGKILLed; the redelivery after it returns is 202', async () => {
+    const send = async (event: unknown) => {
+      const t0 = Date.now();
+      const res = await httpRequest(`${webhook.address}${WEBHOOK_PATH}`, {
+        headers: { 'content-type': 'application/json', 'x-api-key': API_KEY }, body: JSON.stringify(event),
+      });
+      return { ...res, ms: Date.now() - t0 };
+    };
+    const health = async () => {
+      const t0 = Date.now();
+      const res = await httpRequest(`${webhook.address}/healthz`, { method: 'GET' });
+      return { status: res.status, ms: Date.now() - t0 };
+    };
     expect((await send(leaseTerminatedEvent())).status).toBe(202);
+    expect((await health()).status).toBe(200);
 
+    process.kill(-server!.process.pid!, 'SIGKILL');
     await server!.stop();
     server = undefined;
     const event = leaseTerminatedEvent();
-    const t0 = Date.now();
-    const down = await send(event);
-    expect(down.status).toBe(503);
-    expect(down.json).toEqual({ error: expect.any(String) });
-    expect(down.headers['retry-after']).toBeDefined();
-    expect(Date.now() - t0).toBeLessThan(10_000);
-    expect((await httpRequest(`${isolatedUrl}/healthz`, { method: 'GET' })).status).toBe(503);
+    const sequential = [];
+    for (let i = 0; i < 3; i++) sequential.push(await send(event));
+    const concurrent = await Promise.all(Array.from({ length: 5 }, () => send(leaseTerminatedEvent())));
+    for (const res of [...sequential, ...concurrent]) {
+      expect(res.status).toBe(503);
+      expect(res.json).toEqual({ error: expect.any(String) });
+      expect(res.headers['retry-after']).toBeDefined();
+      expect(res.ms).toBeLessThan(5_000);
+    }
+    const healths = [];
+    for (let i = 0; i < 3; i++) {
+      healths.push(await health());
+      await new Promise((r) => setTimeout(r, 1_100)); // past the one-second cache
+    }
+    for (const h of healths) {
+      expect(h.status).toBe(503);
+      expect(h.ms).toBeLessThan(2_000);
+    }
+    console.log(`Temporal killed: webhook 503 in ${[...sequential, ...concurrent].map((r) => r.ms).join(', ')} ms; healthz 503 in ${healths.map((h) => h.ms).join(', ')} ms`);
 
     server = await startTemporalDevServer({ port, uiPort: false });
     // EventBridge keeps redelivering; the webhook's connection recovers on its own.
@@ -288,6 +413,7 @@ describe('webhook while Temporal is down', () => {
     }, 60_000, 'Temporal back');
     expect(back.status).toBe(202);
     expect(back.json).toMatchObject({ workflowId: workflowIdFor(event.detail.leaseId.uuid), status: 'started' });
-    expect((await httpRequest(`${isolatedUrl}/healthz`, { method: 'GET' })).status).toBe(200);
+    const healthy = await waitFor(async () => ((await health()).status === 200 ? true : undefined), 10_000, 'healthz 200');
+    expect(healthy).toBe(true);
   });
 });
