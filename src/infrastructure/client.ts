@@ -1,14 +1,14 @@
 import { Client, Connection, WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { dataConverterFor } from './codec';
 import type { Config } from './config';
-import { temporalConnectionOptions, type TemporalConnectionConfig } from './temporal-connection';
+import { temporalConnectionOptions } from './temporal-connection';
 import type { LeaseCostsInput, LeaseTerminatedEvent } from '../domain/schemas';
 import { AwsAccountIdKey, LeasePhaseKey, LeaseUuidKey } from '../domain/search-attributes';
 
 export const WORKFLOW_TYPE = 'leaseCostsWorkflow';
 export const workflowIdFor = (leaseUuid: string) => `lease-costs-${leaseUuid}`;
 
-export async function connectClient(config: TemporalConnectionConfig & Pick<Config, 'TEMPORAL_NAMESPACE' | 'PAYLOAD_ENCRYPTION_KEYS'>): Promise<Client> {
+export async function connectClient(config: Pick<Config, 'TEMPORAL_ADDRESS' | 'temporalConnection' | 'TEMPORAL_NAMESPACE' | 'PAYLOAD_ENCRYPTION_KEYS'>): Promise<Client> {
   const connection = await Connection.connect({ ...temporalConnectionOptions(config), connectTimeout: '5 seconds' });
   return new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, dataConverter: dataConverterFor(config.PAYLOAD_ENCRYPTION_KEYS) });
 }

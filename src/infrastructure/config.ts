@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { existsSync } from 'node:fs';
 import { parseEncryptionKeys } from './codec';
+import { loadTemporalProfile, type TemporalConnection } from './temporal-connection';
 
 const intIn = (min: number, max: number, dflt: number) =>
   z.string().trim().default(String(dflt))
@@ -13,15 +13,10 @@ const optional = <T extends z.ZodType>(schema: T) =>
 const isLoopback = (host: string) => ['127.0.0.1', 'localhost', '[::1]', '::1'].includes(host) || /^127\./.test(host);
 
 export const ConfigSchema = z.object({
+  /** Defaults when neither the environment nor a Temporal profile gives them (see temporal-connection). */
   TEMPORAL_ADDRESS: z.string().default('127.0.0.1:7233'),
   TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
   TEMPORAL_TASK_QUEUE: z.string().min(1).default('lease-costs'),
-  /** TLS to Temporal; on by default when an API key or client certificate is given. */
-  TEMPORAL_TLS: optional(z.enum(['true', 'false']).transform((v) => v === 'true')),
-  TEMPORAL_API_KEY: optional(z.string().min(1)),
-  TEMPORAL_TLS_CERT_PATH: optional(z.string().min(1)),
-  TEMPORAL_TLS_KEY_PATH: optional(z.string().min(1)),
-  TEMPORAL_TLS_CA_PATH: optional(z.string().min(1)),
   BILLING_PADDING_HOURS: intIn(0, 168, 8),
   COST_EXPLORER_ROLE_ARN: optional(z.string().regex(/^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@\/-]{1,512}$/,
     'must be arn:aws:iam::<12 digits>:role/<name>')),
@@ -56,13 +51,22 @@ export const ConfigSchema = z.object({
   CODEC_HOST: z.string().min(1).default('127.0.0.1'),
   CODEC_CORS_ORIGINS: z.string().default('http://127.0.0.1:8233,http://localhost:8233'),
   /** host:port for the Prometheus endpoint of worker processes; empty turns metrics off. */
+  LOG_LEVEL: z.preprocess((v) => (typeof v === 'string' && v.trim() !== '' ? v.trim().toLowerCase() : undefined),
+    z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info')),
+  /** `json` or `pretty`; unset: pretty when stdout is a terminal, JSON lines otherwise. */
+  LOG_FORMAT: optional(z.enum(['json', 'pretty'])),
   METRICS_BIND_ADDRESS: z.string().default('').refine((s) => s === '' || /^[\w.\-\[\]:]+:\d{1,5}$/.test(s), 'must be host:port, or empty to disable'),
 });
-export type Config = z.infer<typeof ConfigSchema>;
+/**
+ * The environment's settings, plus the Temporal connection the SDK's environment configuration
+ * resolved (TLS, API key, gRPC metadata; `address` only when the environment or a profile set one).
+ */
+export type Settings = z.infer<typeof ConfigSchema>;
+export type Config = Settings & { temporalConnection: TemporalConnection };
 
 /** What each process needs beyond the defaults: checked together so one start names every gap. */
 export type Role = 'worker' | 'webhook' | 'report' | 'client' | 'codec';
-const REQUIRED: Record<Role, (keyof Config)[]> = {
+const REQUIRED: Record<Role, (keyof Settings)[]> = {
   worker: ['COST_EXPLORER_ROLE_ARN', 'S3_BUCKET_NAME', 'EVENT_BUS_NAME', 'ISB_API_BASE_URL'],
   webhook: [],
   report: ['COST_EXPLORER_ROLE_ARN'],
@@ -81,7 +85,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, roles: Role[]): Config {
   const parsed = ConfigSchema.safeParse(env);
   const problems = parsed.success ? [] : parsed.error.issues.map((i) => ({ variable: String(i.path[0]), message: i.message }));
   const cfg = parsed.success ? parsed.data : undefined;
-  const value = (k: keyof Config) => (cfg ? cfg[k] : env[k]);
+  const value = (k: keyof Settings) => (cfg ? cfg[k] : env[k]);
   for (const role of roles) {
     for (const key of REQUIRED[role]) {
       if (!value(key) && !problems.some((p) => p.variable === key)) problems.push({ variable: key, message: 'is required' });
@@ -93,15 +97,14 @@ export function loadConfig(env: NodeJS.ProcessEnv, roles: Role[]): Config {
       problems.push({ variable: 'WEBHOOK_API_KEY', message: 'is required unless WEBHOOK_AUTH=none' });
     }
   }
-  const certPath = value('TEMPORAL_TLS_CERT_PATH');
-  const keyPath = value('TEMPORAL_TLS_KEY_PATH');
-  if (Boolean(certPath) !== Boolean(keyPath)) {
-    problems.push({ variable: certPath ? 'TEMPORAL_TLS_KEY_PATH' : 'TEMPORAL_TLS_CERT_PATH', message: 'is required with the other half of the client certificate pair' });
-  }
-  for (const key of ['TEMPORAL_TLS_CERT_PATH', 'TEMPORAL_TLS_KEY_PATH', 'TEMPORAL_TLS_CA_PATH'] as const) {
-    const path = value(key);
-    if (typeof path === 'string' && !existsSync(path)) problems.push({ variable: key, message: `no such file: ${path}` });
-  }
-  if (problems.length > 0 || !cfg) throw new ConfigError(problems);
-  return cfg;
+  const temporal = loadTemporalProfile(env);
+  if (!temporal.ok) problems.push({ variable: temporal.variable, message: temporal.message });
+  if (problems.length > 0 || !cfg || !temporal.ok) throw new ConfigError(problems);
+  return {
+    ...cfg,
+    // The environment wins over the profile inside envconfig; our defaults apply to neither.
+    TEMPORAL_ADDRESS: temporal.connection.address ?? cfg.TEMPORAL_ADDRESS,
+    TEMPORAL_NAMESPACE: temporal.namespace ?? cfg.TEMPORAL_NAMESPACE,
+    temporalConnection: temporal.connection,
+  };
 }

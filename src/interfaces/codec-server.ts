@@ -3,6 +3,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { EncryptionCodec, parseEncryptionKeys } from '../infrastructure/codec';
 import type { Config } from '../infrastructure/config';
+import { createLogger, fastifyLogging, type Logger } from '../infrastructure/logging';
 
 // Temporal's remote codec protocol: proto3 JSON payloads, bytes as base64.
 const JsonPayloads = z.object({
@@ -27,11 +28,12 @@ const toJson = (p: Payload): JsonPayload => ({
  * decrypted payloads. It decrypts for whoever reaches it, so it listens on loopback by default and
  * belongs behind the same sign-in as the UI in production.
  */
-export function buildCodecServer(config: Pick<Config, 'PAYLOAD_ENCRYPTION_KEYS' | 'CODEC_CORS_ORIGINS'>): FastifyInstance {
+export function buildCodecServer(config: Pick<Config, 'PAYLOAD_ENCRYPTION_KEYS' | 'CODEC_CORS_ORIGINS'>, logger: Logger): FastifyInstance {
   if (!config.PAYLOAD_ENCRYPTION_KEYS) throw new Error('PAYLOAD_ENCRYPTION_KEYS is not set: there is nothing to decode');
   const codec = new EncryptionCodec(parseEncryptionKeys(config.PAYLOAD_ENCRYPTION_KEYS));
   const origins = new Set(config.CODEC_CORS_ORIGINS.split(',').map((s) => s.trim()).filter(Boolean));
-  const app = Fastify({ logger: false, bodyLimit: 8 * 1024 * 1024 });
+  // Request lines would say only "decode": the UI calls it for every page it shows.
+  const app = Fastify({ ...fastifyLogging(logger), bodyLimit: 8 * 1024 * 1024 });
 
   app.addHook('onRequest', async (request, reply) => {
     const origin = request.headers.origin;
@@ -68,10 +70,20 @@ export function buildCodecServer(config: Pick<Config, 'PAYLOAD_ENCRYPTION_KEYS' 
   return app;
 }
 
-export async function runCodecServer(config: Config): Promise<{ url: string; close(): Promise<void> }> {
-  const app = buildCodecServer(config);
+export async function runCodecServer(config: Config, logger: Logger): Promise<{ url: string; close(): Promise<void> }> {
+  const app = buildCodecServer(config, logger);
   await app.listen({ host: config.CODEC_HOST, port: config.CODEC_PORT });
   const bound = app.server.address();
   const port = typeof bound === 'object' && bound ? bound.port : config.CODEC_PORT;
   return { url: `http://${config.CODEC_HOST === '0.0.0.0' ? '127.0.0.1' : config.CODEC_HOST}:${port}`, close: () => app.close() };
+}
+
+/** `lease-costs codec-server`: serve until SIGINT/SIGTERM. */
+export async function codecServerCommand(config: Config, untilSignal: () => Promise<NodeJS.Signals>): Promise<void> {
+  const logger = createLogger(config);
+  const codec = await runCodecServer(config, logger);
+  logger.info({ url: codec.url }, 'codec endpoint listening');
+  const signal = await untilSignal();
+  logger.info({ signal }, 'shutting down');
+  await codec.close();
 }

@@ -7,6 +7,7 @@ import { dataConverterFor } from '../../src/infrastructure/codec';
 import { buildCodecServer } from '../../src/interfaces/codec-server';
 import { rawHistoryText } from '../helpers/history';
 import { httpRequest } from '../helpers/http';
+import { silentLogger } from '../helpers/logs';
 import { dailyCosts, startStack, type Stack } from '../helpers/stack';
 import { fetchHistory } from '../helpers/temporal';
 
@@ -25,7 +26,7 @@ beforeAll(async () => {
     connection: Connection.lazy({ address: stack.config.TEMPORAL_ADDRESS }),
     dataConverter: dataConverterFor(KEYS),
   });
-  codecServer = buildCodecServer({ PAYLOAD_ENCRYPTION_KEYS: KEYS, CODEC_CORS_ORIGINS: UI_ORIGIN });
+  codecServer = buildCodecServer({ PAYLOAD_ENCRYPTION_KEYS: KEYS, CODEC_CORS_ORIGINS: UI_ORIGIN }, silentLogger());
   await codecServer.listen({ port: 0, host: '127.0.0.1' });
   const addr = codecServer.server.address();
   codecUrl = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;

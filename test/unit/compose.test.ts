@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { parse as parseDotenv } from 'dotenv';
-import { ConfigSchema, loadConfig, type Config } from '../../src/infrastructure/config';
+import { ConfigSchema, loadConfig, type Config, type Settings } from '../../src/infrastructure/config';
 import { SEARCH_ATTRIBUTES } from '../../src/domain/search-attributes';
 import { buildCli } from '../../src/interfaces/cli';
 import { costExplorerQueueOf } from '../../src/domain/task-queues';
@@ -115,7 +115,7 @@ describe('.env.example', () => {
   it('shows the schema default for every variable it leaves commented out', () => {
     const defaults = ConfigSchema.parse({});
     for (const m of envExampleText.matchAll(/^#\s*([A-Z0-9_]+)=(.*)$/gm)) {
-      const key = m[1] as keyof Config;
+      const key = m[1] as keyof Settings;
       if (!(key in ConfigSchema.shape)) continue;
       const dflt = defaults[key];
       expect(m[2], `commented ${key}`).toBe(dflt === undefined ? '' : String(dflt));
