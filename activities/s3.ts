@@ -5,7 +5,6 @@ import { ApplicationFailure, heartbeat } from '@temporalio/activity';
 import { buildCostCsv } from '../src/domain/csv';
 import { CostRow, UUID, type DateRange } from '../src/domain/schemas';
 import { activityTelemetry } from '../src/infrastructure/telemetry';
-import type { CollectionResult } from './cost-explorer';
 import { z } from 'zod';
 
 export interface S3Deps {
@@ -38,8 +37,11 @@ interface StagedSegment { kind: string; range: DateRange; pages: number }
 export const partKey = (prefix: string, segment: StagedSegment, page: number) =>
   `${prefix}${segment.kind}-${segment.range.start}-${segment.range.end}/${String(page).padStart(6, '0')}.json`;
 
+/** What a report needs of a collection: where its pages are staged (a CollectionResult is one). */
+export interface StagedCollection { stagingPrefix: string; segments: StagedSegment[] }
+
 /** The staged page keys of a collection, in order. */
-export const partKeysOf = (c: { stagingPrefix: string; segments: StagedSegment[] }) =>
+export const partKeysOf = (c: StagedCollection) =>
   c.segments.flatMap((seg) => Array.from({ length: seg.pages }, (_, i) => partKey(c.stagingPrefix, seg, i)));
 
 /** Cost rows travel between activities through S3 so history holds only references. */
@@ -68,7 +70,7 @@ export interface ReportSummary {
 export function createS3Activities(deps: S3Deps) {
   const staging = createStagingStore(deps.s3, deps.bucket);
   return {
-    async writeReport(input: { leaseUuid: string; version: number; collection: CollectionResult }): Promise<ReportSummary> {
+    async writeReport(input: { leaseUuid: string; version: number; collection: StagedCollection }): Promise<ReportSummary> {
       const rows: CostRow[] = [];
       for (const key of partKeysOf(input.collection)) {
         rows.push(...(await staging.getPart(key)));
