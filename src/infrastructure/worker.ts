@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { Client } from '@temporalio/client';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../../activities';
@@ -33,6 +35,9 @@ export function productionActivityDeps(config: Config, acquireCallSlot: () => Pr
 }
 
 export const workflowsPath = new URL('../../workflows/index.ts', import.meta.url).pathname;
+/** Written by `npm run build` next to the compiled code (the image); absent in a checkout, which bundles at start. */
+const prebuiltBundle = fileURLToPath(new URL('./workflow-bundle.js', import.meta.url));
+const workflowCode = () => (existsSync(prebuiltBundle) ? { workflowBundle: { codePath: prebuiltBundle } } : { workflowsPath });
 
 /** The two workers of one process, started and stopped as one. */
 export interface LeaseCostsWorker {
@@ -63,7 +68,7 @@ export async function createWorker(
     // Resume points reach the server within a second, so a crash repeats at most one page
     // (only runs still in the pre-child `collectCosts` activity depend on heartbeats for this).
     maxHeartbeatThrottleInterval: '1 second',
-    ...(opts.workerOptions?.workflowBundle ? {} : { workflowsPath }),
+    ...(opts.workerOptions?.workflowBundle ? {} : workflowCode()),
     ...opts.workerOptions,
   });
   const costExplorer = await Worker.create({

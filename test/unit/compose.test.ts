@@ -305,14 +305,33 @@ describe('Dockerfile', () => {
     expect(JSON.parse(instr(finalStage, 'CMD').at(-1)!.slice(4))).toEqual(['worker']);
   });
 
-  it('ships every file the worker and webhook load, and no test code', () => {
-    // Paths the final stage copies (the last COPY argument is the destination).
-    const copied = instr(finalStage, 'COPY').flatMap((l) => {
-      const args = l.split(/\s+/).slice(1).filter((a) => !a.startsWith('--'));
-      return args.slice(0, -1).map((a) => relative('/app', resolve('/app', a)));
-    });
-    expect(copied.some((p) => p === 'test' || p.startsWith('test/'))).toBe(false);
-    const shipped = (f: string) => copied.some((p) => f === p || f.startsWith(`${p}/`));
+  /** Paths a stage copies (the last COPY argument is the destination), relative to /app. */
+  const copiedBy = (stage: string[]) => instr(stage, 'COPY').flatMap((l) => {
+    const args = l.split(/\s+/).slice(1).filter((a) => !a.startsWith('--'));
+    return args.slice(0, -1).map((a) => relative('/app', resolve('/app', a)));
+  });
+  const buildStage = lines.slice(froms[0], froms[1]);
+
+  it('builds compiled JavaScript and the workflow bundle in the build stage, and ships only those', () => {
+    expect(instr(buildStage, 'RUN').join(' ')).toMatch(/npm run build\b/);
+    expect(read('package.json')).toMatch(/"build": "node scripts\/build\.mjs"/);
+    // The runtime stage gets bin/ and dist/ from the build stage, and no source at all.
+    expect(copiedBy(finalStage).sort()).toEqual(['bin', 'dist', 'package-lock.json', 'package.json', 'scripts/prune-production.mjs']);
+    // bin/ runs dist/ when there is no src/ next to it; tsx (its checkout path) is a dev dependency.
+    const pkg = JSON.parse(read('package.json')) as { dependencies: Record<string, string>; devDependencies: Record<string, string> };
+    expect(pkg.dependencies.tsx).toBeUndefined();
+    expect(pkg.devDependencies.tsx).toBeDefined();
+    expect(read('bin/lease-costs.mjs')).toMatch(/dist\/cli\.mjs/);
+  });
+
+  it('keeps only this platform\'s native Temporal bridge', () => {
+    const install = instr(finalStage, 'RUN').find((l) => /\bnpm ci\b/.test(l))!;
+    expect(install).toMatch(/npm ci --omit=dev\b.*&& node scripts\/prune-production\.mjs/);
+  });
+
+  it('compiles every module the worker and webhook load, from production dependencies only', () => {
+    const built = copiedBy(buildStage);
+    const inBuild = (f: string) => built.some((p) => f === p || f.startsWith(`${p}/`));
 
     const pkg = JSON.parse(read('package.json')) as { dependencies: Record<string, string> };
     const prodDeps = new Set(Object.keys(pkg.dependencies));
@@ -332,15 +351,15 @@ describe('Dockerfile', () => {
       expect(m, `cli.ts command ${c}`).not.toBeNull();
       return resolveModule(join('src/interfaces', m![1]!));
     });
-    // The worker also bundles workflows/ at start.
-    const entries = ['bin/lease-costs.mjs', 'src/interfaces/cli.ts', ...commandModules, 'workflows/index.ts'];
+    // The workflow bundle is built from workflows/ too.
+    const entries = ['src/interfaces/cli.ts', ...commandModules, 'workflows/index.ts'];
     const seen = new Set<string>();
     const queue = [...entries];
     while (queue.length > 0) {
       const file = queue.pop()!;
       if (seen.has(file)) continue;
       seen.add(file);
-      expect(shipped(file), `${file} is loaded at runtime but not copied into the image`).toBe(true);
+      expect(inBuild(file), `${file} is loaded at runtime but not copied into the build stage`).toBe(true);
       // Lazy imports in cli.ts are followed only for the two commands the image runs.
       const src = read(file).replace(/\/\/.*$/gm, '');
       const specs = [...src.matchAll(/^\s*(?:import|export)\s+(?!type\s)[^;]*?from\s+['"]([^'"]+)['"]/gm)].map((m) => m[1]!);
@@ -358,7 +377,7 @@ describe('Dockerfile', () => {
 
   it('keeps local state and secrets out of the build context', () => {
     const ignored = read('.dockerignore').split('\n').map((l) => l.trim());
-    for (const p of ['node_modules', '.tools', '.data', 'test-output', '.git', '.env']) expect(ignored).toContain(p);
+    for (const p of ['node_modules', '.tools', '.data', 'test-output', '.git', '.env', 'dist']) expect(ignored).toContain(p);
   });
 });
 
