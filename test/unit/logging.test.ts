@@ -1,5 +1,6 @@
+import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { sdkLogger } from '../../src/infrastructure/logging';
+import { createLogger, sdkLogger } from '../../src/infrastructure/logging';
 import { memoryLogger } from '../helpers/logs';
 
 describe('the process logger', () => {
@@ -26,5 +27,17 @@ describe('the process logger', () => {
     expect(lines.map((l) => [l.level, l.msg])).toEqual([['warn', 'from core'], ['info', 'activity']]);
     expect(lines[0]).not.toHaveProperty('taskToken');
     expect(lines[1]).toMatchObject({ workflowId: 'wf-1', error: { type: 'Error', message: 'boom' } });
+  });
+
+  it('LOG_FORMAT=pretty prints readable lines, still redacted', () => {
+    const out: string[] = [];
+    const sink = new Writable({ write: (chunk, _encoding, done) => { out.push(String(chunk)); done(); } });
+    const logger = createLogger({ LOG_LEVEL: 'info', LOG_FORMAT: 'pretty' }, sink);
+    logger.info({ leaseUuid: 'abc', apiKey: 'k-secret' }, 'Report written');
+    const text = out.join('');
+    expect(text).toMatch(/INFO.*Report written/);
+    expect(text).toContain('leaseUuid: "abc"');
+    expect(text).not.toContain('k-secret');
+    expect(() => JSON.parse(text)).toThrow();
   });
 });
