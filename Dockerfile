@@ -1,35 +1,34 @@
 # syntax=docker/dockerfile:1
-# lease-costs runs its TypeScript through tsx (a production dependency), so nothing is compiled.
-
-# Build stage: full install, used only to type-check; the runtime stage copies its checked sources,
-# so a tree that does not type-check cannot become an image.
-# The current Node LTS (the SDK will require Node 22+ from 2027); CI proves the pinned set on Node 20.
+# Build stage: full install, type-check and lint, then `npm run build`: the CLI compiled to
+# JavaScript in dist/ and the workflow bundle next to it, so nothing is compiled or bundled at start
+# and the container runs on a read-only root filesystem (a tmpfs on /tmp is all it writes to).
 FROM node:24-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
-COPY tsconfig.json vitest.config.ts ./
+COPY tsconfig.json eslint.config.js vitest.config.ts ./
 COPY bin ./bin
+COPY scripts ./scripts
 COPY src ./src
 COPY activities ./activities
 COPY workflows ./workflows
-# tsc also checks test/; it never reaches the runtime image.
+# tsc and lint also check test/ and bench/; they never reach the runtime image.
 COPY test ./test
-RUN npx tsc --noEmit
+COPY bench ./bench
+RUN npx tsc --noEmit && npm run lint && npm run build
 
-# Runtime stage: production dependencies only, no test code, non-root.
+# Runtime stage: production dependencies only, the native Temporal bridge for this platform only,
+# compiled JavaScript only (no TypeScript, no tsx), non-root.
 FROM node:24-bookworm-slim AS runtime
 ENV NODE_ENV=production
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
-COPY --from=build /app/tsconfig.json ./
+COPY scripts/prune-production.mjs ./scripts/
+RUN npm ci --omit=dev --no-audit --no-fund && node scripts/prune-production.mjs && rm -rf scripts && npm cache clean --force
 COPY --from=build /app/bin ./bin
-COPY --from=build /app/src ./src
-COPY --from=build /app/activities ./activities
-COPY --from=build /app/workflows ./workflows
+COPY --from=build /app/dist ./dist
 USER node
-# worker: Prometheus /metrics when METRICS_BIND_ADDRESS is set; webhook: WEBHOOK_PORT.
+# worker: Prometheus /metrics when METRICS_BIND_ADDRESS is set; webhook: WEBHOOK_PORT (and its /metrics).
 EXPOSE 8080 9464
 ENTRYPOINT ["node", "bin/lease-costs.mjs"]
 CMD ["worker"]

@@ -1,7 +1,20 @@
 #!/usr/bin/env node
-// Runs the TypeScript CLI through tsx so there is no build step to forget.
-import { register } from 'tsx/esm/api';
+// In a checkout (TypeScript sources present) the CLI runs through tsx, so there is no build step to
+// forget and no stale dist/ to run by mistake. The image ships only dist/ (`npm run build`): compiled
+// JavaScript, and no tsx.
+import { existsSync } from 'node:fs';
 
-register();
-const { main } = await import('../src/interfaces/cli.ts');
+const source = new URL('../src/interfaces/cli.ts', import.meta.url);
+const compiled = new URL('../dist/cli.mjs', import.meta.url);
+let main;
+if (existsSync(source)) {
+  const { register } = await import('tsx/esm/api');
+  register();
+  ({ main } = await import(source.href));
+} else if (existsSync(compiled)) {
+  ({ main } = await import(compiled.href));
+} else {
+  console.error('lease-costs: neither src/ nor dist/ found next to bin/; run `npm run build`');
+  process.exit(1);
+}
 await main(process.argv);

@@ -5,6 +5,7 @@ import { runCodecServer } from '../interfaces/codec-server';
 import { startTemporalDevServer, type DevServer } from './dev-server';
 import { temporalConnectionOptions } from '../infrastructure/temporal-connection';
 import { installRuntime } from '../infrastructure/telemetry';
+import { createLogger, type Logger } from '../infrastructure/logging';
 import { repoRoot } from './tools';
 import { runWebhook } from '../interfaces/webhook';
 import { createWorker } from '../infrastructure/worker';
@@ -15,6 +16,8 @@ export interface DevStackOptions {
   uiPort?: number;
   /** SQLite file so runs survive restarts. */
   dbFile?: string;
+  /** Where the worker's, webhook's and codec endpoint's log lines go (default: stdout, per LOG_FORMAT). */
+  logger?: Logger;
 }
 
 export interface DevStack {
@@ -23,21 +26,24 @@ export interface DevStack {
   uiUrl?: string;
   webhookUrl: string;
   codecUrl?: string;
+  logger: Logger;
   stop(): Promise<void>;
 }
 
 /**
- * The whole service in one process tree: the pinned dev server (unless TEMPORAL_ADDRESS is set),
+ * The whole service in one process tree: the pinned dev server (unless TEMPORAL_ADDRESS or a
+ * Temporal profile names a server),
  * a worker and the webhook. Config is validated before anything starts.
  */
 export async function startDevStack(opts: DevStackOptions = {}): Promise<DevStack> {
   const env = opts.env ?? process.env;
   // With keys, dev also serves the codec endpoint: its settings are checked with the rest.
   let config = loadConfig(env, env.PAYLOAD_ENCRYPTION_KEYS ? ['worker', 'webhook', 'codec'] : ['worker', 'webhook']);
-  await installRuntime(config, env);
+  const logger = opts.logger ?? createLogger(config);
+  await installRuntime(config, logger);
   const stops: (() => Promise<void>)[] = [];
   const stop = async () => {
-    for (const s of stops.reverse()) await s().catch((err) => console.error(`shutdown: ${(err as Error).message}`));
+    for (const s of stops.reverse()) await s().catch((err) => logger.error({ error: (err as Error).message }, 'shutdown step failed'));
     stops.length = 0;
   };
   try {
@@ -45,11 +51,12 @@ export async function startDevStack(opts: DevStackOptions = {}): Promise<DevStac
     let codecUrl: string | undefined;
     if (config.PAYLOAD_ENCRYPTION_KEYS) {
       const uiPort = opts.uiPort ?? 8233;
-      const codec = await runCodecServer({ ...config, CODEC_CORS_ORIGINS: `${config.CODEC_CORS_ORIGINS},http://127.0.0.1:${uiPort},http://localhost:${uiPort}` });
+      const codec = await runCodecServer({ ...config, CODEC_CORS_ORIGINS: `${config.CODEC_CORS_ORIGINS},http://127.0.0.1:${uiPort},http://localhost:${uiPort}` }, logger);
       stops.push(() => codec.close());
       codecUrl = codec.url;
     }
-    if (!env.TEMPORAL_ADDRESS) {
+    // No address from the environment or a Temporal profile: run our own server.
+    if (config.temporalConnection.address === undefined) {
       server = await startTemporalDevServer({
         port: opts.port ?? 7233,
         uiPort: opts.uiPort ?? 8233,
@@ -60,7 +67,8 @@ export async function startDevStack(opts: DevStackOptions = {}): Promise<DevStac
         extraArgs: codecUrl ? ['--ui-codec-endpoint', codecUrl] : [],
       });
       stops.push(() => server!.stop());
-      config = { ...config, TEMPORAL_ADDRESS: server.address };
+      // Plaintext, no API key: the profile's TLS settings are for some other server.
+      config = { ...config, TEMPORAL_ADDRESS: server.address, temporalConnection: { address: server.address } };
     }
     const connection = await NativeConnection.connect(temporalConnectionOptions(config));
     stops.push(() => connection.close());
@@ -70,9 +78,9 @@ export async function startDevStack(opts: DevStackOptions = {}): Promise<DevStac
       if (worker.getState() === 'RUNNING') worker.shutdown();
       await running;
     });
-    const webhook = await runWebhook(config);
+    const webhook = await runWebhook(config, logger);
     stops.push(() => webhook.close());
-    return { config, server, uiUrl: server?.uiUrl, codecUrl, webhookUrl: `${webhook.address}/webhooks/lease-terminated`, stop };
+    return { config, server, uiUrl: server?.uiUrl, codecUrl, logger, webhookUrl: `${webhook.address}/webhooks/lease-terminated`, stop };
   } catch (err) {
     await stop();
     throw err;

@@ -1,7 +1,7 @@
 import { Client, Connection, WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { dataConverterFor } from './codec';
 import type { Config } from './config';
-import { temporalConnectionOptions, type TemporalConnectionConfig } from './temporal-connection';
+import { temporalConnectionOptions } from './temporal-connection';
 import { LeaseUuid, type LeaseCostsInput, type LeaseTerminatedEvent } from '../domain/schemas';
 import { AwsAccountIdKey, LeasePhaseKey, LeaseUuidKey } from '../domain/search-attributes';
 
@@ -9,7 +9,7 @@ export const WORKFLOW_TYPE = 'leaseCostsWorkflow';
 /** Throws on anything but a lease uuid, so no caller can address a second, differently cased run. */
 export const workflowIdFor = (leaseUuid: string) => `lease-costs-${LeaseUuid.parse(leaseUuid)}`;
 
-export async function connectClient(config: TemporalConnectionConfig & Pick<Config, 'TEMPORAL_NAMESPACE' | 'PAYLOAD_ENCRYPTION_KEYS' | 'PAYLOAD_REQUIRE_ENCRYPTION'>): Promise<Client> {
+export async function connectClient(config: Pick<Config, 'TEMPORAL_ADDRESS' | 'temporalConnection' | 'TEMPORAL_NAMESPACE' | 'PAYLOAD_ENCRYPTION_KEYS' | 'PAYLOAD_REQUIRE_ENCRYPTION'>): Promise<Client> {
   const connection = await Connection.connect({ ...temporalConnectionOptions(config), connectTimeout: '5 seconds' });
   return new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, dataConverter: dataConverterFor(config) });
 }

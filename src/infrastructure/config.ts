@@ -1,8 +1,9 @@
 import { z } from 'zod';
-import { existsSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { DEFAULT_MAX_EVENT_AGE_DAYS, DEFAULT_PADDING_HOURS, DEFAULT_RERUN_WINDOW_DAYS, MAX_PADDING_HOURS } from '../domain/defaults';
 import { parseEncryptionKeys } from './codec';
+import { ConfigError } from './config-error';
+import { loadTemporalProfile, TemporalAddress, type TemporalConnection } from './temporal-connection';
 
 const intIn = (min: number, max: number, dflt: number) =>
   z.string().trim().default(String(dflt))
@@ -19,12 +20,6 @@ export const isLoopbackHost = (host: string) => {
   if (isIP(h) === 4) return h.startsWith('127.');
   return isIP(h) === 6 && /^(0{0,4}:){2,7}0{0,3}1$/.test(h);
 };
-
-/** What reaches the Temporal connection: `host:port` or `[ipv6]:port`, nothing else. */
-export const TemporalAddress = z.string().refine((s) => {
-  const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?):(\d{1,5})$/.exec(s);
-  return m !== null && Number(m[2]) >= 1 && Number(m[2]) <= 65535;
-}, 'must be host:port (for example 127.0.0.1:7233)');
 
 /**
  * The load balancers' own addresses (IPs, CIDRs, or proxy-addr's `loopback`, `linklocal`,
@@ -48,15 +43,10 @@ const TrustProxy = z.string().trim().default('').transform((s, ctx) => {
 });
 
 export const ConfigSchema = z.object({
+  /** Defaults when neither the environment nor a Temporal profile gives them (see temporal-connection). */
   TEMPORAL_ADDRESS: TemporalAddress.default('127.0.0.1:7233'),
   TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
   TEMPORAL_TASK_QUEUE: z.string().min(1).default('lease-costs'),
-  /** TLS to Temporal; on by default when an API key or client certificate is given. */
-  TEMPORAL_TLS: optional(z.enum(['true', 'false']).transform((v) => v === 'true')),
-  TEMPORAL_API_KEY: optional(z.string().min(1)),
-  TEMPORAL_TLS_CERT_PATH: optional(z.string().min(1)),
-  TEMPORAL_TLS_KEY_PATH: optional(z.string().min(1)),
-  TEMPORAL_TLS_CA_PATH: optional(z.string().min(1)),
   BILLING_PADDING_HOURS: intIn(0, MAX_PADDING_HOURS, DEFAULT_PADDING_HOURS),
   COST_EXPLORER_ROLE_ARN: optional(z.string().regex(/^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@\/-]{1,512}$/,
     'must be arn:aws:iam::<12 digits>:role/<name>')),
@@ -101,14 +91,25 @@ export const ConfigSchema = z.object({
   CODEC_AUTH_TOKEN: optional(z.string().min(32, 'must be at least 32 characters')),
   /** Host header names the codec endpoint answers to: a DNS-rebound name gets 421. */
   CODEC_ALLOWED_HOSTS: z.string().default('127.0.0.1,localhost,[::1]'),
+  /** `none` serves without a token off loopback: only where the port is published on loopback (compose), since Temporal UI cannot send a fixed token. */
+  CODEC_AUTH: z.enum(['token', 'none']).default('token'),
   /** host:port for the Prometheus endpoint of worker processes; empty turns metrics off. */
+  LOG_LEVEL: z.preprocess((v) => (typeof v === 'string' && v.trim() !== '' ? v.trim().toLowerCase() : undefined),
+    z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info')),
+  /** `json` or `pretty`; unset: pretty when stdout is a terminal, JSON lines otherwise. */
+  LOG_FORMAT: optional(z.enum(['json', 'pretty'])),
   METRICS_BIND_ADDRESS: z.string().default('').refine((s) => s === '' || /^[\w.\-\[\]:]+:\d{1,5}$/.test(s), 'must be host:port, or empty to disable'),
 });
-export type Config = z.infer<typeof ConfigSchema>;
+/**
+ * The environment's settings, plus the Temporal connection the SDK's environment configuration
+ * resolved (TLS, API key, gRPC metadata; `address` only when the environment or a profile set one).
+ */
+export type Settings = z.infer<typeof ConfigSchema>;
+export type Config = Settings & { temporalConnection: TemporalConnection };
 
 /** What each process needs beyond the defaults: checked together so one start names every gap. */
 export type Role = 'worker' | 'webhook' | 'report' | 'client' | 'codec';
-const REQUIRED: Record<Role, (keyof Config)[]> = {
+const REQUIRED: Record<Role, (keyof Settings)[]> = {
   worker: ['COST_EXPLORER_ROLE_ARN', 'S3_BUCKET_NAME', 'EVENT_BUS_NAME', 'ISB_API_BASE_URL'],
   webhook: [],
   report: ['COST_EXPLORER_ROLE_ARN'],
@@ -116,18 +117,13 @@ const REQUIRED: Record<Role, (keyof Config)[]> = {
   codec: ['PAYLOAD_ENCRYPTION_KEYS'],
 };
 
-export class ConfigError extends Error {
-  constructor(readonly problems: { variable: string; message: string }[]) {
-    super(`Invalid configuration:\n${problems.map((p) => `  ${p.variable}: ${p.message}`).join('\n')}`);
-    this.name = 'ConfigError';
-  }
-}
+export { ConfigError };
 
 export function loadConfig(env: NodeJS.ProcessEnv, roles: Role[]): Config {
   const parsed = ConfigSchema.safeParse(env);
   const problems = parsed.success ? [] : parsed.error.issues.map((i) => ({ variable: String(i.path[0]), message: i.message }));
   const cfg = parsed.success ? parsed.data : undefined;
-  const value = (k: keyof Config) => (cfg ? cfg[k] : env[k]);
+  const value = (k: keyof Settings) => (cfg ? cfg[k] : env[k]);
   for (const role of roles) {
     for (const key of REQUIRED[role]) {
       if (!value(key) && !problems.some((p) => p.variable === key)) problems.push({ variable: key, message: 'is required' });
@@ -141,22 +137,21 @@ export function loadConfig(env: NodeJS.ProcessEnv, roles: Role[]): Config {
     if (role === 'webhook' && value('WEBHOOK_AUTH') === 'none' && !isLoopbackHost(String(value('WEBHOOK_HOST') ?? '0.0.0.0'))) {
       problems.push({ variable: 'WEBHOOK_AUTH', message: `none is allowed only with a loopback WEBHOOK_HOST (127.0.0.1, ::1, localhost): anyone reaching ${String(value('WEBHOOK_HOST') ?? '0.0.0.0')} could start runs` });
     }
-    if (role === 'codec' && !value('CODEC_AUTH_TOKEN') && !isLoopbackHost(String(value('CODEC_HOST') ?? '127.0.0.1')) && !problems.some((p) => p.variable === 'CODEC_AUTH_TOKEN')) {
-      problems.push({ variable: 'CODEC_AUTH_TOKEN', message: 'is required when CODEC_HOST is not a loopback address: the endpoint decrypts for whoever calls it' });
+    if (role === 'codec' && value('CODEC_AUTH') !== 'none' && !value('CODEC_AUTH_TOKEN') && !isLoopbackHost(String(value('CODEC_HOST') ?? '127.0.0.1')) && !problems.some((p) => p.variable === 'CODEC_AUTH_TOKEN')) {
+      problems.push({ variable: 'CODEC_AUTH_TOKEN', message: 'is required when CODEC_HOST is not a loopback address (or CODEC_AUTH=none where the port is published on loopback only): the endpoint decrypts for whoever calls it' });
     }
   }
   if (value('PAYLOAD_REQUIRE_ENCRYPTION') === true && !value('PAYLOAD_ENCRYPTION_KEYS') && !problems.some((p) => p.variable === 'PAYLOAD_ENCRYPTION_KEYS')) {
     problems.push({ variable: 'PAYLOAD_REQUIRE_ENCRYPTION', message: 'needs PAYLOAD_ENCRYPTION_KEYS' });
   }
-  const certPath = value('TEMPORAL_TLS_CERT_PATH');
-  const keyPath = value('TEMPORAL_TLS_KEY_PATH');
-  if (Boolean(certPath) !== Boolean(keyPath)) {
-    problems.push({ variable: certPath ? 'TEMPORAL_TLS_KEY_PATH' : 'TEMPORAL_TLS_CERT_PATH', message: 'is required with the other half of the client certificate pair' });
-  }
-  for (const key of ['TEMPORAL_TLS_CERT_PATH', 'TEMPORAL_TLS_KEY_PATH', 'TEMPORAL_TLS_CA_PATH'] as const) {
-    const path = value(key);
-    if (typeof path === 'string' && !existsSync(path)) problems.push({ variable: key, message: `no such file: ${path}` });
-  }
-  if (problems.length > 0 || !cfg) throw new ConfigError(problems);
-  return cfg;
+  const temporal = loadTemporalProfile(env);
+  if (!temporal.ok) problems.push({ variable: temporal.variable, message: temporal.message });
+  if (problems.length > 0 || !cfg || !temporal.ok) throw new ConfigError(problems);
+  return {
+    ...cfg,
+    // The environment wins over the profile inside envconfig; our defaults apply to neither.
+    TEMPORAL_ADDRESS: temporal.connection.address ?? cfg.TEMPORAL_ADDRESS,
+    TEMPORAL_NAMESPACE: temporal.namespace ?? cfg.TEMPORAL_NAMESPACE,
+    temporalConnection: temporal.connection,
+  };
 }

@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { Client } from '@temporalio/client';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../../activities';
@@ -36,6 +38,9 @@ export function productionActivityDeps(config: Config, acquireCallSlot: () => Pr
 export const costExplorerConcurrency = (maxRps: number) => Math.max(1, Math.ceil(2 * maxRps));
 
 export const workflowsPath = new URL('../../workflows/index.ts', import.meta.url).pathname;
+/** Written by `npm run build` next to the compiled code (the image); absent in a checkout, which bundles at start. */
+const prebuiltBundle = fileURLToPath(new URL('./workflow-bundle.js', import.meta.url));
+const workflowCode = () => (existsSync(prebuiltBundle) ? { workflowBundle: { codePath: prebuiltBundle } } : { workflowsPath });
 
 /** The two workers of one process, started and stopped as one. */
 export interface LeaseCostsWorker {
@@ -63,7 +68,7 @@ export async function createWorker(
     ...common,
     taskQueue: config.TEMPORAL_TASK_QUEUE,
     activities,
-    ...(opts.workerOptions?.workflowBundle ? {} : { workflowsPath }),
+    ...(opts.workerOptions?.workflowBundle ? {} : workflowCode()),
     ...opts.workerOptions,
   });
   const costExplorer = await Worker.create({

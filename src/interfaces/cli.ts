@@ -51,12 +51,9 @@ export function buildCli(): Command {
   });
 
   program.command('codec-server').description('the payload codec endpoint for Temporal UI (needs PAYLOAD_ENCRYPTION_KEYS)').action(async () => {
-    const { runCodecServer } = await import('./codec-server');
+    const { codecServerCommand } = await import('./codec-server');
     const { untilSignal } = await import('../dev/dev');
-    const codec = await runCodecServer(configFor('codec'));
-    console.log(JSON.stringify({ level: 'info', msg: 'codec endpoint listening', url: codec.url }));
-    await untilSignal();
-    await codec.close();
+    await codecServerCommand(configFor('codec'), untilSignal);
   });
 
   program.command('status').argument('<lease-uuid>', 'lease uuid', uuidArg)

@@ -4,6 +4,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { EncryptionCodec, parseEncryptionKeys } from '../infrastructure/codec';
 import type { Config } from '../infrastructure/config';
+import { createLogger, fastifyLogging, type Logger } from '../infrastructure/logging';
 
 // Temporal's remote codec protocol: proto3 JSON payloads, bytes as base64.
 const JsonPayloads = z.object({
@@ -36,13 +37,15 @@ const hostnameOf = (host: string | undefined) => (host && URL.canParse(`http://$
  */
 export function buildCodecServer(
   config: Pick<Config, 'PAYLOAD_ENCRYPTION_KEYS' | 'CODEC_CORS_ORIGINS' | 'CODEC_ALLOWED_HOSTS'> & Partial<Pick<Config, 'CODEC_AUTH_TOKEN'>>,
+  logger: Logger,
 ): FastifyInstance {
   if (!config.PAYLOAD_ENCRYPTION_KEYS) throw new Error('PAYLOAD_ENCRYPTION_KEYS is not set: there is nothing to decode');
   const codec = new EncryptionCodec(parseEncryptionKeys(config.PAYLOAD_ENCRYPTION_KEYS));
   const origins = list(config.CODEC_CORS_ORIGINS);
   const hosts = list(config.CODEC_ALLOWED_HOSTS);
   const expected = config.CODEC_AUTH_TOKEN === undefined ? undefined : digest(`Bearer ${config.CODEC_AUTH_TOKEN}`);
-  const app = Fastify({ logger: false, bodyLimit: 8 * 1024 * 1024 });
+  // Request lines would say only "decode": the UI calls it for every page it shows.
+  const app = Fastify({ ...fastifyLogging(logger), bodyLimit: 8 * 1024 * 1024 });
 
   app.addHook('onRequest', async (request, reply) => {
     const hostname = hostnameOf(request.headers.host);
@@ -86,10 +89,20 @@ export function buildCodecServer(
   return app;
 }
 
-export async function runCodecServer(config: Config): Promise<{ url: string; close(): Promise<void> }> {
-  const app = buildCodecServer(config);
+export async function runCodecServer(config: Config, logger: Logger): Promise<{ url: string; close(): Promise<void> }> {
+  const app = buildCodecServer(config, logger);
   await app.listen({ host: config.CODEC_HOST, port: config.CODEC_PORT });
   const bound = app.server.address();
   const port = typeof bound === 'object' && bound ? bound.port : config.CODEC_PORT;
   return { url: `http://${config.CODEC_HOST === '0.0.0.0' ? '127.0.0.1' : config.CODEC_HOST}:${port}`, close: () => app.close() };
+}
+
+/** `lease-costs codec-server`: serve until SIGINT/SIGTERM. */
+export async function codecServerCommand(config: Config, untilSignal: () => Promise<NodeJS.Signals>): Promise<void> {
+  const logger = createLogger(config);
+  const codec = await runCodecServer(config, logger);
+  logger.info({ url: codec.url }, 'codec endpoint listening');
+  const signal = await untilSignal();
+  logger.info({ signal }, 'shutting down');
+  await codec.close();
 }

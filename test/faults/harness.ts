@@ -235,7 +235,7 @@ export async function startChildWorker(env: NodeJS.ProcessEnv): Promise<ManagedP
   try {
     await waitFor(async () => {
       if (proc.hasExited()) throw new Error(`worker exited early:\n${proc.outputTail()}`);
-      return /"message":"Worker started"|worker started/i.test(out) ? true : undefined;
+      return /"msg":"Worker started"/.test(out) ? true : undefined;
     }, 90_000, 'the worker to start');
   } catch (err) {
     await proc.stop(2_000);

@@ -9,6 +9,7 @@ import { dataConverterFor, EncryptionCodec, parseEncryptionKeys } from '../../sr
 import { buildCodecServer } from '../../src/interfaces/codec-server';
 import { rawHistoryText } from '../helpers/history';
 import { httpRequest } from '../helpers/http';
+import { silentLogger } from '../helpers/logs';
 import { dailyCosts, startStack, type Stack } from '../helpers/stack';
 import { fetchHistory, uniqueTaskQueue, workerOptionsBase } from '../helpers/temporal';
 import { waitFor } from '../helpers/wait';
@@ -35,7 +36,7 @@ beforeAll(async () => {
     connection: Connection.lazy({ address: stack.config.TEMPORAL_ADDRESS }),
     dataConverter: dataConverterFor({ PAYLOAD_ENCRYPTION_KEYS: KEYS }),
   });
-  codecServer = buildCodecServer({ PAYLOAD_ENCRYPTION_KEYS: KEYS, CODEC_CORS_ORIGINS: UI_ORIGIN, CODEC_ALLOWED_HOSTS: '127.0.0.1', CODEC_AUTH_TOKEN: TOKEN });
+  codecServer = buildCodecServer({ PAYLOAD_ENCRYPTION_KEYS: KEYS, CODEC_CORS_ORIGINS: UI_ORIGIN, CODEC_ALLOWED_HOSTS: '127.0.0.1', CODEC_AUTH_TOKEN: TOKEN }, silentLogger());
   await codecServer.listen({ port: 0, host: '127.0.0.1' });
   const addr = codecServer.server.address();
   codecUrl = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;

@@ -58,7 +58,7 @@ beforeAll(async () => {
   const exitedEarly = once(worker, 'exit').then(([code]) => { throw new Error(`worker exited with ${code}: ${stderr}`); });
   await Promise.race([
     exitedEarly,
-    waitFor(async () => (stdoutLines.some((l) => l.includes('"message":"Worker started"')) ? true : undefined), 60_000, 'the worker to start'),
+    waitFor(async () => (stdoutLines.some((l) => l.includes('"msg":"Worker started"')) ? true : undefined), 60_000, 'the worker to start'),
   ]);
 });
 
@@ -112,7 +112,7 @@ describe('observability of a worker process', () => {
     expect(names).toContain('temporal_request');
 
     // Cost Explorer calls, per API, agree with what the fake received.
-    const calls = ours('lease_costs_cost_explorer_calls');
+    const calls = ours('lease_costs_cost_explorer_calls_total');
     const callsTo = (api: string) => calls.filter((s) => s.labels.api === api).reduce((n, s) => n + s.value, 0);
     const fakeCalls = (op: string) => stack.ce.calls.filter((c) => c.operation === op).length;
     expect(fakeCalls('GetCostAndUsage')).toBeGreaterThan(0);
@@ -121,26 +121,38 @@ describe('observability of a worker process', () => {
     expect(callsTo('GetCostAndUsageWithResources')).toBe(fakeCalls('GetCostAndUsageWithResources'));
     expect(calls.every((s) => s.labels.activityType === 'collectCostsPage')).toBe(true);
 
+    // Prometheus conventions: counters end in _total, durations are seconds, no last-writer gauge.
+    const ourNames = [...names].filter((n) => n.startsWith('lease_costs_'));
+    expect(ourNames.filter((n) => !/_(total|bucket|sum|count)$/.test(n))).toEqual([]);
+    expect(ourNames.some((n) => /_ms(_|$)|millis/.test(n))).toBe(false);
     // One collection, one report: histogram counts of 1, sums equal to the report.
-    expect(ours('lease_costs_collection_duration_count').map((s) => s.value)).toEqual([1]);
-    expect(ours('lease_costs_collection_duration_sum')[0]!.value).toBeGreaterThan(0);
+    expect(ours('lease_costs_collection_duration_seconds_count').map((s) => s.value)).toEqual([1]);
+    const seconds = ours('lease_costs_collection_duration_seconds_sum')[0]!.value;
+    expect(seconds).toBeGreaterThan(0);
+    // Seconds, not milliseconds: the whole run took well under a minute.
+    expect(seconds).toBeLessThan(60);
+    expect(ours('lease_costs_collection_duration_seconds_bucket').map((s) => s.labels.le)).toContain('0.5');
     expect(ours('lease_costs_report_rows_count').map((s) => s.value)).toEqual([1]);
     expect(ours('lease_costs_report_rows_sum').map((s) => s.value)).toEqual([report.rowCount]);
     expect(report.rowCount).toBeGreaterThan(1);
-    const totalCost = ours('lease_costs_lease_total_cost');
-    expect(totalCost).toHaveLength(1);
-    expect(totalCost[0]!.value).toBeCloseTo(Number(report.total), 6);
+    expect(ours('lease_costs_report_cost_usd_count').map((s) => s.value)).toEqual([1]);
+    const reported = ours('lease_costs_report_cost_usd_sum');
+    expect(reported).toHaveLength(1);
+    expect(reported[0]!.value).toBeCloseTo(Number(report.total), 6);
 
-    // Every stdout line is one JSON object; the run's own lines carry its workflow and lease ids.
+    // Every stdout line is one pino JSON object; the run's own lines carry its workflow and lease ids.
     const entries = await waitFor(async () => {
       const parsed = stdoutLines.map((l) => JSON.parse(l) as Record<string, unknown>);
-      return parsed.some((e) => e.message === 'Report written') ? parsed : undefined;
+      return parsed.some((e) => e.msg === 'Report written') ? parsed : undefined;
     }, 5_000, 'the "Report written" log line');
-    for (const e of entries) expect(Object.keys(e).slice(0, 3)).toEqual(['time', 'level', 'message']);
+    for (const e of entries) {
+      expect(Object.keys(e).slice(0, 2)).toEqual(['level', 'time']);
+      expect(typeof e.msg).toBe('string');
+    }
     // The lease's run and its collection child (`…-collect-v1`).
     const ofRun = entries.filter((e) => String(e.workflowId).startsWith(workflowIdFor(lease.uuid)));
-    expect(ofRun.map((e) => e.message)).toEqual(expect.arrayContaining(['Collecting costs', 'Costs collected', 'Report written']));
-    expect(ofRun.find((e) => e.message === 'Report written')).toMatchObject({ leaseUuid: lease.uuid, rowCount: report.rowCount, total: report.total });
+    expect(ofRun.map((e) => e.msg)).toEqual(expect.arrayContaining(['Collecting costs', 'Costs collected', 'Report written']));
+    expect(ofRun.find((e) => e.msg === 'Report written')).toMatchObject({ level: 'info', leaseUuid: lease.uuid, rowCount: report.rowCount, total: report.total });
     expect(ofRun.every((e) => !('taskToken' in e))).toBe(true);
   });
 

@@ -5,6 +5,7 @@ import { LeaseTerminatedEvent } from '../../src/domain/schemas';
 import { buildWebhookServer, WEBHOOK_PATH } from '../../src/interfaces/webhook';
 import { leaseTerminatedEvent } from '../helpers/events';
 import { httpRequest } from '../helpers/http';
+import { silentLogger } from '../helpers/logs';
 import { testClient, uniqueTaskQueue } from '../helpers/temporal';
 
 const API_KEY = 'fuzz-webhook-key-0123456789abcdef';
@@ -22,7 +23,7 @@ beforeAll(async () => {
     // The per-source limit would answer 429 to most of 1,200 requests from one address; it has a test of its own.
     config: { TEMPORAL_TASK_QUEUE: taskQueue, BILLING_PADDING_HOURS: 8, RERUN_WINDOW_DAYS: 30, WEBHOOK_API_KEY: API_KEY, WEBHOOK_AUTH: 'api-key', WEBHOOK_RATE_LIMIT_PER_MINUTE: 0 },
     client,
-    log: () => {},
+    logger: silentLogger(),
   });
   await app.listen({ port: 0, host: '127.0.0.1' });
   const addr = app.server.address();

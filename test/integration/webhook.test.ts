@@ -10,6 +10,7 @@ import { freePort } from '../../src/dev/ports';
 import type { LeaseStatus } from '../../src/domain/schemas';
 import { buildWebhookServer, runWebhook, WEBHOOK_PATH, type RunningWebhook } from '../../src/interfaces/webhook';
 import { leaseTerminatedEvent } from '../helpers/events';
+import { memoryLogger, silentLogger } from '../helpers/logs';
 import { httpRequest } from '../helpers/http';
 import { dailyCosts, startStack, type Stack } from '../helpers/stack';
 import { uniqueTaskQueue } from '../helpers/temporal';
@@ -20,7 +21,7 @@ const DAY = 24 * 3600_000;
 let stack: Stack;
 let app: FastifyInstance;
 let url: string;
-const accessLog: Record<string, unknown>[] = [];
+const { logger: accessLogger, lines: accessLog } = memoryLogger();
 
 async function listen(server: FastifyInstance): Promise<string> {
   await server.listen({ port: 0, host: '127.0.0.1' });
@@ -43,7 +44,7 @@ beforeAll(async () => {
   app = buildWebhookServer({
     config: { ...stack.config, WEBHOOK_API_KEY: API_KEY, WEBHOOK_AUTH: 'api-key' },
     client: stack.client,
-    log: (entry) => accessLog.push(entry),
+    logger: accessLogger,
   });
   url = await listen(app);
 });
@@ -226,7 +227,7 @@ describe('webhook intake', () => {
 
   it('200 concurrent deliveries of 50 leases start exactly 50 workflows', async () => {
     const taskQueue = uniqueTaskQueue('burst');
-    const burst = buildWebhookServer({ config: { ...stack.config, TEMPORAL_TASK_QUEUE: taskQueue, WEBHOOK_API_KEY: API_KEY, WEBHOOK_AUTH: 'api-key' }, client: stack.client, log: () => {} });
+    const burst = buildWebhookServer({ config: { ...stack.config, TEMPORAL_TASK_QUEUE: taskQueue, WEBHOOK_API_KEY: API_KEY, WEBHOOK_AUTH: 'api-key' }, client: stack.client, logger: silentLogger() });
     const burstUrl = await listen(burst);
     try {
       const events = Array.from({ length: 50 }, () => leaseTerminatedEvent());
@@ -250,12 +251,54 @@ describe('webhook intake', () => {
   });
 });
 
+describe('webhook metrics', () => {
+  it('GET /metrics counts requests by route and status, with a latency histogram in seconds', async () => {
+    const taskQueue = uniqueTaskQueue('metrics');
+    const metered = buildWebhookServer({ config: { ...stack.config, TEMPORAL_TASK_QUEUE: taskQueue, WEBHOOK_API_KEY: API_KEY, WEBHOOK_AUTH: 'api-key' }, client: stack.client, logger: silentLogger() });
+    const base = await listen(metered);
+    try {
+      const send = (body: unknown, key = API_KEY) => httpRequest(`${base}${WEBHOOK_PATH}`, {
+        headers: { 'content-type': 'application/json', 'x-api-key': key }, body: JSON.stringify(body),
+      });
+      const event = leaseTerminatedEvent();
+      const statuses = [
+        (await send(event)).status, (await send(leaseTerminatedEvent())).status, (await send(event)).status,
+        (await send(event, 'wrong-key-0123456789')).status, (await send({ nope: true })).status,
+        (await httpRequest(`${base}/nowhere/${randomUUID()}`, { method: 'GET' })).status,
+        (await httpRequest(`${base}/healthz`, { method: 'GET' })).status,
+      ];
+      expect(statuses).toEqual([202, 202, 200, 401, 400, 404, 200]);
+
+      const res = await httpRequest(`${base}/metrics`, { method: 'GET' });
+      expect(res.status).toBe(200);
+      expect(String(res.headers['content-type'])).toMatch(/^text\/plain/);
+      const samples = res.text.split('\n').filter((l) => l && !l.startsWith('#')).map((l) => {
+        const m = /^(\w+)\{(.*)\} (\S+)$/.exec(l);
+        return m ? { name: m[1]!, labels: Object.fromEntries([...m[2]!.matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1]!, x[2]!])), value: Number(m[3]) } : undefined;
+      }).filter((x) => x !== undefined);
+      const byKey = (name: string) => Object.fromEntries(samples.filter((x) => x.name === name)
+        .map((x) => [`${x.labels.method} ${x.labels.route} ${x.labels.status}`, x.value]));
+      expect(byKey('lease_costs_webhook_requests_total')).toEqual({
+        [`POST ${WEBHOOK_PATH} 202`]: 2, [`POST ${WEBHOOK_PATH} 200`]: 1, [`POST ${WEBHOOK_PATH} 401`]: 1, [`POST ${WEBHOOK_PATH} 400`]: 1,
+        'GET unmatched 404': 1, 'GET /healthz 200': 1,
+      });
+      // The histogram saw the same requests; every one took less than the 10 s top bucket.
+      expect(byKey('lease_costs_webhook_request_duration_seconds_count')).toEqual(byKey('lease_costs_webhook_requests_total'));
+      const sum = samples.filter((x) => x.name === 'lease_costs_webhook_request_duration_seconds_sum').reduce((n, x) => n + x.value, 0);
+      expect(sum).toBeGreaterThan(0);
+      expect(sum).toBeLessThan(10);
+    } finally {
+      await metered.close();
+    }
+  });
+});
+
 describe('per-source rate limit', () => {
   it('429 with Retry-After past the limit; bad keys have their own budget; a client-written X-Forwarded-For entry dodges nothing', async () => {
     const limited = buildWebhookServer({
       // The test's own loopback connection plays the load balancer that appends the real source.
       config: { ...stack.config, WEBHOOK_API_KEY: API_KEY, WEBHOOK_AUTH: 'api-key', WEBHOOK_RATE_LIMIT_PER_MINUTE: 3, WEBHOOK_TRUST_PROXY: ['127.0.0.1'] },
-      client: stack.client, log: () => {},
+      client: stack.client, logger: silentLogger(),
     });
     const base = await listen(limited);
     try {
@@ -288,7 +331,7 @@ describe('per-source rate limit', () => {
   it('healthz is rate limited per source too', async () => {
     const limited = buildWebhookServer({
       config: { ...stack.config, WEBHOOK_API_KEY: API_KEY, WEBHOOK_AUTH: 'api-key', WEBHOOK_RATE_LIMIT_PER_MINUTE: 2 },
-      client: stack.client, log: () => {},
+      client: stack.client, logger: silentLogger(),
     });
     const base = await listen(limited);
     try {
@@ -306,7 +349,7 @@ describe('healthz checks what a start needs', () => {
     const serve = async (namespace: string) => {
       const server = buildWebhookServer({
         config: { ...stack.config, WEBHOOK_API_KEY: API_KEY, WEBHOOK_AUTH: 'api-key' },
-        client: new Client({ connection: stack.client.connection, namespace }), log: () => {},
+        client: new Client({ connection: stack.client.connection, namespace }), logger: silentLogger(),
       });
       return { server, base: await listen(server) };
     };
@@ -358,7 +401,7 @@ describe('webhook while Temporal is down', () => {
     server = await startTemporalDevServer({ port, uiPort: false });
     // The production wiring (lazy connection, its connect timeout, the SDK's retrying interceptor).
     webhook = await runWebhook({ ...stack.config, TEMPORAL_ADDRESS: server.address, WEBHOOK_PORT: 0, WEBHOOK_API_KEY: API_KEY, WEBHOOK_AUTH: 'api-key' },
-      { host: '127.0.0.1', log: () => {} });
+      silentLogger(), { host: '127.0.0.1' });
   });
   afterAll(async () => {
     await webhook?.close();

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { builtinModules } from 'node:module';
@@ -5,10 +6,9 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { parse as parseDotenv } from 'dotenv';
-import { ConfigSchema, loadConfig, type Config } from '../../src/infrastructure/config';
+import { ConfigSchema, loadConfig, type Config, type Settings } from '../../src/infrastructure/config';
 import { SEARCH_ATTRIBUTES } from '../../src/domain/search-attributes';
 import { buildCli } from '../../src/interfaces/cli';
-import { costExplorerQueueOf } from '../../src/domain/task-queues';
 
 // No Docker engine runs these files in CI, so their wiring is checked against the real config
 // schema instead: each check recomputes what the container will see and listen on.
@@ -28,6 +28,9 @@ interface Service {
   healthcheck?: { test?: string | string[]; disable?: boolean };
   restart?: string;
   volumes?: string[];
+  profiles?: string[];
+  read_only?: boolean;
+  tmpfs?: string | string[];
 }
 const compose = parseYaml(read('docker-compose.yml')) as { services: Record<string, Service> };
 const services = compose.services;
@@ -91,14 +94,18 @@ const oneShot = new Set(Object.values(services).flatMap((s) =>
   Object.entries(dependsOn(s)).filter(([, c]) => c === 'service_completed_successfully').map(([n]) => n)));
 const longRunning = Object.keys(services).filter((n) => !oneShot.has(n));
 
-const temporalService = Object.entries(services).find(([, s]) => /^temporalio\/(auto-setup|server):/.test(s.image ?? ''));
-const adminTools = Object.entries(services).find(([, s]) => /^temporalio\/admin-tools:/.test(s.image ?? ''));
+const temporalService = Object.entries(services).find(([, s]) => /^temporalio\/server:/.test(s.image ?? ''));
+const scriptOf = (s: Service) => [s.entrypoint ?? [], s.command ?? []].flat().join('\n').replaceAll('$$', '$');
+const adminToolsServices = Object.entries(services).filter(([, s]) => /^temporalio\/admin-tools:/.test(s.image ?? ''));
+/** The admin-tools one-shot that prepares the namespace; the other one sets up the database schema. */
+const adminTools = adminToolsServices.find(([, s]) => scriptOf(s).includes('search-attribute create'));
+const schemaSetup = adminToolsServices.find(([, s]) => scriptOf(s).includes('temporal-sql-tool'));
 const uiService = Object.entries(services).find(([, s]) => /^temporalio\/ui:/.test(s.image ?? ''));
+const tagOf = (s: Service) => s.image!.split(':')[1]!;
 
 /** The admin-tools script, as the shell will see it after compose turns `$$` into `$`. */
 function adminScript(): string {
-  const [, s] = adminTools!;
-  return [s.entrypoint ?? [], s.command ?? []].flat().join('\n').replaceAll('$$', '$');
+  return scriptOf(adminTools![1]);
 }
 
 describe('.env.example', () => {
@@ -115,7 +122,7 @@ describe('.env.example', () => {
   it('shows the schema default for every variable it leaves commented out', () => {
     const defaults = ConfigSchema.parse({});
     for (const m of envExampleText.matchAll(/^#\s*([A-Z0-9_]+)=(.*)$/gm)) {
-      const key = m[1] as keyof Config;
+      const key = m[1] as keyof Settings;
       if (!(key in ConfigSchema.shape)) continue;
       const dflt = defaults[key];
       expect(m[2], `commented ${key}`).toBe(dflt === undefined ? '' : String(dflt));
@@ -160,7 +167,7 @@ describe('docker-compose.yml', () => {
   });
 
   it('points TEMPORAL_ADDRESS of worker, webhook, UI and admin-tools at the temporal service', () => {
-    expect(temporalService, 'a temporalio/auto-setup service').toBeDefined();
+    expect(temporalService, 'a temporalio/server service').toBeDefined();
     const [tName, t] = temporalService!;
     const address = configOf('worker').TEMPORAL_ADDRESS;
     expect(hostOf(address)).toBe(tName);
@@ -171,7 +178,8 @@ describe('docker-compose.yml', () => {
     const addresses = [...adminScript().matchAll(/--address[= ](\S+)/g)].map((m) => m[1]);
     expect(addresses.length).toBeGreaterThan(0);
     expect(new Set(addresses)).toEqual(new Set([address]));
-    expect([t.healthcheck?.test].flat().join(' ')).toContain(address);
+    // The healthcheck probes the frontend port inside the container.
+    expect([t.healthcheck?.test].flat().join(' ')).toMatch(new RegExp(`\\b${portOf(address)}\\b`));
   });
 
   it('has the webhook start workflows on the namespace and task queue the worker polls', () => {
@@ -206,12 +214,12 @@ describe('docker-compose.yml', () => {
     const [, ui] = uiService!;
     const listens = Number(environmentOf(ui).TEMPORAL_UI_PORT ?? 8080);
     expect(containerPorts(ui)).toEqual([listens]);
-    expect((ui.ports ?? []).map(String)).toContain(`8233:${listens}`);
+    expect((ui.ports ?? []).map(String)).toContain(`127.0.0.1:8233:${listens}`);
     expect(Number(healthcheckUrl(ui).port)).toBe(listens);
   });
 
   it('gives every long-running service a healthcheck and a restart policy', () => {
-    expect(longRunning.length).toBeGreaterThanOrEqual(5);
+    expect(longRunning.length).toBeGreaterThanOrEqual(6);
     for (const name of longRunning) {
       const hc = service(name).healthcheck;
       expect(hc?.disable, `${name} healthcheck disabled`).not.toBe(true);
@@ -242,6 +250,88 @@ describe('docker-compose.yml', () => {
       state.set(name, 'done');
     };
     for (const name of Object.keys(services)) visit(name, []);
+  });
+
+  it('runs on maintained images: temporalio/server with admin-tools of the same version, no auto-setup', () => {
+    expect(Object.values(services).some((s) => /temporalio\/auto-setup/.test(s.image ?? ''))).toBe(false);
+    expect(temporalService).toBeDefined();
+    const version = tagOf(temporalService![1]);
+    expect(version).toMatch(/^1\.\d+\.\d+$/);
+    for (const [name, s] of adminToolsServices) expect(tagOf(s), name).toBe(version);
+    // Update and update-with-start (the pacer) are on by default from server 1.26.2.
+    const [minor, patch] = version.split('.').slice(1).map(Number) as [number, number];
+    expect(minor > 26 || (minor === 26 && patch >= 2), version).toBe(true);
+    expect(Number(tagOf(uiService![1]).split('.')[1]), 'a current Temporal UI').toBeGreaterThanOrEqual(50);
+  });
+
+  it('sets up both database schemas in a one-shot admin-tools container before the server starts', () => {
+    expect(schemaSetup).toBeDefined();
+    const [sName, setup] = schemaSetup!;
+    expect(oneShot.has(sName)).toBe(true);
+    expect(dependsOn(temporalService![1])[sName]).toBe('service_completed_successfully');
+    expect(dependsOn(setup).postgresql).toBe('service_healthy');
+    const script = scriptOf(setup);
+    expect(script).toMatch(/temporal:temporal temporal_visibility:visibility/);
+    expect(script).toMatch(/update-schema -d "\/etc\/temporal\/schema\/postgresql\/v12\/\$schema\/versioned"/);
+    // The server reads the same database as the tool writes.
+    const env = environmentOf(temporalService![1]);
+    expect(env.DB).toBe('postgres12');
+    expect(script).toContain(`--ep ${env.POSTGRES_SEEDS}`);
+    expect(script).toContain(`-u ${env.POSTGRES_USER}`);
+    expect(environmentOf(setup).SQL_PASSWORD).toBe(env.POSTGRES_PWD);
+  });
+
+  it('gives the one-shot containers shell scripts that parse', () => {
+    for (const [name, s] of adminToolsServices) {
+      const script = [s.command].flat().join('\n').replaceAll('$$', '$');
+      const check = spawnSync('sh', ['-n'], { input: script, encoding: 'utf8' });
+      expect(check.status, `${name}: ${check.stderr}`).toBe(0);
+    }
+  });
+
+  it('creates the namespace the worker uses before registering search attributes', () => {
+    const script = adminScript();
+    const ns = configOf('worker').TEMPORAL_NAMESPACE;
+    const create = script.indexOf(`temporal operator namespace create --address temporal:7233 --namespace ${ns}`);
+    expect(create).toBeGreaterThan(0);
+    expect(create).toBeLessThan(script.indexOf('search-attribute create'));
+    // Closed runs must stay readable for `rerun` as long as re-runs are allowed.
+    const retentionHours = Number(/--retention (\d+)h/.exec(script)?.[1]);
+    expect(retentionHours).toBeGreaterThanOrEqual(configOf('worker').RERUN_WINDOW_DAYS * 24);
+  });
+
+  it('publishes every port on loopback only', () => {
+    for (const [name, s] of Object.entries(services)) {
+      for (const p of s.ports ?? []) {
+        expect(typeof p === 'object' ? String((p as { host_ip?: string }).host_ip) : String(p), `${name} port ${JSON.stringify(p)}`).toMatch(/^127\.0\.0\.1:/);
+      }
+    }
+  });
+
+  it('runs our containers on a read-only root filesystem with a tmpfs /tmp', () => {
+    for (const name of ['worker', 'webhook', 'codec']) {
+      expect(service(name).read_only, name).toBe(true);
+      expect([service(name).tmpfs].flat(), name).toContain('/tmp');
+    }
+  });
+
+  it('runs the codec endpoint with the encryption profile, on the port the UI is told about', () => {
+    const codec = service('codec');
+    expect(codec.profiles).toEqual(['encryption']);
+    expect([codec.command].flat()).toEqual(['codec-server']);
+    expect(buildCli().commands.map((c) => c.name())).toContain('codec-server');
+    const cfg = loadConfig({ ...containerEnv('codec'), PAYLOAD_ENCRYPTION_KEYS: `k1:${Buffer.alloc(32, 7).toString('base64')}` }, ['codec']);
+    expect(cfg.CODEC_HOST).toBe('0.0.0.0');
+    expect(containerPorts(codec)).toEqual([cfg.CODEC_PORT]);
+    expect(Number(healthcheckUrl(codec).port)).toBe(cfg.CODEC_PORT);
+    // The UI's browser calls the endpoint: its origin must be allowed, and the URL it is given
+    // (documented in .env.example, interpolated by compose) must be the published port.
+    expect(cfg.CODEC_CORS_ORIGINS.split(',')).toContain('http://localhost:8233');
+    expect(environmentOf(uiService![1]).TEMPORAL_CODEC_ENDPOINT).toBe('${TEMPORAL_CODEC_ENDPOINT:-}');
+    const documented = /^#\s*TEMPORAL_CODEC_ENDPOINT=(\S+)$/m.exec(envExampleText)?.[1];
+    const published = (codec.ports ?? []).map(String)[0]!.split(':');
+    expect(documented).toBe(`http://localhost:${published[1]}`);
+    expect(envExampleText).toMatch(/^#\s*COMPOSE_PROFILES=encryption$/m);
   });
 
   it('starts worker and webhook only after the search attributes are registered', () => {
@@ -305,14 +395,33 @@ describe('Dockerfile', () => {
     expect(JSON.parse(instr(finalStage, 'CMD').at(-1)!.slice(4))).toEqual(['worker']);
   });
 
-  it('ships every file the worker and webhook load, and no test code', () => {
-    // Paths the final stage copies (the last COPY argument is the destination).
-    const copied = instr(finalStage, 'COPY').flatMap((l) => {
-      const args = l.split(/\s+/).slice(1).filter((a) => !a.startsWith('--'));
-      return args.slice(0, -1).map((a) => relative('/app', resolve('/app', a)));
-    });
-    expect(copied.some((p) => p === 'test' || p.startsWith('test/'))).toBe(false);
-    const shipped = (f: string) => copied.some((p) => f === p || f.startsWith(`${p}/`));
+  /** Paths a stage copies (the last COPY argument is the destination), relative to /app. */
+  const copiedBy = (stage: string[]) => instr(stage, 'COPY').flatMap((l) => {
+    const args = l.split(/\s+/).slice(1).filter((a) => !a.startsWith('--'));
+    return args.slice(0, -1).map((a) => relative('/app', resolve('/app', a)));
+  });
+  const buildStage = lines.slice(froms[0], froms[1]);
+
+  it('builds compiled JavaScript and the workflow bundle in the build stage, and ships only those', () => {
+    expect(instr(buildStage, 'RUN').join(' ')).toMatch(/npm run build\b/);
+    expect(read('package.json')).toMatch(/"build": "node scripts\/build\.mjs"/);
+    // The runtime stage gets bin/ and dist/ from the build stage, and no source at all.
+    expect(copiedBy(finalStage).sort()).toEqual(['bin', 'dist', 'package-lock.json', 'package.json', 'scripts/prune-production.mjs']);
+    // bin/ runs dist/ when there is no src/ next to it; tsx (its checkout path) is a dev dependency.
+    const pkg = JSON.parse(read('package.json')) as { dependencies: Record<string, string>; devDependencies: Record<string, string> };
+    expect(pkg.dependencies.tsx).toBeUndefined();
+    expect(pkg.devDependencies.tsx).toBeDefined();
+    expect(read('bin/lease-costs.mjs')).toMatch(/dist\/cli\.mjs/);
+  });
+
+  it('keeps only this platform\'s native Temporal bridge', () => {
+    const install = instr(finalStage, 'RUN').find((l) => /\bnpm ci\b/.test(l))!;
+    expect(install).toMatch(/npm ci --omit=dev\b.*&& node scripts\/prune-production\.mjs/);
+  });
+
+  it('compiles every module the worker and webhook load, from production dependencies only', () => {
+    const built = copiedBy(buildStage);
+    const inBuild = (f: string) => built.some((p) => f === p || f.startsWith(`${p}/`));
 
     const pkg = JSON.parse(read('package.json')) as { dependencies: Record<string, string> };
     const prodDeps = new Set(Object.keys(pkg.dependencies));
@@ -332,15 +441,15 @@ describe('Dockerfile', () => {
       expect(m, `cli.ts command ${c}`).not.toBeNull();
       return resolveModule(join('src/interfaces', m![1]!));
     });
-    // The worker also bundles workflows/ at start.
-    const entries = ['bin/lease-costs.mjs', 'src/interfaces/cli.ts', ...commandModules, 'workflows/index.ts'];
+    // The workflow bundle is built from workflows/ too.
+    const entries = ['src/interfaces/cli.ts', ...commandModules, 'workflows/index.ts'];
     const seen = new Set<string>();
     const queue = [...entries];
     while (queue.length > 0) {
       const file = queue.pop()!;
       if (seen.has(file)) continue;
       seen.add(file);
-      expect(shipped(file), `${file} is loaded at runtime but not copied into the image`).toBe(true);
+      expect(inBuild(file), `${file} is loaded at runtime but not copied into the build stage`).toBe(true);
       // Lazy imports in cli.ts are followed only for the two commands the image runs.
       const src = read(file).replace(/\/\/.*$/gm, '');
       const specs = [...src.matchAll(/^\s*(?:import|export)\s+(?!type\s)[^;]*?from\s+['"]([^'"]+)['"]/gm)].map((m) => m[1]!);
@@ -358,31 +467,18 @@ describe('Dockerfile', () => {
 
   it('keeps local state and secrets out of the build context', () => {
     const ignored = read('.dockerignore').split('\n').map((l) => l.trim());
-    for (const p of ['node_modules', '.tools', '.data', 'test-output', '.git', '.env']) expect(ignored).toContain(p);
+    for (const p of ['node_modules', '.tools', '.data', 'test-output', '.git', '.env', 'dist']) expect(ignored).toContain(p);
   });
 });
 
 describe('Temporal dynamic config', () => {
-  it('gives the worker\'s Cost Explorer task queue a single partition, on the file the server is told to read', () => {
+  it('is a file the server is told to read, with no partition overrides and no feature switches', () => {
     const [, temporal] = temporalService!;
     const mount = (temporal.volumes ?? []).map(String).find((v) => v.includes('dynamicconfig'));
     expect(mount, 'a dynamic config file is mounted').toBeDefined();
     const [hostPath, containerPath] = mount!.split(':');
     expect(existsSync(join(root, hostPath!))).toBe(true);
     expect(`/etc/temporal/${environmentOf(temporal).DYNAMIC_CONFIG_FILE_PATH}`).toBe(containerPath);
-    const dynamic = parseYaml(read(hostPath!)) as Record<string, { value: number; constraints?: { taskQueueName?: string } }[]>;
-    const queue = costExplorerQueueOf(configOf('worker').TEMPORAL_TASK_QUEUE);
-    for (const key of ['matching.numTaskqueueReadPartitions', 'matching.numTaskqueueWritePartitions']) {
-      expect(dynamic[key]).toEqual([{ value: 1, constraints: { taskQueueName: queue } }]);
-    }
-  });
-
-  it('switches on workflow update and update-with-start, which the pacer workflow needs', () => {
-    const [, temporal] = temporalService!;
-    const hostPath = (temporal.volumes ?? []).map(String).find((v) => v.includes('dynamicconfig'))!.split(':')[0]!;
-    const dynamic = parseYaml(read(hostPath)) as Record<string, { value: unknown }[]>;
-    for (const key of ['frontend.enableUpdateWorkflowExecution', 'frontend.enableExecuteMultiOperation']) {
-      expect(dynamic[key], key).toEqual([{ value: true }]);
-    }
+    expect(parseYaml(read(hostPath!))).toEqual({});
   });
 });

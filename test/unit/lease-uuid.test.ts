@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { LeaseCostsInput, LeaseTerminatedEvent, LeaseUuid } from '../../src/domain/schemas';
+import { type LeaseCostsInput, LeaseTerminatedEvent, LeaseUuid } from '../../src/domain/schemas';
 import { leaseStartOptions, workflowIdFor } from '../../src/infrastructure/client';
 import { reportKey } from '../../src/domain/collection';
 import { leaseTerminatedEvent } from '../helpers/events';

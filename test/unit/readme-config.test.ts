@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, ConfigSchema, loadConfig, type Config } from '../../src/infrastructure/config';
+import { ConfigError, ConfigSchema, loadConfig, type Settings } from '../../src/infrastructure/config';
 
 // The README's Configuration table is what operators read; it must not drift from the schema.
 
@@ -32,7 +32,7 @@ function documentedDefault(text: string): string | undefined {
 
 const rows = configurationTable();
 const documented = rows.flatMap((r) => r.vars.map((v) => ({ ...r, v })));
-const schemaKeys = Object.keys(ConfigSchema.shape) as (keyof Config)[];
+const schemaKeys = Object.keys(ConfigSchema.shape) as (keyof Settings)[];
 
 const problemsFor = (roles: Parameters<typeof loadConfig>[1]): string[] => {
   try {
@@ -53,7 +53,7 @@ describe('README Configuration table', () => {
   it('documents each default as the schema applies it', () => {
     const defaults = ConfigSchema.parse({});
     for (const { v, defaultText } of documented) {
-      const actual = defaults[v as keyof Config];
+      const actual = defaults[v as keyof Settings];
       const expected = documentedDefault(defaultText);
       expect(actual === undefined ? undefined : String(actual), `${v} default`).toBe(expected);
     }
@@ -83,7 +83,7 @@ describe('README Configuration table', () => {
     expect(ranged.length).toBeGreaterThan(0);
     for (const { v, rule } of ranged) {
       const [, lo, hi] = /integer (\d+)\.\.(\d+)/.exec(rule)!;
-      const field = ConfigSchema.shape[v as keyof Config];
+      const field = ConfigSchema.shape[v as keyof Settings];
       expect(field.safeParse(lo).success, `${v}=${lo}`).toBe(true);
       expect(field.safeParse(hi).success, `${v}=${hi}`).toBe(true);
       expect(field.safeParse(String(Number(hi) + 1)).success, `${v}=${Number(hi) + 1}`).toBe(false);

@@ -1,0 +1,37 @@
+#!/usr/bin/env node
+// Production build into dist/: the CLI compiled to JavaScript (esbuild; packages stay in
+// node_modules), and the workflow bundle, so a worker loads it instead of running webpack at every
+// start (which also needs a writable filesystem). The image runs only what this writes.
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+// `--outdir <dir>` (inside the checkout, so node_modules resolves) for the build test; default dist/.
+const at = process.argv.indexOf('--outdir');
+const dist = at > 0 && process.argv[at + 1] ? join(process.cwd(), process.argv[at + 1]) : join(root, 'dist');
+
+await rm(dist, { recursive: true, force: true });
+await mkdir(dist, { recursive: true });
+await build({
+  absWorkingDir: root,
+  entryPoints: { cli: 'src/interfaces/cli.ts' },
+  outdir: dist,
+  bundle: true,
+  // The CLI imports each command lazily; chunks keep `status` from loading the worker's native module.
+  splitting: true,
+  // Chunks sit next to workflow-bundle.js, which the worker finds relative to its own module.
+  chunkNames: '[name]-[hash]',
+  format: 'esm',
+  platform: 'node',
+  target: 'node22',
+  packages: 'external',
+  outExtension: { '.js': '.mjs' },
+  sourcemap: true,
+  logLevel: 'warning',
+});
+const { code } = await bundleWorkflowCode({ workflowsPath: join(root, 'workflows', 'index.ts'), logger: new DefaultLogger('WARN') });
+await writeFile(join(dist, 'workflow-bundle.js'), code);
+console.log(`built ${dist}: cli.mjs and workflow-bundle.js`);
