@@ -57,6 +57,7 @@ export function createStagingStore(s3: S3Client, bucket: string) {
 export type StagingStore = ReturnType<typeof createStagingStore>;
 
 export interface ReportSummary {
+  bucket: string;
   key: string;
   /** base64, as S3 reports it */
   checksumSha256: string;
@@ -90,7 +91,7 @@ export function createS3Activities(deps: S3Deps) {
           `S3 object ${key} has SHA-256 ${head.ChecksumSHA256 ?? '(none)'}, expected ${checksumSha256}`, 'ChecksumMismatch');
       }
       activityTelemetry().reportWritten(input.leaseUuid, { key, rowCount, total, version: input.version });
-      return { key, checksumSha256, rowCount, total, bytes: body.length };
+      return { bucket: deps.bucket, key, checksumSha256, rowCount, total, bytes: body.length };
     },
   };
 }

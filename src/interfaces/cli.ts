@@ -1,7 +1,10 @@
-import { Command, InvalidArgumentError } from 'commander';
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { config as loadDotenv } from 'dotenv';
 import { ConfigError, loadConfig, type Role } from '../infrastructure/config';
-import { CliError } from './cli-error';
+import { CliError, EXIT_BAD_CONFIG, payloadKeyProblem } from './cli-error';
+
+const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -27,7 +30,12 @@ const configFor = (...roles: Role[]) => loadConfig(process.env, roles);
 export function buildCli(): Command {
   const program = new Command('lease-costs')
     .description('Durable, exact per-lease AWS cost reports for Innovation Sandbox on AWS')
-    .showHelpAfterError();
+    .version(version)
+    // One line per mistake, in the same voice as our own errors; `--help` shows the usage.
+    .configureOutput({ outputError: (message, write) => write(`lease-costs: ${message.replace(/^error: /, '')}`) })
+    // Argument errors throw a CommanderError instead of exiting 1, so main() can exit 2 as documented.
+    // Set before the subcommands are added: they inherit it.
+    .exitOverride();
 
   program.command('worker').description('run a worker only').action(async () => {
     const { runWorker } = await import('./commands/worker');
@@ -58,9 +66,10 @@ export function buildCli(): Command {
 
   program.command('rerun').argument('<lease-uuid>', 'lease uuid', uuidArg)
     .option('--padding-hours <n>', 'billing padding for this re-run (0..168)', intArg(0, 168))
+    .option('--wait', 'follow the new version until it is published, then print it')
     .option('--json', 'machine-readable output')
     .description('a new report version for that lease, whether its workflow is open or closed')
-    .action(async (uuid: string, opts: { paddingHours?: number; json?: boolean }) => {
+    .action(async (uuid: string, opts: { paddingHours?: number; json?: boolean; wait?: boolean }) => {
       const { rerunCommand } = await import('./commands/operate');
       await rerunCommand(configFor('client'), uuid, opts);
     });
@@ -110,13 +119,16 @@ export async function main(argv: string[]): Promise<void> {
   try {
     await buildCli().parseAsync(argv);
   } catch (err) {
+    // Commander has already printed its message (and help); --help and --version exit 0.
+    if (err instanceof CommanderError) process.exit(err.exitCode === 0 ? 0 : EXIT_BAD_CONFIG);
     if (err instanceof ConfigError) {
       console.error(err.message);
-      process.exit(2);
+      process.exit(EXIT_BAD_CONFIG);
     }
-    if (err instanceof CliError) {
-      console.error(`lease-costs: ${err.message}`);
-      process.exit(err.exitCode);
+    const expected = err instanceof CliError ? err : payloadKeyProblem(err);
+    if (expected) {
+      console.error(`lease-costs: ${expected.message}`);
+      process.exit(expected.exitCode);
     }
     throw err;
   }
