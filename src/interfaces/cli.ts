@@ -82,6 +82,13 @@ export function buildCli(): Command {
       await collectNowCommand(configFor('client'), uuid, opts);
     });
 
+  program.command('check').description('verify every dependency of the configuration; exit 0 only when all pass')
+    .option('--json', 'machine-readable output')
+    .action(async (opts: { json?: boolean }) => {
+      const { checkCommand } = await import('./commands/check');
+      await checkCommand(configFor('worker'), opts);
+    });
+
   program.command('report').description('a one-off report on the spot, no workflow')
     .requiredOption('--account <id>', 'AWS account id', accountArg)
     .requiredOption('--start <date>', 'first day, YYYY-MM-DD', dateArg)
