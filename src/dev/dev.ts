@@ -95,6 +95,7 @@ export async function devCommand(opts: { port?: number; uiPort?: number; dbFile?
     'Ctrl-C stops everything.',
   ].join('\n'));
   const signal = await untilSignal();
-  console.log(`${signal}: stopping…`);
+  console.log(`${signal}: stopping the webhook, the worker (finishing its current tasks)${stack.server ? ', the Temporal dev server' : ''}${stack.codecUrl ? ' and the codec endpoint' : ''}…`);
   await stack.stop();
+  console.log('stopped');
 }

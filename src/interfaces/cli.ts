@@ -113,7 +113,8 @@ export function buildCli(): Command {
     .option('--port <n>', 'dev server gRPC port', portArg, 7233)
     .option('--ui-port <n>', 'Temporal Web UI port', portArg, 8233)
     .option('--exit', 'exit after printing the reports (default when stdin is not a terminal)')
-    .action(async (opts: { port: number; uiPort: number; exit?: boolean }) => {
+    .option('--keep-running', 'keep running after the reports even when stdin is not a terminal, until SIGINT/SIGTERM')
+    .action(async (opts: { port: number; uiPort: number; exit?: boolean; keepRunning?: boolean }) => {
       const { demoCommand } = await import('../dev/demo');
       await demoCommand(opts);
     });
