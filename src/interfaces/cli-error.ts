@@ -13,6 +13,16 @@ export class CliError extends Error {
   }
 }
 
+export const temporalUnreachable = (address: string, err: unknown) =>
+  new CliError(`cannot reach Temporal at ${address} (is it running? is TEMPORAL_ADDRESS right?): ${(err as Error).message}`, EXIT_UNREACHABLE);
+
+/** A port some other process already holds (a second webhook or codec endpoint, say). */
+export function addressInUse(err: unknown): CliError | undefined {
+  const e = err as NodeJS.ErrnoException & { address?: string; port?: number };
+  if (e?.code !== 'EADDRINUSE') return undefined;
+  return new CliError(`${e.address ?? ''}${e.port ? `:${e.port}` : ''} is already in use: stop what listens there or choose another port (WEBHOOK_PORT, CODEC_PORT)`, EXIT_BAD_CONFIG);
+}
+
 /**
  * Payloads this process cannot read because PAYLOAD_ENCRYPTION_KEYS is missing or wrong: a
  * configuration mistake, not a bug. The SDK and the codec wrap the reason, so follow the causes.

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { config as loadDotenv } from 'dotenv';
 import { ConfigError, loadConfig, type Role } from '../infrastructure/config';
-import { CliError, EXIT_BAD_CONFIG, payloadKeyProblem } from './cli-error';
+import { addressInUse, CliError, EXIT_BAD_CONFIG, payloadKeyProblem } from './cli-error';
 
 const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -133,7 +133,7 @@ export async function main(argv: string[]): Promise<void> {
       console.error(err.message);
       process.exit(EXIT_BAD_CONFIG);
     }
-    const expected = err instanceof CliError ? err : payloadKeyProblem(err);
+    const expected = err instanceof CliError ? err : payloadKeyProblem(err) ?? addressInUse(err);
     if (expected) {
       console.error(`lease-costs: ${expected.message}`);
       process.exit(expected.exitCode);

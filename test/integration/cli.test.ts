@@ -1,9 +1,11 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import type { Client } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectClient, startLeaseCosts, workflowIdFor } from '../../src/infrastructure/client';
 import type { LeaseStatus } from '../../src/domain/schemas';
+import { freePort } from '../../src/dev/ports';
 import { runCli } from '../helpers/cli';
 import { dailyCosts, startStack, type Stack } from '../helpers/stack';
 import { waitFor } from '../helpers/wait';
@@ -147,5 +149,27 @@ describe('lease-costs CLI, run as a process', () => {
     }
     expectOneLineFailure(await runCli(['status', randomUUID()], { ...cliEnv, TEMPORAL_ADDRESS: '127.0.0.1:1' }), 4, /cannot reach Temporal at 127\.0\.0\.1:1/);
     expectOneLineFailure(await runCli(['status', randomUUID()], { ...cliEnv, TEMPORAL_NAMESPACE: 'no-such-namespace' }), 2, /namespace "no-such-namespace" does not exist/);
+    const c = stack.config;
+    const workerEnv = {
+      COST_EXPLORER_ROLE_ARN: c.COST_EXPLORER_ROLE_ARN!, S3_BUCKET_NAME: c.S3_BUCKET_NAME!, EVENT_BUS_NAME: c.EVENT_BUS_NAME!,
+      ISB_API_BASE_URL: c.ISB_API_BASE_URL!, ISB_JWT_SECRET_PATH: c.ISB_JWT_SECRET_PATH!,
+    };
+    expectOneLineFailure(await runCli(['worker'], { ...workerEnv, TEMPORAL_ADDRESS: '127.0.0.1:1' }), 4, /cannot reach Temporal at 127\.0\.0\.1:1/);
+  });
+
+  it('a port already taken is one line and exit 2, for dev and the webhook', async () => {
+    const taken = createServer();
+    await new Promise<void>((r) => taken.listen(0, '127.0.0.1', r));
+    const port = (taken.address() as AddressInfo).port;
+    try {
+      const c = stack.config;
+      expectOneLineFailure(await runCli(['dev', '--port', String(port), '--ui-port', String(await freePort())], {
+        COST_EXPLORER_ROLE_ARN: c.COST_EXPLORER_ROLE_ARN!, S3_BUCKET_NAME: c.S3_BUCKET_NAME!, EVENT_BUS_NAME: c.EVENT_BUS_NAME!,
+        ISB_API_BASE_URL: c.ISB_API_BASE_URL!, ISB_JWT_SECRET: 'a-secret-of-sixteen-chars', WEBHOOK_AUTH: 'none',
+      }), 2, new RegExp(`port 127\\.0\\.0\\.1:${port} is already in use`));
+      expectOneLineFailure(await runCli(['webhook'], { ...cliEnv, WEBHOOK_AUTH: 'none', WEBHOOK_HOST: '127.0.0.1', WEBHOOK_PORT: String(port) }), 2, new RegExp(`127\\.0\\.0\\.1:${port} is already in use`));
+    } finally {
+      taken.close();
+    }
   });
 });

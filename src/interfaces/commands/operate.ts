@@ -2,7 +2,7 @@ import { Client, NamespaceNotFoundError, WorkflowNotFoundError } from '@temporal
 import { decodeArrayFromPayloads } from '@temporalio/common/lib/internal-non-workflow';
 import { connectClient, leaseStartOptions, workflowIdFor, WORKFLOW_TYPE } from '../../infrastructure/client';
 import type { Config } from '../../infrastructure/config';
-import { CliError, EXIT_BAD_CONFIG, EXIT_UNKNOWN_LEASE, EXIT_UNREACHABLE, payloadKeyProblem } from '../cli-error';
+import { CliError, EXIT_BAD_CONFIG, EXIT_UNKNOWN_LEASE, payloadKeyProblem, temporalUnreachable } from '../cli-error';
 import type { LeaseCostsResult } from '../../../workflows/lease-costs';
 import type { LeaseCostsInput, LeaseStatus, ReportRecord } from '../../domain/schemas';
 
@@ -19,7 +19,7 @@ export async function connect(config: ClientConfig): Promise<Client> {
     client = await connectClient(config);
     await client.connection.workflowService.getSystemInfo({});
   } catch (err) {
-    throw new CliError(`cannot reach Temporal at ${config.TEMPORAL_ADDRESS} (is it running? is TEMPORAL_ADDRESS right?): ${(err as Error).message}`, EXIT_UNREACHABLE);
+    throw temporalUnreachable(config.TEMPORAL_ADDRESS, err);
   }
   try {
     await client.connection.workflowService.describeNamespace({ namespace: config.TEMPORAL_NAMESPACE });

@@ -3,11 +3,14 @@ import type { Config } from '../../infrastructure/config';
 import { temporalConnectionOptions } from '../../infrastructure/temporal-connection';
 import { installRuntime } from '../../infrastructure/telemetry';
 import { createWorker } from '../../infrastructure/worker';
+import { temporalUnreachable } from '../cli-error';
 
 /** Runs until SIGINT/SIGTERM; the SDK then drains in-flight tasks before `run()` resolves. */
 export async function runWorker(config: Config): Promise<void> {
   const log = await installRuntime(config);
-  const connection = await NativeConnection.connect(temporalConnectionOptions(config));
+  const connection = await NativeConnection.connect(temporalConnectionOptions(config)).catch((err: unknown) => {
+    throw temporalUnreachable(config.TEMPORAL_ADDRESS, err);
+  });
   try {
     const worker = await createWorker(config, { connection });
     log.info('Worker started', {
