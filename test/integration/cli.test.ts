@@ -125,6 +125,14 @@ describe('lease-costs CLI, run as a process', () => {
     const json = await runCli(['rerun', l.uuid, '--wait', '--json'], cliEnv);
     expect(json.code, json.stderr).toBe(0);
     expect(JSON.parse(json.stdout)).toMatchObject({ version: 3, phase: 'published', reports: [{ version: 1 }, { version: 2 }, { version: 3 }] });
+
+    // A run terminated after publishing v3: the re-run starts a new run that makes v4, not v3 again.
+    await client.workflow.getHandle(workflowIdFor(l.uuid)).terminate('operator stopped it');
+    const closed = await runCli(['rerun', l.uuid, '--wait'], cliEnv);
+    expect(closed.code, closed.stderr).toBe(0);
+    expect(closed.stderr).toMatch(/new run \S+ started for \S+ \(report v4\); waiting for report v4/);
+    expect(closed.stdout).toMatch(/report\s+v4 s3:\/\/\S+-v4\.csv/);
+    expect((await statusOf(l.uuid)).reports.map((r) => r.version)).toEqual([1, 2, 3, 4]);
     await client.workflow.getHandle(workflowIdFor(l.uuid)).terminate('test done');
   });
 

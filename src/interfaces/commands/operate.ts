@@ -171,6 +171,14 @@ export async function rerunCommand(config: Config, uuid: string, opts: { padding
       const { status } = await leaseStatus(client, uuid);
       if (!status) throw new CliError(`no worker answered the status query of ${workflowIdFor(uuid)}; cannot follow the new version`);
       nextVersion = status.phase === 'waiting' ? status.currentVersion : status.currentVersion + 1;
+    } else if (!open) {
+      // Failed, terminated or timed out: its status (a replay) says whether its version was published
+      // already, in which case reusing the number would overwrite that report.
+      const { status } = await leaseStatus(client, uuid);
+      if (status) {
+        previousReports = status.reports;
+        if (status.reports.some((r) => r.version === status.currentVersion)) nextVersion = status.currentVersion + 1;
+      }
     }
     const input: LeaseCostsInput = {
       ...previous,
