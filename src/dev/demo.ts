@@ -137,6 +137,8 @@ async function runDemo(
   cleanups.push({ what: 'the worker, webhook and Temporal dev server', run: () => dev.stop(30_000) });
   const webhookBase = `http://127.0.0.1:${webhookPort}`;
   await untilHealthy(`${webhookBase}/healthz`, dev, ctx.logPath, ctx.signal);
+  // Stopped while starting: the shutdown owns the terminal from here.
+  if (ctx.signal.aborted) return;
   const config = loadConfig({ ...process.env, TEMPORAL_ADDRESS: process.env.TEMPORAL_ADDRESS ?? `127.0.0.1:${port}` }, ['client']);
   const uiUrl = process.env.TEMPORAL_ADDRESS ? undefined : `http://127.0.0.1:${uiPort}`;
   const webhookUrl = `${webhookBase}/webhooks/lease-terminated`;
@@ -180,6 +182,7 @@ async function runDemo(
     log(`LeaseTerminated ${lease.uuid} (${lease.name}) → webhook ${res.status} ${await res.text()}`);
   }
 
+  if (ctx.signal.aborted) return;
   const client = await connectClient(config);
   cleanups.push({ what: 'the demo\'s Temporal client', run: () => client.connection.close() });
   const final = await watch(client, leases.map((l) => l.uuid), opts.timeoutMs ?? 150_000, ctx.signal);
