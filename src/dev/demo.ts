@@ -128,6 +128,7 @@ async function runDemo(
   await new EventBridgeClient(aws).send(new CreateEventBusCommand({ Name: env.EVENT_BUS_NAME }));
   await new SecretsManagerClient(aws).send(new CreateSecretCommand({ Name: env.ISB_JWT_SECRET_PATH, SecretString: jwtSecret }));
 
+  if (ctx.signal.aborted) return;
   const port = opts.port ?? 7233;
   const uiPort = opts.uiPort ?? 8233;
   log(`starting Temporal dev server, worker and webhook (\`lease-costs dev\`); their logs go to ${ctx.logPath}`);
