@@ -72,9 +72,11 @@ export async function demoCommand(opts: DemoOptions = {}): Promise<void> {
     await new Promise<void>((r) => logFile.end(r));
   };
 
-  const work = runDemo(opts, { dataDir, logPath, logFile, cleanups, signal: aborted.signal });
+  const finished = runDemo(opts, { dataDir, logPath, logFile, cleanups, signal: aborted.signal }).then(() => 'done' as const);
+  // After a signal the run is abandoned: a failure of it from then on is the shutdown's, not news.
+  void finished.catch(() => {});
   try {
-    const first = await Promise.race([work.then(() => 'done' as const), signalled]);
+    const first = await Promise.race([finished, signalled]);
     let signal = first === 'done' ? undefined : first;
     if (first === 'done' && !opts.exit && (opts.keepRunning || process.stdin.isTTY)) {
       console.log('\nEverything keeps running for you to explore (Temporal UI above). Ctrl-C stops it all.');
@@ -83,8 +85,6 @@ export async function demoCommand(opts: DemoOptions = {}): Promise<void> {
     if (signal) {
       console.log(`\n${signal}: stopping the demo`);
       aborted.abort();
-      // The run was interrupted: its errors from here on are the shutdown's, not news.
-      work.catch(() => {});
     }
   } finally {
     aborted.abort();
