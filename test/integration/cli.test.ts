@@ -81,11 +81,12 @@ describe('lease-costs CLI, run as a process', () => {
     expect(waiting.code, waiting.stderr).toBe(0);
     expect(waiting.stdout).toMatch(/phase\s+waiting/);
     // Nothing may keep the process alive after its answer (a query timer did, for 10 s). The whole
-    // run is mostly Node, tsx and SDK start-up, which a loaded machine slows down: bound it loosely.
+    // run is mostly Node, tsx and SDK start-up: about 0.6 s alone, 2.3 s with the suite running in
+    // parallel on 2 cores. So the bound on it is loose; the one after the answer is tight.
     const { answerMs, exitMs } = waiting.timing;
     console.info(`status answered after ${answerMs} ms and exited after ${exitMs} ms`);
     expect(exitMs - answerMs!).toBeLessThan(300);
-    expect(exitMs).toBeLessThan(3000);
+    expect(exitMs).toBeLessThan(8000);
 
     const sent = await runCli(['collect-now', l.uuid], cliEnv);
     expect(sent.code, sent.stderr).toBe(0);
