@@ -49,6 +49,16 @@ async function readCapped(res: Response, leaseUuid: string): Promise<string> {
 export const encodeLeaseId = (userEmail: string, uuid: string) =>
   Buffer.from(JSON.stringify({ userEmail, uuid })).toString('base64');
 
+/** The bearer token the ISB API accepts: HS256, an Admin user, one hour. Shared with `lease-costs check`. */
+export async function signIsbToken(secret: string, now = Math.floor(Date.now() / 1000)): Promise<{ value: string; expiresAt: number }> {
+  const value = await new SignJWT({ user: { email: 'lease-costs@system', roles: ['Admin'] } })
+    .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+    .setIssuedAt(now)
+    .setExpirationTime(now + TOKEN_LIFETIME_S)
+    .sign(new TextEncoder().encode(secret));
+  return { value, expiresAt: now + TOKEN_LIFETIME_S };
+}
+
 export function createIsbActivities(deps: IsbDeps) {
   const doFetch = deps.fetch ?? fetch;
   // One read shared by concurrent lookups; a failed read is forgotten, so the next one tries again.
@@ -62,14 +72,8 @@ export function createIsbActivities(deps: IsbDeps) {
   const bearer = async (): Promise<string> => {
     const now = Math.floor(Date.now() / 1000);
     if (token && token.expiresAt - RESIGN_BEFORE_EXPIRY_S > now) return token.value;
-    const key = new TextEncoder().encode(await loadSecretOnce());
-    const value = await new SignJWT({ user: { email: 'lease-costs@system', roles: ['Admin'] } })
-      .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
-      .setIssuedAt(now)
-      .setExpirationTime(now + TOKEN_LIFETIME_S)
-      .sign(key);
-    token = { value, expiresAt: now + TOKEN_LIFETIME_S };
-    return value;
+    token = await signIsbToken(await loadSecretOnce(), now);
+    return token.value;
   };
 
   const get = async (url: string) =>

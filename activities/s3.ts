@@ -32,6 +32,7 @@ export function createStagingStore(s3: S3Client, bucket: string): StagingStore {
 }
 
 export interface ReportSummary {
+  bucket: string;
   key: string;
   /** base64, as S3 reports it */
   checksumSha256: string;
@@ -65,7 +66,7 @@ export function createS3Activities(deps: S3Deps) {
           `S3 object ${key} has SHA-256 ${head.ChecksumSHA256 ?? '(none)'}, expected ${checksumSha256}`, ErrorType.ChecksumMismatch);
       }
       activityTelemetry().reportWritten(input.leaseUuid, { key, rowCount, total, version: input.version });
-      return { key, checksumSha256, rowCount, total, bytes: body.length };
+      return { bucket: deps.bucket, key, checksumSha256, rowCount, total, bytes: body.length };
     },
   };
 }

@@ -177,7 +177,7 @@ async function produceReport(
   );
 
   const record: ReportRecord = {
-    version, key: report.key, total: report.total, checksumSha256: report.checksumSha256, rowCount: report.rowCount,
+    version, bucket: report.bucket, key: report.key, total: report.total, checksumSha256: report.checksumSha256, rowCount: report.rowCount,
     urlExpiresAt: published.urlExpiresAt, resourceLevel: collection.resourceLevel, billingWindow: window,
     publishedAt: new Date().toISOString(),
   };

@@ -1,4 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CreateEventBusCommand, EventBridgeClient } from '@aws-sdk/client-eventbridge';
@@ -12,8 +13,11 @@ import { addDays, computeBillingWindow, utcDay } from '../domain/billing-window'
 import { connectClient, workflowIdFor } from '../infrastructure/client';
 import { startMoto } from './moto';
 import type { LeaseStatus } from '../domain/schemas';
-import { repoRoot } from './tools';
-import { startDevStack, untilSignal } from './dev';
+import { repoRoot, spawnManaged, type ManagedProcess } from './tools';
+import { untilSignal } from './dev';
+import { freePort } from './ports';
+import { loadConfig } from '../infrastructure/config';
+import { CliError } from '../interfaces/cli-error';
 import { leaseStatus } from '../interfaces/commands/operate';
 
 const DAY = 24 * 3600_000;
@@ -26,125 +30,212 @@ const SAMPLES = [
 export interface DemoOptions {
   /** Exit after printing the results instead of waiting for Ctrl-C. */
   exit?: boolean;
+  /** Keep running after the results even when stdin is not a terminal, until SIGINT/SIGTERM. */
+  keepRunning?: boolean;
   port?: number;
   uiPort?: number;
   timeoutMs?: number;
 }
 
+const BIN = join(repoRoot, 'bin', 'lease-costs.mjs');
+/** What a second terminal needs to run the CLI (status, rerun, check…) against the demo. */
+const CLI_ENV_KEYS = [
+  'TEMPORAL_ADDRESS', 'PAYLOAD_ENCRYPTION_KEYS',
+  'AWS_REGION', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY',
+  'AWS_ENDPOINT_URL_S3', 'AWS_ENDPOINT_URL_STS', 'AWS_ENDPOINT_URL_EVENTBRIDGE', 'AWS_ENDPOINT_URL_SECRETS_MANAGER', 'AWS_ENDPOINT_URL_COST_EXPLORER',
+  'COST_EXPLORER_ROLE_ARN', 'S3_BUCKET_NAME', 'S3_KEY_PREFIX', 'EVENT_BUS_NAME', 'ISB_API_BASE_URL', 'ISB_JWT_SECRET_PATH', 'WEBHOOK_API_KEY',
+] as const;
+const shellQuote = (v: string) => `'${v.replace(/'/g, `'\\''`)}'`;
+
 /**
  * `dev` against local stand-ins: moto for S3, STS, EventBridge and Secrets Manager, our Cost
  * Explorer and ISB fakes with sample data, and three lease terminations sent to the webhook.
+ * `dev` runs as a child process whose output goes to a log file, so this terminal shows only
+ * what a person reads, whatever the worker, webhook, SDK or dev server print, and however.
  */
 export async function demoCommand(opts: DemoOptions = {}): Promise<void> {
   const dataDir = join(repoRoot, '.data', 'demo');
   // The stand-ins keep nothing between runs, so neither does the demo's own Temporal database.
   await rm(dataDir, { recursive: true, force: true });
   await mkdir(dataDir, { recursive: true });
-  log('starting local stand-ins (moto, Cost Explorer and ISB API fakes)…');
+  const logPath = join(dataDir, 'demo.log');
+  const logFile = createWriteStream(logPath);
+  const signalled = untilSignal();
+  const aborted = new AbortController();
+  const cleanups: { what: string; run: () => Promise<void> }[] = [];
+  const cleanup = async () => {
+    for (const c of cleanups.reverse()) {
+      log(`stopping ${c.what}…`);
+      await c.run().catch((err) => log(`  ${c.what}: ${(err as Error).message}`));
+    }
+    cleanups.length = 0;
+    await new Promise<void>((r) => logFile.end(r));
+  };
 
-  const jwtSecret = randomBytes(32).toString('hex');
-  const [moto, ce, isb] = await Promise.all([startMoto(), startFakeCostExplorer({ pageSize: 100 }), startFakeIsbApi({ jwtSecret })]);
-  const cleanups: (() => Promise<void>)[] = [() => moto.stop(), () => ce.close(), () => isb.close()];
-  const cleanup = async () => { for (const c of cleanups.reverse()) await c().catch(() => {}); };
+  const finished = runDemo(opts, { dataDir, logPath, logFile, cleanups, signal: aborted.signal }).then(() => 'done' as const);
+  // After a signal the run is abandoned: a failure of it from then on is the shutdown's, not news.
+  void finished.catch(() => {});
   try {
-    const apiKey = randomBytes(24).toString('hex');
-    const env = {
-      AWS_REGION: 'us-east-1', AWS_ACCESS_KEY_ID: 'demo', AWS_SECRET_ACCESS_KEY: 'demo',
-      AWS_ENDPOINT_URL_S3: moto.endpoint, AWS_ENDPOINT_URL_STS: moto.endpoint,
-      AWS_ENDPOINT_URL_EVENTBRIDGE: moto.endpoint, AWS_ENDPOINT_URL_SECRETS_MANAGER: moto.endpoint,
-      AWS_ENDPOINT_URL_COST_EXPLORER: ce.endpoint,
-      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-      COST_EXPLORER_ROLE_ARN: 'arn:aws:iam::999988887777:role/IsbCostExplorerAccess',
-      S3_BUCKET_NAME: 'lease-costs-demo', S3_KEY_PREFIX: 'reports/', EVENT_BUS_NAME: 'isb-demo',
-      ISB_API_BASE_URL: isb.endpoint, ISB_JWT_SECRET_PATH: 'isb/jwt-signing-secret',
-      BILLING_PADDING_HOURS: '1', WEBHOOK_API_KEY: apiKey, WEBHOOK_HOST: '127.0.0.1',
-      // Encrypted history, read back in the UI through the codec endpoint: the production setup.
-      PAYLOAD_ENCRYPTION_KEYS: `demo:${randomBytes(32).toString('base64')}`, CODEC_PORT: process.env.CODEC_PORT ?? '0', WEBHOOK_PORT: process.env.WEBHOOK_PORT ?? '8080',
-    };
-    // The AWS SDK reads endpoints and credentials from the process environment.
-    Object.assign(process.env, env);
-    const aws = { region: 'us-east-1', endpoint: moto.endpoint, credentials: { accessKeyId: 'demo', secretAccessKey: 'demo' }, forcePathStyle: true };
-    const s3 = new S3Client(aws);
-    await s3.send(new CreateBucketCommand({ Bucket: env.S3_BUCKET_NAME }));
-    await new EventBridgeClient(aws).send(new CreateEventBusCommand({ Name: env.EVENT_BUS_NAME }));
-    await new SecretsManagerClient(aws).send(new CreateSecretCommand({ Name: env.ISB_JWT_SECRET_PATH, SecretString: jwtSecret }));
-
-    const stack = await startDevStack({ env: process.env, port: opts.port, uiPort: opts.uiPort, dbFile: join(dataDir, 'temporal.sqlite') });
-    cleanups.push(() => stack.stop());
-    log(`Temporal ${stack.config.TEMPORAL_ADDRESS}${stack.uiUrl ? `, UI ${stack.uiUrl}` : ''}; webhook ${stack.webhookUrl}${stack.codecUrl ? `; codec endpoint ${stack.codecUrl} (history is encrypted)` : ''}`);
-
-    // Leases that ended an hour ago minus a few seconds: with 1 h padding the settle timer is short.
-    const now = Date.now();
-    const leases = SAMPLES.map((sample, i) => {
-      const lease = {
-        ...sample, uuid: randomUUID(), userEmail: `demo.user${i + 1}@example.gov.uk`, accountId: `10000000000${i + 1}`,
-        startDate: new Date(now - sample.days * DAY).toISOString(), terminatedAt: new Date(now - 3600_000 + 8_000 + i * 2_000).toISOString(),
-      };
-      const window = computeBillingWindow({ leaseStart: lease.startDate, leaseEnd: lease.terminatedAt, paddingHours: 1 });
-      ce.addCosts(sampleCosts({ accountId: lease.accountId, start: addDays(window.start, -2), end: addDays(utcDay(new Date(now).toISOString()), 1), services: sample.services, resources: sample.resources, seed: i + 1 }));
-      isb.addLease({ uuid: lease.uuid, userEmail: lease.userEmail, accountId: lease.accountId, startDate: lease.startDate, endDate: lease.terminatedAt, status: 'Expired' });
-      return lease;
-    });
-
-    for (const lease of leases) {
-      const res = await fetch(stack.webhookUrl, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'x-api-key': apiKey },
-        body: JSON.stringify({
-          version: '0', id: randomUUID(), 'detail-type': 'LeaseTerminated', source: 'isb', account: '111122223333',
-          time: lease.terminatedAt, region: 'us-west-2', resources: [],
-          detail: { leaseId: { userEmail: lease.userEmail, uuid: lease.uuid }, accountId: lease.accountId, reason: { type: 'Expired' } },
-        }),
-      });
-      log(`LeaseTerminated ${lease.uuid} (${lease.name}) → webhook ${res.status} ${await res.text()}`);
-    }
-
-    const client = await connectClient(stack.config);
-    const final = await watch(client, leases.map((l) => l.uuid), opts.timeoutMs ?? 150_000);
-
-    console.log('\n=== lease cost reports ===');
-    for (const lease of leases) {
-      const status = final.get(lease.uuid);
-      const report = status?.reports.at(-1);
-      console.log(`\n${lease.name}\n  lease ${lease.uuid}, account ${lease.accountId}`);
-      if (!status || !report) {
-        console.log(`  no report: ${status?.lastError ? `${status.lastError.type}: ${status.lastError.message}` : status?.phase ?? 'unknown'}`);
-        continue;
-      }
-      const object = await s3.send(new GetObjectCommand({ Bucket: env.S3_BUCKET_NAME, Key: report.key }));
-      const csv = await object.Body!.transformToString();
-      const file = join(dataDir, `lease-costs-${lease.uuid}-v${report.version}.csv`);
-      await writeFile(file, csv);
-      const [, ...rows] = parse(csv) as string[][];
-      console.log(`  CSV          s3://${env.S3_BUCKET_NAME}/${report.key} (copy: ${file})`);
-      console.log(`  rows         ${report.rowCount}, resource level: ${report.resourceLevel}, window ${report.billingWindow.start} to ${report.billingWindow.end} (exclusive)`);
-      console.log(`  total        ${report.total} USD (exact), SHA-256 ${report.checksumSha256}`);
-      console.log('  top rows:');
-      for (const [name, service, region, cost] of rows.slice(0, 5)) {
-        console.log(`    ${cost!.padStart(16)}  ${service!.slice(0, 40).padEnd(40)} ${region!.padEnd(10)} ${name!.slice(0, 70)}`);
-      }
-      if (stack.uiUrl) console.log(`  Temporal UI  ${stack.uiUrl}/namespaces/${stack.config.TEMPORAL_NAMESPACE}/workflows/${workflowIdFor(lease.uuid)}`);
-    }
-    const published = [...final.values()].filter((s) => s.phase === 'published').length;
-    console.log(`\n${published}/${leases.length} leases published; Cost Explorer calls: ${ce.stats().total}`);
-    await client.connection.close();
-
-    if (published !== leases.length) process.exitCode = 1;
-    if (!opts.exit && process.stdin.isTTY) {
+    const first = await Promise.race([finished, signalled]);
+    let signal = first === 'done' ? undefined : first;
+    if (first === 'done' && !opts.exit && (opts.keepRunning || process.stdin.isTTY)) {
       console.log('\nEverything keeps running for you to explore (Temporal UI above). Ctrl-C stops it all.');
-      await untilSignal();
+      signal = await signalled;
+    }
+    if (signal) {
+      console.log(`\n${signal}: stopping the demo`);
+      aborted.abort();
     }
   } finally {
+    aborted.abort();
     await cleanup();
+    console.log(`stopped (logs: ${logPath})`);
   }
 }
 
+async function runDemo(
+  opts: DemoOptions,
+  ctx: { dataDir: string; logPath: string; logFile: NodeJS.WritableStream; cleanups: { what: string; run: () => Promise<void> }[]; signal: AbortSignal },
+): Promise<void> {
+  const { dataDir, cleanups } = ctx;
+  log('starting local stand-ins (moto, Cost Explorer and ISB API fakes)…');
+  const jwtSecret = randomBytes(32).toString('hex');
+  const [moto, ce, isb] = await Promise.all([startMoto(), startFakeCostExplorer({ pageSize: 100 }), startFakeIsbApi({ jwtSecret })]);
+  cleanups.push({ what: 'the local stand-ins (moto, Cost Explorer and ISB API fakes)', run: async () => {
+    await Promise.allSettled([moto.stop(), ce.close(), isb.close()]);
+  } });
+
+  const apiKey = randomBytes(24).toString('hex');
+  const [codecPort, webhookPort] = [process.env.CODEC_PORT ?? String(await freePort()), process.env.WEBHOOK_PORT ?? '8080'];
+  const env = {
+    AWS_REGION: 'us-east-1', AWS_ACCESS_KEY_ID: 'demo', AWS_SECRET_ACCESS_KEY: 'demo',
+    AWS_ENDPOINT_URL_S3: moto.endpoint, AWS_ENDPOINT_URL_STS: moto.endpoint,
+    AWS_ENDPOINT_URL_EVENTBRIDGE: moto.endpoint, AWS_ENDPOINT_URL_SECRETS_MANAGER: moto.endpoint,
+    AWS_ENDPOINT_URL_COST_EXPLORER: ce.endpoint,
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+    COST_EXPLORER_ROLE_ARN: 'arn:aws:iam::999988887777:role/IsbCostExplorerAccess',
+    S3_BUCKET_NAME: 'lease-costs-demo', S3_KEY_PREFIX: 'reports/', EVENT_BUS_NAME: 'isb-demo',
+    ISB_API_BASE_URL: isb.endpoint, ISB_JWT_SECRET_PATH: 'isb/jwt-signing-secret',
+    BILLING_PADDING_HOURS: '1', WEBHOOK_API_KEY: apiKey, WEBHOOK_HOST: '127.0.0.1',
+    // Encrypted history, read back in the UI through the codec endpoint: the production setup.
+    PAYLOAD_ENCRYPTION_KEYS: `demo:${randomBytes(32).toString('base64')}`, CODEC_PORT: codecPort, WEBHOOK_PORT: webhookPort,
+  };
+  // The AWS SDK reads endpoints and credentials from the process environment.
+  Object.assign(process.env, env);
+  const aws = { region: 'us-east-1', endpoint: moto.endpoint, credentials: { accessKeyId: 'demo', secretAccessKey: 'demo' }, forcePathStyle: true };
+  const s3 = new S3Client(aws);
+  await s3.send(new CreateBucketCommand({ Bucket: env.S3_BUCKET_NAME }));
+  await new EventBridgeClient(aws).send(new CreateEventBusCommand({ Name: env.EVENT_BUS_NAME }));
+  await new SecretsManagerClient(aws).send(new CreateSecretCommand({ Name: env.ISB_JWT_SECRET_PATH, SecretString: jwtSecret }));
+
+  if (ctx.signal.aborted) return;
+  const port = opts.port ?? 7233;
+  const uiPort = opts.uiPort ?? 8233;
+  log(`starting Temporal dev server, worker and webhook (\`lease-costs dev\`); their logs go to ${ctx.logPath}`);
+  const dev = spawnManaged(process.execPath, [BIN, 'dev', '--port', String(port), '--ui-port', String(uiPort), '--db-file', join(dataDir, 'temporal.sqlite')], {
+    env: process.env, output: ctx.logFile,
+  });
+  cleanups.push({ what: 'the worker, webhook and Temporal dev server', run: () => dev.stop(30_000) });
+  const webhookBase = `http://127.0.0.1:${webhookPort}`;
+  await untilHealthy(`${webhookBase}/healthz`, dev, ctx.logPath, ctx.signal);
+  // Stopped while starting: the shutdown owns the terminal from here.
+  if (ctx.signal.aborted) return;
+  const config = loadConfig({ ...process.env, TEMPORAL_ADDRESS: process.env.TEMPORAL_ADDRESS ?? `127.0.0.1:${port}` }, ['client']);
+  const uiUrl = process.env.TEMPORAL_ADDRESS ? undefined : `http://127.0.0.1:${uiPort}`;
+  const webhookUrl = `${webhookBase}/webhooks/lease-terminated`;
+  log(`Temporal ${config.TEMPORAL_ADDRESS}${uiUrl ? `, UI ${uiUrl}` : ''}; webhook ${webhookUrl}; codec endpoint http://127.0.0.1:${codecPort} (history is encrypted)`);
+
+  const cliEnv = { ...env, TEMPORAL_ADDRESS: config.TEMPORAL_ADDRESS };
+  const exports = CLI_ENV_KEYS.map((k) => `export ${k}=${shellQuote(cliEnv[k])}`);
+  const envFile = join(dataDir, 'cli.env');
+  await writeFile(envFile, `${exports.join('\n')}\n`, { mode: 0o600 });
+  console.log([
+    '',
+    'To use the CLI against this demo from a second terminal, paste these lines (or `. .data/demo/cli.env`):',
+    ...exports.map((l) => `  ${l}`),
+    '  then: node bin/lease-costs.mjs status <lease-uuid>   (or rerun, collect-now, check)',
+    '',
+  ].join('\n'));
+
+  // Leases that ended an hour ago minus a few seconds: with 1 h padding the settle timer is short.
+  const now = Date.now();
+  const leases = SAMPLES.map((sample, i) => {
+    const lease = {
+      ...sample, uuid: randomUUID(), userEmail: `demo.user${i + 1}@example.gov.uk`, accountId: `10000000000${i + 1}`,
+      startDate: new Date(now - sample.days * DAY).toISOString(), terminatedAt: new Date(now - 3600_000 + 8_000 + i * 2_000).toISOString(),
+    };
+    const window = computeBillingWindow({ leaseStart: lease.startDate, leaseEnd: lease.terminatedAt, paddingHours: 1 });
+    ce.addCosts(sampleCosts({ accountId: lease.accountId, start: addDays(window.start, -2), end: addDays(utcDay(new Date(now).toISOString()), 1), services: sample.services, resources: sample.resources, seed: i + 1 }));
+    isb.addLease({ uuid: lease.uuid, userEmail: lease.userEmail, accountId: lease.accountId, startDate: lease.startDate, endDate: lease.terminatedAt, status: 'Expired' });
+    return lease;
+  });
+
+  for (const lease of leases) {
+    const res = await fetch(webhookUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-api-key': apiKey },
+      body: JSON.stringify({
+        version: '0', id: randomUUID(), 'detail-type': 'LeaseTerminated', source: 'isb', account: '111122223333',
+        time: lease.terminatedAt, region: 'us-west-2', resources: [],
+        detail: { leaseId: { userEmail: lease.userEmail, uuid: lease.uuid }, accountId: lease.accountId, reason: { type: 'Expired' } },
+      }),
+    });
+    log(`LeaseTerminated ${lease.uuid} (${lease.name}) → webhook ${res.status} ${await res.text()}`);
+  }
+
+  if (ctx.signal.aborted) return;
+  const client = await connectClient(config);
+  cleanups.push({ what: 'the demo\'s Temporal client', run: () => client.connection.close() });
+  const final = await watch(client, leases.map((l) => l.uuid), opts.timeoutMs ?? 150_000, ctx.signal);
+  if (ctx.signal.aborted) return;
+
+  console.log('\n=== lease cost reports ===');
+  for (const lease of leases) {
+    const status = final.get(lease.uuid);
+    const report = status?.reports.at(-1);
+    console.log(`\n${lease.name}\n  lease ${lease.uuid}, account ${lease.accountId}`);
+    if (!status || !report) {
+      console.log(`  no report: ${status?.lastError ? `${status.lastError.type}: ${status.lastError.message}` : status?.phase ?? 'unknown'}`);
+      continue;
+    }
+    const object = await s3.send(new GetObjectCommand({ Bucket: env.S3_BUCKET_NAME, Key: report.key }));
+    const csv = await object.Body!.transformToString();
+    const file = join(dataDir, `lease-costs-${lease.uuid}-v${report.version}.csv`);
+    await writeFile(file, csv);
+    const [, ...rows] = parse(csv) as string[][];
+    console.log(`  CSV          s3://${env.S3_BUCKET_NAME}/${report.key} (copy: ${file})`);
+    console.log(`  rows         ${report.rowCount}, resource level: ${report.resourceLevel}, window ${report.billingWindow.start} to ${report.billingWindow.end} (exclusive)`);
+    console.log(`  total        ${report.total} USD (exact), SHA-256 ${report.checksumSha256}`);
+    console.log('  top rows:');
+    for (const [name, service, region, cost] of rows.slice(0, 5)) {
+      console.log(`    ${cost!.padStart(16)}  ${service!.slice(0, 40).padEnd(40)} ${region!.padEnd(10)} ${name!.slice(0, 70)}`);
+    }
+    if (uiUrl) console.log(`  Temporal UI  ${uiUrl}/namespaces/${config.TEMPORAL_NAMESPACE}/workflows/${workflowIdFor(lease.uuid)}`);
+  }
+  const published = [...final.values()].filter((s) => s.phase === 'published').length;
+  console.log(`\n${published}/${leases.length} leases published; Cost Explorer calls: ${ce.stats().total}`);
+  if (published !== leases.length) process.exitCode = 1;
+}
+
+/** Waits until the webhook reports Temporal reachable; fails with the log's tail if `dev` exits first. */
+async function untilHealthy(url: string, dev: ManagedProcess, logPath: string, signal: AbortSignal, timeoutMs = 180_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!signal.aborted) {
+    if (dev.hasExited()) {
+      throw new CliError(`lease-costs dev stopped while starting (exit ${String(await dev.exited)}); its log, ${logPath}, ends with:\n${dev.outputTail().split('\n').slice(-15).join('\n')}`);
+    }
+    if (Date.now() > deadline) throw new CliError(`lease-costs dev not ready after ${timeoutMs / 1000} s; see ${logPath}`);
+    const ok = await fetch(url, { signal: AbortSignal.timeout(2_000) }).then((r) => r.ok, () => false);
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 300));
+  }
+}
 /** Prints each lease's phase and pages as they change, until all are published or failed. */
-async function watch(client: Awaited<ReturnType<typeof connectClient>>, uuids: string[], timeoutMs: number) {
+async function watch(client: Awaited<ReturnType<typeof connectClient>>, uuids: string[], timeoutMs: number, signal: AbortSignal) {
   const last = new Map<string, string>();
   const final = new Map<string, LeaseStatus>();
   const deadline = Date.now() + timeoutMs;
-  while (final.size < uuids.length && Date.now() < deadline) {
+  while (final.size < uuids.length && Date.now() < deadline && !signal.aborted) {
     for (const uuid of uuids.filter((u) => !final.has(u))) {
       const { status } = await leaseStatus(client, uuid).catch(() => ({ status: undefined }));
       if (!status) continue;

@@ -6,6 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Connection } from '@temporalio/client';
 import { freePort, isPortFree } from './ports';
 import { SEARCH_ATTRIBUTES } from '../domain/search-attributes';
+import { CliError, EXIT_BAD_CONFIG } from '../interfaces/cli-error';
 import { spawnManaged, toolPath, type StdioMode } from './tools';
 
 export interface DevServerOptions {
@@ -92,7 +93,8 @@ async function startOnce(opts: DevServerOptions): Promise<DevServer> {
   ];
   for (const [what, p] of wanted) {
     if (p !== undefined && !(await isPortFree(p))) {
-      throw new Error(`cannot start the Temporal dev server: ${what} 127.0.0.1:${p} is already in use`);
+      // An operator's mistake (another server running), not a bug: one line, exit 2.
+      throw new CliError(`cannot start the Temporal dev server: ${what} 127.0.0.1:${p} is already in use (stop what uses it, pass --port/--ui-port, or set TEMPORAL_ADDRESS to use that server)`, EXIT_BAD_CONFIG);
     }
   }
 

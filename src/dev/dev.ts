@@ -94,7 +94,18 @@ export const untilSignal = () => new Promise<NodeJS.Signals>((resolve) => {
 });
 
 export async function devCommand(opts: { port?: number; uiPort?: number; dbFile?: string } = {}): Promise<void> {
-  const stack = await startDevStack(opts);
+  // Listening from the start: a signal while starting must stop what has started, not be lost.
+  const signalled = untilSignal();
+  const starting = startDevStack(opts);
+  const early = await Promise.race([starting.then(() => undefined), signalled]);
+  if (early) {
+    console.log(`${early}: stopping once started…`);
+    const stack = await starting.catch(() => undefined);
+    await stack?.stop();
+    console.log('stopped');
+    return;
+  }
+  const stack = await starting;
   console.log([
     'lease-costs dev is running',
     `  Temporal     ${stack.config.TEMPORAL_ADDRESS} (namespace ${stack.config.TEMPORAL_NAMESPACE}, task queue ${stack.config.TEMPORAL_TASK_QUEUE})`,
@@ -103,7 +114,8 @@ export async function devCommand(opts: { port?: number; uiPort?: number; dbFile?
     ...(stack.codecUrl ? [`  Codec        ${stack.codecUrl} (payloads are encrypted; the UI decrypts through it)`] : []),
     'Ctrl-C stops everything.',
   ].join('\n'));
-  const signal = await untilSignal();
-  console.log(`${signal}: stopping…`);
+  const signal = await signalled;
+  console.log(`${signal}: stopping the webhook, the worker (finishing its current tasks)${stack.server ? ', the Temporal dev server' : ''}${stack.codecUrl ? ' and the codec endpoint' : ''}…`);
   await stack.stop();
+  console.log('stopped');
 }

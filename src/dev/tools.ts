@@ -73,7 +73,7 @@ function installExitHook(): void {
 export function spawnManaged(
   command: string,
   args: string[],
-  opts: { stdio?: StdioMode; env?: NodeJS.ProcessEnv; cwd?: string } = {},
+  opts: { stdio?: StdioMode; env?: NodeJS.ProcessEnv; cwd?: string; /** Also copy stdout and stderr here (a log file). */ output?: NodeJS.WritableStream } = {},
 ): ManagedProcess {
   const stdio = opts.stdio ?? 'ignore';
   const child = spawn(command, args, {
@@ -89,6 +89,10 @@ export function spawnManaged(
   };
   child.stdout?.on('data', collect);
   child.stderr?.on('data', collect);
+  if (opts.output) {
+    child.stdout?.pipe(opts.output, { end: false });
+    child.stderr?.pipe(opts.output, { end: false });
+  }
   if (stdio === 'inherit') {
     child.stdout?.pipe(process.stdout, { end: false });
     child.stderr?.pipe(process.stderr, { end: false });

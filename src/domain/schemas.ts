@@ -92,6 +92,8 @@ export type DateRange = z.infer<typeof DateRange>;
 
 export const ReportRecord = z.object({
   version: z.number().int().min(1),
+  /** Absent in records made before the bucket was recorded. */
+  bucket: z.string().optional(),
   key: z.string(),
   total: DecimalString,
   checksumSha256: z.string(),

@@ -44,6 +44,14 @@ export function parseEncryptionKeys(spec: string): EncryptionKeys {
   return { activeKeyId, keys };
 }
 
+/** A payload this process cannot decrypt: its key is not configured, or the key or data is wrong. */
+export class PayloadKeyError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'PayloadKeyError';
+  }
+}
+
 /** AES-256-GCM over the whole serialised payload, so metadata (its encoding) is hidden too. */
 export class EncryptionCodec implements PayloadCodec {
   /** `requireEncryption`: a payload that is not ours is an error, not plaintext to pass through. */
@@ -75,12 +83,18 @@ export class EncryptionCodec implements PayloadCodec {
       }
       const keyId = fromUtf8(payload.metadata?.[KEY_ID_HEADER]);
       const key = keyId === undefined ? undefined : this.keys.keys.get(keyId);
-      if (!key) throw new Error(`payload was encrypted with key "${keyId}", which is not configured`);
+      if (!key) throw new PayloadKeyError(`payload was encrypted with key "${keyId}", which is not configured`);
       const data = Buffer.from(payload.data ?? new Uint8Array());
-      if (data.length < IV_BYTES + TAG_BYTES) throw new Error('encrypted payload is truncated');
+      if (data.length < IV_BYTES + TAG_BYTES) throw new PayloadKeyError('encrypted payload is truncated');
       const decipher = createDecipheriv('aes-256-gcm', key, data.subarray(0, IV_BYTES));
       decipher.setAuthTag(data.subarray(data.length - TAG_BYTES));
-      const plain = Buffer.concat([decipher.update(data.subarray(IV_BYTES, data.length - TAG_BYTES)), decipher.final()]);
+      let plain: Buffer;
+      try {
+        plain = Buffer.concat([decipher.update(data.subarray(IV_BYTES, data.length - TAG_BYTES)), decipher.final()]);
+      } catch {
+        // GCM's authentication failed: the key under this id is not the one that encrypted.
+        throw new PayloadKeyError(`payload does not decrypt with key "${keyId}"`);
+      }
       return PayloadProto.decode(plain);
     });
   }

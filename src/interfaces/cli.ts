@@ -1,10 +1,12 @@
-import { Command, InvalidArgumentError } from 'commander';
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { config as loadDotenv } from 'dotenv';
 import { ConfigError, loadConfig, type Role } from '../infrastructure/config';
-import { LeaseUuid } from '../domain/schemas';
-import { CliError } from './cli-error';
 import { MAX_PADDING_HOURS } from '../domain/defaults';
-import { IsoDateTime } from '../domain/schemas';
+import { IsoDateTime, LeaseUuid } from '../domain/schemas';
+import { addressInUse, CliError, EXIT_BAD_CONFIG, payloadKeyProblem } from './cli-error';
+
+const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
 /** The same canonical (lower-case, non-nil) uuid the webhook and workflow ids use. */
 const uuidArg = (v: string) => {
@@ -36,9 +38,12 @@ const configFor = (...roles: Role[]) => loadConfig(process.env, roles);
 export function buildCli(): Command {
   const program = new Command('lease-costs')
     .description('Durable, exact per-lease AWS cost reports for Innovation Sandbox on AWS')
-    .showHelpAfterError()
-    // Commander exits 1 on a bad argument; the contract says 2. Set before the subcommands, which inherit it.
-    .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
+    .version(version)
+    // One line per mistake, in the same voice as our own errors; `--help` shows the usage.
+    .configureOutput({ outputError: (message, write) => write(`lease-costs: ${message.replace(/^error: /, '')}`) })
+    // Argument errors throw a CommanderError instead of exiting 1, so main() can exit 2 as documented.
+    // Set before the subcommands are added: they inherit it.
+    .exitOverride();
 
   program.command('worker').description('run a worker only').action(async () => {
     const { runWorker } = await import('./commands/worker');
@@ -67,9 +72,10 @@ export function buildCli(): Command {
   program.command('rerun').argument('<lease-uuid>', 'lease uuid', uuidArg)
     .option('--padding-hours <n>', `billing padding for this re-run (0..${MAX_PADDING_HOURS})`, intArg(0, MAX_PADDING_HOURS))
     .option('--terminated-at <time>', "the lease's real end (ISO 8601), when the event's time was wrong; wins over the ISB API's end date", terminatedAtArg)
+    .option('--wait', 'follow the new version until it is published, then print it')
     .option('--json', 'machine-readable output')
     .description('a new report version for that lease, whether its workflow is open or closed')
-    .action(async (uuid: string, opts: { paddingHours?: number; terminatedAt?: string; json?: boolean }) => {
+    .action(async (uuid: string, opts: { paddingHours?: number; terminatedAt?: string; json?: boolean; wait?: boolean }) => {
       const { rerunCommand } = await import('./commands/operate');
       await rerunCommand(configFor('client'), uuid, opts);
     });
@@ -80,6 +86,13 @@ export function buildCli(): Command {
     .action(async (uuid: string, opts: { json?: boolean }) => {
       const { collectNowCommand } = await import('./commands/operate');
       await collectNowCommand(configFor('client'), uuid, opts);
+    });
+
+  program.command('check').description('verify every dependency of the configuration; exit 0 only when all pass')
+    .option('--json', 'machine-readable output')
+    .action(async (opts: { json?: boolean }) => {
+      const { checkCommand } = await import('./commands/check');
+      await checkCommand(configFor('worker'), opts);
     });
 
   program.command('report').description('a one-off report on the spot, no workflow')
@@ -106,7 +119,8 @@ export function buildCli(): Command {
     .option('--port <n>', 'dev server gRPC port', portArg, 7233)
     .option('--ui-port <n>', 'Temporal Web UI port', portArg, 8233)
     .option('--exit', 'exit after printing the reports (default when stdin is not a terminal)')
-    .action(async (opts: { port: number; uiPort: number; exit?: boolean }) => {
+    .option('--keep-running', 'keep running after the reports even when stdin is not a terminal, until SIGINT/SIGTERM')
+    .action(async (opts: { port: number; uiPort: number; exit?: boolean; keepRunning?: boolean }) => {
       const { demoCommand } = await import('../dev/demo');
       await demoCommand(opts);
     });
@@ -119,13 +133,16 @@ export async function main(argv: string[]): Promise<void> {
   try {
     await buildCli().parseAsync(argv);
   } catch (err) {
+    // Commander has already printed its message (and help); --help and --version exit 0.
+    if (err instanceof CommanderError) process.exit(err.exitCode === 0 ? 0 : EXIT_BAD_CONFIG);
     if (err instanceof ConfigError) {
       console.error(err.message);
-      process.exit(2);
+      process.exit(EXIT_BAD_CONFIG);
     }
-    if (err instanceof CliError) {
-      console.error(`lease-costs: ${err.message}`);
-      process.exit(err.exitCode);
+    const expected = err instanceof CliError ? err : payloadKeyProblem(err) ?? addressInUse(err);
+    if (expected) {
+      console.error(`lease-costs: ${expected.message}`);
+      process.exit(expected.exitCode);
     }
     throw err;
   }

@@ -3,14 +3,26 @@ import { fileURLToPath } from 'node:url';
 
 const BIN = fileURLToPath(new URL('../../bin/lease-costs.mjs', import.meta.url));
 
+export interface CliRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+  /** ms from start to the first stdout bytes (the answer), and to the exit. */
+  timing: { answerMs?: number; exitMs: number };
+}
+
 /** Runs the real CLI in a child process, as an operator would. */
-export function runCli(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
+export function runCli(args: string[], env: Record<string, string>): Promise<CliRun> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], {
+    const t0 = Date.now();
+    let answeredAt: number | undefined;
+    const child = execFile(process.execPath, [BIN, ...args], {
       env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', ...env },
       timeout: 60_000,
     }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
+      const timing = { answerMs: answeredAt === undefined ? undefined : answeredAt - t0, exitMs: Date.now() - t0 };
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr, timing });
     });
+    child.stdout?.once('data', () => { answeredAt = Date.now(); });
   });
 }

@@ -1,50 +1,108 @@
-import { execFile } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { Decimal } from 'decimal.js';
 import { describe, expect, it } from 'vitest';
 import { freePort } from '../../src/dev/ports';
+import { runCli } from '../helpers/cli';
+import { waitFor } from '../helpers/wait';
 
 const BIN = join(import.meta.dirname, '..', '..', 'bin', 'lease-costs.mjs');
 const LIMIT_MS = 180_000;
 
+/** Collects a child's output; `until` resolves once stdout matches. */
+function collect(child: ChildProcess) {
+  const out = { stdout: '', stderr: '' };
+  child.stdout!.on('data', (c: Buffer) => { out.stdout += c.toString(); });
+  child.stderr!.on('data', (c: Buffer) => { out.stderr += c.toString(); });
+  const exited = new Promise<number | string>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? 'unknown')));
+  const until = (re: RegExp) => Promise.race([
+    waitFor(async () => (re.test(out.stdout) ? true : undefined), LIMIT_MS, `demo output matching ${re}`),
+    exited.then((code) => {
+      if (!re.test(out.stdout)) throw new Error(`demo exited (${code}) before printing ${re}`);
+      return true;
+    }),
+  ]);
+  return { out, exited, until, kill: (signal: NodeJS.Signals) => child.kill(signal) };
+}
+
 describe('npm run demo', () => {
-  it('runs headless, publishes three leases and prints CSV location, top rows, exact total and UI link for each', async () => {
+  it('runs headless, publishes three leases and prints CSV location, top rows, exact total and UI link for each; only human lines; a second terminal can use the CLI; says what it does when stopped', async () => {
     const [port, uiPort, webhookPort] = [await freePort(), await freePort(), await freePort()];
     const t0 = Date.now();
-    const { code, stdout, stderr } = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-      execFile(process.execPath, [BIN, 'demo', '--exit', '--port', String(port), '--ui-port', String(uiPort)], {
-        // Only what a newcomer's shell would have: the demo must bring everything else itself.
-        env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', WEBHOOK_PORT: String(webhookPort) },
-        timeout: LIMIT_MS,
-        maxBuffer: 64 * 1024 * 1024,
-      }, (err, out, errOut) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout: out, stderr: errOut }));
+    // Only what a newcomer's shell would have: the demo must bring everything else itself.
+    const child = spawn(process.execPath, [BIN, 'demo', '--keep-running', '--port', String(port), '--ui-port', String(uiPort)], {
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', WEBHOOK_PORT: String(webhookPort) },
+      stdio: ['ignore', 'pipe', 'pipe'],
     });
-    const elapsed = Date.now() - t0;
-    expect(code, `demo failed:\n${stdout.slice(-4000)}\n${stderr.slice(-4000)}`).toBe(0);
-    expect(elapsed).toBeLessThan(LIMIT_MS);
-
-    const report = stdout.slice(stdout.indexOf('=== lease cost reports ==='));
-    expect(report).toContain('3/3 leases published');
-    const blocks = report.split(/\n(?=\S.*\n  lease )/).slice(1);
-    expect(blocks).toHaveLength(3);
-    for (const block of blocks) {
-      const csvLine = block.match(/CSV\s+s3:\/\/\S+\.csv \(copy: (\S+\.csv)\)/);
-      const total = block.match(/total\s+(-?\d+(?:\.\d+)?) USD \(exact\)/);
-      const ui = block.match(/Temporal UI\s+(http:\/\/127\.0\.0\.1:(\d+)\/namespaces\/default\/workflows\/lease-costs-[0-9a-f-]{36})/);
-      expect(csvLine, block).not.toBeNull();
-      expect(total, block).not.toBeNull();
-      expect(ui, block).not.toBeNull();
-      expect(Number(ui![2])).toBe(uiPort);
-      // Top rows are printed, and the printed total is exactly the sum of the CSV it names.
-      const topRows = block.slice(block.indexOf('top rows:')).split('\n').slice(1).filter((l) => /^\s+-?\d/.test(l));
-      expect(topRows.length).toBeGreaterThan(0);
-      const [header, ...rows] = parse(await readFile(csvLine![1]!, 'utf8')) as string[][];
-      expect(header).toEqual(['Resource Name', 'Service', 'Region', 'Cost']);
-      const sum = rows.reduce((acc, r) => acc.plus(r[3]!), new Decimal(0));
-      expect(sum.toFixed()).toBe(new Decimal(total![1]!).toFixed());
-      expect(topRows[0]!.trim().split(/\s+/)[0]).toBe(rows[0]![3]);
+    const demo = collect(child);
+    try {
+      await checkDemo(demo, { t0, port, uiPort });
+    } finally {
+      // A failed expectation must not leave the demo (and its servers) running.
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
+        await demo.exited;
+      }
     }
-  });
+  }, LIMIT_MS + 60_000);
 });
+
+async function checkDemo(demo: ReturnType<typeof collect>, { t0, port, uiPort }: { t0: number; port: number; uiPort: number }) {
+  try {
+    await demo.until(/leases published/);
+  } catch (err) {
+    throw new Error(`demo did not finish:\n${demo.out.stdout.slice(-4000)}\n${demo.out.stderr.slice(-4000)}`, { cause: err });
+  }
+  const elapsed = Date.now() - t0;
+  expect(elapsed).toBeLessThan(LIMIT_MS);
+  const { stdout } = demo.out;
+
+  // Human lines only: the worker's, webhook's, SDK's and dev server's logs went to the file it names.
+  expect(stdout.split('\n').filter((l) => /^\s*\{/.test(l))).toEqual([]);
+  expect(demo.out.stderr).toBe('');
+  const logPath = stdout.match(/their logs go to (\S+\.log)/)?.[1];
+  expect(logPath, stdout).toMatch(/\.data\/demo\/demo\.log$/);
+  expect((await readFile(logPath!, 'utf8')).split('\n').filter((l) => l.startsWith('{')).length).toBeGreaterThan(0);
+
+  const report = stdout.slice(stdout.indexOf('=== lease cost reports ==='));
+  expect(report).toContain('3/3 leases published');
+  const blocks = report.split(/\n(?=\S.*\n  lease )/).slice(1);
+  expect(blocks).toHaveLength(3);
+  for (const block of blocks) {
+    const csvLine = block.match(/CSV\s+s3:\/\/\S+\.csv \(copy: (\S+\.csv)\)/);
+    const total = block.match(/total\s+(-?\d+(?:\.\d+)?) USD \(exact\)/);
+    const ui = block.match(/Temporal UI\s+(http:\/\/127\.0\.0\.1:(\d+)\/namespaces\/default\/workflows\/lease-costs-[0-9a-f-]{36})/);
+    expect(csvLine, block).not.toBeNull();
+    expect(total, block).not.toBeNull();
+    expect(ui, block).not.toBeNull();
+    expect(Number(ui![2])).toBe(uiPort);
+    // Top rows are printed, and the printed total is exactly the sum of the CSV it names.
+    const topRows = block.slice(block.indexOf('top rows:')).split('\n').slice(1).filter((l) => /^\s+-?\d/.test(l));
+    expect(topRows.length).toBeGreaterThan(0);
+    const [header, ...rows] = parse(await readFile(csvLine![1]!, 'utf8')) as string[][];
+    expect(header).toEqual(['Resource Name', 'Service', 'Region', 'Cost']);
+    const sum = rows.reduce((acc, r) => acc.plus(r[3]!), new Decimal(0));
+    expect(sum.toFixed()).toBe(new Decimal(total![1]!).toFixed());
+    expect(topRows[0]!.trim().split(/\s+/)[0]).toBe(rows[0]![3]);
+  }
+
+  // The environment block, as a second terminal would paste it, runs `status` for a demo lease.
+  const cliEnv = Object.fromEntries([...stdout.matchAll(/^ {2}export (\w+)='([^']*)'$/gm)].map((m) => [m[1]!, m[2]!]));
+  expect(Object.keys(cliEnv)).toEqual(expect.arrayContaining(['TEMPORAL_ADDRESS', 'PAYLOAD_ENCRYPTION_KEYS', 'AWS_ENDPOINT_URL_S3', 'S3_BUCKET_NAME', 'EVENT_BUS_NAME', 'ISB_API_BASE_URL']));
+  expect(cliEnv.TEMPORAL_ADDRESS).toBe(`127.0.0.1:${port}`);
+  const uuid = blocks[0]!.match(/lease ([0-9a-f-]{36})/)![1]!;
+  const status = await runCli(['status', uuid], cliEnv);
+  expect(status.code, status.stderr).toBe(0);
+  expect(status.stdout).toMatch(/phase\s+published/);
+  expect(status.stdout).toMatch(new RegExp(`report\\s+v1 s3://lease-costs-demo/\\S+${uuid}-v1\\.csv`));
+
+  demo.kill('SIGTERM');
+  expect(await demo.exited).toBe(0);
+  const stopping = demo.out.stdout.slice(demo.out.stdout.indexOf('SIGTERM: stopping'));
+  expect(stopping).toMatch(/stopping the worker, webhook and Temporal dev server…/);
+  expect(stopping).toMatch(/stopping the local stand-ins/);
+  expect(stopping).toMatch(/\nstopped \(logs: \S+demo\.log\)\n$/);
+  expect(demo.out.stdout.split('\n').filter((l) => /^\s*\{/.test(l))).toEqual([]);
+}

@@ -96,6 +96,9 @@ describe('lease-costs dev', () => {
 
     // One Ctrl-C stops everything: the process exits cleanly and frees every port.
     expect(await ctrlC(dev)).toBe(0);
+    // It says what it is stopping, and when it is done.
+    expect(dev.outputTail()).toMatch(/SIGINT: stopping the webhook, the worker \(finishing its current tasks\), the Temporal dev server…/);
+    expect(dev.outputTail()).toMatch(/\nstopped$/);
     dev = undefined;
     for (const p of Object.values(ports)) expect(await isPortFree(p)).toBe(true);
     const callsWhileDown = stack.ce.calls.length;

@@ -9,8 +9,8 @@ import type { CostRow } from '../../domain/schemas';
 import { costExplorerClient } from '../../infrastructure/aws';
 import { pacedCallSlots, SLOT_REQUEST_TIMEOUT_MS } from '../../infrastructure/call-pacer';
 import type { Config } from '../../infrastructure/config';
-import { CliError } from '../cli-error';
-import { connect, EXIT_UNREACHABLE } from './operate';
+import { CliError, EXIT_BAD_CONFIG, EXIT_UNREACHABLE } from '../cli-error';
+import { connect } from './operate';
 
 /**
  * The worker's role, queries, pagination step and CSV, with pages kept in memory instead of S3.
@@ -18,7 +18,7 @@ import { connect, EXIT_UNREACHABLE } from './operate';
  * Explorer past COST_EXPLORER_MAX_RPS, however many leases are being collected.
  */
 export async function reportCommand(config: Config, opts: { account: string; start: string; end: string; out?: string }) {
-  if (opts.start >= opts.end) throw new CliError('--start must be before --end (end is exclusive)', 2);
+  if (opts.start >= opts.end) throw new CliError('--start must be before --end (end is exclusive)', EXIT_BAD_CONFIG);
   const client = await connect(config);
   try {
     const slots = pacedCallSlots(client, config.TEMPORAL_TASK_QUEUE, config.COST_EXPLORER_MAX_RPS);

@@ -1,0 +1,158 @@
+import { randomBytes } from 'node:crypto';
+import { msToTs } from '@temporalio/common/lib/time';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { awsEnvFor } from '../helpers/aws';
+import { runCli } from '../helpers/cli';
+import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy';
+import { startStack, type Stack } from '../helpers/stack';
+
+// `lease-costs check` as a process against the local stack: all green first, then each dependency
+// broken in turn, one test each, on one shared stack.
+const NAMES = ['temporal', 'role', 'cost explorer', 'resource-level data', 's3 bucket', 'event bus', 'isb api'];
+let stack: Stack;
+let stsProxy: FaultProxy;
+let env: Record<string, string>;
+
+beforeAll(async () => {
+  stack = await startStack();
+  stsProxy = await startFaultProxy(stack.motoEndpoint);
+  const c = stack.config;
+  env = {
+    ...awsEnvFor(stack.motoEndpoint, { AWS_ENDPOINT_URL_COST_EXPLORER: stack.ce.endpoint, AWS_ENDPOINT_URL_STS: stsProxy.endpoint }),
+    TEMPORAL_ADDRESS: c.TEMPORAL_ADDRESS, TEMPORAL_TASK_QUEUE: c.TEMPORAL_TASK_QUEUE, COST_EXPLORER_ROLE_ARN: c.COST_EXPLORER_ROLE_ARN!,
+    S3_BUCKET_NAME: c.S3_BUCKET_NAME!, S3_KEY_PREFIX: c.S3_KEY_PREFIX, EVENT_BUS_NAME: c.EVENT_BUS_NAME!,
+    ISB_API_BASE_URL: c.ISB_API_BASE_URL!, ISB_JWT_SECRET_PATH: c.ISB_JWT_SECRET_PATH!,
+  };
+});
+afterAll(async () => {
+  await stsProxy?.close();
+  await stack?.stop();
+});
+
+/** Runs `check` and returns its line per dependency, after checking the shape of the whole output. */
+async function check(overrides: Record<string, string> = {}) {
+  const res = await runCli(['check'], { ...env, ...overrides });
+  const lines = res.stdout.trim().split('\n');
+  expect(lines, res.stdout + res.stderr).toHaveLength(NAMES.length + 1);
+  const byName = new Map(NAMES.map((name, i) => {
+    const m = lines[i]!.match(/^(ok|FAIL)\s+(.+?)\s{2,}(.*)$/);
+    expect(m?.[2], lines[i]).toBe(name);
+    return [name, { ok: m![1] === 'ok', text: m![3]! }];
+  }));
+  expect(res.stderr).not.toMatch(/\n\s+at /);
+  return { code: res.code, summary: lines.at(-1)!, byName };
+}
+
+/** Exactly the named checks failed, each saying how to fix it; the exit code is 1. */
+async function expectOnlyFailing(overrides: Record<string, string>, failing: Record<string, RegExp>) {
+  const { code, summary, byName } = await check(overrides);
+  for (const name of NAMES) {
+    const line = byName.get(name)!;
+    expect(line.ok, `${name}: ${line.text}`).toBe(!(name in failing));
+    if (name in failing) {
+      expect(line.text).toMatch(failing[name]!);
+      expect(line.text).toMatch(/; fix: \S/);
+    }
+  }
+  expect(summary).toBe(`${Object.keys(failing).length} of ${NAMES.length} checks failed`);
+  expect(code).toBe(1);
+  return byName;
+}
+
+describe('lease-costs check', () => {
+  it('passes every check against a working configuration, and exits 0', async () => {
+    const { code, summary, byName } = await check();
+    for (const [name, line] of byName) expect(line.ok, `${name}: ${line.text}`).toBe(true);
+    expect(summary).toBe(`all ${NAMES.length} checks passed`);
+    expect(code).toBe(0);
+    expect(byName.get('temporal')!.text).toContain('search attributes LeaseUuid, AwsAccountId, LeasePhase, LeaseTotalCost');
+    // The probe object is gone again.
+    const { ListObjectsV2Command } = await import('@aws-sdk/client-s3');
+    const listed = await stack.s3.send(new ListObjectsV2Command({ Bucket: stack.config.S3_BUCKET_NAME, Prefix: `${stack.config.S3_KEY_PREFIX}lease-costs-check/` }));
+    expect(listed.KeyCount ?? 0).toBe(0);
+  });
+
+  it('--json gives the same verdicts', async () => {
+    const res = await runCli(['check', '--json'], { ...env, EVENT_BUS_NAME: 'no-such-bus' });
+    expect(res.code).toBe(1);
+    const out = JSON.parse(res.stdout) as { ok: boolean; checks: { name: string; ok: boolean; fix?: string }[] };
+    expect(out.ok).toBe(false);
+    expect(out.checks.map((c) => c.name)).toEqual(NAMES);
+    expect(out.checks.filter((c) => !c.ok).map((c) => c.name)).toEqual(['event bus']);
+  });
+
+  it('Temporal unreachable', async () => {
+    await expectOnlyFailing({ TEMPORAL_ADDRESS: '127.0.0.1:1' }, { temporal: /cannot reach Temporal at 127\.0\.0\.1:1.*fix: start Temporal or set TEMPORAL_ADDRESS/ });
+  });
+
+  it('Temporal namespace missing', async () => {
+    await expectOnlyFailing({ TEMPORAL_NAMESPACE: 'no-such-namespace' }, { temporal: /namespace "no-such-namespace" does not exist.*fix: create the namespace/ });
+  });
+
+  it('search attributes missing: a namespace nobody registered them in', async () => {
+    const namespace = `check-${randomBytes(4).toString('hex')}`;
+    await stack.client.connection.workflowService.registerNamespace({ namespace, workflowExecutionRetentionPeriod: msToTs('1 day') });
+    await expectOnlyFailing({ TEMPORAL_NAMESPACE: namespace }, {
+      temporal: new RegExp(`lacks search attributes LeaseUuid, AwsAccountId, LeasePhase, LeaseTotalCost; fix: temporal operator search-attribute create --namespace ${namespace} --name LeaseUuid --type Keyword`),
+    });
+  });
+
+  it('role not assumable: STS denies AssumeRole (and Cost Explorer is not tried)', async () => {
+    const rule = stsProxy.addRule({ match: (r) => r.awsQuery, status: 403, code: 'AccessDenied' });
+    try {
+      const lines = await expectOnlyFailing({}, {
+        role: /cannot assume arn:aws:iam::999988887777:role\/IsbCostExplorerAccess: AccessDenied.*fix: let .* call sts:AssumeRole/,
+        'cost explorer': /not checked: the role cannot be assumed/,
+        'resource-level data': /not checked/,
+      });
+      expect(lines.get('role')!.text).toContain('trust policy');
+    } finally {
+      rule.release();
+    }
+  });
+
+  it('Cost Explorer not readable: the role lacks ce:GetCostAndUsage', async () => {
+    stack.ce.setAccessDenied(true);
+    try {
+      await expectOnlyFailing({}, {
+        'cost explorer': /GetCostAndUsage failed: AccessDeniedException.*fix: give .* ce:GetCostAndUsage/,
+        'resource-level data': /not checked: Cost Explorer is not readable/,
+      });
+    } finally {
+      stack.ce.resetFaults();
+    }
+  });
+
+  it('resource-level data not enabled: DataUnavailableException', async () => {
+    stack.ce.setResourceLevelEnabled(false);
+    try {
+      await expectOnlyFailing({}, { 'resource-level data': /DataUnavailableException.*fix: enable it in the payer account: Cost Explorer → Preferences/ });
+    } finally {
+      stack.ce.setResourceLevelEnabled(true);
+    }
+  });
+
+  it('bucket missing', async () => {
+    await expectOnlyFailing({ S3_BUCKET_NAME: 'no-such-bucket-lease-costs' }, { 's3 bucket': /PutObject s3:\/\/no-such-bucket-lease-costs\/reports\/lease-costs-check\/\S+ failed: NoSuchBucket.*fix: create bucket/ });
+  });
+
+  it('event bus missing', async () => {
+    await expectOnlyFailing({ EVENT_BUS_NAME: 'no-such-bus' }, { 'event bus': /DescribeEventBus no-such-bus failed: ResourceNotFoundException.*fix: create the bus or set EVENT_BUS_NAME/ });
+  });
+
+  it('ISB API refuses our token: the wrong signing secret', async () => {
+    await expectOnlyFailing({ ISB_JWT_SECRET_PATH: '', ISB_JWT_SECRET: 'not-the-isb-signing-secret' }, { 'isb api': /refused our token \(401\).*fix: ISB_JWT_SECRET must hold/ });
+  });
+
+  it('ISB secret missing from Secrets Manager', async () => {
+    await expectOnlyFailing({ ISB_JWT_SECRET_PATH: 'isb/no-such-secret' }, { 'isb api': /cannot read secret isb\/no-such-secret: ResourceNotFoundException/ });
+  });
+
+  it('a configuration that does not parse exits 2 and names the variables, checking nothing', async () => {
+    const res = await runCli(['check'], { ...env, S3_BUCKET_NAME: '', COST_EXPLORER_ROLE_ARN: 'not-an-arn' });
+    expect(res.code).toBe(2);
+    expect(res.stderr).toContain('S3_BUCKET_NAME: is required');
+    expect(res.stderr).toContain('COST_EXPLORER_ROLE_ARN: must be arn:aws:iam::<12 digits>:role/<name>');
+    expect(res.stdout).toBe('');
+  });
+});
