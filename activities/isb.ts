@@ -1,6 +1,6 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import { SignJWT } from 'jose';
-import { IsbLease, JSendSuccess } from '../src/domain/schemas';
+import { EndedLease, EndedLeaseStatus, IsbLease, IsbLeasePage, JSendSuccess } from '../src/domain/schemas';
 
 export interface IsbDeps {
   baseUrl: string;
@@ -21,6 +21,27 @@ export interface LeaseDetails {
 const TOKEN_LIFETIME_S = 3600;
 const RESIGN_BEFORE_EXPIRY_S = 300;
 const LeaseResponse = JSendSuccess(IsbLease);
+const LeasePageResponse = JSendSuccess(IsbLeasePage);
+/** Leases per `GET /leases` page (the ISB allows 2000); only the ended ones in range come back to the workflow. */
+export const LEASE_LIST_PAGE_SIZE = 500;
+
+export interface ListEndedLeasesInput {
+  /** Where the previous page stopped; absent for the first page. */
+  pageIdentifier?: string;
+  /** Leases whose endDate is at or after this instant, and before `endedBefore` when given. */
+  endedAfter: string;
+  endedBefore?: string;
+  pageSize?: number;
+}
+
+export interface EndedLeasePage {
+  leases: EndedLease[];
+  nextPageIdentifier?: string;
+  /** Leases on the page, ended or not. */
+  scanned: number;
+  /** Ended leases in range that the ISB returned without a usable account, email or end date. */
+  unusable: { uuid?: string; reason: string }[];
+}
 
 /** The lease id the ISB API expects in its path: base64 of the JSON {userEmail, uuid}. */
 export const encodeLeaseId = (userEmail: string, uuid: string) =>
@@ -55,16 +76,54 @@ export function createIsbActivities(deps: IsbDeps) {
       signal: AbortSignal.timeout(deps.requestTimeoutMs ?? 15_000),
     });
 
+  /** A GET with the bearer token; on 401 the secret may have rotated: re-read it once. */
+  const getAuthorized = async (url: string) => {
+    const res = await get(url);
+    if (res.status !== 401) return res;
+    secret = undefined;
+    token = undefined;
+    return get(url);
+  };
+  const base = () => deps.baseUrl.replace(/\/+$/, '');
+
   return {
-    async lookupLease(input: { leaseUuid: string; userEmail: string }): Promise<LeaseDetails> {
-      const url = `${deps.baseUrl.replace(/\/+$/, '')}/leases/${encodeURIComponent(encodeLeaseId(input.userEmail, input.leaseUuid))}`;
-      let res = await get(url);
-      if (res.status === 401) {
-        // The secret may have rotated: re-read it once, then give up to the engine's retries.
-        secret = undefined;
-        token = undefined;
-        res = await get(url);
+    /**
+     * One page of `GET /leases` (a scan in key order, not by date), reduced to the ended leases
+     * whose endDate falls in range: the ISB has no server-side filter for that.
+     */
+    async listEndedLeases(input: ListEndedLeasesInput): Promise<EndedLeasePage> {
+      const query = new URLSearchParams({ pageSize: String(input.pageSize ?? LEASE_LIST_PAGE_SIZE) });
+      if (input.pageIdentifier) query.set('pageIdentifier', input.pageIdentifier);
+      const res = await getAuthorized(`${base()}/leases?${query}`);
+      if (res.status === 400) {
+        throw ApplicationFailure.nonRetryable(`ISB API rejected the lease list request: ${await res.text()}`, 'IsbListRejected');
       }
+      if (!res.ok) throw new Error(`ISB API answered ${res.status} listing leases`);
+      const parsed = LeasePageResponse.safeParse(await res.json());
+      if (!parsed.success) throw new Error(`ISB API returned an invalid lease page: ${parsed.error.message}`);
+      const from = Date.parse(input.endedAfter);
+      const to = input.endedBefore ? Date.parse(input.endedBefore) : Infinity;
+      const leases: EndedLease[] = [];
+      const unusable: EndedLeasePage['unusable'] = [];
+      for (const item of parsed.data.data.result) {
+        const raw = (item ?? {}) as Record<string, unknown>;
+        if (!EndedLeaseStatus.safeParse(raw.status).success) continue;
+        const endMs = typeof raw.endDate === 'string' ? Date.parse(raw.endDate) : NaN;
+        if (!Number.isNaN(endMs) && (endMs < from || endMs >= to)) continue;
+        const lease = EndedLease.safeParse({ ...raw, accountId: raw.accountId ?? raw.awsAccountId });
+        if (lease.success) {
+          leases.push({ uuid: lease.data.uuid, userEmail: lease.data.userEmail, accountId: lease.data.accountId, endDate: lease.data.endDate, status: lease.data.status });
+        } else {
+          unusable.push({ uuid: typeof raw.uuid === 'string' ? raw.uuid : undefined, reason: lease.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') });
+        }
+      }
+      const next = parsed.data.data.nextPageIdentifier ?? undefined;
+      return { leases, nextPageIdentifier: next, scanned: parsed.data.data.result.length, unusable };
+    },
+
+    async lookupLease(input: { leaseUuid: string; userEmail: string }): Promise<LeaseDetails> {
+      const url = `${base()}/leases/${encodeURIComponent(encodeLeaseId(input.userEmail, input.leaseUuid))}`;
+      const res = await getAuthorized(url);
       if (res.status === 404) {
         throw ApplicationFailure.nonRetryable(`Lease ${input.leaseUuid} does not exist in the ISB API`, 'LeaseNotFound');
       }

@@ -1,10 +1,9 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { Client, Connection, isGrpcServiceError } from '@temporalio/client';
+import { Client, Connection } from '@temporalio/client';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
 import { dataConverterFor } from '../infrastructure/codec';
 import type { Config } from '../infrastructure/config';
-import { inputFromEvent, startLeaseCosts } from '../infrastructure/client';
-import { LeaseTerminatedEvent } from '../domain/schemas';
+import { isTemporalUnavailable, startFromEnvelope } from '../infrastructure/intake';
 import { temporalConnectionOptions } from '../infrastructure/temporal-connection';
 
 export const WEBHOOK_PATH = '/webhooks/lease-terminated';
@@ -27,14 +26,6 @@ export interface WebhookDeps {
 /** Hashing first makes both sides the same length, so the comparison time says nothing about the key. */
 const digest = (s: string) => createHash('sha256').update(s).digest();
 const sameKey = (given: string, expected: string) => timingSafeEqual(digest(given), digest(expected));
-
-/** Errors that mean "Temporal did not answer": the sender must retry later. */
-const isUnavailable = (err: unknown) => {
-  const grpcCode = isGrpcServiceError(err) ? err.code : undefined;
-  const code = grpcCode ?? (err as { cause?: { code?: number } })?.cause?.code;
-  // UNAVAILABLE, DEADLINE_EXCEEDED, CANCELLED (deadline), RESOURCE_EXHAUSTED
-  return code === 14 || code === 4 || code === 1 || code === 8 || /connect|unavailable|deadline/i.test(String((err as Error)?.message));
-};
 
 /**
  * Fixed one-minute windows per source address: enough to stop one caller flooding the start path,
@@ -127,25 +118,19 @@ export function buildWebhookServer({ config, client, log = stdoutLog }: WebhookD
   });
 
   app.post(WEBHOOK_PATH, async (request, reply) => {
-    const parsed = LeaseTerminatedEvent.safeParse(request.body);
-    if (!parsed.success) {
-      return reply.code(400).send({
-        error: 'invalid LeaseTerminated event',
-        issues: parsed.error.issues.map((i) => ({ path: i.path.map(String).join('.'), message: i.message })),
-      });
-    }
-    const event = parsed.data;
-    leaseOf.set(request, event.detail.leaseId.uuid);
+    const leaseUuid = (request.body as { detail?: { leaseId?: { uuid?: unknown } } } | null)?.detail?.leaseId?.uuid;
     try {
-      const outcome = await client.connection.withDeadline(Date.now() + START_DEADLINE_MS,
-        () => startLeaseCosts(client, config.TEMPORAL_TASK_QUEUE, inputFromEvent(event, config)));
+      const outcome = await startFromEnvelope(client, config, request.body, { deadlineMs: START_DEADLINE_MS });
+      if (outcome.status === 'invalid') return reply.code(400).send({ error: outcome.error, issues: outcome.issues });
+      leaseOf.set(request, outcome.leaseUuid);
       return outcome.status === 'started'
         ? reply.code(202).send({ workflowId: outcome.workflowId, runId: outcome.runId, status: 'started' })
         : reply.code(200).send({ workflowId: outcome.workflowId, status: 'duplicate' });
     } catch (err) {
+      if (typeof leaseUuid === 'string') leaseOf.set(request, leaseUuid);
       // Whether or not the start reached the server, a redelivery is safe: the id policy dedupes it.
-      if (isUnavailable(err)) return sendError(reply.header('retry-after', RETRY_AFTER_SECONDS), 503, 'Temporal is unreachable, retry later');
-      log({ level: 'error', msg: 'start failed', leaseUuid: event.detail.leaseId.uuid, error: (err as Error)?.name });
+      if (isTemporalUnavailable(err)) return sendError(reply.header('retry-after', RETRY_AFTER_SECONDS), 503, 'Temporal is unreachable, retry later');
+      log({ level: 'error', msg: 'start failed', ...(typeof leaseUuid === 'string' ? { leaseUuid } : {}), error: (err as Error)?.name });
       return sendError(reply, 500, 'internal error');
     }
   });
