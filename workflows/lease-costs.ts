@@ -44,7 +44,7 @@ const { collectCosts } = proxyActivities<Activities>({
   // long collection, so the interval is capped low: Cost Explorer's limit is per second.
   retry: { initialInterval: '500 milliseconds', backoffCoefficient: 2, maximumInterval: '5 seconds', nonRetryableErrorTypes: ['CostExplorerAccessDenied', 'CostExplorerRequestInvalid'] },
 });
-const { writeReport, publishReport } = proxyActivities<Activities>({
+const { writeReport, publishReport, publishFailure } = proxyActivities<Activities>({
   startToCloseTimeout: '10 minutes',
   // A killed worker's report is retried elsewhere after this, not after the full 10 minutes.
   heartbeatTimeout: '30 seconds',
@@ -105,6 +105,11 @@ export async function leaseCostsWorkflow(input: LeaseCostsInput): Promise<LeaseC
     while (cause.cause && !cause.type) cause = cause.cause as Error & { type?: string };
     status.lastError = { type: cause.type ?? cause.name, message: cause.message, at: new Date().toISOString() };
     setPhase('failed');
+    // Issue 13: LeaseCostsFailed, once per failed run. A bus that refuses it must not mask the real failure.
+    await publishFailure.executeWithOptions(
+      { startToCloseTimeout: '1 minute', scheduleToCloseTimeout: '1 hour', summary: `Emit LeaseCostsFailed (${status.lastError.type})` },
+      [{ leaseUuid: input.leaseUuid, userEmail: input.userEmail, accountId: input.accountId, errorType: status.lastError.type, errorMessage: status.lastError.message }],
+    ).catch((publishErr: unknown) => log.error('LeaseCostsFailed not emitted', { leaseUuid: input.leaseUuid, error: String(publishErr) }));
     throw err;
   }
 
