@@ -9,7 +9,7 @@ import type { LeaseCostsInput, LeaseStatus } from '../../domain/schemas';
 export const EXIT_UNKNOWN_LEASE = 3;
 export const EXIT_UNREACHABLE = 4;
 
-async function connect(config: Config): Promise<Client> {
+export async function connect(config: Config): Promise<Client> {
   try {
     const client = await connectClient(config);
     await client.connection.workflowService.getSystemInfo({});
