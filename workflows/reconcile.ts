@@ -8,6 +8,8 @@ const PAGES_PER_RUN = 50;
 export interface ReconcileInput {
   lookbackDays: number;
   startRatePerMinute?: number;
+  /** ISB list page size; the activity's default when absent. */
+  pageSize?: number;
   /** Carried across continue-as-new. */
   pageIdentifier?: string;
   since?: string;
@@ -56,7 +58,7 @@ export async function reconcileLeasesWorkflow(input: ReconcileInput): Promise<Re
   for (let page = 0; page < PAGES_PER_RUN; page++) {
     const listed = await listEndedLeases.executeWithOptions(
       { summary: `ISB leases page ${totals.pages + 1}, ended since ${since.slice(0, 10)}` },
-      [{ pageIdentifier, endedAfter: since }],
+      [{ pageIdentifier, endedAfter: since, pageSize: input.pageSize }],
     );
     totals.pages += 1;
     totals.scanned += listed.scanned;

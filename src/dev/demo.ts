@@ -10,6 +10,7 @@ import { startFakeIsbApi } from './fakes/isb-api';
 import { sampleCosts } from './fakes/sample-data';
 import { addDays, computeBillingWindow, utcDay } from '../domain/billing-window';
 import { connectClient, workflowIdFor } from '../infrastructure/client';
+import { installReconcileSchedule, RECONCILE_SCHEDULE_ID } from '../infrastructure/schedule';
 import { startMoto } from './moto';
 import type { LeaseStatus } from '../domain/schemas';
 import { repoRoot } from './tools';
@@ -21,6 +22,8 @@ const SAMPLES = [
   { name: 'long lease (20 days: resource level for the last 14, service level before)', days: 20, services: 10, resources: 300 },
   { name: 'week-long lease', days: 7, services: 6, resources: 120 },
   { name: 'two-day lease', days: 2, services: 4, resources: 40 },
+  // Never sent to the webhook: the lease-costs-reconcile schedule finds it in the ISB API.
+  { name: 'lease whose webhook was missed (picked up by the reconcile schedule)', days: 3, services: 3, resources: 20, missed: true },
 ];
 
 export interface DemoOptions {
@@ -86,7 +89,7 @@ export async function demoCommand(opts: DemoOptions = {}): Promise<void> {
       return lease;
     });
 
-    for (const lease of leases) {
+    for (const lease of leases.filter((l) => !('missed' in l))) {
       const res = await fetch(stack.webhookUrl, {
         method: 'POST',
         headers: { 'content-type': 'application/json', 'x-api-key': apiKey },
@@ -100,6 +103,9 @@ export async function demoCommand(opts: DemoOptions = {}): Promise<void> {
     }
 
     const client = await connectClient(stack.config);
+    // Run the reconciliation now rather than at the top of the hour.
+    await installReconcileSchedule(client, stack.config, { trigger: true });
+    log(`schedule ${RECONCILE_SCHEDULE_ID} triggered: it lists the ISB leases and starts a run for the missed one${stack.uiUrl ? ` (${stack.uiUrl}/namespaces/${stack.config.TEMPORAL_NAMESPACE}/schedules/${RECONCILE_SCHEDULE_ID})` : ''}`);
     const final = await watch(client, leases.map((l) => l.uuid), opts.timeoutMs ?? 150_000);
 
     console.log('\n=== lease cost reports ===');

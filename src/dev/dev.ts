@@ -8,6 +8,8 @@ import { installRuntime } from '../infrastructure/telemetry';
 import { repoRoot } from './tools';
 import { runWebhook } from '../interfaces/webhook';
 import { createWorker } from '../infrastructure/worker';
+import { connectClient } from '../infrastructure/client';
+import { installReconcileSchedule } from '../infrastructure/schedule';
 
 export interface DevStackOptions {
   env?: NodeJS.ProcessEnv;
@@ -59,7 +61,7 @@ export async function startDevStack(opts: DevStackOptions = {}): Promise<DevStac
         extraArgs: codecUrl ? ['--ui-codec-endpoint', codecUrl] : [],
       });
       stops.push(() => server!.stop());
-      config = { ...config, TEMPORAL_ADDRESS: server.address };
+      config = { ...config, TEMPORAL_ADDRESS: server.address, TEMPORAL_UI_URL: config.TEMPORAL_UI_URL ?? server.uiUrl };
     }
     const connection = await NativeConnection.connect(temporalConnectionOptions(config));
     stops.push(() => connection.close());
@@ -71,6 +73,9 @@ export async function startDevStack(opts: DevStackOptions = {}): Promise<DevStac
     });
     const webhook = await runWebhook(config);
     stops.push(() => webhook.close());
+    const client = await connectClient(config);
+    stops.push(() => client.connection.close());
+    await installReconcileSchedule(client, config);
     return { config, server, uiUrl: server?.uiUrl, codecUrl, webhookUrl: `${webhook.address}/webhooks/lease-terminated`, stop };
   } catch (err) {
     await stop();
