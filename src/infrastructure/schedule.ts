@@ -5,6 +5,8 @@ import type { reconcileLeasesWorkflow } from '../../workflows/reconcile';
 export const RECONCILE_SCHEDULE_ID = 'lease-costs-reconcile';
 const RECONCILE_WORKFLOW_TYPE = 'reconcileLeasesWorkflow';
 
+const PURPOSE = 'lease-costs reconciliation: starts the lease workflow for ISB leases that ended without one (a LeaseTerminated event that never arrived).';
+
 type ScheduleConfig = Pick<Config, 'TEMPORAL_TASK_QUEUE' | 'RECONCILE_INTERVAL_MINUTES' | 'RECONCILE_LOOKBACK_DAYS'>;
 
 const describeSchedule = (config: ScheduleConfig) =>
@@ -37,7 +39,8 @@ export async function installReconcileSchedule(
   try {
     await client.schedule.create({
       scheduleId: RECONCILE_SCHEDULE_ID, spec, action: action(config), policies,
-      memo: { description }, state: { note: description },
+      // The memo cannot be updated later, so it says what the schedule is for; the note carries the numbers.
+      memo: { description: PURPOSE }, state: { note: description },
     });
   } catch (err) {
     if (!(err instanceof ScheduleAlreadyRunning)) throw err;
