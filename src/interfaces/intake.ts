@@ -72,8 +72,29 @@ export function startIntake(opts: IntakeOptions): RunningIntake {
   const sqs = opts.sqs ?? new SQSClient({});
   const log = opts.log ?? stdoutLog;
   const stopping = new AbortController();
-  const done = (async () => {
+  const pause = () => sleep(opts.backoffMs ?? UNAVAILABLE_BACKOFF_MS, undefined, { signal: stopping.signal }).catch(() => {});
+  /**
+   * While Temporal is down, receive nothing: every receive counts towards the redrive policy's
+   * maxReceiveCount, and a good message must not reach the dead-letter queue because of an outage.
+   */
+  const untilTemporalAnswers = async () => {
     while (!stopping.signal.aborted) {
+      const up = await opts.client.connection.withDeadline(Date.now() + 3_000, () => opts.client.workflowService.getSystemInfo({}))
+        .then(() => true, () => false);
+      if (up) return;
+      await pause();
+    }
+  };
+  const done = (async () => {
+    let temporalDown = false;
+    while (!stopping.signal.aborted) {
+      if (temporalDown) {
+        await untilTemporalAnswers();
+        if (stopping.signal.aborted) break;
+        log({ level: 'info', msg: 'Temporal answers again; receiving' });
+        temporalDown = false;
+        continue;
+      }
       let messages: Message[];
       try {
         const res = await sqs.send(new ReceiveMessageCommand({
@@ -86,9 +107,7 @@ export function startIntake(opts: IntakeOptions): RunningIntake {
         throw err;
       }
       const results = await Promise.all(messages.map((m) => handle(opts, sqs, log, m)));
-      if (results.includes('left-unavailable')) {
-        await sleep(opts.backoffMs ?? UNAVAILABLE_BACKOFF_MS, undefined, { signal: stopping.signal }).catch(() => {});
-      }
+      temporalDown = results.includes('left-unavailable');
     }
   })();
   return {
