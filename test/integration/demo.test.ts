@@ -10,7 +10,7 @@ const BIN = join(import.meta.dirname, '..', '..', 'bin', 'lease-costs.mjs');
 const LIMIT_MS = 180_000;
 
 describe('npm run demo', () => {
-  it('runs headless, publishes three leases and prints CSV location, top rows, exact total and UI link for each', async () => {
+  it('runs headless, publishes four leases (one found only by the reconcile schedule) and prints CSV location, top rows, exact total and UI link for each', async () => {
     const [port, uiPort, webhookPort] = [await freePort(), await freePort(), await freePort()];
     const t0 = Date.now();
     const { code, stdout, stderr } = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
@@ -26,9 +26,11 @@ describe('npm run demo', () => {
     expect(elapsed).toBeLessThan(LIMIT_MS);
 
     const report = stdout.slice(stdout.indexOf('=== lease cost reports ==='));
-    expect(report).toContain('3/3 leases published');
+    expect(stdout).toContain('schedule lease-costs-reconcile triggered');
+    expect(report).toContain('4/4 leases published');
+    expect(report).toContain('lease whose webhook was missed (picked up by the reconcile schedule)');
     const blocks = report.split(/\n(?=\S.*\n  lease )/).slice(1);
-    expect(blocks).toHaveLength(3);
+    expect(blocks).toHaveLength(4);
     for (const block of blocks) {
       const csvLine = block.match(/CSV\s+s3:\/\/\S+\.csv \(copy: (\S+\.csv)\)/);
       const total = block.match(/total\s+(-?\d+(?:\.\d+)?) USD \(exact\)/);
