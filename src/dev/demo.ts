@@ -107,6 +107,8 @@ export async function demoCommand(opts: DemoOptions = {}): Promise<void> {
     await installReconcileSchedule(client, stack.config, { trigger: true });
     log(`schedule ${RECONCILE_SCHEDULE_ID} triggered: it lists the ISB leases and starts a run for the missed one${stack.uiUrl ? ` (${stack.uiUrl}/namespaces/${stack.config.TEMPORAL_NAMESPACE}/schedules/${RECONCILE_SCHEDULE_ID})` : ''}`);
     const final = await watch(client, leases.map((l) => l.uuid), opts.timeoutMs ?? 150_000);
+    const reconciled = (await client.schedule.getHandle(RECONCILE_SCHEDULE_ID).describe()).info.recentActions.at(-1)?.action.workflow.workflowId;
+    if (reconciled) log(`${reconciled}: ${((await client.workflow.getHandle(reconciled).result()) as { summary: string }).summary}`);
 
     console.log('\n=== lease cost reports ===');
     for (const lease of leases) {

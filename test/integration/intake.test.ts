@@ -14,7 +14,10 @@ import { inject } from 'vitest';
 import { workflowIdFor } from '../../src/infrastructure/client';
 import { startTemporalDevServer, type DevServer } from '../../src/dev/dev-server';
 import { startIntake, type RunningIntake } from '../../src/interfaces/intake';
-import { clientConfig } from '../helpers/aws';
+import { join as joinPath } from 'node:path';
+import { spawnManaged } from '../../src/dev/tools';
+import { awsEnvFor, clientConfig } from '../helpers/aws';
+import { runCli } from '../helpers/cli';
 import { testClient, uniqueTaskQueue } from '../helpers/temporal';
 import { waitFor } from '../helpers/wait';
 
@@ -128,5 +131,40 @@ describe('lease-costs intake', () => {
       await server.stop();
       await rm(dir, { recursive: true, force: true });
     }
+  });
+
+  it('as the CLI: starts runs from the queue, and on SIGTERM stops receiving and exits 0', async () => {
+    const { url } = await queueWithDlq();
+    const event = envelope();
+    await send(url, event);
+    const bin = joinPath(import.meta.dirname, '..', '..', 'bin', 'lease-costs.mjs');
+    const proc = spawnManaged(process.execPath, [bin, 'intake', '--queue-url', url], {
+      env: {
+        PATH: process.env.PATH, HOME: process.env.HOME, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+        ...awsEnvFor(inject('motoEndpoint')), TEMPORAL_ADDRESS: inject('temporalAddress'), TEMPORAL_TASK_QUEUE: config.TEMPORAL_TASK_QUEUE,
+      },
+    });
+    let out = '';
+    proc.process.stdout!.on('data', (c: Buffer) => { out += c.toString(); });
+    try {
+      await waitFor(async () => (out.includes('"msg":"started"') ? true : undefined), 30_000, 'the CLI to start the run');
+      expect(out).toContain(event.detail.leaseId.uuid);
+      const t0 = Date.now();
+      proc.process.kill('SIGTERM');
+      expect(await proc.exited).toBe(0);
+      expect(Date.now() - t0).toBeLessThan(10_000); // the 20 s long poll is abandoned, not waited out
+      expect(out).toContain('"msg":"shutting down"');
+    } finally {
+      await proc.stop();
+    }
+  });
+
+  it('schedule install and intake answer an unreachable Temporal or a bad queue URL with their exit codes', async () => {
+    const unreachable = await runCli(['schedule', 'install'], { TEMPORAL_ADDRESS: '127.0.0.1:1' });
+    expect(unreachable.code).toBe(4);
+    expect(unreachable.stderr).toContain('cannot reach Temporal');
+    const badUrl = await runCli(['intake', '--queue-url', 'not a url'], {});
+    expect(badUrl.code).not.toBe(0);
+    expect(badUrl.stderr).toContain('must be an SQS queue URL');
   });
 });
