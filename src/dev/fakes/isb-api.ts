@@ -235,6 +235,7 @@ export async function startFakeIsbApi(opts: FakeIsbApiOptions): Promise<FakeIsbA
       return secret;
     },
     addLease(lease) {
+      if (!(ISB_LEASE_STATUSES as readonly string[]).includes(lease.status)) throw new Error(`the ISB has no lease status ${lease.status}`);
       leases.set(key(lease.userEmail, lease.uuid), { ...lease });
     },
     removeLease(userEmail, uuid) {
@@ -278,6 +279,12 @@ export async function startFakeIsbApi(opts: FakeIsbApiOptions): Promise<FakeIsbA
     },
   };
 }
+
+/** Every status the ISB source knows (AllLeaseStatusSchema): the fake refuses any other. */
+export const ISB_LEASE_STATUSES = [
+  'PendingApproval', 'ApprovalDenied', 'Active', 'Frozen', 'Provisioning',
+  'Expired', 'BudgetExceeded', 'ManuallyTerminated', 'UserTerminated', 'AccountQuarantined', 'Ejected', 'ProvisioningFailed',
+] as const;
 
 /** ISB statuses whose leases never had an account (PendingLeaseSchema, ApprovalDeniedLeaseSchema). */
 const ACCOUNTLESS = new Set(['PendingApproval', 'ApprovalDenied']);
