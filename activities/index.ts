@@ -2,12 +2,14 @@ import { createCostExplorerActivities, type CostExplorerDeps } from './cost-expl
 import { createEventBridgeActivities, type EventBridgeDeps } from './eventbridge';
 import { createIsbActivities, type IsbDeps } from './isb';
 import { createS3Activities, type S3Deps } from './s3';
+import { createTemporalActivities, type TemporalDeps } from './temporal';
 
 export interface ActivityDeps {
   isb: IsbDeps;
   costExplorer: CostExplorerDeps;
   s3: S3Deps;
   eventBridge: EventBridgeDeps;
+  temporal: TemporalDeps;
 }
 
 /** Every activity the worker registers, built from injected clients so tests can pass their own. */
@@ -17,6 +19,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createCostExplorerActivities(deps.costExplorer),
     ...createS3Activities(deps.s3),
     ...createEventBridgeActivities(deps.eventBridge),
+    ...createTemporalActivities(deps.temporal),
   };
 }
 export type Activities = ReturnType<typeof createActivities>;

@@ -1,7 +1,7 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import { SignJWT } from 'jose';
 import { ErrorType } from '../src/domain/errors';
-import { IsbLease, JSendSuccess } from '../src/domain/schemas';
+import { EndedLease, EndedLeaseStatus, IsbLease, IsbLeasePage, JSendSuccess } from '../src/domain/schemas';
 
 export interface IsbDeps {
   baseUrl: string;
@@ -23,13 +23,35 @@ export interface LeaseDetails {
 const TOKEN_LIFETIME_S = 3600;
 const RESIGN_BEFORE_EXPIRY_S = 300;
 const LeaseResponse = JSendSuccess(IsbLease);
-/** A lease is a few hundred bytes; anything near this is not a lease, and must not fill our memory. */
+const LeasePageResponse = JSendSuccess(IsbLeasePage);
+/** Leases per `GET /leases` page (the ISB allows 2000); only the ended ones in range come back to the workflow. */
+export const LEASE_LIST_PAGE_SIZE = 500;
+
+export interface ListEndedLeasesInput {
+  /** Where the previous page stopped; absent for the first page. */
+  pageIdentifier?: string;
+  /** Leases whose endDate is at or after this instant, and before `endedBefore` when given. */
+  endedAfter: string;
+  endedBefore?: string;
+  pageSize?: number;
+}
+
+export interface EndedLeasePage {
+  leases: EndedLease[];
+  nextPageIdentifier?: string;
+  /** Leases on the page, ended or not. */
+  scanned: number;
+  /** Ended leases in range that the ISB returned without a usable account, email or end date. */
+  unusable: { uuid?: string; reason: string }[];
+}
+
+/** A lease is a few hundred bytes and a page of them far below this: anything larger must not fill our memory. */
 export const MAX_ISB_RESPONSE_BYTES = 1024 * 1024;
 
 /** The body as text, refusing (and no longer downloading) anything over MAX_ISB_RESPONSE_BYTES. */
-async function readCapped(res: Response, leaseUuid: string): Promise<string> {
+async function readCapped(res: Response, what: string): Promise<string> {
   const tooLarge = () => ApplicationFailure.nonRetryable(
-    `ISB API response for lease ${leaseUuid} exceeds ${MAX_ISB_RESPONSE_BYTES} bytes`, ErrorType.IsbResponseTooLarge);
+    `ISB API response for ${what} exceeds ${MAX_ISB_RESPONSE_BYTES} bytes`, ErrorType.IsbResponseTooLarge);
   if (Number(res.headers.get('content-length')) > MAX_ISB_RESPONSE_BYTES) {
     await res.body?.cancel();
     throw tooLarge();
@@ -82,25 +104,62 @@ export function createIsbActivities(deps: IsbDeps) {
       signal: AbortSignal.timeout(deps.requestTimeoutMs ?? 15_000),
     });
 
+  /** A GET with the bearer token; on 401 the secret may have rotated: re-read it once, then leave it to the engine's retries. */
+  const getAuthorized = async (url: string) => {
+    const res = await get(url);
+    if (res.status !== 401) return res;
+    secret = undefined;
+    token = undefined;
+    return get(url);
+  };
+  const base = () => deps.baseUrl.replace(/\/+$/, '');
+
   return {
+    /**
+     * One page of `GET /leases` (a scan in key order, not by date), reduced to the ended leases
+     * whose endDate falls in range: the ISB has no server-side filter for that.
+     */
+    async listEndedLeases(input: ListEndedLeasesInput): Promise<EndedLeasePage> {
+      const query = new URLSearchParams({ pageSize: String(input.pageSize ?? LEASE_LIST_PAGE_SIZE) });
+      if (input.pageIdentifier) query.set('pageIdentifier', input.pageIdentifier);
+      const res = await getAuthorized(`${base()}/leases?${query}`);
+      if (res.status === 400) {
+        throw ApplicationFailure.nonRetryable(`ISB API rejected the lease list request: ${await res.text()}`, ErrorType.IsbListRejected);
+      }
+      if (!res.ok) throw new Error(`ISB API answered ${res.status} listing leases`);
+      const parsed = LeasePageResponse.safeParse(JSON.parse(await readCapped(res, 'a lease page')));
+      if (!parsed.success) throw new Error(`ISB API returned an invalid lease page: ${parsed.error.message}`);
+      const from = Date.parse(input.endedAfter);
+      const to = input.endedBefore ? Date.parse(input.endedBefore) : Infinity;
+      const leases: EndedLease[] = [];
+      const unusable: EndedLeasePage['unusable'] = [];
+      for (const item of parsed.data.data.result) {
+        const raw = (item ?? {}) as Record<string, unknown>;
+        if (!EndedLeaseStatus.safeParse(raw.status).success) continue;
+        const endMs = typeof raw.endDate === 'string' ? Date.parse(raw.endDate) : NaN;
+        if (!Number.isNaN(endMs) && (endMs < from || endMs >= to)) continue;
+        const lease = EndedLease.safeParse({ ...raw, accountId: raw.accountId ?? raw.awsAccountId });
+        if (lease.success) {
+          leases.push({ uuid: lease.data.uuid, userEmail: lease.data.userEmail, accountId: lease.data.accountId, endDate: lease.data.endDate, status: lease.data.status });
+        } else {
+          unusable.push({ uuid: typeof raw.uuid === 'string' ? raw.uuid : undefined, reason: lease.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') });
+        }
+      }
+      const next = parsed.data.data.nextPageIdentifier ?? undefined;
+      return { leases, nextPageIdentifier: next, scanned: parsed.data.data.result.length, unusable };
+    },
+
     /**
      * The lease as the ISB API knows it. `accountId` is what the event said: an event that names
      * another account or user than the ISB API fails for good, so no one is sent another's costs.
      */
     async lookupLease(input: { leaseUuid: string; userEmail: string; accountId: string }): Promise<LeaseDetails> {
-      const url = `${deps.baseUrl.replace(/\/+$/, '')}/leases/${encodeURIComponent(encodeLeaseId(input.userEmail, input.leaseUuid))}`;
-      let res = await get(url);
-      if (res.status === 401) {
-        // The secret may have rotated: re-read it once, then give up to the engine's retries.
-        secret = undefined;
-        token = undefined;
-        res = await get(url);
-      }
+      const res = await getAuthorized(`${base()}/leases/${encodeURIComponent(encodeLeaseId(input.userEmail, input.leaseUuid))}`);
       if (res.status === 404) {
         throw ApplicationFailure.nonRetryable(`Lease ${input.leaseUuid} does not exist in the ISB API`, ErrorType.LeaseNotFound);
       }
       if (!res.ok) throw new Error(`ISB API answered ${res.status} for lease ${input.leaseUuid}`);
-      const parsed = LeaseResponse.safeParse(JSON.parse(await readCapped(res, input.leaseUuid)));
+      const parsed = LeaseResponse.safeParse(JSON.parse(await readCapped(res, `lease ${input.leaseUuid}`)));
       if (!parsed.success) {
         throw ApplicationFailure.nonRetryable(`ISB API returned an invalid lease for ${input.leaseUuid}: ${parsed.error.message}`, ErrorType.InvalidLease);
       }

@@ -1,3 +1,4 @@
 export * from './lease-costs';
 export * from './collect-costs';
 export * from './cost-explorer-pacer';
+export * from './reconcile';

@@ -50,6 +50,12 @@ const { publishReport } = proxyActivities<Activities>({
   scheduleToCloseTimeout: '6 hours',
   retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute' },
 });
+const { publishFailure } = proxyActivities<Activities>({
+  startToCloseTimeout: '1 minute',
+  // The run has failed already: an alert that cannot go out within the hour is logged, not retried for ever.
+  scheduleToCloseTimeout: '1 hour',
+  retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute' },
+});
 
 export async function leaseCostsWorkflow(input: LeaseCostsInput): Promise<LeaseCostsResult> {
   // What this run reports on: the start input, until an operator's `rerun` corrects it.
@@ -111,6 +117,11 @@ export async function leaseCostsWorkflow(input: LeaseCostsInput): Promise<LeaseC
     if (isCancellation(err)) throw err;
     status.lastError = innermostFailure(err);
     setPhase('failed');
+    // LeaseCostsFailed, once per failed run. A bus that refuses it must not mask the real failure.
+    await publishFailure.executeWithOptions(
+      { summary: `Emit LeaseCostsFailed (${status.lastError.type})` },
+      [{ leaseUuid: input.leaseUuid, userEmail: input.userEmail, accountId: status.accountId, errorType: status.lastError.type, errorMessage: status.lastError.message }],
+    ).catch((publishErr: unknown) => log.error('LeaseCostsFailed not emitted', { leaseUuid: input.leaseUuid, error: String(publishErr) }));
     throw err;
   }
 

@@ -11,6 +11,7 @@ import { startFakeIsbApi } from './fakes/isb-api';
 import { sampleCosts } from './fakes/sample-data';
 import { addDays, computeBillingWindow, utcDay } from '../domain/billing-window';
 import { connectClient, workflowIdFor } from '../infrastructure/client';
+import { installReconcileSchedule, RECONCILE_SCHEDULE_ID } from '../infrastructure/schedule';
 import { startMoto } from './moto';
 import type { LeaseStatus } from '../domain/schemas';
 import { repoRoot, spawnManaged, type ManagedProcess } from './tools';
@@ -25,6 +26,7 @@ const SAMPLES = [
   { name: 'long lease (20 days: resource level for the last 14, service level before)', days: 20, services: 10, resources: 300 },
   { name: 'week-long lease', days: 7, services: 6, resources: 120 },
   { name: 'two-day lease', days: 2, services: 4, resources: 40 },
+  { name: 'lease whose webhook was missed (picked up by the reconcile schedule)', days: 3, services: 3, resources: 20, missed: true },
 ];
 
 export interface DemoOptions {
@@ -170,7 +172,7 @@ async function runDemo(
     return lease;
   });
 
-  for (const lease of leases) {
+  for (const lease of leases.filter((l) => !('missed' in l))) {
     const res = await fetch(webhookUrl, {
       method: 'POST',
       headers: { 'content-type': 'application/json', 'x-api-key': apiKey },
@@ -186,8 +188,13 @@ async function runDemo(
   if (ctx.signal.aborted) return;
   const client = await connectClient(config);
   cleanups.push({ what: 'the demo\'s Temporal client', run: () => client.connection.close() });
+  // Run the reconciliation now rather than at the top of the hour.
+  await installReconcileSchedule(client, config, { trigger: true });
+  log(`schedule ${RECONCILE_SCHEDULE_ID} triggered: it lists the ISB leases and starts a run for the missed one${uiUrl ? ` (${uiUrl}/namespaces/${config.TEMPORAL_NAMESPACE}/schedules/${RECONCILE_SCHEDULE_ID})` : ''}`);
   const final = await watch(client, leases.map((l) => l.uuid), opts.timeoutMs ?? 150_000, ctx.signal);
   if (ctx.signal.aborted) return;
+  const reconciled = (await client.schedule.getHandle(RECONCILE_SCHEDULE_ID).describe()).info.recentActions.at(-1)?.action.workflow.workflowId;
+  if (reconciled) log(`${reconciled}: ${((await client.workflow.getHandle(reconciled).result()) as { summary: string }).summary}`);
 
   console.log('\n=== lease cost reports ===');
   for (const lease of leases) {

@@ -9,6 +9,8 @@ import { createLogger, type Logger } from '../infrastructure/logging';
 import { repoRoot } from './tools';
 import { runWebhook } from '../interfaces/webhook';
 import { createWorker } from '../infrastructure/worker';
+import { connectClient } from '../infrastructure/client';
+import { installReconcileSchedule } from '../infrastructure/schedule';
 
 export interface DevStackOptions {
   env?: NodeJS.ProcessEnv;
@@ -68,7 +70,10 @@ export async function startDevStack(opts: DevStackOptions = {}): Promise<DevStac
       });
       stops.push(() => server!.stop());
       // Plaintext, no API key: the profile's TLS settings are for some other server.
-      config = { ...config, TEMPORAL_ADDRESS: server.address, temporalConnection: { address: server.address } };
+      config = {
+        ...config, TEMPORAL_ADDRESS: server.address, temporalConnection: { address: server.address },
+        TEMPORAL_UI_URL: config.TEMPORAL_UI_URL ?? server.uiUrl,
+      };
     }
     const connection = await NativeConnection.connect(temporalConnectionOptions(config));
     stops.push(() => connection.close());
@@ -80,6 +85,9 @@ export async function startDevStack(opts: DevStackOptions = {}): Promise<DevStac
     });
     const webhook = await runWebhook(config, logger);
     stops.push(() => webhook.close());
+    const client = await connectClient(config);
+    stops.push(() => client.connection.close());
+    await installReconcileSchedule(client, config);
     return { config, server, uiUrl: server?.uiUrl, codecUrl, logger, webhookUrl: `${webhook.address}/webhooks/lease-terminated`, stop };
   } catch (err) {
     await stop();

@@ -5,6 +5,8 @@
 export const ErrorType = {
   LeaseNotFound: 'LeaseNotFound',
   InvalidLease: 'InvalidLease',
+  /** The ISB API refused a lease list request (400): a retry sends the same request. */
+  IsbListRejected: 'IsbListRejected',
   /** The event and the ISB API disagree on the lease's account or user. */
   LeaseMismatch: 'LeaseMismatch',
   /** The ISB API answered more than a lease could ever be. */

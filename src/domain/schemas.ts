@@ -75,6 +75,32 @@ export const IsbLease = z.object({
 }).loose().refine((l) => l.accountId ?? l.awsAccountId, { message: 'lease has no account id' });
 export type IsbLease = z.infer<typeof IsbLease>;
 
+/**
+ * The ISB's terminal lease statuses (`ExpiredLeaseStatusSchema` in the ISB source): these leases
+ * carry an `endDate`, the moment they ended. PendingApproval, ApprovalDenied, Active, Frozen and
+ * Provisioning leases have not ended (or never had an account) and are never costed.
+ */
+export const EndedLeaseStatus = z.enum([
+  'Expired', 'BudgetExceeded', 'ManuallyTerminated', 'UserTerminated', 'AccountQuarantined', 'Ejected', 'ProvisioningFailed',
+]);
+export type EndedLeaseStatus = z.infer<typeof EndedLeaseStatus>;
+
+/** An ended lease as listed by `GET /leases`: the fields a run needs, and nothing else (payloads stay small). */
+export const EndedLease = z.object({
+  uuid: LeaseUuid,
+  userEmail: z.email(),
+  accountId: AccountId,
+  endDate: IsoDateTime,
+  status: EndedLeaseStatus,
+});
+export type EndedLease = z.infer<typeof EndedLease>;
+
+/** `GET /leases` data: a DynamoDB scan page. Items are checked one by one, so one odd lease cannot hide the rest. */
+export const IsbLeasePage = z.object({
+  result: z.array(z.unknown()),
+  nextPageIdentifier: z.string().min(1).nullable().optional(),
+}).loose();
+
 export const JSendSuccess = <T extends z.ZodType>(data: T) =>
   z.object({ status: z.literal('success'), data });
 

@@ -68,6 +68,11 @@ export const ConfigSchema = z.object({
   ISB_JWT_SECRET_PATH: optional(z.string().min(1)),
   ISB_JWT_SECRET: optional(z.string().min(16, 'must be at least 16 characters')),
   RERUN_WINDOW_DAYS: intIn(0, 365, DEFAULT_RERUN_WINDOW_DAYS),
+  /** Base URL of Temporal UI, for the link in LeaseCostsFailed. */
+  TEMPORAL_UI_URL: optional(z.string().refine((s) => /^https?:$/.test(URL.canParse(s) ? new URL(s).protocol : ''), 'must be an http(s) URL')),
+  /** How often the `lease-costs-reconcile` schedule runs, and how far back it looks for ended leases. */
+  RECONCILE_INTERVAL_MINUTES: intIn(1, 10_080, 60),
+  RECONCILE_LOOKBACK_DAYS: intIn(1, 365, 14),
   WEBHOOK_PORT: intIn(0, 65535, 8080),
   WEBHOOK_API_KEY: optional(z.string().min(16, 'must be at least 16 characters')),
   WEBHOOK_AUTH: z.enum(['api-key', 'none']).default('api-key'),
@@ -108,13 +113,15 @@ export type Settings = z.infer<typeof ConfigSchema>;
 export type Config = Settings & { temporalConnection: TemporalConnection };
 
 /** What each process needs beyond the defaults: checked together so one start names every gap. */
-export type Role = 'worker' | 'webhook' | 'report' | 'client' | 'codec';
+export type Role = 'worker' | 'webhook' | 'report' | 'client' | 'codec' | 'isb';
 const REQUIRED: Record<Role, (keyof Settings)[]> = {
   worker: ['COST_EXPLORER_ROLE_ARN', 'S3_BUCKET_NAME', 'EVENT_BUS_NAME', 'ISB_API_BASE_URL'],
   webhook: [],
   report: ['COST_EXPLORER_ROLE_ARN'],
   client: [],
   codec: ['PAYLOAD_ENCRYPTION_KEYS'],
+  /** Processes that list leases themselves (backfill). */
+  isb: ['ISB_API_BASE_URL'],
 };
 
 export { ConfigError };
@@ -128,7 +135,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, roles: Role[]): Config {
     for (const key of REQUIRED[role]) {
       if (!value(key) && !problems.some((p) => p.variable === key)) problems.push({ variable: key, message: 'is required' });
     }
-    if (role === 'worker' && !value('ISB_JWT_SECRET_PATH') && !value('ISB_JWT_SECRET')) {
+    if ((role === 'worker' || role === 'isb') && !value('ISB_JWT_SECRET_PATH') && !value('ISB_JWT_SECRET') && !problems.some((p) => p.variable === 'ISB_JWT_SECRET_PATH')) {
       problems.push({ variable: 'ISB_JWT_SECRET_PATH', message: 'or ISB_JWT_SECRET is required' });
     }
     if (role === 'webhook' && value('WEBHOOK_AUTH') !== 'none' && !value('WEBHOOK_API_KEY') && !problems.some((p) => p.variable === 'WEBHOOK_API_KEY')) {

@@ -6,6 +6,7 @@ import { createActivities, type ActivityDeps } from '../../activities';
 import { createStagingStore, createPresigner } from '../../activities/s3';
 import { pacedCallSlots } from './call-pacer';
 import { costExplorerClient, eventBridgeClient, jwtSecretLoader, s3Client } from './aws';
+import { failureContext } from './failure-context';
 import { dataConverterFor } from './codec';
 import type { Config } from './config';
 import { costExplorerQueueOf } from '../domain/task-queues';
@@ -15,7 +16,7 @@ import { temporalConnectionOptions } from './temporal-connection';
  * Production wiring: real AWS clients from the SDK's default chain and the validated config.
  * `acquireCallSlot` spaces Cost Explorer calls across every worker (see pacedCallSlots).
  */
-export function productionActivityDeps(config: Config, acquireCallSlot: () => Promise<void>): ActivityDeps {
+export function productionActivityDeps(config: Config, acquireCallSlot: () => Promise<void>, client: Client): ActivityDeps {
   const s3 = s3Client();
   const s3Deps = {
     s3, bucket: config.S3_BUCKET_NAME!, keyPrefix: config.S3_KEY_PREFIX, urlExpiryDays: config.PRESIGNED_URL_EXPIRY_DAYS,
@@ -30,7 +31,8 @@ export function productionActivityDeps(config: Config, acquireCallSlot: () => Pr
       acquireCallSlot,
     },
     s3: s3Deps,
-    eventBridge: { eventBridge: eventBridgeClient(), busName: config.EVENT_BUS_NAME!, presign: createPresigner(s3Deps) },
+    eventBridge: { eventBridge: eventBridgeClient(), busName: config.EVENT_BUS_NAME!, presign: createPresigner(s3Deps), ...failureContext(config, client) },
+    temporal: { client, config },
   };
 }
 
@@ -61,8 +63,9 @@ export async function createWorker(
 ): Promise<LeaseCostsWorker> {
   const connection = opts.connection ?? (await NativeConnection.connect(temporalConnectionOptions(config)));
   const common = { connection, namespace: config.TEMPORAL_NAMESPACE, dataConverter: dataConverterFor(config) };
+  const client = new Client(common);
   const deps = opts.deps ?? productionActivityDeps(config,
-    pacedCallSlots(new Client(common), config.TEMPORAL_TASK_QUEUE, config.COST_EXPLORER_MAX_RPS));
+    pacedCallSlots(client, config.TEMPORAL_TASK_QUEUE, config.COST_EXPLORER_MAX_RPS), client);
   const { collectCostsPage, ...activities } = createActivities(deps);
   const main = await Worker.create({
     ...common,

@@ -105,6 +105,35 @@ export function buildCli(): Command {
       await reportCommand(configFor('report'), opts);
     });
 
+  program.command('backfill').description('start runs for ISB leases that ended in a range and have none')
+    .requiredOption('--since <date>', 'first end day, YYYY-MM-DD', dateArg)
+    .option('--until <date>', 'last end day, YYYY-MM-DD (default today)', dateArg)
+    .option('--dry-run', 'list what would be started, start nothing')
+    .option('--rate <n>', 'runs started per minute at most (1..600, default 20)', intArg(1, 600))
+    .action(async (opts: { since: string; until?: string; dryRun?: boolean; rate?: number }) => {
+      const { backfillCommand } = await import('./commands/backfill');
+      await backfillCommand(configFor('client', 'isb'), opts);
+    });
+
+  program.command('schedule').description('the lease-costs-reconcile schedule')
+    .command('install').description('install (idempotently) the lease-costs-reconcile schedule')
+    .option('--trigger', 'also start one reconciliation now')
+    .option('--json', 'machine-readable output')
+    .action(async (opts: { trigger?: boolean; json?: boolean }) => {
+      const { scheduleInstallCommand } = await import('./commands/schedule');
+      await scheduleInstallCommand(configFor('client'), opts);
+    });
+
+  program.command('intake').description('start runs from an SQS queue fed by an EventBridge rule')
+    .requiredOption('--queue-url <url>', 'the SQS queue URL', (v: string) => {
+      if (!URL.canParse(v) || !/^https?:$/.test(new URL(v).protocol)) throw new InvalidArgumentError('must be an SQS queue URL');
+      return v;
+    })
+    .action(async (opts: { queueUrl: string }) => {
+      const { intakeCommand } = await import('./intake');
+      await intakeCommand(configFor('client'), opts.queueUrl);
+    });
+
   const portArg = intArg(1, 65535);
   program.command('dev').description('Temporal dev server (unless TEMPORAL_ADDRESS is set), a worker and the webhook')
     .option('--port <n>', 'dev server gRPC port', portArg, 7233)

@@ -6,10 +6,7 @@ import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client
 import { dataConverterFor } from '../infrastructure/codec';
 import type { Config } from '../infrastructure/config';
 import { createLogger, fastifyLogging, type Logger } from '../infrastructure/logging';
-import { inputFromEvent, startLeaseCosts } from '../infrastructure/client';
-import { DEFAULT_MAX_EVENT_AGE_DAYS } from '../domain/defaults';
-import { eventTimeProblem } from '../domain/event-time';
-import { LeaseTerminatedEvent } from '../domain/schemas';
+import { isTemporalUnavailable, startFromEnvelope, withinDeadline } from '../infrastructure/intake';
 import { SEARCH_ATTRIBUTES } from '../domain/search-attributes';
 import { temporalConnectionOptions } from '../infrastructure/temporal-connection';
 
@@ -36,31 +33,6 @@ export interface WebhookDeps {
 const digest = (s: string) => createHash('sha256').update(s).digest();
 const sameKey = (given: string, expected: string) => timingSafeEqual(digest(given), digest(expected));
 
-class DeadlineExceeded extends Error {
-  constructor(ms: number) {
-    super(`Temporal did not answer within ${ms} ms`);
-    this.name = 'DeadlineExceeded';
-  }
-}
-
-/**
- * `fn` against Temporal, answered within `ms` whatever happens: the gRPC deadline alone does not
- * hold, because the SDK's retry interceptor sleeps between attempts (and a lazy connection waits
- * for its connect timeout) past it. The abort then cancels what is still running.
- */
-function withinDeadline<T>(client: Client, ms: number, fn: () => Promise<T>): Promise<T> {
-  const abort = new AbortController();
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => {
-      reject(new DeadlineExceeded(ms));
-      abort.abort();
-    }, ms);
-  });
-  const call = client.connection.withDeadline(Date.now() + ms, () => client.connection.withAbortSignal(abort.signal, fn));
-  return Promise.race([call, timeout]).finally(() => clearTimeout(timer));
-}
-
 type Readiness = { ready: true } | { ready: false; error: string; missing: string[] };
 // CommonJS package: Node's ESM loader cannot see its named exports.
 const { IndexedValueType } = proto.temporal.api.enums.v1;
@@ -83,15 +55,6 @@ async function checkReadiness(client: Client): Promise<Readiness> {
   return missing.length === 0 ? { ready: true }
     : { ready: false, error: `search attributes not registered in namespace "${namespace}"`, missing };
 }
-
-/** Errors that mean "Temporal did not answer": the sender must retry later. */
-const isUnavailable = (err: unknown) => {
-  if (err instanceof DeadlineExceeded) return true;
-  const grpcCode = isGrpcServiceError(err) ? err.code : undefined;
-  const code = grpcCode ?? (err as { cause?: { code?: number } })?.cause?.code;
-  // UNAVAILABLE, DEADLINE_EXCEEDED, CANCELLED (deadline), RESOURCE_EXHAUSTED
-  return code === 14 || code === 4 || code === 1 || code === 8 || /connect|unavailable|deadline/i.test(String((err as Error)?.message));
-};
 
 /**
  * Fixed one-minute windows per source address: enough to stop one caller flooding the start path,
@@ -149,14 +112,13 @@ export function buildWebhookServer({ config, client, logger, metrics = new Regis
   const limiter = () => (maxPerMinute > 0 ? perSourceLimiter(maxPerMinute) : () => 0);
   // Separate budgets: junk with a bad key cannot use up what a genuine sender from that source may send.
   const overLimit = { authenticated: limiter(), rejected: limiter(), health: limiter() };
-  const maxEventAgeDays = config.WEBHOOK_MAX_EVENT_AGE_DAYS ?? DEFAULT_MAX_EVENT_AGE_DAYS;
   let readiness: { at: number; result: Promise<Readiness> } | undefined;
   const cachedReadiness = () => {
     if (!readiness || Date.now() - readiness.at >= HEALTH_CACHE_MS) {
       readiness = {
         at: Date.now(),
         result: withinDeadline(client, HEALTH_DEADLINE_MS, () => checkReadiness(client))
-          .catch((err: unknown): Readiness => (isUnavailable(err)
+          .catch((err: unknown): Readiness => (isTemporalUnavailable(err)
             ? { ready: false, error: 'Temporal is unreachable', missing: ['temporal'] }
             // Say so when it answered but refused (permissions, an API key without access).
             : { ready: false, error: `Temporal refused the readiness check: ${(err as Error)?.message}`, missing: ['temporal-access'] })),
@@ -230,29 +192,19 @@ export function buildWebhookServer({ config, client, logger, metrics = new Regis
   });
 
   app.post(WEBHOOK_PATH, async (request, reply) => {
-    const parsed = LeaseTerminatedEvent.safeParse(request.body);
-    if (!parsed.success) {
-      return reply.code(400).send({
-        error: 'invalid LeaseTerminated event',
-        issues: parsed.error.issues.map((i) => ({ path: i.path.map(String).join('.'), message: i.message })),
-      });
-    }
-    const event = parsed.data;
-    const timeProblem = eventTimeProblem(event.time, { now: Date.now(), maxAgeDays: maxEventAgeDays });
-    if (timeProblem) {
-      return reply.code(400).send({ error: 'invalid LeaseTerminated event', issues: [{ path: 'time', message: timeProblem }] });
-    }
-    leaseOf.set(request, event.detail.leaseId.uuid);
+    const leaseUuid = (request.body as { detail?: { leaseId?: { uuid?: unknown } } } | null)?.detail?.leaseId?.uuid;
     try {
-      const outcome = await withinDeadline(client, START_DEADLINE_MS,
-        () => startLeaseCosts(client, config.TEMPORAL_TASK_QUEUE, inputFromEvent(event, config)));
+      const outcome = await startFromEnvelope(client, config, request.body, { deadlineMs: START_DEADLINE_MS });
+      if (outcome.status === 'invalid') return reply.code(400).send({ error: outcome.error, issues: outcome.issues });
+      leaseOf.set(request, outcome.leaseUuid);
       return outcome.status === 'started'
         ? reply.code(202).send({ workflowId: outcome.workflowId, runId: outcome.runId, status: 'started' })
         : reply.code(200).send({ workflowId: outcome.workflowId, status: 'duplicate' });
     } catch (err) {
+      if (typeof leaseUuid === 'string') leaseOf.set(request, leaseUuid);
       // Whether or not the start reached the server, a redelivery is safe: the id policy dedupes it.
-      if (isUnavailable(err)) return sendError(reply.header('retry-after', RETRY_AFTER_SECONDS), 503, 'Temporal is unreachable, retry later');
-      request.log.error({ leaseUuid: event.detail.leaseId.uuid, error: (err as Error)?.name }, 'start failed');
+      if (isTemporalUnavailable(err)) return sendError(reply.header('retry-after', RETRY_AFTER_SECONDS), 503, 'Temporal is unreachable, retry later');
+      request.log.error({ ...(typeof leaseUuid === 'string' ? { leaseUuid } : {}), error: (err as Error)?.name }, 'start failed');
       return sendError(reply, 500, 'internal error');
     }
   });

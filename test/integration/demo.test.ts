@@ -28,7 +28,7 @@ function collect(child: ChildProcess) {
 }
 
 describe('npm run demo', () => {
-  it('runs headless, publishes three leases and prints CSV location, top rows, exact total and UI link for each; only human lines; a second terminal can use the CLI; says what it does when stopped', async () => {
+  it('runs headless, publishes four leases (one found only by the reconcile schedule) and prints CSV location, top rows, exact total and UI link for each; only human lines; a second terminal can use the CLI; says what it does when stopped', async () => {
     const [port, uiPort, webhookPort] = [await freePort(), await freePort(), await freePort()];
     const t0 = Date.now();
     // Only what a newcomer's shell would have: the demo must bring everything else itself.
@@ -67,9 +67,11 @@ async function checkDemo(demo: ReturnType<typeof collect>, { t0, port, uiPort }:
   expect((await readFile(logPath!, 'utf8')).split('\n').filter((l) => l.startsWith('{')).length).toBeGreaterThan(0);
 
   const report = stdout.slice(stdout.indexOf('=== lease cost reports ==='));
-  expect(report).toContain('3/3 leases published');
+  expect(stdout).toContain('schedule lease-costs-reconcile triggered');
+  expect(report).toContain('4/4 leases published');
+  expect(report).toContain('lease whose webhook was missed (picked up by the reconcile schedule)');
   const blocks = report.split(/\n(?=\S.*\n  lease )/).slice(1);
-  expect(blocks).toHaveLength(3);
+  expect(blocks).toHaveLength(4);
   for (const block of blocks) {
     const csvLine = block.match(/CSV\s+s3:\/\/\S+\.csv \(copy: (\S+\.csv)\)/);
     const total = block.match(/total\s+(-?\d+(?:\.\d+)?) USD \(exact\)/);

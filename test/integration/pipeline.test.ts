@@ -290,8 +290,8 @@ describe('lease-cost pipeline on a real Temporal dev server, moto and the fakes'
     expect(cause.cause?.type).toBe('LeaseNotFound');
     const history = await fetchHistory(stack.client, workflowIdFor(lease.uuid));
     const started = history.events!.filter((e) => e.activityTaskStartedEventAttributes);
-    expect(started).toHaveLength(1);
-    expect(started[0]!.activityTaskStartedEventAttributes!.attempt).toBe(1);
+    // lookupLease once, then publishFailure (LeaseCostsFailed) once.
+    expect(started.map((e) => e.activityTaskStartedEventAttributes!.attempt)).toEqual([1, 1]);
     await recordHistory('lease-not-found', history);
   });
 
@@ -309,7 +309,7 @@ describe('lease-cost pipeline on a real Temporal dev server, moto and the fakes'
       expect(root.message).toContain(ROLE_ARN);
       const attempts = async (workflowId: string) => (await fetchHistory(stack.client, workflowId)).events!
         .filter((e) => e.activityTaskStartedEventAttributes).map((e) => e.activityTaskStartedEventAttributes!.attempt);
-      expect(await attempts(workflowIdFor(lease.uuid))).toEqual([1]); // lookupLease
+      expect(await attempts(workflowIdFor(lease.uuid))).toEqual([1, 1]); // lookupLease, publishFailure
       expect(await attempts(`${workflowIdFor(lease.uuid)}-collect-v1`)).toEqual([1]); // the first page, once
     } finally {
       stack.ce.resetFaults();

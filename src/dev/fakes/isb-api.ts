@@ -1,4 +1,5 @@
-// In-process stand-in for the Innovation Sandbox API lease lookup (JSend, HS256 JWT).
+// In-process stand-in for the Innovation Sandbox API: lease lookup and the paginated lease list
+// (JSend, HS256 JWT), shaped after the ISB source (leases-handler.ts, dynamo-lease-store.ts).
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { SignJWT, jwtVerify, errors as joseErrors } from 'jose';
@@ -29,6 +30,8 @@ export interface FakeIsbCall {
   userEmail?: string;
   /** Why a 401 was answered. */
   authError?: string;
+  /** Query string of a list call. */
+  query?: Record<string, string>;
 }
 
 export interface FakeIsbApiOptions {
@@ -116,6 +119,41 @@ export async function startFakeIsbApi(opts: FakeIsbApiOptions): Promise<FakeIsbA
     }
   }
 
+  /**
+   * `GET /leases`: like the ISB, a DynamoDB Scan with `Limit: pageSize` (1..2000), in key order, not
+   * by date; `nextPageIdentifier` is base64 of the last key read, and is still given when a page
+   * ends exactly at the last lease (the next page is then empty), as DynamoDB does.
+   */
+  function listPage(query: Record<string, string>): { status: number; body: unknown } {
+    const { pageSize: sizeText, pageIdentifier, userEmail } = query;
+    const pageSize = sizeText === undefined ? undefined : Number(sizeText);
+    if (pageSize !== undefined && (!/^\d+$/.test(sizeText!) || pageSize < 1 || pageSize > 2000)) {
+      return { status: 400, body: { status: 'fail', data: { errors: [{ field: 'pageSize', message: 'Number must be between 1 and 2000' }] } } };
+    }
+    let after: string | undefined;
+    if (pageIdentifier !== undefined) {
+      const decoded = decodeLeaseId(pageIdentifier);
+      if (!decoded) return { status: 400, body: { status: 'fail', data: { errors: [{ field: 'pageIdentifier', message: 'Invalid page identifier' }] } } };
+      after = key(decoded.userEmail, decoded.uuid);
+    }
+    const keys = [...leases.keys()].filter((k) => (after === undefined || k > after) && (!userEmail || leases.get(k)!.userEmail === userEmail)).sort();
+    const page = keys.slice(0, pageSize ?? keys.length);
+    const last = pageSize !== undefined && page.length === pageSize ? leases.get(page.at(-1)!) : undefined;
+    return {
+      status: 200,
+      body: {
+        status: 'success',
+        data: {
+          result: page.map((k) => {
+            const l = leases.get(k)!;
+            return { ...leaseData({ ...l, useAwsAccountIdField: true }), leaseId: encodeLeaseId(l.userEmail, l.uuid) };
+          }),
+          nextPageIdentifier: last ? encodeLeaseId(last.userEmail, last.uuid) : null,
+        },
+      },
+    };
+  }
+
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const at = Date.now();
     const path = (req.url ?? '/').split('?')[0]!;
@@ -125,9 +163,20 @@ export async function startFakeIsbApi(opts: FakeIsbApiOptions): Promise<FakeIsbA
     let body: unknown;
     const fail = failQueue.shift() ?? (outage && at < outage.until ? outage.status : undefined);
     const route = /\/leases\/([^/]+)$/.exec(path);
+    const isList = /\/leases\/?$/.test(path);
+    if (isList) call.query = Object.fromEntries(new URL(req.url ?? '/', 'http://fake').searchParams);
     if (fail !== undefined) {
       status = fail;
       body = { status: 'error', message: `Injected failure (${fail})` };
+    } else if (isList && req.method === 'GET') {
+      const authError = await authorize(req.headers.authorization);
+      if (authError) {
+        call.authError = authError;
+        status = 401;
+        body = { status: 'fail', data: { message: `Unauthorized: ${authError}` } };
+      } else {
+        ({ status, body } = listPage(call.query ?? {}));
+      }
     } else if (!route) {
       status = 404;
       body = { status: 'fail', data: { message: `No route for ${req.method} ${path}` } };
@@ -186,6 +235,7 @@ export async function startFakeIsbApi(opts: FakeIsbApiOptions): Promise<FakeIsbA
       return secret;
     },
     addLease(lease) {
+      if (!(ISB_LEASE_STATUSES as readonly string[]).includes(lease.status)) throw new Error(`the ISB has no lease status ${lease.status}`);
       leases.set(key(lease.userEmail, lease.uuid), { ...lease });
     },
     removeLease(userEmail, uuid) {
@@ -230,7 +280,23 @@ export async function startFakeIsbApi(opts: FakeIsbApiOptions): Promise<FakeIsbA
   };
 }
 
+/** Every status the ISB source knows (AllLeaseStatusSchema): the fake refuses any other. */
+export const ISB_LEASE_STATUSES = [
+  'PendingApproval', 'ApprovalDenied', 'Active', 'Frozen', 'Provisioning',
+  'Expired', 'BudgetExceeded', 'ManuallyTerminated', 'UserTerminated', 'AccountQuarantined', 'Ejected', 'ProvisioningFailed',
+] as const;
+
+/** ISB statuses whose leases never had an account (PendingLeaseSchema, ApprovalDeniedLeaseSchema). */
+const ACCOUNTLESS = new Set(['PendingApproval', 'ApprovalDenied']);
+
 function leaseData(l: FakeLease): Record<string, unknown> {
+  if (ACCOUNTLESS.has(l.status)) {
+    return {
+      uuid: l.uuid, userEmail: l.userEmail, status: l.status, originalLeaseTemplateName: 'sandbox',
+      originalLeaseTemplateUuid: '00000000-0000-4000-8000-000000000000', leaseDurationInHours: 24, maxSpend: 50,
+      meta: { schemaVersion: 1, createdTime: l.startDate, lastEditTime: l.startDate }, ...l.extra,
+    };
+  }
   const data: Record<string, unknown> = {
     uuid: l.uuid,
     userEmail: l.userEmail,
