@@ -12,6 +12,12 @@ const optional = <T extends z.ZodType>(schema: T) =>
 
 const isLoopback = (host: string) => ['127.0.0.1', 'localhost', '[::1]', '::1'].includes(host) || /^127\./.test(host);
 
+const httpsUrl = z.string().refine((s) => {
+  // zod runs refinements even after a failed format check, so parse defensively here.
+  const u = URL.canParse(s) ? new URL(s) : undefined;
+  return u !== undefined && (u.protocol === 'https:' || (u.protocol === 'http:' && isLoopback(u.hostname)));
+}, 'must be an https URL (http only for loopback)');
+
 export const ConfigSchema = z.object({
   TEMPORAL_ADDRESS: z.string().default('127.0.0.1:7233'),
   TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
@@ -32,13 +38,12 @@ export const ConfigSchema = z.object({
   S3_KEY_PREFIX: z.string().default('').refine((s) => !s.startsWith('/'), 'must not start with /'),
   PRESIGNED_URL_EXPIRY_DAYS: intIn(1, 7, 7),
   EVENT_BUS_NAME: optional(z.string().regex(/^[\w.\-/]{1,256}$/, 'must be an EventBridge bus name or ARN')),
-  ISB_API_BASE_URL: optional(z.string().refine((s) => {
-    // zod runs refinements even after a failed format check, so parse defensively here.
-    const u = URL.canParse(s) ? new URL(s) : undefined;
-    return u !== undefined && (u.protocol === 'https:' || (u.protocol === 'http:' && isLoopback(u.hostname)));
-  }, 'must be an https URL (http only for loopback)')),
+  ISB_API_BASE_URL: optional(httpsUrl),
   ISB_JWT_SECRET_PATH: optional(z.string().min(1)),
   ISB_JWT_SECRET: optional(z.string().min(16, 'must be at least 16 characters')),
+  /** Where the webhook serves `/reports/…`: with a signing key, csvUrl is our signed link instead of an S3 URL. */
+  REPORT_LINK_BASE_URL: optional(httpsUrl),
+  REPORT_LINK_SIGNING_KEY: optional(z.string().min(32, 'must be at least 32 characters')),
   RERUN_WINDOW_DAYS: intIn(0, 365, 30),
   WEBHOOK_PORT: intIn(0, 65535, 8080),
   WEBHOOK_API_KEY: optional(z.string().min(16, 'must be at least 16 characters')),
@@ -92,6 +97,15 @@ export function loadConfig(env: NodeJS.ProcessEnv, roles: Role[]): Config {
     if (role === 'webhook' && value('WEBHOOK_AUTH') !== 'none' && !value('WEBHOOK_API_KEY') && !problems.some((p) => p.variable === 'WEBHOOK_API_KEY')) {
       problems.push({ variable: 'WEBHOOK_API_KEY', message: 'is required unless WEBHOOK_AUTH=none' });
     }
+  }
+  // The worker signs links with both; the webhook verifies them and needs the bucket to redirect into.
+  const linkBase = value('REPORT_LINK_BASE_URL');
+  const linkKey = value('REPORT_LINK_SIGNING_KEY');
+  if (Boolean(linkBase) !== Boolean(linkKey) && roles.includes('worker')) {
+    problems.push({ variable: linkBase ? 'REPORT_LINK_SIGNING_KEY' : 'REPORT_LINK_BASE_URL', message: 'is required with the other report-link setting' });
+  }
+  if (linkKey && roles.includes('webhook') && !value('S3_BUCKET_NAME') && !problems.some((p) => p.variable === 'S3_BUCKET_NAME')) {
+    problems.push({ variable: 'S3_BUCKET_NAME', message: 'is required to serve report links (REPORT_LINK_SIGNING_KEY is set)' });
   }
   const certPath = value('TEMPORAL_TLS_CERT_PATH');
   const keyPath = value('TEMPORAL_TLS_KEY_PATH');

@@ -7,6 +7,7 @@ import { costExplorerClient, eventBridgeClient, jwtSecretLoader, s3Client } from
 import { dataConverterFor } from './codec';
 import type { Config } from './config';
 import { costExplorerQueueOf } from '../domain/task-queues';
+import { reportLinkPresignerFor } from './report-links';
 import { temporalConnectionOptions } from './temporal-connection';
 
 /**
@@ -28,7 +29,7 @@ export function productionActivityDeps(config: Config, acquireCallSlot: () => Pr
       acquireCallSlot,
     },
     s3: s3Deps,
-    eventBridge: { eventBridge: eventBridgeClient(), busName: config.EVENT_BUS_NAME!, presign: createPresigner(s3Deps) },
+    eventBridge: { eventBridge: eventBridgeClient(), busName: config.EVENT_BUS_NAME!, presign: reportLinkPresignerFor(config) ?? createPresigner(s3Deps) },
   };
 }
 

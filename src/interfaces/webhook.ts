@@ -6,6 +6,7 @@ import type { Config } from '../infrastructure/config';
 import { inputFromEvent, startLeaseCosts } from '../infrastructure/client';
 import { LeaseTerminatedEvent } from '../domain/schemas';
 import { temporalConnectionOptions } from '../infrastructure/temporal-connection';
+import { registerReportLinks, reportLinkDepsFor, type ReportLinkDeps } from './report-links';
 
 export const WEBHOOK_PATH = '/webhooks/lease-terminated';
 const BODY_LIMIT = 256 * 1024;
@@ -22,6 +23,8 @@ export interface WebhookDeps {
     & Partial<Pick<Config, 'WEBHOOK_RATE_LIMIT_PER_MINUTE' | 'WEBHOOK_TRUST_PROXY'>>;
   client: Client;
   log?: AccessLog;
+  /** Serve signed report links (`GET /reports/…`) when given. */
+  reportLinks?: ReportLinkDeps;
 }
 
 /** Hashing first makes both sides the same length, so the comparison time says nothing about the key. */
@@ -58,7 +61,7 @@ function perSourceLimiter(maxPerMinute: number) {
 const sendError = (reply: FastifyReply, status: number, error: string, extra: object = {}) =>
   reply.code(status).type('application/json').send({ error, ...extra });
 
-export function buildWebhookServer({ config, client, log = stdoutLog }: WebhookDeps): FastifyInstance {
+export function buildWebhookServer({ config, client, log = stdoutLog, reportLinks }: WebhookDeps): FastifyInstance {
   const app = Fastify({
     logger: false,
     bodyLimit: BODY_LIMIT,
@@ -126,6 +129,8 @@ export function buildWebhookServer({ config, client, log = stdoutLog }: WebhookD
     }
   });
 
+  if (reportLinks) registerReportLinks(app, reportLinks);
+
   app.post(WEBHOOK_PATH, async (request, reply) => {
     const parsed = LeaseTerminatedEvent.safeParse(request.body);
     if (!parsed.success) {
@@ -168,7 +173,7 @@ export async function runWebhook(
 ): Promise<RunningWebhook> {
   const connection = Connection.lazy({ ...temporalConnectionOptions(config), connectTimeout: '3 seconds' });
   const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, dataConverter: dataConverterFor(config.PAYLOAD_ENCRYPTION_KEYS) });
-  const app = buildWebhookServer({ config, client, log: opts.log });
+  const app = buildWebhookServer({ config, client, log: opts.log, reportLinks: reportLinkDepsFor(config) });
   const host = opts.host ?? config.WEBHOOK_HOST;
   await app.listen({ port: config.WEBHOOK_PORT, host });
   const bound = app.server.address();
