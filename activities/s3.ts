@@ -4,6 +4,7 @@ import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { ApplicationFailure, heartbeat } from '@temporalio/activity';
 import { buildCostCsv } from '../src/domain/csv';
 import { CostRow, UUID, type DateRange } from '../src/domain/schemas';
+import { STAGING_OBJECT_TAG } from '../src/domain/storage';
 import { activityTelemetry } from '../src/infrastructure/telemetry';
 import type { CollectionResult } from './cost-explorer';
 import { z } from 'zod';
@@ -42,11 +43,15 @@ export const partKey = (prefix: string, segment: StagedSegment, page: number) =>
 export const partKeysOf = (c: { stagingPrefix: string; segments: StagedSegment[] }) =>
   c.segments.flatMap((seg) => Array.from({ length: seg.pages }, (_, i) => partKey(c.stagingPrefix, seg, i)));
 
+const STAGING_TAGGING = new URLSearchParams([[STAGING_OBJECT_TAG.key, STAGING_OBJECT_TAG.value]]).toString();
+
 /** Cost rows travel between activities through S3 so history holds only references. */
 export function createStagingStore(s3: S3Client, bucket: string) {
   return {
     async putPart(key: string, rows: CostRow[]): Promise<void> {
-      await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: JSON.stringify(rows), ContentType: 'application/json' }));
+      await s3.send(new PutObjectCommand({
+        Bucket: bucket, Key: key, Body: JSON.stringify(rows), ContentType: 'application/json', Tagging: STAGING_TAGGING,
+      }));
     },
     async getPart(key: string): Promise<CostRow[]> {
       const res = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
