@@ -31,6 +31,8 @@ export const ConfigSchema = z.object({
   BILLING_PADDING_HOURS: intIn(0, 168, 8),
   COST_EXPLORER_ROLE_ARN: optional(z.string().regex(/^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@\/-]{1,512}$/,
     'must be arn:aws:iam::<12 digits>:role/<name>')),
+  /** The external id the cost-reading role's trust policy requires (confused-deputy protection). */
+  COST_EXPLORER_EXTERNAL_ID: optional(z.string().regex(/^[\w+=,.@:\/-]{2,1224}$/, 'must be 2..1224 characters of letters, digits and +=,.@:/-')),
   COST_EXPLORER_MAX_RPS: z.string().trim().default('4')
     .refine((s) => /^\d+(\.\d+)?$/.test(s) && Number(s) > 0 && Number(s) <= 5, 'must be a number in (0, 5]')
     .transform(Number),

@@ -22,7 +22,7 @@ export function productionActivityDeps(config: Config, acquireCallSlot: () => Pr
   return {
     isb: { baseUrl: config.ISB_API_BASE_URL!, loadSecret: jwtSecretLoader(config) },
     costExplorer: {
-      costExplorer: costExplorerClient(config.COST_EXPLORER_ROLE_ARN!),
+      costExplorer: costExplorerClient(config.COST_EXPLORER_ROLE_ARN!, config.COST_EXPLORER_EXTERNAL_ID),
       roleArn: config.COST_EXPLORER_ROLE_ARN!,
       staging: createStagingStore(s3, config.S3_BUCKET_NAME!),
       keyPrefix: config.S3_KEY_PREFIX,

@@ -13,7 +13,7 @@ export async function reportCommand(config: Config, opts: { account: string; sta
   if (opts.start >= opts.end) throw new CliError('--start must be before --end (end is exclusive)', 2);
   const parts = new Map<string, CostRow[]>();
   const { collect } = createCostExplorerActivities({
-    costExplorer: costExplorerClient(config.COST_EXPLORER_ROLE_ARN!),
+    costExplorer: costExplorerClient(config.COST_EXPLORER_ROLE_ARN!, config.COST_EXPLORER_EXTERNAL_ID),
     roleArn: config.COST_EXPLORER_ROLE_ARN!,
     keyPrefix: '',
     staging: { putPart: async (k, rows) => void parts.set(k, rows), getPart: async (k) => parts.get(k) ?? [] },
