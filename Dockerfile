@@ -13,8 +13,9 @@ COPY bin ./bin
 COPY src ./src
 COPY activities ./activities
 COPY workflows ./workflows
-# tsc also checks test/; it never reaches the runtime image.
+# tsc also checks test/ and infra/ (the CDK app); neither reaches the runtime image.
 COPY test ./test
+COPY infra ./infra
 RUN npx tsc --noEmit
 
 # Runtime stage: production dependencies only, no test code, non-root.

@@ -9,6 +9,7 @@ import { temporalConnectionOptions } from '../infrastructure/temporal-connection
 import { registerReportLinks, reportLinkDepsFor, type ReportLinkDeps } from './report-links';
 
 export const WEBHOOK_PATH = '/webhooks/lease-terminated';
+export const HEALTH_PATH = '/healthz';
 const BODY_LIMIT = 256 * 1024;
 /** A start must answer well inside EventBridge's 5 s API-destination timeout, or it retries anyway. */
 const START_DEADLINE_MS = 4_000;
@@ -120,7 +121,7 @@ export function buildWebhookServer({ config, client, log = stdoutLog, reportLink
 
   app.setNotFoundHandler((_request, reply) => sendError(reply, 404, 'not found'));
 
-  app.get('/healthz', async (_request, reply) => {
+  app.get(HEALTH_PATH, async (_request, reply) => {
     try {
       await client.connection.withDeadline(Date.now() + HEALTH_DEADLINE_MS, () => client.workflowService.getSystemInfo({}));
       return reply.send({ status: 'ok' });
