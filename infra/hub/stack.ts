@@ -38,6 +38,10 @@ export class HubStack extends Stack {
   constructor(scope: Construct, id: string, props: HubStackProps) {
     super(scope, id, { description: 'lease-costs: per-lease AWS cost reports on Temporal', ...props });
     const params = hubParameters(this);
+    acknowledge(this, {
+      id: 'CloudFormation-Validate::W2509',
+      reason: 'IsbJwtSecretArn and TemporalSecretArn are ARNs of secrets, not secrets: the tasks read the values from Secrets Manager',
+    });
     const reports = new ReportBucket(this, 'Reports', { keyPrefix: params.reportKeyPrefix });
     const isbBus = EventBus.fromEventBusArn(this, 'IsbBus', params.isbEventBusArn);
     const webhookBaseUrl = `https://${params.webhookDomainName}`;

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { cfnLint, iamStatements, resourcesOf, synthesize } from './synth';
 
-// The hub with `-c intake=sqs`: no public intake endpoint; a queue that `lease-costs intake` reads.
-const { hub } = synthesize({ intake: 'sqs' });
+// The hub with `-c intake=sqs -c temporalApiKey=false`: events reach a queue that `lease-costs intake`
+// reads, and the Temporal cluster takes no API key (self-hosted).
+const { hub } = synthesize({ intake: 'sqs', temporalApiKey: 'false' });
 const queues = resourcesOf(hub, 'AWS::SQS::Queue');
 const [[queueId]] = queues.filter(([, p]) => p.RedrivePolicy) as [[string, Record<string, any>]];
 
@@ -36,6 +37,14 @@ describe('hub stack with the SQS intake', () => {
       Resource: { 'Fn::GetAtt': [queueId, 'Arn'] },
     }]);
     expect(resourcesOf(hub, 'AWS::ECS::Service')).toHaveLength(3);
+  });
+
+  it('reads the Temporal address and namespace from the secret, and no API key', () => {
+    for (const [, task] of resourcesOf(hub, 'AWS::ECS::TaskDefinition')) {
+      const names = task.ContainerDefinitions[0].Secrets.map((s: { Name: string }) => s.Name);
+      expect(names).toEqual(expect.arrayContaining(['TEMPORAL_ADDRESS', 'TEMPORAL_NAMESPACE']));
+      expect(names).not.toContain('TEMPORAL_API_KEY');
+    }
   });
 
   it('alarms on both dead-letter queues and on missing intake tasks', () => {
