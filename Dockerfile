@@ -12,9 +12,10 @@ COPY scripts ./scripts
 COPY src ./src
 COPY activities ./activities
 COPY workflows ./workflows
-# tsc and lint also check test/ and bench/; they never reach the runtime image.
+# tsc and lint also check test/, bench/ and infra/ (the CDK app); they never reach the runtime image.
 COPY test ./test
 COPY bench ./bench
+COPY infra ./infra
 RUN npx tsc --noEmit && npm run lint && npm run build
 
 # Runtime stage: production dependencies only, the native Temporal bridge for this platform only,

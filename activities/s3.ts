@@ -6,6 +6,7 @@ import { buildCostCsv } from '../src/domain/csv';
 import { partKeysOf, reportKey, type CollectionResult } from '../src/domain/collection';
 import { ErrorType } from '../src/domain/errors';
 import { CostRow } from '../src/domain/schemas';
+import { STAGING_OBJECT_TAG } from '../src/domain/storage';
 import { activityTelemetry } from '../src/infrastructure/telemetry';
 import type { StagingStore } from './cost-explorer';
 import { z } from 'zod';
@@ -18,11 +19,15 @@ export interface S3Deps {
   now?: () => Date;
 }
 
+const STAGING_TAGGING = new URLSearchParams([[STAGING_OBJECT_TAG.key, STAGING_OBJECT_TAG.value]]).toString();
+
 /** Cost rows travel between activities through S3 so history holds only references. */
 export function createStagingStore(s3: S3Client, bucket: string): StagingStore {
   return {
     async putPart(key: string, rows: CostRow[]): Promise<void> {
-      await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: JSON.stringify(rows), ContentType: 'application/json' }));
+      await s3.send(new PutObjectCommand({
+        Bucket: bucket, Key: key, Body: JSON.stringify(rows), ContentType: 'application/json', Tagging: STAGING_TAGGING,
+      }));
     },
     async getPart(key: string): Promise<CostRow[]> {
       const res = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));

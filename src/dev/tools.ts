@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export type ToolName = 'temporal' | 'temporal-test-server' | 'moto_server';
+export type ToolName = 'temporal' | 'temporal-test-server' | 'moto_server' | 'cfn-lint';
 
 /** Repository root: this file lives in `<root>/src`. */
 export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');

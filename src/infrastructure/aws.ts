@@ -25,13 +25,13 @@ export function s3Client(env: NodeJS.ProcessEnv = process.env): S3Client {
  * before expiry, and they never leave this process (nothing returns them to a workflow).
  * maxAttempts 1: throttling goes back to Temporal's retry policy, which resumes from the last page.
  */
-export function costExplorerClient(roleArn: string): CostExplorerClient {
+export function costExplorerClient(roleArn: string, externalId?: string): CostExplorerClient {
   const client = new CostExplorerClient({
     region: 'us-east-1',
     requestHandler,
     maxAttempts: 1,
     credentials: fromTemporaryCredentials({
-      params: { RoleArn: roleArn, RoleSessionName: `lease-costs-${process.pid}`, DurationSeconds: 3600 },
+      params: { RoleArn: roleArn, RoleSessionName: `lease-costs-${process.pid}`, DurationSeconds: 3600, ExternalId: externalId },
       clientConfig: { region: process.env.AWS_REGION ?? 'us-east-1', requestHandler },
     }),
   });

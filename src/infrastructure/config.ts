@@ -42,6 +42,12 @@ const TrustProxy = z.string().trim().default('').transform((s, ctx) => {
   return z.NEVER;
 });
 
+const httpsUrl = z.string().refine((s) => {
+  // zod runs refinements even after a failed format check, so parse defensively here.
+  const u = URL.canParse(s) ? new URL(s) : undefined;
+  return u !== undefined && (u.protocol === 'https:' || (u.protocol === 'http:' && isLoopbackHost(u.hostname)));
+}, 'must be an https URL (http only for a loopback address or localhost)');
+
 export const ConfigSchema = z.object({
   /** Defaults when neither the environment nor a Temporal profile gives them (see temporal-connection). */
   TEMPORAL_ADDRESS: TemporalAddress.default('127.0.0.1:7233'),
@@ -50,6 +56,8 @@ export const ConfigSchema = z.object({
   BILLING_PADDING_HOURS: intIn(0, MAX_PADDING_HOURS, DEFAULT_PADDING_HOURS),
   COST_EXPLORER_ROLE_ARN: optional(z.string().regex(/^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@\/-]{1,512}$/,
     'must be arn:aws:iam::<12 digits>:role/<name>')),
+  /** The external id the cost-reading role's trust policy requires (confused-deputy protection). */
+  COST_EXPLORER_EXTERNAL_ID: optional(z.string().regex(/^[\w+=,.@:\/-]{2,1224}$/, 'must be 2..1224 characters of letters, digits and +=,.@:/-')),
   COST_EXPLORER_MAX_RPS: z.string().trim().default('4')
     .refine((s) => /^\d+(\.\d+)?$/.test(s) && Number(s) > 0 && Number(s) <= 5, 'must be a number in (0, 5]')
     .transform(Number),
@@ -60,13 +68,12 @@ export const ConfigSchema = z.object({
     .refine((s) => !s.split('/').some((seg) => seg === '..' || seg === '.'), 'must not contain . or .. path segments'),
   PRESIGNED_URL_EXPIRY_DAYS: intIn(1, 7, 7),
   EVENT_BUS_NAME: optional(z.string().regex(/^[\w.\-/]{1,256}$/, 'must be an EventBridge bus name or ARN')),
-  ISB_API_BASE_URL: optional(z.string().refine((s) => {
-    // zod runs refinements even after a failed format check, so parse defensively here.
-    const u = URL.canParse(s) ? new URL(s) : undefined;
-    return u !== undefined && (u.protocol === 'https:' || (u.protocol === 'http:' && isLoopbackHost(u.hostname)));
-  }, 'must be an https URL (http only for a loopback address or localhost)')),
+  ISB_API_BASE_URL: optional(httpsUrl),
   ISB_JWT_SECRET_PATH: optional(z.string().min(1)),
   ISB_JWT_SECRET: optional(z.string().min(16, 'must be at least 16 characters')),
+  /** Where the webhook serves `/reports/…`: with a signing key, csvUrl is our signed link instead of an S3 URL. */
+  REPORT_LINK_BASE_URL: optional(httpsUrl),
+  REPORT_LINK_SIGNING_KEY: optional(z.string().min(32, 'must be at least 32 characters')),
   RERUN_WINDOW_DAYS: intIn(0, 365, DEFAULT_RERUN_WINDOW_DAYS),
   /** Base URL of Temporal UI, for the link in LeaseCostsFailed. */
   TEMPORAL_UI_URL: optional(z.string().refine((s) => /^https?:$/.test(URL.canParse(s) ? new URL(s).protocol : ''), 'must be an http(s) URL')),
@@ -150,6 +157,15 @@ export function loadConfig(env: NodeJS.ProcessEnv, roles: Role[]): Config {
   }
   if (value('PAYLOAD_REQUIRE_ENCRYPTION') === true && !value('PAYLOAD_ENCRYPTION_KEYS') && !problems.some((p) => p.variable === 'PAYLOAD_ENCRYPTION_KEYS')) {
     problems.push({ variable: 'PAYLOAD_REQUIRE_ENCRYPTION', message: 'needs PAYLOAD_ENCRYPTION_KEYS' });
+  }
+  // The worker signs links with both; the webhook verifies them and needs the bucket to redirect into.
+  const linkBase = value('REPORT_LINK_BASE_URL');
+  const linkKey = value('REPORT_LINK_SIGNING_KEY');
+  if (Boolean(linkBase) !== Boolean(linkKey) && roles.includes('worker')) {
+    problems.push({ variable: linkBase ? 'REPORT_LINK_SIGNING_KEY' : 'REPORT_LINK_BASE_URL', message: 'is required with the other report-link setting' });
+  }
+  if (linkKey && roles.includes('webhook') && !value('S3_BUCKET_NAME') && !problems.some((p) => p.variable === 'S3_BUCKET_NAME')) {
+    problems.push({ variable: 'S3_BUCKET_NAME', message: 'is required to serve report links (REPORT_LINK_SIGNING_KEY is set)' });
   }
   const temporal = loadTemporalProfile(env);
   if (!temporal.ok) problems.push({ variable: temporal.variable, message: temporal.message });

@@ -10,6 +10,7 @@ import { failureContext } from './failure-context';
 import { dataConverterFor } from './codec';
 import type { Config } from './config';
 import { costExplorerQueueOf } from '../domain/task-queues';
+import { reportLinkPresignerFor } from './report-links';
 import { temporalConnectionOptions } from './temporal-connection';
 
 /**
@@ -24,14 +25,17 @@ export function productionActivityDeps(config: Config, acquireCallSlot: () => Pr
   return {
     isb: { baseUrl: config.ISB_API_BASE_URL!, loadSecret: jwtSecretLoader(config) },
     costExplorer: {
-      costExplorer: costExplorerClient(config.COST_EXPLORER_ROLE_ARN!),
+      costExplorer: costExplorerClient(config.COST_EXPLORER_ROLE_ARN!, config.COST_EXPLORER_EXTERNAL_ID),
       roleArn: config.COST_EXPLORER_ROLE_ARN!,
       staging: createStagingStore(s3, config.S3_BUCKET_NAME!),
       keyPrefix: config.S3_KEY_PREFIX,
       acquireCallSlot,
     },
     s3: s3Deps,
-    eventBridge: { eventBridge: eventBridgeClient(), busName: config.EVENT_BUS_NAME!, presign: createPresigner(s3Deps), ...failureContext(config, client) },
+    eventBridge: {
+      eventBridge: eventBridgeClient(), busName: config.EVENT_BUS_NAME!,
+      presign: reportLinkPresignerFor(config) ?? createPresigner(s3Deps), ...failureContext(config, client),
+    },
     temporal: { client, config },
   };
 }

@@ -9,8 +9,10 @@ import { createLogger, fastifyLogging, type Logger } from '../infrastructure/log
 import { isTemporalUnavailable, startFromEnvelope, withinDeadline } from '../infrastructure/intake';
 import { SEARCH_ATTRIBUTES } from '../domain/search-attributes';
 import { temporalConnectionOptions } from '../infrastructure/temporal-connection';
+import { registerReportLinks, reportLinkDepsFor, type ReportLinkDeps } from './report-links';
 
 export const WEBHOOK_PATH = '/webhooks/lease-terminated';
+export const HEALTH_PATH = '/healthz';
 const BODY_LIMIT = 256 * 1024;
 /** A start must answer well inside EventBridge's 5 s API-destination timeout, or it retries anyway. */
 const START_DEADLINE_MS = 4_000;
@@ -27,6 +29,8 @@ export interface WebhookDeps {
   logger: Logger;
   /** Where the request metrics go (a fresh registry when absent); served on GET /metrics. */
   metrics?: Registry;
+  /** Serve signed report links (`GET /reports/…`) when given. */
+  reportLinks?: ReportLinkDeps;
 }
 
 /** Hashing first makes both sides the same length, so the comparison time says nothing about the key. */
@@ -95,7 +99,7 @@ function requestMetrics(registry: Registry) {
   };
 }
 
-export function buildWebhookServer({ config, client, logger, metrics = new Registry() }: WebhookDeps): FastifyInstance {
+export function buildWebhookServer({ config, client, logger, metrics = new Registry(), reportLinks }: WebhookDeps): FastifyInstance {
   const { requests, duration } = requestMetrics(metrics);
   const app = Fastify({
     // One access line per request, written below.
@@ -143,7 +147,7 @@ export function buildWebhookServer({ config, client, logger, metrics = new Regis
   app.addHook('onRequest', async (request, reply) => {
     const tooMany = (retryAfter: number) =>
       sendError(reply.header('retry-after', String(retryAfter)), 429, 'too many requests from this source');
-    if (request.routeOptions.url === '/healthz') {
+    if (request.routeOptions.url === HEALTH_PATH) {
       const retryAfter = overLimit.health(request.ip);
       if (retryAfter > 0) return tooMany(retryAfter);
       return;
@@ -185,11 +189,13 @@ export function buildWebhookServer({ config, client, logger, metrics = new Regis
   app.get('/metrics', async (_request, reply) =>
     reply.type(metrics.contentType).send(await metrics.metrics()));
 
-  app.get('/healthz', async (_request, reply) => {
+  app.get(HEALTH_PATH, async (_request, reply) => {
     const state = await cachedReadiness();
     if (state.ready) return reply.send({ status: 'ok' });
     return sendError(reply.header('retry-after', RETRY_AFTER_SECONDS), 503, state.error, { missing: state.missing });
   });
+
+  if (reportLinks) registerReportLinks(app, reportLinks);
 
   app.post(WEBHOOK_PATH, async (request, reply) => {
     const leaseUuid = (request.body as { detail?: { leaseId?: { uuid?: unknown } } } | null)?.detail?.leaseId?.uuid;
@@ -230,7 +236,7 @@ export async function runWebhook(
   const metrics = new Registry();
   // Process metrics (CPU, memory, event-loop lag) next to the request metrics.
   collectDefaultMetrics({ register: metrics });
-  const app = buildWebhookServer({ config, client, logger, metrics });
+  const app = buildWebhookServer({ config, client, logger, metrics, reportLinks: reportLinkDepsFor(config) });
   const host = opts.host ?? config.WEBHOOK_HOST;
   await app.listen({ port: config.WEBHOOK_PORT, host });
   const bound = app.server.address();

@@ -37,6 +37,18 @@ describe('loadConfig', () => {
     ]);
   });
 
+  it('takes report links only as a valid pair, and the webhook serving them needs the bucket', () => {
+    const key = randomBytes(32).toString('base64');
+    const link = { REPORT_LINK_BASE_URL: 'https://costs.example.com', REPORT_LINK_SIGNING_KEY: key };
+    expect(loadConfig({ ...workerEnv, ...link }, ['worker'])).toMatchObject(link);
+    expect(problemsOf({ ...workerEnv, REPORT_LINK_SIGNING_KEY: key }, ['worker'])).toEqual(['REPORT_LINK_BASE_URL']);
+    expect(problemsOf({ ...workerEnv, REPORT_LINK_BASE_URL: link.REPORT_LINK_BASE_URL }, ['worker'])).toEqual(['REPORT_LINK_SIGNING_KEY']);
+    expect(problemsOf({ ...workerEnv, ...link, REPORT_LINK_BASE_URL: 'http://costs.example.com', REPORT_LINK_SIGNING_KEY: 'short' }, ['worker']))
+      .toEqual(['REPORT_LINK_BASE_URL', 'REPORT_LINK_SIGNING_KEY']);
+    expect(problemsOf({ WEBHOOK_AUTH: 'none', WEBHOOK_HOST: '127.0.0.1', REPORT_LINK_SIGNING_KEY: key }, ['webhook'])).toEqual(['S3_BUCKET_NAME']);
+    expect(problemsOf({ WEBHOOK_AUTH: 'none', WEBHOOK_HOST: '127.0.0.1', REPORT_LINK_SIGNING_KEY: key, S3_BUCKET_NAME: 'reports-bucket' }, ['webhook'])).toEqual([]);
+  });
+
   it.each([
     ['https://isb.example.com', true],
     ['http://127.0.0.1:8080', true],

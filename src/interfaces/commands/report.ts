@@ -24,7 +24,7 @@ export async function reportCommand(config: Config, opts: { account: string; sta
     const slots = pacedCallSlots(client, config.TEMPORAL_TASK_QUEUE, config.COST_EXPLORER_MAX_RPS);
     const parts = new Map<string, CostRow[]>();
     const { collectCostsPage } = createCostExplorerActivities({
-      costExplorer: costExplorerClient(config.COST_EXPLORER_ROLE_ARN!),
+      costExplorer: costExplorerClient(config.COST_EXPLORER_ROLE_ARN!, config.COST_EXPLORER_EXTERNAL_ID),
       roleArn: config.COST_EXPLORER_ROLE_ARN!,
       keyPrefix: '',
       staging: { putPart: async (k, rows) => void parts.set(k, rows), getPart: async (k) => parts.get(k) ?? [] },
