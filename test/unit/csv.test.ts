@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
-import { CSV_HEADER, aggregateRows, buildCostCsv, neutraliseCell, sortRows } from '../../src/domain/csv';
+import { CSV_HEADER, CostReportBuilder, aggregateRows, buildCostCsv, neutraliseCell, sortRows } from '../../src/domain/csv';
 import { formatAmount, parseAmount, sumAmounts } from '../../src/domain/money';
 import type { CostRow } from '../../src/domain/schemas';
 
@@ -220,6 +220,44 @@ describe('buildCostCsv', () => {
     expect(r.rowCount).toBe(100_000);
     expect(r.total).toBe(formatAmount(sumAmounts(rows.map((x) => x.cost))));
     expect(r.total).toBe('0.499995'); // sum 0..99999 = 4999950000, times 1e-10
+  });
+});
+
+describe('CostReportBuilder', () => {
+  const rows = [
+    row('i-1', 'EC2', 'us-east-1', '0.1'), row('a,"b"', 'S3', 'eu-west-1', '2'),
+    row('i-1', 'EC2', 'eu-west-1', '0.5'), row('i-1', 'EC2', 'us-east-1', '0.25'), row('=x', 'S3', 'eu-west-1', '-1.5'),
+  ];
+
+  it('gives the same report whether rows arrive at once or page by page', () => {
+    const paged = new CostReportBuilder();
+    for (let i = 0; i < rows.length; i += 2) paged.add(rows.slice(i, i + 2));
+    const report = paged.finish();
+    const once = buildCostCsv(rows);
+    expect(Buffer.concat([...report.chunks()]).toString('utf8')).toBe(once.csv);
+    expect({ rowCount: report.rowCount, total: report.total }).toEqual({ rowCount: 3 + 1, total: '1.35' });
+  });
+
+  it('yields the same bytes on every pass (one pass hashes, the next uploads)', () => {
+    const b = new CostReportBuilder();
+    b.add(rows);
+    const report = b.finish();
+    expect(Buffer.concat([...report.chunks()])).toEqual(Buffer.concat([...report.chunks()]));
+  });
+
+  it('splits a long report into bounded chunks and a huge cell into one chunk of its own', () => {
+    const b = new CostReportBuilder();
+    b.add(Array.from({ length: 3_000 }, (_, i) => row(`r-${i}`, 'S', 'us-east-1', '1')));
+    b.add([row('x'.repeat(100_000), 'S', 'us-east-1', '0.5')]);
+    const report = b.finish();
+    const chunks = [...report.chunks()];
+    expect(chunks.length).toBeGreaterThan(1);
+    expect(chunks.filter((c) => c.length > 64 * 1024)).toHaveLength(1);
+    expect(parseCsv(Buffer.concat(chunks).toString('utf8'))).toHaveLength(3_002);
+  });
+
+  it('rejects a bad amount with the amount in the message', () => {
+    expect(() => new CostReportBuilder().add([row('x', 's', 'r', '1e3')])).toThrow('"1e3"');
   });
 });
 
