@@ -41,6 +41,11 @@ const flat = (parts: string[]) => JSON.parse(JSON.stringify(parts.join(''))) as 
  * places, some negative (credits), some zero. Keys are distinct unless `duplicateEvery` is set.
  */
 export function generateCostRows(count: number, seed: number, opts: CostRowOptions = {}): CostRow[] {
+  return [...costRows(count, seed, opts)];
+}
+
+/** generateCostRows one row at a time, for sizes that should not sit in memory at once. */
+export function* costRows(count: number, seed: number, opts: CostRowOptions = {}): Generator<CostRow> {
   const { services = 40, hostile = 0.3, duplicateEvery = 0 } = opts;
   const rnd = seededRandom(seed);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
@@ -61,21 +66,19 @@ export function generateCostRows(count: number, seed: number, opts: CostRowOptio
     const sign = rnd() < 0.03 ? '-' : '';
     return `${sign}${whole}.${frac}`;
   };
-  const rows: CostRow[] = [];
+  let prev: CostRow | undefined;
   for (let i = 0; i < count; i++) {
-    const prev = rows[i - 1];
     if (duplicateEvery > 0 && prev && i % duplicateEvery === 0) {
-      rows.push({ ...prev, cost: amount() });
+      yield { ...prev, cost: amount() };
       continue;
     }
     const region = pick(REGIONS);
     const id = i.toString(16).padStart(8, '0');
-    rows.push({
+    yield (prev = {
       service: serviceNames[Math.floor(rnd() * services)]!,
       resourceName: flat(rnd() < hostile ? [hostileText(3 + Math.floor(rnd() * 12)), '-', id] : ['arn:aws:ec2:', region, ':777788889999:volume/vol-', id]),
       region: rnd() < 0.01 ? flat([hostileText(4)]) : region,
       cost: flat([amount()]),
     });
   }
-  return rows;
 }
