@@ -1,4 +1,4 @@
-import { addAmounts, AmountSum, canonicalAmount, checkAmount, fromUnits, scaleOf, toUnits } from './money';
+import { addAmounts, AmountSum, canonicalAmount, checkAmount, compareCanonical, fromUnits, scaleOf, toUnits } from './money';
 import type { CostRow } from './schemas';
 
 export const CSV_HEADER = ['Resource Name', 'Service', 'Region', 'Cost'];
@@ -89,79 +89,83 @@ function encodeCell(s: string): Uint8Array {
 
 const HEADER_BYTES = new TextEncoder().encode(`${CSV_HEADER.join(',')}\r\n`);
 
-interface Line {
-  resourceName: string;
-  region: string;
-  /** Canonical amount string (money.canonicalAmount). */
-  cost: string;
-  /** Sign and integer digits of `cost` (-3 for "-123.4"). */
-  magnitude: number;
-  /** The first PREFIX_DIGITS digits of `cost` as an integer, negated for a credit. */
-  prefix: number;
-  /** The exact sum while a key repeats, as units of 10^-sumScale; null for a single row. */
-  sum: bigint | null;
-  sumScale: number;
-  /** The line of the same resource name and service in another region, if any. */
-  otherRegion: Line | null;
-}
-
-// Nine digits stay a small integer in V8, so the sort compares two ints before any text.
-const PREFIX_DIGITS = 9;
-
-function setOrderKeys(l: Line): void {
-  const cost = l.cost;
-  const neg = cost.charCodeAt(0) === 45;
-  let dot = cost.indexOf('.');
-  if (dot < 0) dot = cost.length;
-  l.magnitude = neg ? 1 - dot : dot;
-  let prefix = 0;
-  let digits = 0;
-  for (let i = neg ? 1 : 0; i < cost.length && digits < PREFIX_DIGITS; i++) {
-    const c = cost.charCodeAt(i);
-    if (c === 46) continue;
-    prefix = prefix * 10 + (c - 48);
-    digits++;
-  }
-  for (; digits < PREFIX_DIGITS; digits++) prefix *= 10;
-  l.prefix = neg ? -prefix : prefix;
-}
-
-function newLine(resourceName: string, region: string, cost: string): Line {
-  const l: Line = { resourceName, region, cost: canonicalAmount(cost), magnitude: 0, prefix: 0, sum: null, sumScale: 0, otherRegion: null };
-  setOrderKeys(l);
-  return l;
-}
-
-interface ServiceGroup {
-  name: string;
-  /** Resource name -> its line (lines in other regions chained from it). */
-  byResource: Map<string, Line>;
-  lines: Line[];
-  sum: AmountSum;
-  total: bigint;
-  sorted: boolean;
-}
-
 // Code-unit order, not localeCompare: the bytes must not depend on the machine's locale.
 const cmpText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 // Service total descending; the name breaks ties so each service's rows stay together.
 const cmpServices = (a: { name: string; total: bigint }, b: { name: string; total: bigint }) =>
   (a.total < b.total ? 1 : a.total > b.total ? -1 : cmpText(a.name, b.name));
 
-/**
- * Exact numeric order of two lines' canonical amounts without parsing them: magnitude (sign and
- * integer digits) first, then the leading digits as an integer; only when both tie, the text,
- * which orders canonical amounts (no leading or trailing zeros) of equal magnitude, reversed for
- * credits.
- */
-function cmpCost(a: Line, b: Line): number {
-  if (a.magnitude !== b.magnitude) return a.magnitude - b.magnitude;
-  if (a.prefix !== b.prefix) return a.prefix - b.prefix;
-  const t = cmpText(a.cost, b.cost);
-  return a.magnitude < 0 ? -t : t;
+/** One service's lines, column by column: a JS object per line would cost more than its data. */
+interface ServiceGroup {
+  name: string;
+  /** region -> resource name -> line index; nested maps cannot collide, whatever the names hold. */
+  byRegion: Map<string, { region: string; byResource: Map<string, number> }>;
+  resourceNames: string[];
+  /** The map's copy of each region string, shared by its lines. */
+  regions: string[];
+  /** Canonical amounts (money.canonicalAmount). */
+  costs: string[];
+  /** Exact running sums of the lines whose key repeated, in units of 10^-scale. */
+  repeated: Map<number, { units: bigint; scale: number }>;
+  sum: AmountSum;
+  total: bigint;
+  /** Line indices in report order, once sorted. */
+  order: Uint32Array | null;
 }
-// Within a service: cost descending, then resource name, then region.
-const cmpLines = (a: Line, b: Line) => cmpCost(b, a) || cmpText(a.resourceName, b.resourceName) || cmpText(a.region, b.region);
+
+// Sort key of a canonical amount, as an unsigned 32-bit integer that grows with the amount:
+// 10 bits of sign and integer-digit count, then the first 6 significant-position digits (< 2^22).
+// Equal keys are rare and are ordered exactly afterwards.
+const KEY_DIGITS = 6;
+const KEY_DIGIT_SPACE = 1 << 22;
+const MAGNITUDE_BIAS = 512;
+
+function sortKey(cost: string): number {
+  const neg = cost.charCodeAt(0) === 45;
+  let dot = cost.indexOf('.');
+  if (dot < 0) dot = cost.length;
+  let digits = 0;
+  let prefix = 0;
+  for (let i = neg ? 1 : 0; i < cost.length && digits < KEY_DIGITS; i++) {
+    const c = cost.charCodeAt(i);
+    if (c === 46) continue;
+    prefix = prefix * 10 + (c - 48);
+    digits++;
+  }
+  for (; digits < KEY_DIGITS; digits++) prefix *= 10;
+  // Amounts are at most MAX_AMOUNT_LENGTH long, so integer digits stay below the bias.
+  return neg
+    ? (MAGNITUDE_BIAS - (dot - 1)) * KEY_DIGIT_SPACE + (KEY_DIGIT_SPACE - 1 - prefix)
+    : (MAGNITUDE_BIAS + dot) * KEY_DIGIT_SPACE + prefix;
+}
+
+/**
+ * The lines of a service in report order: cost descending, then resource name, then region. A
+ * native numeric sort of (inverted key, index) pairs does nearly all the work; runs with equal
+ * keys are then ordered exactly by a comparator.
+ */
+function sortGroup(g: ServiceGroup): Uint32Array {
+  const n = g.costs.length;
+  const pairs = new BigUint64Array(n);
+  const words = new Uint32Array(pairs.buffer);
+  // Little-endian layout of each 64-bit pair: low word the index, high word the inverted key.
+  for (let i = 0; i < n; i++) {
+    words[2 * i] = i;
+    words[2 * i + 1] = 0xffffffff - sortKey(g.costs[i]!);
+  }
+  pairs.sort();
+  const order = new Uint32Array(n);
+  for (let i = 0; i < n; i++) order[i] = words[2 * i]!;
+  const exact = (a: number, b: number) =>
+    compareCanonical(g.costs[b]!, g.costs[a]!) || cmpText(g.resourceNames[a]!, g.resourceNames[b]!) || cmpText(g.regions[a]!, g.regions[b]!);
+  for (let start = 0; start < n;) {
+    let end = start + 1;
+    while (end < n && words[2 * end + 1] === words[2 * start + 1]) end++;
+    if (end - start > 1) order.subarray(start, end).sort(exact);
+    start = end;
+  }
+  return order;
+}
 
 /** A finished report: its size and exact total, and its CSV bytes on demand. */
 export interface CostReport {
@@ -190,27 +194,23 @@ export class CostReportBuilder {
     for (const row of rows) {
       const cost = row.cost;
       checkAmount(cost);
-      let group = this.services.get(row.service);
-      if (!group) {
-        group = { name: row.service, byResource: new Map(), lines: [], sum: new AmountSum(), total: 0n, sorted: false };
-        this.services.set(row.service, group);
+      let g = this.services.get(row.service);
+      if (!g) {
+        g = { name: row.service, byRegion: new Map(), resourceNames: [], regions: [], costs: [], repeated: new Map(), sum: new AmountSum(), total: 0n, order: null };
+        this.services.set(row.service, g);
       }
-      group.sum.add(cost);
-      const first = group.byResource.get(row.resourceName);
-      let line: Line | null | undefined = first;
-      while (line && line.region !== row.region) line = line.otherRegion;
-      if (line) {
-        addToLine(line, cost);
-      } else {
-        const added = newLine(row.resourceName, row.region, cost);
-        if (first) {
-          added.otherRegion = first.otherRegion;
-          first.otherRegion = added;
-        } else {
-          group.byResource.set(row.resourceName, added);
-        }
-        group.lines.push(added);
+      g.sum.add(cost);
+      let inRegion = g.byRegion.get(row.region);
+      if (!inRegion) g.byRegion.set(row.region, (inRegion = { region: row.region, byResource: new Map() }));
+      const line = inRegion.byResource.get(row.resourceName);
+      if (line === undefined) {
+        inRegion.byResource.set(row.resourceName, g.costs.length);
+        g.resourceNames.push(row.resourceName);
+        g.regions.push(inRegion.region);
+        g.costs.push(canonicalAmount(cost));
         this.rowCount++;
+      } else {
+        addRepeated(g, line, cost);
       }
     }
   }
@@ -223,32 +223,28 @@ export class CostReportBuilder {
     for (const g of groups) {
       g.total = g.sum.units(scale);
       total += g.total;
-      // The map was only for aggregation; the lines carry all that is left.
-      g.byResource.clear();
-      for (const l of g.lines) {
-        l.otherRegion = null;
-        if (l.sum === null) continue;
-        l.cost = fromUnits(l.sum, l.sumScale);
-        setOrderKeys(l);
-        l.sum = null;
-      }
+      for (const [line, { units, scale: s }] of g.repeated) g.costs[line] = fromUnits(units, s);
+      // The maps were only for aggregation.
+      g.byRegion.clear();
+      g.repeated.clear();
     }
     groups.sort(cmpServices);
     return { rowCount: this.rowCount, total: fromUnits(total, scale), chunks: () => writeChunks(groups) };
   }
 }
 
-function addToLine(line: Line, cost: string): void {
-  if (line.sum === null) {
-    line.sumScale = scaleOf(line.cost);
-    line.sum = toUnits(line.cost, line.sumScale);
+function addRepeated(g: ServiceGroup, line: number, cost: string): void {
+  let acc = g.repeated.get(line);
+  if (!acc) {
+    const first = g.costs[line]!;
+    g.repeated.set(line, (acc = { units: toUnits(first, scaleOf(first)), scale: scaleOf(first) }));
   }
   const scale = scaleOf(cost);
-  if (scale > line.sumScale) {
-    line.sum *= 10n ** BigInt(scale - line.sumScale);
-    line.sumScale = scale;
+  if (scale > acc.scale) {
+    acc.units *= 10n ** BigInt(scale - acc.scale);
+    acc.scale = scale;
   }
-  line.sum += toUnits(cost, line.sumScale);
+  acc.units += toUnits(cost, acc.scale);
 }
 
 function* writeChunks(groups: ServiceGroup[]): Generator<Uint8Array> {
@@ -257,17 +253,13 @@ function* writeChunks(groups: ServiceGroup[]): Generator<Uint8Array> {
   let pos = HEADER_BYTES.length;
   const regionCells = new Map<string, Uint8Array>();
   for (const g of groups) {
-    if (!g.sorted) {
-      g.lines.sort(cmpLines);
-      g.sorted = true;
-    }
+    g.order ??= sortGroup(g);
     const service = encodeCell(g.name);
-    const regions = g.lines.map((l) => regionCell(l.region, regionCells));
-    for (let next = 0; next < g.lines.length; next = stoppedAt) {
-      pos = writeLines(buf, pos, g.lines, regions, next, service);
-      if (stoppedAt < g.lines.length) {
+    for (let next = 0; next < g.order.length; next = stoppedAt) {
+      pos = writeLines(buf, pos, g, next, service, regionCells);
+      if (stoppedAt < g.order.length) {
         yield buf.subarray(0, pos);
-        buf = new Uint8Array(Math.max(CHUNK_BYTES, lineRoom(g.lines[stoppedAt]!, service, regions[stoppedAt]!)));
+        buf = new Uint8Array(Math.max(CHUNK_BYTES, lineRoom(g, g.order[stoppedAt]!, service, regionCells)));
         pos = 0;
       }
     }
@@ -281,23 +273,25 @@ function regionCell(region: string, cells: Map<string, Uint8Array>): Uint8Array 
   return cell;
 }
 
-const lineRoom = (l: Line, service: Uint8Array, region: Uint8Array) =>
-  cellRoom(l.resourceName) + service.length + region.length + l.cost.length + 5;
+const lineRoom = (g: ServiceGroup, line: number, service: Uint8Array, regionCells: Map<string, Uint8Array>) =>
+  cellRoom(g.resourceNames[line]!) + service.length + regionCell(g.regions[line]!, regionCells).length + g.costs[line]!.length + 5;
 
 // Where writeLines stopped. A module variable rather than a property: the code after its loop
-// first runs when a chunk fills, and a property store there sends V8's optimised loop back to
+// first runs when a chunk fills, and a property store there sent V8's optimised loop back to
 // the interpreter at every chunk.
 let stoppedAt = 0;
 
-/** Writes lines from `from` on while they fit in `buf`; returns the end, sets stoppedAt. */
-function writeLines(buf: Uint8Array, pos: number, lines: Line[], regions: Uint8Array[], from: number, service: Uint8Array): number {
+/** Writes the group's lines from `from` (in report order) while they fit; returns the end, sets stoppedAt. */
+function writeLines(buf: Uint8Array, pos: number, g: ServiceGroup, from: number, service: Uint8Array, regionCells: Map<string, Uint8Array>): number {
+  const order = g.order!;
   let i = from;
-  for (; i < lines.length; i++) {
-    const l = lines[i]!;
-    const region = regions[i]!;
-    const cost = l.cost;
-    if (pos + lineRoom(l, service, region) > buf.length) break;
-    pos = writeCell(buf, pos, l.resourceName);
+  for (; i < order.length; i++) {
+    const line = order[i]!;
+    const name = g.resourceNames[line]!;
+    const region = regionCell(g.regions[line]!, regionCells);
+    const cost = g.costs[line]!;
+    if (pos + cellRoom(name) + service.length + region.length + cost.length + 5 > buf.length) break;
+    pos = writeCell(buf, pos, name);
     buf[pos++] = 0x2c;
     for (let k = 0; k < service.length; k++) buf[pos++] = service[k]!;
     buf[pos++] = 0x2c;
@@ -329,18 +323,19 @@ export function aggregateRows(rows: Iterable<CostRow>): CostRow[] {
 
 /** The contract's order: service total descending, then resource cost descending; ties by name. */
 export function sortRows(rows: CostRow[]): CostRow[] {
-  const groups = new Map<string, { name: string; sum: AmountSum; total: bigint; rows: { row: CostRow; line: Line }[] }>();
+  const groups = new Map<string, { name: string; sum: AmountSum; total: bigint; rows: { row: CostRow; cost: string }[] }>();
   for (const row of rows) {
     checkAmount(row.cost);
     let g = groups.get(row.service);
     if (!g) groups.set(row.service, (g = { name: row.service, sum: new AmountSum(), total: 0n, rows: [] }));
     g.sum.add(row.cost);
-    g.rows.push({ row, line: newLine(row.resourceName, row.region, row.cost) });
+    g.rows.push({ row, cost: canonicalAmount(row.cost) });
   }
   const scale = Math.max(0, ...[...groups.values()].map((g) => g.sum.scale));
   for (const g of groups.values()) g.total = g.sum.units(scale);
-  return [...groups.values()].sort(cmpServices)
-    .flatMap((g) => g.rows.sort((a, b) => cmpLines(a.line, b.line)).map((r) => r.row));
+  return [...groups.values()].sort(cmpServices).flatMap((g) => g.rows.sort((a, b) =>
+    compareCanonical(b.cost, a.cost) || cmpText(a.row.resourceName, b.row.resourceName) || cmpText(a.row.region, b.row.region))
+    .map((r) => r.row));
 }
 
 /** The whole CSV in memory, for callers that want a string (the one-off `report` command). */

@@ -147,6 +147,22 @@ export class AmountSum {
   }
 }
 
+/**
+ * Numeric order of two canonical amounts by their text alone: a credit is below any non-negative
+ * amount; with equal signs, more integer digits means a larger magnitude, and with equal integer
+ * digits canonical text (no leading or trailing zeros) orders as the magnitudes do.
+ */
+export function compareCanonical(a: string, b: string): number {
+  const aNeg = a.charCodeAt(0) === 45;
+  if (aNeg !== (b.charCodeAt(0) === 45)) return aNeg ? -1 : 1;
+  let aInt = a.indexOf('.');
+  if (aInt < 0) aInt = a.length;
+  let bInt = b.indexOf('.');
+  if (bInt < 0) bInt = b.length;
+  const magnitude = aInt !== bInt ? aInt - bInt : a < b ? -1 : a > b ? 1 : 0;
+  return aNeg ? -magnitude : magnitude;
+}
+
 /** Exact sum of two checked amounts, canonical. */
 export function addAmounts(a: string, b: string): string {
   const scale = Math.max(scaleOf(a), scaleOf(b));
