@@ -4,14 +4,21 @@ import type { CostRow } from './schemas';
 export const CSV_HEADER = ['Resource Name', 'Service', 'Region', 'Cost'];
 
 // OWASP's formula triggers plus | and %, and the full-width forms some spreadsheets normalise.
-const FORMULA_TRIGGERS = '=+-@|%\t\r\uFF1D\uFF0B\uFF0D\uFF20';
-// The check runs for every cell of the report: a table for ASCII, a search for the rest.
+const FORMULA_TRIGGERS = '=+-@|%\uFF1D\uFF0B\uFF0D\uFF20\uFF5C\uFF05';
+// What a spreadsheet may skip before it reads a formula: whitespace, control characters and
+// invisible ones (zero-width space, BOM, bidi marks...).
+const INVISIBLE_LEAD = /^[\p{White_Space}\p{Cc}\p{Cf}\p{Default_Ignorable_Code_Point}]*/u;
+// The check runs for every cell of the report: printable ASCII is decided by a table.
 const ASCII_TRIGGER = new Uint8Array(128);
 for (const c of FORMULA_TRIGGERS) if (c.charCodeAt(0) < 128) ASCII_TRIGGER[c.charCodeAt(0)] = 1;
 
 function needsGuard(s: string): boolean {
   const c = s.charCodeAt(0);
-  return c < 128 ? ASCII_TRIGGER[c] === 1 : s.length > 0 && FORMULA_TRIGGERS.includes(s[0]!);
+  if (c > 0x20 && c < 0x7f) return ASCII_TRIGGER[c] === 1;
+  // A leading tab or CR is a trigger in itself (OWASP).
+  if (c === 0x09 || c === 0x0d) return true;
+  const lead = INVISIBLE_LEAD.exec(s)![0].length;
+  return lead < s.length && FORMULA_TRIGGERS.includes(s[lead]!);
 }
 
 export function neutraliseCell(s: string): string {

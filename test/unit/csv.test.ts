@@ -41,8 +41,10 @@ function parseCsv(text: string): string[][] {
   }
 }
 
-const TRIGGERS = ['=', '+', '-', '@', '|', '%', '\t', '\r', '\uFF1D', '\uFF0B', '\uFF0D', '\uFF20'];
-const unguard = (cell: string) => (cell.startsWith("'") && TRIGGERS.includes(cell[1] ?? '') ? cell.slice(1) : cell);
+const TRIGGERS = ['=', '+', '-', '@', '|', '%', '\t', '\r', '\uFF1D', '\uFF0B', '\uFF0D', '\uFF20', '\uFF5C', '\uFF05'];
+// A cell the guard prefixed: "'" and then something the guard would prefix again.
+const looksGuarded = (cell: string) => cell.startsWith("'") && neutraliseCell(cell.slice(1)) !== cell.slice(1);
+const unguard = (cell: string) => (looksGuarded(cell) ? cell.slice(1) : cell);
 const row = (resourceName: string, service: string, region: string, cost: string): CostRow => ({
   resourceName, service, region, cost,
 });
@@ -55,7 +57,16 @@ describe('neutraliseCell', () => {
     },
   );
 
-  it.each(['', 'i-0abc', 'Amazon EC2', 'a=b', ' =x', "'=x", 'é', '😀', '\nx'])('leaves %j alone', (s) => {
+  // Issue 12 point 13: spreadsheets skip leading whitespace and invisible characters before a formula.
+  it.each([' =x', '  +1', '\u00A0-1', '\u200B=cmd', '\uFEFF@x', '\u200E|x', '\u2060%x', '\u3000=x', '\n=x', '\u0000=x', ' \t=x',
+    '\uFF5Ccalc', '\uFF05x', ' \uFF1Dx', '\u200B\uFF5Cx'])(
+    'prefixes %j (a trigger after leading invisible characters, or a full-width | or %)',
+    (s) => {
+      expect(neutraliseCell(s)).toBe(`'${s}`);
+    },
+  );
+
+  it.each(['', 'i-0abc', 'Amazon EC2', 'a=b', ' x=', "'=x", 'é', '😀', '\nx', ' ', '\u200B', '\u200Bx=1', 'x\uFF5C'])('leaves %j alone', (s) => {
     expect(neutraliseCell(s)).toBe(s);
   });
 });
@@ -262,7 +273,7 @@ describe('CostReportBuilder', () => {
 });
 
 describe('buildCostCsv properties', () => {
-  const tricky = fc.constantFrom(',', '"', '\r', '\n', '\r\n', "'", ...TRIGGERS, 'a', ' ', 'é', '😀', '\u0000', '\uFEFF');
+  const tricky = fc.constantFrom(',', '"', '\r', '\n', '\r\n', "'", ...TRIGGERS, 'a', ' ', 'é', '😀', '\u0000', '\uFEFF', '\u200B');
   const text = fc.oneof(
     fc.string({ unit: 'binary', maxLength: 12 }),
     fc.string({ unit: tricky, maxLength: 8 }),
@@ -273,7 +284,7 @@ describe('buildCostCsv properties', () => {
 
   it('round-trips every cell through an RFC 4180 reader', () => {
     // The guard makes "=x" and "'=x" collide, so originals must not already look guarded.
-    const safeText = text.filter((s) => !(s.startsWith("'") && TRIGGERS.includes(s[1] ?? '')));
+    const safeText = text.filter((s) => !looksGuarded(s));
     const rows = fc.uniqueArray(
       fc.record({ resourceName: safeText, service: safeText, region: safeText, cost: amount }),
       { selector: (r) => JSON.stringify([r.resourceName, r.service, r.region]), maxLength: 30 },
