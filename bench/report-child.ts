@@ -1,6 +1,6 @@
 // One report build in a fresh process, so its peak RSS (process.resourceUsage().maxRSS) is its own.
 // Prints one JSON line on stdout.
-// Usage: node --import tsx bench/report-child.ts <lambda|before|ours> <rows>
+// Usage: node --expose-gc --import tsx bench/report-child.ts <lambda|before|ours> <rows>
 //
 //   lambda  the Lambda system's CSV step (seed 004; its csv-generator.ts): string concatenation of
 //           rows it had already aggregated and sorted, each cost a number formatted with
@@ -41,6 +41,9 @@ function lambdaCsvStep(): string {
   return csv;
 }
 
+// Every variant starts from a settled heap: its input promoted out of the young generation, so
+// no variant pays for collecting the others' preparation (the Lambda's sorting, ours: none).
+(globalThis as { gc?: () => void }).gc?.();
 const cpu0 = process.cpuUsage();
 const t0 = performance.now();
 let result: { rowCount: number; bytes?: number; chars?: number; sha256?: string; total?: string };

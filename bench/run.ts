@@ -426,7 +426,9 @@ const STAGED_ROWS_PER_PAGE = 1_000;
 const WRITE_REPORT_SEED = 1_000_016;
 
 async function runChild(infra: Infra, name: string, args: string[], env: Record<string, string> = {}): Promise<unknown> {
-  const child = spawnManaged(process.execPath, ['--import', 'tsx', ...args], { cwd: repoRoot, env: { ...process.env, ...env } });
+  const child = spawnManaged(process.execPath, [...args.filter((a) => a.startsWith('--')), '--import', 'tsx', ...args.filter((a) => !a.startsWith('--'))], {
+    cwd: repoRoot, env: { ...process.env, ...env },
+  });
   infra.defer(name, () => child.stop(2_000));
   let stdout = '';
   child.process.stdout?.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
@@ -478,7 +480,7 @@ async function reportSection(infra: Infra, opts: Options): Promise<ReportResult>
     const order = BUILD_VARIANTS.map((_, i) => BUILD_VARIANTS[(i + round) % BUILD_VARIANTS.length]!);
     for (const variant of order) {
       log(`report: round ${round + 1}/${rounds}, ${variant}, ${opts.rows.toLocaleString('en')} rows in a fresh process…`);
-      builds.push(await runChild(infra, `report child ${variant}`, [join(repoRoot, 'bench', 'report-child.ts'), variant, String(opts.rows)]) as BuildRun);
+      builds.push(await runChild(infra, `report child ${variant}`, ['--expose-gc', join(repoRoot, 'bench', 'report-child.ts'), variant, String(opts.rows)]) as BuildRun);
     }
   }
   const shas = new Set(builds.filter((b) => b.variant !== 'lambda').map((b) => b.sha256));

@@ -105,8 +105,11 @@ const cmpServices = (a: { name: string; total: bigint }, b: { name: string; tota
 /** One service's lines, column by column: a JS object per line would cost more than its data. */
 interface ServiceGroup {
   name: string;
-  /** region -> resource name -> line index; nested maps cannot collide, whatever the names hold. */
-  byRegion: Map<string, { region: string; byResource: Map<string, number> }>;
+  /** Resource name -> its first line; lines of the same name in other regions chain from it. */
+  byResource: Map<string, number>;
+  otherRegion: Map<number, number>;
+  /** One copy of each region string, shared by its lines. */
+  regionNames: Map<string, string>;
   resourceNames: string[];
   /** The map's copy of each region string, shared by its lines. */
   regions: string[];
@@ -203,22 +206,34 @@ export class CostReportBuilder {
       checkAmount(cost);
       let g = this.services.get(row.service);
       if (!g) {
-        g = { name: row.service, byRegion: new Map(), resourceNames: [], regions: [], costs: [], repeated: new Map(), sum: new AmountSum(), total: 0n, order: null };
+        g = {
+          name: row.service, byResource: new Map(), otherRegion: new Map(), regionNames: new Map(),
+          resourceNames: [], regions: [], costs: [], repeated: new Map(), sum: new AmountSum(), total: 0n, order: null,
+        };
         this.services.set(row.service, g);
       }
       g.sum.add(cost);
-      let inRegion = g.byRegion.get(row.region);
-      if (!inRegion) g.byRegion.set(row.region, (inRegion = { region: row.region, byResource: new Map() }));
-      const line = inRegion.byResource.get(row.resourceName);
-      if (line === undefined) {
-        inRegion.byResource.set(row.resourceName, g.costs.length);
-        g.resourceNames.push(row.resourceName);
-        g.regions.push(inRegion.region);
-        g.costs.push(canonicalAmount(cost));
-        this.rowCount++;
-      } else {
+      const first = g.byResource.get(row.resourceName);
+      let line = first;
+      while (line !== undefined && g.regions[line] !== row.region) line = g.otherRegion.get(line);
+      if (line !== undefined) {
         addRepeated(g, line, cost);
+        continue;
       }
+      const added = g.costs.length;
+      if (first === undefined) {
+        g.byResource.set(row.resourceName, added);
+      } else {
+        const after = g.otherRegion.get(first);
+        if (after !== undefined) g.otherRegion.set(added, after);
+        g.otherRegion.set(first, added);
+      }
+      let region = g.regionNames.get(row.region);
+      if (region === undefined) g.regionNames.set(row.region, (region = row.region));
+      g.resourceNames.push(row.resourceName);
+      g.regions.push(region);
+      g.costs.push(canonicalAmount(cost));
+      this.rowCount++;
     }
   }
 
@@ -232,7 +247,8 @@ export class CostReportBuilder {
       total += g.total;
       for (const [line, { units, scale: s }] of g.repeated) g.costs[line] = fromUnits(units, s);
       // The maps were only for aggregation.
-      g.byRegion.clear();
+      g.byResource.clear();
+      g.otherRegion.clear();
       g.repeated.clear();
     }
     groups.sort(cmpServices);
