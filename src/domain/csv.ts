@@ -31,6 +31,10 @@ const CHUNK_BYTES = 64 * 1024;
 // Worst case UTF-8 bytes per UTF-16 code unit in a cell: 3 (a doubled quote takes 2).
 const MAX_BYTES_PER_UNIT = 3;
 
+// The ASCII characters that make RFC 4180 quote a field: " , CR LF.
+const QUOTE_TRIGGER = new Uint8Array(128);
+for (const c of '",\r\n') QUOTE_TRIGGER[c.charCodeAt(0)] = 1;
+
 /**
  * Writes `s` as UTF-8 into `buf` at `pos` and returns the end. Unquoted, it stops at the first
  * character that needs quoting and returns -1. Lone surrogates become U+FFFD, as Node's UTF-8
@@ -41,7 +45,7 @@ function encodeInto(buf: Uint8Array, pos: number, s: string, quoted: boolean): n
   for (let i = 0; i < n; i++) {
     const c = s.charCodeAt(i);
     if (c < 0x80) {
-      if (c === 0x22 || c === 0x2c || c === 0x0d || c === 0x0a) {
+      if (QUOTE_TRIGGER[c] === 1) {
         if (!quoted) return -1;
         if (c === 0x22) buf[pos++] = 0x22;
       }
@@ -108,10 +112,8 @@ interface ServiceGroup {
   /** Resource name -> its first line; lines of the same name in other regions chain from it. */
   byResource: Map<string, number>;
   otherRegion: Map<number, number>;
-  /** One copy of each region string, shared by its lines. */
-  regionNames: Map<string, string>;
   resourceNames: string[];
-  /** The map's copy of each region string, shared by its lines. */
+  /** The builder's copy of each region string, shared by its lines. */
   regions: string[];
   /** Canonical amounts (money.canonicalAmount). */
   costs: string[];
@@ -198,6 +200,8 @@ export interface CostReport {
  */
 export class CostReportBuilder {
   private readonly services = new Map<string, ServiceGroup>();
+  /** One copy of each region string, shared by its lines. */
+  private readonly regionNames = new Map<string, string>();
   private rowCount = 0;
 
   add(rows: Iterable<CostRow>): void {
@@ -207,7 +211,7 @@ export class CostReportBuilder {
       let g = this.services.get(row.service);
       if (!g) {
         g = {
-          name: row.service, byResource: new Map(), otherRegion: new Map(), regionNames: new Map(),
+          name: row.service, byResource: new Map(), otherRegion: new Map(),
           resourceNames: [], regions: [], costs: [], repeated: new Map(), sum: new AmountSum(), total: 0n, order: null,
         };
         this.services.set(row.service, g);
@@ -228,8 +232,8 @@ export class CostReportBuilder {
         if (after !== undefined) g.otherRegion.set(added, after);
         g.otherRegion.set(first, added);
       }
-      let region = g.regionNames.get(row.region);
-      if (region === undefined) g.regionNames.set(row.region, (region = row.region));
+      let region = this.regionNames.get(row.region);
+      if (region === undefined) this.regionNames.set(row.region, (region = row.region));
       g.resourceNames.push(row.resourceName);
       g.regions.push(region);
       g.costs.push(canonicalAmount(cost));
