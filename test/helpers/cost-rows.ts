@@ -1,18 +1,7 @@
 // Deterministic cost rows for the CSV golden test and the report benchmark: the same seed gives
 // the same rows on every machine, so a SHA-256 of the CSV pins its bytes.
+import { mulberry32 } from '../../src/dev/fakes/cost-explorer';
 import type { CostRow } from '../../src/domain/schemas';
-
-/** mulberry32: a tiny seeded PRNG, plenty for test data. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 // What a hostile tag or resource name may hold: CSV metacharacters, formula triggers (ASCII and
 // full-width), quotes, NUL, BOM, astral and combining characters.
@@ -47,7 +36,7 @@ export function generateCostRows(count: number, seed: number, opts: CostRowOptio
 /** generateCostRows one row at a time, for sizes that should not sit in memory at once. */
 export function* costRows(count: number, seed: number, opts: CostRowOptions = {}): Generator<CostRow> {
   const { services = 40, hostile = 0.3, duplicateEvery = 0 } = opts;
-  const rnd = seededRandom(seed);
+  const rnd = mulberry32(seed);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
   const hostileText = (n: number) => {
     let s = pick(FIRST);
