@@ -649,16 +649,24 @@ async function webhookSection(infra: Infra, opts: Options): Promise<WebhookResul
   log('webhook: warm-up…');
   await viaWebhook(WEBHOOK_CONCURRENCY * 2);
   await viaClient(WEBHOOK_CONCURRENCY * 2);
-  // ABBA order, so a server that slows down as workflows pile up penalises both sides alike.
-  const half = Math.floor(opts.requests / 2);
-  const rest = opts.requests - half;
+  // ABBA twice, in quarters, so a server that slows down as workflows pile up, and other load on
+  // the machine coming and going, penalise both sides alike.
+  const quarters = [0, 1, 2, 3].map((i) => Math.floor((opts.requests * (i + 1)) / 4) - Math.floor((opts.requests * i) / 4));
   log(`webhook: ${opts.requests} requests each way at concurrency ${WEBHOOK_CONCURRENCY}…`);
-  const w1 = await viaWebhook(half);
-  const r1 = await viaClient(half);
-  const r2 = await viaClient(rest);
-  const w2 = await viaWebhook(rest);
-  const webhook = merge(w1, w2);
-  const raw = merge(r1, r2);
+  const webhookRuns: (LoadResult & { raw: RawLoad })[] = [];
+  const rawRuns: (LoadResult & { raw: RawLoad })[] = [];
+  for (const [i, n] of quarters.entries()) {
+    if (i % 2 === 0) {
+      webhookRuns.push(await viaWebhook(n));
+      rawRuns.push(await viaClient(n));
+    } else {
+      rawRuns.push(await viaClient(n));
+      webhookRuns.push(await viaWebhook(n));
+    }
+  }
+  const webhook = mergeAll(webhookRuns);
+  const raw = mergeAll(rawRuns);
+  const rest = quarters[3]! * 2;
   log(`webhook: ${rest} requests to a no-op route (404), the HTTP hop alone…`);
   const noopBodies = Array.from({ length: rest }, () => JSON.stringify(leaseTerminatedEvent(seq++)));
   const noop = summarise((await load(noopBodies, async (body) => {
@@ -698,8 +706,10 @@ function summarise({ latencies, errors, ms }: RawLoad): LoadResult {
   };
 }
 
-function merge(a: LoadResult & { raw: RawLoad }, b: LoadResult & { raw: RawLoad }): LoadResult {
-  return summarise({ latencies: [...a.raw.latencies, ...b.raw.latencies], errors: [...a.raw.errors, ...b.raw.errors], ms: a.raw.ms + b.raw.ms });
+function mergeAll(runs: (LoadResult & { raw: RawLoad })[]): LoadResult {
+  return summarise({
+    latencies: runs.flatMap((r) => r.raw.latencies), errors: runs.flatMap((r) => r.raw.errors), ms: runs.reduce((sum, r) => sum + r.raw.ms, 0),
+  });
 }
 
 function printWebhook(r: WebhookResult) {
@@ -713,7 +723,7 @@ function printWebhook(r: WebhookResult) {
     `overhead ratio = webhook rps / raw rps = ${r.overheadRatio}`,
     `the hop's own cost: if its CPU simply adds to the start's on saturated cores, the ratio is 1 / (1 + raw rps / no-op rps) = ${r.cpuBoundRatio};`,
     '  a run below that lost time to scheduling three busy processes (dev server, bench, webhook) on the cores, not to the webhook\'s work.',
-    'Distinct valid LeaseTerminated events (x-api-key auth); the workflows started sit on a task queue with no worker. Run in ABBA order after a warm-up.',
+    'Distinct valid LeaseTerminated events (x-api-key auth); the workflows started sit on a task queue with no worker. Run as ABBA twice, in quarters, after a warm-up.',
     ...[...r.webhook.errorSamples, ...r.raw.errorSamples].map((e) => `error sample: ${e}`),
   ]);
 }
