@@ -88,9 +88,9 @@ async function forEachPart(staging: StagingStore, keys: string[], onPage: (rows:
 }
 
 /** The report's bytes, yielding to the event loop (and heartbeating) every MAX_BUSY_MS. */
-async function* pacedChunks(report: CostReport): AsyncGenerator<Uint8Array> {
+async function* pacedChunks(report: CostReport, opts?: { reuse?: boolean }): AsyncGenerator<Uint8Array> {
   let since = performance.now();
-  for (const chunk of report.chunks()) {
+  for (const chunk of report.chunks(opts)) {
     yield chunk;
     if (performance.now() - since > MAX_BUSY_MS) {
       heartbeat();
@@ -119,7 +119,8 @@ export function createS3Activities(deps: S3Deps) {
       const { rowCount, total } = report;
       const hash = createHash('sha256');
       let bytes = 0;
-      for await (const chunk of pacedChunks(report)) {
+      // Hashing reads each chunk once, so one buffer serves them all.
+      for await (const chunk of pacedChunks(report, { reuse: true })) {
         hash.update(chunk);
         bytes += chunk.length;
       }

@@ -60,7 +60,7 @@ if (variant === 'lambda') {
   const report = builder.finish();
   const hash = createHash('sha256');
   let bytes = 0;
-  for (const chunk of report.chunks()) {
+  for (const chunk of report.chunks({ reuse: true })) {
     hash.update(chunk);
     bytes += chunk.length;
   }

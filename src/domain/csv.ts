@@ -185,11 +185,12 @@ export interface CostReport {
   /** Exact, canonical. */
   total: string;
   /**
-   * The CSV as UTF-8, in order, in chunks of about 64 KiB that the caller may keep. Every call
-   * yields the same bytes, so one pass can hash them and another upload them without the file
-   * ever being held whole.
+   * The CSV as UTF-8, in order, in chunks of about 64 KiB. Every call yields the same bytes, so
+   * one pass can hash them and another upload them without the file ever being held whole. The
+   * caller may keep each chunk, unless it asks for `reuse`: then every chunk is the same buffer,
+   * overwritten by the next (for a pass that only reads each chunk once, like hashing).
    */
-  chunks(): Generator<Uint8Array>;
+  chunks(opts?: { reuse?: boolean }): Generator<Uint8Array>;
 }
 
 /**
@@ -256,7 +257,7 @@ export class CostReportBuilder {
       g.repeated.clear();
     }
     groups.sort(cmpServices);
-    return { rowCount: this.rowCount, total: fromUnits(total, scale), chunks: () => writeChunks(groups) };
+    return { rowCount: this.rowCount, total: fromUnits(total, scale), chunks: (opts) => writeChunks(groups, opts?.reuse ?? false) };
   }
 }
 
@@ -274,7 +275,7 @@ function addRepeated(g: ServiceGroup, line: number, cost: string): void {
   acc.units += toUnits(cost, acc.scale);
 }
 
-function* writeChunks(groups: ServiceGroup[]): Generator<Uint8Array> {
+function* writeChunks(groups: ServiceGroup[], reuse: boolean): Generator<Uint8Array> {
   let buf = new Uint8Array(CHUNK_BYTES);
   buf.set(HEADER_BYTES);
   let pos = HEADER_BYTES.length;
@@ -286,7 +287,8 @@ function* writeChunks(groups: ServiceGroup[]): Generator<Uint8Array> {
       pos = writeLines(buf, pos, g, next, service, regionCells);
       if (stoppedAt < g.order.length) {
         yield buf.subarray(0, pos);
-        buf = new Uint8Array(Math.max(CHUNK_BYTES, lineRoom(g, g.order[stoppedAt]!, service, regionCells)));
+        const room = Math.max(CHUNK_BYTES, lineRoom(g, g.order[stoppedAt]!, service, regionCells));
+        if (!reuse || room > buf.length) buf = new Uint8Array(room);
         pos = 0;
       }
     }

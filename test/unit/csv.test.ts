@@ -249,11 +249,14 @@ describe('CostReportBuilder', () => {
     expect({ rowCount: report.rowCount, total: report.total }).toEqual({ rowCount: 3 + 1, total: '1.35' });
   });
 
-  it('yields the same bytes on every pass (one pass hashes, the next uploads)', () => {
+  it('yields the same bytes on every pass (one pass hashes, the next uploads), reusing one buffer if asked', () => {
     const b = new CostReportBuilder();
-    b.add(rows);
+    b.add(Array.from({ length: 3_000 }, (_, i) => row(`r-${i}`, `S${i % 3}`, 'us-east-1', `${i}.5`)));
     const report = b.finish();
-    expect(Buffer.concat([...report.chunks()])).toEqual(Buffer.concat([...report.chunks()]));
+    const reused: Buffer[] = [];
+    for (const chunk of report.chunks({ reuse: true })) reused.push(Buffer.from(chunk));
+    expect(reused.length).toBeGreaterThan(1);
+    expect(Buffer.concat(reused)).toEqual(Buffer.concat([...report.chunks()]));
   });
 
   it('splits a long report into bounded chunks and a huge cell into one chunk of its own', () => {
