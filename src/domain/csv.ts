@@ -151,6 +151,10 @@ function sortKey(cost: string): number {
     : (MAGNITUDE_BIAS + dot) * KEY_DIGIT_SPACE + prefix;
 }
 
+// Which 32-bit half of a 64-bit integer comes first in memory on this machine.
+const LOW_WORD = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1 ? 0 : 1;
+const HIGH_WORD = 1 - LOW_WORD;
+
 /**
  * The lines of a service in report order: cost descending, then resource name, then region. A
  * native numeric sort of (inverted key, index) pairs does nearly all the work; runs with equal
@@ -160,19 +164,19 @@ function sortGroup(g: ServiceGroup): Uint32Array {
   const n = g.costs.length;
   const pairs = new BigUint64Array(n);
   const words = new Uint32Array(pairs.buffer);
-  // Little-endian layout of each 64-bit pair: low word the index, high word the inverted key.
+  // Each 64-bit pair: low word the index, high word the inverted key.
   for (let i = 0; i < n; i++) {
-    words[2 * i] = i;
-    words[2 * i + 1] = 0xffffffff - sortKey(g.costs[i]!);
+    words[2 * i + LOW_WORD] = i;
+    words[2 * i + HIGH_WORD] = 0xffffffff - sortKey(g.costs[i]!);
   }
   pairs.sort();
   const order = new Uint32Array(n);
-  for (let i = 0; i < n; i++) order[i] = words[2 * i]!;
+  for (let i = 0; i < n; i++) order[i] = words[2 * i + LOW_WORD]!;
   const exact = (a: number, b: number) =>
     compareCanonical(g.costs[b]!, g.costs[a]!) || cmpText(g.resourceNames[a]!, g.resourceNames[b]!) || cmpText(g.regions[a]!, g.regions[b]!);
   for (let start = 0; start < n;) {
     let end = start + 1;
-    while (end < n && words[2 * end + 1] === words[2 * start + 1]) end++;
+    while (end < n && words[2 * end + HIGH_WORD] === words[2 * start + HIGH_WORD]) end++;
     if (end - start > 1) order.subarray(start, end).sort(exact);
     start = end;
   }
