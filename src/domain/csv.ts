@@ -221,7 +221,7 @@ export class CostReportBuilder {
         };
         this.services.set(row.service, g);
       }
-      g.sum.add(cost);
+      const canonical = g.sum.add(cost);
       const first = g.byResource.get(row.resourceName);
       let line = first;
       while (line !== undefined && g.regions[line] !== row.region) line = g.otherRegion.get(line);
@@ -241,7 +241,7 @@ export class CostReportBuilder {
       if (region === undefined) this.regionNames.set(row.region, (region = row.region));
       g.resourceNames.push(row.resourceName);
       g.regions.push(region);
-      g.costs.push(canonicalAmount(cost));
+      g.costs.push(canonical ? cost : canonicalAmount(cost));
       this.rowCount++;
     }
   }

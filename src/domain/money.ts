@@ -111,8 +111,11 @@ export class AmountSum {
   private high = MAX_AMOUNT_LENGTH;
   private adds = 0;
 
-  /** Adds a checked amount (see checkAmount). */
-  add(s: string): void {
+  /**
+   * Adds a checked amount (see checkAmount). Returns whether `s` is already canonical (as
+   * canonicalAmount writes it), which the scan finds out for free.
+   */
+  add(s: string): boolean {
     if (++this.adds > AmountSum.MAX_EXACT_ADDS) throw new Error(`more than ${AmountSum.MAX_EXACT_ADDS} amounts in one exact sum`);
     const neg = s.charCodeAt(0) === 45;
     const first = neg ? 1 : 0;
@@ -121,13 +124,18 @@ export class AmountSum {
     let column = MAX_AMOUNT_LENGTH + dot - first - 1;
     if (column >= this.high) this.high = column + 1;
     const cols = this.columns;
+    let digits = 0;
     for (let i = first; i < s.length; i++) {
-      const c = s.charCodeAt(i);
-      if (c === 46) continue;
-      if (neg) cols[column--]! -= c - ZERO_CODE;
-      else cols[column--]! += c - ZERO_CODE;
+      const d = s.charCodeAt(i) - ZERO_CODE;
+      if (d < 0) continue; // the point
+      digits |= d;
+      if (neg) cols[column--]! -= d;
+      else cols[column--]! += d;
     }
     if (column + 1 < this.low) this.low = column + 1;
+    const leadingZero = dot - first > 1 && s.charCodeAt(first) === ZERO_CODE;
+    const trailingZero = dot < s.length && s.charCodeAt(s.length - 1) === ZERO_CODE;
+    return !leadingZero && !trailingZero && !(neg && digits === 0);
   }
 
   /** Digits after the point that the sum may have. */
