@@ -1,9 +1,11 @@
 import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { setImmediate } from 'node:timers/promises';
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { ApplicationFailure, heartbeat } from '@temporalio/activity';
-import { buildCostCsv } from '../src/domain/csv';
 import { partKeysOf, reportKey, type CollectionResult } from '../src/domain/collection';
+import { CostReportBuilder, type CostReport } from '../src/domain/csv';
 import { ErrorType } from '../src/domain/errors';
 import { CostRow } from '../src/domain/schemas';
 import { STAGING_OBJECT_TAG } from '../src/domain/storage';
@@ -46,32 +48,79 @@ export interface ReportSummary {
   bytes: number;
 }
 
+// Staged pages fetched ahead of the one being aggregated: S3 round trips overlap the CPU work.
+const PAGES_IN_FLIGHT = 4;
+// Longest stretch of synchronous work between yields to the event loop while the CSV is written,
+// so heartbeats and the worker's other tasks keep flowing during a large build.
+const MAX_BUSY_MS = 50;
+
+/** Every staged page, in order, with a few fetched ahead; `onPage` sees each page once. */
+async function forEachPart(staging: StagingStore, keys: string[], onPage: (rows: CostRow[]) => void): Promise<void> {
+  const inFlight: Promise<CostRow[]>[] = [];
+  let next = 0;
+  for (let i = 0; i < keys.length; i++) {
+    while (next < keys.length && inFlight.length < PAGES_IN_FLIGHT) {
+      const page = staging.getPart(keys[next++]!);
+      page.catch(() => undefined); // awaited in order below; a failure surfaces there
+      inFlight.push(page);
+    }
+    onPage(await inFlight.shift()!);
+  }
+}
+
+/** The report's bytes, yielding to the event loop (and heartbeating) every MAX_BUSY_MS. */
+async function* pacedChunks(report: CostReport, opts?: { reuse?: boolean }): AsyncGenerator<Uint8Array> {
+  let since = performance.now();
+  for (const chunk of report.chunks(opts)) {
+    yield chunk;
+    if (performance.now() - since > MAX_BUSY_MS) {
+      heartbeat();
+      await setImmediate();
+      since = performance.now();
+    }
+  }
+}
+
 export function createS3Activities(deps: S3Deps) {
   const staging = createStagingStore(deps.s3, deps.bucket);
   return {
+    /**
+     * Builds the CSV from the staged pages and uploads it with its SHA-256. The file is never held
+     * whole: a first pass over the (deterministic) bytes measures and hashes them, a second streams
+     * them as the body of one PutObject (up to 5 GB; a SHA-256 over a whole multipart object does
+     * not exist, only per-part composites), whose checksum S3 verifies and HeadObject reads back.
+     */
     async writeReport(input: { leaseUuid: string; version: number; collection: CollectionResult }): Promise<ReportSummary> {
-      const rows: CostRow[] = [];
-      for (const key of partKeysOf(input.collection)) {
-        rows.push(...(await staging.getPart(key)));
+      const builder = new CostReportBuilder();
+      await forEachPart(staging, partKeysOf(input.collection), (rows) => {
+        builder.add(rows);
         heartbeat();
+      });
+      const report = builder.finish();
+      const { rowCount, total } = report;
+      const hash = createHash('sha256');
+      let bytes = 0;
+      // Hashing reads each chunk once, so one buffer serves them all.
+      for await (const chunk of pacedChunks(report, { reuse: true })) {
+        hash.update(chunk);
+        bytes += chunk.length;
       }
-      const { csv, rowCount, total } = buildCostCsv(rows);
-      const body = Buffer.from(csv, 'utf8');
-      const checksumSha256 = createHash('sha256').update(body).digest('base64');
+      const checksumSha256 = hash.digest('base64');
       const key = reportKey(deps.keyPrefix, input.leaseUuid, input.version);
       // Sending our checksum makes S3 reject a corrupted upload; reading it back proves what is stored.
       await deps.s3.send(new PutObjectCommand({
-        Bucket: deps.bucket, Key: key, Body: body, ContentType: 'text/csv; charset=utf-8',
-        ChecksumAlgorithm: 'SHA256', ChecksumSHA256: checksumSha256,
+        Bucket: deps.bucket, Key: key, Body: Readable.from(pacedChunks(report)), ContentLength: bytes,
+        ContentType: 'text/csv; charset=utf-8', ChecksumAlgorithm: 'SHA256', ChecksumSHA256: checksumSha256,
         Metadata: { 'lease-uuid': input.leaseUuid, 'report-version': String(input.version), 'total-cost': total },
       }));
       const head = await deps.s3.send(new HeadObjectCommand({ Bucket: deps.bucket, Key: key, ChecksumMode: 'ENABLED' }));
-      if (head.ChecksumSHA256 !== checksumSha256) {
+      if (head.ChecksumSHA256 !== checksumSha256 || head.ContentLength !== bytes) {
         throw ApplicationFailure.retryable(
-          `S3 object ${key} has SHA-256 ${head.ChecksumSHA256 ?? '(none)'}, expected ${checksumSha256}`, ErrorType.ChecksumMismatch);
+          `S3 object ${key} has SHA-256 ${head.ChecksumSHA256 ?? '(none)'} and ${head.ContentLength ?? '?'} bytes, expected ${checksumSha256} and ${bytes}`,
+          ErrorType.ChecksumMismatch);
       }
       activityTelemetry().reportWritten(input.leaseUuid, { key, rowCount, total, version: input.version });
-      return { bucket: deps.bucket, key, checksumSha256, rowCount, total, bytes: body.length };
+      return { bucket: deps.bucket, key, checksumSha256, rowCount, total, bytes };
     },
   };
 }

@@ -1,39 +1,75 @@
-// Builds one CSV report with src/csv.ts buildCostCsv in a fresh process, so the peak RSS measured
-// (process.resourceUsage().maxRSS) is this build's own. Prints one JSON line on stdout.
-// Usage: node --import tsx bench/report-child.ts <rows>
+// One report build in a fresh process, so its peak RSS (process.resourceUsage().maxRSS) is its own.
+// Prints one JSON line on stdout.
+// Usage: node --expose-gc --import tsx bench/report-child.ts <lambda|before|ours> <rows>
+//
+//   lambda  the Lambda system's CSV step (seed 004; its csv-generator.ts): string concatenation of
+//           rows it had already aggregated and sorted, each cost a number formatted with
+//           toFixed(10) minus trailing zeros, RFC 4180 escaping and, as the benchmark issue asks,
+//           our formula guard. Preparing its sorted input is not timed.
+//   before  buildCostCsv as it was before issue 16 (test/helpers/csv-before.ts), then SHA-256.
+//   ours    CostReportBuilder: aggregate, sort, CSV bytes and SHA-256, as writeReport's first pass.
 import { createHash } from 'node:crypto';
-import { buildCostCsv } from '../src/domain/csv';
-import type { CostRow } from '../src/domain/schemas';
+import { CostReportBuilder, neutraliseCell, sortRows } from '../src/domain/csv';
+import { costRows } from '../test/helpers/cost-rows';
+import { buildCostCsvBefore } from '../test/helpers/csv-before';
 
-const rows = Number(process.argv[2] ?? 100_000);
-if (!Number.isInteger(rows) || rows < 1) throw new Error(`rows must be a positive integer, got ${process.argv[2]}`);
+// The golden test pins this dataset's CSV ("the benchmark rows").
+const BENCH_SEED = 16;
+const [variant, rowsArg] = process.argv.slice(2);
+const rows = Number(rowsArg ?? 100_000);
+if (!['lambda', 'before', 'ours'].includes(variant ?? '') || !Number.isInteger(rows) || rows < 1) {
+  throw new Error('usage: report-child.ts <lambda|before|ours> <rows>');
+}
 
-const rssAtStartKiB = process.resourceUsage().maxRSS;
-// Deterministic input (the shape of test/integration/scale.test.ts): distinct resources over 40
-// services, amounts with 6 decimals, so the checksum is the same on every machine.
-const input: CostRow[] = Array.from({ length: rows }, (_, i) => ({
-  service: `Service ${i % 40}`,
-  resourceName: `arn:aws:ec2:eu-west-2:777788889999:volume/vol-${i.toString(16).padStart(8, '0')}`,
-  region: 'eu-west-2',
-  cost: `${i % 97}.${String(i).padStart(6, '0')}`,
-}));
-const rssWithInputBytes = process.memoryUsage().rss;
+const idleKiB = process.resourceUsage().maxRSS;
+let input = [...costRows(rows, BENCH_SEED)];
+let lambdaRows: { resourceName: string; service: string; region: string; cost: number }[] = [];
+if (variant === 'lambda') {
+  lambdaRows = sortRows(input).map((r) => ({ ...r, cost: Number(r.cost) }));
+  input = [];
+}
+const withInputKiB = process.resourceUsage().maxRSS;
 
+function lambdaCsvStep(): string {
+  const cell = (value: string) => {
+    const v = neutraliseCell(value);
+    return v.includes(',') || v.includes('"') || v.includes('\n') || v.includes('\r') ? `"${v.replace(/"/g, '""')}"` : v;
+  };
+  const formatCost = (cost: number) => cost.toFixed(10).replace(/\.?0+$/, '') || '0';
+  let csv = 'Resource Name,Service,Region,Cost\r\n';
+  for (const r of lambdaRows) csv += `${cell(r.resourceName)},${cell(r.service)},${cell(r.region)},${formatCost(r.cost)}\r\n`;
+  return csv;
+}
+
+// Every variant starts from a settled heap: its input promoted out of the young generation, so
+// no variant pays for collecting the others' preparation (the Lambda's sorting, ours: none).
+(globalThis as { gc?: () => void }).gc?.();
+const cpu0 = process.cpuUsage();
 const t0 = performance.now();
-const { csv, rowCount, total } = buildCostCsv(input);
+let result: { rowCount: number; bytes?: number; chars?: number; sha256?: string; total?: string };
+if (variant === 'lambda') {
+  const csv = lambdaCsvStep();
+  // Its length in UTF-16 units: counting UTF-8 bytes would flatten the string, which it never does.
+  result = { rowCount: lambdaRows.length, chars: csv.length };
+} else if (variant === 'before') {
+  const { csv, rowCount, total } = buildCostCsvBefore(input);
+  result = { rowCount, total, bytes: Buffer.byteLength(csv), sha256: createHash('sha256').update(csv, 'utf8').digest('hex') };
+} else {
+  const builder = new CostReportBuilder();
+  builder.add(input);
+  const report = builder.finish();
+  const hash = createHash('sha256');
+  let bytes = 0;
+  for (const chunk of report.chunks({ reuse: true })) {
+    hash.update(chunk);
+    bytes += chunk.length;
+  }
+  result = { rowCount: report.rowCount, total: report.total, bytes, sha256: hash.digest('hex') };
+}
 const buildMs = performance.now() - t0;
-const sha256 = createHash('sha256').update(csv, 'utf8').digest('hex');
+const cpu = process.cpuUsage(cpu0);
 
 process.stdout.write(`${JSON.stringify({
-  rows,
-  rowCount,
-  total,
-  csvBytes: Buffer.byteLength(csv, 'utf8'),
-  buildMs,
-  rowsPerSecond: rowCount / (buildMs / 1000),
-  sha256,
-  peakRssKiB: process.resourceUsage().maxRSS,
-  rssAtStartKiB,
-  rssWithInputBytes,
-  node: process.version,
+  variant, rows, ...result, buildMs, cpuMs: (cpu.user + cpu.system) / 1000,
+  idleKiB, withInputKiB, peakKiB: process.resourceUsage().maxRSS,
 })}\n`);

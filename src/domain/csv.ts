@@ -1,77 +1,380 @@
-import { stringify } from 'csv-stringify/sync';
-import type Decimal from 'decimal.js';
-import { formatAmount, Money, parseAmount } from './money';
+import { addAmounts, AmountSum, canonicalAmount, checkAmount, compareCanonical, fromUnits, scaleOf, toUnits } from './money';
 import type { CostRow } from './schemas';
 
 export const CSV_HEADER = ['Resource Name', 'Service', 'Region', 'Cost'];
 
 // OWASP's formula triggers plus | and %, and the full-width forms some spreadsheets normalise.
-const FORMULA_TRIGGERS = new Set(['=', '+', '-', '@', '|', '%', '\t', '\r', '\uFF1D', '\uFF0B', '\uFF0D', '\uFF20']);
+const FORMULA_TRIGGERS = '=+-@|%\uFF1D\uFF0B\uFF0D\uFF20\uFF5C\uFF05';
+// What a spreadsheet may skip before it reads a formula: whitespace, control characters and
+// invisible ones (zero-width space, BOM, bidi marks...).
+const INVISIBLE_LEAD = /^[\p{White_Space}\p{Cc}\p{Cf}\p{Default_Ignorable_Code_Point}]*/u;
+// The check runs for every cell of the report: printable ASCII is decided by a table.
+const ASCII_TRIGGER = new Uint8Array(128);
+for (const c of FORMULA_TRIGGERS) if (c.charCodeAt(0) < 128) ASCII_TRIGGER[c.charCodeAt(0)] = 1;
 
-export function neutraliseCell(s: string): string {
-  return s.length > 0 && FORMULA_TRIGGERS.has(s[0]!) ? `'${s}` : s;
+function needsGuard(s: string): boolean {
+  const c = s.charCodeAt(0);
+  if (c > 0x20 && c < 0x7f) return ASCII_TRIGGER[c] === 1;
+  // A leading tab or CR is a trigger in itself (OWASP).
+  if (c === 0x09 || c === 0x0d) return true;
+  const lead = INVISIBLE_LEAD.exec(s)![0].length;
+  return lead < s.length && FORMULA_TRIGGERS.includes(s[lead]!);
 }
 
-interface Line { row: CostRow; cost: Decimal }
+export function neutraliseCell(s: string): string {
+  return needsGuard(s) ? `'${s}` : s;
+}
 
-function aggregate(rows: Iterable<CostRow>): Line[] {
-  // A JSON array key cannot collide, whatever the names contain.
-  const lines = new Map<string, Line>();
+// Output chunks of this many bytes: big enough to amortise each hash update and socket write,
+// small enough that neither pass of the upload holds more than a sliver of the file.
+const CHUNK_BYTES = 64 * 1024;
+// Worst case UTF-8 bytes per UTF-16 code unit in a cell: 3 (a doubled quote takes 2).
+const MAX_BYTES_PER_UNIT = 3;
+
+// The ASCII characters that make RFC 4180 quote a field: " , CR LF.
+const QUOTE_TRIGGER = new Uint8Array(128);
+for (const c of '",\r\n') QUOTE_TRIGGER[c.charCodeAt(0)] = 1;
+
+/**
+ * Writes `s` as UTF-8 into `buf` at `pos` and returns the end. Unquoted, it stops at the first
+ * character that needs quoting and returns -1. Lone surrogates become U+FFFD, as Node's UTF-8
+ * encoder writes them. The caller guarantees room for MAX_BYTES_PER_UNIT per code unit.
+ */
+function encodeInto(buf: Uint8Array, pos: number, s: string, quoted: boolean): number {
+  const n = s.length;
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) {
+      if (QUOTE_TRIGGER[c] === 1) {
+        if (!quoted) return -1;
+        if (c === 0x22) buf[pos++] = 0x22;
+      }
+      buf[pos++] = c;
+    } else if (c < 0x800) {
+      buf[pos++] = 0xc0 | (c >> 6);
+      buf[pos++] = 0x80 | (c & 0x3f);
+    } else if (c >= 0xd800 && c <= 0xdfff) {
+      const d = c <= 0xdbff && i + 1 < n ? s.charCodeAt(i + 1) : 0;
+      if (d >= 0xdc00 && d <= 0xdfff) {
+        const cp = 0x10000 + ((c - 0xd800) << 10) + (d - 0xdc00);
+        buf[pos++] = 0xf0 | (cp >> 18);
+        buf[pos++] = 0x80 | ((cp >> 12) & 0x3f);
+        buf[pos++] = 0x80 | ((cp >> 6) & 0x3f);
+        buf[pos++] = 0x80 | (cp & 0x3f);
+        i++;
+      } else {
+        buf[pos++] = 0xef;
+        buf[pos++] = 0xbf;
+        buf[pos++] = 0xbd;
+      }
+    } else {
+      buf[pos++] = 0xe0 | (c >> 12);
+      buf[pos++] = 0x80 | ((c >> 6) & 0x3f);
+      buf[pos++] = 0x80 | (c & 0x3f);
+    }
+  }
+  return pos;
+}
+
+/** csvCell(s) written as UTF-8 at `pos`; returns the end. Room: cellRoom(s). */
+function writeCell(buf: Uint8Array, pos: number, s: string): number {
+  const guard = needsGuard(s);
+  let at = pos;
+  if (guard) buf[at++] = 0x27;
+  const end = encodeInto(buf, at, s, false);
+  if (end >= 0) return end;
+  at = pos;
+  buf[at++] = 0x22;
+  if (guard) buf[at++] = 0x27;
+  at = encodeInto(buf, at, s, true);
+  buf[at++] = 0x22;
+  return at;
+}
+
+const cellRoom = (s: string) => s.length * MAX_BYTES_PER_UNIT + 3;
+
+function encodeCell(s: string): Uint8Array {
+  const buf = new Uint8Array(cellRoom(s));
+  return buf.subarray(0, writeCell(buf, 0, s));
+}
+
+const HEADER_BYTES = new TextEncoder().encode(`${CSV_HEADER.join(',')}\r\n`);
+
+// Code-unit order, not localeCompare: the bytes must not depend on the machine's locale.
+const cmpText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+// Service total descending; the name breaks ties so each service's rows stay together.
+const cmpServices = (a: { name: string; total: bigint }, b: { name: string; total: bigint }) =>
+  (a.total < b.total ? 1 : a.total > b.total ? -1 : cmpText(a.name, b.name));
+
+/** One service's lines, column by column: a JS object per line would cost more than its data. */
+interface ServiceGroup {
+  name: string;
+  /** Resource name -> its first line; lines of the same name in other regions chain from it. */
+  byResource: Map<string, number>;
+  otherRegion: Map<number, number>;
+  resourceNames: string[];
+  /** The builder's copy of each region string, shared by its lines. */
+  regions: string[];
+  /** Canonical amounts (money.canonicalAmount). */
+  costs: string[];
+  /** Exact running sums of the lines whose key repeated, in units of 10^-scale. */
+  repeated: Map<number, { units: bigint; scale: number }>;
+  sum: AmountSum;
+  total: bigint;
+  /** Line indices in report order, once sorted. */
+  order: Uint32Array | null;
+}
+
+// Sort key of a canonical amount, as an unsigned 32-bit integer that grows with the amount:
+// 10 bits of sign and integer-digit count, then the first 6 significant-position digits (< 2^22).
+// Equal keys are rare and are ordered exactly afterwards.
+const KEY_DIGITS = 6;
+const KEY_DIGIT_SPACE = 1 << 22;
+const MAGNITUDE_BIAS = 512;
+
+function sortKey(cost: string): number {
+  const neg = cost.charCodeAt(0) === 45;
+  let dot = cost.indexOf('.');
+  if (dot < 0) dot = cost.length;
+  let digits = 0;
+  let prefix = 0;
+  for (let i = neg ? 1 : 0; i < cost.length && digits < KEY_DIGITS; i++) {
+    const c = cost.charCodeAt(i);
+    if (c === 46) continue;
+    prefix = prefix * 10 + (c - 48);
+    digits++;
+  }
+  for (; digits < KEY_DIGITS; digits++) prefix *= 10;
+  // Amounts are at most MAX_AMOUNT_LENGTH long, so integer digits stay below the bias.
+  return neg
+    ? (MAGNITUDE_BIAS - (dot - 1)) * KEY_DIGIT_SPACE + (KEY_DIGIT_SPACE - 1 - prefix)
+    : (MAGNITUDE_BIAS + dot) * KEY_DIGIT_SPACE + prefix;
+}
+
+// Which 32-bit half of a 64-bit integer comes first in memory on this machine.
+const LOW_WORD = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1 ? 0 : 1;
+const HIGH_WORD = 1 - LOW_WORD;
+
+/**
+ * The lines of a service in report order: cost descending, then resource name, then region. A
+ * native numeric sort of (inverted key, index) pairs does nearly all the work; runs with equal
+ * keys are then ordered exactly by a comparator.
+ */
+function sortGroup(g: ServiceGroup): Uint32Array {
+  const n = g.costs.length;
+  const pairs = new BigUint64Array(n);
+  const words = new Uint32Array(pairs.buffer);
+  // Each 64-bit pair: low word the index, high word the inverted key.
+  for (let i = 0; i < n; i++) {
+    words[2 * i + LOW_WORD] = i;
+    words[2 * i + HIGH_WORD] = 0xffffffff - sortKey(g.costs[i]!);
+  }
+  pairs.sort();
+  const order = new Uint32Array(n);
+  for (let i = 0; i < n; i++) order[i] = words[2 * i + LOW_WORD]!;
+  const exact = (a: number, b: number) =>
+    compareCanonical(g.costs[b]!, g.costs[a]!) || cmpText(g.resourceNames[a]!, g.resourceNames[b]!) || cmpText(g.regions[a]!, g.regions[b]!);
+  for (let start = 0; start < n;) {
+    let end = start + 1;
+    while (end < n && words[2 * end + HIGH_WORD] === words[2 * start + HIGH_WORD]) end++;
+    if (end - start > 1) order.subarray(start, end).sort(exact);
+    start = end;
+  }
+  return order;
+}
+
+/** A finished report: its size and exact total, and its CSV bytes on demand. */
+export interface CostReport {
+  rowCount: number;
+  /** Exact, canonical. */
+  total: string;
+  /**
+   * The CSV as UTF-8, in order, in chunks of about 64 KiB. Every call yields the same bytes, so
+   * one pass can hash them and another upload them without the file ever being held whole. The
+   * caller may keep each chunk, unless it asks for `reuse`: then every chunk is the same buffer,
+   * overwritten by the next (for a pass that only reads each chunk once, like hashing).
+   */
+  chunks(opts?: { reuse?: boolean }): Generator<Uint8Array>;
+}
+
+/**
+ * Aggregates cost rows per (resource, service, region) as they arrive, page by page, then orders
+ * them (service total descending, service name, resource cost descending, resource name, region)
+ * and writes RFC 4180 CSV with the formula guard. Money stays exact: amounts are canonical decimal
+ * strings, summed by digit columns (AmountSum) or as BigInt, never as floating point.
+ */
+export class CostReportBuilder {
+  private readonly services = new Map<string, ServiceGroup>();
+  /** One copy of each region string, shared by its lines. */
+  private readonly regionNames = new Map<string, string>();
+  private rowCount = 0;
+
+  add(rows: Iterable<CostRow>): void {
+    for (const row of rows) {
+      const cost = row.cost;
+      checkAmount(cost);
+      let g = this.services.get(row.service);
+      if (!g) {
+        g = {
+          name: row.service, byResource: new Map(), otherRegion: new Map(),
+          resourceNames: [], regions: [], costs: [], repeated: new Map(), sum: new AmountSum(), total: 0n, order: null,
+        };
+        this.services.set(row.service, g);
+      }
+      const canonical = g.sum.add(cost);
+      const first = g.byResource.get(row.resourceName);
+      let line = first;
+      while (line !== undefined && g.regions[line] !== row.region) line = g.otherRegion.get(line);
+      if (line !== undefined) {
+        addRepeated(g, line, cost);
+        continue;
+      }
+      const added = g.costs.length;
+      if (first === undefined) {
+        g.byResource.set(row.resourceName, added);
+      } else {
+        const after = g.otherRegion.get(first);
+        if (after !== undefined) g.otherRegion.set(added, after);
+        g.otherRegion.set(first, added);
+      }
+      let region = this.regionNames.get(row.region);
+      if (region === undefined) this.regionNames.set(row.region, (region = row.region));
+      g.resourceNames.push(row.resourceName);
+      g.regions.push(region);
+      g.costs.push(canonical ? cost : canonicalAmount(cost));
+      this.rowCount++;
+    }
+  }
+
+  /** Totals and the order of services; each service's lines are sorted as the CSV is first written. */
+  finish(): CostReport {
+    const groups = [...this.services.values()];
+    const scale = Math.max(0, ...groups.map((g) => g.sum.scale));
+    let total = 0n;
+    for (const g of groups) {
+      g.total = g.sum.units(scale);
+      total += g.total;
+      for (const [line, { units, scale: s }] of g.repeated) g.costs[line] = fromUnits(units, s);
+      // The maps were only for aggregation.
+      g.byResource.clear();
+      g.otherRegion.clear();
+      g.repeated.clear();
+    }
+    groups.sort(cmpServices);
+    return { rowCount: this.rowCount, total: fromUnits(total, scale), chunks: (opts) => writeChunks(groups, opts?.reuse ?? false) };
+  }
+}
+
+function addRepeated(g: ServiceGroup, line: number, cost: string): void {
+  let acc = g.repeated.get(line);
+  if (!acc) {
+    const first = g.costs[line]!;
+    g.repeated.set(line, (acc = { units: toUnits(first, scaleOf(first)), scale: scaleOf(first) }));
+  }
+  const scale = scaleOf(cost);
+  if (scale > acc.scale) {
+    acc.units *= 10n ** BigInt(scale - acc.scale);
+    acc.scale = scale;
+  }
+  acc.units += toUnits(cost, acc.scale);
+}
+
+function* writeChunks(groups: ServiceGroup[], reuse: boolean): Generator<Uint8Array> {
+  let buf = new Uint8Array(CHUNK_BYTES);
+  buf.set(HEADER_BYTES);
+  let pos = HEADER_BYTES.length;
+  const regionCells = new Map<string, Uint8Array>();
+  for (const g of groups) {
+    g.order ??= sortGroup(g);
+    const service = encodeCell(g.name);
+    for (let next = 0; next < g.order.length; next = stoppedAt) {
+      pos = writeLines(buf, pos, g, next, service, regionCells);
+      if (stoppedAt < g.order.length) {
+        yield buf.subarray(0, pos);
+        const room = Math.max(CHUNK_BYTES, lineRoom(g, g.order[stoppedAt]!, service, regionCells));
+        if (!reuse || room > buf.length) buf = new Uint8Array(room);
+        pos = 0;
+      }
+    }
+  }
+  if (pos > 0) yield buf.subarray(0, pos);
+}
+
+function regionCell(region: string, cells: Map<string, Uint8Array>): Uint8Array {
+  let cell = cells.get(region);
+  if (cell === undefined) cells.set(region, (cell = encodeCell(region)));
+  return cell;
+}
+
+const lineRoom = (g: ServiceGroup, line: number, service: Uint8Array, regionCells: Map<string, Uint8Array>) =>
+  cellRoom(g.resourceNames[line]!) + service.length + regionCell(g.regions[line]!, regionCells).length + g.costs[line]!.length + 5;
+
+// Where writeLines stopped. A module variable rather than a property: the code after its loop
+// first runs when a chunk fills, and a property store there sent V8's optimised loop back to
+// the interpreter at every chunk.
+let stoppedAt = 0;
+
+/** Writes the group's lines from `from` (in report order) while they fit; returns the end, sets stoppedAt. */
+function writeLines(buf: Uint8Array, pos: number, g: ServiceGroup, from: number, service: Uint8Array, regionCells: Map<string, Uint8Array>): number {
+  const order = g.order!;
+  let i = from;
+  for (; i < order.length; i++) {
+    const line = order[i]!;
+    const name = g.resourceNames[line]!;
+    const region = regionCell(g.regions[line]!, regionCells);
+    const cost = g.costs[line]!;
+    if (pos + cellRoom(name) + service.length + region.length + cost.length + 5 > buf.length) break;
+    pos = writeCell(buf, pos, name);
+    buf[pos++] = 0x2c;
+    for (let k = 0; k < service.length; k++) buf[pos++] = service[k]!;
+    buf[pos++] = 0x2c;
+    for (let k = 0; k < region.length; k++) buf[pos++] = region[k]!;
+    buf[pos++] = 0x2c;
+    // Cost is not neutralised: it is a checked plain decimal (ASCII), so a leading "-" is a
+    // credit, not a formula, and must stay numeric for the spreadsheet.
+    for (let k = 0; k < cost.length; k++) buf[pos++] = cost.charCodeAt(k);
+    buf[pos++] = 0x0d;
+    buf[pos++] = 0x0a;
+  }
+  stoppedAt = i;
+  return pos;
+}
+
+/** Sums rows with the same (resource, service, region), in order of first appearance. */
+export function aggregateRows(rows: Iterable<CostRow>): CostRow[] {
+  const lines = new Map<string, CostRow>();
   for (const row of rows) {
+    checkAmount(row.cost);
+    // A JSON array key cannot collide, whatever the names contain.
     const key = JSON.stringify([row.service, row.region, row.resourceName]);
-    const cost = parseAmount(row.cost);
     const line = lines.get(key);
-    if (line) line.cost = line.cost.plus(cost);
-    else lines.set(key, { row, cost });
+    if (line) line.cost = addAmounts(line.cost, row.cost);
+    else lines.set(key, { ...row, cost: canonicalAmount(row.cost) });
   }
   return [...lines.values()];
 }
 
-/** Sums rows with the same (resource, service, region). */
-export function aggregateRows(rows: Iterable<CostRow>): CostRow[] {
-  return aggregate(rows).map(({ row, cost }) => ({ ...row, cost: formatAmount(cost) }));
-}
-
-// Code-unit order, not localeCompare: the bytes must not depend on the machine's locale.
-const cmpText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
-
-function sortLines(lines: Line[]): { lines: Line[]; total: Decimal } {
-  const serviceTotals = new Map<string, Decimal>();
-  let total = new Money(0);
-  for (const { row, cost } of lines) {
-    serviceTotals.set(row.service, (serviceTotals.get(row.service) ?? new Money(0)).plus(cost));
-    total = total.plus(cost);
-  }
-  const sorted = [...lines].sort((a, b) =>
-    serviceTotals.get(b.row.service)!.cmp(serviceTotals.get(a.row.service)!) ||
-    // Service name before resource cost keeps each service's rows together when totals tie.
-    cmpText(a.row.service, b.row.service) ||
-    b.cost.cmp(a.cost) ||
-    cmpText(a.row.resourceName, b.row.resourceName) ||
-    cmpText(a.row.region, b.row.region));
-  return { lines: sorted, total };
-}
-
 /** The contract's order: service total descending, then resource cost descending; ties by name. */
 export function sortRows(rows: CostRow[]): CostRow[] {
-  return sortLines(rows.map((row) => ({ row, cost: parseAmount(row.cost) }))).lines.map((l) => l.row);
+  const groups = new Map<string, { name: string; sum: AmountSum; total: bigint; rows: { row: CostRow; cost: string }[] }>();
+  for (const row of rows) {
+    checkAmount(row.cost);
+    let g = groups.get(row.service);
+    if (!g) groups.set(row.service, (g = { name: row.service, sum: new AmountSum(), total: 0n, rows: [] }));
+    g.sum.add(row.cost);
+    g.rows.push({ row, cost: canonicalAmount(row.cost) });
+  }
+  const scale = Math.max(0, ...[...groups.values()].map((g) => g.sum.scale));
+  for (const g of groups.values()) g.total = g.sum.units(scale);
+  return [...groups.values()].sort(cmpServices).flatMap((g) => g.rows.sort((a, b) =>
+    compareCanonical(b.cost, a.cost) || cmpText(a.row.resourceName, b.row.resourceName) || cmpText(a.row.region, b.row.region))
+    .map((r) => r.row));
 }
 
+/** The whole CSV in memory, for callers that want a string (the one-off `report` command). */
 export function buildCostCsv(rows: Iterable<CostRow>): { csv: string; rowCount: number; total: string } {
-  const { lines, total } = sortLines(aggregate(rows));
-  // Cost is not neutralised: it is a validated plain decimal, so a leading "-" is a credit, not a
-  // formula, and must stay numeric for the spreadsheet.
-  const records = lines.map(({ row, cost }) => [
-    neutraliseCell(row.resourceName),
-    neutraliseCell(row.service),
-    neutraliseCell(row.region),
-    formatAmount(cost),
-  ]);
-  const csv = stringify([CSV_HEADER, ...records], {
-    record_delimiter: '\r\n',
-    // A custom record_delimiter silently turns off quoting of bare CR/LF; RFC 4180 needs it on.
-    quote_record_delimiter: true,
-    eof: true,
-  });
-  return { csv, rowCount: lines.length, total: formatAmount(total) };
+  const builder = new CostReportBuilder();
+  builder.add(rows);
+  const report = builder.finish();
+  return { csv: Buffer.concat([...report.chunks()]).toString('utf8'), rowCount: report.rowCount, total: report.total };
 }

@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
-import { CSV_HEADER, aggregateRows, buildCostCsv, neutraliseCell, sortRows } from '../../src/domain/csv';
+import { CSV_HEADER, CostReportBuilder, aggregateRows, buildCostCsv, neutraliseCell, sortRows } from '../../src/domain/csv';
 import { formatAmount, parseAmount, sumAmounts } from '../../src/domain/money';
 import type { CostRow } from '../../src/domain/schemas';
 
@@ -41,8 +41,10 @@ function parseCsv(text: string): string[][] {
   }
 }
 
-const TRIGGERS = ['=', '+', '-', '@', '|', '%', '\t', '\r', '\uFF1D', '\uFF0B', '\uFF0D', '\uFF20'];
-const unguard = (cell: string) => (cell.startsWith("'") && TRIGGERS.includes(cell[1] ?? '') ? cell.slice(1) : cell);
+const TRIGGERS = ['=', '+', '-', '@', '|', '%', '\t', '\r', '\uFF1D', '\uFF0B', '\uFF0D', '\uFF20', '\uFF5C', '\uFF05'];
+// A cell the guard prefixed: "'" and then something the guard would prefix again.
+const looksGuarded = (cell: string) => cell.startsWith("'") && neutraliseCell(cell.slice(1)) !== cell.slice(1);
+const unguard = (cell: string) => (looksGuarded(cell) ? cell.slice(1) : cell);
 const row = (resourceName: string, service: string, region: string, cost: string): CostRow => ({
   resourceName, service, region, cost,
 });
@@ -55,7 +57,16 @@ describe('neutraliseCell', () => {
     },
   );
 
-  it.each(['', 'i-0abc', 'Amazon EC2', 'a=b', ' =x', "'=x", 'é', '😀', '\nx'])('leaves %j alone', (s) => {
+  // Issue 12 point 13: spreadsheets skip leading whitespace and invisible characters before a formula.
+  it.each([' =x', '  +1', '\u00A0-1', '\u200B=cmd', '\uFEFF@x', '\u200E|x', '\u2060%x', '\u3000=x', '\n=x', '\u0000=x', ' \t=x',
+    '\uFF5Ccalc', '\uFF05x', ' \uFF1Dx', '\u200B\uFF5Cx'])(
+    'prefixes %j (a trigger after leading invisible characters, or a full-width | or %)',
+    (s) => {
+      expect(neutraliseCell(s)).toBe(`'${s}`);
+    },
+  );
+
+  it.each(['', 'i-0abc', 'Amazon EC2', 'a=b', ' x=', "'=x", 'é', '😀', '\nx', ' ', '\u200B', '\u200Bx=1', 'x\uFF5C'])('leaves %j alone', (s) => {
     expect(neutraliseCell(s)).toBe(s);
   });
 });
@@ -223,8 +234,49 @@ describe('buildCostCsv', () => {
   });
 });
 
+describe('CostReportBuilder', () => {
+  const rows = [
+    row('i-1', 'EC2', 'us-east-1', '0.1'), row('a,"b"', 'S3', 'eu-west-1', '2'),
+    row('i-1', 'EC2', 'eu-west-1', '0.5'), row('i-1', 'EC2', 'us-east-1', '0.25'), row('=x', 'S3', 'eu-west-1', '-1.5'),
+  ];
+
+  it('gives the same report whether rows arrive at once or page by page', () => {
+    const paged = new CostReportBuilder();
+    for (let i = 0; i < rows.length; i += 2) paged.add(rows.slice(i, i + 2));
+    const report = paged.finish();
+    const once = buildCostCsv(rows);
+    expect(Buffer.concat([...report.chunks()]).toString('utf8')).toBe(once.csv);
+    expect({ rowCount: report.rowCount, total: report.total }).toEqual({ rowCount: 3 + 1, total: '1.35' });
+  });
+
+  it('yields the same bytes on every pass (one pass hashes, the next uploads), reusing one buffer if asked', () => {
+    const b = new CostReportBuilder();
+    b.add(Array.from({ length: 3_000 }, (_, i) => row(`r-${i}`, `S${i % 3}`, 'us-east-1', `${i}.5`)));
+    const report = b.finish();
+    const reused: Buffer[] = [];
+    for (const chunk of report.chunks({ reuse: true })) reused.push(Buffer.from(chunk));
+    expect(reused.length).toBeGreaterThan(1);
+    expect(Buffer.concat(reused)).toEqual(Buffer.concat([...report.chunks()]));
+  });
+
+  it('splits a long report into bounded chunks and a huge cell into one chunk of its own', () => {
+    const b = new CostReportBuilder();
+    b.add(Array.from({ length: 3_000 }, (_, i) => row(`r-${i}`, 'S', 'us-east-1', '1')));
+    b.add([row('x'.repeat(100_000), 'S', 'us-east-1', '0.5')]);
+    const report = b.finish();
+    const chunks = [...report.chunks()];
+    expect(chunks.length).toBeGreaterThan(1);
+    expect(chunks.filter((c) => c.length > 64 * 1024)).toHaveLength(1);
+    expect(parseCsv(Buffer.concat(chunks).toString('utf8'))).toHaveLength(3_002);
+  });
+
+  it('rejects a bad amount with the amount in the message', () => {
+    expect(() => new CostReportBuilder().add([row('x', 's', 'r', '1e3')])).toThrow('"1e3"');
+  });
+});
+
 describe('buildCostCsv properties', () => {
-  const tricky = fc.constantFrom(',', '"', '\r', '\n', '\r\n', "'", ...TRIGGERS, 'a', ' ', 'é', '😀', '\u0000', '\uFEFF');
+  const tricky = fc.constantFrom(',', '"', '\r', '\n', '\r\n', "'", ...TRIGGERS, 'a', ' ', 'é', '😀', '\u0000', '\uFEFF', '\u200B');
   const text = fc.oneof(
     fc.string({ unit: 'binary', maxLength: 12 }),
     fc.string({ unit: tricky, maxLength: 8 }),
@@ -235,7 +287,7 @@ describe('buildCostCsv properties', () => {
 
   it('round-trips every cell through an RFC 4180 reader', () => {
     // The guard makes "=x" and "'=x" collide, so originals must not already look guarded.
-    const safeText = text.filter((s) => !(s.startsWith("'") && TRIGGERS.includes(s[1] ?? '')));
+    const safeText = text.filter((s) => !looksGuarded(s));
     const rows = fc.uniqueArray(
       fc.record({ resourceName: safeText, service: safeText, region: safeText, cost: amount }),
       { selector: (r) => JSON.stringify([r.resourceName, r.service, r.region]), maxLength: 30 },

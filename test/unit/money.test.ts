@@ -1,7 +1,9 @@
 import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
 import Decimal from 'decimal.js';
-import { Money, formatAmount, normaliseAmount, parseAmount, sumAmounts, toReportNumber } from '../../src/domain/money';
+import {
+  AmountSum, Money, addAmounts, canonicalAmount, formatAmount, fromUnits, normaliseAmount, parseAmount, sumAmounts, toReportNumber,
+} from '../../src/domain/money';
 
 describe('parseAmount', () => {
   it.each(['0.0000000007', '-1.2', '12', '0', '-0', '007.50', '123456789012345678901234567890.123456789'])(
@@ -157,5 +159,35 @@ describe('normaliseAmount and mixed sums', () => {
     expect(formatAmount(sum)).toBe('101.7499999993');
     expect(formatAmount(sumAmounts([]))).toBe('0');
     expect(formatAmount(sumAmounts(['-3', '3.000']))).toBe('0');
+  });
+});
+
+describe('exact fast paths agree with decimal.js', () => {
+  const amount = fc.oneof(
+    fc.stringMatching(/^-?\d{1,20}(\.\d{1,25})?$/),
+    fc.constantFrom('0', '-0', '0.000', '-0.0', '007', '1.50', '-00.10', '9999999999.9999999999'),
+  );
+
+  it('canonicalAmount is formatAmount(parseAmount(s))', () => {
+    fc.assert(fc.property(amount, (s) => {
+      expect(canonicalAmount(s)).toBe(normaliseAmount(s));
+    }), { numRuns: 2_000 });
+  });
+
+  it('AmountSum and addAmounts are the exact sum', () => {
+    fc.assert(fc.property(fc.array(amount, { maxLength: 50 }), (xs) => {
+      const sum = new AmountSum();
+      for (const x of xs) expect(sum.add(x)).toBe(canonicalAmount(x) === x);
+      const expected = formatAmount(sumAmounts(xs));
+      expect(sum.toString()).toBe(expected);
+      expect(xs.reduce(addAmounts, '0')).toBe(expected);
+    }), { numRuns: 1_000 });
+  });
+
+  it('fromUnits writes units / 10^scale canonically', () => {
+    expect(fromUnits(5n, 3)).toBe('0.005');
+    expect(fromUnits(-1250n, 3)).toBe('-1.25');
+    expect(fromUnits(0n, 4)).toBe('0');
+    expect(fromUnits(120n, 0)).toBe('120');
   });
 });

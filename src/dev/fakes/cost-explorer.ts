@@ -231,7 +231,7 @@ function stableStringify(v: unknown): string {
   return JSON.stringify(v);
 }
 
-function mulberry32(seed: number): () => number {
+export function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
