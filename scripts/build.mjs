@@ -2,7 +2,7 @@
 // Production build into dist/: the CLI compiled to JavaScript (esbuild; packages stay in
 // node_modules), and the workflow bundle, so a worker loads it instead of running webpack at every
 // start (which also needs a writable filesystem). The image runs only what this writes.
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
@@ -32,6 +32,11 @@ await build({
   sourcemap: true,
   logLevel: 'warning',
 });
-const { code } = await bundleWorkflowCode({ workflowsPath: join(root, 'workflows', 'index.ts'), logger: new DefaultLogger('WARN') });
+// The failure converter that encodes failure messages and stack traces (and so, with payload
+// encryption, encrypts them) is loaded by path: next to the chunks for clients and activities, and
+// inside the prebuilt bundle for workflow code, which cannot take it at worker start.
+const failureConverterPath = join(root, 'src', 'infrastructure', 'failure-converter.cjs');
+await copyFile(failureConverterPath, join(dist, 'failure-converter.cjs'));
+const { code } = await bundleWorkflowCode({ workflowsPath: join(root, 'workflows', 'index.ts'), failureConverterPath, logger: new DefaultLogger('WARN') });
 await writeFile(join(dist, 'workflow-bundle.js'), code);
 console.log(`built ${dist}: cli.mjs and workflow-bundle.js`);

@@ -17,8 +17,10 @@ const PAGES_PER_RUN = 150;
 export async function collectCostsWorkflow(input: CollectionInput, resumed?: CollectionProgress): Promise<CollectionResult> {
   const { collectCostsPage } = proxyActivities<Activities>({
     taskQueue: costExplorerQueueOf(workflowInfo().taskQueue),
-    // The wait for a pacer slot (a few seconds) plus one call under the client's request timeout.
-    startToCloseTimeout: '1 minute',
+    // The wait for a pacer slot (a few seconds: each worker runs at most 2 × COST_EXPLORER_MAX_RPS
+    // pages at once) plus one call under the client's 20 s request timeout. Also how long a dead
+    // worker's page takes to be retried elsewhere.
+    startToCloseTimeout: '30 seconds',
     // Throttling and 5xx land here; the pacer, not the backoff, paces the normal case.
     retry: {
       initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '10 seconds',

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { config as loadDotenv } from 'dotenv';
 import { ConfigError, loadConfig, type Role } from '../infrastructure/config';
@@ -6,7 +6,12 @@ import { MAX_PADDING_HOURS } from '../domain/defaults';
 import { IsoDateTime, LeaseUuid } from '../domain/schemas';
 import { addressInUse, CliError, EXIT_BAD_CONFIG, payloadKeyProblem } from './cli-error';
 
-const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+/** package.json is two levels up from src/interfaces/cli.ts, one from the compiled dist/cli.mjs. */
+const version = ['../../package.json', '../package.json']
+  .map((path) => new URL(path, import.meta.url))
+  .filter((url) => existsSync(url))
+  .map((url) => (JSON.parse(readFileSync(url, 'utf8')) as { name?: string; version: string }))
+  .find((pkg) => pkg.name === 'lease-costs')?.version ?? 'unknown';
 
 /** The same canonical (lower-case, non-nil) uuid the webhook and workflow ids use. */
 const uuidArg = (v: string) => {

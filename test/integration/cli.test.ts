@@ -1,11 +1,16 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parse } from 'csv-parse/sync';
+import Decimal from 'decimal.js';
 import { createServer, type AddressInfo } from 'node:net';
 import type { Client } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectClient, startLeaseCosts, workflowIdFor } from '../../src/infrastructure/client';
 import type { LeaseStatus } from '../../src/domain/schemas';
 import { freePort } from '../../src/dev/ports';
+import { awsEnvFor } from '../helpers/aws';
 import { runCli } from '../helpers/cli';
 import { dailyCosts, startStack, type Stack } from '../helpers/stack';
 import { waitFor } from '../helpers/wait';
@@ -179,4 +184,33 @@ describe('lease-costs CLI, run as a process', () => {
       taken.close();
     }
   });
+
+  it('report writes an exact CSV on the spot, its calls paced by the workers\' pacer; no worker is a clear exit 4', async () => {
+    const accountId = `${Math.floor(1e11 + Math.random() * 8e11)}`;
+    const start = new Date(Date.now() - 3 * 24 * HOUR).toISOString().slice(0, 10);
+    const end = new Date(Date.now() - 24 * HOUR).toISOString().slice(0, 10);
+    stack.ce.addCosts(dailyCosts({ accountId, start, end, service: 'Amazon Simple Storage Service', resourceId: 'my-bucket', region: 'eu-west-1', amount: '0.0000000007' }));
+    stack.ce.addCosts(dailyCosts({ accountId, start, end, service: 'AWS Lambda', resourceId: 'fn', region: 'us-east-1', amount: '1.25' }));
+    const env = {
+      ...awsEnvFor(stack.motoEndpoint, { AWS_ENDPOINT_URL_COST_EXPLORER: stack.ce.endpoint }),
+      ...cliEnv, COST_EXPLORER_ROLE_ARN: stack.config.COST_EXPLORER_ROLE_ARN!,
+    };
+    const out = join(tmpdir(), `report-${randomUUID()}.csv`);
+    const res = await runCli(['report', '--account', accountId, '--start', start, '--end', end, '--out', out], env);
+    expect(res.code, res.stderr).toBe(0);
+    const expected = stack.ce.expectedTotal({ accountId, start, end, recordType: 'Usage' });
+    const [header, ...rows] = parse(readFileSync(out, 'utf8'), { record_delimiter: '\r\n' }) as string[][];
+    expect(header).toEqual(['Resource Name', 'Service', 'Region', 'Cost']);
+    expect(rows.map((r) => [r[0], r[2]])).toEqual([['fn', 'us-east-1'], ['my-bucket', 'eu-west-1']]);
+    expect(rows.reduce((sum, r) => sum.plus(r[3]!), new Decimal(0)).toFixed()).toBe(expected);
+    expect(res.stderr).toContain(`2 rows, total ${expected} USD`);
+    // Its calls took slots from the workers' pacer, like every page of every lease.
+    const pacer = await client.workflow.getHandle(`cost-explorer-pacer-${stack.config.TEMPORAL_TASK_QUEUE}`).describe();
+    expect(pacer.status.name).toBe('RUNNING');
+
+    expectOneLineFailure(await runCli(['report', '--account', accountId, '--start', end, '--end', start], env), 2, /--start must be before --end/);
+    // A task queue no worker polls: the pacer never answers.
+    expectOneLineFailure(await runCli(['report', '--account', accountId, '--start', start, '--end', end], { ...env, TEMPORAL_TASK_QUEUE: `nobody-${randomUUID()}` }),
+      4, /pacer on task queue nobody-\S+ did not answer within 10 s \(is a lease-costs worker running\?\)/);
+  }, 60_000);
 });
