@@ -271,7 +271,7 @@ function printBurst(r: BurstResult, opts: Options) {
     ['attempted call rate incl. throttled (calls/s)', r.attemptedRatePerSecond],
     [`achieved rate / cap (${CAP_RPS}/s)`, `${round(r.achievedShareOfCap * 100, 1)}%`],
   ], [
-    `COST_EXPLORER_MAX_RPS=${r.maxRpsPerProcess}, given to both workers: the server-side dispatch rate of the -cost-explorer task queue (one call per activity) and the spacing of the pacer workflow's call slots. The fake throttles calls beyond ${r.fakeThrottleAboveRps} accepted in the trailing second.`,
+    `COST_EXPLORER_MAX_RPS=${r.maxRpsPerProcess}, given to both workers: the spacing of the pacer workflow's call slots, the one limiter (default task-queue partitions, no server dynamic config). The fake throttles calls beyond ${r.fakeThrottleAboveRps} accepted in the trailing second.`,
     'Rates are (calls − 1) / (last call − first call), from the fake\'s call log.',
     ...(Object.keys(r.failureTypes).length ? [`Failure types: ${JSON.stringify(r.failureTypes)}`] : []),
   ]);
