@@ -103,8 +103,16 @@ export const ConfigSchema = z.object({
   CODEC_AUTH_TOKEN: optional(z.string().min(32, 'must be at least 32 characters')),
   /** Host header names the codec endpoint answers to: a DNS-rebound name gets 421. */
   CODEC_ALLOWED_HOSTS: z.string().default('127.0.0.1,localhost,[::1]'),
-  /** `none` serves without a token off loopback: only where the port is published on loopback (compose), since Temporal UI cannot send a fixed token. */
-  CODEC_AUTH: z.enum(['token', 'none']).default('token'),
+  /**
+   * `token`: CODEC_AUTH_TOKEN, when set (required off loopback). `oidc`: the access token Temporal UI
+   * forwards, verified against the identity provider's JWKS, issuer and audience. `none`: no token
+   * off loopback, only where the port is published on loopback (compose), since the UI without
+   * OIDC cannot send one.
+   */
+  CODEC_AUTH: z.enum(['token', 'oidc', 'none']).default('token'),
+  CODEC_OIDC_JWKS_URL: optional(httpsUrl),
+  CODEC_OIDC_ISSUER: optional(z.string().min(1)),
+  CODEC_OIDC_AUDIENCE: optional(z.string().min(1)),
   /** host:port for the Prometheus endpoint of worker processes; empty turns metrics off. */
   LOG_LEVEL: z.preprocess((v) => (typeof v === 'string' && v.trim() !== '' ? v.trim().toLowerCase() : undefined),
     z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info')),
@@ -151,8 +159,13 @@ export function loadConfig(env: NodeJS.ProcessEnv, roles: Role[]): Config {
     if (role === 'webhook' && value('WEBHOOK_AUTH') === 'none' && !isLoopbackHost(String(value('WEBHOOK_HOST') ?? '0.0.0.0'))) {
       problems.push({ variable: 'WEBHOOK_AUTH', message: `none is allowed only with a loopback WEBHOOK_HOST (127.0.0.1, ::1, localhost): anyone reaching ${String(value('WEBHOOK_HOST') ?? '0.0.0.0')} could start runs` });
     }
-    if (role === 'codec' && value('CODEC_AUTH') !== 'none' && !value('CODEC_AUTH_TOKEN') && !isLoopbackHost(String(value('CODEC_HOST') ?? '127.0.0.1')) && !problems.some((p) => p.variable === 'CODEC_AUTH_TOKEN')) {
-      problems.push({ variable: 'CODEC_AUTH_TOKEN', message: 'is required when CODEC_HOST is not a loopback address (or CODEC_AUTH=none where the port is published on loopback only): the endpoint decrypts for whoever calls it' });
+    if (role === 'codec' && value('CODEC_AUTH') === 'oidc') {
+      for (const key of ['CODEC_OIDC_JWKS_URL', 'CODEC_OIDC_ISSUER'] as const) {
+        if (!value(key) && !problems.some((p) => p.variable === key)) problems.push({ variable: key, message: 'is required with CODEC_AUTH=oidc' });
+      }
+    }
+    if (role === 'codec' && (value('CODEC_AUTH') ?? 'token') === 'token' && !value('CODEC_AUTH_TOKEN') && !isLoopbackHost(String(value('CODEC_HOST') ?? '127.0.0.1')) && !problems.some((p) => p.variable === 'CODEC_AUTH_TOKEN')) {
+      problems.push({ variable: 'CODEC_AUTH_TOKEN', message: 'is required when CODEC_HOST is not a loopback address (or CODEC_AUTH=oidc, or CODEC_AUTH=none where the port is published on loopback only): the endpoint decrypts for whoever calls it' });
     }
   }
   if (value('PAYLOAD_REQUIRE_ENCRYPTION') === true && !value('PAYLOAD_ENCRYPTION_KEYS') && !problems.some((p) => p.variable === 'PAYLOAD_ENCRYPTION_KEYS')) {

@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Payload } from '@temporalio/common';
 import Fastify, { type FastifyInstance } from 'fastify';
+import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { z } from 'zod';
 import { EncryptionCodec, parseEncryptionKeys } from '../infrastructure/codec';
 import type { Config } from '../infrastructure/config';
@@ -29,21 +30,42 @@ const list = (s: string) => new Set(s.split(',').map((x) => x.trim().toLowerCase
 const digest = (s: string) => createHash('sha256').update(s).digest();
 const hostnameOf = (host: string | undefined) => (host && URL.canParse(`http://${host}`) ? new URL(`http://${host}`).hostname : undefined);
 
+type AuthConfig = Partial<Pick<Config, 'CODEC_AUTH' | 'CODEC_AUTH_TOKEN' | 'CODEC_OIDC_JWKS_URL' | 'CODEC_OIDC_ISSUER' | 'CODEC_OIDC_AUDIENCE'>>;
+
+/**
+ * Whether an Authorization header may use the endpoint: with `CODEC_AUTH=oidc`, the operator's
+ * access token that Temporal UI forwards (`TEMPORAL_CODEC_PASS_ACCESS_TOKEN=true`), verified
+ * against the identity provider's keys, issuer and audience; otherwise the configured token, if any.
+ */
+function authorizer(config: AuthConfig): (header: string | undefined) => Promise<boolean> {
+  if (config.CODEC_AUTH === 'oidc') {
+    const keys = createRemoteJWKSet(new URL(config.CODEC_OIDC_JWKS_URL!));
+    return async (header) => {
+      const token = /^Bearer (\S+)$/.exec(header ?? '')?.[1];
+      if (!token) return false;
+      return jwtVerify(token, keys, { issuer: config.CODEC_OIDC_ISSUER!, audience: config.CODEC_OIDC_AUDIENCE }).then(() => true, () => false);
+    };
+  }
+  const expected = config.CODEC_AUTH_TOKEN === undefined ? undefined : digest(`Bearer ${config.CODEC_AUTH_TOKEN}`);
+  return async (header) => !expected || (typeof header === 'string' && timingSafeEqual(digest(header), expected));
+}
+
 /**
  * The codec endpoint Temporal UI (and `temporal workflow show --codec-endpoint`) calls to show
  * decrypted payloads. It decrypts, and `/encode` makes valid ciphertext, for whoever gets through, so:
  * a Host allow list (a DNS-rebound page names its own host), an Origin allow list, and a bearer
- * token when one is configured (required off loopback by the config).
+ * token: the UI's forwarded access token (OIDC) or a configured one (one of them is required off
+ * loopback by the config).
  */
 export function buildCodecServer(
-  config: Pick<Config, 'PAYLOAD_ENCRYPTION_KEYS' | 'CODEC_CORS_ORIGINS' | 'CODEC_ALLOWED_HOSTS'> & Partial<Pick<Config, 'CODEC_AUTH_TOKEN'>>,
+  config: Pick<Config, 'PAYLOAD_ENCRYPTION_KEYS' | 'CODEC_CORS_ORIGINS' | 'CODEC_ALLOWED_HOSTS'> & AuthConfig,
   logger: Logger,
 ): FastifyInstance {
   if (!config.PAYLOAD_ENCRYPTION_KEYS) throw new Error('PAYLOAD_ENCRYPTION_KEYS is not set: there is nothing to decode');
   const codec = new EncryptionCodec(parseEncryptionKeys(config.PAYLOAD_ENCRYPTION_KEYS));
   const origins = list(config.CODEC_CORS_ORIGINS);
   const hosts = list(config.CODEC_ALLOWED_HOSTS);
-  const expected = config.CODEC_AUTH_TOKEN === undefined ? undefined : digest(`Bearer ${config.CODEC_AUTH_TOKEN}`);
+  const authorized = authorizer(config);
   // Request lines would say only "decode": the UI calls it for every page it shows.
   const app = Fastify({ ...fastifyLogging(logger), bodyLimit: 8 * 1024 * 1024 });
 
@@ -63,8 +85,7 @@ export function buildCodecServer(
         .header('access-control-allow-headers', 'content-type, x-namespace, authorization')
         .send();
     }
-    const auth = request.headers.authorization;
-    if (expected && (typeof auth !== 'string' || !timingSafeEqual(digest(auth), expected))) {
+    if (!(await authorized(request.headers.authorization))) {
       return reply.code(401).send({ error: 'missing or invalid bearer token' });
     }
   });

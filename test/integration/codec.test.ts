@@ -1,4 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
+import { createServer } from 'node:http';
+import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { Client, Connection } from '@temporalio/client';
 import { defaultPayloadConverter, type Payload } from '@temporalio/common';
 import type { FastifyInstance } from 'fastify';
@@ -7,6 +9,7 @@ import { startLeaseCosts, workflowIdFor } from '../../src/infrastructure/client'
 import { createWorker, type LeaseCostsWorker } from '../../src/infrastructure/worker';
 import { dataConverterFor, EncryptionCodec, parseEncryptionKeys } from '../../src/infrastructure/codec';
 import { buildCodecServer } from '../../src/interfaces/codec-server';
+import { listenOnLoopback } from '../../src/dev/fakes/listen';
 import { rawHistoryText } from '../helpers/history';
 import { httpRequest } from '../helpers/http';
 import { silentLogger } from '../helpers/logs';
@@ -118,6 +121,39 @@ describe('payload encryption', () => {
     }
     const allowed = await httpRequest(`${codecUrl}/encode`, { headers: { ...json, ...AUTH, origin: UI_ORIGIN }, body });
     expect(allowed.status).toBe(200);
+  });
+
+  it('with CODEC_AUTH=oidc it takes the access token Temporal UI forwards, verified against the identity provider\'s keys', async () => {
+    // A real JWKS over HTTP, as an identity provider serves it, and tokens signed as it would.
+    const { privateKey, publicKey } = await generateKeyPair('RS256');
+    const { privateKey: strangerKey } = await generateKeyPair('RS256');
+    const jwk = { ...(await exportJWK(publicKey)), kid: 'idp-1', alg: 'RS256', use: 'sig' };
+    const idp = createServer((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: [jwk] })));
+    const { endpoint: jwksBase } = await listenOnLoopback(idp);
+    const config = { PAYLOAD_ENCRYPTION_KEYS: KEYS, CODEC_CORS_ORIGINS: UI_ORIGIN, CODEC_ALLOWED_HOSTS: '127.0.0.1', CODEC_AUTH: 'oidc' as const,
+      CODEC_OIDC_JWKS_URL: `${jwksBase}/jwks.json`, CODEC_OIDC_ISSUER: 'https://idp.example', CODEC_OIDC_AUDIENCE: 'temporal-ui' };
+    const oidc = buildCodecServer(config, silentLogger());
+    await oidc.listen({ port: 0, host: '127.0.0.1' });
+    try {
+      const url = `http://127.0.0.1:${(oidc.server.address() as { port: number }).port}/decode`;
+      const sign = (key: Parameters<SignJWT["sign"]>[0], claims: { iss?: string; aud?: string; exp?: string } = {}) =>
+        new SignJWT({ sub: 'operator@example.gov.uk' }).setProtectedHeader({ alg: 'RS256', kid: 'idp-1' })
+          .setIssuer(claims.iss ?? config.CODEC_OIDC_ISSUER).setAudience(claims.aud ?? config.CODEC_OIDC_AUDIENCE)
+          .setIssuedAt().setExpirationTime(claims.exp ?? '5m').sign(key);
+      const body = JSON.stringify({ payloads: [{ metadata: { encoding: Buffer.from('json/plain').toString('base64') }, data: Buffer.from('"x"').toString('base64') }] });
+      const call = async (authorization?: string) =>
+        (await httpRequest(url, { headers: { 'content-type': 'application/json', ...(authorization ? { authorization } : {}) }, body })).status;
+      expect(await call(`Bearer ${await sign(privateKey)}`), 'a valid token').toBe(200);
+      expect(await call(), 'no token').toBe(401);
+      expect(await call(`Bearer ${await sign(strangerKey)}`), 'signed by another key').toBe(401);
+      expect(await call(`Bearer ${await sign(privateKey, { iss: 'https://other.example' })}`), 'another issuer').toBe(401);
+      expect(await call(`Bearer ${await sign(privateKey, { aud: 'someone-else' })}`), 'another audience').toBe(401);
+      expect(await call(`Bearer ${await sign(privateKey, { exp: '-1m' })}`), 'expired').toBe(401);
+      expect(await call(`Bearer ${TOKEN}`), 'the static token means nothing here').toBe(401);
+    } finally {
+      await oidc.close();
+      idp.close();
+    }
   });
 
   it('failure messages and stack traces are encrypted in raw history, and decode for a client with the keys', async () => {

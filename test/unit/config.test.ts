@@ -130,5 +130,8 @@ describe('loadConfig', () => {
     expect(problemsOf({ PAYLOAD_ENCRYPTION_KEYS: keys }, ['codec'])).toEqual([]);
     expect(problemsOf({ PAYLOAD_ENCRYPTION_KEYS: keys, CODEC_HOST: '0.0.0.0' }, ['codec'])).toEqual(['CODEC_AUTH_TOKEN']);
     expect(problemsOf({ PAYLOAD_ENCRYPTION_KEYS: keys, CODEC_HOST: '0.0.0.0', CODEC_AUTH_TOKEN: 'x'.repeat(32) }, ['codec'])).toEqual([]);
+    expect(problemsOf({ PAYLOAD_ENCRYPTION_KEYS: keys, CODEC_HOST: '0.0.0.0', CODEC_AUTH: 'oidc' }, ['codec'])).toEqual(['CODEC_OIDC_ISSUER', 'CODEC_OIDC_JWKS_URL']);
+    expect(problemsOf({ PAYLOAD_ENCRYPTION_KEYS: keys, CODEC_HOST: '0.0.0.0', CODEC_AUTH: 'oidc', CODEC_OIDC_JWKS_URL: 'https://idp.example/jwks.json', CODEC_OIDC_ISSUER: 'https://idp.example' }, ['codec'])).toEqual([]);
+    expect(problemsOf({ PAYLOAD_ENCRYPTION_KEYS: keys, CODEC_AUTH: 'oidc', CODEC_OIDC_JWKS_URL: 'http://idp.example/jwks.json', CODEC_OIDC_ISSUER: 'i' }, ['codec'])).toEqual(['CODEC_OIDC_JWKS_URL']);
   });
 });
