@@ -1,4 +1,17 @@
 import { defineConfig } from 'vitest/config';
+import { BaseSequencer, type TestSpecification } from 'vitest/node';
+
+/**
+ * The long files (fault cases that wait out timeouts and outages, then the stack-level
+ * integration files) start first, so on a fresh clone, with no timing cache, none of them
+ * starts last and stretches the run.
+ */
+class LongestFirst extends BaseSequencer {
+  override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
+    const rank = (f: TestSpecification) => (f.moduleId.includes('/test/faults/') ? 0 : f.moduleId.includes('/test/integration/') ? 1 : 2);
+    return (await super.sort(files)).sort((a, b) => rank(a) - rank(b));
+  }
+}
 
 export default defineConfig({
   test: {
@@ -10,8 +23,9 @@ export default defineConfig({
     // Native Temporal bindings are happier in child processes than in worker threads.
     pool: 'forks',
     // Most files spend their time waiting on timers, servers and retries, not on CPU (a full run
-    // keeps the 2 cores about a quarter busy), so four files run at once.
-    maxWorkers: 4,
+    // keeps the 2 cores about a third busy), so five files run at once.
+    maxWorkers: 5,
+    sequence: { sequencer: LongestFirst },
     // AWS SDK releases nag about Node 20 on every client construction.
     env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
     // The JSON report feeds scripts/test-summary.mjs, whose closing line CI reads.

@@ -1,0 +1,3 @@
+import { workerCrashCases } from './worker-crash-cases';
+
+workerCrashCases('mid-upload');
