@@ -6,7 +6,6 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLeaseCosts, workflowIdFor } from '../../src/infrastructure/client';
 import { startTemporalDevServer, type DevServer } from '../../src/dev/dev-server';
-import { freePort } from '../../src/dev/ports';
 import type { LeaseStatus } from '../../src/domain/schemas';
 import { repoRoot } from '../../src/dev/tools';
 import { dailyCosts, startStack, type Stack } from '../helpers/stack';
@@ -31,7 +30,8 @@ let browser: Browser | undefined;
 
 beforeAll(async () => {
   if (!hasChromium) return;
-  server = await startTemporalDevServer({ uiPort: await freePort() });
+  // Ports left to the helper, which picks them and picks again if another process takes one first.
+  server = await startTemporalDevServer();
   stack = await startStack({ temporalAddress: server.address });
   await stack.startWorker();
   await mkdir(outDir, { recursive: true });
