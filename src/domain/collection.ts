@@ -106,10 +106,13 @@ function keyParts(leaseUuid: string, version: number): { uuid: string; version: 
   return { uuid: uuid.data, version };
 }
 
+/** The objects one report version publishes, each beside the CSV. */
+export const ReportObject = { csv: '.csv', summary: '.summary.json', chart: '.html', focus: '.focus.csv' } as const;
+
 /** Deterministic per (lease, version): a retried attempt overwrites, a re-run gets a new object. */
-export const reportKey = (prefix: string, leaseUuid: string, version: number) => {
+export const reportKey = (prefix: string, leaseUuid: string, version: number, object: keyof typeof ReportObject = 'csv') => {
   const k = keyParts(leaseUuid, version);
-  return `${prefix}${k.uuid}/lease-costs-${k.uuid}-v${k.version}.csv`;
+  return `${prefix}${k.uuid}/lease-costs-${k.uuid}-v${k.version}${ReportObject[object]}`;
 };
 
 export const stagingPrefix = (prefix: string, leaseUuid: string, version: number) => {
