@@ -390,6 +390,8 @@ interface BuildRun {
   bytes?: number;
   chars?: number;
   sha256?: string;
+  /** The part of buildMs spent hashing. */
+  sha256Ms?: number;
   buildMs: number;
   cpuMs: number;
   idleKiB: number;
@@ -518,11 +520,12 @@ function printReport(r: ReportResult) {
   };
   const before = r.builds.filter((b) => b.variant === 'before');
   printTable(`3a. Report build: ${r.rows.toLocaleString('en')} rows, each variant in a fresh process, ${r.rounds} round(s)`, [
-    'variant', 'wall ms (each round)', 'median ms', 'CPU ms (median)', 'peak RSS growth MiB (median)', 'of which input MiB', 'growth vs before',
+    'variant', 'wall ms (each round)', 'median ms', 'of which SHA-256 ms (median)', 'CPU ms (median)', 'peak RSS growth MiB (median)', 'of which input MiB', 'growth vs before',
   ], BUILD_VARIANTS.map((v): Cell[] => {
     const runs = r.builds.filter((b) => b.variant === v);
     const growth = median(runs.map(growthKiB));
-    return [label[v], runs.map((b) => Math.round(b.buildMs)).join(' / '), Math.round(median(runs.map((b) => b.buildMs))),
+    const sha = runs.some((b) => b.sha256Ms !== undefined) ? round(median(runs.map((b) => b.sha256Ms ?? 0)), 1) : 'none';
+    return [label[v], runs.map((b) => Math.round(b.buildMs)).join(' / '), Math.round(median(runs.map((b) => b.buildMs))), sha,
       Math.round(median(runs.map((b) => b.cpuMs))), round(growth / 1024, 1), round(median(runs.map((b) => b.withInputKiB - b.idleKiB)) / 1024, 1),
       `${round((growth / median(before.map(growthKiB))) * 100, 0)}%`];
   }), [
@@ -530,6 +533,7 @@ function printReport(r: ReportResult) {
     'Peak RSS growth = maxRSS at the end minus maxRSS when the process was idle (modules loaded, no rows yet); it includes the input rows',
     '(and, for the Lambda step, sorting them into its pre-sorted input, which is not timed). Its costs are numbers formatted as the Lambda did.',
     `before and ours wrote the same CSV: ${r.builds.find((b) => b.variant === 'ours')!.bytes} bytes, SHA-256 ${r.builds.find((b) => b.variant === 'ours')!.sha256}.`,
+    'SHA-256 is part of our build and the target, though the Lambda step has none: the column shows how much of the wall time it is.',
   ]);
   printTable('3b. writeReport end to end (staged pages in S3 -> CSV in S3, checksum verified), fresh process', [
     'rows', 'staged pages', 'CSV MiB', 'wall s', 'peak RSS MiB', 'growth MiB', 'heartbeats', 'longest heartbeat gap ms', 'longest event-loop stall ms', 'S3 object SHA-256 = reported',
@@ -798,7 +802,7 @@ function targets(r: { burst?: BurstResult; datasets?: DatasetRun[]; report?: Rep
     const [beforeGrowth, oursGrowth] = [med('before', growthKiB), med('ours', growthKiB)];
     out.push({
       target: t3,
-      measured: `${Math.round(oursMs)} vs ${Math.round(lambdaMs)} ms; growth ${round(oursGrowth / 1024, 1)} vs ${round(beforeGrowth / 1024, 1)} MiB (${round((oursGrowth / beforeGrowth) * 100, 0)}%)`,
+      measured: `${Math.round(oursMs)} (SHA-256 ${round(med('ours', (b) => b.sha256Ms ?? 0), 1)}) vs ${Math.round(lambdaMs)} ms; growth ${round(oursGrowth / 1024, 1)} vs ${round(beforeGrowth / 1024, 1)} MiB (${round((oursGrowth / beforeGrowth) * 100, 0)}%)`,
       verdict: verdict(oursMs <= lambdaMs && oursGrowth * 2 <= beforeGrowth),
     });
   } else skip(t3);
