@@ -5,7 +5,8 @@
 //   lambda  the Lambda system's CSV step (seed 004; its csv-generator.ts): string concatenation of
 //           rows it had already aggregated and sorted, each cost a number formatted with
 //           toFixed(10) minus trailing zeros, RFC 4180 escaping and, as the benchmark issue asks,
-//           our formula guard. Preparing its sorted input is not timed.
+//           our formula guard. Preparing its sorted input (rows made in arrival order, then
+//           sorted) is not timed.
 //   before  buildCostCsv as it was before issue 16 (test/helpers/csv-before.ts), then SHA-256.
 //   ours    CostReportBuilder: aggregate, sort, CSV bytes and SHA-256, as writeReport's first pass.
 import { createHash } from 'node:crypto';
@@ -25,7 +26,12 @@ const idleKiB = process.resourceUsage().maxRSS;
 let input = [...costRows(rows, BENCH_SEED)];
 let lambdaRows: { resourceName: string; service: string; region: string; cost: number }[] = [];
 if (variant === 'lambda') {
-  lambdaRows = sortRows(input).map((r) => ({ ...r, cost: Number(r.cost) }));
+  // Its row objects are made as pages arrive and then sorted in place, as the Lambda's would be:
+  // made in sorted order instead, they would lie in memory in the order the loop reads them, a
+  // layout that neither its rows nor ours have (measured: about 15 % faster).
+  const asLambdaRows = new Map(input.map((r) => [r, { ...r, cost: Number(r.cost) }]));
+  lambdaRows = sortRows(input).map((r) => asLambdaRows.get(r)!);
+  asLambdaRows.clear();
   input = [];
 }
 const withInputKiB = process.resourceUsage().maxRSS;
