@@ -64,7 +64,7 @@ export function dailyChartSpec(summary: Pick<LeaseSummary, 'byService' | 'daily'
   const colours = labels.map((l, i) => (l === other ? OTHER_COLOUR : COLOURS[i] ?? OTHER_COLOUR));
   return {
     description: 'Daily cost by service',
-    width: 720,
+    width: 680,
     height: 320,
     background: 'white',
     padding: 8,
@@ -79,7 +79,9 @@ export function dailyChartSpec(summary: Pick<LeaseSummary, 'byService' | 'daily'
       color: {
         field: 'series', type: 'nominal', title: 'Service',
         scale: { domain: labels, range: colours },
-        legend: { orient: 'right', labelLimit: 240, labelFontSize: 12, titleFontSize: 12, symbolType: 'square' },
+        // Without a canvas Vega estimates text at 0.8 em a character, about 1.4 times real widths:
+        // 400 px keeps AWS's long service names whole (40 characters) and truncates hostile ones.
+        legend: { orient: 'right', labelLimit: 400, labelFontSize: 12, titleFontSize: 12, symbolType: 'square' },
       },
       // The costliest service at the bottom of each bar, as in the legend.
       order: { field: 'rank', type: 'quantitative', sort: 'ascending' },
