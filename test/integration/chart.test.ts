@@ -88,7 +88,7 @@ describe('publishReport', () => {
     const chart: ChartObject = await mock.run(writeChart, { leaseUuid: uuid, version: 1, accountId: '123456789012', billingWindow: window });
     const eventBridge = new EventBridgeClient(clientConfig(endpoint));
     const { publishReport } = createEventBridgeActivities({ eventBridge, busName: events.busName, presign: createPresigner(deps) });
-    const report = { bucket, key: reportKey('reports/', uuid, 1), checksumSha256: 'x', rowCount: 1, total: '1.5', bytes: 1 };
+    const report = { bucket, key: reportKey('reports/', uuid, 1), summaryKey: reportKey('reports/', uuid, 1, 'summary'), checksumSha256: 'x', rowCount: 1, total: '1.5', bytes: 1 };
     await mock.run(publishReport, {
       leaseUuid: uuid, userEmail: 'ada@example.gov.uk', accountId: '123456789012', version: 1,
       billingWindow: window, report, chartKey: chart.key, resourceLevel: 'used',
