@@ -6,6 +6,7 @@ import { parse } from 'csv-parse/sync';
 import { Decimal } from 'decimal.js';
 import { describe, expect, it } from 'vitest';
 import { freePort } from '../../src/dev/ports';
+import { SERVICE_LEVEL_RESOURCE } from '../../src/domain/collection';
 import { runCli } from '../helpers/cli';
 import { waitFor } from '../helpers/wait';
 
@@ -94,8 +95,9 @@ async function checkDemo(demo: ReturnType<typeof collect>, { t0, port, uiPort }:
     expect(chartLine, block).not.toBeNull();
     const html = await readFile(fileURLToPath(chartLine![1]!), 'utf8');
     expect(html).toContain(`<dd class="total" id="total">${total![1]} USD</dd>`);
-    const costliest = rows.reduce((max, r) => (new Decimal(r[3]!).gt(max) ? new Decimal(r[3]!) : max), new Decimal(rows[0]![3]!));
-    expect(html).toContain(`<td class="cost">${costliest.toFixed()}</td>`);
+    // The costliest resource line heads the top resources (service-level lines are not resources).
+    const costliest = rows.filter((r) => r[0] !== SERVICE_LEVEL_RESOURCE).sort((a, b) => new Decimal(b[3]!).cmp(a[3]!))[0]!;
+    expect(html.slice(html.indexOf(' resources</h2>')).match(/<td class="cost">([^<]*)<\/td>/)?.[1]).toBe(costliest[3]);
     expect(html).toMatch(/<svg[^>]*>[^]*aria-roledescription="bar"[^]*<\/svg>/);
   }
 
