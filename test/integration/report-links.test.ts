@@ -128,6 +128,6 @@ describe('signed report links', () => {
     const expired = await get(signReportLink({ baseUrl: base, signingKey: SIGNING_KEY, key: report.key, expiresAt: new Date(Date.now() - 1000) }));
     expect(expired.status).toBe(403);
     expect(expired.json).toEqual({ error: 'this report link has expired' });
-    expect(presigned).toEqual([report.key]);
+    expect(presigned).toEqual([report.key, report.chartKey]);
   });
 });
