@@ -96,9 +96,9 @@ export function escapeHtml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
-// No script may run, nothing may be fetched; inline styles only. `frame-ancestors` cannot be set
-// from a meta tag, and a report has nothing to protect from framing.
-export const REPORT_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'";
+// No script may run and nothing may be fetched (no image, font or frame either); inline styles
+// only. `frame-ancestors` cannot be set from a meta tag, and a report has nothing to protect from framing.
+export const REPORT_CSP = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'";
 
 const STYLE = `
 body{font:14px/1.45 system-ui,sans-serif;color:#1b1b1b;margin:24px auto;max-width:1040px;padding:0 16px}

@@ -47,7 +47,7 @@ afterAll(async () => {
 });
 
 /** The summary in S3, writeChart's page from it, and that page open in the browser by its presigned URL. */
-async function openReport(summary: LeaseSummary, days: number): Promise<{ page: Page; requests: string[] }> {
+async function openReport(summary: LeaseSummary, days: number): Promise<{ page: Page; requests: string[]; url: string }> {
   await putSummary(s3, deps.bucket, deps.keyPrefix, summary);
   const billingWindow = { start: summary.daily[0]!.date, end: addDays(summary.daily[0]!.date, days) };
   const chart: ChartObject = await new MockActivityEnvironment().run(createS3Activities(deps).writeChart, {
@@ -60,7 +60,7 @@ async function openReport(summary: LeaseSummary, days: number): Promise<{ page: 
   page.on('request', (r) => requests.push(r.url()));
   const res = await page.goto(url);
   expect(res?.status()).toBe(200);
-  return { page, requests };
+  return { page, requests, url };
 }
 
 async function sizeOf(page: Page, selector: string): Promise<{ count: number; nonZero: number }> {
@@ -77,7 +77,7 @@ describe('the lease report in a real browser, JavaScript off', () => {
       resourceName: (s, r) => (s === 0 && r === 0 ? HOSTILE_RESOURCE : `arn:aws:svc${s}:eu-west-2:123456789012:thing/r-${s}-${r}`),
     });
     const summary = summaryOf(uuid, 1, rows);
-    const { page, requests } = await openReport(summary, 20);
+    const { page, requests, url } = await openReport(summary, 20);
 
     // Nothing from the data became markup; the page fetched only itself.
     expect(await page.title()).toBe(`Lease costs ${uuid} v1`);
@@ -101,6 +101,15 @@ describe('the lease report in a real browser, JavaScript off', () => {
 
     await page.screenshot({ path: join(outDir, 'lease-chart.png'), fullPage: true });
     await page.context().close();
+
+    // A reader whose browser runs scripts is just as safe: the payloads would alert or retitle the page.
+    const scripted = await (await browser!.newContext({ javaScriptEnabled: true })).newPage();
+    const dialogs: string[] = [];
+    scripted.on('dialog', (d) => { dialogs.push(d.message()); void d.dismiss(); });
+    await scripted.goto(url, { waitUntil: 'load' });
+    expect(await scripted.title()).toBe(`Lease costs ${uuid} v1`);
+    expect(dialogs).toEqual([]);
+    await scripted.context().close();
   }, 30_000);
 
   it.skipIf(!hasChromium)('stays readable at 90 days of 40 services: every day a bar, ten legend entries', async () => {
