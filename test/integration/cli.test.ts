@@ -118,6 +118,8 @@ describe('lease-costs CLI, run as a process', () => {
     expect(chart, status.stdout).not.toBeNull();
     expect([chart![1], chart![2]]).toEqual([stack.config.S3_BUCKET_NAME, published.reports[0]!.chartKey]);
     expect((await stack.getObject(chart![2]!)).body.toString()).toContain(`${published.reports[0]!.total} USD`);
+    const json = await runCli(['status', l.uuid, '--json'], cliEnv);
+    expect(JSON.parse(json.stdout).reports[0]).toMatchObject({ chartKey: chart![2], chartLocation: `s3://${chart![1]}/${chart![2]}` });
   });
 
   it('rerun --wait follows the new version to published and prints it', async () => {
