@@ -12,8 +12,9 @@ import type { DateRange } from './schemas';
 export const CHART_TOP_SERVICES = 9;
 /** At most this many day labels under the bars, however long the window. */
 const MAX_DAY_LABELS = 16;
-// Vega's tableau10; the last (grey) is kept for "Other".
-const COLOURS = ['#4c78a8', '#f58518', '#e45756', '#72b7b2', '#54a24b', '#eeca3b', '#b279a2', '#ff9da6', '#9d755d'];
+// Vega's tableau10, whose grey is kept for "Other"; a tenth service, shown when there is no
+// "Other", gets a cyan rather than that grey.
+const COLOURS = ['#4c78a8', '#f58518', '#e45756', '#72b7b2', '#54a24b', '#eeca3b', '#b279a2', '#ff9da6', '#9d755d', '#17becf'];
 const OTHER_COLOUR = '#bab0ac';
 
 export interface ChartMeta {
@@ -61,7 +62,7 @@ export function dailyChartSpec(summary: Pick<LeaseSummary, 'byService' | 'daily'
   }));
   const days = daysOf(window, summary.daily);
   const every = Math.ceil(days.length / MAX_DAY_LABELS);
-  const colours = labels.map((l, i) => (l === other ? OTHER_COLOUR : COLOURS[i] ?? OTHER_COLOUR));
+  const colours = labels.map((l, i) => (l === other ? OTHER_COLOUR : COLOURS[i]!));
   return {
     description: 'Daily cost by service',
     width: 680,

@@ -109,9 +109,16 @@ describe('the lease report page', () => {
       expect(spec.data.values.find((v) => v.date === day && v.series === series.other)!.cost).toBe(exact.toNumber());
     }
     // One service more than the cap takes the colour "Other" would have: no band of one.
-    const eleven = chartSeries(summaryOf(UUID, 1, resourceDays({ start: '2026-10-01', days: 5, services: CHART_TOP_SERVICES + 1 })));
-    expect(eleven.other).toBeUndefined();
-    expect(eleven.labels).toHaveLength(CHART_TOP_SERVICES + 1);
+    const tenSummary = summaryOf(UUID, 1, resourceDays({ start: '2026-10-01', days: 5, services: CHART_TOP_SERVICES + 1 }));
+    const ten = chartSeries(tenSummary);
+    expect(ten.other).toBeUndefined();
+    expect(ten.labels).toHaveLength(CHART_TOP_SERVICES + 1);
+    // Every series its own colour, and "Other"'s grey only for "Other".
+    type Colours = { encoding: { color: { scale: { range: string[] } } } };
+    const colours = (s: typeof many) => (dailyChartSpec(s, meta('2026-10-01', 3).billingWindow) as Colours).encoding.color.scale.range;
+    expect(new Set(colours(tenSummary)).size).toBe(CHART_TOP_SERVICES + 1);
+    expect(new Set(colours(many)).size).toBe(CHART_TOP_SERVICES + 1);
+    expect(colours(tenSummary)).not.toContain(colours(many).at(-1));
   });
 
   it('draws every day of a long window, days without cost included, under at most 16 labels', async () => {
