@@ -107,9 +107,9 @@ h1{font-size:22px;margin:0 0 8px}h2{font-size:17px;margin:28px 0 8px}
 dl{display:grid;grid-template-columns:max-content auto;gap:2px 16px;margin:0}dt{color:#555}dd{margin:0}
 .total{font-size:18px;font-weight:600}
 figure{margin:0;overflow-x:auto}figure svg{display:block;max-width:none}
-table{border-collapse:collapse;margin:0 0 8px}th,td{padding:3px 10px;border-bottom:1px solid #ddd;text-align:left;vertical-align:top}
+table{border-collapse:collapse;margin:0 0 8px}th,td{padding:3px 10px;border-bottom:1px solid #ddd;text-align:left;vertical-align:top;white-space:nowrap}
 th{background:#f3f3f3}td.cost,th.cost{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
-td.name{word-break:break-all;max-width:560px}.none{color:#777;font-style:italic}
+td.name{white-space:normal;overflow-wrap:anywhere;min-width:12em;max-width:32em}.none{color:#777;font-style:italic}
 .tables{display:flex;gap:32px;flex-wrap:wrap}`;
 
 type Cell = { text: string; cost?: boolean; name?: boolean };
@@ -159,7 +159,7 @@ export function leaseReportHtml(summary: LeaseSummary, meta: ChartMeta, chartSvg
 <h2>Daily cost by service</h2>
 ${chart}
 ${table(`Top ${summary.topResources.length} resources`, ['Resource', 'Service', 'Region', 'Cost (USD)'],
-    summary.topResources.map((r) => [{ text: r.resourceName, name: true }, { text: r.service }, { text: r.region }, usd(r.cost)]), 'No resources.')}
+    summary.topResources.map((r) => [{ text: r.resourceName, name: true }, { text: r.service, name: true }, { text: r.region }, usd(r.cost)]), 'No resources.')}
 <div class="tables">
 <section>${table('Cost by service', ['Service', 'Cost (USD)'], summary.byService.map((s) => [{ text: s.service, name: true }, usd(s.cost)]), 'No services.')}</section>
 <section>${table('Cost by region', ['Region', 'Cost (USD)'], summary.byRegion.map((r) => [{ text: r.region }, usd(r.cost)]), 'No regions.')}</section>
