@@ -101,8 +101,9 @@ export function escapeHtml(s: string): string {
 // only. `frame-ancestors` cannot be set from a meta tag, and a report has nothing to protect from framing.
 export const REPORT_CSP = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'";
 
+// Wide enough for the SVG (about 1,150 px: Vega reserves legend room by estimated text widths).
 const STYLE = `
-body{font:14px/1.45 system-ui,sans-serif;color:#1b1b1b;margin:24px auto;max-width:1040px;padding:0 16px}
+body{font:14px/1.45 system-ui,sans-serif;color:#1b1b1b;margin:24px auto;max-width:1200px;padding:0 16px}
 h1{font-size:22px;margin:0 0 8px}h2{font-size:17px;margin:28px 0 8px}
 dl{display:grid;grid-template-columns:max-content auto;gap:2px 16px;margin:0}dt{color:#555}dd{margin:0}
 .total{font-size:18px;font-weight:600}
