@@ -110,7 +110,7 @@ dl{display:grid;grid-template-columns:max-content auto;gap:2px 16px;margin:0}dt{
 figure{margin:0;overflow-x:auto}figure svg{display:block;max-width:none}
 table{border-collapse:collapse;margin:0 0 8px}th,td{padding:3px 10px;border-bottom:1px solid #ddd;text-align:left;vertical-align:top;white-space:nowrap}
 th{background:#f3f3f3}td.cost,th.cost{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
-td.name{white-space:normal;overflow-wrap:anywhere;min-width:12em;max-width:32em}.none{color:#777;font-style:italic}
+td.name{white-space:normal;overflow-wrap:anywhere;min-width:12em;max-width:44em}.none{color:#777;font-style:italic}
 .tables{display:flex;gap:32px;flex-wrap:wrap}`;
 
 type Cell = { text: string; cost?: boolean; name?: boolean };
