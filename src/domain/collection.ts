@@ -126,3 +126,12 @@ export const partKey = (prefix: string, segmentIndex: number, page: number) => `
 /** The staged page keys whose rows make the report, in order (`regions` pages only tell regions). */
 export const partKeysOf = (c: { stagingPrefix: string; segments: Segment[] }) =>
   c.segments.flatMap((seg, i) => (seg.kind === 'regions' ? [] : Array.from({ length: seg.pages }, (_, p) => partKey(c.stagingPrefix, i, p))));
+
+/**
+ * Every staged page, in order, with what it feeds: the report (its rows make the CSV) and the
+ * daily series (DAILY service-level rows; `regions` pages are there for the days of resources).
+ */
+export const stagedPartsOf = (c: { stagingPrefix: string; segments: Segment[] }) =>
+  c.segments.flatMap((seg, i) => Array.from({ length: seg.pages }, (_, p) => ({
+    key: partKey(c.stagingPrefix, i, p), report: seg.kind !== 'regions', daily: seg.kind !== 'resource',
+  })));
