@@ -44,7 +44,7 @@ function filterFor(accountId: string, region?: string): Expression {
 }
 
 /** Both metrics from one query: the amortised one costs no extra call. */
-export const COST_METRICS = ['UnblendedCost', 'AmortizedCost'];
+const QUERY_METRICS = ['UnblendedCost', 'AmortizedCost'];
 
 function rowsOf(segment: Segment, page: GetCostAndUsageCommandOutput): CostRow[] {
   const rows: CostRow[] = [];
@@ -71,7 +71,7 @@ export function createCostExplorerActivities(deps: CostExplorerDeps) {
   const query = (segment: Segment, progress: CollectionProgress, accountId: string) => {
     const common = {
       TimePeriod: { Start: segment.range.start, End: segment.range.end },
-      Metrics: COST_METRICS,
+      Metrics: QUERY_METRICS,
       Filter: filterFor(accountId, segment.region),
       NextPageToken: progress.nextPageToken,
     };

@@ -95,5 +95,8 @@ describe('the summary and the FOCUS file beside the CSV', () => {
     // Resource-level lines name their resource; service-level days have none.
     expect(lines.some((l) => l.ResourceId === "'=HYPERLINK(\"x\")")).toBe(true);
     expect(lines.some((l) => l.ResourceId === '')).toBe(true);
+
+    const events = (await stack.events.receiveAll<Record<string, unknown>>(3000)).filter((e) => e.detail.leaseId === uuid);
+    expect(events.map((e) => e.detail.focusKey)).toEqual([reportKey('reports/', uuid, 1, 'focus')]);
   });
 });
