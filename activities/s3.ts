@@ -128,13 +128,13 @@ export function createS3Activities(deps: S3Deps) {
      * and, with REPORT_FOCUS, its FOCUS file, each verified by SHA-256 like the CSV.
      */
     async writeReport(input: {
-      leaseUuid: string; version: number; collection: CollectionResult; accountId?: string; billingWindow?: DateRange;
+      leaseUuid: string; version: number; collection: CollectionResult; accountId: string; billingWindow: DateRange;
     }): Promise<ReportSummary> {
       const builder = new CostReportBuilder();
       const summary = new LeaseSummaryBuilder();
       const focus = deps.focus ? await openFocusFile() : undefined;
       try {
-        const focusContext = { accountId: input.accountId ?? '', billingWindow: input.billingWindow ?? { start: '', end: '' } };
+        const focusContext = { accountId: input.accountId, billingWindow: input.billingWindow };
         // One pass over the staged pages feeds the CSV, the summary and the FOCUS file.
         await forEachPart(staging, stagedPartsOf(input.collection), async (rows, part) => {
           if (part.report) {
