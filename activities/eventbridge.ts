@@ -110,6 +110,8 @@ export function createEventBridgeActivities(deps: EventBridgeDeps) {
         billingPeriodEndExclusive: input.billingWindow.end,
         idempotencyKey: `${input.leaseUuid}:v${input.version}`,
         schemaVersion: EVENT_SCHEMA_VERSION,
+        // Only with REPORT_FOCUS: the report in FOCUS columns, beside the CSV.
+        ...(input.report.focusKey ? { focusKey: input.report.focusKey } : {}),
         // The HTML report (chart and top resources), a bearer link like csvUrl.
         reportUrl: chart.url,
       };

@@ -184,7 +184,7 @@ async function produceReport(
   setPhase('reporting');
   const report = await writeReport.executeWithOptions(
     { summary: `Write CSV v${version} to S3 with SHA-256 verification` },
-    [{ leaseUuid: input.leaseUuid, version, collection }],
+    [{ leaseUuid: input.leaseUuid, version, collection, accountId: lease.accountId, billingWindow: window }],
   );
   const chart = await writeChart.executeWithOptions(
     { summary: `Write the HTML report v${version} (chart, top resources) to S3` },

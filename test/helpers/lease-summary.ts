@@ -1,47 +1,25 @@
-// LeaseSummary objects for the chart's tests and benchmark, made the way the summary's contract
-// (src/domain/lease-summary.ts) describes them: exact sums of the resource lines they come from.
+// LeaseSummary objects for the chart's tests and benchmark, made by the builders writeReport uses
+// (the CSV's and the summary's) from daily resource lines, as writeReport makes them from staged pages.
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { addDays } from '../../src/domain/billing-window';
-import { reportKey } from '../../src/domain/collection';
-import { LeaseSummary, SUMMARY_TOP_RESOURCES } from '../../src/domain/lease-summary';
-import { formatAmount, Money, parseAmount } from '../../src/domain/money';
+import { reportKey, SERVICE_LEVEL_RESOURCE } from '../../src/domain/collection';
+import { CostReportBuilder } from '../../src/domain/csv';
+import { LeaseSummary, LeaseSummaryBuilder, SUMMARY_TOP_RESOURCES } from '../../src/domain/lease-summary';
 import { mulberry32 } from '../../src/dev/fakes/cost-explorer';
 
 export interface ResourceDay { date: string; resourceName: string; service: string; region: string; cost: string }
 
-type Sums = Map<string, InstanceType<typeof Money>>;
-const add = (m: Sums, k: string, cost: string) => m.set(k, (m.get(k) ?? new Money(0)).plus(parseAmount(cost)));
-const SEP = '\u0000';
-/** Largest first, ties by key, as the contract orders them. */
-const ranked = (m: Sums) => [...m].sort(([ka, a], [kb, b]) => b.cmp(a) || (ka < kb ? -1 : ka > kb ? 1 : 0));
-
 export function summaryOf(leaseUuid: string, version: number, rows: ResourceDay[], billingWindow?: { start: string; end: string }): LeaseSummary {
-  const total: Sums = new Map([['', new Money(0)]]);
-  const byService: Sums = new Map();
-  const byRegion: Sums = new Map();
-  const daily: Sums = new Map();
-  const byResource: Sums = new Map();
-  for (const r of rows) {
-    add(total, '', r.cost);
-    add(byService, r.service, r.cost);
-    add(byRegion, r.region, r.cost);
-    add(daily, [r.date, r.service, r.region].join(SEP), r.cost);
-    add(byResource, [r.resourceName, r.service, r.region].join(SEP), r.cost);
-  }
-  return LeaseSummary.parse({
-    leaseUuid, version, currency: 'USD', billingWindow,
-    total: formatAmount(total.get('')!),
-    byService: ranked(byService).map(([service, c]) => ({ service, cost: formatAmount(c) })),
-    byRegion: ranked(byRegion).map(([region, c]) => ({ region, cost: formatAmount(c) })),
-    daily: [...daily].sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, c]) => {
-      const [date, service, region] = k.split(SEP) as [string, string, string];
-      return { date, service, region, cost: formatAmount(c) };
-    }),
-    topResources: ranked(byResource).slice(0, SUMMARY_TOP_RESOURCES).map(([k, c]) => {
-      const [resourceName, service, region] = k.split(SEP) as [string, string, string];
-      return { resourceName, service, region, cost: formatAmount(c) };
-    }),
-  });
+  const csv = new CostReportBuilder();
+  const summary = new LeaseSummaryBuilder();
+  csv.add(rows);
+  summary.addReportRows(rows);
+  summary.addDailyRows(rows);
+  const report = csv.finish();
+  return LeaseSummary.parse(summary.finish({
+    leaseUuid, version, total: report.total, billingWindow,
+    topResources: report.topLines(SUMMARY_TOP_RESOURCES, (name) => name === SERVICE_LEVEL_RESOURCE),
+  }));
 }
 
 /** `days` days from `start` of `services` services (names from `serviceName`), a few resources each, over three regions. */
