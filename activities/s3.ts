@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { setImmediate } from 'node:timers/promises';
-import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, NoSuchKey, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { ApplicationFailure, heartbeat } from '@temporalio/activity';
 import { createReadStream } from 'node:fs';
@@ -12,10 +12,11 @@ import { reportKey, SERVICE_LEVEL_RESOURCE, stagedPartsOf, type CollectionResult
 import { CostReportBuilder, type CostReport } from '../src/domain/csv';
 import { ErrorType } from '../src/domain/errors';
 import { FOCUS_HEADER, focusLines } from '../src/domain/focus';
-import { LeaseSummaryBuilder, SUMMARY_TOP_RESOURCES } from '../src/domain/lease-summary';
+import { LeaseSummary, LeaseSummaryBuilder, SUMMARY_TOP_RESOURCES } from '../src/domain/lease-summary';
 import { CostRow, type DateRange } from '../src/domain/schemas';
 import { STAGING_OBJECT_TAG } from '../src/domain/storage';
 import { activityTelemetry } from '../src/infrastructure/telemetry';
+import { renderLeaseReport } from '../src/rendering/lease-report';
 import type { StagingStore } from './cost-explorer';
 import { z } from 'zod';
 
@@ -120,8 +121,46 @@ async function* pacedChunks(report: CostReport, opts?: { reuse?: boolean }): Asy
   }
 }
 
+export interface ChartInput {
+  leaseUuid: string;
+  version: number;
+  accountId: string;
+  billingWindow: DateRange;
+}
+
+export interface ChartObject {
+  bucket: string;
+  key: string;
+  bytes: number;
+}
+
 export function createS3Activities(deps: S3Deps) {
   const staging = createStagingStore(deps.s3, deps.bucket);
+
+  /** The summary writeReport left beside the CSV: one that is missing or not this report's is a bug, not a blip. */
+  const readSummary = async (leaseUuid: string, version: number): Promise<LeaseSummary> => {
+    const key = reportKey(deps.keyPrefix, leaseUuid, version, 'summary');
+    const invalid = (why: string) => ApplicationFailure.nonRetryable(`Report summary ${key} ${why}`, ErrorType.InvalidReportSummary);
+    let text: string;
+    try {
+      text = await (await deps.s3.send(new GetObjectCommand({ Bucket: deps.bucket, Key: key }))).Body!.transformToString();
+    } catch (err) {
+      if (err instanceof NoSuchKey) throw invalid('does not exist (writeReport writes it beside the CSV)');
+      throw err;
+    }
+    let parsed: ReturnType<typeof LeaseSummary.safeParse>;
+    try {
+      parsed = LeaseSummary.safeParse(JSON.parse(text));
+    } catch {
+      throw invalid('is not JSON');
+    }
+    if (!parsed.success) throw invalid(`is malformed: ${parsed.error.issues.slice(0, 3).map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+    if (parsed.data.leaseUuid !== leaseUuid || parsed.data.version !== version) {
+      throw invalid(`belongs to ${parsed.data.leaseUuid} v${parsed.data.version}`);
+    }
+    return parsed.data;
+  };
+
   return {
     /**
      * Builds the CSV from the staged pages and uploads it (uploadCsv), then the report's summary
@@ -163,6 +202,18 @@ export function createS3Activities(deps: S3Deps) {
       } finally {
         await focus?.remove();
       }
+    },
+
+    /**
+     * The HTML report beside the CSV, from the summary beside it: a chart and tables, no script.
+     * Deterministic per (lease, version) like the CSV, so a retry overwrites the same object.
+     */
+    async writeChart(input: ChartInput): Promise<ChartObject> {
+      const summary = await readSummary(input.leaseUuid, input.version);
+      const body = Buffer.from(await renderLeaseReport(summary, input), 'utf8');
+      const key = reportKey(deps.keyPrefix, input.leaseUuid, input.version, 'chart');
+      await putVerified(key, body, 'text/html; charset=utf-8');
+      return { bucket: deps.bucket, key, bytes: body.length };
     },
   };
 

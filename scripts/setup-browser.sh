@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs Debian's chromium for test/integration/ui-browser.test.ts. Idempotent.
-# Never fails the caller: without root or apt, the browser test skips (loudly) instead.
+# Installs Debian's chromium for test/integration/ui-browser.test.ts and lease-chart-browser.test.ts.
+# Idempotent. Never fails the caller: without root or apt, the browser tests skip (loudly) instead.
 set -uo pipefail
 chromium=/usr/bin/chromium
 [ -x "$chromium" ] && exit 0

@@ -45,6 +45,13 @@ const { writeReport } = proxyActivities<Activities>({
   scheduleToCloseTimeout: '6 hours',
   retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute' },
 });
+const { writeChart } = proxyActivities<Activities>({
+  // Reads a summary of a few MB at most and renders it (about 0.1 s for 90 days of 40 services).
+  startToCloseTimeout: '2 minutes',
+  scheduleToCloseTimeout: '6 hours',
+  // A missing or foreign summary fails at once (the activity throws it non-retryable).
+  retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute' },
+});
 const { publishReport } = proxyActivities<Activities>({
   startToCloseTimeout: '1 minute',
   scheduleToCloseTimeout: '6 hours',
@@ -179,16 +186,20 @@ async function produceReport(
     { summary: `Write CSV v${version} to S3 with SHA-256 verification` },
     [{ leaseUuid: input.leaseUuid, version, collection, accountId: lease.accountId, billingWindow: window }],
   );
+  const chart = await writeChart.executeWithOptions(
+    { summary: `Write the HTML report v${version} (chart, top resources) to S3` },
+    [{ leaseUuid: input.leaseUuid, version, accountId: lease.accountId, billingWindow: window }],
+  );
   const published = await publishReport.executeWithOptions(
     { summary: `Presign and emit LeaseCostsGenerated v${version}` },
     [{
       leaseUuid: input.leaseUuid, userEmail: lease.userEmail, accountId: lease.accountId, version,
-      billingWindow: window, report, resourceLevel: collection.resourceLevel,
+      billingWindow: window, report, chartKey: chart.key, resourceLevel: collection.resourceLevel,
     }],
   );
 
   const record: ReportRecord = {
-    version, bucket: report.bucket, key: report.key, total: report.total, checksumSha256: report.checksumSha256, rowCount: report.rowCount,
+    version, bucket: report.bucket, key: report.key, chartKey: chart.key, total: report.total, checksumSha256: report.checksumSha256, rowCount: report.rowCount,
     urlExpiresAt: published.urlExpiresAt, resourceLevel: collection.resourceLevel, billingWindow: window,
     publishedAt: new Date().toISOString(),
   };

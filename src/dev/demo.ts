@@ -1,7 +1,8 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { CreateEventBusCommand, EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { CreateBucketCommand, GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
@@ -211,6 +212,12 @@ async function runDemo(
     await writeFile(file, csv);
     const [, ...rows] = parse(csv) as string[][];
     console.log(`  CSV          s3://${env.S3_BUCKET_NAME}/${report.key} (copy: ${file})`);
+    if (report.chartKey) {
+      const chart = await s3.send(new GetObjectCommand({ Bucket: env.S3_BUCKET_NAME, Key: report.chartKey }));
+      const chartFile = join(dataDir, basename(report.chartKey));
+      await writeFile(chartFile, await chart.Body!.transformToByteArray());
+      console.log(`  chart        s3://${env.S3_BUCKET_NAME}/${report.chartKey} (open: ${pathToFileURL(chartFile).href})`);
+    }
     console.log(`  rows         ${report.rowCount}, resource level: ${report.resourceLevel}, window ${report.billingWindow.start} to ${report.billingWindow.end} (exclusive)`);
     console.log(`  total        ${report.total} USD (exact), SHA-256 ${report.checksumSha256}`);
     console.log('  top rows:');

@@ -16,5 +16,7 @@ export const ErrorType = {
   CostExplorerRequestInvalid: 'CostExplorerRequestInvalid',
   InvalidReportKey: 'InvalidReportKey',
   ChecksumMismatch: 'ChecksumMismatch',
+  /** The summary beside a report's CSV is missing or is not the one of that lease and version. */
+  InvalidReportSummary: 'InvalidReportSummary',
 } as const;
 export type ErrorType = (typeof ErrorType)[keyof typeof ErrorType];

@@ -128,6 +128,8 @@ export const ReportRecord = z.object({
   /** Absent in records made before the bucket was recorded. */
   bucket: z.string().optional(),
   key: z.string(),
+  /** The HTML report beside the CSV; absent in records made before it existed. */
+  chartKey: z.string().optional(),
   total: DecimalString,
   checksumSha256: z.string(),
   rowCount: z.number().int(),

@@ -147,8 +147,9 @@ export async function assertBatchOutcome(stack: Stack, leases: FaultLease[], res
       token = page.NextContinuationToken;
     } while (token);
     const reports = keys.filter((k) => !k.startsWith(`${prefix}${lease.uuid}/staging/`)).sort();
-    // Each version once: its CSV and the summary beside it.
-    expect(reports, `report objects of ${lease.uuid}`).toEqual(versions.flatMap((v) => [reportKey(prefix, lease.uuid, v), reportKey(prefix, lease.uuid, v, 'summary')]).sort());
+    // Each version's CSV, the summary beside it and the HTML report made from that, once each.
+    const objects = ['csv', 'summary', 'chart'] as const;
+    expect(reports, `report objects of ${lease.uuid}`).toEqual(versions.flatMap((v) => objects.map((o) => reportKey(prefix, lease.uuid, v, o))).sort());
 
     const mine = events.filter((e) => (e.detail as { leaseId?: string }).leaseId === lease.uuid);
     for (const v of versions) {

@@ -113,6 +113,13 @@ describe('lease-costs CLI, run as a process', () => {
     expect(location![1]).toBe(stack.config.S3_BUCKET_NAME);
     expect(object.checksumSha256).toBe(published.reports[0]!.checksumSha256);
     expect(status.stdout).toContain(`total        ${published.reports[0]!.total} USD`);
+    // The HTML report, right under the CSV, just as copyable.
+    const chart = status.stdout.match(/\nchart\s+v1 s3:\/\/([^/\s]+)\/(\S+\.html)\n/);
+    expect(chart, status.stdout).not.toBeNull();
+    expect([chart![1], chart![2]]).toEqual([stack.config.S3_BUCKET_NAME, published.reports[0]!.chartKey]);
+    expect((await stack.getObject(chart![2]!)).body.toString()).toContain(`${published.reports[0]!.total} USD`);
+    const json = await runCli(['status', l.uuid, '--json'], cliEnv);
+    expect(JSON.parse(json.stdout).reports[0]).toMatchObject({ chartKey: chart![2], chartLocation: `s3://${chart![1]}/${chart![2]}` });
   });
 
   it('rerun --wait follows the new version to published and prints it', async () => {

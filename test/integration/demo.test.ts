@@ -1,10 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parse } from 'csv-parse/sync';
 import { Decimal } from 'decimal.js';
 import { describe, expect, it } from 'vitest';
 import { freePort } from '../../src/dev/ports';
+import { SERVICE_LEVEL_RESOURCE } from '../../src/domain/collection';
 import { runCli } from '../helpers/cli';
 import { waitFor } from '../helpers/wait';
 
@@ -28,7 +30,7 @@ function collect(child: ChildProcess) {
 }
 
 describe('npm run demo', () => {
-  it('runs headless, publishes four leases (one found only by the reconcile schedule) and prints CSV location, top rows, exact total and UI link for each; only human lines; a second terminal can use the CLI; says what it does when stopped', async () => {
+  it('runs headless, publishes four leases (one found only by the reconcile schedule) and prints CSV location, chart link, top rows, exact total and UI link for each; only human lines; a second terminal can use the CLI; says what it does when stopped', async () => {
     const [port, uiPort, webhookPort] = [await freePort(), await freePort(), await freePort()];
     const t0 = Date.now();
     // Only what a newcomer's shell would have: the demo must bring everything else itself.
@@ -88,6 +90,15 @@ async function checkDemo(demo: ReturnType<typeof collect>, { t0, port, uiPort }:
     const sum = rows.reduce((acc, r) => acc.plus(r[3]!), new Decimal(0));
     expect(sum.toFixed()).toBe(new Decimal(total![1]!).toFixed());
     expect(topRows[0]!.trim().split(/\s+/)[0]).toBe(rows[0]![3]);
+    // Beside the CSV, the HTML report: a link a browser opens, with the same exact total and the costliest row.
+    const chartLine = block.match(/\n {2}chart\s+s3:\/\/\S+\.html \(open: (file:\/\/\S+\.html)\)\n/);
+    expect(chartLine, block).not.toBeNull();
+    const html = await readFile(fileURLToPath(chartLine![1]!), 'utf8');
+    expect(html).toContain(`<dd class="total" id="total">${total![1]} USD</dd>`);
+    // The costliest resource line heads the top resources (service-level lines are not resources).
+    const costliest = rows.filter((r) => r[0] !== SERVICE_LEVEL_RESOURCE).sort((a, b) => new Decimal(b[3]!).cmp(a[3]!))[0]!;
+    expect(html.slice(html.indexOf(' resources</h2>')).match(/<td class="cost">([^<]*)<\/td>/)?.[1]).toBe(costliest[3]);
+    expect(html).toMatch(/<svg[^>]*>[^]*aria-roledescription="bar"[^]*<\/svg>/);
   }
 
   // The environment block, as a second terminal would paste it, runs `status` for a demo lease.

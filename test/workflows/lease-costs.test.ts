@@ -50,6 +50,9 @@ interface Stubs {
   lookups: number;
   collections: CollectionInput[];
   published: number[];
+  chartKeys: string[];
+  charts: number;
+  chartError?: ApplicationFailure;
   lookupError?: ApplicationFailure;
   leaseEnd?: string;
   /** While set, collection waits for it. */
@@ -71,8 +74,14 @@ async function startWorkers(stubs: Stubs): Promise<string> {
         summaryKey: `r/${leaseUuid}-v${version}.summary.json`,
       };
     },
-    async publishReport({ version }) {
+    async writeChart({ leaseUuid, version }) {
+      stubs.charts++;
+      if (stubs.chartError) throw stubs.chartError;
+      return { bucket: 'b', key: `r/${leaseUuid}-v${version}.html`, bytes: 10 };
+    },
+    async publishReport({ version, chartKey }) {
       stubs.published.push(version);
+      stubs.chartKeys.push(chartKey);
       return { eventId: randomUUID(), urlExpiresAt: new Date(Date.now() + 7 * 24 * HOUR).toISOString() };
     },
   };
@@ -92,7 +101,7 @@ async function startWorkers(stubs: Stubs): Promise<string> {
   return taskQueue;
 }
 
-const newStubs = (): Stubs => ({ lookups: 0, collections: [], published: [] });
+const newStubs = (): Stubs => ({ lookups: 0, collections: [], published: [], chartKeys: [], charts: 0 });
 
 async function start(taskQueue: string, overrides: Partial<LeaseCostsInput> = {}): Promise<WorkflowHandle> {
   const now = await env.currentTimeMs();
@@ -176,6 +185,9 @@ describe('lease workflow timing (time-skipping)', () => {
     const s = await phase(h, 'published', 2);
     expect(s.reports.map((r) => r.version)).toEqual([1, 2]);
     expect(stubs.published).toEqual([1, 2]);
+    // Each version publishes its own HTML report, and its status records where it is.
+    expect(stubs.chartKeys).toEqual([`r/${s.leaseUuid}-v1.html`, `r/${s.leaseUuid}-v2.html`]);
+    expect(s.reports.map((r) => r.chartKey)).toEqual(stubs.chartKeys);
     const { runId } = await h.describe();
     expect(runId).not.toBe((h as WorkflowHandle & { firstExecutionRunId: string }).firstExecutionRunId);
   });
@@ -214,6 +226,16 @@ describe('lease workflow timing (time-skipping)', () => {
     expect(await env.currentTimeMs() - t0).toBeGreaterThanOrEqual(30 * 24 * HOUR - 60_000);
     expect(result).toMatchObject({ reportVersion: 1, totalCost: '1.25', reports: [{ version: 1 }] });
     expect(stubs.published).toEqual([1]);
+  });
+
+  it('fails at the first attempt when the report summary is missing, and publishes nothing', async () => {
+    const stubs = newStubs();
+    stubs.chartError = ApplicationFailure.nonRetryable('stub: no summary', ErrorType.InvalidReportSummary);
+    const h = await start(await startWorkers(stubs), { paddingHours: 0 });
+    expect(await h.result().catch((e: unknown) => e)).toBeInstanceOf(WorkflowFailedError);
+    expect(stubs.charts).toBe(1);
+    expect(stubs.published).toEqual([]);
+    expect((await status(h)).lastError).toMatchObject({ type: ErrorType.InvalidReportSummary });
   });
 
   it.each([ErrorType.LeaseNotFound, ErrorType.LeaseMismatch])('fails for good on %s: status says so, nothing is collected or published', async (type) => {
