@@ -16,7 +16,7 @@ import { LeaseSummary, LeaseSummaryBuilder, SUMMARY_TOP_RESOURCES } from '../src
 import { CostRow, type DateRange } from '../src/domain/schemas';
 import { STAGING_OBJECT_TAG } from '../src/domain/storage';
 import { activityTelemetry } from '../src/infrastructure/telemetry';
-import { renderLeaseReport } from '../src/rendering/lease-report';
+import { renderLeaseReport } from '../src/domain/lease-report';
 import type { StagingStore } from './cost-explorer';
 import { z } from 'zod';
 

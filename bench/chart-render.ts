@@ -2,7 +2,7 @@
 // `node --import tsx bench/chart-render.ts [days] [services]` (default 90 days, 40 services).
 // Pure CPU in this process; writeChart adds one GetObject and one PutObject.
 import { addDays } from '../src/domain/billing-window';
-import { renderLeaseReport } from '../src/rendering/lease-report';
+import { renderLeaseReport } from '../src/domain/lease-report';
 import { resourceDays, summaryOf } from '../test/helpers/lease-summary';
 
 const days = Number(process.argv[2] ?? 90);

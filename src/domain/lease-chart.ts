@@ -6,7 +6,7 @@ import { formatAmount, Money, parseAmount } from './money';
 import type { DateRange } from './schemas';
 
 // The HTML report beside the CSV: the Vega-Lite spec of its chart, and the page around the SVG
-// that Vega renders from it. Pure: the rendering itself is src/rendering/lease-report.ts.
+// that Vega renders from it. Pure: the rendering itself is src/domain/lease-report.ts (Vega, with a loader that refuses every URL).
 
 /** Services drawn in their own colour; the rest share one "Other" band so the legend stays readable. */
 export const CHART_TOP_SERVICES = 9;

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { CHART_TOP_SERVICES, REPORT_CSP, chartSeries, checkChartSvg, dailyChartSpec } from '../../src/domain/lease-chart';
 import { addDays } from '../../src/domain/billing-window';
 import { formatAmount, sumAmounts } from '../../src/domain/money';
-import { renderLeaseReport } from '../../src/rendering/lease-report';
+import { renderLeaseReport } from '../../src/domain/lease-report';
 import { resourceDays, summaryOf, type ResourceDay } from '../helpers/lease-summary';
 
 const UUID = '6f1c2d3e-4f50-4a6b-8c7d-9e0f1a2b3c4d';

@@ -1,7 +1,7 @@
 import { parse, View, type Loader } from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
-import { checkChartSvg, dailyChartSpec, leaseReportHtml, type ChartMeta } from '../domain/lease-chart';
-import type { LeaseSummary } from '../domain/lease-summary';
+import { checkChartSvg, dailyChartSpec, leaseReportHtml, type ChartMeta } from './lease-chart';
+import type { LeaseSummary } from './lease-summary';
 
 // Server-side rendering of the lease report: Vega-Lite compiled to Vega, drawn to an SVG string
 // in Node. SVG needs no canvas package (text widths are estimated), and nothing is fetched: the
