@@ -16,5 +16,7 @@ export const ErrorType = {
   CostExplorerRequestInvalid: 'CostExplorerRequestInvalid',
   InvalidReportKey: 'InvalidReportKey',
   ChecksumMismatch: 'ChecksumMismatch',
+  /** A report's summary is missing, malformed or does not add up: the ledger refuses it. */
+  InvalidLedgerEntry: 'InvalidLedgerEntry',
 } as const;
 export type ErrorType = (typeof ErrorType)[keyof typeof ErrorType];
