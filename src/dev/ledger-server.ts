@@ -15,11 +15,11 @@ const TERMINATE = 0x58; // 'X'
 
 /**
  * Gives the single PGlite session to one client at a time, for a whole protocol cycle and a whole
- * transaction. pglite-socket's own multiplexer interleaves clients message by message, which
- * breaks the extended protocol (client B's Parse can replace the unnamed statement client A is
- * about to Bind) and lets one client's statements land inside another's transaction. Here a
- * client keeps the session from its first message until a Sync or simple Query leaves no
- * transaction open; the others wait their turn.
+ * transaction. pglite-socket's own multiplexer queues clients message by message (keeping only
+ * open transactions together), so in principle client B's Parse could land between client A's
+ * Parse and Bind, both using the unnamed statement. A probe of 400 mixed concurrent queries did
+ * not make that happen, but here it cannot happen by construction: a client keeps the session
+ * from its first message until a Sync or simple Query leaves no transaction open.
  */
 class SessionTurns {
   private owner: number | undefined;

@@ -164,7 +164,7 @@ describe('lease-costs CLI, run as a process', () => {
     const c = stack.config;
     const workerEnv = {
       COST_EXPLORER_ROLE_ARN: c.COST_EXPLORER_ROLE_ARN!, S3_BUCKET_NAME: c.S3_BUCKET_NAME!, EVENT_BUS_NAME: c.EVENT_BUS_NAME!,
-      ISB_API_BASE_URL: c.ISB_API_BASE_URL!, ISB_JWT_SECRET_PATH: c.ISB_JWT_SECRET_PATH!,
+      ISB_API_BASE_URL: c.ISB_API_BASE_URL!, ISB_JWT_SECRET_PATH: c.ISB_JWT_SECRET_PATH!, DATABASE_URL: c.DATABASE_URL!,
     };
     expectOneLineFailure(await runCli(['worker'], { ...workerEnv, TEMPORAL_ADDRESS: '127.0.0.1:1' }), 4, /cannot reach Temporal at 127\.0\.0\.1:1/);
   });
