@@ -4,7 +4,7 @@ import { config as loadDotenv } from 'dotenv';
 import { ConfigError, loadConfig, type Role } from '../infrastructure/config';
 import { MAX_PADDING_HOURS } from '../domain/defaults';
 import { COST_GROUPINGS, UserEmail, type CostGrouping } from '../domain/ledger';
-import { IsoDateTime, LeaseUuid } from '../domain/schemas';
+import { IsoDate, IsoDateTime, LeaseUuid } from '../domain/schemas';
 import { addressInUse, CliError, EXIT_BAD_CONFIG, ledgerProblem, payloadKeyProblem } from './cli-error';
 
 /** package.json is two levels up from src/interfaces/cli.ts, one from the compiled dist/cli.mjs. */
@@ -24,8 +24,9 @@ const intArg = (min: number, max: number) => (v: string) => {
   if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max) throw new InvalidArgumentError(`must be an integer ${min}..${max}`);
   return Number(v);
 };
+/** A real calendar day: Date.parse would roll 2026-02-30 over into March. */
 const dateArg = (v: string) => {
-  if (!/^\d{4}-\d{2}-\d{2}$/.test(v) || Number.isNaN(Date.parse(`${v}T00:00:00Z`))) throw new InvalidArgumentError('must be YYYY-MM-DD');
+  if (!IsoDate.safeParse(v).success) throw new InvalidArgumentError('must be YYYY-MM-DD');
   return v;
 };
 /** A lease's end, as an operator corrects it: a real instant, not in the future. */

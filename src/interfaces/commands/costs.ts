@@ -1,6 +1,6 @@
 import { neutraliseCell } from '../../domain/csv';
 import type { CostGrouping, CostsFilter, CostsLine } from '../../domain/ledger';
-import { formatAmount, sumAmounts } from '../../domain/money';
+import { formatAmount, normaliseAmount, sumAmounts } from '../../domain/money';
 import type { Config } from '../../infrastructure/config';
 import { LedgerUnavailable, migrateLedger, openLedger, queryCosts } from '../../infrastructure/ledger';
 
@@ -21,7 +21,8 @@ export async function costsCommand(config: Config, opts: CostsOptions): Promise<
     let lines: CostsLine[];
     try {
       await migrateLedger(db);
-      lines = await queryCosts(db, opts, opts.by);
+      // Canonical amounts, as everywhere else: NUMERIC sums keep their inputs' trailing zeros.
+      lines = (await queryCosts(db, opts, opts.by)).map((l) => ({ ...l, cost: normaliseAmount(l.cost) }));
     } catch (err) {
       throw new LedgerUnavailable(url, err);
     }
