@@ -213,7 +213,8 @@ async function produceReport(
     }],
   ).catch((err: unknown) => {
     if (isCancellation(err)) throw err;
-    log.error('Report not recorded in the cost ledger', { leaseUuid: input.leaseUuid, version, error: innermostFailure(err) });
+    const failure = innermostFailure(err);
+    log.error('Report not recorded in the cost ledger', { leaseUuid: input.leaseUuid, version, errorType: failure.type, errorMessage: failure.message });
   });
   status.reports = [...status.reports, record].slice(-REPORTS_KEPT_IN_STATUS);
   setPhase('published');
