@@ -209,7 +209,7 @@ async function produceReport(
     { summary: `Record v${version} in the cost ledger` },
     [{
       leaseUuid: input.leaseUuid, version, userEmail: lease.userEmail, accountId: lease.accountId, billingWindow: window,
-      bucket: report.bucket, reportKey: report.key, publishedAt: record.publishedAt,
+      total: report.total, bucket: report.bucket, reportKey: report.key, publishedAt: record.publishedAt,
     }],
   ).catch((err: unknown) => {
     if (isCancellation(err)) throw err;

@@ -16,6 +16,8 @@ export const LedgerEntry = z.object({
   userEmail: UserEmail,
   accountId: AccountId,
   billingWindow: DateRange,
+  /** The CSV's exact total: the summary must agree with it. */
+  total: DecimalString,
   bucket: z.string().min(1),
   reportKey: z.string().min(1),
   publishedAt: IsoDateTime,
@@ -74,5 +76,7 @@ export function ledgerRowsOf(entry: LedgerEntry, summary: LeaseSummary): { total
   const sum = formatAmount(sumAmounts(summary.daily.map((d) => d.cost)));
   const total = formatAmount(sumAmounts([summary.total]));
   if (sum !== total) throw new Error(`summary's daily costs add up to ${sum}, not its total ${total}`);
+  const csvTotal = formatAmount(sumAmounts([entry.total]));
+  if (total !== csvTotal) throw new Error(`summary's total ${total} is not the report's ${csvTotal}`);
   return { total, daily: summary.daily };
 }

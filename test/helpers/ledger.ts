@@ -47,7 +47,7 @@ export async function ledgerFixture(motoEndpoint: string, db: LedgerDb) {
   const { recordInLedger } = createLedgerActivities({ db, readSummary: createSummaryReader(s3, bucket, PREFIX) });
   const entryOf = (r: TestReport): LedgerEntry => ({
     leaseUuid: r.leaseUuid, version: r.version, userEmail: r.userEmail, accountId: r.accountId, billingWindow: r.window,
-    bucket, reportKey: reportKey(PREFIX, r.leaseUuid, r.version), publishedAt: r.publishedAt ?? new Date().toISOString(),
+    total: summaryOf(r).total, bucket, reportKey: reportKey(PREFIX, r.leaseUuid, r.version), publishedAt: r.publishedAt ?? new Date().toISOString(),
   });
   return {
     bucket, s3, recordInLedger, entryOf,

@@ -98,6 +98,9 @@ describe.each(backends)('ledger on %s', (name, start) => {
     expect(await refused({ ...summaryOf(lease), daily: [{ ...lease.daily[0]!, date: '2026-03-04' }] })).toMatch(/outside the billing window/);
     expect(await refused({ ...summaryOf(lease), daily: [{ ...lease.daily[0]!, cost: '1e3' }] })).toMatch(/plain decimal string/);
     expect(await refused({ ...summaryOf(lease), version: 7 })).toMatch(/not .* v1/);
+    // Adds up, but not to the CSV's total the workflow passes.
+    const other = { ...lease, daily: dailyRows(WINDOW, [{ service: 'AWS Lambda', region: 'eu-west-1', perDay: '0.2' }]) };
+    expect(await refused(summaryOf(other))).toMatch(/summary's total 0\.6 is not the report's 0\.3/);
     const rows = await db.selectFrom('ledger_report').select('version').where('lease_uuid', '=', lease.leaseUuid).execute();
     expect(rows).toEqual([]);
   });

@@ -152,7 +152,7 @@ describe('lease workflow timing (time-skipping)', () => {
     const report = s.reports.at(-1)!;
     expect(stubs.ledger).toEqual([{
       leaseUuid: s.leaseUuid, version: 1, userEmail: 'ada@example.gov.uk', accountId: ACCOUNT, billingWindow: s.billingWindow,
-      bucket: report.bucket, reportKey: report.key, publishedAt: report.publishedAt,
+      total: report.total, bucket: report.bucket, reportKey: report.key, publishedAt: report.publishedAt,
     }]);
     await h.signal('rerun', {});
     // Polled through the stubs: the test server holds a query that lands mid continue-as-new.
