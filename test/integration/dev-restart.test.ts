@@ -27,7 +27,7 @@ let dev: ManagedProcess | undefined;
 
 /** `lease-costs dev` as a user runs it, resolved once its banner is printed. */
 async function startDev(): Promise<ManagedProcess> {
-  const proc = spawnManaged(process.execPath, [BIN, 'dev', '--port', String(ports.grpc), '--ui-port', String(ports.ui), '--db-file', join(dir, 'temporal.sqlite')], { env });
+  const proc = spawnManaged(process.execPath, [BIN, 'dev', '--port', String(ports.grpc), '--ui-port', String(ports.ui), '--db-file', join(dir, 'temporal.sqlite'), '--ledger-dir', join(dir, 'ledger')], { env });
   let out = '';
   proc.process.stdout!.on('data', (c: Buffer) => { out += c.toString(); });
   await waitFor(async () => {
