@@ -97,7 +97,7 @@ describe('lease-costs dev', () => {
     // One Ctrl-C stops everything: the process exits cleanly and frees every port.
     expect(await ctrlC(dev)).toBe(0);
     // It says what it is stopping, and when it is done.
-    expect(dev.outputTail()).toMatch(/SIGINT: stopping the webhook, the worker \(finishing its current tasks\), the Temporal dev server…/);
+    expect(dev.outputTail()).toMatch(/SIGINT: stopping the webhook, the worker \(finishing its current tasks\), the Temporal dev server, the embedded ledger…/);
     expect(dev.outputTail()).toMatch(/\nstopped$/);
     dev = undefined;
     for (const p of Object.values(ports)) expect(await isPortFree(p)).toBe(true);
