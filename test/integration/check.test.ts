@@ -8,7 +8,7 @@ import { startStack, type Stack } from '../helpers/stack';
 
 // `lease-costs check` as a process against the local stack: all green first, then each dependency
 // broken in turn, one test each, on one shared stack.
-const NAMES = ['temporal', 'role', 'cost explorer', 'resource-level data', 's3 bucket', 'event bus', 'isb api'];
+const NAMES = ['temporal', 'role', 'cost explorer', 'resource-level data', 's3 bucket', 'event bus', 'isb api', 'ledger'];
 let stack: Stack;
 let stsProxy: FaultProxy;
 let env: Record<string, string>;
@@ -134,6 +134,10 @@ describe('lease-costs check', () => {
 
   it('bucket missing', async () => {
     await expectOnlyFailing({ S3_BUCKET_NAME: 'no-such-bucket-lease-costs' }, { 's3 bucket': /PutObject s3:\/\/no-such-bucket-lease-costs\/reports\/lease-costs-check\/\S+ failed: NoSuchBucket.*fix: create bucket/ });
+  });
+
+  it('ledger unreachable: named without its password', async () => {
+    await expectOnlyFailing({ DATABASE_URL: 'postgres://ledger:s3cret@127.0.0.1:1/ledger' }, { ledger: /cannot reach postgres:\/\/ledger:\*\*\*@127\.0\.0\.1:1\/ledger: .*fix: check DATABASE_URL/ });
   });
 
   it('event bus missing', async () => {
