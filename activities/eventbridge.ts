@@ -106,6 +106,8 @@ export function createEventBridgeActivities(deps: EventBridgeDeps) {
         billingPeriodEndExclusive: input.billingWindow.end,
         idempotencyKey: `${input.leaseUuid}:v${input.version}`,
         schemaVersion: EVENT_SCHEMA_VERSION,
+        // Only with REPORT_FOCUS: the report in FOCUS columns, beside the CSV.
+        ...(input.report.focusKey ? { focusKey: input.report.focusKey } : {}),
       };
       const eventId = await put(EVENT_DETAIL_TYPE, detail, `${input.leaseUuid} v${input.version}`);
       return { eventId, urlExpiresAt: expiresAt };

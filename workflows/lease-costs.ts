@@ -186,7 +186,7 @@ async function produceReport(
   setPhase('reporting');
   const report = await writeReport.executeWithOptions(
     { summary: `Write CSV v${version} to S3 with SHA-256 verification` },
-    [{ leaseUuid: input.leaseUuid, version, collection }],
+    [{ leaseUuid: input.leaseUuid, version, collection, accountId: lease.accountId, billingWindow: window }],
   );
   const published = await publishReport.executeWithOptions(
     { summary: `Presign and emit LeaseCostsGenerated v${version}` },

@@ -109,7 +109,14 @@ export const CostRow = z.object({
   resourceName: z.string(),
   service: z.string(),
   region: z.string(),
+  /** UnblendedCost: the report's amount. */
   cost: DecimalString,
+  /** AmortizedCost from the same query (FOCUS EffectiveCost); absent where it was not asked for. */
+  amortizedCost: DecimalString.optional(),
+  /** Start of the Cost Explorer period the row is from: the day, for DAILY rows. The CSV ignores it. */
+  date: IsoDate.optional(),
+  /** Exclusive end of that period when it is longer than the day `date` (MONTHLY resource rows). */
+  periodEnd: IsoDate.optional(),
 });
 export type CostRow = z.infer<typeof CostRow>;
 

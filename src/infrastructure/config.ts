@@ -67,6 +67,8 @@ export const ConfigSchema = z.object({
     .refine((s) => !/[\u0000-\u001f\u007f-\u009f]/.test(s), 'must not contain NUL or other control characters')
     .refine((s) => !s.split('/').some((seg) => seg === '..' || seg === '.'), 'must not contain . or .. path segments'),
   PRESIGNED_URL_EXPIRY_DAYS: intIn(1, 7, 7),
+  /** Also write each report in FinOps FOCUS columns, beside the CSV. */
+  REPORT_FOCUS: z.enum(['true', 'false']).default('false').transform((v) => v === 'true'),
   EVENT_BUS_NAME: optional(z.string().regex(/^[\w.\-/]{1,256}$/, 'must be an EventBridge bus name or ARN')),
   ISB_API_BASE_URL: optional(httpsUrl),
   ISB_JWT_SECRET_PATH: optional(z.string().min(1)),

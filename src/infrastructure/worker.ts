@@ -23,6 +23,7 @@ export function productionActivityDeps(config: Config, acquireCallSlot: () => Pr
   const s3 = s3Client();
   const s3Deps = {
     s3, bucket: config.S3_BUCKET_NAME!, keyPrefix: config.S3_KEY_PREFIX, urlExpiryDays: config.PRESIGNED_URL_EXPIRY_DAYS,
+    focus: config.REPORT_FOCUS,
   };
   return {
     isb: { baseUrl: config.ISB_API_BASE_URL!, loadSecret: jwtSecretLoader(config) },

@@ -147,7 +147,8 @@ export async function assertBatchOutcome(stack: Stack, leases: FaultLease[], res
       token = page.NextContinuationToken;
     } while (token);
     const reports = keys.filter((k) => !k.startsWith(`${prefix}${lease.uuid}/staging/`)).sort();
-    expect(reports, `report objects of ${lease.uuid}`).toEqual(versions.map((v) => reportKey(prefix, lease.uuid, v)).sort());
+    // Each version once: its CSV and the summary beside it.
+    expect(reports, `report objects of ${lease.uuid}`).toEqual(versions.flatMap((v) => [reportKey(prefix, lease.uuid, v), reportKey(prefix, lease.uuid, v, 'summary')]).sort());
 
     const mine = events.filter((e) => (e.detail as { leaseId?: string }).leaseId === lease.uuid);
     for (const v of versions) {

@@ -125,6 +125,12 @@ describe('loadConfig', () => {
     }
   });
 
+  it('REPORT_FOCUS is off by default and takes only true or false', () => {
+    expect(loadConfig(workerEnv, ['worker']).REPORT_FOCUS).toBe(false);
+    expect(loadConfig({ ...workerEnv, REPORT_FOCUS: 'true' }, ['worker']).REPORT_FOCUS).toBe(true);
+    for (const bad of ['yes', '1', 'TRUE']) expect(problemsOf({ ...workerEnv, REPORT_FOCUS: bad }, ['worker']), bad).toEqual(['REPORT_FOCUS']);
+  });
+
   it('PAYLOAD_REQUIRE_ENCRYPTION needs keys; the codec endpoint needs a token off loopback', () => {
     expect(problemsOf({ PAYLOAD_REQUIRE_ENCRYPTION: 'true' }, ['client'])).toEqual(['PAYLOAD_REQUIRE_ENCRYPTION']);
     const keys = `k1:${randomBytes(32).toString('base64')}`;

@@ -70,7 +70,10 @@ async function startWorkers(stubs: Stubs): Promise<string> {
       return { uuid: input.leaseUuid, userEmail: input.userEmail, accountId: input.accountId, startDate: '2026-01-01T10:00:00Z', endDate: stubs.leaseEnd, status: 'Expired' };
     },
     async writeReport({ leaseUuid, version }) {
-      return { bucket: 'b', key: `r/${leaseUuid}-v${version}.csv`, checksumSha256: 'c2hh', rowCount: 1, total: '1.25', bytes: 10 };
+      return {
+        bucket: 'b', key: `r/${leaseUuid}-v${version}.csv`, checksumSha256: 'c2hh', rowCount: 1, total: '1.25', bytes: 10,
+        summaryKey: `r/${leaseUuid}-v${version}.summary.json`,
+      };
     },
     async publishReport({ version }) {
       stubs.published.push(version);
