@@ -110,11 +110,17 @@ async function checkDemo(demo: ReturnType<typeof collect>, { t0, port, uiPort }:
   expect(byLease.code, byLease.stderr).toBe(0);
   const services = JSON.parse(byService.stdout) as { total: string; lines: { cost: string }[] };
   expect(services.lines.reduce((a, l) => a.plus(l.cost), new Decimal(0)).toFixed()).toBe(new Decimal(services.total).toFixed());
-  // Each lease the ledger holds costs exactly the total its report printed.
+  // All four leases are in the ledger, each at exactly the total its report printed, and the
+  // per-service total the demo printed is their sum.
   const printedTotal = new Map(blocks.map((b) => [b.match(/lease ([0-9a-f-]{36})/)![1]!, b.match(/total\s+(-?\d+(?:\.\d+)?) USD/)![1]!]));
-  for (const l of (JSON.parse(byLease.stdout) as { lines: { key: string; cost: string }[] }).lines) {
-    expect(new Decimal(l.cost).toFixed(), l.key).toBe(new Decimal(printedTotal.get(l.key)!).toFixed());
-  }
+  const ledgerLeases = (JSON.parse(byLease.stdout) as { lines: { key: string; cost: string }[] }).lines;
+  expect(ledgerLeases.map((l) => l.key).sort()).toEqual([...printedTotal.keys()].sort());
+  for (const l of ledgerLeases) expect(new Decimal(l.cost).toFixed(), l.key).toBe(new Decimal(printedTotal.get(l.key)!).toFixed());
+  const sumOfReports = [...printedTotal.values()].reduce((a, t) => a.plus(t), new Decimal(0)).toFixed();
+  expect(new Decimal(services.total).toFixed()).toBe(sumOfReports);
+  const demoTable = stdout.slice(stdout.indexOf('=== lease-costs costs --by service ==='));
+  expect(demoTable).toMatch(/^SERVICE\s+COST \(USD\)\s+LEASES$/m);
+  expect(demoTable.match(/^total\s+(-?\d+(?:\.\d+)?)$/m)?.[1]).toBe(sumOfReports);
 
   demo.kill('SIGTERM');
   expect(await demo.exited).toBe(0);
