@@ -57,6 +57,15 @@ const { publishReport } = proxyActivities<Activities>({
   scheduleToCloseTimeout: '6 hours',
   retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute' },
 });
+const { recordInLedger } = proxyActivities<Activities>({
+  startToCloseTimeout: '1 minute',
+  // A PostgreSQL outage is waited out for a day; bad data (InvalidLedgerEntry) fails at once.
+  scheduleToCloseTimeout: '24 hours',
+  retry: {
+    initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '5 minutes',
+    nonRetryableErrorTypes: [ErrorType.InvalidLedgerEntry],
+  },
+});
 const { publishFailure } = proxyActivities<Activities>({
   startToCloseTimeout: '1 minute',
   // The run has failed already: an alert that cannot go out within the hour is logged, not retried for ever.
@@ -203,6 +212,21 @@ async function produceReport(
     urlExpiresAt: published.urlExpiresAt, resourceLevel: collection.resourceLevel, billingWindow: window,
     publishedAt: new Date().toISOString(),
   };
+  // Before the phase turns `published`, so whoever waits for it finds the version in the ledger.
+  // The CSV and the event are out already: a ledger that fails for good is logged and leaves the
+  // run published (a LeaseCostsFailed now would contradict the LeaseCostsGenerated just sent);
+  // `lease-costs rerun` records a new version once the cause is fixed.
+  await recordInLedger.executeWithOptions(
+    { summary: `Record v${version} in the cost ledger` },
+    [{
+      leaseUuid: input.leaseUuid, version, userEmail: lease.userEmail, accountId: lease.accountId, billingWindow: window,
+      total: report.total, bucket: report.bucket, reportKey: report.key, publishedAt: record.publishedAt,
+    }],
+  ).catch((err: unknown) => {
+    if (isCancellation(err)) throw err;
+    const failure = innermostFailure(err);
+    log.error('Report not recorded in the cost ledger', { leaseUuid: input.leaseUuid, version, errorType: failure.type, errorMessage: failure.message });
+  });
   status.reports = [...status.reports, record].slice(-REPORTS_KEPT_IN_STATUS);
   setPhase('published');
   // A Double is what visibility can sort and filter on; the exact total stays in status and the event.

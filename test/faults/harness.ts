@@ -225,6 +225,7 @@ export function workerEnv(stack: Stack, overrides: Record<string, string> = {}):
     EVENT_BUS_NAME: c.EVENT_BUS_NAME,
     ISB_API_BASE_URL: c.ISB_API_BASE_URL,
     ISB_JWT_SECRET_PATH: c.ISB_JWT_SECRET_PATH,
+    DATABASE_URL: c.DATABASE_URL,
     ...overrides,
   };
 }

@@ -171,7 +171,7 @@ describe('lease-costs CLI, run as a process', () => {
     const c = stack.config;
     const workerEnv = {
       COST_EXPLORER_ROLE_ARN: c.COST_EXPLORER_ROLE_ARN!, S3_BUCKET_NAME: c.S3_BUCKET_NAME!, EVENT_BUS_NAME: c.EVENT_BUS_NAME!,
-      ISB_API_BASE_URL: c.ISB_API_BASE_URL!, ISB_JWT_SECRET_PATH: c.ISB_JWT_SECRET_PATH!,
+      ISB_API_BASE_URL: c.ISB_API_BASE_URL!, ISB_JWT_SECRET_PATH: c.ISB_JWT_SECRET_PATH!, DATABASE_URL: c.DATABASE_URL!,
     };
     expectOneLineFailure(await runCli(['worker'], { ...workerEnv, TEMPORAL_ADDRESS: '127.0.0.1:1' }), 4, /cannot reach Temporal at 127\.0\.0\.1:1/);
   });
@@ -184,7 +184,7 @@ describe('lease-costs CLI, run as a process', () => {
       const c = stack.config;
       expectOneLineFailure(await runCli(['dev', '--port', String(port), '--ui-port', String(await freePort())], {
         COST_EXPLORER_ROLE_ARN: c.COST_EXPLORER_ROLE_ARN!, S3_BUCKET_NAME: c.S3_BUCKET_NAME!, EVENT_BUS_NAME: c.EVENT_BUS_NAME!,
-        ISB_API_BASE_URL: c.ISB_API_BASE_URL!, ISB_JWT_SECRET: 'a-secret-of-sixteen-chars', WEBHOOK_AUTH: 'none', WEBHOOK_HOST: '127.0.0.1',
+        ISB_API_BASE_URL: c.ISB_API_BASE_URL!, ISB_JWT_SECRET: 'a-secret-of-sixteen-chars', WEBHOOK_AUTH: 'none', WEBHOOK_HOST: '127.0.0.1', DATABASE_URL: c.DATABASE_URL!,
       }), 2, new RegExp(`port 127\\.0\\.0\\.1:${port} is already in use`));
       expectOneLineFailure(await runCli(['webhook'], { ...cliEnv, WEBHOOK_AUTH: 'none', WEBHOOK_HOST: '127.0.0.1', WEBHOOK_PORT: String(port) }), 2, new RegExp(`127\\.0\\.0\\.1:${port} is already in use`));
     } finally {

@@ -72,7 +72,7 @@ async function checkDemo(demo: ReturnType<typeof collect>, { t0, port, uiPort }:
   expect(stdout).toContain('schedule lease-costs-reconcile triggered');
   expect(report).toContain('4/4 leases published');
   expect(report).toContain('lease whose webhook was missed (picked up by the reconcile schedule)');
-  const blocks = report.split(/\n(?=\S.*\n  lease )/).slice(1);
+  const blocks = report.slice(0, report.indexOf('=== lease-costs costs --by service ===')).split(/\n(?=\S.*\n  lease )/).slice(1);
   expect(blocks).toHaveLength(4);
   for (const block of blocks) {
     const csvLine = block.match(/CSV\s+s3:\/\/\S+\.csv \(copy: (\S+\.csv)\)/);
@@ -110,6 +110,28 @@ async function checkDemo(demo: ReturnType<typeof collect>, { t0, port, uiPort }:
   expect(status.code, status.stderr).toBe(0);
   expect(status.stdout).toMatch(/phase\s+published/);
   expect(status.stdout).toMatch(new RegExp(`report\\s+v1 s3://lease-costs-demo/\\S+${uuid}-v1\\.csv`));
+
+  // The ledger, from a second terminal while the demo runs (its PGlite lives in the demo process).
+  expect(stdout).toContain('=== lease-costs costs --by service ===');
+  expect(cliEnv.DATABASE_URL).toMatch(/^postgres:\/\/postgres@127\.0\.0\.1:\d+\/postgres/);
+  const [byService, byLease] = await Promise.all([
+    runCli(['costs', '--by', 'service', '--json'], cliEnv), runCli(['costs', '--by', 'lease', '--json'], cliEnv),
+  ]);
+  expect(byService.code, byService.stderr).toBe(0);
+  expect(byLease.code, byLease.stderr).toBe(0);
+  const services = JSON.parse(byService.stdout) as { total: string; lines: { cost: string }[] };
+  expect(services.lines.reduce((a, l) => a.plus(l.cost), new Decimal(0)).toFixed()).toBe(new Decimal(services.total).toFixed());
+  // All four leases are in the ledger, each at exactly the total its report printed, and the
+  // per-service total the demo printed is their sum.
+  const printedTotal = new Map(blocks.map((b) => [b.match(/lease ([0-9a-f-]{36})/)![1]!, b.match(/total\s+(-?\d+(?:\.\d+)?) USD/)![1]!]));
+  const ledgerLeases = (JSON.parse(byLease.stdout) as { lines: { key: string; cost: string }[] }).lines;
+  expect(ledgerLeases.map((l) => l.key).sort()).toEqual([...printedTotal.keys()].sort());
+  for (const l of ledgerLeases) expect(new Decimal(l.cost).toFixed(), l.key).toBe(new Decimal(printedTotal.get(l.key)!).toFixed());
+  const sumOfReports = [...printedTotal.values()].reduce((a, t) => a.plus(t), new Decimal(0)).toFixed();
+  expect(new Decimal(services.total).toFixed()).toBe(sumOfReports);
+  const demoTable = stdout.slice(stdout.indexOf('=== lease-costs costs --by service ==='));
+  expect(demoTable).toMatch(/^SERVICE\s+COST \(USD\)\s+LEASES$/m);
+  expect(demoTable.match(/^total\s+(-?\d+(?:\.\d+)?)$/m)?.[1]).toBe(sumOfReports);
 
   demo.kill('SIGTERM');
   expect(await demo.exited).toBe(0);

@@ -53,6 +53,10 @@ interface Stubs {
   chartKeys: string[];
   charts: number;
   chartError?: ApplicationFailure;
+  /** What the ledger was asked to record, in order, and a failure it answers with. */
+  ledger: Parameters<Activities['recordInLedger']>[0][];
+  ledgerError?: ApplicationFailure;
+  steps: string[];
   lookupError?: ApplicationFailure;
   leaseEnd?: string;
   /** While set, collection waits for it. */
@@ -82,7 +86,14 @@ async function startWorkers(stubs: Stubs): Promise<string> {
     async publishReport({ version, chartKey }) {
       stubs.published.push(version);
       stubs.chartKeys.push(chartKey);
+      stubs.steps.push(`publish v${version}`);
       return { eventId: randomUUID(), urlExpiresAt: new Date(Date.now() + 7 * 24 * HOUR).toISOString() };
+    },
+    async recordInLedger(entry) {
+      stubs.ledger.push(entry);
+      stubs.steps.push(`ledger v${entry.version}`);
+      if (stubs.ledgerError) throw stubs.ledgerError;
+      return { outcome: 'recorded', dailyRows: 1 };
     },
   };
   const ceActivities: Partial<Activities> = {
@@ -101,7 +112,7 @@ async function startWorkers(stubs: Stubs): Promise<string> {
   return taskQueue;
 }
 
-const newStubs = (): Stubs => ({ lookups: 0, collections: [], published: [], chartKeys: [], charts: 0 });
+const newStubs = (): Stubs => ({ lookups: 0, collections: [], published: [], chartKeys: [], charts: 0, ledger: [], steps: [] });
 
 async function start(taskQueue: string, overrides: Partial<LeaseCostsInput> = {}): Promise<WorkflowHandle> {
   const now = await env.currentTimeMs();
@@ -144,6 +155,32 @@ describe('lease workflow timing (time-skipping)', () => {
     expect(published.reports.map((r) => r.version)).toEqual([1]);
     // The billing window: lease start and end widened by the padding, to whole UTC days.
     expect(stubs.collections).toHaveLength(1);
+  });
+
+  it('records each published version in the ledger before the phase turns published', async () => {
+    const stubs = newStubs();
+    const h = await start(await startWorkers(stubs), { paddingHours: 0 });
+    const s = await phase(h, 'published', 1);
+    const report = s.reports.at(-1)!;
+    expect(stubs.ledger).toEqual([{
+      leaseUuid: s.leaseUuid, version: 1, userEmail: 'ada@example.gov.uk', accountId: ACCOUNT, billingWindow: s.billingWindow,
+      total: report.total, bucket: report.bucket, reportKey: report.key, publishedAt: report.publishedAt,
+    }]);
+    await h.signal('rerun', {});
+    // Polled through the stubs: the test server holds a query that lands mid continue-as-new.
+    await until(async () => (stubs.ledger.length === 2 ? true : undefined), 1_000);
+    // The ledger records only what went out.
+    expect(stubs.steps).toEqual(['publish v1', 'ledger v1', 'publish v2', 'ledger v2']);
+  });
+
+  it('a ledger that refuses the report (bad data, not retried) leaves the run published', async () => {
+    const stubs = newStubs();
+    stubs.ledgerError = ApplicationFailure.nonRetryable('summary does not add up', ErrorType.InvalidLedgerEntry);
+    const h = await start(await startWorkers(stubs), { paddingHours: 0 });
+    const s = await phase(h, 'published', 1);
+    expect(stubs.ledger).toHaveLength(1);
+    expect(stubs.published).toEqual([1]);
+    expect(s.lastError).toBeUndefined();
   });
 
   it('collectNow skips the rest of the delay', async () => {
