@@ -208,7 +208,7 @@ async function produceReport(
   );
 
   const record: ReportRecord = {
-    version, bucket: report.bucket, key: report.key, chartKey: chart.key, total: report.total, checksumSha256: report.checksumSha256, rowCount: report.rowCount,
+    version, bucket: report.bucket, key: report.key, chartKey: chart.key, ...(report.focusKey ? { focusKey: report.focusKey } : {}), total: report.total, checksumSha256: report.checksumSha256, rowCount: report.rowCount,
     urlExpiresAt: published.urlExpiresAt, resourceLevel: collection.resourceLevel, billingWindow: window,
     publishedAt: new Date().toISOString(),
   };

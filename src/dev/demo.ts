@@ -129,6 +129,8 @@ async function runDemo(
     // Encrypted history, read back in the UI through the codec endpoint: the production setup.
     PAYLOAD_ENCRYPTION_KEYS: `demo:${randomBytes(32).toString('base64')}`, CODEC_PORT: codecPort, WEBHOOK_PORT: webhookPort,
     DATABASE_URL: ledger.url,
+    // The FOCUS file too, so the demo shows every output a report can have.
+    REPORT_FOCUS: 'true',
   };
   // The AWS SDK reads endpoints and credentials from the process environment.
   Object.assign(process.env, env);
@@ -225,6 +227,7 @@ async function runDemo(
       await writeFile(chartFile, await chart.Body!.transformToByteArray());
       console.log(`  chart        s3://${env.S3_BUCKET_NAME}/${report.chartKey} (open: ${pathToFileURL(chartFile).href})`);
     }
+    if (report.focusKey) console.log(`  FOCUS        s3://${env.S3_BUCKET_NAME}/${report.focusKey}`);
     console.log(`  rows         ${report.rowCount}, resource level: ${report.resourceLevel}, window ${report.billingWindow.start} to ${report.billingWindow.end} (exclusive)`);
     console.log(`  total        ${report.total} USD (exact), SHA-256 ${report.checksumSha256}`);
     console.log('  top rows:');

@@ -130,6 +130,8 @@ export const ReportRecord = z.object({
   key: z.string(),
   /** The HTML report beside the CSV; absent in records made before it existed. */
   chartKey: z.string().optional(),
+  /** The report in FOCUS columns, when REPORT_FOCUS was on. */
+  focusKey: z.string().optional(),
   total: DecimalString,
   checksumSha256: z.string(),
   rowCount: z.number().int(),

@@ -99,6 +99,8 @@ async function checkDemo(demo: ReturnType<typeof collect>, { t0, port, uiPort }:
     const costliest = rows.filter((r) => r[0] !== SERVICE_LEVEL_RESOURCE).sort((a, b) => new Decimal(b[3]!).cmp(a[3]!))[0]!;
     expect(html.slice(html.indexOf(' resources</h2>')).match(/<td class="cost">([^<]*)<\/td>/)?.[1]).toBe(costliest[3]);
     expect(html).toMatch(/<svg[^>]*>[^]*aria-roledescription="bar"[^]*<\/svg>/);
+    // The demo turns REPORT_FOCUS on: the FOCUS file's location is printed beside the CSV's.
+    expect(block, block).toMatch(/\n {2}FOCUS\s+s3:\/\/lease-costs-demo\/\S+-v1\.focus\.csv\n/);
   }
 
   // The environment block, as a second terminal would paste it, runs `status` for a demo lease.
@@ -110,6 +112,7 @@ async function checkDemo(demo: ReturnType<typeof collect>, { t0, port, uiPort }:
   expect(status.code, status.stderr).toBe(0);
   expect(status.stdout).toMatch(/phase\s+published/);
   expect(status.stdout).toMatch(new RegExp(`report\\s+v1 s3://lease-costs-demo/\\S+${uuid}-v1\\.csv`));
+  expect(status.stdout).toMatch(new RegExp(`FOCUS\\s+v1 s3://lease-costs-demo/\\S+${uuid}-v1\\.focus\\.csv`));
 
   // The ledger, from a second terminal while the demo runs (its PGlite lives in the demo process).
   expect(stdout).toContain('=== lease-costs costs --by service ===');
