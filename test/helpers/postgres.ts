@@ -13,7 +13,7 @@ export interface RealPostgres {
   stop(): Promise<void>;
 }
 
-/** Debian's server binaries (scripts/setup-postgres.sh installs them), newest major first. */
+/** Debian's server binaries (scripts/setup-debian.sh installs them), newest major first. */
 async function binDir(): Promise<string | undefined> {
   const majors = await readdir('/usr/lib/postgresql').catch(() => [] as string[]);
   const newest = majors.filter((m) => /^\d+$/.test(m)).sort((a, b) => Number(b) - Number(a))[0];
@@ -27,7 +27,7 @@ async function binDir(): Promise<string | undefined> {
  */
 export async function startRealPostgres(): Promise<RealPostgres | { skip: string }> {
   const bin = await binDir();
-  if (!bin) return { skip: 'no /usr/lib/postgresql/*/bin (scripts/setup-postgres.sh installs Debian\'s postgresql as root)' };
+  if (!bin) return { skip: 'no /usr/lib/postgresql/*/bin (scripts/setup-debian.sh installs Debian\'s postgresql as root)' };
   const asRoot = process.getuid?.() === 0;
   let owner: { uid: number; gid: number } | undefined;
   if (asRoot) {

@@ -20,7 +20,7 @@ const CHROMIUM = '/usr/bin/chromium';
 const hasChromium = existsSync(CHROMIUM);
 if (!hasChromium) {
   // A skipped browser test must never look like a passing one.
-  console.warn(`\n${'*'.repeat(90)}\n*** LEASE CHART BROWSER TEST SKIPPED: ${CHROMIUM} not found (run scripts/setup-browser.sh as root) ***\n${'*'.repeat(90)}\n`);
+  console.warn(`\n${'*'.repeat(90)}\n*** LEASE CHART BROWSER TEST SKIPPED: ${CHROMIUM} not found (run scripts/setup-debian.sh as root) ***\n${'*'.repeat(90)}\n`);
 }
 const outDir = join(repoRoot, '.data', 'screenshots');
 const HOSTILE_SERVICE = '<script>document.title="pwned"</script>';

@@ -16,7 +16,7 @@ const CHROMIUM = '/usr/bin/chromium';
 const hasChromium = existsSync(CHROMIUM);
 if (!hasChromium) {
   // A skipped browser test must never look like a passing one.
-  console.warn(`\n${'*'.repeat(90)}\n*** BROWSER TEST SKIPPED: ${CHROMIUM} not found (run scripts/setup-browser.sh as root) ***\n${'*'.repeat(90)}\n`);
+  console.warn(`\n${'*'.repeat(90)}\n*** BROWSER TEST SKIPPED: ${CHROMIUM} not found (run scripts/setup-debian.sh as root) ***\n${'*'.repeat(90)}\n`);
 }
 
 const HOUR = 3600_000;
