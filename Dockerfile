@@ -2,7 +2,10 @@
 # Build stage: full install, type-check and lint, then `npm run build`: the CLI compiled to
 # JavaScript in dist/ and the workflow bundle next to it, so nothing is compiled or bundled at start
 # and the container runs on a read-only root filesystem (a tmpfs on /tmp is all it writes to).
-FROM node:24-bookworm-slim AS build
+# The base is an argument only so that a machine with no registry can build on a local copy of it
+# (scripts/image-check.sh); anywhere else leave it to the official image.
+ARG NODE_IMAGE=node:24-bookworm-slim
+FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
@@ -20,7 +23,7 @@ RUN npx tsc --noEmit && npm run lint && npm run build
 
 # Runtime stage: production dependencies only, the native Temporal bridge for this platform only,
 # compiled JavaScript only (no TypeScript, no tsx), non-root.
-FROM node:24-bookworm-slim AS runtime
+FROM ${NODE_IMAGE} AS runtime
 ENV NODE_ENV=production
 WORKDIR /app
 COPY package.json package-lock.json ./

@@ -7,6 +7,7 @@ import {
   fallBackToServiceLevel, isCollected, partKey, planResourceSegments, SERVICE_LEVEL_RESOURCE, stagingPrefix, startCollection,
   type CollectionInput, type CollectionProgress, type CollectionResult, type CollectionStep, type Segment,
 } from '../src/domain/collection';
+import { addDays } from '../src/domain/billing-window';
 import { ErrorType } from '../src/domain/errors';
 import type { CostRow } from '../src/domain/schemas';
 import { activityTelemetry, type CostExplorerApi } from '../src/infrastructure/telemetry';
@@ -42,16 +43,25 @@ function filterFor(accountId: string, region?: string): Expression {
   return { And: dimensions };
 }
 
+/** Both metrics from one query: the amortised one costs no extra call. */
+const QUERY_METRICS = ['UnblendedCost', 'AmortizedCost'];
+
 function rowsOf(segment: Segment, page: GetCostAndUsageCommandOutput): CostRow[] {
   const rows: CostRow[] = [];
   for (const period of page.ResultsByTime ?? []) {
+    const date = period.TimePeriod?.Start;
+    const end = period.TimePeriod?.End;
+    // DAILY rows carry their day only; longer periods (MONTHLY resource rows) also their end.
+    const when = date === undefined ? {} : end === undefined || end === addDays(date, 1) ? { date } : { date, periodEnd: end };
     for (const group of period.Groups ?? []) {
       const [service = '', second = ''] = group.Keys ?? [];
       const amount = group.Metrics?.UnblendedCost?.Amount;
       if (amount === undefined) continue;
+      const amortized = group.Metrics?.AmortizedCost?.Amount;
+      const money = amortized === undefined ? { cost: amount } : { cost: amount, amortizedCost: amortized };
       rows.push(segment.kind === 'resource'
-        ? { service, resourceName: second, region: segment.region!, cost: amount }
-        : { service, resourceName: SERVICE_LEVEL_RESOURCE, region: second, cost: amount });
+        ? { service, resourceName: second, region: segment.region!, ...money, ...when }
+        : { service, resourceName: SERVICE_LEVEL_RESOURCE, region: second, ...money, ...when });
     }
   }
   return rows;
@@ -61,18 +71,20 @@ export function createCostExplorerActivities(deps: CostExplorerDeps) {
   const query = (segment: Segment, progress: CollectionProgress, accountId: string) => {
     const common = {
       TimePeriod: { Start: segment.range.start, End: segment.range.end },
-      Metrics: ['UnblendedCost'],
+      Metrics: QUERY_METRICS,
       Filter: filterFor(accountId, segment.region),
       NextPageToken: progress.nextPageToken,
     };
-    // MONTHLY keeps pages (and billed requests) to a minimum: the report needs totals per group.
+    // Resources MONTHLY keeps their pages (and billed requests) to a minimum: the report needs
+    // totals per resource. The service-level queries go DAILY: their few groups per day give the
+    // daily series over the whole window for a few extra pages.
     return segment.kind === 'resource'
       ? deps.costExplorer.send(new GetCostAndUsageWithResourcesCommand({
         ...common, Granularity: progress.resourceGranularity,
         GroupBy: [{ Type: 'DIMENSION', Key: 'SERVICE' }, { Type: 'DIMENSION', Key: 'RESOURCE_ID' }],
       }))
       : deps.costExplorer.send(new GetCostAndUsageCommand({
-        ...common, Granularity: 'MONTHLY',
+        ...common, Granularity: 'DAILY',
         GroupBy: [{ Type: 'DIMENSION', Key: 'SERVICE' }, { Type: 'DIMENSION', Key: 'REGION' }],
       }));
   };

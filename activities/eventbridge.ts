@@ -38,6 +38,8 @@ export interface PublishInput {
   version: number;
   billingWindow: DateRange;
   report: ReportSummary;
+  /** The HTML report beside the CSV. */
+  chartKey: string;
   resourceLevel: string;
 }
 
@@ -84,6 +86,8 @@ export function createEventBridgeActivities(deps: EventBridgeDeps) {
 
     async publishReport(input: PublishInput): Promise<{ eventId: string; urlExpiresAt: string }> {
       const { url, expiresAt } = await deps.presign(input.report.key);
+      // Signed after the CSV's, so it lives at least until the urlExpiresAt announced for both.
+      const chart = await deps.presign(input.chartKey);
       const detail = {
         leaseId: input.leaseUuid,
         userEmail: input.userEmail,
@@ -106,6 +110,10 @@ export function createEventBridgeActivities(deps: EventBridgeDeps) {
         billingPeriodEndExclusive: input.billingWindow.end,
         idempotencyKey: `${input.leaseUuid}:v${input.version}`,
         schemaVersion: EVENT_SCHEMA_VERSION,
+        // Only with REPORT_FOCUS: the report in FOCUS columns, beside the CSV.
+        ...(input.report.focusKey ? { focusKey: input.report.focusKey } : {}),
+        // The HTML report (chart and top resources), a bearer link like csvUrl.
+        reportUrl: chart.url,
       };
       const eventId = await put(EVENT_DETAIL_TYPE, detail, `${input.leaseUuid} v${input.version}`);
       return { eventId, urlExpiresAt: expiresAt };

@@ -1,6 +1,7 @@
 import { createCostExplorerActivities, type CostExplorerDeps } from './cost-explorer';
 import { createEventBridgeActivities, type EventBridgeDeps } from './eventbridge';
 import { createIsbActivities, type IsbDeps } from './isb';
+import { createLedgerActivities, type LedgerDeps } from './ledger';
 import { createS3Activities, type S3Deps } from './s3';
 import { createTemporalActivities, type TemporalDeps } from './temporal';
 
@@ -10,6 +11,7 @@ export interface ActivityDeps {
   s3: S3Deps;
   eventBridge: EventBridgeDeps;
   temporal: TemporalDeps;
+  ledger: LedgerDeps;
 }
 
 /** Every activity the worker registers, built from injected clients so tests can pass their own. */
@@ -20,6 +22,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createS3Activities(deps.s3),
     ...createEventBridgeActivities(deps.eventBridge),
     ...createTemporalActivities(deps.temporal),
+    ...createLedgerActivities(deps.ledger),
   };
 }
 export type Activities = ReturnType<typeof createActivities>;

@@ -184,6 +184,8 @@ export class Infra {
       EVENT_BUS_NAME: aws.busName,
       ISB_API_BASE_URL: args.isbEndpoint,
       ISB_JWT_SECRET_PATH: aws.secretName,
+      // The benchmark measures reports; the ledger's own cost is not part of it.
+      LEDGER_ENABLED: 'false',
       // Nothing from the caller's shell may change what is measured.
       PAYLOAD_ENCRYPTION_KEYS: '',
       METRICS_BIND_ADDRESS: '',

@@ -31,6 +31,7 @@ import { costRows } from '../test/helpers/cost-rows';
 import { accountOf, LARGE, LARGE_QUICK, makeLease, SMALL, type BenchLease, type Dataset } from './datasets';
 import { kib, log, mib, percentile, pool, printTable, round, type Cell } from './format';
 import { Infra } from './infra';
+import { dailySeriesCalls, type DailySeriesCalls } from './daily-calls';
 import { LAMBDA_MAX_PAGES, replayLambda, type LambdaReplayResult } from './lambda-replay';
 
 const SECTIONS = ['burst', 'calls', 'report', 'history', 'webhook'] as const;
@@ -286,6 +287,7 @@ interface DatasetRun {
   window: { start: string; end: string };
   costRecords: number;
   ours: { calls: number; byOperation: Record<string, number>; rowCount: number; resourceLevel: string; totalMatchesFake: boolean; seconds: number };
+  dailySeries: DailySeriesCalls;
   lambda: LambdaReplayResult & { callsFromLog: number };
   ratio: number;
   history: { events: number; bytes: number };
@@ -324,6 +326,7 @@ async function datasetSection(infra: Infra, opts: Options): Promise<DatasetRun[]
       for (const c of ourCalls) byOperation[c.operation] = (byOperation[c.operation] ?? 0) + 1;
       const expected = ce.expectedTotal({ accountId, start: result.billingWindow.start, end: result.billingWindow.end, recordType: 'Usage' });
 
+      const dailySeries = await dailySeriesCalls(ce.endpoint, ourCalls);
       const history = await handle.fetchHistory();
       const historyBytes = proto.temporal.api.history.v1.History.encode(history).finish().length;
 
@@ -336,6 +339,7 @@ async function datasetSection(infra: Infra, opts: Options): Promise<DatasetRun[]
         window: result.billingWindow,
         costRecords: lease.items.length,
         ours: { calls: ourCalls.length, byOperation, rowCount: result.rowCount, resourceLevel: result.resourceLevel, totalMatchesFake: result.totalCost === expected, seconds: round(seconds, 1) },
+        dailySeries,
         lambda: { ...lambda, callsFromLog: lambdaFromLog },
         ratio: round(lambdaFromLog / ourCalls.length, 2),
         history: { events: history.events?.length ?? 0, bytes: historyBytes },
@@ -354,9 +358,11 @@ function datasetLabel(d: Dataset) {
 
 function printCalls(runs: DatasetRun[]) {
   printTable('2. Cost Explorer calls per lease: lease-costs vs the Lambda design, same data, same fake', [
-    'dataset', 'window', 'report rows', 'lease-costs calls', 'Lambda calls', 'Lambda: list + resource + service', 'Lambda longest query (pages)', 'ratio Lambda/ours',
+    'dataset', 'window', 'report rows', 'lease-costs calls', 'service-level calls DAILY / MONTHLY', 'extra calls for the daily series',
+    'Lambda calls', 'Lambda: list + resource + service', 'Lambda longest query (pages)', 'ratio Lambda/ours',
   ], runs.map((r): Cell[] => [
-    datasetLabel(r.dataset), `${r.window.start}..${r.window.end}`, r.ours.rowCount, r.ours.calls, r.lambda.callsFromLog,
+    datasetLabel(r.dataset), `${r.window.start}..${r.window.end}`, r.ours.rowCount, r.ours.calls,
+    `${r.dailySeries.daily} / ${r.dailySeries.monthly}`, r.dailySeries.daily - r.dailySeries.monthly, r.lambda.callsFromLog,
     `${r.lambda.serviceListCalls} + ${r.lambda.resourceLevelCalls} + ${r.lambda.serviceLevelCalls}`,
     r.lambda.maxPagesOneQuery, `${r.ratio}x`,
   ]), [
@@ -364,6 +370,8 @@ function printCalls(runs: DatasetRun[]) {
       runs.map((r) => `${r.dataset.name} ${r.ours.totalMatchesFake ? 'yes' : 'NO'}`).join(', ') + '.',
     'Lambda design replayed with the AWS SDK: service list (GetCostAndUsage by SERVICE), one GetCostAndUsageWithResources per service (last 14 days),',
     `GetCostAndUsage by SERVICE for older days; DAILY granularity as in the Lambda source; its ${LAMBDA_MAX_PAGES}-page cap not applied.`,
+    'Daily series: the run\'s GetCostAndUsage queries (SERVICE x REGION, DAILY) replayed MONTHLY on the same fake, as they ran before the series existed;',
+    'the difference is what the summary\'s cost per day, service and region costs (AmortizedCost rides on the same calls).',
     ...runs.map((r) => `lease-costs ${r.dataset.name}: ${JSON.stringify(r.ours.byOperation)}, resource level ${r.ours.resourceLevel}, ${r.costRecords} cost records in the fake.`),
   ]);
 }

@@ -28,7 +28,9 @@ const loop = monitorEventLoopDelay({ resolution: 10 });
 const idleKiB = process.resourceUsage().maxRSS;
 loop.enable();
 const t0 = performance.now();
-const summary: ReportSummary = await env.run(writeReport, { leaseUuid, version: 1, collection });
+const summary: ReportSummary = await env.run(writeReport, {
+  leaseUuid, version: 1, collection, accountId: '123456789012', billingWindow: collection.segments[0]!.range,
+});
 const wallMs = performance.now() - t0;
 loop.disable();
 s3.destroy();

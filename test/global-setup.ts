@@ -4,6 +4,7 @@ import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { startTemporalDevServer } from '../src/dev/dev-server';
+import { startEmbeddedLedger } from '../src/dev/ledger-server';
 import { startMoto } from '../src/dev/moto';
 import { repoRoot } from '../src/dev/tools';
 
@@ -14,23 +15,26 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const timed = <T>(label: string, p: Promise<T>) =>
     p.then((v) => (timings.push(`${label} ${((Date.now() - t0) / 1000).toFixed(1)}s`), v));
   // allSettled: when one fails, the others must still be started before they can be stopped.
-  const [temporal, moto, bundle] = await Promise.allSettled([
+  const [temporal, moto, bundle, ledger] = await Promise.allSettled([
     timed('temporal', startTemporalDevServer({ uiPort: false })),
     timed('moto', startMoto()),
     timed('bundle', bundleWorkflows()),
+    // The workers' cost ledger: in memory, served over the wire protocol like `dev`'s.
+    timed('ledger', startEmbeddedLedger()),
   ]);
-  const servers: { stop(): Promise<void> }[] = [temporal, moto].flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+  const servers: { stop(): Promise<void> }[] = [temporal, moto, ledger].flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
   const teardown = async () => {
     await Promise.allSettled(servers.map((s) => s.stop()));
   };
-  if (temporal.status === 'rejected' || moto.status === 'rejected' || bundle.status === 'rejected') {
+  if (temporal.status === 'rejected' || moto.status === 'rejected' || bundle.status === 'rejected' || ledger.status === 'rejected') {
     await teardown();
-    const failed = [temporal, moto, bundle].find((r) => r.status === 'rejected') as PromiseRejectedResult;
+    const failed = [temporal, moto, bundle, ledger].find((r) => r.status === 'rejected') as PromiseRejectedResult;
     throw failed.reason;
   }
   console.info(`[global-setup] ready: ${timings.join(', ')}`);
   project.provide('temporalAddress', temporal.value.address);
   project.provide('motoEndpoint', moto.value.endpoint);
+  project.provide('ledgerUrl', ledger.value.url);
   project.provide('workflowBundlePath', bundle.value.path);
   project.provide('workflowBundleError', bundle.value.error);
   return teardown;

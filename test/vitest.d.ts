@@ -7,6 +7,8 @@ declare module 'vitest' {
     temporalAddress: string;
     /** `http://127.0.0.1:<port>` of the shared moto server. */
     motoEndpoint: string;
+    /** DATABASE_URL of the shared embedded ledger (PGlite in memory, over the wire protocol). */
+    ledgerUrl: string;
     /** Bundled `workflows/index.ts`, or null when it did not exist or failed to bundle. */
     workflowBundlePath: string | null;
     /** Why bundling failed, when it did. */

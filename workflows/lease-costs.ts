@@ -45,10 +45,26 @@ const { writeReport } = proxyActivities<Activities>({
   scheduleToCloseTimeout: '6 hours',
   retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute' },
 });
+const { writeChart } = proxyActivities<Activities>({
+  // Reads a summary of a few MB at most and renders it (about 0.1 s for 90 days of 40 services).
+  startToCloseTimeout: '2 minutes',
+  scheduleToCloseTimeout: '6 hours',
+  // A missing or foreign summary fails at once (the activity throws it non-retryable).
+  retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute' },
+});
 const { publishReport } = proxyActivities<Activities>({
   startToCloseTimeout: '1 minute',
   scheduleToCloseTimeout: '6 hours',
   retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute' },
+});
+const { recordInLedger } = proxyActivities<Activities>({
+  startToCloseTimeout: '1 minute',
+  // A PostgreSQL outage is waited out for a day; bad data (InvalidLedgerEntry) fails at once.
+  scheduleToCloseTimeout: '24 hours',
+  retry: {
+    initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '5 minutes',
+    nonRetryableErrorTypes: [ErrorType.InvalidLedgerEntry],
+  },
 });
 const { publishFailure } = proxyActivities<Activities>({
   startToCloseTimeout: '1 minute',
@@ -177,21 +193,40 @@ async function produceReport(
   setPhase('reporting');
   const report = await writeReport.executeWithOptions(
     { summary: `Write CSV v${version} to S3 with SHA-256 verification` },
-    [{ leaseUuid: input.leaseUuid, version, collection }],
+    [{ leaseUuid: input.leaseUuid, version, collection, accountId: lease.accountId, billingWindow: window }],
+  );
+  const chart = await writeChart.executeWithOptions(
+    { summary: `Write the HTML report v${version} (chart, top resources) to S3` },
+    [{ leaseUuid: input.leaseUuid, version, accountId: lease.accountId, billingWindow: window }],
   );
   const published = await publishReport.executeWithOptions(
     { summary: `Presign and emit LeaseCostsGenerated v${version}` },
     [{
       leaseUuid: input.leaseUuid, userEmail: lease.userEmail, accountId: lease.accountId, version,
-      billingWindow: window, report, resourceLevel: collection.resourceLevel,
+      billingWindow: window, report, chartKey: chart.key, resourceLevel: collection.resourceLevel,
     }],
   );
 
   const record: ReportRecord = {
-    version, bucket: report.bucket, key: report.key, total: report.total, checksumSha256: report.checksumSha256, rowCount: report.rowCount,
+    version, bucket: report.bucket, key: report.key, chartKey: chart.key, ...(report.focusKey ? { focusKey: report.focusKey } : {}), total: report.total, checksumSha256: report.checksumSha256, rowCount: report.rowCount,
     urlExpiresAt: published.urlExpiresAt, resourceLevel: collection.resourceLevel, billingWindow: window,
     publishedAt: new Date().toISOString(),
   };
+  // Before the phase turns `published`, so whoever waits for it finds the version in the ledger.
+  // The CSV and the event are out already: a ledger that fails for good is logged and leaves the
+  // run published (a LeaseCostsFailed now would contradict the LeaseCostsGenerated just sent);
+  // `lease-costs rerun` records a new version once the cause is fixed.
+  await recordInLedger.executeWithOptions(
+    { summary: `Record v${version} in the cost ledger` },
+    [{
+      leaseUuid: input.leaseUuid, version, userEmail: lease.userEmail, accountId: lease.accountId, billingWindow: window,
+      total: report.total, bucket: report.bucket, reportKey: report.key, publishedAt: record.publishedAt,
+    }],
+  ).catch((err: unknown) => {
+    if (isCancellation(err)) throw err;
+    const failure = innermostFailure(err);
+    log.error('Report not recorded in the cost ledger', { leaseUuid: input.leaseUuid, version, errorType: failure.type, errorMessage: failure.message });
+  });
   status.reports = [...status.reports, record].slice(-REPORTS_KEPT_IN_STATUS);
   setPhase('published');
   // A Double is what visibility can sort and filter on; the exact total stays in status and the event.

@@ -99,6 +99,9 @@ export class HubStack extends Stack {
         ISB_API_BASE_URL: params.isbApiBaseUrl,
         ISB_JWT_SECRET_PATH: params.isbJwtSecretArn,
         REPORT_LINK_BASE_URL: webhookBaseUrl,
+        // This stack has no PostgreSQL yet: the worker runs without the cost ledger rather than
+        // failing its config check. With a database, drop this and give DATABASE_URL as a secret.
+        LEDGER_ENABLED: 'false',
       },
       secrets: { ...temporal, ...reportLinkSecret },
     });

@@ -1,7 +1,9 @@
+import { execFile } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { CreateEventBusCommand, EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { CreateBucketCommand, GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
@@ -12,6 +14,7 @@ import { sampleCosts } from './fakes/sample-data';
 import { addDays, computeBillingWindow, utcDay } from '../domain/billing-window';
 import { connectClient, workflowIdFor } from '../infrastructure/client';
 import { installReconcileSchedule, RECONCILE_SCHEDULE_ID } from '../infrastructure/schedule';
+import { startEmbeddedLedger } from './ledger-server';
 import { startMoto } from './moto';
 import type { LeaseStatus } from '../domain/schemas';
 import { repoRoot, spawnManaged, type ManagedProcess } from './tools';
@@ -46,6 +49,7 @@ const CLI_ENV_KEYS = [
   'AWS_REGION', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY',
   'AWS_ENDPOINT_URL_S3', 'AWS_ENDPOINT_URL_STS', 'AWS_ENDPOINT_URL_EVENTBRIDGE', 'AWS_ENDPOINT_URL_SECRETS_MANAGER', 'AWS_ENDPOINT_URL_COST_EXPLORER',
   'COST_EXPLORER_ROLE_ARN', 'S3_BUCKET_NAME', 'S3_KEY_PREFIX', 'EVENT_BUS_NAME', 'ISB_API_BASE_URL', 'ISB_JWT_SECRET_PATH', 'WEBHOOK_API_KEY',
+  'DATABASE_URL',
 ] as const;
 const shellQuote = (v: string) => `'${v.replace(/'/g, `'\\''`)}'`;
 
@@ -100,11 +104,14 @@ async function runDemo(
   ctx: { dataDir: string; logPath: string; logFile: NodeJS.WritableStream; cleanups: { what: string; run: () => Promise<void> }[]; signal: AbortSignal },
 ): Promise<void> {
   const { dataDir, cleanups } = ctx;
-  log('starting local stand-ins (moto, Cost Explorer and ISB API fakes)…');
+  log('starting local stand-ins (moto, Cost Explorer and ISB API fakes, the embedded ledger)…');
   const jwtSecret = randomBytes(32).toString('hex');
-  const [moto, ce, isb] = await Promise.all([startMoto(), startFakeCostExplorer({ pageSize: 100 }), startFakeIsbApi({ jwtSecret })]);
-  cleanups.push({ what: 'the local stand-ins (moto, Cost Explorer and ISB API fakes)', run: async () => {
-    await Promise.allSettled([moto.stop(), ce.close(), isb.close()]);
+  // The demo serves the ledger, so it outlives `dev` and the CLI of a second terminal reaches it too.
+  const [moto, ce, isb, ledger] = await Promise.all([
+    startMoto(), startFakeCostExplorer({ pageSize: 100 }), startFakeIsbApi({ jwtSecret }), startEmbeddedLedger({ dataDir: join(dataDir, 'ledger') }),
+  ]);
+  cleanups.push({ what: 'the local stand-ins (moto, Cost Explorer and ISB API fakes, the embedded ledger)', run: async () => {
+    await Promise.allSettled([moto.stop(), ce.close(), isb.close(), ledger.stop()]);
   } });
 
   const apiKey = randomBytes(24).toString('hex');
@@ -121,6 +128,9 @@ async function runDemo(
     BILLING_PADDING_HOURS: '1', WEBHOOK_API_KEY: apiKey, WEBHOOK_HOST: '127.0.0.1',
     // Encrypted history, read back in the UI through the codec endpoint: the production setup.
     PAYLOAD_ENCRYPTION_KEYS: `demo:${randomBytes(32).toString('base64')}`, CODEC_PORT: codecPort, WEBHOOK_PORT: webhookPort,
+    DATABASE_URL: ledger.url,
+    // The FOCUS file too, so the demo shows every output a report can have.
+    REPORT_FOCUS: 'true',
   };
   // The AWS SDK reads endpoints and credentials from the process environment.
   Object.assign(process.env, env);
@@ -155,7 +165,7 @@ async function runDemo(
     '',
     'To use the CLI against this demo from a second terminal, paste these lines (or `. .data/demo/cli.env`):',
     ...exports.map((l) => `  ${l}`),
-    '  then: node bin/lease-costs.mjs status <lease-uuid>   (or rerun, collect-now, check)',
+    '  then: node bin/lease-costs.mjs status <lease-uuid>   (or rerun, collect-now, check, costs --by user)',
     '',
   ].join('\n'));
 
@@ -211,6 +221,13 @@ async function runDemo(
     await writeFile(file, csv);
     const [, ...rows] = parse(csv) as string[][];
     console.log(`  CSV          s3://${env.S3_BUCKET_NAME}/${report.key} (copy: ${file})`);
+    if (report.chartKey) {
+      const chart = await s3.send(new GetObjectCommand({ Bucket: env.S3_BUCKET_NAME, Key: report.chartKey }));
+      const chartFile = join(dataDir, basename(report.chartKey));
+      await writeFile(chartFile, await chart.Body!.transformToByteArray());
+      console.log(`  chart        s3://${env.S3_BUCKET_NAME}/${report.chartKey} (open: ${pathToFileURL(chartFile).href})`);
+    }
+    if (report.focusKey) console.log(`  FOCUS        s3://${env.S3_BUCKET_NAME}/${report.focusKey}`);
     console.log(`  rows         ${report.rowCount}, resource level: ${report.resourceLevel}, window ${report.billingWindow.start} to ${report.billingWindow.end} (exclusive)`);
     console.log(`  total        ${report.total} USD (exact), SHA-256 ${report.checksumSha256}`);
     console.log('  top rows:');
@@ -219,6 +236,11 @@ async function runDemo(
     }
     if (uiUrl) console.log(`  Temporal UI  ${uiUrl}/namespaces/${config.TEMPORAL_NAMESPACE}/workflows/${workflowIdFor(lease.uuid)}`);
   }
+  // What a second terminal gets from the ledger: the real CLI, as a process, on the printed environment.
+  console.log('\n=== lease-costs costs --by service ===');
+  const costs = await runCliCapture(['costs', '--by', 'service'], { ...process.env, ...cliEnv });
+  process.stdout.write(costs.stdout || `${costs.stderr.trim()}\n`);
+  if (costs.code !== 0) process.exitCode = 1;
   const published = [...final.values()].filter((s) => s.phase === 'published').length;
   console.log(`\n${published}/${leases.length} leases published; Cost Explorer calls: ${ce.stats().total}`);
   if (published !== leases.length) process.exitCode = 1;
@@ -255,6 +277,14 @@ async function watch(client: Awaited<ReturnType<typeof connectClient>>, uuids: s
     await new Promise((r) => setTimeout(r, 500));
   }
   return final;
+}
+
+function runCliCapture(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [BIN, ...args], { env, timeout: 60_000 }, (err, stdout, stderr) => {
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
+    });
+  });
 }
 
 function log(message: string) {

@@ -1,6 +1,7 @@
 import { NativeConnection } from '@temporalio/worker';
 import { join } from 'node:path';
-import { loadConfig, type Config } from '../infrastructure/config';
+import { loadConfig, type Config, type Role } from '../infrastructure/config';
+import { startEmbeddedLedger } from './ledger-server';
 import { runCodecServer } from '../interfaces/codec-server';
 import { startTemporalDevServer, type DevServer } from './dev-server';
 import { temporalConnectionOptions } from '../infrastructure/temporal-connection';
@@ -11,6 +12,7 @@ import { runWebhook } from '../interfaces/webhook';
 import { createWorker } from '../infrastructure/worker';
 import { connectClient } from '../infrastructure/client';
 import { installReconcileSchedule } from '../infrastructure/schedule';
+import { redactDatabaseUrl } from '../infrastructure/ledger';
 
 export interface DevStackOptions {
   env?: NodeJS.ProcessEnv;
@@ -20,6 +22,8 @@ export interface DevStackOptions {
   dbFile?: string;
   /** Where the worker's, webhook's and codec endpoint's log lines go (default: stdout, per LOG_FORMAT). */
   logger?: Logger;
+  /** The embedded ledger's PGlite directory, used when DATABASE_URL is unset (default .data/ledger). */
+  ledgerDir?: string;
 }
 
 export interface DevStack {
@@ -28,6 +32,8 @@ export interface DevStack {
   uiUrl?: string;
   webhookUrl: string;
   codecUrl?: string;
+  /** The embedded ledger's directory, when dev serves one (DATABASE_URL unset). */
+  ledgerDir?: string;
   logger: Logger;
   stop(): Promise<void>;
 }
@@ -38,9 +44,12 @@ export interface DevStack {
  * a worker and the webhook. Config is validated before anything starts.
  */
 export async function startDevStack(opts: DevStackOptions = {}): Promise<DevStack> {
-  const env = opts.env ?? process.env;
+  let env = opts.env ?? process.env;
+  // No DATABASE_URL: the embedded ledger, once the rest of the config is known to be good.
+  const embedLedger = !env.DATABASE_URL && env.LEDGER_ENABLED !== 'false';
+  const roles: Role[] = env.PAYLOAD_ENCRYPTION_KEYS ? ['worker', 'webhook', 'codec'] : ['worker', 'webhook'];
   // With keys, dev also serves the codec endpoint: its settings are checked with the rest.
-  let config = loadConfig(env, env.PAYLOAD_ENCRYPTION_KEYS ? ['worker', 'webhook', 'codec'] : ['worker', 'webhook']);
+  let config = loadConfig(embedLedger ? { ...env, LEDGER_ENABLED: 'false' } : env, roles);
   const logger = opts.logger ?? createLogger(config);
   await installRuntime(config, logger);
   const stops: (() => Promise<void>)[] = [];
@@ -48,7 +57,14 @@ export async function startDevStack(opts: DevStackOptions = {}): Promise<DevStac
     for (const s of stops.reverse()) await s().catch((err) => logger.error({ error: (err as Error).message }, 'shutdown step failed'));
     stops.length = 0;
   };
+  const ledgerDir = embedLedger ? opts.ledgerDir ?? join(repoRoot, '.data', 'ledger') : undefined;
   try {
+    if (ledgerDir) {
+      const ledger = await startEmbeddedLedger({ dataDir: ledgerDir });
+      stops.push(() => ledger.stop());
+      env = { ...env, DATABASE_URL: ledger.url };
+      config = loadConfig(env, roles);
+    }
     let server: DevServer | undefined;
     let codecUrl: string | undefined;
     if (config.PAYLOAD_ENCRYPTION_KEYS) {
@@ -88,7 +104,7 @@ export async function startDevStack(opts: DevStackOptions = {}): Promise<DevStac
     const client = await connectClient(config);
     stops.push(() => client.connection.close());
     await installReconcileSchedule(client, config);
-    return { config, server, uiUrl: server?.uiUrl, codecUrl, logger, webhookUrl: `${webhook.address}/webhooks/lease-terminated`, stop };
+    return { config, server, uiUrl: server?.uiUrl, codecUrl, ledgerDir, logger, webhookUrl: `${webhook.address}/webhooks/lease-terminated`, stop };
   } catch (err) {
     await stop();
     throw err;
@@ -101,7 +117,7 @@ export const untilSignal = () => new Promise<NodeJS.Signals>((resolve) => {
   process.once('SIGTERM', () => resolve('SIGTERM'));
 });
 
-export async function devCommand(opts: { port?: number; uiPort?: number; dbFile?: string } = {}): Promise<void> {
+export async function devCommand(opts: { port?: number; uiPort?: number; dbFile?: string; ledgerDir?: string } = {}): Promise<void> {
   // Listening from the start: a signal while starting must stop what has started, not be lost.
   const signalled = untilSignal();
   const starting = startDevStack(opts);
@@ -120,10 +136,11 @@ export async function devCommand(opts: { port?: number; uiPort?: number; dbFile?
     ...(stack.uiUrl ? [`  Temporal UI  ${stack.uiUrl}`] : []),
     `  Webhook      POST ${stack.webhookUrl}`,
     ...(stack.codecUrl ? [`  Codec        ${stack.codecUrl} (payloads are encrypted; the UI decrypts through it)`] : []),
+    ...(stack.config.LEDGER_ENABLED ? [`  Ledger       ${stack.ledgerDir ? `embedded PGlite in ${stack.ledgerDir}; from another terminal: DATABASE_URL='${stack.config.DATABASE_URL!}' lease-costs costs` : redactDatabaseUrl(stack.config.DATABASE_URL!)}`] : []),
     'Ctrl-C stops everything.',
   ].join('\n'));
   const signal = await signalled;
-  console.log(`${signal}: stopping the webhook, the worker (finishing its current tasks)${stack.server ? ', the Temporal dev server' : ''}${stack.codecUrl ? ' and the codec endpoint' : ''}…`);
+  console.log(`${signal}: stopping the webhook, the worker (finishing its current tasks)${stack.server ? ', the Temporal dev server' : ''}${stack.ledgerDir ? ', the embedded ledger' : ''}${stack.codecUrl ? ' and the codec endpoint' : ''}…`);
   await stack.stop();
   console.log('stopped');
 }

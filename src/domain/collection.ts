@@ -7,9 +7,10 @@ import { DateRange, LeaseUuid } from './schemas';
 // resume point and the staging keys; activities/cost-explorer.ts does the calls.
 
 /**
- * - `service`: GetCostAndUsage by SERVICE and REGION, for days beyond the resource-level horizon.
+ * - `service`: GetCostAndUsage by SERVICE and REGION, DAILY, for days beyond the resource-level horizon.
  * - `regions`: the same query over the resource-level days; it tells which regions to ask for
- *   resources, and its rows become the report's if resource-level data turns out to be off.
+ *   resources, gives those days' daily series, and its rows become the report's if
+ *   resource-level data turns out to be off.
  * - `resource`: GetCostAndUsageWithResources by SERVICE and RESOURCE_ID in one region: the only
  *   way to know each resource's region, since a query takes two GroupBy keys at most.
  */
@@ -123,6 +124,16 @@ export const stagingPrefix = (prefix: string, leaseUuid: string, version: number
 const pad = (n: number, width: number) => String(n).padStart(width, '0');
 export const partKey = (prefix: string, segmentIndex: number, page: number) => `${prefix}${pad(segmentIndex, 3)}/${pad(page, 6)}.json`;
 
-/** The staged page keys whose rows make the report, in order (`regions` pages only tell regions). */
+/** The staged page keys whose rows make the report, in order (`regions` pages are not in it). */
 export const partKeysOf = (c: { stagingPrefix: string; segments: Segment[] }) =>
   c.segments.flatMap((seg, i) => (seg.kind === 'regions' ? [] : Array.from({ length: seg.pages }, (_, p) => partKey(c.stagingPrefix, i, p))));
+
+/**
+ * Every staged page, in order, with what it feeds: the report (its rows make the CSV) and the
+ * daily series (the DAILY service-level rows: `service` pages for the older days, `regions`
+ * pages for the resource-level days, so the series covers the whole window).
+ */
+export const stagedPartsOf = (c: { stagingPrefix: string; segments: Segment[] }) =>
+  c.segments.flatMap((seg, i) => Array.from({ length: seg.pages }, (_, p) => ({
+    key: partKey(c.stagingPrefix, i, p), report: seg.kind !== 'regions', daily: seg.kind !== 'resource',
+  })));

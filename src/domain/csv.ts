@@ -208,6 +208,8 @@ export interface CostReport {
    * overwritten by the next (for a pass that only reads each chunk once, like hashing).
    */
   chunks(opts?: { reuse?: boolean }): Generator<Uint8Array>;
+  /** The `n` costliest lines (report order breaks ties), leaving out those `skip` names. */
+  topLines(n: number, skip?: (resourceName: string) => boolean): CostRow[];
 }
 
 /**
@@ -275,7 +277,11 @@ export class CostReportBuilder {
       g.repeated.clear();
     }
     groups.sort(cmpServices);
-    return { rowCount: this.rowCount, total: fromUnits(total, scale), chunks: (opts) => writeChunks(groups, opts?.reuse ?? false) };
+    return {
+      rowCount: this.rowCount, total: fromUnits(total, scale),
+      chunks: (opts) => writeChunks(groups, opts?.reuse ?? false),
+      topLines: (n, skip) => topLines(groups, n, skip),
+    };
   }
 }
 
@@ -291,6 +297,23 @@ function addRepeated(g: ServiceGroup, line: number, cost: string): void {
     acc.scale = scale;
   }
   acc.units += toUnits(cost, acc.scale);
+}
+
+/** Each service's lines are in cost order, so the top `n` overall are among each one's first `n`. */
+function topLines(groups: ServiceGroup[], n: number, skip?: (resourceName: string) => boolean): CostRow[] {
+  const top: CostRow[] = [];
+  for (const g of groups) {
+    g.order ??= sortGroup(g);
+    let taken = 0;
+    for (let i = 0; i < g.order.length && taken < n; i++) {
+      const line = g.order[i]!;
+      if (skip?.(g.resourceNames[line]!)) continue;
+      top.push({ resourceName: g.resourceNames[line]!, service: g.name, region: g.regions[line]!, cost: g.costs[line]! });
+      taken++;
+    }
+  }
+  // A stable sort keeps report order among equal costs.
+  return top.sort((a, b) => compareCanonical(b.cost, a.cost)).slice(0, n);
 }
 
 function* writeChunks(groups: ServiceGroup[], reuse: boolean): Generator<Uint8Array> {

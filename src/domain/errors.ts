@@ -16,5 +16,9 @@ export const ErrorType = {
   CostExplorerRequestInvalid: 'CostExplorerRequestInvalid',
   InvalidReportKey: 'InvalidReportKey',
   ChecksumMismatch: 'ChecksumMismatch',
+  /** The summary beside a report's CSV is missing or is not the one of that lease and version. */
+  InvalidReportSummary: 'InvalidReportSummary',
+  /** A report's summary is missing, malformed or does not add up: the ledger refuses it. */
+  InvalidLedgerEntry: 'InvalidLedgerEntry',
 } as const;
 export type ErrorType = (typeof ErrorType)[keyof typeof ErrorType];

@@ -109,7 +109,14 @@ export const CostRow = z.object({
   resourceName: z.string(),
   service: z.string(),
   region: z.string(),
+  /** UnblendedCost: the report's amount. */
   cost: DecimalString,
+  /** AmortizedCost from the same query (FOCUS EffectiveCost); absent where it was not asked for. */
+  amortizedCost: DecimalString.optional(),
+  /** Start of the Cost Explorer period the row is from: the day, for DAILY rows. The CSV ignores it. */
+  date: IsoDate.optional(),
+  /** Exclusive end of that period when it is longer than the day `date` (MONTHLY resource rows). */
+  periodEnd: IsoDate.optional(),
 });
 export type CostRow = z.infer<typeof CostRow>;
 
@@ -121,6 +128,10 @@ export const ReportRecord = z.object({
   /** Absent in records made before the bucket was recorded. */
   bucket: z.string().optional(),
   key: z.string(),
+  /** The HTML report beside the CSV; absent in records made before it existed. */
+  chartKey: z.string().optional(),
+  /** The report in FOCUS columns, when REPORT_FOCUS was on. */
+  focusKey: z.string().optional(),
   total: DecimalString,
   checksumSha256: z.string(),
   rowCount: z.number().int(),

@@ -67,6 +67,8 @@ export const ConfigSchema = z.object({
     .refine((s) => !/[\u0000-\u001f\u007f-\u009f]/.test(s), 'must not contain NUL or other control characters')
     .refine((s) => !s.split('/').some((seg) => seg === '..' || seg === '.'), 'must not contain . or .. path segments'),
   PRESIGNED_URL_EXPIRY_DAYS: intIn(1, 7, 7),
+  /** Also write each report in FinOps FOCUS columns, beside the CSV. */
+  REPORT_FOCUS: z.enum(['true', 'false']).default('false').transform((v) => v === 'true'),
   EVENT_BUS_NAME: optional(z.string().regex(/^[\w.\-/]{1,256}$/, 'must be an EventBridge bus name or ARN')),
   ISB_API_BASE_URL: optional(httpsUrl),
   ISB_JWT_SECRET_PATH: optional(z.string().min(1)),
@@ -118,6 +120,10 @@ export const ConfigSchema = z.object({
     z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info')),
   /** `json` or `pretty`; unset: pretty when stdout is a terminal, JSON lines otherwise. */
   LOG_FORMAT: optional(z.enum(['json', 'pretty'])),
+  /** The ledger's PostgreSQL (`postgres://user:password@host:5432/db`); `dev` and `demo` serve an embedded one. */
+  DATABASE_URL: optional(z.string().refine((s) => URL.canParse(s) && /^postgres(ql)?:$/.test(new URL(s).protocol), 'must be a postgres:// or postgresql:// URL')),
+  /** `false`: the worker records nothing in the ledger and needs no DATABASE_URL. */
+  LEDGER_ENABLED: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),
   METRICS_BIND_ADDRESS: z.string().default('').refine((s) => s === '' || /^[\w.\-\[\]:]+:\d{1,5}$/.test(s), 'must be host:port, or empty to disable'),
 });
 /**
@@ -128,7 +134,7 @@ export type Settings = z.infer<typeof ConfigSchema>;
 export type Config = Settings & { temporalConnection: TemporalConnection };
 
 /** What each process needs beyond the defaults: checked together so one start names every gap. */
-export type Role = 'worker' | 'webhook' | 'report' | 'client' | 'codec' | 'isb';
+export type Role = 'worker' | 'webhook' | 'report' | 'client' | 'codec' | 'isb' | 'ledger';
 const REQUIRED: Record<Role, (keyof Settings)[]> = {
   worker: ['COST_EXPLORER_ROLE_ARN', 'S3_BUCKET_NAME', 'EVENT_BUS_NAME', 'ISB_API_BASE_URL'],
   webhook: [],
@@ -137,6 +143,8 @@ const REQUIRED: Record<Role, (keyof Settings)[]> = {
   codec: ['PAYLOAD_ENCRYPTION_KEYS'],
   /** Processes that list leases themselves (backfill). */
   isb: ['ISB_API_BASE_URL'],
+  /** Processes that read the ledger (`costs`). */
+  ledger: ['DATABASE_URL'],
 };
 
 export { ConfigError };
@@ -152,6 +160,9 @@ export function loadConfig(env: NodeJS.ProcessEnv, roles: Role[]): Config {
     }
     if ((role === 'worker' || role === 'isb') && !value('ISB_JWT_SECRET_PATH') && !value('ISB_JWT_SECRET') && !problems.some((p) => p.variable === 'ISB_JWT_SECRET_PATH')) {
       problems.push({ variable: 'ISB_JWT_SECRET_PATH', message: 'or ISB_JWT_SECRET is required' });
+    }
+    if (role === 'worker' && value('LEDGER_ENABLED') !== false && value('LEDGER_ENABLED') !== 'false' && !value('DATABASE_URL') && !problems.some((p) => p.variable === 'DATABASE_URL')) {
+      problems.push({ variable: 'DATABASE_URL', message: 'is required for the cost ledger (or LEDGER_ENABLED=false to run without one)' });
     }
     if (role === 'webhook' && value('WEBHOOK_AUTH') !== 'none' && !value('WEBHOOK_API_KEY') && !problems.some((p) => p.variable === 'WEBHOOK_API_KEY')) {
       problems.push({ variable: 'WEBHOOK_API_KEY', message: 'is required unless WEBHOOK_AUTH=none' });

@@ -10,17 +10,20 @@ import { failureContext } from './failure-context';
 import { dataConverterFor } from './codec';
 import type { Config } from './config';
 import { costExplorerQueueOf } from '../domain/task-queues';
+import { LedgerUnavailable, migrateLedger, openLedger, type LedgerDb } from './ledger';
 import { reportLinkPresignerFor } from './report-links';
+import { createSummaryReader } from './summary-reader';
 import { temporalConnectionOptions } from './temporal-connection';
 
 /**
  * Production wiring: real AWS clients from the SDK's default chain and the validated config.
  * `acquireCallSlot` spaces Cost Explorer calls across every worker (see pacedCallSlots).
  */
-export function productionActivityDeps(config: Config, acquireCallSlot: () => Promise<void>, client: Client): ActivityDeps {
+export function productionActivityDeps(config: Config, acquireCallSlot: () => Promise<void>, client: Client, ledger: LedgerDb | undefined): ActivityDeps {
   const s3 = s3Client();
   const s3Deps = {
     s3, bucket: config.S3_BUCKET_NAME!, keyPrefix: config.S3_KEY_PREFIX, urlExpiryDays: config.PRESIGNED_URL_EXPIRY_DAYS,
+    focus: config.REPORT_FOCUS,
   };
   return {
     isb: { baseUrl: config.ISB_API_BASE_URL!, loadSecret: jwtSecretLoader(config) },
@@ -37,7 +40,21 @@ export function productionActivityDeps(config: Config, acquireCallSlot: () => Pr
       presign: reportLinkPresignerFor(config) ?? createPresigner(s3Deps), ...failureContext(config, client),
     },
     temporal: { client, config },
+    ledger: { db: ledger, readSummary: createSummaryReader(s3, config.S3_BUCKET_NAME!, config.S3_KEY_PREFIX) },
   };
+}
+
+/** The ledger's pool, migrated to the latest schema, or undefined with LEDGER_ENABLED=false. */
+export async function openMigratedLedger(config: Config): Promise<LedgerDb | undefined> {
+  if (!config.LEDGER_ENABLED) return undefined;
+  const db = openLedger(config.DATABASE_URL!);
+  try {
+    await migrateLedger(db);
+    return db;
+  } catch (err) {
+    await db.destroy();
+    throw new LedgerUnavailable(config.DATABASE_URL!, err);
+  }
 }
 
 /** Pages in flight per process: two seconds of calls at the cap keeps the pacer's queue of slots short. */
@@ -68,15 +85,30 @@ export async function createWorker(
   const connection = opts.connection ?? (await NativeConnection.connect(temporalConnectionOptions(config)));
   const common = { connection, namespace: config.TEMPORAL_NAMESPACE, dataConverter: dataConverterFor(config) };
   const client = new Client(common);
+  // Migrated before the first task is polled, so no activity meets an old schema.
+  const ledger = opts.deps ? undefined : await openMigratedLedger(config);
   const deps = opts.deps ?? productionActivityDeps(config,
-    pacedCallSlots(client, config.TEMPORAL_TASK_QUEUE, config.COST_EXPLORER_MAX_RPS), client);
+    pacedCallSlots(client, config.TEMPORAL_TASK_QUEUE, config.COST_EXPLORER_MAX_RPS), client, ledger);
   const { collectCostsPage, ...activities } = createActivities(deps);
+  try {
+    return runTogether(await createWorkers(config, common, activities, collectCostsPage, opts.workerOptions), async () => { await ledger?.destroy(); });
+  } catch (err) {
+    await ledger?.destroy();
+    throw err;
+  }
+}
+
+async function createWorkers(
+  config: Config, common: Pick<WorkerOptions, 'connection' | 'namespace' | 'dataConverter'>,
+  activities: Omit<ReturnType<typeof createActivities>, 'collectCostsPage'>, collectCostsPage: ReturnType<typeof createActivities>['collectCostsPage'],
+  workerOptions: Partial<WorkerOptions> | undefined,
+): Promise<Worker[]> {
   const main = await Worker.create({
     ...common,
     taskQueue: config.TEMPORAL_TASK_QUEUE,
     activities,
-    ...(opts.workerOptions?.workflowBundle ? {} : workflowCode()),
-    ...opts.workerOptions,
+    ...(workerOptions?.workflowBundle ? {} : workflowCode()),
+    ...workerOptions,
   });
   const costExplorer = await Worker.create({
     ...common,
@@ -84,10 +116,10 @@ export async function createWorker(
     activities: { collectCostsPage },
     maxConcurrentActivityTaskExecutions: costExplorerConcurrency(config.COST_EXPLORER_MAX_RPS),
   });
-  return runTogether([main, costExplorer]);
+  return [main, costExplorer];
 }
 
-function runTogether(workers: Worker[]): LeaseCostsWorker {
+function runTogether(workers: Worker[], afterRun: () => Promise<void>): LeaseCostsWorker {
   const shutdown = () => {
     for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
   };
@@ -97,6 +129,7 @@ function runTogether(workers: Worker[]): LeaseCostsWorker {
     async run() {
       // If one stops (fatal error or shutdown), stop the other: a half-working process helps nobody.
       const results = await Promise.allSettled(workers.map((w) => w.run().finally(shutdown)));
+      await afterRun();
       const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (failed) throw failed.reason;
     },

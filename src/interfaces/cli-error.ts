@@ -1,4 +1,5 @@
 import { ENCRYPTED_ENCODING, PayloadKeyError } from '../infrastructure/codec';
+import { LedgerUnavailable } from '../infrastructure/ledger';
 
 // The README's exit codes; 1 is any other failure.
 export const EXIT_BAD_CONFIG = 2;
@@ -38,3 +39,7 @@ export function payloadKeyProblem(err: unknown): CliError | undefined {
   }
   return undefined;
 }
+
+/** The ledger's PostgreSQL is unreachable or refuses us: exit 4, like an unreachable Temporal. */
+export const ledgerProblem = (err: unknown): CliError | undefined =>
+  (err instanceof LedgerUnavailable ? new CliError(err.message, EXIT_UNREACHABLE) : undefined);

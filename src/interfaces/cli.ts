@@ -1,10 +1,11 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { config as loadDotenv } from 'dotenv';
 import { ConfigError, loadConfig, type Role } from '../infrastructure/config';
 import { MAX_PADDING_HOURS } from '../domain/defaults';
-import { IsoDateTime, LeaseUuid } from '../domain/schemas';
-import { addressInUse, CliError, EXIT_BAD_CONFIG, payloadKeyProblem } from './cli-error';
+import { COST_GROUPINGS, UserEmail, type CostGrouping } from '../domain/ledger';
+import { IsoDate, IsoDateTime, LeaseUuid } from '../domain/schemas';
+import { addressInUse, CliError, EXIT_BAD_CONFIG, ledgerProblem, payloadKeyProblem } from './cli-error';
 
 /** package.json is two levels up from src/interfaces/cli.ts, one from the compiled dist/cli.mjs. */
 const version = ['../../package.json', '../package.json']
@@ -23,8 +24,9 @@ const intArg = (min: number, max: number) => (v: string) => {
   if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max) throw new InvalidArgumentError(`must be an integer ${min}..${max}`);
   return Number(v);
 };
+/** A real calendar day: Date.parse would roll 2026-02-30 over into March. */
 const dateArg = (v: string) => {
-  if (!/^\d{4}-\d{2}-\d{2}$/.test(v) || Number.isNaN(Date.parse(`${v}T00:00:00Z`))) throw new InvalidArgumentError('must be YYYY-MM-DD');
+  if (!IsoDate.safeParse(v).success) throw new InvalidArgumentError('must be YYYY-MM-DD');
   return v;
 };
 /** A lease's end, as an operator corrects it: a real instant, not in the future. */
@@ -36,6 +38,13 @@ const terminatedAtArg = (v: string) => {
 const accountArg = (v: string) => {
   if (!/^\d{12}$/.test(v)) throw new InvalidArgumentError('must be a 12-digit AWS account id');
   return v;
+};
+
+/** The ledger keeps e-mails in one case (UserEmail), so `--user Ada@…` finds ada@…. */
+const emailArg = (v: string) => {
+  const parsed = UserEmail.safeParse(v);
+  if (!parsed.success) throw new InvalidArgumentError('must be an e-mail address');
+  return parsed.data;
 };
 
 const configFor = (...roles: Role[]) => loadConfig(process.env, roles);
@@ -120,6 +129,22 @@ export function buildCli(): Command {
       await backfillCommand(configFor('client', 'isb'), opts);
     });
 
+  program.command('costs').description('exact totals from the cost ledger (the newest report version of each lease)')
+    .option('--user <email>', "only this user's leases", emailArg)
+    .option('--account <id>', 'only leases of this AWS account', accountArg)
+    .option('--since <date>', 'first cost day, YYYY-MM-DD', dateArg)
+    .option('--until <date>', 'last cost day, YYYY-MM-DD (inclusive)', dateArg)
+    .addOption(new Option('--by <grouping>', 'one line per').choices(COST_GROUPINGS).default('lease'))
+    .addOption(new Option('--format <format>', 'output format').choices(['table', 'csv', 'json']).default('table'))
+    .addOption(new Option('--csv', 'same as --format csv').conflicts('json'))
+    .addOption(new Option('--json', 'same as --format json'))
+    .action(async (opts: { user?: string; account?: string; since?: string; until?: string; by: CostGrouping; format: 'table' | 'csv' | 'json'; csv?: boolean; json?: boolean }) => {
+      if (opts.since && opts.until && opts.until < opts.since) throw new CliError(`--until ${opts.until} is before --since ${opts.since}`, EXIT_BAD_CONFIG);
+      const { costsCommand } = await import('./commands/costs');
+      const format = opts.csv ? 'csv' : opts.json ? 'json' : opts.format;
+      await costsCommand(configFor('ledger'), { user: opts.user, account: opts.account, since: opts.since, until: opts.until, by: opts.by, format });
+    });
+
   program.command('schedule').description('the lease-costs-reconcile schedule')
     .command('install').description('install (idempotently) the lease-costs-reconcile schedule')
     .option('--trigger', 'also start one reconciliation now')
@@ -144,7 +169,8 @@ export function buildCli(): Command {
     .option('--port <n>', 'dev server gRPC port', portArg, 7233)
     .option('--ui-port <n>', 'Temporal Web UI port', portArg, 8233)
     .option('--db-file <path>', 'SQLite file of the dev server (default .data/temporal.sqlite)')
-    .action(async (opts: { port: number; uiPort: number; dbFile?: string }) => {
+    .option('--ledger-dir <path>', 'PGlite directory of the embedded ledger, used when DATABASE_URL is unset (default .data/ledger)')
+    .action(async (opts: { port: number; uiPort: number; dbFile?: string; ledgerDir?: string }) => {
       const { devCommand } = await import('../dev/dev');
       await devCommand(opts);
     });
@@ -173,7 +199,7 @@ export async function main(argv: string[]): Promise<void> {
       console.error(err.message);
       process.exit(EXIT_BAD_CONFIG);
     }
-    const expected = err instanceof CliError ? err : payloadKeyProblem(err) ?? addressInUse(err);
+    const expected = err instanceof CliError ? err : payloadKeyProblem(err) ?? addressInUse(err) ?? ledgerProblem(err);
     if (expected) {
       console.error(`lease-costs: ${expected.message}`);
       process.exit(expected.exitCode);

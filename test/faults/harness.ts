@@ -147,7 +147,9 @@ export async function assertBatchOutcome(stack: Stack, leases: FaultLease[], res
       token = page.NextContinuationToken;
     } while (token);
     const reports = keys.filter((k) => !k.startsWith(`${prefix}${lease.uuid}/staging/`)).sort();
-    expect(reports, `report objects of ${lease.uuid}`).toEqual(versions.map((v) => reportKey(prefix, lease.uuid, v)).sort());
+    // Each version's CSV, the summary beside it and the HTML report made from that, once each.
+    const objects = ['csv', 'summary', 'chart'] as const;
+    expect(reports, `report objects of ${lease.uuid}`).toEqual(versions.flatMap((v) => objects.map((o) => reportKey(prefix, lease.uuid, v, o))).sort());
 
     const mine = events.filter((e) => (e.detail as { leaseId?: string }).leaseId === lease.uuid);
     for (const v of versions) {
@@ -223,6 +225,7 @@ export function workerEnv(stack: Stack, overrides: Record<string, string> = {}):
     EVENT_BUS_NAME: c.EVENT_BUS_NAME,
     ISB_API_BASE_URL: c.ISB_API_BASE_URL,
     ISB_JWT_SECRET_PATH: c.ISB_JWT_SECRET_PATH,
+    DATABASE_URL: c.DATABASE_URL,
     ...overrides,
   };
 }

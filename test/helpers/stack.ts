@@ -60,6 +60,7 @@ export async function startStack(
     EVENT_BUS_NAME: busName,
     ISB_API_BASE_URL: isb.endpoint,
     ISB_JWT_SECRET_PATH: secretName,
+    DATABASE_URL: inject('ledgerUrl'),
     ...opts.env,
   }, ['worker']);
 

@@ -106,8 +106,10 @@ describe('hub stack: services', () => {
     const env = Object.fromEntries(container.Environment.map((e: { Name: string; Value: unknown }) => [e.Name, e.Value]));
     expect(Object.keys(env).sort()).toEqual([
       'COST_EXPLORER_EXTERNAL_ID', 'COST_EXPLORER_ROLE_ARN', 'EVENT_BUS_NAME', 'ISB_API_BASE_URL', 'ISB_JWT_SECRET_PATH',
-      'LOG_LEVEL', 'REPORT_LINK_BASE_URL', 'S3_BUCKET_NAME', 'S3_KEY_PREFIX',
+      'LEDGER_ENABLED', 'LOG_LEVEL', 'REPORT_LINK_BASE_URL', 'S3_BUCKET_NAME', 'S3_KEY_PREFIX',
     ]);
+    // No PostgreSQL in this stack: the worker must start without the ledger, not fail its config check.
+    expect(env.LEDGER_ENABLED).toBe('false');
     expect(env.REPORT_LINK_BASE_URL).toEqual({ 'Fn::Join': ['', ['https://', ref('WebhookDomainName')]] });
     expect(JSON.stringify(env.COST_EXPLORER_ROLE_ARN)).toContain(`:role/${COST_READER_ROLE_NAME}`);
     expect(container.Secrets.map((s: { Name: string }) => s.Name)).toContain('REPORT_LINK_SIGNING_KEY');

@@ -53,7 +53,7 @@ describe('npm run build', () => {
         ...awsEnvFor(stack.motoEndpoint, { AWS_ENDPOINT_URL_COST_EXPLORER: stack.ce.endpoint }),
         TEMPORAL_ADDRESS: c.TEMPORAL_ADDRESS, TEMPORAL_TASK_QUEUE: c.TEMPORAL_TASK_QUEUE,
         COST_EXPLORER_ROLE_ARN: c.COST_EXPLORER_ROLE_ARN!, S3_BUCKET_NAME: c.S3_BUCKET_NAME!, S3_KEY_PREFIX: c.S3_KEY_PREFIX,
-        EVENT_BUS_NAME: c.EVENT_BUS_NAME!, ISB_API_BASE_URL: c.ISB_API_BASE_URL!, ISB_JWT_SECRET_PATH: c.ISB_JWT_SECRET_PATH!,
+        EVENT_BUS_NAME: c.EVENT_BUS_NAME!, ISB_API_BASE_URL: c.ISB_API_BASE_URL!, ISB_JWT_SECRET_PATH: c.ISB_JWT_SECRET_PATH!, DATABASE_URL: c.DATABASE_URL!,
       },
     });
     worker.process.stdout!.on('data', (chunk: Buffer) => void (stdout += chunk.toString()));

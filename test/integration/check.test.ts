@@ -8,7 +8,7 @@ import { startStack, type Stack } from '../helpers/stack';
 
 // `lease-costs check` as a process against the local stack: all green first, then each dependency
 // broken in turn, one test each, on one shared stack.
-const NAMES = ['temporal', 'role', 'cost explorer', 'resource-level data', 's3 bucket', 'event bus', 'isb api'];
+const NAMES = ['temporal', 'role', 'cost explorer', 'resource-level data', 's3 bucket', 'event bus', 'isb api', 'ledger'];
 let stack: Stack;
 let stsProxy: FaultProxy;
 let env: Record<string, string>;
@@ -21,7 +21,7 @@ beforeAll(async () => {
     ...awsEnvFor(stack.motoEndpoint, { AWS_ENDPOINT_URL_COST_EXPLORER: stack.ce.endpoint, AWS_ENDPOINT_URL_STS: stsProxy.endpoint }),
     TEMPORAL_ADDRESS: c.TEMPORAL_ADDRESS, TEMPORAL_TASK_QUEUE: c.TEMPORAL_TASK_QUEUE, COST_EXPLORER_ROLE_ARN: c.COST_EXPLORER_ROLE_ARN!,
     S3_BUCKET_NAME: c.S3_BUCKET_NAME!, S3_KEY_PREFIX: c.S3_KEY_PREFIX, EVENT_BUS_NAME: c.EVENT_BUS_NAME!,
-    ISB_API_BASE_URL: c.ISB_API_BASE_URL!, ISB_JWT_SECRET_PATH: c.ISB_JWT_SECRET_PATH!,
+    ISB_API_BASE_URL: c.ISB_API_BASE_URL!, ISB_JWT_SECRET_PATH: c.ISB_JWT_SECRET_PATH!, DATABASE_URL: c.DATABASE_URL!,
   };
 });
 afterAll(async () => {
@@ -134,6 +134,10 @@ describe('lease-costs check', () => {
 
   it('bucket missing', async () => {
     await expectOnlyFailing({ S3_BUCKET_NAME: 'no-such-bucket-lease-costs' }, { 's3 bucket': /PutObject s3:\/\/no-such-bucket-lease-costs\/reports\/lease-costs-check\/\S+ failed: NoSuchBucket.*fix: create bucket/ });
+  });
+
+  it('ledger unreachable: named without its password', async () => {
+    await expectOnlyFailing({ DATABASE_URL: 'postgres://ledger:s3cret@127.0.0.1:1/ledger' }, { ledger: /cannot reach postgres:\/\/ledger:\*\*\*@127\.0\.0\.1:1\/ledger: .*fix: check DATABASE_URL/ });
   });
 
   it('event bus missing', async () => {

@@ -5,7 +5,7 @@ describe('a bad start', () => {
   it('`lease-costs worker` names every bad or missing variable and exits 2, starting nothing', async () => {
     const res = await runCli(['worker'], { BILLING_PADDING_HOURS: 'eight', ISB_API_BASE_URL: 'http://isb.example.com' });
     expect(res.code).toBe(2);
-    for (const variable of ['BILLING_PADDING_HOURS', 'COST_EXPLORER_ROLE_ARN', 'S3_BUCKET_NAME', 'EVENT_BUS_NAME', 'ISB_API_BASE_URL', 'ISB_JWT_SECRET_PATH']) {
+    for (const variable of ['BILLING_PADDING_HOURS', 'COST_EXPLORER_ROLE_ARN', 'S3_BUCKET_NAME', 'EVENT_BUS_NAME', 'ISB_API_BASE_URL', 'ISB_JWT_SECRET_PATH', 'DATABASE_URL']) {
       expect(res.stderr).toContain(variable);
     }
     expect(res.stderr).toContain('must be an https URL');

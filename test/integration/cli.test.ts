@@ -113,6 +113,13 @@ describe('lease-costs CLI, run as a process', () => {
     expect(location![1]).toBe(stack.config.S3_BUCKET_NAME);
     expect(object.checksumSha256).toBe(published.reports[0]!.checksumSha256);
     expect(status.stdout).toContain(`total        ${published.reports[0]!.total} USD`);
+    // The HTML report, right under the CSV, just as copyable.
+    const chart = status.stdout.match(/\nchart\s+v1 s3:\/\/([^/\s]+)\/(\S+\.html)\n/);
+    expect(chart, status.stdout).not.toBeNull();
+    expect([chart![1], chart![2]]).toEqual([stack.config.S3_BUCKET_NAME, published.reports[0]!.chartKey]);
+    expect((await stack.getObject(chart![2]!)).body.toString()).toContain(`${published.reports[0]!.total} USD`);
+    const json = await runCli(['status', l.uuid, '--json'], cliEnv);
+    expect(JSON.parse(json.stdout).reports[0]).toMatchObject({ chartKey: chart![2], chartLocation: `s3://${chart![1]}/${chart![2]}` });
   });
 
   it('rerun --wait follows the new version to published and prints it', async () => {
@@ -164,7 +171,7 @@ describe('lease-costs CLI, run as a process', () => {
     const c = stack.config;
     const workerEnv = {
       COST_EXPLORER_ROLE_ARN: c.COST_EXPLORER_ROLE_ARN!, S3_BUCKET_NAME: c.S3_BUCKET_NAME!, EVENT_BUS_NAME: c.EVENT_BUS_NAME!,
-      ISB_API_BASE_URL: c.ISB_API_BASE_URL!, ISB_JWT_SECRET_PATH: c.ISB_JWT_SECRET_PATH!,
+      ISB_API_BASE_URL: c.ISB_API_BASE_URL!, ISB_JWT_SECRET_PATH: c.ISB_JWT_SECRET_PATH!, DATABASE_URL: c.DATABASE_URL!,
     };
     expectOneLineFailure(await runCli(['worker'], { ...workerEnv, TEMPORAL_ADDRESS: '127.0.0.1:1' }), 4, /cannot reach Temporal at 127\.0\.0\.1:1/);
   });
@@ -177,7 +184,7 @@ describe('lease-costs CLI, run as a process', () => {
       const c = stack.config;
       expectOneLineFailure(await runCli(['dev', '--port', String(port), '--ui-port', String(await freePort())], {
         COST_EXPLORER_ROLE_ARN: c.COST_EXPLORER_ROLE_ARN!, S3_BUCKET_NAME: c.S3_BUCKET_NAME!, EVENT_BUS_NAME: c.EVENT_BUS_NAME!,
-        ISB_API_BASE_URL: c.ISB_API_BASE_URL!, ISB_JWT_SECRET: 'a-secret-of-sixteen-chars', WEBHOOK_AUTH: 'none', WEBHOOK_HOST: '127.0.0.1',
+        ISB_API_BASE_URL: c.ISB_API_BASE_URL!, ISB_JWT_SECRET: 'a-secret-of-sixteen-chars', WEBHOOK_AUTH: 'none', WEBHOOK_HOST: '127.0.0.1', DATABASE_URL: c.DATABASE_URL!,
       }), 2, new RegExp(`port 127\\.0\\.0\\.1:${port} is already in use`));
       expectOneLineFailure(await runCli(['webhook'], { ...cliEnv, WEBHOOK_AUTH: 'none', WEBHOOK_HOST: '127.0.0.1', WEBHOOK_PORT: String(port) }), 2, new RegExp(`127\\.0\\.0\\.1:${port} is already in use`));
     } finally {

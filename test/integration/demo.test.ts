@@ -1,10 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parse } from 'csv-parse/sync';
 import { Decimal } from 'decimal.js';
 import { describe, expect, it } from 'vitest';
 import { freePort } from '../../src/dev/ports';
+import { SERVICE_LEVEL_RESOURCE } from '../../src/domain/collection';
 import { runCli } from '../helpers/cli';
 import { waitFor } from '../helpers/wait';
 
@@ -28,7 +30,7 @@ function collect(child: ChildProcess) {
 }
 
 describe('npm run demo', () => {
-  it('runs headless, publishes four leases (one found only by the reconcile schedule) and prints CSV location, top rows, exact total and UI link for each; only human lines; a second terminal can use the CLI; says what it does when stopped', async () => {
+  it('runs headless, publishes four leases (one found only by the reconcile schedule) and prints CSV location, chart link, top rows, exact total and UI link for each; only human lines; a second terminal can use the CLI; says what it does when stopped', async () => {
     const [port, uiPort, webhookPort] = [await freePort(), await freePort(), await freePort()];
     const t0 = Date.now();
     // Only what a newcomer's shell would have: the demo must bring everything else itself.
@@ -70,7 +72,7 @@ async function checkDemo(demo: ReturnType<typeof collect>, { t0, port, uiPort }:
   expect(stdout).toContain('schedule lease-costs-reconcile triggered');
   expect(report).toContain('4/4 leases published');
   expect(report).toContain('lease whose webhook was missed (picked up by the reconcile schedule)');
-  const blocks = report.split(/\n(?=\S.*\n  lease )/).slice(1);
+  const blocks = report.slice(0, report.indexOf('=== lease-costs costs --by service ===')).split(/\n(?=\S.*\n  lease )/).slice(1);
   expect(blocks).toHaveLength(4);
   for (const block of blocks) {
     const csvLine = block.match(/CSV\s+s3:\/\/\S+\.csv \(copy: (\S+\.csv)\)/);
@@ -88,6 +90,17 @@ async function checkDemo(demo: ReturnType<typeof collect>, { t0, port, uiPort }:
     const sum = rows.reduce((acc, r) => acc.plus(r[3]!), new Decimal(0));
     expect(sum.toFixed()).toBe(new Decimal(total![1]!).toFixed());
     expect(topRows[0]!.trim().split(/\s+/)[0]).toBe(rows[0]![3]);
+    // Beside the CSV, the HTML report: a link a browser opens, with the same exact total and the costliest row.
+    const chartLine = block.match(/\n {2}chart\s+s3:\/\/\S+\.html \(open: (file:\/\/\S+\.html)\)\n/);
+    expect(chartLine, block).not.toBeNull();
+    const html = await readFile(fileURLToPath(chartLine![1]!), 'utf8');
+    expect(html).toContain(`<dd class="total" id="total">${total![1]} USD</dd>`);
+    // The costliest resource line heads the top resources (service-level lines are not resources).
+    const costliest = rows.filter((r) => r[0] !== SERVICE_LEVEL_RESOURCE).sort((a, b) => new Decimal(b[3]!).cmp(a[3]!))[0]!;
+    expect(html.slice(html.indexOf(' resources</h2>')).match(/<td class="cost">([^<]*)<\/td>/)?.[1]).toBe(costliest[3]);
+    expect(html).toMatch(/<svg[^>]*>[^]*aria-roledescription="bar"[^]*<\/svg>/);
+    // The demo turns REPORT_FOCUS on: the FOCUS file's location is printed beside the CSV's.
+    expect(block, block).toMatch(/\n {2}FOCUS\s+s3:\/\/lease-costs-demo\/\S+-v1\.focus\.csv\n/);
   }
 
   // The environment block, as a second terminal would paste it, runs `status` for a demo lease.
@@ -99,6 +112,29 @@ async function checkDemo(demo: ReturnType<typeof collect>, { t0, port, uiPort }:
   expect(status.code, status.stderr).toBe(0);
   expect(status.stdout).toMatch(/phase\s+published/);
   expect(status.stdout).toMatch(new RegExp(`report\\s+v1 s3://lease-costs-demo/\\S+${uuid}-v1\\.csv`));
+  expect(status.stdout).toMatch(new RegExp(`FOCUS\\s+v1 s3://lease-costs-demo/\\S+${uuid}-v1\\.focus\\.csv`));
+
+  // The ledger, from a second terminal while the demo runs (its PGlite lives in the demo process).
+  expect(stdout).toContain('=== lease-costs costs --by service ===');
+  expect(cliEnv.DATABASE_URL).toMatch(/^postgres:\/\/postgres@127\.0\.0\.1:\d+\/postgres/);
+  const [byService, byLease] = await Promise.all([
+    runCli(['costs', '--by', 'service', '--json'], cliEnv), runCli(['costs', '--by', 'lease', '--json'], cliEnv),
+  ]);
+  expect(byService.code, byService.stderr).toBe(0);
+  expect(byLease.code, byLease.stderr).toBe(0);
+  const services = JSON.parse(byService.stdout) as { total: string; lines: { cost: string }[] };
+  expect(services.lines.reduce((a, l) => a.plus(l.cost), new Decimal(0)).toFixed()).toBe(new Decimal(services.total).toFixed());
+  // All four leases are in the ledger, each at exactly the total its report printed, and the
+  // per-service total the demo printed is their sum.
+  const printedTotal = new Map(blocks.map((b) => [b.match(/lease ([0-9a-f-]{36})/)![1]!, b.match(/total\s+(-?\d+(?:\.\d+)?) USD/)![1]!]));
+  const ledgerLeases = (JSON.parse(byLease.stdout) as { lines: { key: string; cost: string }[] }).lines;
+  expect(ledgerLeases.map((l) => l.key).sort()).toEqual([...printedTotal.keys()].sort());
+  for (const l of ledgerLeases) expect(new Decimal(l.cost).toFixed(), l.key).toBe(new Decimal(printedTotal.get(l.key)!).toFixed());
+  const sumOfReports = [...printedTotal.values()].reduce((a, t) => a.plus(t), new Decimal(0)).toFixed();
+  expect(new Decimal(services.total).toFixed()).toBe(sumOfReports);
+  const demoTable = stdout.slice(stdout.indexOf('=== lease-costs costs --by service ==='));
+  expect(demoTable).toMatch(/^SERVICE\s+COST \(USD\)\s+LEASES$/m);
+  expect(demoTable.match(/^total\s+(-?\d+(?:\.\d+)?)$/m)?.[1]).toBe(sumOfReports);
 
   demo.kill('SIGTERM');
   expect(await demo.exited).toBe(0);

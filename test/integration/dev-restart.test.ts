@@ -27,7 +27,7 @@ let dev: ManagedProcess | undefined;
 
 /** `lease-costs dev` as a user runs it, resolved once its banner is printed. */
 async function startDev(): Promise<ManagedProcess> {
-  const proc = spawnManaged(process.execPath, [BIN, 'dev', '--port', String(ports.grpc), '--ui-port', String(ports.ui), '--db-file', join(dir, 'temporal.sqlite')], { env });
+  const proc = spawnManaged(process.execPath, [BIN, 'dev', '--port', String(ports.grpc), '--ui-port', String(ports.ui), '--db-file', join(dir, 'temporal.sqlite'), '--ledger-dir', join(dir, 'ledger')], { env });
   let out = '';
   proc.process.stdout!.on('data', (c: Buffer) => { out += c.toString(); });
   await waitFor(async () => {
@@ -97,7 +97,7 @@ describe('lease-costs dev', () => {
     // One Ctrl-C stops everything: the process exits cleanly and frees every port.
     expect(await ctrlC(dev)).toBe(0);
     // It says what it is stopping, and when it is done.
-    expect(dev.outputTail()).toMatch(/SIGINT: stopping the webhook, the worker \(finishing its current tasks\), the Temporal dev server…/);
+    expect(dev.outputTail()).toMatch(/SIGINT: stopping the webhook, the worker \(finishing its current tasks\), the Temporal dev server, the embedded ledger…/);
     expect(dev.outputTail()).toMatch(/\nstopped$/);
     dev = undefined;
     for (const p of Object.values(ports)) expect(await isPortFree(p)).toBe(true);

@@ -232,6 +232,44 @@ describe('fake Cost Explorer through the real SDK', () => {
     }
   });
 
+  it('DAILY across pages: every day once, in order, both cost metrics exact per day', async () => {
+    const local = await startFakeCostExplorer({ today: TODAY, pageSize: 3 });
+    const client = ceClient(local.endpoint);
+    try {
+      const days = ['2026-03-01', '2026-03-02', '2026-03-03', '2026-03-04'];
+      for (const [i, date] of days.entries()) {
+        if (i === 1) continue; // a day with no cost still has its period
+        for (const [service, region] of [['EC2', 'eu-west-2'], ['EC2', 'us-east-1'], ['S3', 'us-east-1'], ['Lambda', 'eu-west-2']]) {
+          // A Savings Plan spreads its fee over the instances: their amortised cost differs.
+          const amortizedAmount = service === 'EC2' ? `0.${i}72` : undefined;
+          local.addCost({ accountId: ACCOUNT, date, service: service!, resourceId: `${service}-${i}`, region: region!, amount: `1.${i}`, amortizedAmount });
+        }
+      }
+      const q: GetCostAndUsageCommandInput = {
+        TimePeriod: { Start: days[0], End: '2026-03-05' }, Granularity: 'DAILY', Metrics: ['UnblendedCost', 'AmortizedCost'],
+        Filter: usageFilter(), GroupBy: [{ Type: 'DIMENSION', Key: 'SERVICE' }, { Type: 'DIMENSION', Key: 'REGION' }],
+      };
+      const res = await pageAll(client, q, false);
+      // 12 groups, 3 a page; a day cut by a page boundary ends one page and starts the next.
+      expect(res.pages).toBe(4);
+      expect(res.results.map((r) => [r.TimePeriod?.Start, r.Groups?.length])).toEqual([
+        ['2026-03-01', 3], ['2026-03-01', 1], ['2026-03-02', 0], ['2026-03-03', 2], ['2026-03-03', 2], ['2026-03-04', 1], ['2026-03-04', 3],
+      ]);
+      for (const date of days) {
+        const groups = res.results.filter((r) => r.TimePeriod?.Start === date).flatMap((r) => r.Groups ?? []);
+        const sum = (metric: 'UnblendedCost' | 'AmortizedCost') => groups.reduce((t, g) => t.plus(g.Metrics![metric]!.Amount!), new D(0)).toFixed();
+        const end = addDays(date, 1);
+        expect(sum('UnblendedCost')).toBe(local.expectedTotal({ accountId: ACCOUNT, start: date, end }));
+        expect(sum('AmortizedCost')).toBe(local.expectedTotal({ accountId: ACCOUNT, start: date, end, metric: 'AmortizedCost' }));
+      }
+      const ec2 = res.results.find((r) => r.TimePeriod?.Start === '2026-03-03')!.Groups!.find((g) => g.Keys![0] === 'EC2')!;
+      expect(ec2.Metrics).toEqual({ UnblendedCost: { Amount: '1.2', Unit: 'USD' }, AmortizedCost: { Amount: '0.272', Unit: 'USD' } });
+    } finally {
+      client.destroy();
+      await local.close();
+    }
+  });
+
   it('a period split across pages is repeated with disjoint groups', async () => {
     fake.setPageSize(7);
     const q: GetCostAndUsageCommandInput = {

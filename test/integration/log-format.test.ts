@@ -33,7 +33,11 @@ function start(command: string, env: Record<string, string>) {
   const out = { stdout: '', stderr: '' };
   proc.process.stdout!.on('data', (c: Buffer) => void (out.stdout += c.toString()));
   proc.process.stderr!.on('data', (c: Buffer) => void (out.stderr += c.toString()));
-  const started = (msg: string) => waitFor(async () => (out.stdout.includes(`"msg":"${msg}"`) ? true : undefined), 60_000, `${command}: ${msg}\n${proc.outputTail()}`);
+  // A process that exits first (a refused configuration, say) fails the test at once, with its output.
+  const started = (msg: string) => Promise.race([
+    waitFor(async () => (out.stdout.includes(`"msg":"${msg}"`) ? true : undefined), 60_000, `${command}: ${msg}\n${proc.outputTail()}`),
+    proc.exited.then((code) => { throw new Error(`${command} exited (${code}) before "${msg}":\n${proc.outputTail()}`); }),
+  ]);
   const stop = async () => {
     await proc.stop();
     return out;
@@ -67,7 +71,7 @@ describe('one log format for every process', () => {
       TEMPORAL_ADDRESS: temporalAddress, TEMPORAL_TASK_QUEUE: uniqueTaskQueue('logs'), AWS_REGION: 'us-east-1',
       COST_EXPLORER_ROLE_ARN: 'arn:aws:iam::123456789012:role/cost-reader', S3_BUCKET_NAME: 'log-format-bucket',
       EVENT_BUS_NAME: 'log-format-bus', ISB_API_BASE_URL: 'http://127.0.0.1:9', ISB_JWT_SECRET: JWT_SECRET,
-      WEBHOOK_API_KEY: WEBHOOK_KEY,
+      WEBHOOK_API_KEY: WEBHOOK_KEY, LEDGER_ENABLED: 'false',
     });
     await Promise.all([webhook.started('webhook listening'), codec.started('codec endpoint listening'), worker.started('Worker started')]);
 

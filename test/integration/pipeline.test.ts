@@ -118,6 +118,14 @@ describe('lease-cost pipeline on a real Temporal dev server, moto and the fakes'
     expect(download.status).toBe(200);
     expect(Buffer.from(await download.arrayBuffer()).equals(object.body)).toBe(true);
     expect(Date.parse(detail.urlExpiresAt as string) - Date.now()).toBeGreaterThan(6.9 * 24 * HOUR);
+    // reportUrl: the HTML report beside the CSV, with the same exact total and hostile names as text.
+    const page = await fetch(detail.reportUrl as string);
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-type')).toBe('text/html; charset=utf-8');
+    const html = await page.text();
+    expect(html).toContain(`<dd class="total" id="total">${expectedTotal} USD</dd>`);
+    expect(html).toContain('<td class="name">=HYPERLINK(&#34;http://evil.example&#34;)</td>');
+    expect(html).toContain('newline, and &#34;quotes&#34;</td>');
 
     // Cost Explorer was read with the assumed role's temporary credentials, which history never saw.
     const ceCalls = stack.ce.calls.filter((c) => JSON.stringify(c.request).includes(ACCOUNT));

@@ -44,8 +44,8 @@ afterAll(async () => {
 
 const get = (url: string) => httpRequest(url, { method: 'GET' });
 
-/** One lease through the real pipeline; its event's csvUrl and the report's S3 key. */
-async function publishedReport(): Promise<{ csvUrl: string; urlExpiresAt: string; key: string }> {
+/** One lease through the real pipeline; its event's links and the report's S3 keys. */
+async function publishedReport(): Promise<{ csvUrl: string; reportUrl: string; urlExpiresAt: string; key: string; chartKey: string }> {
   const now = Date.now();
   const lease = { uuid: randomUUID(), userEmail: 'links@example.gov.uk', startDate: new Date(now - 2 * 24 * HOUR).toISOString() };
   stack.isb.addLease({ ...lease, accountId: ACCOUNT, status: 'Expired' });
@@ -58,7 +58,8 @@ async function publishedReport(): Promise<{ csvUrl: string; urlExpiresAt: string
   const result = await stack.client.workflow.getHandle(workflowIdFor(lease.uuid)).result() as LeaseCostsResult;
   const events = (await stack.events.receiveAll<Record<string, string>>(2000)).filter((e) => e.detail.leaseId === lease.uuid);
   expect(events).toHaveLength(1);
-  return { csvUrl: events[0]!.detail.csvUrl!, urlExpiresAt: events[0]!.detail.urlExpiresAt!, key: result.s3Key };
+  const { csvUrl, reportUrl, urlExpiresAt } = events[0]!.detail;
+  return { csvUrl: csvUrl!, reportUrl: reportUrl!, urlExpiresAt: urlExpiresAt!, key: result.s3Key, chartKey: result.reports[0]!.chartKey! };
 }
 
 let report: Awaited<ReturnType<typeof publishedReport>>;
@@ -85,6 +86,18 @@ describe('signed report links', () => {
     expect(bytes.equals((await stack.getObject(report.key)).body)).toBe(true);
     expect(bytes.toString('utf8')).toMatch(/^Resource Name,Service,Region,Cost\r\n/);
     expect(presigned).toEqual([report.key]);
+
+    // The HTML report's link is made the same way, and lives at least as long.
+    expect(report.reportUrl.startsWith(`${base}/reports/`)).toBe(true);
+    expect(report.reportUrl).not.toContain('X-Amz-');
+    const expiresOf = (link: string) => Number(new URL(link).searchParams.get('expires'));
+    expect(expiresOf(report.reportUrl)).toBeGreaterThanOrEqual(expiresOf(report.csvUrl));
+    const chart = await get(report.reportUrl);
+    expect(chart.status).toBe(302);
+    const page = await fetch(String(chart.headers.location));
+    expect(page.headers.get('content-type')).toBe('text/html; charset=utf-8');
+    expect(await page.text()).toContain('<h1>Lease costs</h1>');
+    expect(presigned).toEqual([report.key, report.chartKey]);
   });
 
   it('refuses tampered, foreign and expired links with 403 before anything is presigned', async () => {
@@ -115,6 +128,6 @@ describe('signed report links', () => {
     const expired = await get(signReportLink({ baseUrl: base, signingKey: SIGNING_KEY, key: report.key, expiresAt: new Date(Date.now() - 1000) }));
     expect(expired.status).toBe(403);
     expect(expired.json).toEqual({ error: 'this report link has expired' });
-    expect(presigned).toEqual([report.key]);
+    expect(presigned).toEqual([report.key, report.chartKey]);
   });
 });

@@ -16,7 +16,7 @@ const CHROMIUM = '/usr/bin/chromium';
 const hasChromium = existsSync(CHROMIUM);
 if (!hasChromium) {
   // A skipped browser test must never look like a passing one.
-  console.warn(`\n${'*'.repeat(90)}\n*** BROWSER TEST SKIPPED: ${CHROMIUM} not found (run scripts/setup-browser.sh as root) ***\n${'*'.repeat(90)}\n`);
+  console.warn(`\n${'*'.repeat(90)}\n*** BROWSER TEST SKIPPED: ${CHROMIUM} not found (run scripts/setup-debian.sh as root) ***\n${'*'.repeat(90)}\n`);
 }
 
 const HOUR = 3600_000;
@@ -112,6 +112,7 @@ describe('Temporal UI in a real browser', () => {
       `Look up lease ${lease.uuid} in the ISB API`,
       `Cost Explorer ${window.start} to ${window.end} (exclusive) for ${lease.accountId}`,
       'Write CSV v1 to S3 with SHA-256 verification',
+      'Write the HTML report v1 (chart, top resources) to S3',
       'Presign and emit LeaseCostsGenerated v1',
     ];
     await expectVisible(page, summaries[1]!, 'workflow-run');

@@ -372,9 +372,10 @@ describe('Dockerfile', () => {
   const finalStage = lines.slice(froms.at(-1));
   const instr = (stage: string[], name: string) => stage.filter((l) => l.toUpperCase().startsWith(`${name} `));
 
-  it('is multi-stage on the current Node LTS (node:24-bookworm-slim)', () => {
+  it('is multi-stage on the current Node LTS (node:24-bookworm-slim, unless told otherwise)', () => {
     expect(froms.length).toBeGreaterThanOrEqual(2);
-    for (const i of froms) expect(lines[i]).toMatch(/^FROM\s+node:24-bookworm-slim\b/i);
+    expect(lines.slice(0, froms[0])).toContain('ARG NODE_IMAGE=node:24-bookworm-slim');
+    for (const i of froms) expect(lines[i]).toMatch(/^FROM\s+\$\{NODE_IMAGE\}\s/i);
   });
 
   it('installs production dependencies only in the final stage', () => {

@@ -9,6 +9,7 @@ const workerEnv = {
   EVENT_BUS_NAME: 'isb-events',
   ISB_API_BASE_URL: 'https://isb.example.com/api',
   ISB_JWT_SECRET_PATH: 'isb/jwt',
+  DATABASE_URL: 'postgres://lease_costs@db.example.com:5432/lease_costs',
 };
 const problemsOf = (env: NodeJS.ProcessEnv, roles: Parameters<typeof loadConfig>[1]) => {
   try {
@@ -32,7 +33,7 @@ describe('loadConfig', () => {
   it('names every bad or missing variable at once', () => {
     const env = { BILLING_PADDING_HOURS: '169', PRESIGNED_URL_EXPIRY_DAYS: '0', COST_EXPLORER_MAX_RPS: '6', WEBHOOK_PORT: 'http', S3_BUCKET_NAME: 'Bad_Bucket' };
     expect(problemsOf(env, ['worker', 'webhook'])).toEqual([
-      'BILLING_PADDING_HOURS', 'COST_EXPLORER_MAX_RPS', 'COST_EXPLORER_ROLE_ARN', 'EVENT_BUS_NAME', 'ISB_API_BASE_URL',
+      'BILLING_PADDING_HOURS', 'COST_EXPLORER_MAX_RPS', 'COST_EXPLORER_ROLE_ARN', 'DATABASE_URL', 'EVENT_BUS_NAME', 'ISB_API_BASE_URL',
       'ISB_JWT_SECRET_PATH', 'PRESIGNED_URL_EXPIRY_DAYS', 'S3_BUCKET_NAME', 'WEBHOOK_API_KEY', 'WEBHOOK_PORT',
     ]);
   });
@@ -122,6 +123,12 @@ describe('loadConfig', () => {
     for (const bad of ['true', '1', 'lb.example.com', '10.0.0.0/8/1']) {
       expect(problemsOf({ WEBHOOK_TRUST_PROXY: bad }, ['client']), bad).toEqual(['WEBHOOK_TRUST_PROXY']);
     }
+  });
+
+  it('REPORT_FOCUS is off by default and takes only true or false', () => {
+    expect(loadConfig(workerEnv, ['worker']).REPORT_FOCUS).toBe(false);
+    expect(loadConfig({ ...workerEnv, REPORT_FOCUS: 'true' }, ['worker']).REPORT_FOCUS).toBe(true);
+    for (const bad of ['yes', '1', 'TRUE']) expect(problemsOf({ ...workerEnv, REPORT_FOCUS: bad }, ['worker']), bad).toEqual(['REPORT_FOCUS']);
   });
 
   it('PAYLOAD_REQUIRE_ENCRYPTION needs keys; the codec endpoint needs a token off loopback', () => {

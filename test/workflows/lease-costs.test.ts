@@ -50,6 +50,13 @@ interface Stubs {
   lookups: number;
   collections: CollectionInput[];
   published: number[];
+  chartKeys: string[];
+  charts: number;
+  chartError?: ApplicationFailure;
+  /** What the ledger was asked to record, in order, and a failure it answers with. */
+  ledger: Parameters<Activities['recordInLedger']>[0][];
+  ledgerError?: ApplicationFailure;
+  steps: string[];
   lookupError?: ApplicationFailure;
   leaseEnd?: string;
   /** While set, collection waits for it. */
@@ -66,11 +73,27 @@ async function startWorkers(stubs: Stubs): Promise<string> {
       return { uuid: input.leaseUuid, userEmail: input.userEmail, accountId: input.accountId, startDate: '2026-01-01T10:00:00Z', endDate: stubs.leaseEnd, status: 'Expired' };
     },
     async writeReport({ leaseUuid, version }) {
-      return { bucket: 'b', key: `r/${leaseUuid}-v${version}.csv`, checksumSha256: 'c2hh', rowCount: 1, total: '1.25', bytes: 10 };
+      return {
+        bucket: 'b', key: `r/${leaseUuid}-v${version}.csv`, checksumSha256: 'c2hh', rowCount: 1, total: '1.25', bytes: 10,
+        summaryKey: `r/${leaseUuid}-v${version}.summary.json`,
+      };
     },
-    async publishReport({ version }) {
+    async writeChart({ leaseUuid, version }) {
+      stubs.charts++;
+      if (stubs.chartError) throw stubs.chartError;
+      return { bucket: 'b', key: `r/${leaseUuid}-v${version}.html`, bytes: 10 };
+    },
+    async publishReport({ version, chartKey }) {
       stubs.published.push(version);
+      stubs.chartKeys.push(chartKey);
+      stubs.steps.push(`publish v${version}`);
       return { eventId: randomUUID(), urlExpiresAt: new Date(Date.now() + 7 * 24 * HOUR).toISOString() };
+    },
+    async recordInLedger(entry) {
+      stubs.ledger.push(entry);
+      stubs.steps.push(`ledger v${entry.version}`);
+      if (stubs.ledgerError) throw stubs.ledgerError;
+      return { outcome: 'recorded', dailyRows: 1 };
     },
   };
   const ceActivities: Partial<Activities> = {
@@ -89,7 +112,7 @@ async function startWorkers(stubs: Stubs): Promise<string> {
   return taskQueue;
 }
 
-const newStubs = (): Stubs => ({ lookups: 0, collections: [], published: [] });
+const newStubs = (): Stubs => ({ lookups: 0, collections: [], published: [], chartKeys: [], charts: 0, ledger: [], steps: [] });
 
 async function start(taskQueue: string, overrides: Partial<LeaseCostsInput> = {}): Promise<WorkflowHandle> {
   const now = await env.currentTimeMs();
@@ -134,6 +157,32 @@ describe('lease workflow timing (time-skipping)', () => {
     expect(stubs.collections).toHaveLength(1);
   });
 
+  it('records each published version in the ledger before the phase turns published', async () => {
+    const stubs = newStubs();
+    const h = await start(await startWorkers(stubs), { paddingHours: 0 });
+    const s = await phase(h, 'published', 1);
+    const report = s.reports.at(-1)!;
+    expect(stubs.ledger).toEqual([{
+      leaseUuid: s.leaseUuid, version: 1, userEmail: 'ada@example.gov.uk', accountId: ACCOUNT, billingWindow: s.billingWindow,
+      total: report.total, bucket: report.bucket, reportKey: report.key, publishedAt: report.publishedAt,
+    }]);
+    await h.signal('rerun', {});
+    // Polled through the stubs: the test server holds a query that lands mid continue-as-new.
+    await until(async () => (stubs.ledger.length === 2 ? true : undefined), 1_000);
+    // The ledger records only what went out.
+    expect(stubs.steps).toEqual(['publish v1', 'ledger v1', 'publish v2', 'ledger v2']);
+  });
+
+  it('a ledger that refuses the report (bad data, not retried) leaves the run published', async () => {
+    const stubs = newStubs();
+    stubs.ledgerError = ApplicationFailure.nonRetryable('summary does not add up', ErrorType.InvalidLedgerEntry);
+    const h = await start(await startWorkers(stubs), { paddingHours: 0 });
+    const s = await phase(h, 'published', 1);
+    expect(stubs.ledger).toHaveLength(1);
+    expect(stubs.published).toEqual([1]);
+    expect(s.lastError).toBeUndefined();
+  });
+
   it('collectNow skips the rest of the delay', async () => {
     const stubs = newStubs();
     const h = await start(await startWorkers(stubs), { paddingHours: 100 });
@@ -173,6 +222,9 @@ describe('lease workflow timing (time-skipping)', () => {
     const s = await phase(h, 'published', 2);
     expect(s.reports.map((r) => r.version)).toEqual([1, 2]);
     expect(stubs.published).toEqual([1, 2]);
+    // Each version publishes its own HTML report, and its status records where it is.
+    expect(stubs.chartKeys).toEqual([`r/${s.leaseUuid}-v1.html`, `r/${s.leaseUuid}-v2.html`]);
+    expect(s.reports.map((r) => r.chartKey)).toEqual(stubs.chartKeys);
     const { runId } = await h.describe();
     expect(runId).not.toBe((h as WorkflowHandle & { firstExecutionRunId: string }).firstExecutionRunId);
   });
@@ -211,6 +263,16 @@ describe('lease workflow timing (time-skipping)', () => {
     expect(await env.currentTimeMs() - t0).toBeGreaterThanOrEqual(30 * 24 * HOUR - 60_000);
     expect(result).toMatchObject({ reportVersion: 1, totalCost: '1.25', reports: [{ version: 1 }] });
     expect(stubs.published).toEqual([1]);
+  });
+
+  it('fails at the first attempt when the report summary is missing, and publishes nothing', async () => {
+    const stubs = newStubs();
+    stubs.chartError = ApplicationFailure.nonRetryable('stub: no summary', ErrorType.InvalidReportSummary);
+    const h = await start(await startWorkers(stubs), { paddingHours: 0 });
+    expect(await h.result().catch((e: unknown) => e)).toBeInstanceOf(WorkflowFailedError);
+    expect(stubs.charts).toBe(1);
+    expect(stubs.published).toEqual([]);
+    expect((await status(h)).lastError).toMatchObject({ type: ErrorType.InvalidReportSummary });
   });
 
   it.each([ErrorType.LeaseNotFound, ErrorType.LeaseMismatch])('fails for good on %s: status says so, nothing is collected or published', async (type) => {

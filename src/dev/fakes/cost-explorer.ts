@@ -19,8 +19,13 @@ export interface FakeCostItem {
   service: string;
   resourceId: string;
   region: string;
-  /** Plain decimal string, kept exact. */
+  /** Plain decimal string, kept exact: UnblendedCost (and BlendedCost, NetUnblendedCost). */
   amount: string;
+  /**
+   * AmortizedCost (and NetAmortizedCost), exact; default `amount`. It differs where a Savings Plan
+   * or reservation spreads its upfront fee over the usage it covers.
+   */
+  amortizedAmount?: string;
   recordType?: RecordType;
 }
 
@@ -104,6 +109,8 @@ export interface ExpectedTotalFilter {
   recordType?: RecordType;
   service?: string;
   region?: string;
+  /** Default UnblendedCost. */
+  metric?: 'UnblendedCost' | 'AmortizedCost';
 }
 
 export interface FakeCostExplorer {
@@ -145,6 +152,7 @@ const TARGET_PREFIX = 'AWSInsightsIndexService.';
 const OPERATIONS: readonly string[] = ['GetCostAndUsage', 'GetCostAndUsageWithResources'];
 const COST_METRICS = new Set(['AmortizedCost', 'BlendedCost', 'NetAmortizedCost', 'NetUnblendedCost', 'UnblendedCost']);
 const USAGE_METRICS = new Set(['NormalizedUsageAmount', 'UsageQuantity']);
+const AMORTIZED_METRICS = new Set(['AmortizedCost', 'NetAmortizedCost']);
 const DIMENSIONS = new Set<string>(['LINKED_ACCOUNT', 'SERVICE', 'REGION', 'RESOURCE_ID', 'RECORD_TYPE']);
 const RECORD_TYPES = new Set<string>(['Usage', 'Credit', 'Refund', 'Tax']);
 // Modelled Cost Explorer errors carry `Message`; common AWS errors carry `message`.
@@ -193,6 +201,7 @@ interface StoredRecord {
   region: string;
   recordType: RecordType;
   amount: Dec;
+  amortized: Dec;
 }
 
 class CeError extends Error {
@@ -323,7 +332,7 @@ interface ParsedQuery {
 }
 
 interface Period { Start: string; End: string; startDay: number }
-interface FlatItem { p: number; keys: string[]; amount: string }
+interface FlatItem { p: number; keys: string[]; amount: string; amortized: string }
 interface Flat { periods: Period[]; items: FlatItem[]; grouped: boolean }
 
 interface TokenBody { v: 1; o: number; p: number; h: string }
@@ -405,12 +414,16 @@ export async function startFakeCostExplorer(opts: FakeCostExplorerOptions = {}):
     if (typeof item.amount !== 'string' || !AMOUNT_RE.test(item.amount)) {
       throw new Error(`addCost: amount must be a plain decimal string, got ${JSON.stringify(item.amount)}`);
     }
+    if (item.amortizedAmount !== undefined && (typeof item.amortizedAmount !== 'string' || !AMOUNT_RE.test(item.amortizedAmount))) {
+      throw new Error(`addCost: amortizedAmount must be a plain decimal string, got ${JSON.stringify(item.amortizedAmount)}`);
+    }
     const recordType = item.recordType ?? 'Usage';
     if (!RECORD_TYPES.has(recordType)) throw new Error(`addCost: invalid recordType ${recordType}`);
+    const amount = new Dec(item.amount);
     const r: StoredRecord = {
       accountId: item.accountId, day: dm.day, month: dm.month, date: item.date,
       service: item.service, resourceId: item.resourceId, region: item.region,
-      recordType, amount: new Dec(item.amount),
+      recordType, amount, amortized: item.amortizedAmount === undefined ? amount : new Dec(item.amortizedAmount),
     };
     let list = byAccount.get(r.accountId);
     if (!list) byAccount.set(r.accountId, (list = []));
@@ -517,7 +530,7 @@ export async function startFakeCostExplorer(opts: FakeCostExplorerOptions = {}):
       ? (r: StoredRecord) => r.day - q.startDay
       : (r: StoredRecord) => r.month - startMonth;
     const grouped = q.groupBy.length > 0;
-    const sums: Map<string, { keys: string[]; sum: Dec }>[] = periods.map(() => new Map());
+    const sums: Map<string, { keys: string[]; sum: Dec; amortized: Dec }>[] = periods.map(() => new Map());
     const pred = q.filter?.pred;
     const keyDims = q.groupBy.map((g) => g.Key);
     const [k0 = '', k1 = ''] = keyDims;
@@ -531,20 +544,25 @@ export async function startFakeCostExplorer(opts: FakeCostExplorerOptions = {}):
         const k = keyOf(r);
         const m = sums[periodOf(r)]!;
         const cur = m.get(k);
-        if (cur) cur.sum = cur.sum.plus(r.amount);
-        else m.set(k, { keys: keyDims.map((d) => dimValue(r, d)), sum: r.amount });
+        if (cur) {
+          cur.sum = cur.sum.plus(r.amount);
+          cur.amortized = cur.amortized.plus(r.amortized);
+        } else {
+          m.set(k, { keys: keyDims.map((d) => dimValue(r, d)), sum: r.amount, amortized: r.amortized });
+        }
       }
     }
     const items: FlatItem[] = [];
     sums.forEach((m, p) => {
       if (!grouped) {
-        items.push({ p, keys: [], amount: fmtAmount(m.get('')?.sum ?? new Dec(0)) });
+        const all = m.get('');
+        items.push({ p, keys: [], amount: fmtAmount(all?.sum ?? new Dec(0)), amortized: fmtAmount(all?.amortized ?? new Dec(0)) });
         return;
       }
       const ks = [...m.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
       for (const k of ks) {
         const g = m.get(k)!;
-        items.push({ p, keys: g.keys, amount: fmtAmount(g.sum) });
+        items.push({ p, keys: g.keys, amount: fmtAmount(g.sum), amortized: fmtAmount(g.amortized) });
       }
     });
     const flat: Flat = { periods, items, grouped };
@@ -553,9 +571,11 @@ export async function startFakeCostExplorer(opts: FakeCostExplorerOptions = {}):
     return flat;
   }
 
-  function metricsFor(q: ParsedQuery, amount: string): Record<string, { Amount: string; Unit: string }> {
+  function metricsFor(q: ParsedQuery, it: FlatItem): Record<string, { Amount: string; Unit: string }> {
     const out: Record<string, { Amount: string; Unit: string }> = {};
-    for (const m of q.metrics) out[m] = COST_METRICS.has(m) ? { Amount: amount, Unit: 'USD' } : { Amount: '0', Unit: 'N/A' };
+    for (const m of q.metrics) {
+      out[m] = !COST_METRICS.has(m) ? { Amount: '0', Unit: 'N/A' } : { Amount: AMORTIZED_METRICS.has(m) ? it.amortized : it.amount, Unit: 'USD' };
+    }
     return out;
   }
 
@@ -581,10 +601,10 @@ export async function startFakeCostExplorer(opts: FakeCostExplorerOptions = {}):
       while (i < end && items[i]!.p === p) {
         const it = items[i]!;
         if (grouped) {
-          groups.push({ Keys: it.keys, Metrics: metricsFor(q, it.amount) });
+          groups.push({ Keys: it.keys, Metrics: metricsFor(q, it) });
           if (acctIdx >= 0) accounts.add(it.keys[acctIdx]!);
         } else {
-          total = metricsFor(q, it.amount);
+          total = metricsFor(q, it);
         }
         i++;
       }
@@ -739,7 +759,7 @@ export async function startFakeCostExplorer(opts: FakeCostExplorerOptions = {}):
           if (f.recordType && r.recordType !== f.recordType) continue;
           if (f.service !== undefined && r.service !== f.service) continue;
           if (f.region !== undefined && r.region !== f.region) continue;
-          sum = sum.plus(r.amount);
+          sum = sum.plus(f.metric === 'AmortizedCost' ? r.amortized : r.amount);
         }
       }
       return fmtAmount(sum);

@@ -1,3 +1,4 @@
+import { formatAmount, Money } from '../../domain/money';
 import type { FakeCostItem } from './cost-explorer';
 
 const SERVICES = [
@@ -13,6 +14,8 @@ const SERVICES = [
   ['Amazon SageMaker', 'sagemaker', 'notebook-instance/'],
 ] as const;
 const REGIONS = ['eu-west-2', 'eu-west-1', 'us-east-1'];
+/** Amortised over unblended cost of the instances a Savings Plan covers. */
+const SAVINGS_PLAN_RATE = '0.72';
 
 /** Small deterministic PRNG so sample data is the same on every machine. */
 function mulberry32(seed: number) {
@@ -43,7 +46,10 @@ export function sampleCosts(args: { accountId: string; start: string; end: strin
     for (const r of resources) {
       if (rand() < 0.2) continue; // not every resource runs every day
       const amount = (rand() * r.scale).toFixed(10).replace(/0+$/, '').replace(/\.$/, '');
-      items.push({ accountId: args.accountId, date, service: r.service, resourceId: r.id, region: r.region, amount: amount === '' ? '0' : amount });
+      const item: FakeCostItem = { accountId: args.accountId, date, service: r.service, resourceId: r.id, region: r.region, amount: amount === '' ? '0' : amount };
+      // Instances under a Savings Plan: its fee, spread over them, makes their amortised cost lower.
+      if (r.service.startsWith(SERVICES[0]![0])) item.amortizedAmount = formatAmount(new Money(item.amount).times(SAVINGS_PLAN_RATE));
+      items.push(item);
     }
     if (rand() < 0.3) items.push({ accountId: args.accountId, date, service: SERVICES[0]![0], resourceId: 'NoResourceId', region: 'eu-west-2', amount: '-0.42', recordType: 'Credit' });
   }

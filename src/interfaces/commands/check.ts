@@ -11,6 +11,8 @@ import { costExplorerClient, eventBridgeClient, jwtSecretLoader, s3Client } from
 import type { Config } from '../../infrastructure/config';
 import { CliError } from '../cli-error';
 import { connect } from './operate';
+import { sql } from 'kysely';
+import { openLedger, redactDatabaseUrl } from '../../infrastructure/ledger';
 
 // CommonJS package: Node's ESM loader cannot see its named exports.
 const { IndexedValueType } = proto.temporal.api.enums.v1;
@@ -216,6 +218,22 @@ async function checkIsbApi(config: Config): Promise<string> {
     'check ISB_API_BASE_URL: it should be the API root that serves /leases/{id}');
 }
 
+/** Connects and asks the server's version: changes nothing (workers migrate the schema at start). */
+async function checkLedger(config: Config): Promise<string> {
+  if (!config.LEDGER_ENABLED) return 'off (LEDGER_ENABLED=false): reports are not recorded in a ledger';
+  const where = redactDatabaseUrl(config.DATABASE_URL!);
+  const db = openLedger(config.DATABASE_URL!, { max: 1 });
+  try {
+    const { rows } = await sql<{ version: string }>`select version() as version`.execute(db);
+    return `${where} answered (${rows[0]!.version.split(' ').slice(0, 2).join(' ')})`;
+  } catch (err) {
+    throw new CheckFailure(`cannot reach ${where}: ${(err as Error).message}`,
+      'check DATABASE_URL and that PostgreSQL accepts connections from here (or set LEDGER_ENABLED=false)');
+  } finally {
+    await db.destroy();
+  }
+}
+
 async function run(name: string, fn: () => Promise<string>): Promise<CheckResult> {
   try {
     return { name, ok: true, detail: await withTimeout(fn(), name) };
@@ -228,7 +246,7 @@ async function run(name: string, fn: () => Promise<string>): Promise<CheckResult
 export async function runChecks(config: Config): Promise<CheckResult[]> {
   // Independent, so concurrent: the slowest dependency sets the time, not their sum.
   const role = run('role', () => checkRole(config));
-  const [temporal, roleResult, ce, bucket, bus, isb] = await Promise.all([
+  const [temporal, roleResult, ce, bucket, bus, isb, ledger] = await Promise.all([
     run('temporal', () => checkTemporal(config)),
     role,
     // Cost Explorer is read as the role: without it, its errors would only repeat the role's.
@@ -239,8 +257,9 @@ export async function runChecks(config: Config): Promise<CheckResult[]> {
     run('s3 bucket', () => checkBucket(config)),
     run('event bus', () => checkEventBus(config)),
     run('isb api', () => checkIsbApi(config)),
+    run('ledger', () => checkLedger(config)),
   ]);
-  return [temporal, roleResult, ce.readable, ce.resourceLevel, bucket, bus, isb];
+  return [temporal, roleResult, ce.readable, ce.resourceLevel, bucket, bus, isb, ledger];
 }
 
 export async function checkCommand(config: Config, opts: { json?: boolean }): Promise<void> {

@@ -101,6 +101,8 @@ function statusText(config: Pick<Config, 'S3_BUCKET_NAME'>, uuid: string, execut
       `pages        ${status.pagesFetched}`,
       ...(last ? [
         `report       v${last.version} ${reportLocation(last, config.S3_BUCKET_NAME)}`,
+        ...(last.chartKey ? [`chart        v${last.version} ${reportLocation({ ...last, key: last.chartKey }, config.S3_BUCKET_NAME)}`] : []),
+        ...(last.focusKey ? [`FOCUS        v${last.version} ${reportLocation({ ...last, key: last.focusKey }, config.S3_BUCKET_NAME)}`] : []),
         `total        ${last.total} USD, ${last.rowCount} rows, resource level: ${last.resourceLevel}`,
         `sha256       ${last.checksumSha256}`,
         `URL expires  ${last.urlExpiresAt}`,
@@ -113,7 +115,13 @@ function statusText(config: Pick<Config, 'S3_BUCKET_NAME'>, uuid: string, execut
 
 const statusJson = (config: Pick<Config, 'S3_BUCKET_NAME'>, uuid: string, execution: string, status: LeaseStatus | undefined) => ({
   leaseUuid: uuid, workflowId: workflowIdFor(uuid), execution, ...status,
-  ...(status ? { reports: status.reports.map((r) => ({ ...r, location: reportLocation(r, config.S3_BUCKET_NAME) })) } : {}),
+  ...(status ? {
+    reports: status.reports.map((r) => ({
+      ...r, location: reportLocation(r, config.S3_BUCKET_NAME),
+      ...(r.chartKey ? { chartLocation: reportLocation({ ...r, key: r.chartKey }, config.S3_BUCKET_NAME) } : {}),
+      ...(r.focusKey ? { focusLocation: reportLocation({ ...r, key: r.focusKey }, config.S3_BUCKET_NAME) } : {}),
+    })),
+  } : {}),
 });
 
 export async function statusCommand(config: Config, uuid: string, opts: { json?: boolean }) {

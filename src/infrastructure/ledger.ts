@@ -1,0 +1,153 @@
+import { Kysely, PostgresDialect, sql, type Generated } from 'kysely';
+import { Migrator, type Migration } from 'kysely/migration';
+import pg from 'pg';
+import type { CostGrouping, CostsFilter, CostsLine } from '../domain/ledger';
+
+// The ledger's schema, migrations and queries. Writes are the activity's (activities/ledger.ts).
+//
+// One fact table, ledger_daily_cost: the amount per day, service and region of each report
+// version. Totals per lease, user, service, region or month are SUMs over it, so no grouping can
+// disagree with another; ledger_report keeps the report's own facts (who, which account, which
+// window, the CSV's exact total and where it is). Amounts are NUMERIC, read back as text.
+
+export interface LedgerTables {
+  ledger_report: {
+    lease_uuid: string;
+    version: number;
+    user_email: string;
+    account_id: string;
+    window_start: string;
+    window_end: string;
+    total: string;
+    currency: string;
+    bucket: string;
+    report_key: string;
+    published_at: string;
+    recorded_at: Generated<string>;
+  };
+  ledger_daily_cost: { lease_uuid: string; version: number; day: string; service: string; region: string; cost: string };
+  /** The newest version of each lease: what every query counts (a re-run supersedes the one before). */
+  ledger_current_report: LedgerTables['ledger_report'];
+}
+export type LedgerDb = Kysely<LedgerTables>;
+
+/** Applied in name order, each once, inside the migration transaction. Never edit one that has shipped: add another. */
+const MIGRATIONS: Record<string, Migration> = {
+  '0001_ledger': {
+    async up(db) {
+      await db.schema.createTable('ledger_report')
+        .addColumn('lease_uuid', 'uuid', (c) => c.notNull())
+        .addColumn('version', 'integer', (c) => c.notNull().check(sql`version >= 1`))
+        .addColumn('user_email', 'text', (c) => c.notNull())
+        .addColumn('account_id', 'char(12)', (c) => c.notNull())
+        .addColumn('window_start', 'date', (c) => c.notNull())
+        .addColumn('window_end', 'date', (c) => c.notNull())
+        .addColumn('total', 'numeric', (c) => c.notNull())
+        .addColumn('currency', 'text', (c) => c.notNull())
+        .addColumn('bucket', 'text', (c) => c.notNull())
+        .addColumn('report_key', 'text', (c) => c.notNull())
+        .addColumn('published_at', 'timestamptz', (c) => c.notNull())
+        .addColumn('recorded_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
+        .addPrimaryKeyConstraint('ledger_report_pk', ['lease_uuid', 'version'])
+        .addCheckConstraint('ledger_report_window', sql`window_start < window_end`)
+        .execute();
+      await db.schema.createTable('ledger_daily_cost')
+        .addColumn('lease_uuid', 'uuid', (c) => c.notNull())
+        .addColumn('version', 'integer', (c) => c.notNull())
+        .addColumn('day', 'date', (c) => c.notNull())
+        .addColumn('service', 'text', (c) => c.notNull())
+        .addColumn('region', 'text', (c) => c.notNull())
+        .addColumn('cost', 'numeric', (c) => c.notNull())
+        .addPrimaryKeyConstraint('ledger_daily_cost_pk', ['lease_uuid', 'version', 'day', 'service', 'region'])
+        .addForeignKeyConstraint('ledger_daily_cost_report', ['lease_uuid', 'version'], 'ledger_report', ['lease_uuid', 'version'], (f) => f.onDelete('cascade'))
+        .execute();
+      // Filters by user and account, and cost days for --since/--until.
+      await db.schema.createIndex('ledger_report_user').on('ledger_report').column('user_email').execute();
+      await db.schema.createIndex('ledger_report_account').on('ledger_report').column('account_id').execute();
+      await db.schema.createIndex('ledger_daily_cost_day').on('ledger_daily_cost').column('day').execute();
+      await db.schema.createView('ledger_current_report').as(
+        db.selectFrom('ledger_report').selectAll().distinctOn('lease_uuid').orderBy('lease_uuid').orderBy('version', 'desc') as never,
+      ).execute();
+    },
+  },
+};
+
+// Any constant will do, as long as nothing else on the server takes the same advisory lock.
+const MIGRATION_LOCK = 0x1ea5e_c057;
+
+/**
+ * Brings the schema to the latest migration, idempotently. Everything, the Migrator's own
+ * bookkeeping tables included, happens in one transaction behind a transaction-level advisory
+ * lock: two processes starting at once take turns, and the second finds nothing left to do
+ * (without the lock, both would race on `create table if not exists`).
+ */
+export async function migrateLedger(db: LedgerDb): Promise<string[]> {
+  return db.transaction().execute(async (trx) => {
+    await sql`select pg_advisory_xact_lock(${sql.lit(MIGRATION_LOCK)})`.execute(trx);
+    const migrator = new Migrator({
+      db: trx,
+      provider: { getMigrations: () => Promise.resolve(MIGRATIONS) },
+      migrationTableName: 'ledger_migration',
+      migrationLockTableName: 'ledger_migration_lock',
+    });
+    const { error, results } = await migrator.migrateToLatest();
+    if (error) throw error instanceof Error ? error : new Error(String(error));
+    return (results ?? []).map((r) => r.migrationName);
+  });
+}
+
+// Dates stay text (pg makes a local-time Date of a DATE otherwise); NUMERIC is text already.
+const DATE_OID = 1082;
+const types = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    oid === DATE_OID ? (v: string) => v : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
+};
+
+/** A pool on DATABASE_URL; `destroy()` closes it. */
+export function openLedger(url: string, opts: { max?: number } = {}): LedgerDb {
+  const pool = new pg.Pool({ connectionString: url, max: opts.max ?? 4, types, connectionTimeoutMillis: 10_000, idleTimeoutMillis: 10_000 });
+  return new Kysely<LedgerTables>({ dialect: new PostgresDialect({ pool }) });
+}
+
+/** `postgres://user:***@host/db`: the URL without its password, for messages and logs. */
+export function redactDatabaseUrl(url: string): string {
+  if (!URL.canParse(url)) return '(unparsable DATABASE_URL)';
+  const u = new URL(url);
+  if (u.password) u.password = '***';
+  return u.toString();
+}
+
+/** The ledger cannot be reached or migrated: a configuration or availability problem, said in one line. */
+export class LedgerUnavailable extends Error {
+  constructor(url: string, cause: unknown) {
+    super(`cannot use the cost ledger at ${redactDatabaseUrl(url)} (is PostgreSQL running? is DATABASE_URL right?): ${(cause as Error).message || String(cause)}`, { cause });
+    this.name = 'LedgerUnavailable';
+  }
+}
+
+/**
+ * Exact totals per group over the newest version of each lease. The sum is NUMERIC, returned as
+ * text and never through a float; ties are ordered by key so the output is stable.
+ */
+export async function queryCosts(db: LedgerDb, filter: CostsFilter, by: CostGrouping): Promise<CostsLine[]> {
+  const key = {
+    lease: sql<string>`r.lease_uuid::text`,
+    user: sql<string>`r.user_email`,
+    service: sql<string>`d.service`,
+    region: sql<string>`d.region`,
+    month: sql<string>`to_char(d.day, 'YYYY-MM')`,
+  }[by];
+  const cost = sql<string>`sum(d.cost)`;
+  let q = db.selectFrom('ledger_current_report as r')
+    .innerJoin('ledger_daily_cost as d', (j) => j.onRef('d.lease_uuid', '=', 'r.lease_uuid').onRef('d.version', '=', 'r.version'))
+    .select([key.as('key'), sql<string>`${cost}::text`.as('cost'), sql<number>`count(distinct r.lease_uuid)::int`.as('leases')])
+    .$if(by === 'lease', (b) => b.select([sql<string>`min(r.user_email)`.as('user'), sql<string>`min(r.account_id)`.as('account')]))
+    .groupBy(key)
+    .orderBy(cost, 'desc')
+    .orderBy(key);
+  if (filter.user) q = q.where('r.user_email', '=', filter.user);
+  if (filter.account) q = q.where('r.account_id', '=', filter.account);
+  if (filter.since) q = q.where('d.day', '>=', filter.since);
+  if (filter.until) q = q.where('d.day', '<=', filter.until);
+  return q.execute();
+}
