@@ -9,14 +9,35 @@ export const Money = Decimal.clone({
   toExpPos: 9e15,
 });
 
-// Same shape as schemas.DecimalString: what Cost Explorer sends, nothing else.
-const PLAIN_DECIMAL = /^-?\d+(\.\d+)?$/;
+// What Cost Explorer sends, nothing else: the shape of schemas.DecimalString, /^-?\d+(\.\d+)?$/.
 // Cost Explorer amounts are short; the bound keeps hostile input cheap.
 const MAX_AMOUNT_LENGTH = 256;
+const ZERO_CODE = 48;
+const POINT_CODE = 46;
+
+/**
+ * For a string of that shape and at most MAX_AMOUNT_LENGTH characters, the index of its point
+ * (its length when it has none); otherwise -1. A scan, not the regular expression: the report
+ * build checks every row, and a regex call costs more than the digits.
+ */
+function pointOf(s: string): number {
+  const n = s.length;
+  if (n > MAX_AMOUNT_LENGTH) return -1;
+  let i = s.charCodeAt(0) === 45 ? 1 : 0;
+  const intStart = i;
+  let c = 0;
+  while (i < n && (c = s.charCodeAt(i) - ZERO_CODE) >= 0 && c <= 9) i++;
+  if (i === intStart) return -1;
+  if (i === n) return n;
+  if (c !== POINT_CODE - ZERO_CODE) return -1;
+  const point = i++;
+  while (i < n && (c = s.charCodeAt(i) - ZERO_CODE) >= 0 && c <= 9) i++;
+  return i === n && i > point + 1 ? point : -1;
+}
 
 /** Throws unless `s` is a plain decimal string of bounded length. */
 export function checkAmount(s: string): void {
-  if (typeof s !== 'string' || s.length > MAX_AMOUNT_LENGTH || !PLAIN_DECIMAL.test(s)) {
+  if (typeof s !== 'string' || pointOf(s) < 0) {
     const shown = typeof s === 'string' && s.length > 40 ? `${s.slice(0, 40)}…` : String(s);
     throw new Error(`invalid amount ${JSON.stringify(shown)}: expected a plain decimal string like "-1.25"`);
   }
@@ -52,7 +73,6 @@ export function toReportNumber(d: Decimal): number {
 // Exact arithmetic on checked decimal strings for hot loops where a decimal.js object per amount
 // costs too much (the report build). Same results as the Money functions above.
 
-const ZERO_CODE = 48;
 
 /** formatAmount(parseAmount(s)) for a checked amount, without allocating when `s` is canonical. */
 export function canonicalAmount(s: string): string {
@@ -112,22 +132,23 @@ export class AmountSum {
   private adds = 0;
 
   /**
-   * Adds a checked amount (see checkAmount). Returns whether `s` is already canonical (as
-   * canonicalAmount writes it), which the scan finds out for free.
+   * Adds an amount, checked as checkAmount does (it throws the same error, and the sum is then
+   * unchanged). Returns whether `s` is already canonical (as canonicalAmount writes it), which
+   * the scan finds out for free.
    */
   add(s: string): boolean {
+    const dot = typeof s === 'string' ? pointOf(s) : -1;
+    if (dot < 0) checkAmount(s);
     if (++this.adds > AmountSum.MAX_EXACT_ADDS) throw new Error(`more than ${AmountSum.MAX_EXACT_ADDS} amounts in one exact sum`);
     const neg = s.charCodeAt(0) === 45;
     const first = neg ? 1 : 0;
-    let dot = s.indexOf('.');
-    if (dot < 0) dot = s.length;
     let column = MAX_AMOUNT_LENGTH + dot - first - 1;
     if (column >= this.high) this.high = column + 1;
     const cols = this.columns;
     let digits = 0;
     for (let i = first; i < s.length; i++) {
+      if (i === dot) continue;
       const d = s.charCodeAt(i) - ZERO_CODE;
-      if (d < 0) continue; // the point
       digits |= d;
       if (neg) cols[column--]! -= d;
       else cols[column--]! += d;

@@ -2,7 +2,7 @@ import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
 import Decimal from 'decimal.js';
 import {
-  AmountSum, Money, addAmounts, canonicalAmount, formatAmount, fromUnits, normaliseAmount, parseAmount, sumAmounts, toReportNumber,
+  AmountSum, Money, addAmounts, canonicalAmount, checkAmount, formatAmount, fromUnits, normaliseAmount, parseAmount, sumAmounts, toReportNumber,
 } from '../../src/domain/money';
 
 describe('parseAmount', () => {
@@ -182,6 +182,35 @@ describe('exact fast paths agree with decimal.js', () => {
       expect(sum.toString()).toBe(expected);
       expect(xs.reduce(addAmounts, '0')).toBe(expected);
     }), { numRuns: 1_000 });
+  });
+
+  it('checkAmount and AmountSum.add accept exactly what the schema\'s pattern does, and a refused amount leaves the sum as it was', () => {
+    const schemaPattern = /^-?\d+(\.\d+)?$/;
+    const nearAmount = fc.oneof(
+      fc.array(fc.constantFrom('-', '.', '0', '1', '9', 'e', '+', ' ', '\n', '/', ':', '\u0663', '\uFF11'), { maxLength: 12 }).map((cs) => cs.join('')),
+      fc.string({ maxLength: 12 }),
+      fc.integer({ min: 250, max: 260 }).map((n) => '1'.repeat(n)),
+      fc.integer({ min: 250, max: 260 }).map((n) => `-0.${'5'.repeat(n - 3)}`),
+    );
+    fc.assert(fc.property(nearAmount, (s) => {
+      const valid = s.length <= 256 && schemaPattern.test(s);
+      let refused: unknown;
+      try {
+        checkAmount(s);
+      } catch (err) {
+        refused = err;
+      }
+      expect(refused === undefined).toBe(valid);
+      const sum = new AmountSum();
+      sum.add('1.5');
+      if (valid) {
+        sum.add(s);
+        expect(sum.toString()).toBe(addAmounts('1.5', s));
+      } else {
+        expect(() => sum.add(s)).toThrow((refused as Error).message);
+        expect(sum.toString()).toBe('1.5');
+      }
+    }), { numRuns: 3_000 });
   });
 
   it('fromUnits writes units / 10^scale canonically', () => {
