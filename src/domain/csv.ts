@@ -74,15 +74,6 @@ function encodeQuoted(buf: Uint8Array, pos: number, s: string): number {
 }
 
 /**
- * Buffer's encoders without write()'s argument checks (which cost as much as encoding a short
- * cell): every call here has its room reserved. Node's own buffer.write() calls them.
- */
-interface RawBuffer extends Buffer {
-  utf8Write(s: string, offset: number): number;
-  latin1Write(s: string, offset: number): number;
-}
-
-/**
  * csvCell(s) written as UTF-8 at `pos`; returns the end. Room: cellRoom(s). Most cells need no
  * quotes: Node's native encoder writes them, and only their bytes are scanned.
  */
@@ -90,7 +81,7 @@ function writeCell(buf: Buffer, pos: number, s: string): number {
   const guard = needsGuard(s);
   let at = pos;
   if (guard) buf[at++] = 0x27;
-  if (!NEEDS_QUOTES.test(s)) return at + (buf as RawBuffer).utf8Write(s, at);
+  if (!NEEDS_QUOTES.test(s)) return at + buf.write(s, at, 'utf8');
   at = pos;
   buf[at++] = 0x22;
   if (guard) buf[at++] = 0x27;
@@ -376,7 +367,7 @@ function writeLines(buf: Buffer, pos: number, g: ServiceGroup, from: number, mid
     for (let k = 0; k < middle.length; k++) buf[pos++] = middle[k]!;
     // Cost is not neutralised: it is a checked plain decimal (ASCII), so a leading "-" is a
     // credit, not a formula, and must stay numeric for the spreadsheet.
-    pos += (buf as RawBuffer).latin1Write(cost, pos);
+    pos += buf.write(cost, pos, 'latin1');
     buf[pos++] = 0x0d;
     buf[pos++] = 0x0a;
   }
