@@ -125,7 +125,8 @@ env=(-e TEMPORAL_ADDRESS="127.0.0.1:$temporal_port" -e TEMPORAL_TASK_QUEUE=image
   -e EVENT_BUS_NAME=image-check -e ISB_API_BASE_URL="http://127.0.0.1:$(free_port)/api"
   -e ISB_JWT_SECRET_PATH=/image-check/jwt -e AWS_REGION=us-east-1
   -e AWS_ACCESS_KEY_ID=testing -e AWS_SECRET_ACCESS_KEY=testing -e AWS_ENDPOINT_URL="$moto"
-  -e WEBHOOK_PORT="$webhook_port" -e WEBHOOK_API_KEY="$api_key" -e BILLING_PADDING_HOURS=0)
+  -e WEBHOOK_PORT="$webhook_port" -e WEBHOOK_API_KEY="$api_key" -e BILLING_PADDING_HOURS=0
+  -e LEDGER_ENABLED=false)  # no PostgreSQL here: the ledger is tested by the suite, not in the image
 
 containers+=(image-check-worker image-check-webhook)
 "${run[@]}" -d --name image-check-worker "${env[@]}" "$image" worker >/dev/null
