@@ -34,5 +34,7 @@ COPY --from=build /app/dist ./dist
 USER node
 # worker: Prometheus /metrics when METRICS_BIND_ADDRESS is set; webhook: WEBHOOK_PORT (and its /metrics).
 EXPOSE 8080 9464
-ENTRYPOINT ["node", "bin/lease-costs.mjs"]
+# Node 24's V8 sizes the young generation by the machine's memory, up to 64 MiB per semi-space;
+# Node 20's was 16 MiB. At 16, writeReport at 1,000,000 rows peaks ~90 MiB lower (README, "Large reports").
+ENTRYPOINT ["node", "--max-semi-space-size=16", "bin/lease-costs.mjs"]
 CMD ["worker"]

@@ -31,6 +31,7 @@ import { costRows } from '../test/helpers/cost-rows';
 import { accountOf, LARGE, LARGE_QUICK, makeLease, SMALL, type BenchLease, type Dataset } from './datasets';
 import { kib, log, mib, percentile, pool, printTable, round, type Cell } from './format';
 import { Infra } from './infra';
+import { workerNodeFlags } from './node-flags';
 import { dailySeriesCalls, type DailySeriesCalls } from './daily-calls';
 import { LAMBDA_MAX_PAGES, replayLambda, type LambdaReplayResult } from './lambda-replay';
 
@@ -436,8 +437,10 @@ const growthKiB = (r: { idleKiB: number; peakKiB: number }) => r.peakKiB - r.idl
 const STAGED_ROWS_PER_PAGE = 1_000;
 const WRITE_REPORT_SEED = 1_000_016;
 
+/** A child process with the worker's node flags (the build and writeReport run in the worker). */
 async function runChild(infra: Infra, name: string, args: string[], env: Record<string, string> = {}): Promise<unknown> {
-  const child = spawnManaged(process.execPath, [...args.filter((a) => a.startsWith('--')), '--import', 'tsx', ...args.filter((a) => !a.startsWith('--'))], {
+  const flags = [...workerNodeFlags(), ...args.filter((a) => a.startsWith('--'))];
+  const child = spawnManaged(process.execPath, [...flags, '--import', 'tsx', ...args.filter((a) => !a.startsWith('--'))], {
     cwd: repoRoot, env: { ...process.env, ...env },
   });
   infra.defer(name, () => child.stop(2_000));
@@ -551,6 +554,7 @@ function printReport(r: ReportResult) {
   ]), [
     `Rows staged ${STAGED_ROWS_PER_PAGE} per page as the collect activity stages them (every tenth row repeats a key, so rows are summed), in moto.`,
     'The activity runs in a MockActivityEnvironment, which records its heartbeats; the stall is the event loop\'s longest delay (monitorEventLoopDelay).',
+    `Every child of this section runs with the worker's node flags (the Dockerfile's ENTRYPOINT): ${workerNodeFlags().join(' ') || 'none'}.`,
   ]);
 }
 

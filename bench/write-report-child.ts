@@ -1,7 +1,7 @@
 // writeReport end to end in a fresh process: staged pages in S3 (moto) -> CSV in S3, checksum
 // verified by the activity. Runs in a MockActivityEnvironment, which records every heartbeat.
 // Prints one JSON line on stdout.
-// Usage: node --import tsx bench/write-report-child.ts <collection.json>
+// Usage: node <the worker's node flags, bench/node-flags.ts> --import tsx bench/write-report-child.ts <collection.json>
 //   env: BENCH_S3_ENDPOINT, BENCH_BUCKET, BENCH_LEASE_UUID
 import { readFileSync } from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';

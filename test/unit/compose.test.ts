@@ -392,8 +392,14 @@ describe('Dockerfile', () => {
   });
 
   it('starts the CLI, as a worker by default', () => {
-    expect(JSON.parse(instr(finalStage, 'ENTRYPOINT').at(-1)!.slice('ENTRYPOINT'.length))).toEqual(['node', 'bin/lease-costs.mjs']);
+    expect(JSON.parse(instr(finalStage, 'ENTRYPOINT').at(-1)!.slice('ENTRYPOINT'.length))).toEqual(['node', '--max-semi-space-size=16', 'bin/lease-costs.mjs']);
     expect(JSON.parse(instr(finalStage, 'CMD').at(-1)!.slice(4))).toEqual(['worker']);
+  });
+
+  it('npm run worker starts node as the image does (same flags)', () => {
+    const entrypoint = JSON.parse(instr(finalStage, 'ENTRYPOINT').at(-1)!.slice('ENTRYPOINT'.length)) as string[];
+    const scripts = (JSON.parse(read('package.json')) as { scripts: Record<string, string> }).scripts;
+    expect(scripts.worker).toBe(`${entrypoint.join(' ')} worker`);
   });
 
   /** Paths a stage copies (the last COPY argument is the destination), relative to /app. */
