@@ -110,12 +110,14 @@ export async function leaseCostsWorkflow(input: LeaseCostsInput): Promise<LeaseC
     }
   });
 
-  const setPhase = (phase: LeasePhase) => {
+  // One upsert (one history event) per phase change, with the total once there is one.
+  const setPhase = (phase: LeasePhase, totalCost?: number) => {
     status.phase = phase;
     upsertSearchAttributes([
       { key: LeasePhaseKey, value: phase },
       { key: LeaseUuidKey, value: input.leaseUuid },
       { key: AwsAccountIdKey, value: status.accountId },
+      ...(totalCost === undefined ? [] : [{ key: LeaseTotalCostKey, value: totalCost }]),
     ]);
     setCurrentDetails(detailsOf(status));
   };
@@ -161,7 +163,7 @@ export async function leaseCostsWorkflow(input: LeaseCostsInput): Promise<LeaseC
 }
 
 async function produceReport(
-  input: LeaseCostsInput & { paddingHours: number; terminatedAtFromOperator: boolean }, version: number, status: LeaseStatus, setPhase: (p: LeasePhase) => void,
+  input: LeaseCostsInput & { paddingHours: number; terminatedAtFromOperator: boolean }, version: number, status: LeaseStatus, setPhase: (p: LeasePhase, totalCost?: number) => void,
 ): Promise<Omit<LeaseCostsResult, 'reports'>> {
   setPhase('collecting');
   // The ISB API is the source of truth: a lease that disagrees with the event fails here.
@@ -228,9 +230,8 @@ async function produceReport(
     log.error('Report not recorded in the cost ledger', { leaseUuid: input.leaseUuid, version, errorType: failure.type, errorMessage: failure.message });
   });
   status.reports = [...status.reports, record].slice(-REPORTS_KEPT_IN_STATUS);
-  setPhase('published');
   // A Double is what visibility can sort and filter on; the exact total stays in status and the event.
-  upsertSearchAttributes([{ key: LeaseTotalCostKey, value: Number(report.total) }]);
+  setPhase('published', Number(report.total));
   return {
     reportVersion: version, s3Key: report.key, checksumSha256: report.checksumSha256, totalCost: report.total,
     rowCount: report.rowCount, resourceLevel: collection.resourceLevel, billingWindow: window,
