@@ -29,6 +29,8 @@ export interface LeaseCostsResult {
 }
 
 // One proxy per activity kind, with the timeouts that activity really needs.
+// The steps after collection share one backoff: quick at first, at most a minute apart.
+const STEP_RETRY = { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute' } as const;
 const { lookupLease } = proxyActivities<Activities>({
   startToCloseTimeout: '30 seconds',
   // An ISB API outage is waited out for two hours before the run fails.
@@ -43,19 +45,19 @@ const { writeReport } = proxyActivities<Activities>({
   // It heartbeats while it reads pages and uploads: a killed worker's report moves on after this.
   heartbeatTimeout: '30 seconds',
   scheduleToCloseTimeout: '6 hours',
-  retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute' },
+  retry: STEP_RETRY,
 });
 const { writeChart } = proxyActivities<Activities>({
   // Reads a summary of a few MB at most and renders it (about 0.1 s for 90 days of 40 services).
   startToCloseTimeout: '2 minutes',
   scheduleToCloseTimeout: '6 hours',
   // A missing or foreign summary fails at once (the activity throws it non-retryable).
-  retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute' },
+  retry: STEP_RETRY,
 });
 const { publishReport } = proxyActivities<Activities>({
   startToCloseTimeout: '1 minute',
   scheduleToCloseTimeout: '6 hours',
-  retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute' },
+  retry: STEP_RETRY,
 });
 const { recordInLedger } = proxyActivities<Activities>({
   startToCloseTimeout: '1 minute',
@@ -70,7 +72,7 @@ const { publishFailure } = proxyActivities<Activities>({
   startToCloseTimeout: '1 minute',
   // The run has failed already: an alert that cannot go out within the hour is logged, not retried for ever.
   scheduleToCloseTimeout: '1 hour',
-  retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute' },
+  retry: STEP_RETRY,
 });
 
 export async function leaseCostsWorkflow(input: LeaseCostsInput): Promise<LeaseCostsResult> {
