@@ -67,6 +67,11 @@ function rowsOf(segment: Segment, page: GetCostAndUsageCommandOutput): CostRow[]
   return rows;
 }
 
+type SlotHandler = (args: unknown) => Promise<unknown>;
+interface SlotStack {
+  addRelativeTo(step: (next: SlotHandler) => SlotHandler, options: { name: string; relation: 'after'; toMiddleware: string }): void;
+}
+
 export function createCostExplorerActivities(deps: CostExplorerDeps) {
   const query = (segment: Segment, progress: CollectionProgress, accountId: string) => {
     const common = {
@@ -79,15 +84,30 @@ export function createCostExplorerActivities(deps: CostExplorerDeps) {
     // totals per resource. The service-level queries go DAILY: their few groups per day give the
     // daily series over the whole window for a few extra pages.
     return segment.kind === 'resource'
-      ? deps.costExplorer.send(new GetCostAndUsageWithResourcesCommand({
+      ? deps.costExplorer.send(atCallSlot(new GetCostAndUsageWithResourcesCommand({
         ...common, Granularity: progress.resourceGranularity,
         GroupBy: [{ Type: 'DIMENSION', Key: 'SERVICE' }, { Type: 'DIMENSION', Key: 'RESOURCE_ID' }],
-      }))
-      : deps.costExplorer.send(new GetCostAndUsageCommand({
+      })))
+      : deps.costExplorer.send(atCallSlot(new GetCostAndUsageCommand({
         ...common, Granularity: 'DAILY',
         GroupBy: [{ Type: 'DIMENSION', Key: 'SERVICE' }, { Type: 'DIMENSION', Key: 'REGION' }],
-      }));
+      })));
   };
+
+  /**
+   * Waits for the call's slot as the last step before the request goes on the wire (after
+   * signing): from the slot's check to the socket only promise callbacks run, so no other task of
+   * the worker (a chart being rendered, say) can make the call late and bunch it with the next.
+   */
+  function atCallSlot<C extends GetCostAndUsageCommand | GetCostAndUsageWithResourcesCommand>(command: C): C {
+    // The step passes any command's arguments through unchanged, so one untyped shape fits both.
+    const stack = command.middlewareStack as unknown as SlotStack;
+    stack.addRelativeTo((next) => async (args) => {
+      await deps.acquireCallSlot();
+      return next(args);
+    }, { name: 'costExplorerCallSlot', relation: 'after', toMiddleware: 'httpSigningMiddleware' });
+    return command;
+  }
 
   /** What a refused resource query changes in the plan, or undefined when the error is the run's. */
   function recover(err: unknown, segment: Segment, progress: CollectionProgress): CollectionProgress | undefined {
@@ -118,9 +138,8 @@ export function createCostExplorerActivities(deps: CostExplorerDeps) {
     if (isCollected(progress)) return progress;
     progress.startedAtMs ??= Date.now();
     const segment = progress.segments[progress.segmentIndex]!;
-    // Credentials first (the first call assumes the role): the call must go out right at its slot.
+    // Credentials first (the first call assumes the role); the slot is taken inside the send (atCallSlot).
     await deps.costExplorer.config.credentials();
-    await deps.acquireCallSlot();
     progress.calls++;
     activityTelemetry().costExplorerCall(API_OF[segment.kind]);
     let page: GetCostAndUsageCommandOutput;

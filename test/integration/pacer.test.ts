@@ -19,8 +19,8 @@ describe('Cost Explorer calls from two worker processes', () => {
 
   beforeAll(async () => {
     stack = await startStack({ ce: { throttle: { maxRps: 5 } }, env: { COST_EXPLORER_MAX_RPS: '4' } });
-    // Both workers in processes of their own: the fake stamps each call when its event loop gets
-    // to it, so a worker sharing that loop (rendering charts, say) would delay and bunch the stamps.
+    // Both workers in processes of their own, as deployed: the fake stamps each call when its
+    // event loop gets to it, and a worker sharing that loop would skew the stamps.
     workers = await Promise.all([1, 2].map(() => startChildWorker(workerEnv(stack, { COST_EXPLORER_MAX_RPS: '4' }))));
   }, 120_000);
   afterAll(async () => {
