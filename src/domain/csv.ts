@@ -367,7 +367,8 @@ function writeLines(buf: Buffer, pos: number, g: ServiceGroup, from: number, mid
     for (let k = 0; k < middle.length; k++) buf[pos++] = middle[k]!;
     // Cost is not neutralised: it is a checked plain decimal (ASCII), so a leading "-" is a
     // credit, not a formula, and must stay numeric for the spreadsheet.
-    pos += buf.write(cost, pos, 'latin1');
+    // ASCII too, and a dozen bytes: a loop costs less than a native write call.
+    for (let k = 0; k < cost.length; k++) buf[pos++] = cost.charCodeAt(k);
     buf[pos++] = 0x0d;
     buf[pos++] = 0x0a;
   }

@@ -145,13 +145,18 @@ export class AmountSum {
     let column = MAX_AMOUNT_LENGTH + dot - first - 1;
     if (column >= this.high) this.high = column + 1;
     const cols = this.columns;
+    const sign = neg ? -1 : 1;
     let digits = 0;
-    for (let i = first; i < s.length; i++) {
-      if (i === dot) continue;
+    // Two loops, either side of the point: no test for it per digit.
+    for (let i = first; i < dot; i++) {
       const d = s.charCodeAt(i) - ZERO_CODE;
       digits |= d;
-      if (neg) cols[column--]! -= d;
-      else cols[column--]! += d;
+      cols[column--]! += sign * d;
+    }
+    for (let i = dot + 1; i < s.length; i++) {
+      const d = s.charCodeAt(i) - ZERO_CODE;
+      digits |= d;
+      cols[column--]! += sign * d;
     }
     if (column + 1 < this.low) this.low = column + 1;
     const leadingZero = dot - first > 1 && s.charCodeAt(first) === ZERO_CODE;
