@@ -8,11 +8,11 @@ import { createReadStream } from 'node:fs';
 import { mkdtemp, open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { reportKey, SERVICE_LEVEL_RESOURCE, stagedPartsOf, type CollectionResult } from '../src/domain/collection';
+import { reportKey, stagedPartsOf, type CollectionResult } from '../src/domain/collection';
 import { CostReportBuilder, type CostReport } from '../src/domain/csv';
 import { ErrorType } from '../src/domain/errors';
 import { FOCUS_HEADER, focusLines } from '../src/domain/focus';
-import { LeaseSummary, LeaseSummaryBuilder, SUMMARY_TOP_RESOURCES } from '../src/domain/lease-summary';
+import { LeaseSummary, LeaseSummaryBuilder } from '../src/domain/lease-summary';
 import { CostRow, type DateRange } from '../src/domain/schemas';
 import { STAGING_OBJECT_TAG } from '../src/domain/storage';
 import { activityTelemetry } from '../src/infrastructure/telemetry';
@@ -187,10 +187,7 @@ export function createS3Activities(deps: S3Deps) {
         const report = builder.finish();
         const result = await uploadCsv(input, report);
         const summaryKey = reportKey(deps.keyPrefix, input.leaseUuid, input.version, 'summary');
-        const leaseSummary = summary.finish({
-          leaseUuid: input.leaseUuid, version: input.version, total: report.total, billingWindow: input.billingWindow,
-          topResources: report.topLines(SUMMARY_TOP_RESOURCES, (name) => name === SERVICE_LEVEL_RESOURCE),
-        });
+        const leaseSummary = summary.finish({ leaseUuid: input.leaseUuid, version: input.version, billingWindow: input.billingWindow }, report);
         await putVerified(summaryKey, Buffer.from(JSON.stringify(leaseSummary), 'utf8'), 'application/json');
         let focusKey: string | undefined;
         if (focus) {

@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { SERVICE_LEVEL_RESOURCE } from './collection';
+import type { CostReport } from './csv';
 import { AmountSum, checkAmount, compareCanonical, fromUnits, scaleOf, toUnits } from './money';
 import { type CostRow, DateRange, DecimalString, IsoDate } from './schemas';
 
@@ -112,18 +114,20 @@ export class LeaseSummaryBuilder {
     }
   }
 
-  finish(args: { leaseUuid: string; version: number; total: string; topResources: CostRow[]; billingWindow?: DateRange }): LeaseSummary {
+  /** The summary of `report`, the CSV built from the same report rows. */
+  finish(args: { leaseUuid: string; version: number; billingWindow?: DateRange }, report: CostReport): LeaseSummary {
     const daily = this.days.entries().map(([key, cost]) => {
       const [date = '', service = '', region = ''] = key.split(SEP);
       return { date, service, region, cost };
     }).sort((a, b) => cmpText(a.date, b.date) || cmpText(a.service, b.service) || cmpText(a.region, b.region));
     return {
-      leaseUuid: args.leaseUuid, version: args.version, currency: 'USD', total: args.total,
+      leaseUuid: args.leaseUuid, version: args.version, currency: 'USD', total: report.total,
       amortizedTotal: this.amortized.get(''),
       byService: this.services.entries().sort(largestFirst).map(([service, cost]) => ({ service, cost })),
       byRegion: this.regions.entries().sort(largestFirst).map(([region, cost]) => ({ region, cost })),
       daily,
-      topResources: args.topResources.map(({ resourceName, service, region, cost }) => ({ resourceName, service, region, cost })),
+      topResources: report.topLines(SUMMARY_TOP_RESOURCES, (name) => name === SERVICE_LEVEL_RESOURCE)
+        .map(({ resourceName, service, region, cost }) => ({ resourceName, service, region, cost })),
       ...(args.billingWindow ? { billingWindow: args.billingWindow } : {}),
     };
   }

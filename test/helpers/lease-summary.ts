@@ -2,9 +2,9 @@
 // (the CSV's and the summary's) from daily resource lines, as writeReport makes them from staged pages.
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { addDays } from '../../src/domain/billing-window';
-import { reportKey, SERVICE_LEVEL_RESOURCE } from '../../src/domain/collection';
+import { reportKey } from '../../src/domain/collection';
 import { CostReportBuilder } from '../../src/domain/csv';
-import { LeaseSummary, LeaseSummaryBuilder, SUMMARY_TOP_RESOURCES } from '../../src/domain/lease-summary';
+import { LeaseSummary, LeaseSummaryBuilder } from '../../src/domain/lease-summary';
 import { mulberry32 } from '../../src/dev/fakes/cost-explorer';
 
 export interface ResourceDay { date: string; resourceName: string; service: string; region: string; cost: string }
@@ -16,10 +16,7 @@ export function summaryOf(leaseUuid: string, version: number, rows: ResourceDay[
   summary.addReportRows(rows);
   summary.addDailyRows(rows);
   const report = csv.finish();
-  return LeaseSummary.parse(summary.finish({
-    leaseUuid, version, total: report.total, billingWindow,
-    topResources: report.topLines(SUMMARY_TOP_RESOURCES, (name) => name === SERVICE_LEVEL_RESOURCE),
-  }));
+  return LeaseSummary.parse(summary.finish({ leaseUuid, version, billingWindow }, report));
 }
 
 /** `days` days from `start` of `services` services (names from `serviceName`), a few resources each, over three regions. */

@@ -17,10 +17,7 @@ function summarise(report: CostRow[], daily: CostRow[] = []) {
   summary.addReportRows(report);
   summary.addDailyRows(daily);
   const csv = builder.finish();
-  return LeaseSummary.parse(summary.finish({
-    leaseUuid: '6f1c3a52-0c2d-4a55-9f53-0b7f2f3b6c11', version: 2, total: csv.total,
-    topResources: csv.topLines(SUMMARY_TOP_RESOURCES, (name) => name === SERVICE_LEVEL_RESOURCE),
-  }));
+  return LeaseSummary.parse(summary.finish({ leaseUuid: '6f1c3a52-0c2d-4a55-9f53-0b7f2f3b6c11', version: 2 }, csv));
 }
 
 describe('LeaseSummaryBuilder', () => {
