@@ -1,13 +1,13 @@
 import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdtemp, open, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { setImmediate } from 'node:timers/promises';
 import { GetObjectCommand, HeadObjectCommand, NoSuchKey, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { ApplicationFailure, heartbeat } from '@temporalio/activity';
-import { createReadStream } from 'node:fs';
-import { mkdtemp, open, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { reportKey, stagedPartsOf, type CollectionResult } from '../src/domain/collection';
 import { CostReportBuilder, type CostReport } from '../src/domain/csv';
 import { ErrorType } from '../src/domain/errors';
@@ -193,7 +193,7 @@ export function createS3Activities(deps: S3Deps) {
         if (focus) {
           focusKey = reportKey(deps.keyPrefix, input.leaseUuid, input.version, 'focus');
           const { bytes, checksumSha256 } = await focus.close();
-          await putVerified(focusKey, () => createReadStream(focus.path), 'text/csv; charset=utf-8', { bytes, checksumSha256 });
+          await putVerified(focusKey, () => createReadStream(focus.path), 'text/csv; charset=utf-8', { known: { bytes, checksumSha256 } });
         }
         return { ...result, summaryKey, ...(focusKey ? { focusKey } : {}) };
       } finally {
@@ -214,20 +214,20 @@ export function createS3Activities(deps: S3Deps) {
     },
   };
 
-  /** One object with our SHA-256, which S3 checks on arrival; HeadObject proves what is stored. */
+  /**
+   * One object with our SHA-256, which S3 checks on arrival; HeadObject proves what is stored. A
+   * streamed body comes with its size and checksum, measured in an earlier pass over its bytes.
+   */
   async function putVerified(
-    key: string, body: Buffer | (() => Readable), contentType: string, known?: { bytes: number; checksumSha256: string },
+    key: string, body: Buffer | (() => Readable), contentType: string,
+    opts: { known?: { bytes: number; checksumSha256: string }; metadata?: Record<string, string> } = {},
   ): Promise<void> {
-    const checksumSha256 = known?.checksumSha256 ?? createHash('sha256').update(body as Buffer).digest('base64');
-    const bytes = known?.bytes ?? (body as Buffer).length;
+    const { bytes, checksumSha256 } = opts.known
+      ?? { bytes: (body as Buffer).length, checksumSha256: createHash('sha256').update(body as Buffer).digest('base64') };
     await deps.s3.send(new PutObjectCommand({
       Bucket: deps.bucket, Key: key, Body: typeof body === 'function' ? body() : body, ContentLength: bytes,
-      ContentType: contentType, ChecksumAlgorithm: 'SHA256', ChecksumSHA256: checksumSha256,
+      ContentType: contentType, ChecksumAlgorithm: 'SHA256', ChecksumSHA256: checksumSha256, Metadata: opts.metadata,
     }));
-    await checkStored(key, checksumSha256, bytes);
-  }
-
-  async function checkStored(key: string, checksumSha256: string, bytes: number): Promise<void> {
     const head = await deps.s3.send(new HeadObjectCommand({ Bucket: deps.bucket, Key: key, ChecksumMode: 'ENABLED' }));
     if (head.ChecksumSHA256 !== checksumSha256 || head.ContentLength !== bytes) {
       throw ApplicationFailure.retryable(
@@ -253,13 +253,10 @@ export function createS3Activities(deps: S3Deps) {
     }
     const checksumSha256 = hash.digest('base64');
     const key = reportKey(deps.keyPrefix, input.leaseUuid, input.version);
-    // Sending our checksum makes S3 reject a corrupted upload; reading it back proves what is stored.
-    await deps.s3.send(new PutObjectCommand({
-      Bucket: deps.bucket, Key: key, Body: Readable.from(pacedChunks(report)), ContentLength: bytes,
-      ContentType: 'text/csv; charset=utf-8', ChecksumAlgorithm: 'SHA256', ChecksumSHA256: checksumSha256,
-      Metadata: { 'lease-uuid': input.leaseUuid, 'report-version': String(input.version), 'total-cost': total },
-    }));
-    await checkStored(key, checksumSha256, bytes);
+    await putVerified(key, () => Readable.from(pacedChunks(report)), 'text/csv; charset=utf-8', {
+      known: { bytes, checksumSha256 },
+      metadata: { 'lease-uuid': input.leaseUuid, 'report-version': String(input.version), 'total-cost': total },
+    });
     activityTelemetry().reportWritten(input.leaseUuid, { key, rowCount, total, version: input.version });
     return { bucket: deps.bucket, key, checksumSha256, rowCount, total, bytes };
   }
