@@ -5,18 +5,24 @@ import { addDays } from '../../src/domain/billing-window';
 import { reportKey } from '../../src/domain/collection';
 import { CostReportBuilder } from '../../src/domain/csv';
 import { LeaseSummary, LeaseSummaryBuilder } from '../../src/domain/lease-summary';
+import type { CostRow, DateRange } from '../../src/domain/schemas';
 import { mulberry32 } from '../../src/dev/fakes/cost-explorer';
 
 export interface ResourceDay { date: string; resourceName: string; service: string; region: string; cost: string }
 
-export function summaryOf(leaseUuid: string, version: number, rows: ResourceDay[], billingWindow?: { start: string; end: string }): LeaseSummary {
+/** The summary of a report's rows and a daily series, built as writeReport builds it (and checked by its schema). */
+export function summaryFrom(report: CostRow[], daily: CostRow[], meta: { leaseUuid: string; version: number; billingWindow?: DateRange }): LeaseSummary {
   const csv = new CostReportBuilder();
   const summary = new LeaseSummaryBuilder();
-  csv.add(rows);
-  summary.addReportRows(rows);
-  summary.addDailyRows(rows);
-  const report = csv.finish();
-  return LeaseSummary.parse(summary.finish({ leaseUuid, version, billingWindow }, report));
+  csv.add(report);
+  summary.addReportRows(report);
+  summary.addDailyRows(daily);
+  return LeaseSummary.parse(summary.finish(meta, csv.finish()));
+}
+
+/** Daily resource lines are both: the report's rows and the daily series. */
+export function summaryOf(leaseUuid: string, version: number, rows: ResourceDay[], billingWindow?: DateRange): LeaseSummary {
+  return summaryFrom(rows, rows, { leaseUuid, version, billingWindow });
 }
 
 /** `days` days from `start` of `services` services (names from `serviceName`), a few resources each, over three regions. */

@@ -1,24 +1,18 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { SERVICE_LEVEL_RESOURCE, stagedPartsOf } from '../../src/domain/collection';
-import { buildCostCsv, CostReportBuilder } from '../../src/domain/csv';
-import { LeaseSummary, LeaseSummaryBuilder, SUMMARY_TOP_RESOURCES } from '../../src/domain/lease-summary';
+import { buildCostCsv } from '../../src/domain/csv';
+import { SUMMARY_TOP_RESOURCES } from '../../src/domain/lease-summary';
 import { sumAmounts, formatAmount } from '../../src/domain/money';
 import type { CostRow } from '../../src/domain/schemas';
 import { generateCostRows } from '../helpers/cost-rows';
+import { summaryFrom } from '../helpers/lease-summary';
 
 const row = (resourceName: string, service: string, region: string, cost: string, extra: Partial<CostRow> = {}): CostRow =>
   ({ resourceName, service, region, cost, ...extra });
 
-function summarise(report: CostRow[], daily: CostRow[] = []) {
-  const builder = new CostReportBuilder();
-  const summary = new LeaseSummaryBuilder();
-  builder.add(report);
-  summary.addReportRows(report);
-  summary.addDailyRows(daily);
-  const csv = builder.finish();
-  return LeaseSummary.parse(summary.finish({ leaseUuid: '6f1c3a52-0c2d-4a55-9f53-0b7f2f3b6c11', version: 2 }, csv));
-}
+const summarise = (report: CostRow[], daily: CostRow[] = []) =>
+  summaryFrom(report, daily, { leaseUuid: '6f1c3a52-0c2d-4a55-9f53-0b7f2f3b6c11', version: 2 });
 
 describe('LeaseSummaryBuilder', () => {
   it('adds up services, regions, the amortised total and the days exactly', () => {

@@ -1,7 +1,6 @@
 // In-process stand-in for the Innovation Sandbox API: lease lookup and the paginated lease list
 // (JSend, HS256 JWT), shaped after the ISB source (leases-handler.ts, dynamo-lease-store.ts).
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { randomUUID } from 'node:crypto';
 import { SignJWT, jwtVerify, errors as joseErrors } from 'jose';
 import { listenOnLoopback } from './listen';
 
