@@ -58,6 +58,8 @@ interface Stubs {
   ledgerError?: ApplicationFailure;
   steps: string[];
   lookupError?: ApplicationFailure;
+  /** The LeaseCostsFailed events the run asked for. */
+  failures: Parameters<Activities['publishFailure']>[0][];
   leaseEnd?: string;
   /** While set, collection waits for it. */
   hold?: Promise<void>;
@@ -95,6 +97,10 @@ async function startWorkers(stubs: Stubs): Promise<string> {
       if (stubs.ledgerError) throw stubs.ledgerError;
       return { outcome: 'recorded', dailyRows: 1 };
     },
+    async publishFailure(input) {
+      stubs.failures.push(input);
+      return { eventId: randomUUID() };
+    },
   };
   const ceActivities: Partial<Activities> = {
     async collectCostsPage(input) {
@@ -112,7 +118,7 @@ async function startWorkers(stubs: Stubs): Promise<string> {
   return taskQueue;
 }
 
-const newStubs = (): Stubs => ({ lookups: 0, collections: [], published: [], chartKeys: [], charts: 0, ledger: [], steps: [] });
+const newStubs = (): Stubs => ({ lookups: 0, collections: [], published: [], chartKeys: [], charts: 0, ledger: [], steps: [], failures: [] });
 
 async function start(taskQueue: string, overrides: Partial<LeaseCostsInput> = {}): Promise<WorkflowHandle> {
   const now = await env.currentTimeMs();
@@ -273,6 +279,7 @@ describe('lease workflow timing (time-skipping)', () => {
     expect(stubs.charts).toBe(1);
     expect(stubs.published).toEqual([]);
     expect((await status(h)).lastError).toMatchObject({ type: ErrorType.InvalidReportSummary });
+    expect(stubs.failures).toMatchObject([{ errorType: ErrorType.InvalidReportSummary, errorMessage: 'stub: no summary' }]);
   });
 
   it.each([ErrorType.LeaseNotFound, ErrorType.LeaseMismatch])('fails for good on %s: status says so, nothing is collected or published', async (type) => {
@@ -287,5 +294,6 @@ describe('lease workflow timing (time-skipping)', () => {
     const s = await status(h);
     expect(s.phase).toBe('failed');
     expect(s.lastError).toMatchObject({ type, message: `stub ${type}` });
+    expect(stubs.failures).toEqual([{ leaseUuid: expect.any(String), userEmail: 'ada@example.gov.uk', accountId: ACCOUNT, errorType: type, errorMessage: `stub ${type}` }]);
   });
 });
