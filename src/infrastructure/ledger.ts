@@ -1,3 +1,4 @@
+import type { Logger as SdkLogger } from '@temporalio/common';
 import { Kysely, PostgresDialect, sql, type Generated } from 'kysely';
 import { Migrator, type Migration } from 'kysely/migration';
 import pg from 'pg';
@@ -104,8 +105,13 @@ const types = {
 };
 
 /** A pool on DATABASE_URL; `destroy()` closes it. */
-export function openLedger(url: string, opts: { max?: number } = {}): LedgerDb {
+export function openLedger(url: string, opts: { max?: number; log?: Pick<SdkLogger, 'warn'> } = {}): LedgerDb {
   const pool = new pg.Pool({ connectionString: url, max: opts.max ?? 4, types, connectionTimeoutMillis: 10_000, idleTimeoutMillis: 10_000 });
+  // A server restart or failover ends idle connections. The pool has dropped the client by then and
+  // the next query reconnects; unheard, the pool's 'error' event would end the whole process.
+  pool.on('error', (err: Error & { code?: string }) => {
+    opts.log?.warn('The cost ledger\'s server closed an idle connection; the next query opens a new one', { error: err.message, code: err.code });
+  });
   return new Kysely<LedgerTables>({ dialect: new PostgresDialect({ pool }) });
 }
 

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Client } from '@temporalio/client';
-import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../../activities';
 import { createStagingStore, createPresigner } from '../../activities/s3';
 import { pacedCallSlots } from './call-pacer';
@@ -47,7 +47,7 @@ export function productionActivityDeps(config: Config, acquireCallSlot: () => Pr
 /** The ledger's pool, migrated to the latest schema, or undefined with LEDGER_ENABLED=false. */
 export async function openMigratedLedger(config: Config): Promise<LedgerDb | undefined> {
   if (!config.LEDGER_ENABLED) return undefined;
-  const db = openLedger(config.DATABASE_URL!);
+  const db = openLedger(config.DATABASE_URL!, { log: Runtime.instance().logger });
   try {
     await migrateLedger(db);
     return db;

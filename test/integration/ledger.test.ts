@@ -10,6 +10,7 @@ import { ErrorType } from '../../src/domain/errors';
 import { migrateLedger, openLedger, queryCosts, type LedgerDb } from '../../src/infrastructure/ledger';
 import { dailyRows, ledgerFixture, newLease, summaryOf } from '../helpers/ledger';
 import { startRealPostgres } from '../helpers/postgres';
+import { waitFor } from '../helpers/wait';
 
 interface Server { url: string; stop(): Promise<void> }
 const backends: [string, () => Promise<Server | { skip: string }>][] = [
@@ -141,5 +142,34 @@ describe.each(backends)('ledger on %s', (name, start) => {
     // The amounts are NUMERIC in the database, never float.
     const { rows } = await sql<{ t: string }>`select format_type(atttypid, atttypmod) as t from pg_attribute where attrelid = 'ledger_daily_cost'::regclass and attname = 'cost'`.execute(db);
     expect(rows[0]!.t).toBe('numeric');
+  });
+});
+
+describe('ledger pool on real PostgreSQL (Debian)', () => {
+  let server: Awaited<ReturnType<typeof startRealPostgres>>;
+  beforeAll(async () => {
+    server = await startRealPostgres();
+    if ('skip' in server) console.warn(`*** LEDGER POOL TEST ON REAL POSTGRESQL SKIPPED: ${server.skip} ***`);
+  });
+  afterAll(async () => {
+    if (!('skip' in server)) await server.stop();
+  });
+
+  it('survives the server ending an idle connection (a restart or failover): it logs, and the next query reconnects', async (ctx) => {
+    if ('skip' in server) return ctx.skip(server.skip);
+    const warnings: { message: string; meta?: Record<string, unknown> }[] = [];
+    const pool = openLedger(server.url, { max: 1, log: { warn: (message, meta) => warnings.push({ message, meta }) } });
+    const admin = openLedger(server.url, { max: 1 });
+    try {
+      const pid = async () => (await sql<{ pid: number }>`select pg_backend_pid() as pid`.execute(pool)).rows[0]!.pid;
+      const before = await pid(); // the pool's one connection, now idle
+      await sql`select pg_terminate_backend(${before})`.execute(admin);
+      // Without a listener on the pool, this error would have ended the test process.
+      await waitFor(async () => (warnings.length > 0 ? true : undefined), 10_000, 'the pool to hear of the ended connection');
+      expect(warnings).toEqual([{ message: expect.stringMatching(/closed an idle connection/), meta: { error: expect.stringMatching(/terminating connection/), code: '57P01' } }]);
+      expect(await pid()).not.toBe(before);
+    } finally {
+      await Promise.all([pool.destroy(), admin.destroy()]);
+    }
   });
 });
