@@ -8,9 +8,9 @@ describe('Cost Explorer call slots', () => {
     expect(nextSlot(1_250, 1_100, 250)).toEqual({ at: 1_250, nextFreeAt: 1_500 });
   });
 
-  it('are given up once a caller is more than half an interval late, so no two calls come closer than half an interval', () => {
+  it('are given up once a caller is more than a quarter interval late, so no two calls come closer than three quarters of one', () => {
     expect(slotIsStale(1_000, 1_000, 250)).toBe(false);
-    expect(slotIsStale(1_000, 1_125, 250)).toBe(false);
-    expect(slotIsStale(1_000, 1_126, 250)).toBe(true);
+    expect(slotIsStale(1_000, 1_062, 250)).toBe(false);
+    expect(slotIsStale(1_000, 1_063, 250)).toBe(true);
   });
 });
