@@ -37,7 +37,6 @@ export async function costExplorerPacerWorkflow(state: PacerState): Promise<neve
     callSlotUpdate,
     ({ intervalMs }) => {
       // Workflow time is this task's start: close to the caller's now, and the same on replay.
-      // Workflow time is this task's start: close to the caller's now, and the same on replay.
       const slot = nextSlot(nextFreeAt, Date.now(), intervalMs);
       nextFreeAt = slot.nextFreeAt;
       granted++;
