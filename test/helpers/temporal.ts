@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
+import { Client, Connection, type WorkflowExecutionInfo, type WorkflowHandle } from '@temporalio/client';
 import { TestWorkflowEnvironment, type TimeSkippingTestWorkflowEnvironmentOptions } from '@temporalio/testing';
 import { DefaultLogger, NativeConnection, Runtime, type LogLevel, type Worker } from '@temporalio/worker';
 import { afterAll, inject } from 'vitest';
 import { toolPath } from '../../src/dev/tools';
+import { waitFor } from './wait';
 
 export const TEST_NAMESPACE = 'default';
 
@@ -100,4 +101,13 @@ export async function recordHistory(name: string, history: History): Promise<voi
   const dir = new URL('../fixtures/histories/', import.meta.url);
   await mkdir(dir, { recursive: true });
   await writeFile(new URL(`${name}.binpb`, dir), temporal.api.history.v1.History.encode(history).finish());
+}
+
+/** Visibility lags the workflows it lists: lists `query` until `settled` holds for the answer, and returns it. */
+export function listWhenSettled<T>(client: Client, query: string, pick: (wf: WorkflowExecutionInfo) => T, settled: (items: T[]) => boolean): Promise<T[]> {
+  return waitFor(async () => {
+    const items: T[] = [];
+    for await (const wf of client.workflow.list({ query })) items.push(pick(wf));
+    return settled(items) ? items : undefined;
+  }, 30_000, `visibility to answer ${query}`);
 }

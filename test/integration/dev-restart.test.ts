@@ -13,6 +13,7 @@ import { awsEnvFor } from '../helpers/aws';
 import { leaseTerminatedEvent } from '../helpers/events';
 import { httpRequest } from '../helpers/http';
 import { dailyCosts, startStack, type Stack } from '../helpers/stack';
+import { listWhenSettled } from '../helpers/temporal';
 import { waitFor } from '../helpers/wait';
 
 const BIN = join(import.meta.dirname, '..', '..', 'bin', 'lease-costs.mjs');
@@ -112,8 +113,7 @@ describe('lease-costs dev', () => {
     expect(result.totalCost).toBe(stack.ce.expectedTotal({ accountId, ...result.billingWindow, recordType: 'Usage' }));
     expect(Number(result.totalCost)).toBeGreaterThan(0);
     expect(stack.ce.calls.length).toBeGreaterThan(callsWhileDown);
-    const runs = [];
-    for await (const wf of client.workflow.list({ query: `WorkflowId = '${workflowIdFor(uuid)}'` })) runs.push(wf.status.name);
+    const runs = await listWhenSettled(client, `WorkflowId = '${workflowIdFor(uuid)}'`, (wf) => wf.status.name, (found) => found.length > 0 && !found.includes('RUNNING'));
     expect(runs).toEqual(['COMPLETED']);
     await client.connection.close();
   });

@@ -13,7 +13,7 @@ import { leaseTerminatedEvent } from '../helpers/events';
 import { memoryLogger, silentLogger } from '../helpers/logs';
 import { httpRequest } from '../helpers/http';
 import { dailyCosts, startStack, type Stack } from '../helpers/stack';
-import { uniqueTaskQueue } from '../helpers/temporal';
+import { listWhenSettled, uniqueTaskQueue } from '../helpers/temporal';
 import { waitFor } from '../helpers/wait';
 
 const API_KEY = 'test-webhook-key-0123456789abcdef';
@@ -118,8 +118,7 @@ describe('webhook intake', () => {
     expect(res.status).toBe(200);
     expect(res.json).toEqual({ workflowId: `lease-costs-${uuid}`, status: 'duplicate' });
     expect(workflowIdFor(uuid.toUpperCase())).toBe(`lease-costs-${uuid}`);
-    const ids = [];
-    for await (const wf of stack.client.workflow.list({ query: `LeaseUuid = '${uuid}' OR LeaseUuid = '${uuid.toUpperCase()}'` })) ids.push(wf.workflowId);
+    const ids = await listWhenSettled(stack.client, `LeaseUuid = '${uuid}' OR LeaseUuid = '${uuid.toUpperCase()}'`, (wf) => wf.workflowId, (found) => found.length > 0);
     expect(ids).toEqual([`lease-costs-${uuid}`]);
 
     // An upper-case first delivery is stored lower case too: input, search attribute, id.
