@@ -30,7 +30,11 @@ export interface FakeCostItem {
 }
 
 export interface ThrottleConfig {
-  /** Throttle every Nth call (counted from the last setThrottle). */
+  /**
+   * Throttle every Nth call of each linked account (the request's LINKED_ACCOUNT filter; calls
+   * without one count together), counted from the last setThrottle: each lease meets the same
+   * pattern however the leases' calls interleave.
+   */
   everyNth?: number;
   /** Throttle each call with this probability (0..1). */
   probability?: number;
@@ -173,6 +177,20 @@ const AMOUNT_RE = /^-?\d+(\.\d+)?$/;
 const MAX_BODY = 1 << 20;
 
 /** AWS common error codes for server faults. */
+/** The LINKED_ACCOUNT values a request's filter names, as one key ('' when it names none). */
+function linkedAccountsOf(body: Record<string, unknown>): string {
+  const found: string[] = [];
+  const walk = (e: unknown): void => {
+    if (!e || typeof e !== 'object') return;
+    const x = e as { Dimensions?: { Key?: unknown; Values?: unknown }; And?: unknown; Or?: unknown; Not?: unknown };
+    if (x.Dimensions?.Key === 'LINKED_ACCOUNT' && Array.isArray(x.Dimensions.Values)) found.push(...x.Dimensions.Values.map(String));
+    for (const list of [x.And, x.Or]) if (Array.isArray(list)) list.forEach(walk);
+    walk(x.Not);
+  };
+  walk(body.Filter);
+  return found.sort().join(',');
+}
+
 /** The most of these arrival times (ms) that fall within any one second, [t, t + 1000). */
 export function mostWithinOneSecond(times: number[]): number {
   const sorted = [...times].sort((a, b) => a - b);
@@ -389,7 +407,7 @@ export async function startFakeCostExplorer(opts: FakeCostExplorerOptions = {}):
   let monthlyResourcesAccepted = opts.monthlyResourcesAccepted ?? true;
   let delayMs = opts.delayMs ?? 0;
   let throttle: ThrottleConfig = opts.throttle ?? {};
-  let throttleCounter = 0;
+  const throttleCounts = new Map<string, number>();
   const acceptedTimes: number[] = [];
   const random = opts.seed === undefined ? Math.random : mulberry32(opts.seed);
   let failNextQueue: { status: number; code: string }[] = [];
@@ -619,9 +637,10 @@ export async function startFakeCostExplorer(opts: FakeCostExplorerOptions = {}):
     return { body, groupsReturned: grouped ? end - offset : 0 };
   }
 
-  function throttled(now: number): boolean {
-    throttleCounter++;
-    if (throttle.everyNth && throttle.everyNth > 0 && throttleCounter % throttle.everyNth === 0) return true;
+  function throttled(now: number, account: string): boolean {
+    const count = (throttleCounts.get(account) ?? 0) + 1;
+    throttleCounts.set(account, count);
+    if (throttle.everyNth && throttle.everyNth > 0 && count % throttle.everyNth === 0) return true;
     if (throttle.probability && random() < throttle.probability) return true;
     if (throttle.maxRps !== undefined) {
       while (acceptedTimes.length && acceptedTimes[0]! <= now - 1000) acceptedTimes.shift();
@@ -677,7 +696,7 @@ export async function startFakeCostExplorer(opts: FakeCostExplorerOptions = {}):
         sessionTokenUses.set(token, used + 1);
       }
 
-      if (throttled(at)) throw new CeError(400, 'LimitExceededException', MSG.limit);
+      if (throttled(at, linkedAccountsOf(body))) throw new CeError(400, 'LimitExceededException', MSG.limit);
       const fail = failNextQueue.shift();
       if (fail) throw new CeError(fail.status, fail.code, `Injected failure (${fail.status})`);
       if (accessDenied) {
@@ -766,7 +785,7 @@ export async function startFakeCostExplorer(opts: FakeCostExplorerOptions = {}):
     },
     setThrottle(config) {
       throttle = config ?? {};
-      throttleCounter = 0;
+      throttleCounts.clear();
       acceptedTimes.length = 0;
     },
     failNext(n, status = 500, code) {
@@ -818,7 +837,7 @@ export async function startFakeCostExplorer(opts: FakeCostExplorerOptions = {}):
     },
     resetFaults() {
       throttle = {};
-      throttleCounter = 0;
+      throttleCounts.clear();
       acceptedTimes.length = 0;
       failNextQueue = [];
       failAtRules = [];
