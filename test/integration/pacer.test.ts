@@ -6,25 +6,38 @@ import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pacedCallSlots } from '../../src/infrastructure/call-pacer';
-import type { ManagedProcess } from '../../src/dev/tools';
+import { spawnManaged, type ManagedProcess } from '../../src/dev/tools';
 import { callSlotUpdate, costExplorerPacerWorkflow, pacerWorkflowIdOf, type CallSlot } from '../../workflows/cost-explorer-pacer';
 import { assertBatchOutcome, awaitCompletion, ceCallsFor, makeLeases, startChildWorker, startLeases, workerEnv } from '../faults/harness';
 import { mostWithinOneSecond } from '../../src/dev/fakes/cost-explorer';
 import { startStack, type Stack } from '../helpers/stack';
+import { waitFor } from '../helpers/wait';
 import { fetchHistory, recordHistory, testClient, uniqueTaskQueue, workerOptionsBase } from '../helpers/temporal';
+
+const STAMP_PROXY = new URL('../helpers/arrival-stamp-proxy.ts', import.meta.url).pathname;
 
 describe('Cost Explorer calls from two worker processes', () => {
   let stack: Stack;
   let workers: ManagedProcess[] = [];
 
+  let stamps: ManagedProcess | undefined;
+
   beforeAll(async () => {
     stack = await startStack({ ce: { throttle: { maxRps: 5 } }, env: { COST_EXPLORER_MAX_RPS: '4' } });
-    // Both workers in processes of their own, as deployed: the fake stamps each call when its
-    // event loop gets to it, and a worker sharing that loop would skew the stamps.
-    workers = await Promise.all([1, 2].map(() => startChildWorker(workerEnv(stack, { COST_EXPLORER_MAX_RPS: '4' }))));
+    // Arrivals are stamped by a proxy in a process of its own: the fake, in this busy process,
+    // would stamp each call when its event loop gets to it, late and bunched after any pause.
+    stamps = spawnManaged(process.execPath, ['--import', 'tsx', STAMP_PROXY, String(stack.ce.port)]);
+    const { port } = await waitFor(async () => {
+      const line = /\{"port":\d+\}/.exec(stamps!.outputTail())?.[0];
+      return line ? (JSON.parse(line) as { port: number }) : undefined;
+    }, 30_000, 'the arrival-stamping proxy');
+    // Both workers in processes of their own, as deployed.
+    const env = workerEnv(stack, { COST_EXPLORER_MAX_RPS: '4', AWS_ENDPOINT_URL_COST_EXPLORER: `http://127.0.0.1:${port}` });
+    workers = await Promise.all([1, 2].map(() => startChildWorker(env)));
   }, 120_000);
   afterAll(async () => {
     await Promise.all(workers.map((w) => w.stop(10_000)));
+    await stamps?.stop();
     await stack?.stop();
   });
 
