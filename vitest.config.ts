@@ -13,19 +13,9 @@ class LongestFirst extends BaseSequencer {
   }
 }
 
-/**
- * Files that measure timing and run alone, after the rest: the pacer's burst asserts arrival times
- * that the Cost Explorer fake stamps in the test's own process, and a machine kept busy by five
- * other files can stall that process long enough to bunch the stamps.
- */
-const ALONE = ['test/integration/pacer.test.ts'];
-
 export default defineConfig({
   test: {
-    projects: [
-      { extends: true, test: { name: 'suite', include: ['test/**/*.test.ts'], exclude: ALONE, sequence: { groupOrder: 0 } } },
-      { extends: true, test: { name: 'alone', include: ALONE, sequence: { groupOrder: 1 } } },
-    ],
+    include: ['test/**/*.test.ts'],
     globalSetup: ['test/global-setup.ts'],
     testTimeout: 60_000,
     hookTimeout: 120_000,

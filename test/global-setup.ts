@@ -9,36 +9,7 @@ import { startMoto } from '../src/dev/moto';
 import { repoRoot } from '../src/dev/tools';
 
 // One dev server, one moto and one workflow bundle for the whole run: each costs seconds of CPU.
-// Vitest runs this once per project (the suite, then the files that run alone), so the projects
-// share one set, stopped by the last teardown.
-interface Servers {
-  temporalAddress: string;
-  motoEndpoint: string;
-  ledgerUrl: string;
-  bundle: { path: string | null; error: string | null };
-  stop(): Promise<void>;
-}
-const SHARED = Symbol.for('lease-costs.test-servers');
-type Shared = { ready: Promise<Servers>; users: number };
-
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
-  const global = globalThis as { [SHARED]?: Shared };
-  const shared = (global[SHARED] ??= { ready: startServers(), users: 0 });
-  const servers = await shared.ready;
-  shared.users++;
-  project.provide('temporalAddress', servers.temporalAddress);
-  project.provide('motoEndpoint', servers.motoEndpoint);
-  project.provide('ledgerUrl', servers.ledgerUrl);
-  project.provide('workflowBundlePath', servers.bundle.path);
-  project.provide('workflowBundleError', servers.bundle.error);
-  return async () => {
-    if (--shared.users > 0) return;
-    delete global[SHARED];
-    await servers.stop();
-  };
-}
-
-async function startServers(): Promise<Servers> {
   const t0 = Date.now();
   const timings: string[] = [];
   const timed = <T>(label: string, p: Promise<T>) =>
@@ -51,19 +22,22 @@ async function startServers(): Promise<Servers> {
     // The workers' cost ledger: in memory, served over the wire protocol like `dev`'s.
     timed('ledger', startEmbeddedLedger()),
   ]);
-  const running: { stop(): Promise<void> }[] = [temporal, moto, ledger].flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
-  const stop = async () => {
-    await Promise.allSettled(running.map((s) => s.stop()));
+  const servers: { stop(): Promise<void> }[] = [temporal, moto, ledger].flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+  const teardown = async () => {
+    await Promise.allSettled(servers.map((s) => s.stop()));
   };
   if (temporal.status === 'rejected' || moto.status === 'rejected' || bundle.status === 'rejected' || ledger.status === 'rejected') {
-    await stop();
+    await teardown();
     const failed = [temporal, moto, bundle, ledger].find((r) => r.status === 'rejected') as PromiseRejectedResult;
     throw failed.reason;
   }
   console.info(`[global-setup] ready: ${timings.join(', ')}`);
-  return {
-    temporalAddress: temporal.value.address, motoEndpoint: moto.value.endpoint, ledgerUrl: ledger.value.url, bundle: bundle.value, stop,
-  };
+  project.provide('temporalAddress', temporal.value.address);
+  project.provide('motoEndpoint', moto.value.endpoint);
+  project.provide('ledgerUrl', ledger.value.url);
+  project.provide('workflowBundlePath', bundle.value.path);
+  project.provide('workflowBundleError', bundle.value.error);
+  return teardown;
 }
 
 async function bundleWorkflows(): Promise<{ path: string | null; error: string | null }> {
