@@ -176,7 +176,6 @@ const DATE_RE = /^\d{4}-\d{2}-\d{2}$/;
 const AMOUNT_RE = /^-?\d+(\.\d+)?$/;
 const MAX_BODY = 1 << 20;
 
-/** AWS common error codes for server faults. */
 /** The LINKED_ACCOUNT values a request's filter names, as one key ('' when it names none). */
 function linkedAccountsOf(body: Record<string, unknown>): string {
   const found: string[] = [];
@@ -202,6 +201,7 @@ export function mostWithinOneSecond(times: number[]): number {
   return most;
 }
 
+/** AWS common error codes for server faults. */
 export function errorCodeForStatus(status: number): string {
   if (status === 503) return 'ServiceUnavailable';
   if (status >= 500) return 'InternalFailure';
