@@ -15,7 +15,9 @@ COPY scripts ./scripts
 COPY src ./src
 COPY activities ./activities
 COPY workflows ./workflows
-# tsc and lint also check test/, bench/ and infra/ (the CDK app); they never reach the runtime image.
+# tsc and lint also check support/, test/, bench/ and infra/ (the CDK app); they never reach the
+# runtime image, and the build refuses to bundle anything from support/ or test/ into dist/.
+COPY support ./support
 COPY test ./test
 COPY bench ./bench
 COPY infra ./infra

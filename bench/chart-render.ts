@@ -3,7 +3,7 @@
 // Pure CPU in this process; writeChart adds one GetObject and one PutObject.
 import { addDays } from '../src/domain/billing-window';
 import { renderLeaseReport } from '../src/domain/lease-report';
-import { resourceDays, summaryOf } from '../test/helpers/lease-summary';
+import { resourceDays, summaryOf } from '../support/lease-summary';
 
 const days = Number(process.argv[2] ?? 90);
 const services = Number(process.argv[3] ?? 40);

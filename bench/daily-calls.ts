@@ -1,7 +1,7 @@
 // What the daily series costs in Cost Explorer calls: the service-level queries a run made (DAILY),
 // replayed MONTHLY, as they were before the series existed, against the same fake and data.
 import { CostExplorerClient, GetCostAndUsageCommand, type GetCostAndUsageCommandInput } from '@aws-sdk/client-cost-explorer';
-import type { FakeCeCall } from '../src/dev/fakes/cost-explorer';
+import type { FakeCeCall } from '../support/fakes/cost-explorer';
 
 export interface DailySeriesCalls {
   /** GetCostAndUsage calls of the run (DAILY). */

@@ -2,8 +2,8 @@
 import { randomUUID } from 'node:crypto';
 import { addDays, computeBillingWindow, utcDay } from '../src/domain/billing-window';
 import type { DateRange } from '../src/domain/schemas';
-import type { FakeCeCall, FakeCostItem } from '../src/dev/fakes/cost-explorer';
-import { sampleCosts } from '../src/dev/fakes/sample-data';
+import type { FakeCeCall, FakeCostItem } from '../support/fakes/cost-explorer';
+import { sampleCosts } from '../support/fakes/sample-data';
 
 export interface Dataset {
   name: string;

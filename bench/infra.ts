@@ -11,11 +11,11 @@ import { Client, Connection } from '@temporalio/client';
 import proto from '@temporalio/proto';
 import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { loadConfig, type Config } from '../src/infrastructure/config';
-import { startTemporalDevServer, type DevServer } from '../src/dev/dev-server';
-import { startMoto } from '../src/dev/moto';
-import { repoRoot, spawnManaged, type ManagedProcess } from '../src/dev/tools';
-import { createWorker, workflowsPath } from '../src/infrastructure/worker';
-import { awsEnvFor, clientConfig, createBucket } from '../test/helpers/aws';
+import { startTemporalDevServer, type DevServer } from '../support/dev-server';
+import { startMoto } from '../support/moto';
+import { repoRoot, spawnManaged, type ManagedProcess } from '../support/tools';
+import { createWorker, workflowsPath } from '../src/interfaces/worker-composition';
+import { awsEnvFor, clientConfig, createBucket } from '../support/aws';
 import { log } from './format';
 
 export const ROLE_ARN = 'arn:aws:iam::999988887777:role/IsbCostExplorerAccess';

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { repoRoot } from '../src/dev/tools';
+import { repoRoot } from '../support/tools';
 
 /** The node flags of the image's entrypoint (Dockerfile): children that stand for the worker run with exactly these. */
 export function workerNodeFlags(): string[] {

@@ -11,8 +11,8 @@
 //   ours    CostReportBuilder: aggregate, sort, CSV bytes and SHA-256, as writeReport's first pass.
 import { createHash } from 'node:crypto';
 import { CostReportBuilder, neutraliseCell, sortRows } from '../src/domain/csv';
-import { costRows } from '../test/helpers/cost-rows';
-import { buildCostCsvBefore } from '../test/helpers/csv-before';
+import { costRows } from '../support/cost-rows';
+import { buildCostCsvBefore } from '../support/csv-before';
 
 // The golden test pins this dataset's CSV ("the benchmark rows").
 const BENCH_SEED = 16;

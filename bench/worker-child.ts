@@ -4,7 +4,7 @@
 // Stops on SIGTERM/SIGINT (the SDK Runtime's default shutdown signals), draining in-flight tasks.
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { loadConfig } from '../src/infrastructure/config';
-import { createWorker } from '../src/infrastructure/worker';
+import { createWorker } from '../src/interfaces/worker-composition';
 
 Runtime.install({ logger: new DefaultLogger('WARN') });
 const config = loadConfig(process.env, ['worker']);

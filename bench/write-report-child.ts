@@ -9,7 +9,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { createS3Activities, type ReportSummary } from '../activities/s3';
 import type { CollectionResult } from '../src/domain/collection';
-import { clientConfig } from '../test/helpers/aws';
+import { clientConfig } from '../support/aws';
 
 const [collectionFile] = process.argv.slice(2);
 const endpoint = process.env.BENCH_S3_ENDPOINT;

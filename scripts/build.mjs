@@ -3,19 +3,19 @@
 // node_modules), and the workflow bundle, so a worker loads it instead of running webpack at every
 // start (which also needs a writable filesystem). The image runs only what this writes.
 import { copyFile, mkdir, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-// `--outdir <dir>` (inside the checkout, so node_modules resolves) for the build test; default dist/.
+// `--outdir <dir>` for the production-build test; default dist/.
 const at = process.argv.indexOf('--outdir');
-const dist = at > 0 && process.argv[at + 1] ? join(process.cwd(), process.argv[at + 1]) : join(root, 'dist');
+const dist = at > 0 && process.argv[at + 1] ? resolve(process.argv[at + 1]) : join(root, 'dist');
 
 await rm(dist, { recursive: true, force: true });
 await mkdir(dist, { recursive: true });
-await build({
+const { metafile } = await build({
   absWorkingDir: root,
   entryPoints: { cli: 'src/interfaces/cli.ts' },
   outdir: dist,
@@ -31,7 +31,12 @@ await build({
   outExtension: { '.js': '.mjs' },
   sourcemap: true,
   logLevel: 'warning',
+  metafile: true,
 });
+// The image ships dist/ without support/ or test/ and without dev dependencies: nothing from them
+// may be bundled in (the lint rules say the same of the sources; this checks what was built).
+const strays = Object.keys(metafile.inputs).filter((input) => /^(support|test)\//.test(input));
+if (strays.length) throw new Error(`the production build bundled support code: ${strays.join(', ')}`);
 // The failure converter that encodes failure messages and stack traces (and so, with payload
 // encryption, encrypts them) is loaded by path: next to the chunks for clients and activities, and
 // inside the prebuilt bundle for workflow code, which cannot take it at worker start.

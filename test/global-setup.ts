@@ -3,10 +3,12 @@ import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import type { TestProject } from 'vitest/node';
-import { startTemporalDevServer } from '../src/dev/dev-server';
-import { startEmbeddedLedger } from '../src/dev/ledger-server';
-import { startMoto } from '../src/dev/moto';
-import { repoRoot } from '../src/dev/tools';
+import { startTemporalDevServer } from '../support/dev-server';
+import { startEmbeddedLedger } from '../support/ledger-server';
+import { startMoto } from '../support/moto';
+import { repoRoot } from '../support/tools';
+
+const ISOLATED_NAMESPACE = 'isolated';
 
 // One dev server, one moto and one workflow bundle for the whole run: each costs seconds of CPU.
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
@@ -16,7 +18,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     p.then((v) => (timings.push(`${label} ${((Date.now() - t0) / 1000).toFixed(1)}s`), v));
   // allSettled: when one fails, the others must still be started before they can be stopped.
   const [temporal, moto, bundle, ledger] = await Promise.allSettled([
-    timed('temporal', startTemporalDevServer({ uiPort: false })),
+    timed('temporal', startTemporalDevServer({ uiPort: false, extraArgs: ['--namespace', ISOLATED_NAMESPACE] })),
     timed('moto', startMoto()),
     timed('bundle', bundleWorkflows()),
     // The workers' cost ledger: in memory, served over the wire protocol like `dev`'s.
@@ -33,6 +35,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   }
   console.info(`[global-setup] ready: ${timings.join(', ')}`);
   project.provide('temporalAddress', temporal.value.address);
+  project.provide('isolatedNamespace', ISOLATED_NAMESPACE);
   project.provide('motoEndpoint', moto.value.endpoint);
   project.provide('ledgerUrl', ledger.value.url);
   project.provide('workflowBundlePath', bundle.value.path);

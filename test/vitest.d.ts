@@ -5,6 +5,8 @@ declare module 'vitest' {
   export interface ProvidedContext {
     /** `127.0.0.1:<port>` of the shared headless, in-memory dev server (namespace `default`). */
     temporalAddress: string;
+    /** A second namespace on that server, for singletons (the reconcile schedule) a file installs apart from the others. */
+    isolatedNamespace: string;
     /** `http://127.0.0.1:<port>` of the shared moto server. */
     motoEndpoint: string;
     /** DATABASE_URL of the shared embedded ledger (PGlite in memory, over the wire protocol). */

@@ -49,6 +49,29 @@ const emailArg = (v: string) => {
 
 const configFor = (...roles: Role[]) => loadConfig(process.env, roles);
 
+/** What `support/cli.ts` provides: the commands that run the support tree, not the shipped one. */
+export interface SupportCommands {
+  dev(opts: { port: number; uiPort: number; dbFile?: string; ledgerDir?: string }): Promise<void>;
+  demo(opts: { port: number; uiPort: number; exit?: boolean; keepRunning?: boolean }): Promise<void>;
+}
+
+/**
+ * `dev` and `demo` run the Temporal dev server, the stand-ins for AWS and the ISB API and the
+ * embedded ledger: support/, with the dev dependencies. The path is computed, so the production
+ * build neither bundles support/ nor needs it; there, these two commands say what they need.
+ */
+async function supportCommands(command: keyof SupportCommands): Promise<SupportCommands> {
+  const entry = new URL('../../support/cli.ts', import.meta.url);
+  const needs = `\`lease-costs ${command}\` runs from a checkout with its dev dependencies (git clone, then npm ci); this build ships without them`;
+  if (!import.meta.url.endsWith('.ts') || !existsSync(entry)) throw new CliError(needs, EXIT_BAD_CONFIG);
+  try {
+    return ((await import(entry.href)) as { supportCommands: SupportCommands }).supportCommands;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND') throw new CliError(`${needs}: ${(err as Error).message}`, EXIT_BAD_CONFIG);
+    throw err;
+  }
+}
+
 export function buildCli(): Command {
   const program = new Command('lease-costs')
     .description('Durable, exact per-lease AWS cost reports for Innovation Sandbox on AWS')
@@ -71,8 +94,7 @@ export function buildCli(): Command {
 
   program.command('codec-server').description('the payload codec endpoint for Temporal UI (needs PAYLOAD_ENCRYPTION_KEYS)').action(async () => {
     const { codecServerCommand } = await import('./codec-server');
-    const { untilSignal } = await import('../dev/dev');
-    await codecServerCommand(configFor('codec'), untilSignal);
+    await codecServerCommand(configFor('codec'));
   });
 
   program.command('status').argument('<lease-uuid>', 'lease uuid', uuidArg)
@@ -171,8 +193,7 @@ export function buildCli(): Command {
     .option('--db-file <path>', 'SQLite file of the dev server (default .data/temporal.sqlite)')
     .option('--ledger-dir <path>', 'PGlite directory of the embedded ledger, used when DATABASE_URL is unset (default .data/ledger)')
     .action(async (opts: { port: number; uiPort: number; dbFile?: string; ledgerDir?: string }) => {
-      const { devCommand } = await import('../dev/dev');
-      await devCommand(opts);
+      await (await supportCommands('dev')).dev(opts);
     });
 
   program.command('demo').description('dev against local stand-ins for AWS and the ISB API, with sample leases')
@@ -181,8 +202,7 @@ export function buildCli(): Command {
     .option('--exit', 'exit after printing the reports (default when stdin is not a terminal)')
     .option('--keep-running', 'keep running after the reports even when stdin is not a terminal, until SIGINT/SIGTERM')
     .action(async (opts: { port: number; uiPort: number; exit?: boolean; keepRunning?: boolean }) => {
-      const { demoCommand } = await import('../dev/demo');
-      await demoCommand(opts);
+      await (await supportCommands('demo')).demo(opts);
     });
 
   return program;

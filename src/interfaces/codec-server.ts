@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { EncryptionCodec, parseEncryptionKeys } from '../infrastructure/codec';
 import type { Config } from '../infrastructure/config';
 import { createLogger, fastifyLogging, type Logger } from '../infrastructure/logging';
+import { untilSignal } from './signals';
 
 // Temporal's remote codec protocol: proto3 JSON payloads, bytes as base64.
 const JsonPayloads = z.object({
@@ -119,7 +120,7 @@ export async function runCodecServer(config: Config, logger: Logger): Promise<{ 
 }
 
 /** `lease-costs codec-server`: serve until SIGINT/SIGTERM. */
-export async function codecServerCommand(config: Config, untilSignal: () => Promise<NodeJS.Signals>): Promise<void> {
+export async function codecServerCommand(config: Config): Promise<void> {
   const logger = createLogger(config);
   const codec = await runCodecServer(config, logger);
   logger.info({ url: codec.url }, 'codec endpoint listening');

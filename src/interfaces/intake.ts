@@ -6,7 +6,7 @@ import { createLogger, type Logger } from '../infrastructure/logging';
 import type { Config } from '../infrastructure/config';
 import { isTemporalUnavailable, startFromEnvelope } from '../infrastructure/intake';
 import { temporalConnectionOptions } from '../infrastructure/temporal-connection';
-import { untilSignal } from '../dev/dev';
+import { untilSignal } from './signals';
 import { CliError } from './cli-error';
 
 // `lease-costs intake`: LeaseTerminated events from an SQS queue that an EventBridge rule feeds,

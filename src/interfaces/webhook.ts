@@ -10,6 +10,7 @@ import { isTemporalUnavailable, startFromEnvelope, withinDeadline } from '../inf
 import { SEARCH_ATTRIBUTES } from '../domain/search-attributes';
 import { temporalConnectionOptions } from '../infrastructure/temporal-connection';
 import { registerReportLinks, reportLinkDepsFor, type ReportLinkDeps } from './report-links';
+import { untilSignal } from './signals';
 
 export const WEBHOOK_PATH = '/webhooks/lease-terminated';
 export const HEALTH_PATH = '/healthz';
@@ -256,10 +257,7 @@ export async function webhookCommand(config: Config): Promise<void> {
   const logger = createLogger(config);
   const webhook = await runWebhook(config, logger);
   logger.info({ url: `${webhook.address}${WEBHOOK_PATH}`, metrics: `${webhook.address}/metrics` }, 'webhook listening');
-  const signal = await new Promise<NodeJS.Signals>((resolve) => {
-    process.once('SIGINT', () => resolve('SIGINT'));
-    process.once('SIGTERM', () => resolve('SIGTERM'));
-  });
+  const signal = await untilSignal();
   logger.info({ signal }, 'shutting down');
   await webhook.close();
 }

@@ -11,10 +11,10 @@ import { reportKey } from '../../src/domain/collection';
 import { computeBillingWindow } from '../../src/domain/billing-window';
 import { startLeaseCosts, workflowIdFor } from '../../src/infrastructure/client';
 import type { DateRange } from '../../src/domain/schemas';
-import { spawnManaged, type ManagedProcess } from '../../src/dev/tools';
+import { spawnManaged, type ManagedProcess } from '../../support/tools';
 import type { LeaseCostsResult } from '../../workflows';
-import type { FakeCeCall } from '../../src/dev/fakes/cost-explorer';
-import { awsEnvFor, type EventEnvelope } from '../helpers/aws';
+import type { FakeCeCall } from '../../support/fakes/cost-explorer';
+import { awsEnvFor, type EventEnvelope } from '../../support/aws';
 import { dailyCosts, type Stack } from '../helpers/stack';
 import { waitFor } from '../helpers/wait';
 

@@ -1,6 +1,6 @@
 // The ISB API down (5xx) for a while when a batch of leases is looked up.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encodeLeaseId } from '../../src/dev/fakes/isb-api';
+import { encodeLeaseId } from '../../support/fakes/isb-api';
 import { startStack, type Stack } from '../helpers/stack';
 import { assertBatchOutcome, awaitCompletion, makeLeases, startLeases } from './harness';
 

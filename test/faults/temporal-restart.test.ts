@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { workflowIdFor } from '../../src/infrastructure/client';
-import { startTemporalDevServer, type DevServer } from '../../src/dev/dev-server';
+import { startTemporalDevServer, type DevServer } from '../../support/dev-server';
 import type { LeaseStatus } from '../../src/domain/schemas';
 import { startStack, type Stack } from '../helpers/stack';
 import { waitFor } from '../helpers/wait';

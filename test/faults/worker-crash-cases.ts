@@ -6,7 +6,7 @@
 // Nothing tells the server that the attempt died: it finds out when the attempt times out, 30 s
 // for a Cost Explorer page (start-to-close), for writeReport and publishReport (heartbeat).
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { ManagedProcess } from '../../src/dev/tools';
+import type { ManagedProcess } from '../../support/tools';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy';
 import { workflowIdFor } from '../../src/infrastructure/client';
 import type { LeaseStatus } from '../../src/domain/schemas';

@@ -11,13 +11,14 @@ export interface CliRun {
   timing: { answerMs?: number; exitMs: number };
 }
 
-/** Runs the real CLI in a child process, as an operator would. */
-export function runCli(args: string[], env: Record<string, string>): Promise<CliRun> {
+/** Runs the real CLI in a child process, as an operator would; `bin` and `cwd` for another install of it. */
+export function runCli(args: string[], env: Record<string, string>, opts: { bin?: string; cwd?: string } = {}): Promise<CliRun> {
   return new Promise((resolve) => {
     const t0 = Date.now();
     let answeredAt: number | undefined;
-    const child = execFile(process.execPath, [BIN, ...args], {
+    const child = execFile(process.execPath, [opts.bin ?? BIN, ...args], {
       env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', ...env },
+      cwd: opts.cwd,
       timeout: 60_000,
     }, (err, stdout, stderr) => {
       const timing = { answerMs: answeredAt === undefined ? undefined : answeredAt - t0, exitMs: Date.now() - t0 };

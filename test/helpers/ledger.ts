@@ -7,7 +7,7 @@ import { formatAmount, sumAmounts } from '../../src/domain/money';
 import { createLedgerActivities } from '../../activities/ledger';
 import type { LedgerDb } from '../../src/infrastructure/ledger';
 import { createSummaryReader } from '../../src/infrastructure/summary-reader';
-import { clientConfig, createBucket } from './aws';
+import { clientConfig, createBucket } from '../../support/aws';
 
 const PREFIX = 'reports/';
 

@@ -4,10 +4,10 @@ import { GetObjectCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s
 import type { Client } from '@temporalio/client';
 import { inject } from 'vitest';
 import { loadConfig, type Config } from '../../src/infrastructure/config';
-import { createWorker, type LeaseCostsWorker } from '../../src/infrastructure/worker';
-import { startFakeCostExplorer, type FakeCostExplorer, type FakeCostExplorerOptions } from '../../src/dev/fakes/cost-explorer';
-import { startFakeIsbApi, type FakeIsbApi } from '../../src/dev/fakes/isb-api';
-import { awsEnvFor, clientConfig, createBucket, createEventCapture, type EventCapture } from './aws';
+import { createWorker, type LeaseCostsWorker } from '../../src/interfaces/worker-composition';
+import { startFakeCostExplorer, type FakeCostExplorer, type FakeCostExplorerOptions } from '../../support/fakes/cost-explorer';
+import { startFakeIsbApi, type FakeIsbApi } from '../../support/fakes/isb-api';
+import { awsEnvFor, clientConfig, createBucket, createEventCapture, type EventCapture } from '../../support/aws';
 import { testClient, uniqueTaskQueue, workerOptionsBase } from './temporal';
 
 export const ROLE_ARN = 'arn:aws:iam::999988887777:role/IsbCostExplorerAccess';

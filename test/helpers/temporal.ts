@@ -3,7 +3,7 @@ import { Client, Connection, type WorkflowExecutionInfo, type WorkflowHandle } f
 import { TestWorkflowEnvironment, type TimeSkippingTestWorkflowEnvironmentOptions } from '@temporalio/testing';
 import { DefaultLogger, NativeConnection, Runtime, type LogLevel, type Worker } from '@temporalio/worker';
 import { afterAll, inject } from 'vitest';
-import { toolPath } from '../../src/dev/tools';
+import { toolPath } from '../../support/tools';
 import { waitFor } from './wait';
 
 export const TEST_NAMESPACE = 'default';

@@ -8,7 +8,7 @@ import { Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import type { Stack } from 'aws-cdk-lib';
 import { buildApp } from '../../infra/app';
-import { toolPath } from '../../src/dev/tools';
+import { toolPath } from '../../support/tools';
 
 export interface Synthesized {
   template: Template;

@@ -11,8 +11,8 @@ import { createPresigner, createS3Activities, type ChartObject } from '../../act
 import { reportKey } from '../../src/domain/collection';
 import { ErrorType } from '../../src/domain/errors';
 import { REPORT_CSP } from '../../src/domain/lease-chart';
-import { clientConfig, createBucket, createEventCapture, type EventCapture } from '../helpers/aws';
-import { putSummary, resourceDays, summaryOf } from '../helpers/lease-summary';
+import { clientConfig, createBucket, createEventCapture, type EventCapture } from '../../support/aws';
+import { putSummary, resourceDays, summaryOf } from '../../support/lease-summary';
 
 const endpoint = inject('motoEndpoint');
 const s3 = new S3Client(clientConfig(endpoint));

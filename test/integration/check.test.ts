@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { msToTs } from '@temporalio/common/lib/time';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { awsEnvFor } from '../helpers/aws';
+import { awsEnvFor } from '../../support/aws';
 import { runCli } from '../helpers/cli';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy';
 import { startStack, type Stack } from '../helpers/stack';

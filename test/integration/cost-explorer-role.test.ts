@@ -1,9 +1,9 @@
 import { createServer, type Server } from 'node:http';
 import { GetCostAndUsageCommand } from '@aws-sdk/client-cost-explorer';
 import { afterAll, beforeAll, expect, inject, it } from 'vitest';
-import { startFakeCostExplorer, type FakeCostExplorer } from '../../src/dev/fakes/cost-explorer';
+import { startFakeCostExplorer, type FakeCostExplorer } from '../../support/fakes/cost-explorer';
 import { costExplorerClient } from '../../src/infrastructure/aws';
-import { awsEnvFor } from '../helpers/aws';
+import { awsEnvFor } from '../../support/aws';
 
 // The cost-reading role trusts the worker's role only with an external id: it must reach STS.
 

@@ -5,7 +5,7 @@ import { createServer } from 'node:net';
 import { parse } from 'csv-parse/sync';
 import { Decimal } from 'decimal.js';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { startEmbeddedLedger, type EmbeddedLedger } from '../../src/dev/ledger-server';
+import { startEmbeddedLedger, type EmbeddedLedger } from '../../support/ledger-server';
 import type { DailyCost } from '../../src/domain/lease-summary';
 import { migrateLedger, openLedger, type LedgerDb } from '../../src/infrastructure/ledger';
 import { runCli } from '../helpers/cli';

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { parse } from 'csv-parse/sync';
 import { Decimal } from 'decimal.js';
 import { describe, expect, it } from 'vitest';
-import { freePort } from '../../src/dev/ports';
+import { freePort } from '../../support/ports';
 import { SERVICE_LEVEL_RESOURCE } from '../../src/domain/collection';
 import { runCli } from '../helpers/cli';
 import { waitFor } from '../helpers/wait';

@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { WorkflowFailedError } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLeaseCosts, workflowIdFor } from '../../src/infrastructure/client';
-import { createEventCapture, type EventCapture } from '../helpers/aws';
+import { createEventCapture, type EventCapture } from '../../support/aws';
 import { dailyCosts, startStack, type Stack } from '../helpers/stack';
 
 const UI = 'http://temporal-ui.example:8233';

@@ -10,8 +10,8 @@ import {
 } from '@aws-sdk/client-cost-explorer';
 import { isThrottlingError, isTransientError } from '@smithy/core/retry';
 import Decimal from 'decimal.js';
-import { startFakeCostExplorer, type FakeCostExplorer, type FakeCostItem } from '../../src/dev/fakes/cost-explorer';
-import { encodeLeaseId, startFakeIsbApi, type FakeIsbApi } from '../../src/dev/fakes/isb-api';
+import { startFakeCostExplorer, type FakeCostExplorer, type FakeCostItem } from '../../support/fakes/cost-explorer';
+import { encodeLeaseId, startFakeIsbApi, type FakeIsbApi } from '../../support/fakes/isb-api';
 
 const TODAY = '2026-03-20';
 const ACCOUNT = '111111111111';

@@ -13,10 +13,10 @@ import {
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { startTemporalDevServer } from '../../src/dev/dev-server';
-import { freePort } from '../../src/dev/ports';
+import { startTemporalDevServer } from '../../support/dev-server';
+import { freePort } from '../../support/ports';
 import { LeaseUuidKey, SEARCH_ATTRIBUTES } from '../../src/domain/search-attributes';
-import { clientConfig, createBucket, createEventCapture } from '../helpers/aws';
+import { clientConfig, createBucket, createEventCapture } from '../../support/aws';
 import { Worker } from '@temporalio/worker';
 import { runWorkerUntil, startTimeSkippingEnv, testClient, uniqueTaskQueue, workerOptionsBase } from '../helpers/temporal';
 

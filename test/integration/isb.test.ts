@@ -5,7 +5,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createIsbActivities, MAX_ISB_RESPONSE_BYTES } from '../../activities/isb';
 import { ErrorType } from '../../src/domain/errors';
-import { startFakeIsbApi, type FakeIsbApi } from '../../src/dev/fakes/isb-api';
+import { startFakeIsbApi, type FakeIsbApi } from '../../support/fakes/isb-api';
 import { waitFor } from '../helpers/wait';
 
 const SECRET = 'first-secret-0123456789abcdef';

@@ -12,9 +12,9 @@ import { createPresigner, createS3Activities, type ChartObject } from '../../act
 import { addDays } from '../../src/domain/billing-window';
 import { CHART_TOP_SERVICES } from '../../src/domain/lease-chart';
 import type { LeaseSummary } from '../../src/domain/lease-summary';
-import { repoRoot } from '../../src/dev/tools';
-import { clientConfig, createBucket } from '../helpers/aws';
-import { putSummary, resourceDays, summaryOf } from '../helpers/lease-summary';
+import { repoRoot } from '../../support/tools';
+import { clientConfig, createBucket } from '../../support/aws';
+import { putSummary, resourceDays, summaryOf } from '../../support/lease-summary';
 
 const CHROMIUM = '/usr/bin/chromium';
 const hasChromium = existsSync(CHROMIUM);

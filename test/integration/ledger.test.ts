@@ -5,7 +5,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { Decimal } from 'decimal.js';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { startEmbeddedLedger } from '../../src/dev/ledger-server';
+import { startEmbeddedLedger } from '../../support/ledger-server';
 import { ErrorType } from '../../src/domain/errors';
 import { migrateLedger, openLedger, queryCosts, type LedgerDb } from '../../src/infrastructure/ledger';
 import { dailyRows, ledgerFixture, newLease, summaryOf } from '../helpers/ledger';

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { afterAll, describe, expect, inject, it } from 'vitest';
-import { freePort } from '../../src/dev/ports';
-import { spawnManaged, type ManagedProcess } from '../../src/dev/tools';
+import { freePort } from '../../support/ports';
+import { spawnManaged, type ManagedProcess } from '../../support/tools';
 import { WEBHOOK_PATH } from '../../src/interfaces/webhook';
 import { leaseTerminatedEvent } from '../helpers/events';
 import { httpRequest } from '../helpers/http';

@@ -4,9 +4,9 @@ import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLeaseCosts, workflowIdFor } from '../../src/infrastructure/client';
-import { freePort } from '../../src/dev/ports';
+import { freePort } from '../../support/ports';
 import type { LeaseStatus } from '../../src/domain/schemas';
-import { awsEnvFor } from '../helpers/aws';
+import { awsEnvFor } from '../../support/aws';
 import { dailyCosts, startStack, type Stack } from '../helpers/stack';
 import { waitFor } from '../helpers/wait';
 

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { computeBillingWindow, utcDay } from '../../src/domain/billing-window';
 import { startLeaseCosts, workflowIdFor } from '../../src/infrastructure/client';
 import type { LeaseCostsResult } from '../../workflows';
-import type { FakeCostItem } from '../../src/dev/fakes/cost-explorer';
+import type { FakeCostItem } from '../../support/fakes/cost-explorer';
 import { ceCallsFor, refetchedPages } from '../faults/harness';
 import { rawHistoryText } from '../helpers/history';
 import { fetchHistory, recordHistory, workflowBundlePath } from '../helpers/temporal';

@@ -6,10 +6,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createIsbActivities } from '../../activities/isb';
 import { startLeaseCosts, workflowIdFor } from '../../src/infrastructure/client';
 import { installReconcileSchedule, RECONCILE_SCHEDULE_ID } from '../../src/infrastructure/schedule';
-import type { FakeLease } from '../../src/dev/fakes/isb-api';
+import type { FakeLease } from '../../support/fakes/isb-api';
 import type { ReconcileResult } from '../../workflows/reconcile';
 import { runCli } from '../helpers/cli';
-import { awsEnvFor } from '../helpers/aws';
+import { awsEnvFor } from '../../support/aws';
 import { startStack, type Stack } from '../helpers/stack';
 import { waitFor } from '../helpers/wait';
 

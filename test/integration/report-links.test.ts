@@ -2,7 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../helpers/logs';
-import { freePort } from '../../src/dev/ports';
+import { freePort } from '../../support/ports';
 import { startLeaseCosts, workflowIdFor } from '../../src/infrastructure/client';
 import { signReportLink } from '../../src/infrastructure/report-links';
 import { reportLinkDepsFor } from '../../src/interfaces/report-links';

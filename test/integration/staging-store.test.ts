@@ -4,7 +4,7 @@ import { afterAll, expect, inject, it } from 'vitest';
 import { createStagingStore } from '../../activities/s3';
 import { stagingPrefix } from '../../src/domain/collection';
 import { STAGING_OBJECT_TAG } from '../../src/domain/storage';
-import { clientConfig, createBucket } from '../helpers/aws';
+import { clientConfig, createBucket } from '../../support/aws';
 
 const s3 = new S3Client(clientConfig(inject('motoEndpoint')));
 afterAll(() => s3.destroy());

@@ -9,7 +9,7 @@ import { reportKey } from '../../src/domain/collection';
 import { FOCUS_COLUMNS } from '../../src/domain/focus';
 import { LeaseSummary } from '../../src/domain/lease-summary';
 import { startLeaseCosts, workflowIdFor } from '../../src/infrastructure/client';
-import type { FakeCostItem } from '../../src/dev/fakes/cost-explorer';
+import type { FakeCostItem } from '../../support/fakes/cost-explorer';
 import type { LeaseCostsResult } from '../../workflows';
 import { startStack, type Stack } from '../helpers/stack';
 

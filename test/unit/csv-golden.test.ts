@@ -5,8 +5,8 @@ import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { buildCostCsv, neutraliseCell } from '../../src/domain/csv';
-import { generateCostRows } from '../helpers/cost-rows';
-import { buildCostCsvBefore, neutraliseCellBefore } from '../helpers/csv-before';
+import { generateCostRows } from '../../support/cost-rows';
+import { buildCostCsvBefore, neutraliseCellBefore } from '../../support/csv-before';
 import type { CostRow } from '../../src/domain/schemas';
 
 const sha256 = (s: string) => createHash('sha256').update(s, 'utf8').digest('hex');

@@ -4,7 +4,7 @@ import { CHART_TOP_SERVICES, REPORT_CSP, chartSeries, checkChartSvg, dailyChartS
 import { addDays } from '../../src/domain/billing-window';
 import { formatAmount, sumAmounts } from '../../src/domain/money';
 import { renderLeaseReport } from '../../src/domain/lease-report';
-import { resourceDays, summaryOf, type ResourceDay } from '../helpers/lease-summary';
+import { resourceDays, summaryOf, type ResourceDay } from '../../support/lease-summary';
 
 const UUID = '6f1c2d3e-4f50-4a6b-8c7d-9e0f1a2b3c4d';
 const meta = (start: string, days: number, version = 1) => ({ leaseUuid: UUID, version, accountId: '123456789012', billingWindow: { start, end: addDays(start, days) } });

@@ -5,8 +5,8 @@ import { buildCostCsv } from '../../src/domain/csv';
 import { SUMMARY_TOP_RESOURCES } from '../../src/domain/lease-summary';
 import { sumAmounts, formatAmount } from '../../src/domain/money';
 import type { CostRow } from '../../src/domain/schemas';
-import { generateCostRows } from '../helpers/cost-rows';
-import { summaryFrom } from '../helpers/lease-summary';
+import { generateCostRows } from '../../support/cost-rows';
+import { summaryFrom } from '../../support/lease-summary';
 
 const row = (resourceName: string, service: string, region: string, cost: string, extra: Partial<CostRow> = {}): CostRow =>
   ({ resourceName, service, region, cost, ...extra });

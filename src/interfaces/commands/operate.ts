@@ -1,5 +1,5 @@
 import { type Client, NamespaceNotFoundError, WorkflowNotFoundError } from '@temporalio/client';
-import { decodeArrayFromPayloads } from '@temporalio/common/lib/internal-non-workflow';
+import { arrayFromPayloads } from '@temporalio/common';
 import { connectClient, leaseStartOptions, workflowIdFor, WORKFLOW_TYPE } from '../../infrastructure/client';
 import type { Config } from '../../infrastructure/config';
 import { CliError, EXIT_BAD_CONFIG, EXIT_UNKNOWN_LEASE, payloadKeyProblem, temporalUnreachable } from '../cli-error';
@@ -45,8 +45,11 @@ async function describeLease(client: Client, uuid: string) {
 /** The latest run's start input, decoded with the client's data converter (and codec, when set). */
 async function latestInput(client: Client, uuid: string): Promise<LeaseCostsInput> {
   const history = await client.workflow.getHandle(workflowIdFor(uuid)).fetchHistory();
-  const payloads = history.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads ?? [];
-  const [input] = await decodeArrayFromPayloads(client.options.loadedDataConverter, payloads);
+  let payloads = history.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads ?? [];
+  // Codecs decode in the reverse of the order they encode in, as the SDK's own client does.
+  const { payloadCodecs, payloadConverter } = client.options.loadedDataConverter;
+  for (const codec of [...payloadCodecs].reverse()) payloads = await codec.decode(payloads);
+  const [input] = arrayFromPayloads(payloadConverter, payloads);
   return input as LeaseCostsInput;
 }
 

@@ -3,7 +3,7 @@ import type { Config } from '../../infrastructure/config';
 import { createLogger } from '../../infrastructure/logging';
 import { temporalConnectionOptions } from '../../infrastructure/temporal-connection';
 import { installRuntime } from '../../infrastructure/telemetry';
-import { createWorker } from '../../infrastructure/worker';
+import { createWorker } from '../worker-composition';
 import { temporalUnreachable } from '../cli-error';
 
 /** Runs until SIGINT/SIGTERM; the SDK then drains in-flight tasks before `run()` resolves. */

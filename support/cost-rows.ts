@@ -1,7 +1,7 @@
 // Deterministic cost rows for the CSV golden test and the report benchmark: the same seed gives
 // the same rows on every machine, so a SHA-256 of the CSV pins its bytes.
-import { mulberry32 } from '../../src/dev/fakes/cost-explorer';
-import type { CostRow } from '../../src/domain/schemas';
+import { mulberry32 } from './fakes/cost-explorer';
+import type { CostRow } from '../src/domain/schemas';
 
 // What a hostile tag or resource name may hold: CSV metacharacters, formula triggers (ASCII and
 // full-width), quotes, NUL, BOM, astral and combining characters.

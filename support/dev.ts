@@ -1,18 +1,19 @@
 import { NativeConnection } from '@temporalio/worker';
 import { join } from 'node:path';
-import { loadConfig, type Config, type Role } from '../infrastructure/config';
+import { loadConfig, type Config, type Role } from '../src/infrastructure/config';
 import { startEmbeddedLedger } from './ledger-server';
-import { runCodecServer } from '../interfaces/codec-server';
+import { runCodecServer } from '../src/interfaces/codec-server';
 import { startTemporalDevServer, type DevServer } from './dev-server';
-import { temporalConnectionOptions } from '../infrastructure/temporal-connection';
-import { installRuntime } from '../infrastructure/telemetry';
-import { createLogger, type Logger } from '../infrastructure/logging';
+import { temporalConnectionOptions } from '../src/infrastructure/temporal-connection';
+import { installRuntime } from '../src/infrastructure/telemetry';
+import { createLogger, type Logger } from '../src/infrastructure/logging';
 import { repoRoot } from './tools';
-import { runWebhook } from '../interfaces/webhook';
-import { createWorker } from '../infrastructure/worker';
-import { connectClient } from '../infrastructure/client';
-import { installReconcileSchedule } from '../infrastructure/schedule';
-import { redactDatabaseUrl } from '../infrastructure/ledger';
+import { runWebhook } from '../src/interfaces/webhook';
+import { createWorker } from '../src/interfaces/worker-composition';
+import { connectClient } from '../src/infrastructure/client';
+import { installReconcileSchedule } from '../src/infrastructure/schedule';
+import { redactDatabaseUrl } from '../src/infrastructure/ledger';
+import { untilSignal } from '../src/interfaces/signals';
 
 export interface DevStackOptions {
   env?: NodeJS.ProcessEnv;
@@ -110,12 +111,6 @@ export async function startDevStack(opts: DevStackOptions = {}): Promise<DevStac
     throw err;
   }
 }
-
-/** Resolves on the first Ctrl-C / SIGTERM. */
-export const untilSignal = () => new Promise<NodeJS.Signals>((resolve) => {
-  process.once('SIGINT', () => resolve('SIGINT'));
-  process.once('SIGTERM', () => resolve('SIGTERM'));
-});
 
 export async function devCommand(opts: { port?: number; uiPort?: number; dbFile?: string; ledgerDir?: string } = {}): Promise<void> {
   // Listening from the start: a signal while starting must stop what has started, not be lost.

@@ -2,8 +2,8 @@
 // test compares today's bytes with, and the "before" column of the benchmark. Do not optimise it.
 import { stringify } from 'csv-stringify/sync';
 import type Decimal from 'decimal.js';
-import { formatAmount, Money, parseAmount } from '../../src/domain/money';
-import type { CostRow } from '../../src/domain/schemas';
+import { formatAmount, Money, parseAmount } from '../src/domain/money';
+import type { CostRow } from '../src/domain/schemas';
 
 const CSV_HEADER = ['Resource Name', 'Service', 'Region', 'Cost'];
 

@@ -11,18 +11,18 @@ import { parse } from 'csv-parse/sync';
 import { startFakeCostExplorer } from './fakes/cost-explorer';
 import { startFakeIsbApi } from './fakes/isb-api';
 import { sampleCosts } from './fakes/sample-data';
-import { addDays, computeBillingWindow, utcDay } from '../domain/billing-window';
-import { connectClient, workflowIdFor } from '../infrastructure/client';
-import { installReconcileSchedule, RECONCILE_SCHEDULE_ID } from '../infrastructure/schedule';
+import { addDays, computeBillingWindow, utcDay } from '../src/domain/billing-window';
+import { connectClient, workflowIdFor } from '../src/infrastructure/client';
+import { installReconcileSchedule, RECONCILE_SCHEDULE_ID } from '../src/infrastructure/schedule';
 import { startEmbeddedLedger } from './ledger-server';
 import { startMoto } from './moto';
-import type { LeaseStatus } from '../domain/schemas';
+import type { LeaseStatus } from '../src/domain/schemas';
 import { repoRoot, spawnManaged, type ManagedProcess } from './tools';
-import { untilSignal } from './dev';
+import { untilSignal } from '../src/interfaces/signals';
 import { freePort } from './ports';
-import { loadConfig } from '../infrastructure/config';
-import { CliError } from '../interfaces/cli-error';
-import { leaseStatus } from '../interfaces/commands/operate';
+import { loadConfig } from '../src/infrastructure/config';
+import { CliError } from '../src/interfaces/cli-error';
+import { leaseStatus } from '../src/interfaces/commands/operate';
 
 const DAY = 24 * 3600_000;
 const SAMPLES = [

@@ -5,8 +5,8 @@ import { fileURLToPath } from 'node:url';
 
 export type ToolName = 'temporal' | 'temporal-test-server' | 'moto_server' | 'cfn-lint';
 
-/** Repository root: this file lives in `<root>/src`. */
-export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+/** Repository root: this file lives in `<root>/support`. */
+export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 /** Absolute path of a tool installed by `scripts/setup-tools.sh`; throws when it is missing. */
 export function toolPath(name: ToolName): string {

@@ -1,12 +1,12 @@
 // LeaseSummary objects for the chart's tests and benchmark, made by the builders writeReport uses
 // (the CSV's and the summary's) from daily resource lines, as writeReport makes them from staged pages.
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { addDays } from '../../src/domain/billing-window';
-import { reportKey } from '../../src/domain/collection';
-import { CostReportBuilder } from '../../src/domain/csv';
-import { LeaseSummary, LeaseSummaryBuilder } from '../../src/domain/lease-summary';
-import type { CostRow, DateRange } from '../../src/domain/schemas';
-import { mulberry32 } from '../../src/dev/fakes/cost-explorer';
+import { addDays } from '../src/domain/billing-window';
+import { reportKey } from '../src/domain/collection';
+import { CostReportBuilder } from '../src/domain/csv';
+import { LeaseSummary, LeaseSummaryBuilder } from '../src/domain/lease-summary';
+import type { CostRow, DateRange } from '../src/domain/schemas';
+import { mulberry32 } from './fakes/cost-explorer';
 
 export interface ResourceDay { date: string; resourceName: string; service: string; region: string; cost: string }
 

@@ -5,8 +5,8 @@ import { dirname, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Connection } from '@temporalio/client';
 import { freePort, isPortFree } from './ports';
-import { SEARCH_ATTRIBUTES } from '../domain/search-attributes';
-import { CliError, EXIT_BAD_CONFIG } from '../interfaces/cli-error';
+import { SEARCH_ATTRIBUTES } from '../src/domain/search-attributes';
+import { CliError, EXIT_BAD_CONFIG } from '../src/interfaces/cli-error';
 import { spawnManaged, toolPath, type StdioMode } from './tools';
 
 export interface DevServerOptions {

@@ -4,16 +4,16 @@ import { Client } from '@temporalio/client';
 import { NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../../activities';
 import { createStagingStore, createPresigner } from '../../activities/s3';
-import { pacedCallSlots } from './call-pacer';
-import { costExplorerClient, eventBridgeClient, jwtSecretLoader, s3Client } from './aws';
-import { failureContext } from './failure-context';
-import { dataConverterFor } from './codec';
-import type { Config } from './config';
+import { pacedCallSlots } from '../infrastructure/call-pacer';
+import { costExplorerClient, eventBridgeClient, jwtSecretLoader, s3Client } from '../infrastructure/aws';
+import { failureContext } from '../infrastructure/failure-context';
+import { dataConverterFor } from '../infrastructure/codec';
+import type { Config } from '../infrastructure/config';
 import { costExplorerQueueOf } from '../domain/task-queues';
-import { LedgerUnavailable, migrateLedger, openLedger, type LedgerDb } from './ledger';
-import { reportLinkPresignerFor } from './report-links';
-import { createSummaryReader } from './summary-reader';
-import { temporalConnectionOptions } from './temporal-connection';
+import { LedgerUnavailable, migrateLedger, openLedger, type LedgerDb } from '../infrastructure/ledger';
+import { reportLinkPresignerFor } from '../infrastructure/report-links';
+import { createSummaryReader } from '../infrastructure/summary-reader';
+import { temporalConnectionOptions } from '../infrastructure/temporal-connection';
 
 /**
  * Production wiring: real AWS clients from the SDK's default chain and the validated config.

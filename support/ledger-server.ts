@@ -3,7 +3,7 @@ import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { dirname } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { PGLiteSocketHandler } from '@electric-sql/pglite-socket';
-import { CliError, EXIT_BAD_CONFIG } from '../interfaces/cli-error';
+import { CliError, EXIT_BAD_CONFIG } from '../src/interfaces/cli-error';
 
 // The embedded ledger of `dev`, `demo` and the tests: PGlite (PostgreSQL in WebAssembly, one
 // session, one process) served over the PostgreSQL wire protocol on a loopback port, so the worker,

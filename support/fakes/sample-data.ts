@@ -1,4 +1,4 @@
-import { formatAmount, Money } from '../../domain/money';
+import { formatAmount, Money } from '../../src/domain/money';
 import type { FakeCostItem } from './cost-explorer';
 
 const SERVICES = [
