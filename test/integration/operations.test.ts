@@ -35,8 +35,9 @@ const published = (uuid: string, version: number) => waitFor(async () => {
   const s = await query(uuid);
   return s.phase === 'published' && s.reports.at(-1)?.version === version ? s : undefined;
 });
+/** LeaseCostsReportPublished: the event that names the version, its key and the exact total. */
 const eventsFor = async (uuid: string) =>
-  (await stack.events.receiveAll<Record<string, unknown>>(1500)).filter((e) => e.detail.leaseId === uuid);
+  (await stack.published.receiveAll<Record<string, unknown>>(1500)).filter((e) => e.detail.leaseId === uuid);
 
 describe('operating lease runs', () => {
   it('collect-now during a one-hour delay produces the report within seconds', async () => {
