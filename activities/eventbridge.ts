@@ -1,8 +1,11 @@
 import { Context } from '@temporalio/activity';
 import { PutEventsCommand, type EventBridgeClient } from '@aws-sdk/client-eventbridge';
-import { addDays } from '../src/domain/billing-window';
+import {
+  EVENT_DETAIL_TYPE, EVENT_SCHEMA_VERSION, EVENT_SOURCE, FAILURE_DETAIL_TYPE, REPORT_PUBLISHED_DETAIL_TYPE,
+  type LeaseCostsReportPublishedDetail,
+} from '../src/domain/events';
 import { parseAmount, toReportNumber } from '../src/domain/money';
-import type { DateRange } from '../src/domain/schemas';
+import type { DateRange, TerminationReason } from '../src/domain/schemas';
 import type { ReportSummary } from './s3';
 
 export interface EventBridgeDeps {
@@ -16,11 +19,6 @@ export interface EventBridgeDeps {
   attemptsOf?: (workflowId: string, runId: string) => Promise<number | undefined>;
 }
 
-export const EVENT_SOURCE = 'isb-costs';
-export const EVENT_DETAIL_TYPE = 'LeaseCostsGenerated';
-export const FAILURE_DETAIL_TYPE = 'LeaseCostsFailed';
-/** Both events' detail schema version: bumped only if a field's meaning changes (fields are only ever added). */
-export const EVENT_SCHEMA_VERSION = 1;
 const MAX_ERROR_MESSAGE = 2_000;
 
 export interface PublishFailureInput {
@@ -40,20 +38,25 @@ export interface PublishInput {
   report: ReportSummary;
   /** The HTML report beside the CSV. */
   chartKey: string;
-  resourceLevel: string;
+  resourceLevel: LeaseCostsReportPublishedDetail['resourceLevel'];
+  /** From the LeaseTerminated event, when the run started from one. */
+  terminationReason?: TerminationReason;
 }
 
 export function createEventBridgeActivities(deps: EventBridgeDeps) {
-  /** PutEvents can fail per entry with a 200: only an entry with an EventId was put. */
-  const put = async (detailType: string, detail: object, what: string): Promise<string> => {
+  /** PutEvents can fail per entry with a 200: only an entry with an EventId was put. Every entry is checked. */
+  const put = async (entries: { detailType: string; detail: object }[], what: string): Promise<string[]> => {
     const res = await deps.eventBridge.send(new PutEventsCommand({
-      Entries: [{ EventBusName: deps.busName, Source: EVENT_SOURCE, DetailType: detailType, Detail: JSON.stringify(detail) }],
+      Entries: entries.map((e) => ({ EventBusName: deps.busName, Source: EVENT_SOURCE, DetailType: e.detailType, Detail: JSON.stringify(e.detail) })),
     }));
-    const entry = res.Entries?.[0];
-    if ((res.FailedEntryCount ?? 0) > 0 || !entry?.EventId) {
-      throw new Error(`PutEvents rejected ${detailType} for ${what}: ${entry?.ErrorCode ?? 'no entry'} ${entry?.ErrorMessage ?? ''}`);
+    const failed = entries.flatMap((e, i) => {
+      const answer = res.Entries?.[i];
+      return answer?.EventId ? [] : [`${e.detailType}: ${answer?.ErrorCode ?? 'no entry'} ${answer?.ErrorMessage ?? ''}`.trim()];
+    });
+    if (failed.length > 0 || (res.FailedEntryCount ?? 0) > 0) {
+      throw new Error(`PutEvents rejected ${failed.join('; ') || `${res.FailedEntryCount} entries`} for ${what}`);
     }
-    return entry.EventId;
+    return entries.map((_e, i) => res.Entries![i]!.EventId!);
   };
 
   return {
@@ -80,43 +83,61 @@ export function createEventBridgeActivities(deps: EventBridgeDeps) {
         temporalUiUrl: ui ? `${ui}/namespaces/${encodeURIComponent(workflowNamespace)}/workflows/${encodeURIComponent(workflowId)}/${runId}/history` : null,
         idempotencyKey: `${workflowId}:${runId}:failed`,
       };
-      return { eventId: await put(FAILURE_DETAIL_TYPE, detail, input.leaseUuid) };
+      const [eventId] = await put([{ detailType: FAILURE_DETAIL_TYPE, detail }], input.leaseUuid);
+      return { eventId: eventId! };
     },
 
 
+    /**
+     * LeaseCostsGenerated and LeaseCostsReportPublished, in one PutEvents, once the CSV is verified
+     * in S3. A retry sends both again (at least once per version): LeaseCostsReportPublished's
+     * idempotencyKey names the version; LeaseCostsGenerated has no room for one.
+     */
     async publishReport(input: PublishInput): Promise<{ eventId: string; urlExpiresAt: string }> {
       const { url, expiresAt } = await deps.presign(input.report.key);
       // Signed after the CSV's, so it lives at least until the urlExpiresAt announced for both.
       const chart = await deps.presign(input.chartKey);
-      const detail = {
+      // The drop-in: exactly the nine fields the NDX notification service accepts
+      // (co-cddo/ndx infra/lib/lambda/notification/validation.ts, LeaseCostsGeneratedDetailSchema,
+      // strict). startDate and endDate are the billing window as the Lambda it replaces sent them
+      // (co-cddo/innovation-sandbox-on-aws-costs src/lib/date-utils.ts): endDate is its exclusive end.
+      const generated = {
         leaseId: input.leaseUuid,
         userEmail: input.userEmail,
         accountId: input.accountId,
-        // The legacy numeric field, rounded to cents; totalCostExact carries every digit.
         totalCost: toReportNumber(parseAmount(input.report.total)),
         currency: 'USD',
         startDate: input.billingWindow.start,
-        // Consumers read endDate as the last day billed; Cost Explorer's exclusive end is additive below.
-        endDate: addDays(input.billingWindow.end, -1),
+        endDate: input.billingWindow.end,
         csvUrl: url,
         urlExpiresAt: expiresAt,
-        // Additive fields: never renamed or removed.
+      };
+      const published: LeaseCostsReportPublishedDetail = {
+        schemaVersion: EVENT_SCHEMA_VERSION,
+        leaseId: input.leaseUuid,
+        userEmail: input.userEmail,
+        accountId: input.accountId,
+        totalCostExact: input.report.total,
+        currency: 'USD',
         reportVersion: input.version,
+        s3Bucket: input.report.bucket,
         s3Key: input.report.key,
         checksumSha256: input.report.checksumSha256,
-        totalCostExact: input.report.total,
         rowCount: input.report.rowCount,
         resourceLevel: input.resourceLevel,
+        billingPeriodStart: input.billingWindow.start,
         billingPeriodEndExclusive: input.billingWindow.end,
-        idempotencyKey: `${input.leaseUuid}:v${input.version}`,
-        schemaVersion: EVENT_SCHEMA_VERSION,
-        // Only with REPORT_FOCUS: the report in FOCUS columns, beside the CSV.
-        ...(input.report.focusKey ? { focusKey: input.report.focusKey } : {}),
-        // The HTML report (chart and top resources), a bearer link like csvUrl.
         reportUrl: chart.url,
+        urlExpiresAt: expiresAt,
+        focusKey: input.report.focusKey ?? null,
+        terminationReason: input.terminationReason ?? null,
+        idempotencyKey: `${input.leaseUuid}:v${input.version}`,
       };
-      const eventId = await put(EVENT_DETAIL_TYPE, detail, `${input.leaseUuid} v${input.version}`);
-      return { eventId, urlExpiresAt: expiresAt };
+      const [eventId] = await put([
+        { detailType: EVENT_DETAIL_TYPE, detail: generated },
+        { detailType: REPORT_PUBLISHED_DETAIL_TYPE, detail: published },
+      ], `${input.leaseUuid} v${input.version}`);
+      return { eventId: eventId!, urlExpiresAt: expiresAt };
     },
   };
 }

@@ -22,6 +22,7 @@ import { repoRoot, spawnManaged } from '../support/tools';
 import { WEBHOOK_PATH } from '../src/interfaces/webhook';
 import { mostWithinOneSecond, startFakeCostExplorer } from '../support/fakes/cost-explorer';
 import { startFakeIsbApi } from '../support/fakes/isb-api';
+import { sampleLeaseTerminatedEvent } from '../support/fakes/sample-data';
 import type { LeaseCostsResult } from '../workflows';
 import { createStagingStore } from '../activities/s3';
 import { partKeysOf, stagingPrefix, type CollectionResult } from '../src/domain/collection';
@@ -591,15 +592,10 @@ interface WebhookResult {
 }
 
 function leaseTerminatedEvent(i: number) {
-  // The contract's envelope (data/lease-terminated.json), with a distinct id, lease and account each.
-  return {
-    version: '0', id: randomUUID(), 'detail-type': 'LeaseTerminated', source: 'isb', account: '111122223333',
-    time: new Date().toISOString(), region: 'us-west-2', resources: [],
-    detail: {
-      leaseId: { userEmail: `bench.webhook.${i}@example.gov.uk`, uuid: randomUUID() },
-      accountId: String(500_000_000_000 + i), reason: { type: 'Expired' },
-    },
-  };
+  // The ISB's envelope, with a distinct id, lease and account each.
+  return sampleLeaseTerminatedEvent({
+    userEmail: `bench.webhook.${i}@example.gov.uk`, accountId: String(500_000_000_000 + i), time: new Date().toISOString(),
+  });
 }
 
 // No such route: the webhook answers 404 after the same HTTP parsing, hooks and access log.
@@ -670,7 +666,7 @@ async function webhookSection(infra: Infra, opts: Options): Promise<WebhookResul
     });
   };
   const viaClient = async (count: number): Promise<LoadResult & { raw: RawLoad }> => {
-    const inputs = Array.from({ length: count }, () => inputFromEvent(leaseTerminatedEvent(seq++) as never, settings));
+    const inputs = Array.from({ length: count }, () => inputFromEvent(leaseTerminatedEvent(seq++), settings));
     return load(inputs, async (input: LeaseCostsInput) => {
       // The same start the webhook makes (startLeaseCosts), straight from the client.
       await client.workflow.start(WORKFLOW_TYPE, {

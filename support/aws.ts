@@ -7,6 +7,7 @@ import {
   ReceiveMessageCommand,
   SQSClient,
 } from '@aws-sdk/client-sqs';
+import { checkEventContract } from './events';
 
 export const TEST_REGION = 'us-east-1';
 /** moto's default account. */
@@ -65,14 +66,21 @@ export interface EventEnvelope<D = Record<string, unknown>> {
 export interface EventCapture {
   busName: string;
   queueUrl: string;
-  /** Everything that arrived so far, waiting until nothing new has come for `waitMs`; consumed messages are deleted. */
+  /**
+   * Everything that arrived so far, waiting until nothing new has come for `waitMs`; consumed
+   * messages are deleted. Throws on an event that breaks its contract (checkEventContract).
+   */
   receiveAll<D = Record<string, unknown>>(waitMs?: number): Promise<EventEnvelope<D>[]>;
   close(): void;
 }
 
 let captureSeq = 0;
 
-/** Bus + SQS queue + rule (our source and detail-type) → queue, so a test can read what the app emitted. */
+/**
+ * Bus + SQS queue + rule (our source and detail-type) → queue, so a test can read what the app
+ * emitted. Every event read is checked against its contract: a LeaseCostsGenerated its consumer
+ * would refuse fails the test that reads it.
+ */
 export async function createEventCapture(
   endpoint: string,
   opts: { busName: string; source?: string; detailType?: string },
@@ -129,7 +137,11 @@ export async function createEventCapture(
           if (waitSeconds === 0) await new Promise((r) => setTimeout(r, Math.min(100, remaining)));
           continue;
         }
-        for (const m of messages) out.push(JSON.parse(m.Body ?? 'null') as EventEnvelope<D>);
+        for (const m of messages) {
+          const event = JSON.parse(m.Body ?? 'null') as EventEnvelope<D>;
+          checkEventContract(event);
+          out.push(event);
+        }
         await sqs.send(
           new DeleteMessageBatchCommand({
             QueueUrl,

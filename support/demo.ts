@@ -4,16 +4,19 @@ import { createWriteStream } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { CreateEventBusCommand, EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { CreateEventBusCommand, EventBridgeClient, PutRuleCommand, PutTargetsCommand } from '@aws-sdk/client-eventbridge';
+import { CreateQueueCommand, DeleteMessageBatchCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { CreateBucketCommand, GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { parse } from 'csv-parse/sync';
 import { startFakeCostExplorer } from './fakes/cost-explorer';
 import { startFakeIsbApi } from './fakes/isb-api';
-import { sampleCosts } from './fakes/sample-data';
+import { SAMPLE_TERMINATION_REASONS, sampleCosts, sampleLeaseTerminatedEvent } from './fakes/sample-data';
 import { addDays, computeBillingWindow, utcDay } from '../src/domain/billing-window';
 import { connectClient, workflowIdFor } from '../src/infrastructure/client';
 import { installReconcileSchedule, RECONCILE_SCHEDULE_ID } from '../src/infrastructure/schedule';
+import { EVENT_DETAIL_TYPE, EVENT_SOURCE, REPORT_PUBLISHED_DETAIL_TYPE } from '../src/domain/events';
+import { describeTerminationReason } from '../src/domain/termination-reason';
 import { startEmbeddedLedger } from './ledger-server';
 import { startMoto } from './moto';
 import type { LeaseStatus } from '../src/domain/schemas';
@@ -26,9 +29,9 @@ import { leaseStatus } from '../src/interfaces/commands/operate';
 
 const DAY = 24 * 3600_000;
 const SAMPLES = [
-  { name: 'long lease (20 days: resource level for the last 14, service level before)', days: 20, services: 10, resources: 300 },
-  { name: 'week-long lease', days: 7, services: 6, resources: 120 },
-  { name: 'two-day lease', days: 2, services: 4, resources: 40 },
+  { name: 'long lease (20 days: resource level for the last 14, service level before)', days: 20, services: 10, resources: 300, reason: { ...SAMPLE_TERMINATION_REASONS.Expired, leaseDurationInHours: 480 } },
+  { name: 'week-long lease', days: 7, services: 6, resources: 120, reason: SAMPLE_TERMINATION_REASONS.BudgetExceeded },
+  { name: 'two-day lease', days: 2, services: 4, resources: 40, reason: SAMPLE_TERMINATION_REASONS.ManuallyTerminated },
   { name: 'lease whose webhook was missed (picked up by the reconcile schedule)', days: 3, services: 3, resources: 20, missed: true },
 ];
 
@@ -119,7 +122,7 @@ async function runDemo(
   const env = {
     AWS_REGION: 'us-east-1', AWS_ACCESS_KEY_ID: 'demo', AWS_SECRET_ACCESS_KEY: 'demo',
     AWS_ENDPOINT_URL_S3: moto.endpoint, AWS_ENDPOINT_URL_STS: moto.endpoint,
-    AWS_ENDPOINT_URL_EVENTBRIDGE: moto.endpoint, AWS_ENDPOINT_URL_SECRETS_MANAGER: moto.endpoint,
+    AWS_ENDPOINT_URL_EVENTBRIDGE: moto.endpoint, AWS_ENDPOINT_URL_SECRETS_MANAGER: moto.endpoint, AWS_ENDPOINT_URL_SQS: moto.endpoint,
     AWS_ENDPOINT_URL_COST_EXPLORER: ce.endpoint,
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
     COST_EXPLORER_ROLE_ARN: 'arn:aws:iam::999988887777:role/IsbCostExplorerAccess',
@@ -138,6 +141,7 @@ async function runDemo(
   const s3 = new S3Client(aws);
   await s3.send(new CreateBucketCommand({ Bucket: env.S3_BUCKET_NAME }));
   await new EventBridgeClient(aws).send(new CreateEventBusCommand({ Name: env.EVENT_BUS_NAME }));
+  const eventsQueue = await subscribeToOurEvents(aws, env.EVENT_BUS_NAME);
   await new SecretsManagerClient(aws).send(new CreateSecretCommand({ Name: env.ISB_JWT_SECRET_PATH, SecretString: jwtSecret }));
 
   if (ctx.signal.aborted) return;
@@ -182,17 +186,15 @@ async function runDemo(
     return lease;
   });
 
-  for (const lease of leases.filter((l) => !('missed' in l))) {
+  for (const lease of leases) {
+    if (!('reason' in lease) || !lease.reason) continue;
+    // As the ISB sends it: source InnovationSandbox-<namespace>, and why the lease ended.
     const res = await fetch(webhookUrl, {
       method: 'POST',
       headers: { 'content-type': 'application/json', 'x-api-key': apiKey },
-      body: JSON.stringify({
-        version: '0', id: randomUUID(), 'detail-type': 'LeaseTerminated', source: 'isb', account: '111122223333',
-        time: lease.terminatedAt, region: 'us-west-2', resources: [],
-        detail: { leaseId: { userEmail: lease.userEmail, uuid: lease.uuid }, accountId: lease.accountId, reason: { type: 'Expired' } },
-      }),
+      body: JSON.stringify(sampleLeaseTerminatedEvent({ uuid: lease.uuid, userEmail: lease.userEmail, accountId: lease.accountId, time: lease.terminatedAt, reason: lease.reason })),
     });
-    log(`LeaseTerminated ${lease.uuid} (${lease.name}) → webhook ${res.status} ${await res.text()}`);
+    log(`LeaseTerminated ${lease.uuid} (${lease.name}, ${lease.reason.type}) → webhook ${res.status} ${await res.text()}`);
   }
 
   if (ctx.signal.aborted) return;
@@ -205,6 +207,11 @@ async function runDemo(
   if (ctx.signal.aborted) return;
   const reconciled = (await client.schedule.getHandle(RECONCILE_SCHEDULE_ID).describe()).info.recentActions.at(-1)?.action.workflow.workflowId;
   if (reconciled) log(`${reconciled}: ${((await client.workflow.getHandle(reconciled).result()) as { summary: string }).summary}`);
+
+  const emitted = await drainQueue(aws, eventsQueue);
+  const eventsFile = join(dataDir, 'events.jsonl');
+  await writeFile(eventsFile, emitted.map((e) => `${JSON.stringify(e)}\n`).join(''));
+  const emittedFor = (uuid: string, detailType: string) => emitted.filter((e) => e['detail-type'] === detailType && e.detail.leaseId === uuid);
 
   console.log('\n=== lease cost reports ===');
   for (const lease of leases) {
@@ -234,6 +241,9 @@ async function runDemo(
     for (const [name, service, region, cost] of rows.slice(0, 5)) {
       console.log(`    ${cost!.padStart(16)}  ${service!.slice(0, 40).padEnd(40)} ${region!.padEnd(10)} ${name!.slice(0, 70)}`);
     }
+    console.log(`  ended        ${status.terminationReason ? describeTerminationReason(status.terminationReason) : '(no LeaseTerminated event: found by the reconcile schedule)'}`);
+    const generated = emittedFor(lease.uuid, EVENT_DETAIL_TYPE).at(-1);
+    console.log(`  events       ${EVENT_DETAIL_TYPE} (totalCost ${String(generated?.detail.totalCost ?? 'not received')}), ${REPORT_PUBLISHED_DETAIL_TYPE} × ${emittedFor(lease.uuid, REPORT_PUBLISHED_DETAIL_TYPE).length}`);
     if (uiUrl) console.log(`  Temporal UI  ${uiUrl}/namespaces/${config.TEMPORAL_NAMESPACE}/workflows/${workflowIdFor(lease.uuid)}`);
   }
   // What a second terminal gets from the ledger: the real CLI, as a process, on the printed environment.
@@ -241,9 +251,46 @@ async function runDemo(
   const costs = await runCliCapture(['costs', '--by', 'service'], { ...process.env, ...cliEnv });
   process.stdout.write(costs.stdout || `${costs.stderr.trim()}\n`);
   if (costs.code !== 0) process.exitCode = 1;
+  console.log(`\nevents on bus ${env.EVENT_BUS_NAME}, as a consumer's rule receives them: ${eventsFile}`);
   const published = [...final.values()].filter((s) => s.phase === 'published').length;
   console.log(`\n${published}/${leases.length} leases published; Cost Explorer calls: ${ce.stats().total}`);
   if (published !== leases.length) process.exitCode = 1;
+}
+
+/** What the demo's SDK clients take: moto's endpoint, region and credentials. */
+type AwsClientConfig = { region: string; endpoint: string; credentials: { accessKeyId: string; secretAccessKey: string }; forcePathStyle: boolean };
+interface EmittedEvent { 'detail-type': string; source: string; detail: Record<string, unknown> }
+
+/** What a consumer does: a rule on the bus for our source, into a queue, so the demo can show what it emitted. */
+async function subscribeToOurEvents(aws: AwsClientConfig, busName: string): Promise<string> {
+  const sqs = new SQSClient(aws);
+  const events = new EventBridgeClient(aws);
+  try {
+    const { QueueUrl } = await sqs.send(new CreateQueueCommand({ QueueName: 'lease-costs-demo-events' }));
+    const arn = (await sqs.send(new GetQueueAttributesCommand({ QueueUrl, AttributeNames: ['QueueArn'] }))).Attributes!.QueueArn!;
+    await events.send(new PutRuleCommand({ Name: 'lease-costs-demo-events', EventBusName: busName, EventPattern: JSON.stringify({ source: [EVENT_SOURCE] }), State: 'ENABLED' }));
+    await events.send(new PutTargetsCommand({ Rule: 'lease-costs-demo-events', EventBusName: busName, Targets: [{ Id: 'queue', Arn: arn }] }));
+    return QueueUrl!;
+  } finally {
+    sqs.destroy();
+    events.destroy();
+  }
+}
+
+/** Everything in the queue, until a receive comes back empty. */
+async function drainQueue(aws: AwsClientConfig, queueUrl: string): Promise<EmittedEvent[]> {
+  const sqs = new SQSClient(aws);
+  const out: EmittedEvent[] = [];
+  try {
+    for (;;) {
+      const { Messages = [] } = await sqs.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }));
+      if (Messages.length === 0) return out;
+      out.push(...Messages.map((m) => JSON.parse(m.Body!) as EmittedEvent));
+      await sqs.send(new DeleteMessageBatchCommand({ QueueUrl: queueUrl, Entries: Messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle! })) }));
+    }
+  } finally {
+    sqs.destroy();
+  }
 }
 
 /** Waits until the webhook reports Temporal reachable; fails with the log's tail if `dev` exits first. */

@@ -7,6 +7,7 @@ import { computeBillingWindow, settleUntil, splitByResourceHorizon, utcDay } fro
 import { DEFAULT_PADDING_HOURS, DEFAULT_RERUN_WINDOW_DAYS } from '../src/domain/defaults';
 import { ErrorType } from '../src/domain/errors';
 import type { DateRange, LeaseCostsInput, LeasePhase, LeaseStatus, ReportRecord, RerunRequest } from '../src/domain/schemas';
+import { describeTerminationReason } from '../src/domain/termination-reason';
 import { AwsAccountIdKey, LeasePhaseKey, LeaseTotalCostKey, LeaseUuidKey } from '../src/domain/search-attributes';
 import { collectCostsWorkflow } from './collect-costs';
 
@@ -86,6 +87,7 @@ export async function leaseCostsWorkflow(input: LeaseCostsInput): Promise<LeaseC
   const status: LeaseStatus = {
     leaseUuid: input.leaseUuid,
     accountId: input.accountId,
+    ...(input.terminationReason ? { terminationReason: input.terminationReason } : {}),
     phase: 'waiting',
     settleUntil: settleUntil(request.terminatedAt, request.paddingHours),
     paddingHours: request.paddingHours,
@@ -208,6 +210,7 @@ async function produceReport(
     [{
       leaseUuid: input.leaseUuid, userEmail: lease.userEmail, accountId: lease.accountId, version,
       billingWindow: window, report, chartKey: chart.key, resourceLevel: collection.resourceLevel,
+      ...(input.terminationReason ? { terminationReason: input.terminationReason } : {}),
     }],
   );
 
@@ -252,6 +255,7 @@ function detailsOf(s: LeaseStatus): string {
   const last = s.reports.at(-1);
   return [
     `**Phase:** ${s.phase} · **report version:** ${s.currentVersion} · **account:** ${s.accountId}`,
+    s.terminationReason ? `**Ended:** ${describeTerminationReason(s.terminationReason)}` : undefined,
     s.phase === 'waiting' ? `Settles at ${s.settleUntil}` : undefined,
     s.billingWindow ? `Billing window ${s.billingWindow.start} to ${s.billingWindow.end} (exclusive)` : undefined,
     last ? `**Total:** ${last.total} USD (v${last.version}) · \`${last.key}\`` : undefined,

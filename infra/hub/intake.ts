@@ -1,10 +1,10 @@
 import { Duration, SecretValue } from 'aws-cdk-lib';
-import { ApiDestination, Authorization, Connection, HttpMethod, type IEventBus, Rule, type IRuleTarget } from 'aws-cdk-lib/aws-events';
+import { ApiDestination, Authorization, Connection, HttpMethod, type IEventBus, Match, Rule, type IRuleTarget } from 'aws-cdk-lib/aws-events';
 import { ApiDestination as ApiDestinationTarget, SqsQueue } from 'aws-cdk-lib/aws-events-targets';
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { LeaseTerminatedEvent } from '../../src/domain/schemas';
+import { ISB_EVENT_SOURCE_PREFIX, LEASE_TERMINATED_DETAIL_TYPE, LEGACY_ISB_EVENT_SOURCE } from '../../src/domain/schemas';
 import { WEBHOOK_PATH } from '../../src/interfaces/webhook';
 import { acknowledge } from '../nag';
 
@@ -66,9 +66,11 @@ export class LeaseTerminatedIntake extends Construct {
     this.rule = new Rule(this, 'Rule', {
       description: 'ISB LeaseTerminated events to lease-costs',
       eventBus: props.bus,
+      // Exactly the sources the intake accepts (IsbEventSource), so nothing it would refuse fills a
+      // dead-letter queue: the ISB's `InnovationSandbox-<namespace>`, and the `isb` of older descriptions.
       eventPattern: {
-        source: [LeaseTerminatedEvent.shape.source.value],
-        detailType: [LeaseTerminatedEvent.shape['detail-type'].value],
+        source: Match.anyOf(Match.prefix(ISB_EVENT_SOURCE_PREFIX), Match.exactString(LEGACY_ISB_EVENT_SOURCE)),
+        detailType: [LEASE_TERMINATED_DETAIL_TYPE],
       },
       targets: [target],
     });

@@ -17,22 +17,53 @@ export const IsoDateTime = z.iso.datetime({ offset: true });
 /** A decimal amount as Cost Explorer sends it: never a JS number. */
 export const DecimalString = z.string().regex(/^-?\d+(\.\d+)?$/, 'must be a plain decimal string');
 
+/**
+ * Why the ISB ended a lease: its `LeaseTerminatedReasonSchema`, field for field
+ * (aws-solutions/innovation-sandbox-on-aws, source/common/events/lease-terminated-event.ts; comments
+ * are its FreeTextSchema, at most 1000 characters, source/common/utils/zod.ts).
+ */
+const IsbFreeText = z.string().max(1000);
+export const TerminationReasonSchema = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('Expired'), leaseDurationInHours: z.number().gt(0) }),
+  z.object({ type: z.literal('BudgetExceeded'), budget: z.number().optional(), totalSpend: z.number() }),
+  z.object({ type: z.literal('ManuallyTerminated'), comment: IsbFreeText }),
+  z.object({ type: z.literal('AccountQuarantined'), comment: IsbFreeText }),
+  z.object({ type: z.literal('Ejected'), comment: IsbFreeText }),
+  z.object({ type: z.literal('ProvisioningFailed'), comment: IsbFreeText }),
+]);
+export type TerminationReason = z.infer<typeof TerminationReasonSchema>;
+
+/**
+ * The ISB emits its events with source `InnovationSandbox-${ISB_NAMESPACE}`
+ * (source/common/isb-services/index.ts); older descriptions of it say `isb`. The source is no
+ * credential (the webhook's key and the queue's IAM policy are): the check only keeps out events
+ * that are plainly not the ISB's, such as our own `isb-costs` ones.
+ */
+export const ISB_EVENT_SOURCE_PREFIX = 'InnovationSandbox-';
+export const LEGACY_ISB_EVENT_SOURCE = 'isb';
+export const IsbEventSource = z.string().refine(
+  (s) => s === LEGACY_ISB_EVENT_SOURCE || (s.startsWith(ISB_EVENT_SOURCE_PREFIX) && s.length > ISB_EVENT_SOURCE_PREFIX.length),
+  `must be "${ISB_EVENT_SOURCE_PREFIX}<ISB namespace>" (or "${LEGACY_ISB_EVENT_SOURCE}")`,
+);
+
+export const LEASE_TERMINATED_DETAIL_TYPE = 'LeaseTerminated';
 export const LeaseTerminatedEvent = z.object({
   version: z.string().optional(),
   id: z.string().min(1).max(256),
-  'detail-type': z.literal('LeaseTerminated'),
-  source: z.literal('isb'),
+  'detail-type': z.literal(LEASE_TERMINATED_DETAIL_TYPE),
+  source: IsbEventSource,
   account: z.string().optional(),
   time: IsoDateTime,
   region: z.string().optional(),
   resources: z.array(z.string()).optional(),
+  // The ISB's LeaseTerminatedEventSchema: leaseId, accountId and reason, all required.
   detail: z.object({
     leaseId: z.object({
       userEmail: z.email(),
       uuid: LeaseUuid,
     }),
     accountId: AccountId,
-    reason: z.object({ type: z.string() }).loose().optional(),
+    reason: TerminationReasonSchema,
   }).loose(),
 });
 export type LeaseTerminatedEvent = z.infer<typeof LeaseTerminatedEvent>;
@@ -43,6 +74,8 @@ export const LeaseCostsInput = z.object({
   accountId: AccountId,
   /** The event's `time`: the settle delay counts from here. */
   terminatedAt: IsoDateTime,
+  /** Why the ISB ended the lease, from the event; absent for runs started from the lease list (reconcile, backfill). */
+  terminationReason: TerminationReasonSchema.optional(),
   /** Set when an operator corrected `terminatedAt` (`rerun --terminated-at`): it then wins over the ISB API's end date. */
   terminatedAtFromOperator: z.boolean().optional(),
   paddingHours: z.number().int().min(0).max(MAX_PADDING_HOURS).optional(),
@@ -149,6 +182,8 @@ export type LeasePhase = z.infer<typeof LeasePhase>;
 export interface LeaseStatus {
   leaseUuid: string;
   accountId: string;
+  /** From the LeaseTerminated event; absent when the run did not start from one. */
+  terminationReason?: TerminationReason;
   phase: LeasePhase;
   settleUntil: string;
   paddingHours: number;

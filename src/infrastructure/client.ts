@@ -61,6 +61,7 @@ export const inputFromEvent = (
   userEmail: event.detail.leaseId.userEmail,
   accountId: event.detail.accountId,
   terminatedAt: event.time,
+  terminationReason: event.detail.reason,
   paddingHours: config.BILLING_PADDING_HOURS,
   rerunWindowHours: config.RERUN_WINDOW_DAYS * 24,
 });

@@ -1,5 +1,45 @@
 import { formatAmount, Money } from '../../src/domain/money';
+import { randomUUID } from 'node:crypto';
+import type { LeaseTerminatedEvent, TerminationReason } from '../../src/domain/schemas';
 import type { FakeCostItem } from './cost-explorer';
+
+/**
+ * One reason of each type the ISB defines, with the values its own code gives them
+ * (aws-solutions/innovation-sandbox-on-aws, source/common/events/lease-terminated-event.ts,
+ * getLeaseTerminatedReason: the lease's duration, its maxSpend and totalCostAccrued, fixed comments).
+ */
+export const SAMPLE_TERMINATION_REASONS = {
+  Expired: { type: 'Expired', leaseDurationInHours: 24 },
+  BudgetExceeded: { type: 'BudgetExceeded', budget: 50, totalSpend: 50.37 },
+  ManuallyTerminated: { type: 'ManuallyTerminated', comment: 'Terminated by admin' },
+  AccountQuarantined: { type: 'AccountQuarantined', comment: 'Account quarantined by admin' },
+  Ejected: { type: 'Ejected', comment: 'Account ejected by admin' },
+  ProvisioningFailed: { type: 'ProvisioningFailed', comment: 'Blueprint deployment failed' },
+} as const satisfies { [T in TerminationReason['type']]: Extract<TerminationReason, { type: T }> };
+
+/**
+ * A LeaseTerminated envelope as the ISB emits it (source `InnovationSandbox-<ISB_NAMESPACE>`,
+ * source/common/isb-services/index.ts), shaped like the contract's data/lease-terminated.json.
+ */
+export function sampleLeaseTerminatedEvent(opts: {
+  uuid?: string; userEmail?: string; accountId?: string; time?: string; reason?: TerminationReason; source?: string;
+} = {}): LeaseTerminatedEvent {
+  return {
+    version: '0',
+    id: randomUUID(),
+    'detail-type': 'LeaseTerminated',
+    source: opts.source ?? 'InnovationSandbox-ndx',
+    account: '111122223333',
+    time: opts.time ?? new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+    region: 'eu-west-2',
+    resources: [],
+    detail: {
+      leaseId: { userEmail: opts.userEmail ?? 'ada.lovelace@example.gov.uk', uuid: opts.uuid ?? randomUUID() },
+      accountId: opts.accountId ?? '123456789012',
+      reason: opts.reason ?? SAMPLE_TERMINATION_REASONS.Expired,
+    },
+  };
+}
 
 const SERVICES = [
   ['Amazon Elastic Compute Cloud - Compute', 'ec2', 'instance/i-'],

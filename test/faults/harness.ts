@@ -97,15 +97,20 @@ class FatalWorkflowState extends Error {}
 
 const received = new Map<string, EventEnvelope[]>();
 
-/** Every LeaseCostsGenerated event the stack's capture has delivered so far (kept across cases). */
+/**
+ * Every LeaseCostsReportPublished event (the one naming the version) the stack's capture has
+ * delivered so far (kept across cases). The LeaseCostsGenerated beside each is drained too, so the
+ * capture checks it against its consumer's contract.
+ */
 async function eventsSoFar(stack: Stack): Promise<EventEnvelope[]> {
-  const all = received.get(stack.events.queueUrl) ?? [];
-  received.set(stack.events.queueUrl, all);
-  all.push(...(await stack.events.receiveAll(2_000)));
+  const all = received.get(stack.published.queueUrl) ?? [];
+  received.set(stack.published.queueUrl, all);
+  const [published] = await Promise.all([stack.published.receiveAll(2_000), stack.events.receiveAll(2_000)]);
+  all.push(...published);
   return all;
 }
 
-/** The LeaseCostsGenerated events for one lease that the stack's capture has delivered so far. */
+/** The LeaseCostsReportPublished events for one lease that the stack's capture has delivered so far. */
 export async function eventsFor(stack: Stack, lease: FaultLease): Promise<EventEnvelope[]> {
   return (await eventsSoFar(stack)).filter((e) => (e.detail as { leaseId?: string }).leaseId === lease.uuid);
 }

@@ -8,6 +8,7 @@ import { createWorker, type LeaseCostsWorker } from '../../src/interfaces/worker
 import { startFakeCostExplorer, type FakeCostExplorer, type FakeCostExplorerOptions } from '../../support/fakes/cost-explorer';
 import { startFakeIsbApi, type FakeIsbApi } from '../../support/fakes/isb-api';
 import { awsEnvFor, clientConfig, createBucket, createEventCapture, type EventCapture } from '../../support/aws';
+import { REPORT_PUBLISHED_DETAIL_TYPE } from '../../src/domain/events';
 import { testClient, uniqueTaskQueue, workerOptionsBase } from './temporal';
 
 export const ROLE_ARN = 'arn:aws:iam::999988887777:role/IsbCostExplorerAccess';
@@ -18,7 +19,10 @@ export interface Stack {
   config: Config;
   client: Client;
   s3: S3Client;
+  /** LeaseCostsGenerated, as its consumers receive it. */
   events: EventCapture;
+  /** LeaseCostsReportPublished, the report's details. */
+  published: EventCapture;
   motoEndpoint: string;
   /** Starts (or restarts) the real worker with production wiring pointed at the stand-ins. */
   startWorker(): Promise<LeaseCostsWorker>;
@@ -46,7 +50,10 @@ export async function startStack(
   const busName = `isb-${id}`;
   const secretName = `isb/jwt-${id}`;
   await createBucket(motoEndpoint, bucket);
-  const events = await createEventCapture(motoEndpoint, { busName });
+  const [events, published] = await Promise.all([
+    createEventCapture(motoEndpoint, { busName }),
+    createEventCapture(motoEndpoint, { busName, detailType: REPORT_PUBLISHED_DETAIL_TYPE }),
+  ]);
   const sm = new SecretsManagerClient(clientConfig(motoEndpoint));
   await sm.send(new CreateSecretCommand({ Name: secretName, SecretString: jwtSecret }));
   sm.destroy();
@@ -69,7 +76,7 @@ export async function startStack(
   let running: Promise<void> | undefined;
 
   const stack: Stack = {
-    ce, isb, config, s3, events, motoEndpoint,
+    ce, isb, config, s3, events, published, motoEndpoint,
     client: testClient(temporalAddress),
     async startWorker() {
       await stack.stopWorker();
@@ -93,6 +100,7 @@ export async function startStack(
     async stop() {
       await stack.stopWorker();
       events.close();
+      published.close();
       s3.destroy();
       await Promise.allSettled([ce.close(), isb.close()]);
     },

@@ -13,7 +13,7 @@ describe('hub stack with the SQS intake', () => {
     expect(resourcesOf(hub, 'AWS::Events::Connection')).toEqual([]);
     expect(queues).toHaveLength(3);
     const [[, rule]] = resourcesOf(hub, 'AWS::Events::Rule') as [[string, Record<string, any>]];
-    expect(rule.EventPattern).toEqual({ source: ['isb'], 'detail-type': ['LeaseTerminated'] });
+    expect(rule.EventPattern).toEqual({ source: [{ prefix: 'InnovationSandbox-' }, 'isb'], 'detail-type': ['LeaseTerminated'] });
     expect(rule.Targets[0]).toMatchObject({
       Arn: { 'Fn::GetAtt': [queueId, 'Arn'] },
       RetryPolicy: { MaximumRetryAttempts: 185, MaximumEventAgeInSeconds: 86400 },

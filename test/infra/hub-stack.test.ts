@@ -47,7 +47,7 @@ describe('hub stack: report bucket', () => {
 describe('hub stack: intake through an API destination', () => {
   it('routes LeaseTerminated from the ISB bus to the webhook, retrying for 24 hours into a dead-letter queue', () => {
     const [[, rule]] = resourcesOf(hub, 'AWS::Events::Rule') as [[string, Record<string, any>]];
-    expect(rule.EventPattern).toEqual({ source: ['isb'], 'detail-type': ['LeaseTerminated'] });
+    expect(rule.EventPattern).toEqual({ source: [{ prefix: 'InnovationSandbox-' }, 'isb'], 'detail-type': ['LeaseTerminated'] });
     expect(JSON.stringify(rule.EventBusName)).toContain('IsbEventBusArn');
     expect(rule.Targets).toHaveLength(1);
     const destinationId = logicalId('AWS::Events::ApiDestination', () => true);

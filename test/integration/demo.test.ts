@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { freePort } from '../../support/ports';
 import { SERVICE_LEVEL_RESOURCE } from '../../src/domain/collection';
 import { runCli } from '../helpers/cli';
+import { checkEventContract } from '../../support/events';
 import { waitFor } from '../helpers/wait';
 
 const BIN = join(import.meta.dirname, '..', '..', 'bin', 'lease-costs.mjs');
@@ -101,6 +102,20 @@ async function checkDemo(demo: ReturnType<typeof collect>, { t0, port, uiPort }:
     expect(html).toMatch(/<svg[^>]*>[^]*aria-roledescription="bar"[^]*<\/svg>/);
     // The demo turns REPORT_FOCUS on: the FOCUS file's location is printed beside the CSV's.
     expect(block, block).toMatch(/\n {2}FOCUS\s+s3:\/\/lease-costs-demo\/\S+-v1\.focus\.csv\n/);
+    // Why the lease ended, from the ISB's event (the reconciled lease had none), and both events.
+    expect(block, block).toMatch(/\n {2}ended\s+(Expired \(lease duration 480 h\)|BudgetExceeded \(spent 50\.37 USD of a 50 USD budget\)|ManuallyTerminated: Terminated by admin|\(no LeaseTerminated event: found by the reconcile schedule\))\n/);
+    expect(block, block).toMatch(/\n {2}events\s+LeaseCostsGenerated \(totalCost -?\d+(\.\d+)?\), LeaseCostsReportPublished × 1\n/);
+  }
+
+  // Every event the demo emitted, as a consumer's rule received it: each passes its contract
+  // (LeaseCostsGenerated exactly as the NDX notification service accepts it), one of each per lease.
+  const eventsPath = stdout.match(/as a consumer's rule receives them: (\S+\.jsonl)/)?.[1];
+  expect(eventsPath, stdout).toBeDefined();
+  const emitted = (await readFile(eventsPath!, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { 'detail-type': string; source: string; detail: { leaseId: string } });
+  for (const e of emitted) checkEventContract(e);
+  const uuids = blocks.map((b) => b.match(/lease ([0-9a-f-]{36})/)![1]!).sort();
+  for (const type of ['LeaseCostsGenerated', 'LeaseCostsReportPublished']) {
+    expect(emitted.filter((e) => e['detail-type'] === type).map((e) => e.detail.leaseId).sort(), type).toEqual(uuids);
   }
 
   // The environment block, as a second terminal would paste it, runs `status` for a demo lease.

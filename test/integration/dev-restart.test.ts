@@ -10,7 +10,7 @@ import { freePort, isPortFree } from '../../support/ports';
 import type { LeaseStatus } from '../../src/domain/schemas';
 import { spawnManaged, type ManagedProcess } from '../../support/tools';
 import { awsEnvFor } from '../../support/aws';
-import { leaseTerminatedEvent } from '../helpers/events';
+import { leaseTerminatedEvent } from '../../support/events';
 import { httpRequest } from '../helpers/http';
 import { dailyCosts, startStack, type Stack } from '../helpers/stack';
 import { listWhenSettled } from '../helpers/temporal';

@@ -1,5 +1,5 @@
 // LeaseCostsFailed on the real stack: a run that fails for good emits exactly one event, read back
-// through EventBridge → SQS on moto; LeaseCostsGenerated carries the same schemaVersion.
+// through EventBridge → SQS on moto; LeaseCostsReportPublished carries the same schemaVersion.
 import { randomUUID } from 'node:crypto';
 import { WorkflowFailedError } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -51,15 +51,15 @@ describe('failure and success events', () => {
     });
   });
 
-  it('gives LeaseCostsGenerated the same schemaVersion, and emits no failure for a published lease', async () => {
+  it('gives LeaseCostsReportPublished the same schemaVersion, and emits no failure for a published lease', async () => {
     const l = lease();
     stack.isb.addLease({ uuid: l.uuid, userEmail: l.userEmail, accountId: l.accountId, startDate: l.startDate, endDate: l.terminatedAt, status: 'Expired' });
     const today = new Date().toISOString().slice(0, 10);
     stack.ce.addCosts(dailyCosts({ accountId: l.accountId, start: l.startDate.slice(0, 10), end: today, service: 'AWS Lambda', resourceId: 'fn', region: 'eu-west-2', amount: '0.25' }));
     await start(l);
     await stack.client.workflow.getHandle(workflowIdFor(l.uuid)).result();
-    const generated = (await stack.events.receiveAll<Record<string, unknown>>(3_000)).filter((e) => e.detail.leaseId === l.uuid);
-    expect(generated.map((e) => e.detail.schemaVersion)).toEqual([1]);
+    const published = (await stack.published.receiveAll<Record<string, unknown>>(3_000)).filter((e) => e.detail.leaseId === l.uuid);
+    expect(published.map((e) => e.detail.schemaVersion)).toEqual([1]);
     expect((await failures.receiveAll<Record<string, unknown>>(1_000)).filter((e) => e.detail.leaseId === l.uuid)).toEqual([]);
   });
 });

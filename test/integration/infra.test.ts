@@ -175,16 +175,17 @@ describe('moto', () => {
 
   it('delivers matching PutEvents to the SQS capture queue, and only those', async () => {
     const busName = `infra-bus-${process.pid}`;
-    const capture = await createEventCapture(endpoint, { busName });
+    // A detail-type of no contract: this checks the plumbing, not an event of ours.
+    const capture = await createEventCapture(endpoint, { busName, detailType: 'CaptureProbe' });
     const events = new EventBridgeClient(clientConfig(endpoint));
     try {
       const detail = { leaseId: 'abc', totalCost: 1.25, exactTotal: '1.2500000001' };
       const res = await events.send(
         new PutEventsCommand({
           Entries: [
-            { EventBusName: busName, Source: 'isb-costs', DetailType: 'LeaseCostsGenerated', Detail: JSON.stringify(detail) },
+            { EventBusName: busName, Source: 'isb-costs', DetailType: 'CaptureProbe', Detail: JSON.stringify(detail) },
             { EventBusName: busName, Source: 'isb-costs', DetailType: 'SomethingElse', Detail: '{}' },
-            { EventBusName: busName, Source: 'other', DetailType: 'LeaseCostsGenerated', Detail: '{}' },
+            { EventBusName: busName, Source: 'other', DetailType: 'CaptureProbe', Detail: '{}' },
           ],
         }),
       );
@@ -194,7 +195,7 @@ describe('moto', () => {
       expect(received).toHaveLength(1);
       expect(received[0]).toMatchObject({
         source: 'isb-costs',
-        'detail-type': 'LeaseCostsGenerated',
+        'detail-type': 'CaptureProbe',
         region: 'us-east-1',
         detail,
       });

@@ -17,6 +17,7 @@ import { startIntake, type RunningIntake } from '../../src/interfaces/intake';
 import { join as joinPath } from 'node:path';
 import { spawnManaged } from '../../support/tools';
 import { awsEnvFor, clientConfig } from '../../support/aws';
+import { ISB_TERMINATION_REASONS, leaseTerminatedEvent } from '../../support/events';
 import { runCli } from '../helpers/cli';
 import { testClient, uniqueTaskQueue } from '../helpers/temporal';
 import { waitFor } from '../helpers/wait';
@@ -47,13 +48,9 @@ const counts = async (url: string) => {
 };
 const dlqBodies = async (dlq: string) => ((await sqs.send(new ReceiveMessageCommand({ QueueUrl: dlq, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }))).Messages ?? []).map((m) => m.Body);
 
-function envelope(uuid = randomUUID()) {
-  return {
-    version: '0', id: randomUUID(), 'detail-type': 'LeaseTerminated', source: 'isb', account: '111122223333',
-    time: new Date(Date.now() - 3600_000).toISOString(), region: 'us-east-1', resources: [],
-    detail: { leaseId: { userEmail: 'ada@example.gov.uk', uuid }, accountId: '123456789012', reason: { type: 'Expired' } },
-  };
-}
+/** The ISB's envelope (source InnovationSandbox-ndx), ended an hour ago. */
+const envelope = (opts: Parameters<typeof leaseTerminatedEvent>[0] = {}) =>
+  leaseTerminatedEvent({ time: new Date(Date.now() - 3600_000).toISOString(), ...opts });
 const send = (url: string, body: unknown) => sqs.send(new SendMessageCommand({ QueueUrl: url, MessageBody: typeof body === 'string' ? body : JSON.stringify(body) }));
 
 function run(client: Client, queueUrl: string) {
@@ -76,6 +73,26 @@ describe('lease-costs intake', () => {
       await send(url, { ...event, id: randomUUID() }); // EventBridge delivers at least once
       await waitFor(async () => (logs.some((l) => l.msg === 'duplicate') ? true : undefined), 15_000, 'duplicate');
       expect((await handle.describe()).runId).toBe(runId);
+      await waitFor(async () => ((await counts(url)) === 0 ? true : undefined), 10_000, 'queue empty');
+      expect(await dlqBodies(dlq)).toEqual([]);
+    } finally {
+      await intake.stop();
+    }
+  });
+
+  it('starts a run for every reason the ISB gives, from any InnovationSandbox-<namespace> source, and the run keeps the reason', async () => {
+    const { url, dlq } = await queueWithDlq();
+    const client = testClient();
+    const { intake, logs } = run(client, url);
+    try {
+      const events = ISB_TERMINATION_REASONS.map((reason, i) => envelope({ reason, source: i % 2 ? 'InnovationSandbox-ndx' : 'InnovationSandbox-test' }));
+      for (const e of events) await send(url, e);
+      await waitFor(async () => (logs.filter((l) => l.msg === 'started').length === events.length ? true : undefined), 20_000, 'every run started');
+      for (const e of events) {
+        const history = await client.workflow.getHandle(workflowIdFor(e.detail.leaseId.uuid)).fetchHistory();
+        const [payload] = history.events![0]!.workflowExecutionStartedEventAttributes!.input!.payloads!;
+        expect(JSON.parse(Buffer.from(payload!.data!).toString('utf8')).terminationReason).toEqual(e.detail.reason);
+      }
       await waitFor(async () => ((await counts(url)) === 0 ? true : undefined), 10_000, 'queue empty');
       expect(await dlqBodies(dlq)).toEqual([]);
     } finally {

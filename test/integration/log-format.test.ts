@@ -4,7 +4,7 @@ import { afterAll, describe, expect, inject, it } from 'vitest';
 import { freePort } from '../../support/ports';
 import { spawnManaged, type ManagedProcess } from '../../support/tools';
 import { WEBHOOK_PATH } from '../../src/interfaces/webhook';
-import { leaseTerminatedEvent } from '../helpers/events';
+import { leaseTerminatedEvent } from '../../support/events';
 import { httpRequest } from '../helpers/http';
 import { uniqueTaskQueue } from '../helpers/temporal';
 import { waitFor } from '../helpers/wait';

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { settleUntil } from '../../src/domain/billing-window';
 import { startLeaseCosts, workflowIdFor } from '../../src/infrastructure/client';
 import type { LeaseStatus } from '../../src/domain/schemas';
+import { SAMPLE_TERMINATION_REASONS } from '../../support/fakes/sample-data';
 import { runCli } from '../helpers/cli';
 import { fetchHistory } from '../helpers/temporal';
 import { dailyCosts, startStack, type Stack } from '../helpers/stack';
@@ -25,7 +26,10 @@ function lease(opts: { settleInMs: number; rerunWindowHours?: number }) {
   const startDate = new Date(now - 2 * 24 * HOUR).toISOString();
   stack.isb.addLease({ ...l, startDate, status: 'Expired' });
   stack.ce.addCosts(dailyCosts({ accountId: l.accountId, start: startDate.slice(0, 10), end: new Date(now + 2 * 24 * HOUR).toISOString().slice(0, 10), service: 'AWS Lambda', resourceId: `arn:aws:lambda:eu-west-2:${l.accountId}:function:f`, region: 'eu-west-2', amount: '0.125' }));
-  const input = { leaseUuid: l.uuid, userEmail: l.userEmail, accountId: l.accountId, terminatedAt: new Date(now - HOUR + opts.settleInMs).toISOString(), paddingHours: 1, rerunWindowHours: opts.rerunWindowHours ?? 0 };
+  const input = {
+    leaseUuid: l.uuid, userEmail: l.userEmail, accountId: l.accountId, terminatedAt: new Date(now - HOUR + opts.settleInMs).toISOString(), paddingHours: 1, rerunWindowHours: opts.rerunWindowHours ?? 0,
+    terminationReason: SAMPLE_TERMINATION_REASONS.ProvisioningFailed,
+  };
   return { ...l, input, start: () => startLeaseCosts(stack.client, stack.config.TEMPORAL_TASK_QUEUE, input) };
 }
 
@@ -35,8 +39,9 @@ const published = (uuid: string, version: number) => waitFor(async () => {
   const s = await query(uuid);
   return s.phase === 'published' && s.reports.at(-1)?.version === version ? s : undefined;
 });
+/** LeaseCostsReportPublished: the event that names the version, its key and the exact total. */
 const eventsFor = async (uuid: string) =>
-  (await stack.events.receiveAll<Record<string, unknown>>(1500)).filter((e) => e.detail.leaseId === uuid);
+  (await stack.published.receiveAll<Record<string, unknown>>(1500)).filter((e) => e.detail.leaseId === uuid);
 
 describe('operating lease runs', () => {
   it('collect-now during a one-hour delay produces the report within seconds', async () => {
@@ -48,6 +53,7 @@ describe('operating lease runs', () => {
     expect(status.code).toBe(0);
     expect(status.stdout).toMatch(/phase\s+waiting/);
     expect(status.stdout).toContain(`settle until ${settleUntil(l.input.terminatedAt, 1)}`);
+    expect(status.stdout).toMatch(/\nended\s+ProvisioningFailed: Blueprint deployment failed\n/);
 
     const t0 = Date.now();
     const res = await runCli(['collect-now', l.uuid], cliEnv);
@@ -79,6 +85,8 @@ describe('operating lease runs', () => {
     expect(events.map((e) => e.detail.reportVersion).sort()).toEqual([1, 2, 3]);
     expect(new Set(events.map((e) => e.detail.s3Key)).size).toBe(3);
     for (const e of events) expect(e.detail.totalCostExact).toBe(v3.reports.find((r) => r.version === e.detail.reportVersion)!.total);
+    // The reason travels through the rerun signal's continue-as-new and the CLI's new run alike.
+    for (const e of events) expect(e.detail.terminationReason).toEqual(l.input.terminationReason);
   });
 
   it('status follows each phase, and visibility finds the run by LeaseUuid and AwsAccountId', async () => {

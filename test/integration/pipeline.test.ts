@@ -9,6 +9,8 @@ import { computeBillingWindow, utcDay } from '../../src/domain/billing-window';
 import { startLeaseCosts, workflowIdFor } from '../../src/infrastructure/client';
 import type { LeaseCostsResult } from '../../workflows';
 import type { FakeCostItem } from '../../support/fakes/cost-explorer';
+import { SAMPLE_TERMINATION_REASONS } from '../../support/fakes/sample-data';
+import type { TerminationReason } from '../../src/domain/schemas';
 import { ceCallsFor, refetchedPages } from '../faults/harness';
 import { rawHistoryText } from '../helpers/history';
 import { fetchHistory, recordHistory, workflowBundlePath } from '../helpers/temporal';
@@ -25,7 +27,7 @@ beforeAll(async () => {
 afterAll(async () => stack?.stop());
 
 /** A lease that ended `padding` ago minus a few seconds: the settle timer fires almost at once. */
-function newLease(opts: { daysAgo: number; accountId?: string; settleInMs?: number }) {
+function newLease(opts: { daysAgo: number; accountId?: string; settleInMs?: number; terminationReason?: TerminationReason }) {
   const now = Date.now();
   const lease = {
     uuid: randomUUID(),
@@ -34,6 +36,7 @@ function newLease(opts: { daysAgo: number; accountId?: string; settleInMs?: numb
     startDate: new Date(now - opts.daysAgo * 24 * HOUR).toISOString(),
     terminatedAt: new Date(now - HOUR + (opts.settleInMs ?? 3000)).toISOString(),
     paddingHours: 1,
+    terminationReason: opts.terminationReason,
   };
   stack.isb.addLease({ uuid: lease.uuid, userEmail: lease.userEmail, accountId: lease.accountId, startDate: lease.startDate, status: 'Expired' });
   const window = computeBillingWindow({ leaseStart: lease.startDate, leaseEnd: lease.terminatedAt, paddingHours: 1 });
@@ -42,7 +45,7 @@ function newLease(opts: { daysAgo: number; accountId?: string; settleInMs?: numb
 
 const start = (lease: ReturnType<typeof newLease>) => startLeaseCosts(stack.client, stack.config.TEMPORAL_TASK_QUEUE, {
   leaseUuid: lease.uuid, userEmail: lease.userEmail, accountId: lease.accountId, terminatedAt: lease.terminatedAt,
-  paddingHours: lease.paddingHours, rerunWindowHours: 0,
+  paddingHours: lease.paddingHours, rerunWindowHours: 0, ...(lease.terminationReason ? { terminationReason: lease.terminationReason } : {}),
 });
 
 const result = (uuid: string) => stack.client.workflow.getHandle(workflowIdFor(uuid)).result() as Promise<LeaseCostsResult>;
@@ -57,8 +60,8 @@ function readCsv(body: Buffer) {
 const addDay = (d: string, n: number) => new Date(Date.parse(`${d}T00:00:00Z`) + n * 24 * HOUR).toISOString().slice(0, 10);
 
 describe('lease-cost pipeline on a real Temporal dev server, moto and the fakes', () => {
-  it('publishes an exact, verified CSV, a working presigned URL and exactly one event', async () => {
-    const lease = newLease({ daysAgo: 3 });
+  it('publishes an exact, verified CSV, a working presigned URL, one drop-in LeaseCostsGenerated and one LeaseCostsReportPublished', async () => {
+    const lease = newLease({ daysAgo: 3, terminationReason: SAMPLE_TERMINATION_REASONS.BudgetExceeded });
     const { start: from, end: to } = lease.window;
     const resources = [
       { service: 'Amazon Elastic Compute Cloud - Compute', resourceId: `arn:aws:ec2:eu-west-2:${ACCOUNT}:instance/i-0abc`, region: 'eu-west-2', amount: '1.2345678901' },
@@ -103,15 +106,31 @@ describe('lease-cost pipeline on a real Temporal dev server, moto and the fakes'
     expect(object.body.toString()).toContain(`'=HYPERLINK`);
     expect(object.body.toString()).not.toMatch(/e-\d/);
 
+    // The drop-in, exactly as its consumer accepts it (the capture checks every field), and the report's details beside it.
     const events = (await stack.events.receiveAll<Record<string, unknown>>(3000)).filter((e) => e.detail.leaseId === lease.uuid);
     expect(events).toHaveLength(1);
     const detail = events[0]!.detail;
     expect(events[0]!.source).toBe('isb-costs');
     expect(events[0]!['detail-type']).toBe('LeaseCostsGenerated');
-    expect(detail).toMatchObject({
-      leaseId: lease.uuid, userEmail: lease.userEmail, accountId: ACCOUNT, currency: 'USD', startDate: from,
-      endDate: addDay(to, -1), totalCostExact: expectedTotal, reportVersion: 1, s3Key: summary.s3Key, checksumSha256: sha,
+    expect(detail).toEqual({
+      leaseId: lease.uuid, userEmail: lease.userEmail, accountId: ACCOUNT, currency: 'USD',
+      // The billing window, as the Lambda it replaces sent it: endDate is the exclusive end.
+      startDate: from, endDate: to,
       totalCost: new Decimal(expectedTotal).toDecimalPlaces(2).toNumber(),
+      csvUrl: expect.any(String), urlExpiresAt: expect.any(String),
+    });
+    const reports = (await stack.published.receiveAll<Record<string, unknown>>(3000)).filter((e) => e.detail.leaseId === lease.uuid);
+    expect(reports).toHaveLength(1);
+    expect(reports[0]!.source).toBe('isb-costs');
+    expect(reports[0]!['detail-type']).toBe('LeaseCostsReportPublished');
+    const report = reports[0]!.detail;
+    expect(report).toEqual({
+      schemaVersion: 1, leaseId: lease.uuid, userEmail: lease.userEmail, accountId: ACCOUNT,
+      totalCostExact: expectedTotal, currency: 'USD', reportVersion: 1,
+      s3Bucket: stack.config.S3_BUCKET_NAME, s3Key: summary.s3Key, checksumSha256: sha, rowCount: resources.length, resourceLevel: 'used',
+      billingPeriodStart: from, billingPeriodEndExclusive: to,
+      reportUrl: expect.any(String), urlExpiresAt: detail.urlExpiresAt, focusKey: null,
+      terminationReason: lease.terminationReason, idempotencyKey: `${lease.uuid}:v1`,
     });
 
     const download = await fetch(detail.csvUrl as string);
@@ -119,7 +138,7 @@ describe('lease-cost pipeline on a real Temporal dev server, moto and the fakes'
     expect(Buffer.from(await download.arrayBuffer()).equals(object.body)).toBe(true);
     expect(Date.parse(detail.urlExpiresAt as string) - Date.now()).toBeGreaterThan(6.9 * 24 * HOUR);
     // reportUrl: the HTML report beside the CSV, with the same exact total and hostile names as text.
-    const page = await fetch(detail.reportUrl as string);
+    const page = await fetch(report.reportUrl as string);
     expect(page.status).toBe(200);
     expect(page.headers.get('content-type')).toBe('text/html; charset=utf-8');
     const html = await page.text();
@@ -218,11 +237,27 @@ describe('lease-cost pipeline on a real Temporal dev server, moto and the fakes'
       const csv = readCsv((await stack.getObject(summary.s3Key)).body);
       expect(csv.rows).toEqual([{ name: '(service level)', service: 'AWS Glue', region: 'eu-west-2', cost: summary.totalCost }]);
       expect(summary.totalCost).toBe(stack.ce.expectedTotal({ accountId: lease.accountId, start: lease.window.start, end: lease.window.end, recordType: 'Usage' }));
-      const events = (await stack.events.receiveAll<Record<string, unknown>>(3000)).filter((e) => e.detail.leaseId === lease.uuid);
+      const events = (await stack.published.receiveAll<Record<string, unknown>>(3000)).filter((e) => e.detail.leaseId === lease.uuid);
       expect(events.map((e) => e.detail.resourceLevel)).toEqual(['unavailable']);
     } finally {
       stack.ce.resetFaults();
     }
+  });
+
+  it('a lease that cost nothing still gets its report and a LeaseCostsGenerated with totalCost 0', async () => {
+    // No Cost Explorer data for this account at all, as for a lease nobody used.
+    const lease = newLease({ daysAgo: 2, accountId: '101010101010', terminationReason: SAMPLE_TERMINATION_REASONS.Expired });
+    await start(lease);
+    const summary = await result(lease.uuid);
+    expect(summary).toMatchObject({ totalCost: '0', rowCount: 0 });
+    const csv = readCsv((await stack.getObject(summary.s3Key)).body);
+    expect(csv.header).toEqual(['Resource Name', 'Service', 'Region', 'Cost']);
+    expect(csv.rows).toEqual([]);
+    const [generated, ...moreGenerated] = (await stack.events.receiveAll<Record<string, unknown>>(3000)).filter((e) => e.detail.leaseId === lease.uuid);
+    expect(moreGenerated).toEqual([]);
+    expect(generated!.detail).toMatchObject({ totalCost: 0, currency: 'USD', startDate: lease.window.start, endDate: lease.window.end });
+    const [published] = (await stack.published.receiveAll<Record<string, unknown>>(3000)).filter((e) => e.detail.leaseId === lease.uuid);
+    expect(published!.detail).toMatchObject({ totalCostExact: '0', rowCount: 0, terminationReason: SAMPLE_TERMINATION_REASONS.Expired });
   });
 
   it('gives every resource row the region Cost Explorer reports, ARN or not, exact per (resource, service, region)', async () => {

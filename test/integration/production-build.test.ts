@@ -22,7 +22,7 @@ import { awsEnvFor, clientConfig } from '../../support/aws';
 import { freePort } from '../../support/ports';
 import { repoRoot, spawnManaged, type ManagedProcess } from '../../support/tools';
 import { runCli, type CliRun } from '../helpers/cli';
-import { leaseTerminatedEvent } from '../helpers/events';
+import { leaseTerminatedEvent } from '../../support/events';
 import { httpRequest } from '../helpers/http';
 import { dailyCosts, startStack, type Stack } from '../helpers/stack';
 import { fetchHistory } from '../helpers/temporal';

@@ -58,7 +58,11 @@ async function publishedReport(): Promise<{ csvUrl: string; reportUrl: string; u
   const result = await stack.client.workflow.getHandle(workflowIdFor(lease.uuid)).result() as LeaseCostsResult;
   const events = (await stack.events.receiveAll<Record<string, string>>(2000)).filter((e) => e.detail.leaseId === lease.uuid);
   expect(events).toHaveLength(1);
-  const { csvUrl, reportUrl, urlExpiresAt } = events[0]!.detail;
+  const { csvUrl, urlExpiresAt } = events[0]!.detail;
+  const published = (await stack.published.receiveAll<Record<string, string>>(2000)).filter((e) => e.detail.leaseId === lease.uuid);
+  expect(published).toHaveLength(1);
+  const { reportUrl } = published[0]!.detail;
+  expect(published[0]!.detail.urlExpiresAt).toBe(urlExpiresAt);
   return { csvUrl: csvUrl!, reportUrl: reportUrl!, urlExpiresAt: urlExpiresAt!, key: result.s3Key, chartKey: result.reports[0]!.chartKey! };
 }
 

@@ -96,7 +96,7 @@ describe('the summary and the FOCUS file beside the CSV', () => {
     expect(lines.some((l) => l.ResourceId === "'=HYPERLINK(\"x\")")).toBe(true);
     expect(lines.some((l) => l.ResourceId === '')).toBe(true);
 
-    const events = (await stack.events.receiveAll<Record<string, unknown>>(3000)).filter((e) => e.detail.leaseId === uuid);
+    const events = (await stack.published.receiveAll<Record<string, unknown>>(3000)).filter((e) => e.detail.leaseId === uuid);
     expect(events.map((e) => e.detail.focusKey)).toEqual([reportKey('reports/', uuid, 1, 'focus')]);
   });
 });

@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LeaseTerminatedEvent } from '../../src/domain/schemas';
 import { buildWebhookServer, WEBHOOK_PATH } from '../../src/interfaces/webhook';
-import { leaseTerminatedEvent } from '../helpers/events';
+import { leaseTerminatedEvent } from '../../support/events';
 import { httpRequest } from '../helpers/http';
 import { silentLogger } from '../helpers/logs';
 import { testClient, uniqueTaskQueue } from '../helpers/temporal';
@@ -39,7 +39,7 @@ const hostileString = fc.oneof(
 );
 /** A valid event with one field at any depth replaced by hostile data, kept only if the schema rejects it. */
 const mutatedEvent = fc.tuple(
-  fc.constantFrom('id', 'detail-type', 'source', 'time', 'detail', 'detail.accountId', 'detail.leaseId', 'detail.leaseId.uuid', 'detail.leaseId.userEmail', 'version', 'resources'),
+  fc.constantFrom('id', 'detail-type', 'source', 'time', 'detail', 'detail.accountId', 'detail.leaseId', 'detail.leaseId.uuid', 'detail.leaseId.userEmail', 'detail.reason', 'detail.reason.type', 'detail.reason.leaseDurationInHours', 'version', 'resources'),
   fc.oneof(hostileString, fc.integer(), fc.double(), fc.boolean(), fc.constant(null), fc.jsonValue({ maxDepth: 3 }), fc.array(fc.anything(), { maxLength: 3 })),
 ).map(([path, value]) => {
   const copy = structuredClone(valid) as Record<string, unknown>;

@@ -9,7 +9,7 @@ import { startTemporalDevServer, type DevServer } from '../../support/dev-server
 import { freePort } from '../../support/ports';
 import type { LeaseStatus } from '../../src/domain/schemas';
 import { buildWebhookServer, runWebhook, WEBHOOK_PATH, type RunningWebhook } from '../../src/interfaces/webhook';
-import { leaseTerminatedEvent } from '../helpers/events';
+import { ISB_TERMINATION_REASONS, leaseTerminatedEvent } from '../../support/events';
 import { memoryLogger, silentLogger } from '../helpers/logs';
 import { httpRequest } from '../helpers/http';
 import { dailyCosts, startStack, type Stack } from '../helpers/stack';
@@ -80,6 +80,21 @@ describe('webhook intake', () => {
     expect(JSON.stringify(accessLog)).not.toContain(event.detail.leaseId.userEmail);
   });
 
+  it('accepts LeaseTerminated as the ISB emits it: any InnovationSandbox-<namespace> source (or isb), every reason shape, which the run keeps', async () => {
+    const sources = ['InnovationSandbox-ndx', 'InnovationSandbox-myisb', 'isb'];
+    const events = ISB_TERMINATION_REASONS.map((reason, i) => leaseTerminatedEvent({ reason, source: sources[i % sources.length] }));
+    for (const event of events) {
+      const res = await post(event);
+      expect(res.status, JSON.stringify(event.detail.reason)).toBe(202);
+    }
+    for (const event of events) {
+      const handle = stack.client.workflow.getHandle(workflowIdFor(event.detail.leaseId.uuid));
+      const status = await waitFor(() => handle.query<LeaseStatus>('status').catch(() => undefined), 30_000, 'status');
+      expect(status.terminationReason).toEqual(event.detail.reason);
+      await handle.terminate('test done');
+    }
+  });
+
   it('redelivery while running and after completion answers 200 duplicate; one execution in total', async () => {
     const uuid = randomUUID();
     const accountId = '345678901234';
@@ -142,6 +157,13 @@ describe('webhook intake', () => {
       ['nil uuid', (e) => ({ ...e, detail: { ...e.detail, leaseId: { ...e.detail.leaseId, uuid: '00000000-0000-0000-0000-000000000000' } } }), 'detail.leaseId.uuid'],
       ['wrong detail-type', (e) => ({ ...e, 'detail-type': 'LeaseApproved' }), 'detail-type'],
       ['wrong source', (e) => ({ ...e, source: 'not-isb' }), 'source'],
+      ['our own source', (e) => ({ ...e, source: 'isb-costs' }), 'source'],
+      ['ISB source without a namespace', (e) => ({ ...e, source: 'InnovationSandbox-' }), 'source'],
+      ['no reason', (e) => ({ ...e, detail: { leaseId: e.detail.leaseId, accountId: e.detail.accountId } }), 'detail.reason'],
+      ['reason type the ISB does not define', (e) => ({ ...e, detail: { ...e.detail, reason: { type: 'UserTerminated', comment: 'x' } } }), 'detail.reason.type'],
+      ['Expired without leaseDurationInHours', (e) => ({ ...e, detail: { ...e.detail, reason: { type: 'Expired' } } }), 'detail.reason.leaseDurationInHours'],
+      ['BudgetExceeded without totalSpend', (e) => ({ ...e, detail: { ...e.detail, reason: { type: 'BudgetExceeded', budget: 50 } } }), 'detail.reason.totalSpend'],
+      ['comment over the ISB\'s 1000 characters', (e) => ({ ...e, detail: { ...e.detail, reason: { type: 'Ejected', comment: 'x'.repeat(1001) } } }), 'detail.reason.comment'],
       ['time not ISO', (e) => ({ ...e, time: 'yesterday' }), 'time'],
       ['time in year 9999', (e) => ({ ...e, time: '9999-12-31T23:59:59Z' }), 'time'],
       ['time in year 0001', (e) => ({ ...e, time: '0001-01-01T00:00:00Z' }), 'time'],

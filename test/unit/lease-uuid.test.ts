@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { type LeaseCostsInput, LeaseTerminatedEvent, LeaseUuid } from '../../src/domain/schemas';
 import { leaseStartOptions, workflowIdFor } from '../../src/infrastructure/client';
 import { reportKey } from '../../src/domain/collection';
-import { leaseTerminatedEvent } from '../helpers/events';
+import { leaseTerminatedEvent } from '../../support/events';
 
 const lower = '6f1c2d3e-4a5b-4c6d-8e7f-0a1b2c3d4e5f';
 const upper = lower.toUpperCase();

@@ -10,7 +10,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Activities } from '../../activities';
 import type { CollectionInput } from '../../src/domain/collection';
 import { ErrorType } from '../../src/domain/errors';
-import type { LeaseCostsInput, LeaseStatus } from '../../src/domain/schemas';
+import type { LeaseCostsInput, LeaseStatus, TerminationReason } from '../../src/domain/schemas';
 import { SEARCH_ATTRIBUTES } from '../../src/domain/search-attributes';
 import { costExplorerQueueOf } from '../../src/domain/task-queues';
 import { workflowIdFor } from '../../src/infrastructure/client';
@@ -50,6 +50,8 @@ interface Stubs {
   lookups: number;
   collections: CollectionInput[];
   published: number[];
+  /** The terminationReason each publishReport was given. */
+  reasons: (TerminationReason | undefined)[];
   chartKeys: string[];
   charts: number;
   chartError?: ApplicationFailure;
@@ -86,8 +88,9 @@ async function startWorkers(stubs: Stubs): Promise<string> {
       if (stubs.chartError) throw stubs.chartError;
       return { bucket: 'b', key: `r/${leaseUuid}-v${version}.html`, bytes: 10 };
     },
-    async publishReport({ version, chartKey }) {
+    async publishReport({ version, chartKey, terminationReason }) {
       stubs.published.push(version);
+      stubs.reasons.push(terminationReason);
       stubs.chartKeys.push(chartKey);
       stubs.steps.push(`publish v${version}`);
       return { eventId: randomUUID(), urlExpiresAt: new Date(Date.now() + 7 * 24 * HOUR).toISOString() };
@@ -119,7 +122,7 @@ async function startWorkers(stubs: Stubs): Promise<string> {
   return taskQueue;
 }
 
-const newStubs = (): Stubs => ({ lookups: 0, collections: [], published: [], chartKeys: [], charts: 0, ledger: [], steps: [], failures: [] });
+const newStubs = (): Stubs => ({ lookups: 0, collections: [], published: [], reasons: [], chartKeys: [], charts: 0, ledger: [], steps: [], failures: [] });
 
 async function start(taskQueue: string, overrides: Partial<LeaseCostsInput> = {}): Promise<WorkflowHandle> {
   const now = await env.currentTimeMs();
@@ -259,6 +262,20 @@ describe('lease workflow timing (time-skipping)', () => {
       runId = events.at(-1)?.workflowExecutionContinuedAsNewEventAttributes?.newExecutionRunId ?? undefined;
     }
     expect(runs).toBe(12);
+  });
+
+  it('carries the termination reason into status, the UI summary and publishReport, across a re-run', async () => {
+    const stubs = newStubs();
+    const reason: TerminationReason = { type: 'BudgetExceeded', budget: 50, totalSpend: 50.37 };
+    const h = await start(await startWorkers(stubs), { paddingHours: 0, terminationReason: reason });
+    await phase(h, 'published', 1);
+    expect((await status(h)).terminationReason).toEqual(reason);
+    const { currentDetails } = await h.query<{ currentDetails: string }>('__temporal_workflow_metadata');
+    expect(currentDetails).toContain('**Ended:** BudgetExceeded (spent 50.37 USD of a 50 USD budget)');
+    await h.signal('rerun', {});
+    await until(async () => (stubs.published.length === 2 ? true : undefined), 1_000);
+    expect(stubs.reasons).toEqual([reason, reason]);
+    expect((await status(h)).terminationReason).toEqual(reason);
   });
 
   it('closes when the re-run window ends, returning the report', async () => {

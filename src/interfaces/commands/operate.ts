@@ -5,6 +5,7 @@ import type { Config } from '../../infrastructure/config';
 import { CliError, EXIT_BAD_CONFIG, EXIT_UNKNOWN_LEASE, payloadKeyProblem, temporalUnreachable } from '../cli-error';
 import type { LeaseCostsResult } from '../../../workflows/lease-costs';
 import type { LeaseCostsInput, LeaseStatus, ReportRecord } from '../../domain/schemas';
+import { describeTerminationReason } from '../../domain/termination-reason';
 
 /** How long `status` waits for a worker to answer the query (a closed run is replayed to answer). */
 const QUERY_TIMEOUT_MS = 10_000;
@@ -99,6 +100,7 @@ function statusText(config: Pick<Config, 'S3_BUCKET_NAME'>, uuid: string, execut
     `workflow     ${workflowIdFor(uuid)} (${execution})`,
     ...(status ? [
       `phase        ${status.phase}`,
+      `ended        ${status.terminationReason ? describeTerminationReason(status.terminationReason) : '- (not started from a LeaseTerminated event)'}`,
       `settle until ${status.settleUntil} (padding ${status.paddingHours}h)`,
       `window       ${status.billingWindow ? `${status.billingWindow.start} to ${status.billingWindow.end} (exclusive)` : '-'}`,
       `pages        ${status.pagesFetched}`,
