@@ -79,7 +79,7 @@ async function readCapped(res: Response, what: string): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-/** An error body, short enough for a message, and never more than a few KB read. */
+/** An error body (read under the same cap), cut short for a message. */
 async function errorText(res: Response): Promise<string> {
   const text = await readCapped(res, 'an error').catch(() => '');
   return text.slice(0, 500);

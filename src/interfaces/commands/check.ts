@@ -194,13 +194,13 @@ async function checkEventBus(config: Config): Promise<string> {
  * kms:Decrypt on it, GetSecretValue fails with `AccessDeniedException: Access to KMS is not allowed`
  * (or DecryptionFailure / a KMS* error when the key is disabled or gone).
  */
-export function isKmsDecryptFailure(err: unknown): boolean {
+function isKmsDecryptFailure(err: unknown): boolean {
   const { name = '', message = '' } = (err ?? {}) as Error;
   return /^(DecryptionFailure|KMS\w*Exception)$/.test(name) || (/AccessDenied/i.test(name) && /\bKMS\b|kms:Decrypt/i.test(message));
 }
 
 /** The secret-read failure as `check` reports it. */
-export function secretReadFailure(err: unknown, config: Pick<Config, 'ISB_JWT_SECRET_PATH'>): { message: string; fix: string } {
+function secretReadFailure(err: unknown, config: Pick<Config, 'ISB_JWT_SECRET_PATH'>): { message: string; fix: string } {
   const source = `secret ${config.ISB_JWT_SECRET_PATH}`;
   if (isKmsDecryptFailure(err)) {
     return {
@@ -249,7 +249,12 @@ async function checkIsbApi(config: Config): Promise<string> {
   if (list.status !== 200) {
     throw new CheckFailure(`${config.ISB_API_BASE_URL} answered ${list.status} to GET /leases`, 'check ISB_API_BASE_URL: it should be the API root that serves /leases');
   }
-  const first = (JSON.parse(list.text) as { data?: { result?: { userEmail?: string; uuid?: string }[] } }).data?.result?.[0];
+  let first: { userEmail?: string; uuid?: string } | undefined;
+  try {
+    first = (JSON.parse(list.text) as { data?: { result?: { userEmail?: string; uuid?: string }[] } }).data?.result?.[0];
+  } catch {
+    throw new CheckFailure(`${config.ISB_API_BASE_URL} answered GET /leases with something other than JSON`, 'check ISB_API_BASE_URL: it should be the API root that serves /leases');
+  }
   const probe = first?.userEmail && first.uuid ? { userEmail: first.userEmail, uuid: first.uuid } : PROBE_LEASE;
   const lookup = await get(`/leases/${encodeLeaseId(probe.userEmail, probe.uuid)}`);
   if (first && lookup.status === 200) return `${config.ISB_API_BASE_URL} lists leases and looked up lease ${probe.uuid} for ${config.ISB_JWT_USER_EMAIL} (${ISB_TOKEN_ROLE})`;
