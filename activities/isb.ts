@@ -1,27 +1,32 @@
 import { ApplicationFailure } from '@temporalio/activity';
+import Decimal from 'decimal.js';
 import { SignJWT } from 'jose';
+import { DEFAULT_ISB_JWT_USER_EMAIL } from '../src/domain/defaults';
 import { ErrorType } from '../src/domain/errors';
-import { EndedLease, EndedLeaseStatus, IsbLease, IsbLeasePage, JSendSuccess } from '../src/domain/schemas';
+import { EndedLease, EndedLeaseStatus, IsbLease, IsbLeasePage, JSendSuccess, type LeaseDetails } from '../src/domain/schemas';
+import { activityTelemetry } from '../src/infrastructure/telemetry';
+
+export type { LeaseDetails } from '../src/domain/schemas';
 
 export interface IsbDeps {
   baseUrl: string;
-  /** Reads the signing secret (Secrets Manager or configuration); called again after a 401. */
+  /** Reads the signing secret (Secrets Manager or configuration); called again after a 401 or 403. */
   loadSecret: () => Promise<string>;
+  /** The address tokens are signed for (ISB_JWT_USER_EMAIL). */
+  userEmail?: string;
   fetch?: typeof fetch;
   requestTimeoutMs?: number;
 }
 
-export interface LeaseDetails {
-  uuid: string;
-  userEmail: string;
-  accountId: string;
-  startDate: string;
-  endDate?: string;
-  status: string;
-}
-
 const TOKEN_LIFETIME_S = 3600;
 const RESIGN_BEFORE_EXPIRY_S = 300;
+/**
+ * The least role that reads every lease: `GET /leases` and `GET /leases/{id}` admit User, Manager
+ * and Admin at the authorizer (authorizer/src/authorization-map.ts), but the handler refuses a
+ * User the list of all leases and anyone else's lease (leases-handler.ts isUserNotAllowedByAll,
+ * isUserNotAllowedByEmail).
+ */
+export const ISB_TOKEN_ROLE = 'Manager';
 const LeaseResponse = JSendSuccess(IsbLease);
 const LeasePageResponse = JSendSuccess(IsbLeasePage);
 /** Leases per `GET /leases` page (the ISB allows 2000); only the ended ones in range come back to the workflow. */
@@ -43,10 +48,17 @@ export interface EndedLeasePage {
   scanned: number;
   /** Ended leases in range that the ISB returned without a usable account, email or end date. */
   unusable: { uuid?: string; reason: string }[];
+  /** Records the ISB itself dropped from the page for failing its own schema (its `data.error`). */
+  invalidRecords: number;
 }
 
-/** A lease is a few hundred bytes and a page of them far below this: anything larger must not fill our memory. */
-export const MAX_ISB_RESPONSE_BYTES = 1024 * 1024;
+/**
+ * A lease record is bounded by the ISB's schema (lease.ts): its free text is `comments` (at most
+ * 1000 characters, FreeTextSchema, up to 6 bytes each once JSON-escaped) and a few names of at most
+ * 50; with the rest that is under 10 KB. A full page of LEASE_LIST_PAGE_SIZE such leases stays
+ * under this cap, and anything larger must not fill our memory.
+ */
+export const MAX_ISB_RESPONSE_BYTES = 8 * 1024 * 1024;
 
 /** The body as text, refusing (and no longer downloading) anything over MAX_ISB_RESPONSE_BYTES. */
 async function readCapped(res: Response, what: string): Promise<string> {
@@ -67,13 +79,28 @@ async function readCapped(res: Response, what: string): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-/** The lease id the ISB API expects in its path: base64 of the JSON {userEmail, uuid}. */
+/** An error body (read under the same cap), cut short for a message. */
+async function errorText(res: Response): Promise<string> {
+  const text = await readCapped(res, 'an error').catch(() => '');
+  return text.slice(0, 500);
+}
+
+/**
+ * The lease id the ISB API expects in its path: padded standard base64 of the JSON
+ * {userEmail, uuid} (data/encoding.ts base64EncodeCompositeKey). It goes into the path as it is,
+ * as the ISB's own frontend sends it (frontend/src/domains/leases/service.ts, `/leases/${id}`):
+ * the handler checks the raw path parameter with `z.string().base64()`, and API Gateway does not
+ * URL-decode it, so `%3D` for `=` would be refused. A valid e-mail and uuid never give `/`.
+ */
 export const encodeLeaseId = (userEmail: string, uuid: string) =>
   Buffer.from(JSON.stringify({ userEmail, uuid })).toString('base64');
 
-/** The bearer token the ISB API accepts: HS256, an Admin user, one hour. Shared with `lease-costs check`. */
-export async function signIsbToken(secret: string, now = Math.floor(Date.now() / 1000)): Promise<{ value: string; expiresAt: number }> {
-  const value = await new SignJWT({ user: { email: 'lease-costs@system', roles: ['Admin'] } })
+/**
+ * The bearer token the ISB API accepts: HS256 (utils/jwt.ts verifies with jsonwebtoken's
+ * defaults), `user` as IsbUserSchema wants it, one hour. Shared with `lease-costs check`.
+ */
+export async function signIsbToken(secret: string, userEmail = DEFAULT_ISB_JWT_USER_EMAIL, now = Math.floor(Date.now() / 1000)): Promise<{ value: string; expiresAt: number }> {
+  const value = await new SignJWT({ user: { email: userEmail, roles: [ISB_TOKEN_ROLE] } })
     .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
     .setIssuedAt(now)
     .setExpirationTime(now + TOKEN_LIFETIME_S)
@@ -81,8 +108,51 @@ export async function signIsbToken(secret: string, now = Math.floor(Date.now() /
   return { value, expiresAt: now + TOKEN_LIFETIME_S };
 }
 
+/** Why the ISB API refused a request, from what each of its layers answers. */
+export type IsbRefusal =
+  /** 400 from the handler's middleware: the token's `user` fails IsbUserSchema (api-middleware-bundle.ts). */
+  | 'invalid-user'
+  /** 400 from the handler for the request itself (bad lease id, bad query). */
+  | 'bad-request'
+  /** 401 from the handler's middleware: the signature does not verify with its (fresh) secret. */
+  | 'bad-signature'
+  /** 403 from the API Gateway Lambda authorizer: stale or wrong signature, or a role it does not admit. */
+  | 'authorizer-denied'
+  /** 403 JSend from the handler: the role may not see this (a User listing all leases). */
+  | 'role-not-allowed'
+  /** 403 from the WAF (waf.ts IsbAllowListRule: the caller's address is not on the allow list). */
+  | 'waf-blocked'
+  /** 429: the WAF's rate rule (200 requests per 60 s per address) or the stage's throttling. */
+  | 'rate-limited';
+
+export function classifyIsbRefusal(status: number, headers: Headers, body: string): IsbRefusal | undefined {
+  if (status === 429) return 'rate-limited';
+  if (status === 400) return /invalid user object/i.test(body) ? 'invalid-user' : 'bad-request';
+  if (status === 401) return 'bad-signature';
+  if (status !== 403) return undefined;
+  // API Gateway's ACCESS_DENIED gateway response: the authorizer returned a Deny policy.
+  if (/AccessDenied/i.test(headers.get('x-amzn-errortype') ?? '') || /not authorized to access this resource/i.test(body)) return 'authorizer-denied';
+  // The handler answers JSend; a WAF block is API Gateway's bare `{"message":"Forbidden"}`.
+  if (/"status"\s*:\s*"fail"/.test(body)) return 'role-not-allowed';
+  return 'waf-blocked';
+}
+
+const REFUSAL_TEXT: Record<IsbRefusal, string> = {
+  'invalid-user': 'refused the token\'s user claim (ISB_JWT_USER_EMAIL must be an e-mail address the ISB accepts)',
+  'bad-request': 'refused the request',
+  'bad-signature': 'refused the token\'s signature',
+  'authorizer-denied': 'denied the token at its authorizer (wrong or rotated signing secret, or a role it does not admit)',
+  'role-not-allowed': `refused the token's role (${ISB_TOKEN_ROLE} is needed to read every lease)`,
+  'waf-blocked': 'blocked the request at its WAF (this address is not on the ISB\'s allow list)',
+  'rate-limited': 'rate-limited the request',
+};
+export const describeIsbRefusal = (refusal: IsbRefusal) => REFUSAL_TEXT[refusal];
+
+const toDecimal = (n: number | undefined) => (n === undefined ? undefined : new Decimal(n).toFixed());
+
 export function createIsbActivities(deps: IsbDeps) {
   const doFetch = deps.fetch ?? fetch;
+  const userEmail = deps.userEmail ?? DEFAULT_ISB_JWT_USER_EMAIL;
   // One read shared by concurrent lookups; a failed read is forgotten, so the next one tries again.
   let secret: Promise<string> | undefined;
   const loadSecretOnce = () => (secret ??= deps.loadSecret().catch((err: unknown) => {
@@ -94,7 +164,7 @@ export function createIsbActivities(deps: IsbDeps) {
   const bearer = async (): Promise<string> => {
     const now = Math.floor(Date.now() / 1000);
     if (token && token.expiresAt - RESIGN_BEFORE_EXPIRY_S > now) return token.value;
-    token = await signIsbToken(await loadSecretOnce(), now);
+    token = await signIsbToken(await loadSecretOnce(), userEmail, now);
     return token.value;
   };
 
@@ -104,15 +174,30 @@ export function createIsbActivities(deps: IsbDeps) {
       signal: AbortSignal.timeout(deps.requestTimeoutMs ?? 15_000),
     });
 
-  /** A GET with the bearer token; on 401 the secret may have rotated: re-read it once, then leave it to the engine's retries. */
+  /**
+   * A GET with the bearer token. The secret rotates every 30 days (rest-api-all.ts): a token signed
+   * with the old one is denied by the authorizer (403) or, past it, by the handler (401). Either way
+   * re-read the secret once, then leave it to the engine's retries.
+   */
   const getAuthorized = async (url: string) => {
     const res = await get(url);
-    if (res.status !== 401) return res;
+    if (res.status !== 401 && res.status !== 403) return res;
+    await res.body?.cancel();
     secret = undefined;
     token = undefined;
     return get(url);
   };
   const base = () => deps.baseUrl.replace(/\/+$/, '');
+
+  /** A refusal that a retry of the same request cannot change fails for good; the rest is retried. */
+  const refused = async (res: Response, what: string, permanentType: ErrorType): Promise<Error> => {
+    const text = await errorText(res);
+    const refusal = classifyIsbRefusal(res.status, res.headers, text);
+    const message = `ISB API answered ${res.status} ${what}${refusal ? `: it ${describeIsbRefusal(refusal)}` : ''}${text ? ` (${text})` : ''}`;
+    // 400 (bad token payload, bad id or query) is the same on every retry; 401/403 may be a rotation
+    // settling, 429 and 5xx pass.
+    return res.status === 400 ? ApplicationFailure.nonRetryable(message, permanentType) : new Error(message);
+  };
 
   return {
     /**
@@ -123,12 +208,10 @@ export function createIsbActivities(deps: IsbDeps) {
       const query = new URLSearchParams({ pageSize: String(input.pageSize ?? LEASE_LIST_PAGE_SIZE) });
       if (input.pageIdentifier) query.set('pageIdentifier', input.pageIdentifier);
       const res = await getAuthorized(`${base()}/leases?${query}`);
-      if (res.status === 400) {
-        throw ApplicationFailure.nonRetryable(`ISB API rejected the lease list request: ${await res.text()}`, ErrorType.IsbListRejected);
-      }
-      if (!res.ok) throw new Error(`ISB API answered ${res.status} listing leases`);
+      if (!res.ok) throw await refused(res, 'listing leases', ErrorType.IsbListRejected);
       const parsed = LeasePageResponse.safeParse(JSON.parse(await readCapped(res, 'a lease page')));
       if (!parsed.success) throw new Error(`ISB API returned an invalid lease page: ${parsed.error.message}`);
+      const invalidRecords = typeof parsed.data.data.error === 'string' ? activityTelemetry().isbInvalidRecords(parsed.data.data.error) : 0;
       const from = Date.parse(input.endedAfter);
       const to = input.endedBefore ? Date.parse(input.endedBefore) : Infinity;
       const leases: EndedLease[] = [];
@@ -138,7 +221,7 @@ export function createIsbActivities(deps: IsbDeps) {
         if (!EndedLeaseStatus.safeParse(raw.status).success) continue;
         const endMs = typeof raw.endDate === 'string' ? Date.parse(raw.endDate) : NaN;
         if (!Number.isNaN(endMs) && (endMs < from || endMs >= to)) continue;
-        const lease = EndedLease.safeParse({ ...raw, accountId: raw.accountId ?? raw.awsAccountId });
+        const lease = EndedLease.safeParse({ ...raw, accountId: raw.awsAccountId });
         if (lease.success) {
           leases.push({ uuid: lease.data.uuid, userEmail: lease.data.userEmail, accountId: lease.data.accountId, endDate: lease.data.endDate, status: lease.data.status });
         } else {
@@ -146,25 +229,37 @@ export function createIsbActivities(deps: IsbDeps) {
         }
       }
       const next = parsed.data.data.nextPageIdentifier ?? undefined;
-      return { leases, nextPageIdentifier: next, scanned: parsed.data.data.result.length, unusable };
+      return { leases, nextPageIdentifier: next, scanned: parsed.data.data.result.length, unusable, invalidRecords };
     },
 
     /**
      * The lease as the ISB API knows it. `accountId` is what the event said: an event that names
      * another account or user than the ISB API fails for good, so no one is sent another's costs.
+     * `known` is the lease as an earlier run of this lease looked it up: the ISB deletes ended
+     * leases after its `leases.ttl` (30 days by default), and a re-run after that costs the lease
+     * as it was then instead of failing.
      */
-    async lookupLease(input: { leaseUuid: string; userEmail: string; accountId: string }): Promise<LeaseDetails> {
-      const res = await getAuthorized(`${base()}/leases/${encodeURIComponent(encodeLeaseId(input.userEmail, input.leaseUuid))}`);
+    async lookupLease(input: { leaseUuid: string; userEmail: string; accountId: string; known?: LeaseDetails }): Promise<LeaseDetails> {
+      const res = await getAuthorized(`${base()}/leases/${encodeLeaseId(input.userEmail, input.leaseUuid)}`);
       if (res.status === 404) {
-        throw ApplicationFailure.nonRetryable(`Lease ${input.leaseUuid} does not exist in the ISB API`, ErrorType.LeaseNotFound);
+        await res.body?.cancel();
+        if (input.known && input.known.uuid === input.leaseUuid.toLowerCase()) {
+          activityTelemetry().leaseFromEarlierRun(input.leaseUuid);
+          return input.known;
+        }
+        // The handler answers 404 both for a lease it does not have and for a record that fails
+        // its own schema (leases-handler.ts getLeaseByIdHandler, data/utils.ts parseSingleItemResult).
+        throw ApplicationFailure.nonRetryable(
+          `The ISB API has no readable lease ${input.leaseUuid} (404): it never existed, was deleted after the ISB's leases.ttl, or its record fails the ISB's own schema`,
+          ErrorType.LeaseNotFound);
       }
-      if (!res.ok) throw new Error(`ISB API answered ${res.status} for lease ${input.leaseUuid}`);
+      if (!res.ok) throw await refused(res, `for lease ${input.leaseUuid}`, ErrorType.IsbRequestRejected);
       const parsed = LeaseResponse.safeParse(JSON.parse(await readCapped(res, `lease ${input.leaseUuid}`)));
       if (!parsed.success) {
         throw ApplicationFailure.nonRetryable(`ISB API returned an invalid lease for ${input.leaseUuid}: ${parsed.error.message}`, ErrorType.InvalidLease);
       }
       const lease = parsed.data.data;
-      const accountId = (lease.accountId ?? lease.awsAccountId)!;
+      const accountId = lease.awsAccountId;
       const mismatches = [
         lease.uuid.toLowerCase() !== input.leaseUuid.toLowerCase() && `uuid ${lease.uuid}`,
         lease.userEmail.toLowerCase() !== input.userEmail.toLowerCase() && `user ${lease.userEmail}`,
@@ -175,14 +270,20 @@ export function createIsbActivities(deps: IsbDeps) {
           `The ISB API says lease ${input.leaseUuid} has ${mismatches.join(', ')}, not what the event said (${input.userEmail}, account ${input.accountId}): nothing is costed or published`,
           ErrorType.LeaseMismatch);
       }
-      return {
+      const details: LeaseDetails = {
         uuid: lease.uuid,
         userEmail: lease.userEmail,
         accountId,
         startDate: lease.startDate,
         endDate: lease.endDate,
         status: lease.status,
+        costReportGroup: lease.costReportGroup,
+        originalLeaseTemplateName: lease.originalLeaseTemplateName,
+        maxSpend: toDecimal(lease.maxSpend),
+        totalCostAccrued: toDecimal(lease.totalCostAccrued),
       };
+      // Absent fields stay out of the payload (and of workflow history).
+      return Object.fromEntries(Object.entries(details).filter(([, v]) => v !== undefined)) as LeaseDetails;
     },
   };
 }

@@ -6,7 +6,7 @@ import type { Activities } from '../activities';
 import { computeBillingWindow, settleUntil, splitByResourceHorizon, utcDay } from '../src/domain/billing-window';
 import { DEFAULT_PADDING_HOURS, DEFAULT_RERUN_WINDOW_DAYS } from '../src/domain/defaults';
 import { ErrorType } from '../src/domain/errors';
-import type { DateRange, LeaseCostsInput, LeasePhase, LeaseStatus, ReportRecord, RerunRequest } from '../src/domain/schemas';
+import type { DateRange, LeaseCostsInput, LeaseDetails, LeasePhase, LeaseStatus, ReportRecord, RerunRequest } from '../src/domain/schemas';
 import { describeTerminationReason } from '../src/domain/termination-reason';
 import { AwsAccountIdKey, LeasePhaseKey, LeaseTotalCostKey, LeaseUuidKey } from '../src/domain/search-attributes';
 import { collectCostsWorkflow } from './collect-costs';
@@ -27,6 +27,8 @@ export interface LeaseCostsResult {
   billingWindow: DateRange;
   /** The most recent reports, so a later run started by `lease-costs rerun` can keep showing them. */
   reports: ReportRecord[];
+  /** The lease as looked up, so a later run can cost it after the ISB has deleted it. */
+  lease?: LeaseDetails;
 }
 
 // One proxy per activity kind, with the timeouts that activity really needs.
@@ -38,7 +40,7 @@ const { lookupLease } = proxyActivities<Activities>({
   scheduleToCloseTimeout: '2 hours',
   retry: {
     initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '2 minutes',
-    nonRetryableErrorTypes: [ErrorType.LeaseNotFound, ErrorType.InvalidLease, ErrorType.LeaseMismatch],
+    nonRetryableErrorTypes: [ErrorType.LeaseNotFound, ErrorType.InvalidLease, ErrorType.LeaseMismatch, ErrorType.IsbRequestRejected],
   },
 });
 const { writeReport } = proxyActivities<Activities>({
@@ -152,7 +154,7 @@ export async function leaseCostsWorkflow(input: LeaseCostsInput): Promise<LeaseC
   const rerunRequested = await condition(() => rerun !== undefined, windowHours * 3600_000, {
     summary: `Open for re-runs until ${status.rerunOpenUntil}`,
   });
-  if (!rerunRequested) return { ...result, reports: status.reports };
+  if (!rerunRequested) return { ...result, reports: status.reports, lease: status.lease };
 
   // Each report gets a run of its own: history stays bounded however many re-runs come.
   return continueAsNew<typeof leaseCostsWorkflow>({
@@ -163,6 +165,7 @@ export async function leaseCostsWorkflow(input: LeaseCostsInput): Promise<LeaseC
     nextReportVersion: version + 1,
     collectImmediately: true,
     previousReports: status.reports.slice(-REPORTS_KEPT_IN_STATUS),
+    knownLease: status.lease ?? input.knownLease,
   });
 }
 
@@ -170,12 +173,14 @@ async function produceReport(
   input: LeaseCostsInput & { paddingHours: number; terminatedAtFromOperator: boolean }, version: number, status: LeaseStatus, setPhase: (p: LeasePhase, totalCost?: number) => void,
 ): Promise<Omit<LeaseCostsResult, 'reports'>> {
   setPhase('collecting');
-  // The ISB API is the source of truth: a lease that disagrees with the event fails here.
+  // The ISB API is the source of truth: a lease that disagrees with the event fails here. Once the
+  // ISB has deleted the lease, the activity answers with what an earlier run looked up.
   const lease = await lookupLease.executeWithOptions(
     { summary: `Look up lease ${input.leaseUuid} in the ISB API` },
-    [{ leaseUuid: input.leaseUuid, userEmail: input.userEmail, accountId: input.accountId }],
+    [{ leaseUuid: input.leaseUuid, userEmail: input.userEmail, accountId: input.accountId, ...(input.knownLease ? { known: input.knownLease } : {}) }],
   );
   status.accountId = lease.accountId;
+  status.lease = lease;
   // An operator's correction wins, then the ISB API's end of the lease, then the event's time.
   const leaseEnd = input.terminatedAtFromOperator ? input.terminatedAt : (lease.endDate ?? input.terminatedAt);
   let window: DateRange;

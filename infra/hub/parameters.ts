@@ -17,6 +17,12 @@ export function hubParameters(scope: Construct) {
     isbEventBusArn: p('IsbEventBusArn', { description: 'ARN of the ISB event bus in this account and region', ...ARN('events') }),
     isbApiBaseUrl: p('IsbApiBaseUrl', { description: 'Base URL of the ISB API', allowedPattern: '^https://.+$' }),
     isbJwtSecretArn: p('IsbJwtSecretArn', { description: 'ARN of the ISB JWT signing secret', ...ARN('secretsmanager') }),
+    // The ISB encrypts that secret with its own customer-managed key (rest-api-all.ts:
+    // `encryptionKey: IsbKmsKeys.get(...)`): reading it needs kms:Decrypt on that key.
+    isbKmsKeyArn: p('IsbKmsKeyArn', {
+      description: 'ARN of the ISB KMS key that encrypts the JWT secret (alias AwsSolutions/InnovationSandbox/<namespace>/...)',
+      allowedPattern: '^arn:aws[a-z-]*:kms:[a-z0-9-]+:\\d{12}:key/[0-9a-f-]+$', constraintDescription: 'a KMS key ARN (arn:…:kms:<region>:<account>:key/<key id>), not an alias',
+    }),
     temporalSecretArn: p('TemporalSecretArn', {
       description: 'ARN of a secret with JSON keys address, namespace and apiKey (the Temporal connection)', ...ARN('secretsmanager'),
     }),

@@ -37,7 +37,7 @@ function taskRole(scope: Construct, id: string, statements: PolicyStatement[], r
 }
 
 export function workerTaskRole(scope: Construct, props: {
-  managementAccountId: string; reportObjectsArn: string; eventBusArn: string; isbJwtSecretArn: string;
+  managementAccountId: string; reportObjectsArn: string; eventBusArn: string; isbJwtSecretArn: string; isbKmsKeyArn: string;
 }): Role {
   const stack = Stack.of(scope);
   const role = taskRole(scope, 'WorkerTaskRole', [
@@ -50,6 +50,12 @@ export function workerTaskRole(scope: Construct, props: {
     new PolicyStatement({ actions: ['events:PutEvents'], resources: [props.eventBusArn] }),
     // Read at run time, and again on a 401 from the ISB API, so a rotated secret needs no restart.
     new PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: [props.isbJwtSecretArn] }),
+    // The secret is encrypted with the ISB's own key: decrypt with that key, and only through Secrets Manager.
+    new PolicyStatement({
+      actions: ['kms:Decrypt'],
+      resources: [props.isbKmsKeyArn],
+      conditions: { StringEquals: { 'kms:ViaService': `secretsmanager.${stack.region}.amazonaws.com` } },
+    }),
   ], WORKER_ROLE_NAME);
   acknowledgePrefixWildcard(role, props.reportObjectsArn);
   return role;

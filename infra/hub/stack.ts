@@ -90,6 +90,7 @@ export class HubStack extends Stack {
         reportObjectsArn: reports.objectsArn,
         eventBusArn: isbBus.eventBusArn,
         isbJwtSecretArn: params.isbJwtSecretArn,
+        isbKmsKeyArn: params.isbKmsKeyArn,
       }),
       environment: {
         ...bucketEnv,

@@ -7,6 +7,8 @@ export const ErrorType = {
   InvalidLease: 'InvalidLease',
   /** The ISB API refused a lease list request (400): a retry sends the same request. */
   IsbListRejected: 'IsbListRejected',
+  /** The ISB API refused a lease lookup (400: bad token payload or lease id): a retry sends the same request. */
+  IsbRequestRejected: 'IsbRequestRejected',
   /** The event and the ISB API disagree on the lease's account or user. */
   LeaseMismatch: 'LeaseMismatch',
   /** The ISB API answered more than a lease could ever be. */

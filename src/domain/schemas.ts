@@ -87,6 +87,8 @@ export const LeaseCostsInput = z.object({
   rerunWindowHours: z.number().min(0).max(24 * 366).optional(),
   /** Recent reports carried over continue-as-new, for `status`. */
   previousReports: z.array(z.lazy(() => ReportRecord)).max(20).optional(),
+  /** The lease as an earlier run looked it up: used when the ISB has deleted it since (its `leases.ttl`). */
+  knownLease: z.lazy(() => LeaseDetails).optional(),
 });
 export type LeaseCostsInput = z.infer<typeof LeaseCostsInput>;
 
@@ -97,16 +99,41 @@ export const RerunRequest = z.object({
 });
 export type RerunRequest = z.infer<typeof RerunRequest>;
 
+/**
+ * A lease record as `GET /leases/{id}` answers it (MonitoredLeaseSchema / ExpiredLeaseSchema in the
+ * ISB's source/common/data/lease/lease.ts): the account is `awsAccountId`, money is a JSON number.
+ */
 export const IsbLease = z.object({
   uuid: LeaseUuid,
   userEmail: z.email(),
-  accountId: AccountId.optional(),
-  awsAccountId: AccountId.optional(),
+  awsAccountId: AccountId,
   startDate: IsoDateTime,
   endDate: IsoDateTime.optional(),
   status: z.string(),
-}).loose().refine((l) => l.accountId ?? l.awsAccountId, { message: 'lease has no account id' });
+  costReportGroup: z.string().optional(),
+  originalLeaseTemplateName: z.string().optional(),
+  maxSpend: z.number().optional(),
+  totalCostAccrued: z.number().optional(),
+}).loose();
 export type IsbLease = z.infer<typeof IsbLease>;
+
+/**
+ * What a run knows of its lease, from the ISB API (or, once the ISB has deleted the lease, from the
+ * run before). The ISB's numbers travel as exact decimal strings.
+ */
+export const LeaseDetails = z.object({
+  uuid: LeaseUuid,
+  userEmail: z.email(),
+  accountId: AccountId,
+  startDate: IsoDateTime,
+  endDate: IsoDateTime.optional(),
+  status: z.string(),
+  costReportGroup: z.string().optional(),
+  originalLeaseTemplateName: z.string().optional(),
+  maxSpend: DecimalString.optional(),
+  totalCostAccrued: DecimalString.optional(),
+});
+export type LeaseDetails = z.infer<typeof LeaseDetails>;
 
 /**
  * The ISB's terminal lease statuses (`ExpiredLeaseStatusSchema` in the ISB source): these leases
@@ -114,7 +141,7 @@ export type IsbLease = z.infer<typeof IsbLease>;
  * Provisioning leases have not ended (or never had an account) and are never costed.
  */
 export const EndedLeaseStatus = z.enum([
-  'Expired', 'BudgetExceeded', 'ManuallyTerminated', 'UserTerminated', 'AccountQuarantined', 'Ejected', 'ProvisioningFailed',
+  'Expired', 'BudgetExceeded', 'ManuallyTerminated', 'AccountQuarantined', 'Ejected', 'ProvisioningFailed',
 ]);
 export type EndedLeaseStatus = z.infer<typeof EndedLeaseStatus>;
 
@@ -193,4 +220,6 @@ export interface LeaseStatus {
   reports: ReportRecord[];
   lastError?: { type: string; message: string; at: string };
   rerunOpenUntil?: string;
+  /** The lease as this run looked it up, carried to the next run of the lease. */
+  lease?: LeaseDetails;
 }

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { isIP } from 'node:net';
-import { DEFAULT_MAX_EVENT_AGE_DAYS, DEFAULT_PADDING_HOURS, DEFAULT_RERUN_WINDOW_DAYS, MAX_PADDING_HOURS } from '../domain/defaults';
+import { DEFAULT_ISB_JWT_USER_EMAIL, DEFAULT_MAX_EVENT_AGE_DAYS, DEFAULT_PADDING_HOURS, DEFAULT_RERUN_WINDOW_DAYS, MAX_PADDING_HOURS } from '../domain/defaults';
 import { parseEncryptionKeys } from './codec';
 import { ConfigError } from './config-error';
 import { loadTemporalProfile, TemporalAddress, type TemporalConnection } from './temporal-connection';
@@ -73,6 +73,8 @@ export const ConfigSchema = z.object({
   ISB_API_BASE_URL: optional(httpsUrl),
   ISB_JWT_SECRET_PATH: optional(z.string().min(1)),
   ISB_JWT_SECRET: optional(z.string().min(16, 'must be at least 16 characters')),
+  /** The `user.email` of our ISB API tokens: the ISB refuses any token whose address fails zod's e-mail check. */
+  ISB_JWT_USER_EMAIL: z.string().trim().default(DEFAULT_ISB_JWT_USER_EMAIL).pipe(z.email('must be an e-mail address (the ISB API checks it with zod\'s email())')),
   /** Where the webhook serves `/reports/…`: with a signing key, csvUrl is our signed link instead of an S3 URL. */
   REPORT_LINK_BASE_URL: optional(httpsUrl),
   REPORT_LINK_SIGNING_KEY: optional(z.string().min(32, 'must be at least 32 characters')),

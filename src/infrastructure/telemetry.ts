@@ -9,6 +9,7 @@ export const METRICS = {
   collectionDuration: 'lease_costs_collection_duration_seconds',
   reportRows: 'lease_costs_report_rows',
   reportCost: 'lease_costs_report_cost_usd',
+  isbInvalidRecords: 'lease_costs_isb_invalid_records_total',
 } as const;
 
 /** Histogram buckets for our own metrics (the exporter's defaults stop at 10 000). */
@@ -70,6 +71,21 @@ export function activityTelemetry() {
       meter.createHistogram(METRICS.collectionDuration, 'float', 's', 'Time to read every Cost Explorer page of a collection attempt')
         .record(durationMs / 1000);
       log?.info('Costs collected', { leaseUuid, durationMs: Math.round(durationMs), pages, calls, resourceLevel });
+    },
+    /**
+     * The ISB dropped lease records that fail its own schema from a list page and said so in
+     * `data.error` (leases-handler.ts getLeasesHandler, data/utils.ts parseResults): those leases
+     * exist but can be neither listed nor looked up until the ISB's data is repaired.
+     */
+    isbInvalidRecords(error: string): number {
+      // formatErrors in the same file: `${count} invalid records found: …`.
+      const count = Number(/^(\d+) invalid records? found/.exec(error)?.[1] ?? 1);
+      meter.createCounter(METRICS.isbInvalidRecords, 'records', 'Lease records the ISB API dropped from a list for failing its own schema').add(count);
+      log?.warn('The ISB API dropped lease records that fail its own schema', { count, isbError: error.slice(0, 2000) });
+      return count;
+    },
+    leaseFromEarlierRun(leaseUuid: string) {
+      log?.warn('The ISB API no longer has the lease (deleted after its leases.ttl?): using the lease as an earlier run looked it up', { leaseUuid });
     },
     reportWritten(leaseUuid: string, report: { key: string; rowCount: number; total: string; version: number }) {
       meter.createHistogram(METRICS.reportRows, 'int', 'rows', 'Rows per written report').record(report.rowCount);

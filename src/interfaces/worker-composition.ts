@@ -26,7 +26,7 @@ export function productionActivityDeps(config: Config, acquireCallSlot: () => Pr
     focus: config.REPORT_FOCUS,
   };
   return {
-    isb: { baseUrl: config.ISB_API_BASE_URL!, loadSecret: jwtSecretLoader(config) },
+    isb: { baseUrl: config.ISB_API_BASE_URL!, loadSecret: jwtSecretLoader(config), userEmail: config.ISB_JWT_USER_EMAIL },
     costExplorer: {
       costExplorer: costExplorerClient(config.COST_EXPLORER_ROLE_ARN!, config.COST_EXPLORER_EXTERNAL_ID),
       roleArn: config.COST_EXPLORER_ROLE_ARN!,

@@ -27,7 +27,7 @@ describe('ISB API outage', () => {
       stack.isb.resetFaults();
     }
     for (const lease of leases) {
-      const path = `/leases/${encodeURIComponent(encodeLeaseId(lease.userEmail, lease.uuid))}`;
+      const path = `/leases/${encodeLeaseId(lease.userEmail, lease.uuid)}`;
       const calls = stack.isb.calls.filter((c) => c.path === path);
       expect(calls.length, `ISB calls for ${lease.uuid}`).toBeGreaterThanOrEqual(2);
       expect(calls.filter((c) => c.status === 503).every((c) => c.at < outageEnds)).toBe(true);

@@ -152,7 +152,7 @@ describe('hub stack: least privilege', () => {
     hub.template.hasResourceProperties('AWS::IAM::Role', { RoleName: WORKER_ROLE_NAME });
   });
 
-  it('lets the worker assume the one reader role and touch only the report prefix, the bus and the ISB secret', () => {
+  it('lets the worker assume the one reader role and touch only the report prefix, the bus, the ISB secret and its key', () => {
     const statements = statementsOf(roleIdOf(taskOf('worker').task.TaskRoleArn)).map(({ owner: _, ...s }) => s);
     const objects = { 'Fn::Join': ['', [{ 'Fn::GetAtt': [bucketId, 'Arn'] }, '/', ref('ReportKeyPrefix'), '*']] };
     expect(statements).toEqual([
@@ -161,7 +161,11 @@ describe('hub stack: least privilege', () => {
       { Effect: 'Allow', Action: ['s3:PutObject', 's3:PutObjectTagging', 's3:GetObject'], Resource: objects },
       { Effect: 'Allow', Action: 'events:PutEvents', Resource: ref('IsbEventBusArn') },
       { Effect: 'Allow', Action: 'secretsmanager:GetSecretValue', Resource: ref('IsbJwtSecretArn') },
+      // The ISB's key, through Secrets Manager only: no other key, no direct decrypt.
+      { Effect: 'Allow', Action: 'kms:Decrypt', Resource: ref('IsbKmsKeyArn'),
+        Condition: { StringEquals: { 'kms:ViaService': { 'Fn::Join': ['', ['secretsmanager.', ref('AWS::Region'), '.amazonaws.com']] } } } },
     ]);
+    hub.template.hasParameter('IsbKmsKeyArn', { Type: 'String', AllowedPattern: Match.stringLikeRegexp(':kms:') });
   });
 
   it('lets the webhook read reports under the prefix, and nothing else', () => {

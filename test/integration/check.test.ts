@@ -144,8 +144,48 @@ describe('lease-costs check', () => {
     await expectOnlyFailing({ EVENT_BUS_NAME: 'no-such-bus' }, { 'event bus': /DescribeEventBus no-such-bus failed: ResourceNotFoundException.*fix: create the bus or set EVENT_BUS_NAME/ });
   });
 
-  it('ISB API refuses our token: the wrong signing secret', async () => {
-    await expectOnlyFailing({ ISB_JWT_SECRET_PATH: '', ISB_JWT_SECRET: 'not-the-isb-signing-secret' }, { 'isb api': /refused our token \(401\).*fix: ISB_JWT_SECRET must hold/ });
+  it('ISB API refuses our token: the wrong signing secret, denied by its authorizer (403)', async () => {
+    await expectOnlyFailing({ ISB_JWT_SECRET_PATH: '', ISB_JWT_SECRET: 'not-the-isb-signing-secret' }, {
+      'isb api': /denied the token at its authorizer \(wrong or rotated signing secret.*: 403 for GET \/leases as lease-costs@innovation-sandbox\.local \(Manager\); fix: ISB_JWT_SECRET must hold/,
+    });
+  });
+
+  it('ISB API behind its WAF: a blocked address is named as such, not as a wrong secret', async () => {
+    stack.isb.setWafBlocked(true);
+    try {
+      const lines = await expectOnlyFailing({}, { 'isb api': /blocked the request at its WAF.*: 403 .*fix: add this host's public address .* allowed IP set/ });
+      expect(lines.get('isb api')!.text).not.toMatch(/secret/);
+    } finally {
+      stack.isb.setWafBlocked(false);
+    }
+  });
+
+  it('ISB API: one real lookup of a listed lease, by its raw padded id', async () => {
+    const lease = { uuid: '7b0c2a4e-3f5d-4e6a-9b8c-1d2e3f4a5b6c', userEmail: 'check@example.co.uk' };
+    stack.isb.addLease({ ...lease, accountId: '123456789012', startDate: '2026-01-02T03:04:05Z', endDate: '2026-01-03T03:04:05Z', status: 'Expired' });
+    stack.isb.resetCalls();
+    try {
+      const { byName } = await check();
+      expect(byName.get('isb api')).toEqual({ ok: true, text: expect.stringContaining(`looked up lease ${lease.uuid} for lease-costs@innovation-sandbox.local (Manager)`) });
+      expect(stack.isb.calls.map((c) => [c.path, c.status])).toEqual([['/leases', 200], [`/leases/${Buffer.from(JSON.stringify({ userEmail: lease.userEmail, uuid: lease.uuid })).toString('base64')}`, 200]]);
+    } finally {
+      stack.isb.removeLease(lease.userEmail, lease.uuid);
+    }
+  });
+
+  it('ISB secret not decryptable: Secrets Manager is refused the ISB\'s KMS key', async () => {
+    // What GetSecretValue answers without kms:Decrypt on a customer-managed key.
+    const rule = stsProxy.addRule({
+      match: (r) => r.target === 'secretsmanager.GetSecretValue', status: 400,
+      json: { __type: 'AccessDeniedException', Message: 'Access to KMS is not allowed' },
+    });
+    try {
+      await expectOnlyFailing({ AWS_ENDPOINT_URL_SECRETS_MANAGER: stsProxy.endpoint }, {
+        'isb api': /cannot decrypt secret \S+: AccessDeniedException: Access to KMS is not allowed; fix: grant kms:Decrypt on the ISB's KMS key .*IsbKmsKeyArn/,
+      });
+    } finally {
+      rule.release();
+    }
   });
 
   it('ISB secret missing from Secrets Manager', async () => {

@@ -164,7 +164,7 @@ describe('payload encryption', () => {
       terminatedAt: new Date().toISOString(), paddingHours: 0, rerunWindowHours: 0,
     });
     const err = await client.workflow.getHandle(workflowIdFor(lease.uuid)).result().catch((e: unknown) => e) as Error & { cause?: Error & { cause?: Error } };
-    expect(err.cause?.cause?.message).toContain('does not exist in the ISB API');
+    expect(err.cause?.cause?.message).toContain(`has no readable lease ${lease.uuid}`);
 
     const raw = rawHistoryText(await fetchHistory(stack.client, workflowIdFor(lease.uuid)));
     expect(raw).toContain('Encoded failure');

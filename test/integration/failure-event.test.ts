@@ -44,7 +44,7 @@ describe('failure and success events', () => {
     const runId = started.status === 'started' ? started.runId : '';
     expect(event!.detail).toEqual({
       schemaVersion: 1, leaseId: l.uuid, userEmail: l.userEmail, accountId: l.accountId,
-      errorType: 'LeaseNotFound', errorMessage: `Lease ${l.uuid} does not exist in the ISB API`, attempts: 1,
+      errorType: 'LeaseNotFound', errorMessage: `The ISB API has no readable lease ${l.uuid} (404): it never existed, was deleted after the ISB's leases.ttl, or its record fails the ISB's own schema`, attempts: 1,
       workflowId: workflowIdFor(l.uuid), runId,
       temporalUiUrl: `${UI}/namespaces/default/workflows/${workflowIdFor(l.uuid)}/${runId}/history`,
       idempotencyKey: `${workflowIdFor(l.uuid)}:${runId}:failed`,

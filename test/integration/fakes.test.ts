@@ -531,12 +531,13 @@ describe('fake Cost Explorer at scale', () => {
 describe('fake ISB API', () => {
   const SECRET = 'test-secret-0123456789abcdef0123456789';
   const LEASE = { uuid: '550e8400-e29b-41d4-a716-446655440000', userEmail: 'user@example.com' };
+  const OTHER_LEASE = { uuid: '11111111-2222-4333-8444-555555555555', userEmail: 'other@example.com' };
   let isb: FakeIsbApi;
 
   beforeAll(async () => {
     isb = await startFakeIsbApi({ jwtSecret: SECRET });
     isb.addLease({ ...LEASE, accountId: ACCOUNT, startDate: '2026-03-01T09:00:00.000Z', endDate: '2026-03-05T09:00:00.000Z', status: 'Expired' });
-    isb.addLease({ uuid: '11111111-2222-4333-8444-555555555555', userEmail: 'other@example.com', accountId: OTHER, startDate: '2026-03-02T00:00:00.000Z', status: 'ManuallyTerminated', useAwsAccountIdField: true });
+    isb.addLease({ ...OTHER_LEASE, accountId: OTHER, startDate: '2026-03-02T00:00:00.000Z', status: 'Active' });
   });
   afterAll(async () => {
     await isb.close();
@@ -546,65 +547,125 @@ describe('fake ISB API', () => {
     isb.resetCalls();
   });
 
+  // The id goes into the path raw, as the ISB frontend sends it (leases/service.ts `/leases/${id}`).
   const get = (id: string, token?: string) =>
-    fetch(`${isb.endpoint}/leases/${encodeURIComponent(id)}`, { headers: token ? { Authorization: `Bearer ${token}` } : {} });
+    fetch(`${isb.endpoint}/leases/${id}`, { headers: token ? { Authorization: `Bearer ${token}` } : {} });
+  const errorsOf = async (res: Response) => ((await res.json()) as { data: { errors: { message: string }[] } }).data.errors.map((e) => e.message);
 
-  it('good token -> the lease in JSend', async () => {
+  it('good token -> the lease in JSend, as the ISB stores it: awsAccountId, never accountId', async () => {
     const res = await get(encodeLeaseId(LEASE.userEmail, LEASE.uuid), await isb.signToken());
     expect(res.status).toBe(200);
-    const body = await res.json();
+    const body = (await res.json()) as { data: Record<string, unknown> };
     expect(body).toMatchObject({
       status: 'success',
-      data: { ...LEASE, accountId: ACCOUNT, startDate: '2026-03-01T09:00:00.000Z', endDate: '2026-03-05T09:00:00.000Z', status: 'Expired', originalLeaseTemplateName: 'sandbox' },
+      data: { ...LEASE, awsAccountId: ACCOUNT, startDate: '2026-03-01T09:00:00.000Z', endDate: '2026-03-05T09:00:00.000Z', status: 'Expired', originalLeaseTemplateName: 'sandbox', maxSpend: 50, totalCostAccrued: 0, leaseId: encodeLeaseId(LEASE.userEmail, LEASE.uuid) },
     });
+    expect(body.data.accountId).toBeUndefined();
+    expect(body.data.ttl).toBe(Date.parse('2026-03-05T09:00:00.000Z') / 1000 + 30 * 86_400);
     expect(isb.calls.at(-1)).toMatchObject({ method: 'GET', status: 200, uuid: LEASE.uuid });
   });
 
-  it('awsAccountId variant, no endDate, base64url ids', async () => {
-    const id = encodeLeaseId('other@example.com', '11111111-2222-4333-8444-555555555555');
-    const url = id.replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
-    const res = await get(url, await isb.signToken());
-    expect(res.status).toBe(200);
-    const { data } = (await res.json()) as { data: Record<string, unknown> };
-    expect(data.awsAccountId).toBe(OTHER);
-    expect(data.accountId).toBeUndefined();
-    expect(data.endDate).toBeUndefined();
+  it('knows only the ISB statuses', () => {
+    expect(() => isb.addLease({ ...LEASE, uuid: '22222222-2222-4222-8222-222222222222', accountId: ACCOUNT, startDate: '2026-03-01T09:00:00.000Z', status: 'UserTerminated' }))
+      .toThrow(/no lease status UserTerminated/);
   });
 
-  it('401 for missing, bad-signature, expired, exp-less and non-admin tokens', async () => {
+  it('refuses at each layer as the real API does: gateway 401, authorizer 403, handler 401 and 400', async () => {
     const id = encodeLeaseId(LEASE.userEmail, LEASE.uuid);
-    const cases = [
-      undefined,
-      await isb.signToken({ secret: 'some-other-secret-some-other-secret' }),
-      await isb.signToken({ expiresInSeconds: -60 }),
-      await isb.signToken({ noExp: true }),
-      await isb.signToken({ roles: ['User'] }),
-      'not.a.jwt',
+    const cases: [string | undefined, number][] = [
+      [undefined, 401], // no Authorization header: API Gateway, before the authorizer
+      [await isb.signToken({ secret: 'some-other-secret-some-other-secret' }), 403], // authorizer: bad signature
+      [await isb.signToken({ expiresInSeconds: -60 }), 403], // authorizer: expired
+      [await isb.signToken({ roles: ['Auditor'] }), 403], // authorizer: no role of the map
+      ['not.a.jwt', 403],
+      [await isb.signToken({ email: 'lease-costs@system' }), 400], // handler: IsbUserSchema email
+      [await isb.signToken({ email: 'lease-costs@innovation-sandbox.local', roles: ['Admin', 'Superuser'] }), 400], // roles outside the enum
     ];
-    for (const t of cases) {
-      const res = await get(id, t);
-      expect(res.status).toBe(401);
-      const body = (await res.json()) as { status: string; data: { message: unknown } };
-      expect(body.status).toBe('fail');
-      expect(typeof body.data.message).toBe('string');
-    }
-    expect(isb.calls.map((c) => c.authError)).toEqual([
-      'missing bearer token', 'bad signature', 'token expired', expect.stringMatching(/exp/), 'token lacks the Admin role', expect.stringMatching(/invalid token/),
-    ]);
+    for (const [token, status] of cases) expect((await get(id, token)).status, String(token)).toBe(status);
+    const denied = await get(id, await isb.signToken({ roles: ['Auditor'] }));
+    expect(denied.headers.get('x-amzn-errortype')).toBe('AccessDeniedException');
+    expect(await denied.json()).toEqual({ Message: 'User is not authorized to access this resource with an explicit deny' });
+    expect(await errorsOf(await get(id, await isb.signToken({ email: 'lease-costs@system' })))).toEqual(['Token payload has invalid user object.']);
+    // jsonwebtoken's defaults: a token without exp is accepted.
+    expect((await get(id, await isb.signToken({ noExp: true }))).status).toBe(200);
   });
 
-  it('unknown lease -> 404, malformed id -> 400', async () => {
+  it('role map: User may look up only its own lease and never list all; Manager and Admin read everything', async () => {
+    const own = encodeLeaseId(LEASE.userEmail, LEASE.uuid);
+    const other = encodeLeaseId(OTHER_LEASE.userEmail, OTHER_LEASE.uuid);
+    const user = await isb.signToken({ email: LEASE.userEmail, roles: ['User'] });
+    expect((await get(own, user)).status).toBe(200);
+    const refused = await get(other, user);
+    expect(refused.status).toBe(403);
+    expect(await errorsOf(refused)).toEqual(['Active user is not authorized to view leases of requested user.']);
+    const list = await fetch(`${isb.endpoint}/leases`, { headers: { Authorization: `Bearer ${user}` } });
+    expect(list.status).toBe(403);
+    expect(await errorsOf(list)).toEqual(['User is not authorized to get all leases.']);
+    for (const roles of [['Manager'], ['Admin'], ['User', 'Manager']]) {
+      const token = await isb.signToken({ roles });
+      expect((await get(other, token)).status).toBe(200);
+      expect((await fetch(`${isb.endpoint}/leases`, { headers: { Authorization: `Bearer ${token}` } })).status).toBe(200);
+    }
+  });
+
+  it('a rotated secret: the authorizer denies old tokens (403); a warm authorizer with the old secret lets them reach the handler (401)', async () => {
+    const id = encodeLeaseId(LEASE.userEmail, LEASE.uuid);
+    const old = await isb.signToken();
+    isb.rotateSecret('rotated-secret-rotated-secret-rotated');
+    try {
+      expect((await get(id, old)).status).toBe(403);
+      expect((await get(id, await isb.signToken())).status).toBe(200);
+      isb.rotateSecret('third-secret-third-secret-third-secret', { authorizerKeepsOld: true });
+      const stale = await get(id, await isb.signToken({ secret: 'rotated-secret-rotated-secret-rotated' }));
+      expect(stale.status).toBe(401);
+      expect(await errorsOf(stale)).toEqual(['Invalid bearer token.']);
+    } finally {
+      isb.rotateSecret(SECRET);
+    }
+  });
+
+  it('the lease id: padded standard base64 of the raw path parameter, else 400; unknown -> 404', async () => {
     const token = await isb.signToken();
+    const id = encodeLeaseId(OTHER_LEASE.userEmail, OTHER_LEASE.uuid);
+    expect(id).toMatch(/==$/); // padded: the case that encodeURIComponent breaks
+    expect((await get(id, token)).status).toBe(200);
+    const encoded = await get(encodeURIComponent(id), token);
+    expect(encoded.status).toBe(400);
+    expect((await get(id.replace(/=+$/, ''), token)).status).toBe(400); // unpadded
+    expect((await get('%%%not-base64', token)).status).toBe(400);
+    expect(await errorsOf(await get(Buffer.from('not json').toString('base64'), token))).toEqual(['LeaseId path parameter provided is invalid.']);
+    expect((await get(Buffer.from('{"nope":1}').toString('base64'), token)).status).toBe(400);
     const missing = await get(encodeLeaseId(LEASE.userEmail, '00000000-0000-4000-8000-000000000001'), token);
     expect(missing.status).toBe(404);
-    expect(await missing.json()).toEqual({ status: 'fail', data: { message: 'Lease not found' } });
+    expect(await missing.json()).toEqual({ status: 'fail', data: { errors: [{ message: 'Lease not found.' }] } });
     // Same uuid under another email is another lease.
     expect((await get(encodeLeaseId('someone@example.com', LEASE.uuid), token)).status).toBe(404);
-    expect((await get('%%%not-base64', token)).status).toBe(400);
-    expect((await get(Buffer.from('{"nope":1}').toString('base64'), token)).status).toBe(400);
   });
 
-  it('failNext -> 503 JSend error, then recovers; delay', async () => {
+  it('a record failing the ISB schema: 404 on lookup, dropped from the list with data.error', async () => {
+    const bad = { uuid: '33333333-3333-4333-8333-333333333333', userEmail: 'broken@example.com' };
+    isb.addLease({ ...bad, accountId: ACCOUNT, startDate: '2026-03-01T09:00:00.000Z', status: 'Expired', extra: { totalCostAccrued: 'lots' } });
+    try {
+      const token = await isb.signToken();
+      expect((await get(encodeLeaseId(bad.userEmail, bad.uuid), token)).status).toBe(404);
+      const list = (await (await fetch(`${isb.endpoint}/leases`, { headers: { Authorization: `Bearer ${token}` } })).json()) as { data: { result: { uuid: string }[]; error?: string } };
+      expect(list.data.result.map((l) => l.uuid).sort()).toEqual([OTHER_LEASE.uuid, LEASE.uuid].sort());
+      expect(list.data.error).toMatch(/^1 invalid records found: /);
+    } finally {
+      isb.removeLease(bad.userEmail, bad.uuid);
+    }
+  });
+
+  it('an invalid pageIdentifier is a 500, as base64DecodeCompositeKey throws in the real one', async () => {
+    const token = await isb.signToken();
+    for (const pageIdentifier of ['not-a-key', Buffer.from('{"x":1}').toString('base64')]) {
+      const res = await fetch(`${isb.endpoint}/leases?pageIdentifier=${encodeURIComponent(pageIdentifier)}`, { headers: { Authorization: `Bearer ${token}` } });
+      expect(res.status).toBe(500);
+      expect(await res.json()).toEqual({ status: 'error', message: 'An unexpected error occurred.' });
+    }
+  });
+
+  it('failNext -> 503 JSend error, 429 the WAF rate answer, WAF block 403; then recovers; delay', async () => {
     const token = await isb.signToken();
     const id = encodeLeaseId(LEASE.userEmail, LEASE.uuid);
     isb.failNext(2);
@@ -613,22 +674,17 @@ describe('fake ISB API', () => {
       expect(res.status).toBe(503);
       expect(await res.json()).toMatchObject({ status: 'error', message: expect.any(String) });
     }
+    isb.failNext(1, 429);
+    const limited = await get(id, token);
+    expect([limited.status, await limited.json()]).toEqual([429, { message: 'Too many requests' }]);
+    isb.setWafBlocked(true);
+    const blocked = await get(id, token);
+    expect([blocked.status, await blocked.json()]).toEqual([403, { message: 'Forbidden' }]);
+    isb.setWafBlocked(false);
     expect((await get(id, token)).status).toBe(200);
     isb.setDelayMs(120);
     const t0 = Date.now();
     expect((await get(id, token)).status).toBe(200);
     expect(Date.now() - t0).toBeGreaterThanOrEqual(110);
-  });
-
-  it('rotateSecret: old tokens get 401, new ones work', async () => {
-    const id = encodeLeaseId(LEASE.userEmail, LEASE.uuid);
-    const old = await isb.signToken();
-    isb.rotateSecret('rotated-secret-rotated-secret-rotated');
-    try {
-      expect((await get(id, old)).status).toBe(401);
-      expect((await get(id, await isb.signToken())).status).toBe(200);
-    } finally {
-      isb.rotateSecret(SECRET);
-    }
   });
 });

@@ -31,7 +31,7 @@ function activities(leases: EndedLease[], existing = new Set<string>()) {
         const from = Number(input.pageIdentifier ?? 0);
         const size = input.pageSize!;
         const page = leases.slice(from, from + size);
-        return { leases: page, scanned: page.length, unusable: [], nextPageIdentifier: from + size < leases.length ? String(from + size) : undefined };
+        return { leases: page, scanned: page.length, unusable: [], invalidRecords: 0, nextPageIdentifier: from + size < leases.length ? String(from + size) : undefined };
       },
       async startLeaseRuns(chunk: EndedLease[]): Promise<StartRunsResult> {
         chunks.push(chunk.length);

@@ -126,7 +126,7 @@ describe('reconcileLeasesWorkflow', () => {
 describe('lease-costs backfill', () => {
   it('lists what it would start in a dry run, then starts exactly those', async () => {
     stack.isb.clear();
-    const old = [addLease('Expired', 40), addLease('UserTerminated', 45)];
+    const old = [addLease('Expired', 40), addLease('Ejected', 45)];
     addLease('Expired', 70); // before --since
     const day = (daysAgo: number) => new Date(Date.now() - daysAgo * DAY).toISOString().slice(0, 10);
     const env = {

@@ -48,6 +48,8 @@ afterAll(async () => env?.teardown());
 /** What the stubs saw, and switches to make them fail or hold. */
 interface Stubs {
   lookups: number;
+  /** What each lookup was asked. */
+  lookupInputs: Parameters<Activities['lookupLease']>[0][];
   collections: CollectionInput[];
   published: number[];
   /** The terminationReason each publishReport was given. */
@@ -74,6 +76,7 @@ async function startWorkers(stubs: Stubs): Promise<string> {
   const activities: Pick<Activities, 'lookupLease' | 'writeReport' | 'writeChart' | 'publishReport' | 'recordInLedger' | 'publishFailure'> = {
     async lookupLease(input) {
       stubs.lookups++;
+      stubs.lookupInputs.push(input);
       if (stubs.lookupError) throw stubs.lookupError;
       return { uuid: input.leaseUuid, userEmail: input.userEmail, accountId: input.accountId, startDate: '2026-01-01T10:00:00Z', endDate: stubs.leaseEnd, status: 'Expired' };
     },
@@ -122,7 +125,7 @@ async function startWorkers(stubs: Stubs): Promise<string> {
   return taskQueue;
 }
 
-const newStubs = (): Stubs => ({ lookups: 0, collections: [], published: [], reasons: [], chartKeys: [], charts: 0, ledger: [], steps: [], failures: [] });
+const newStubs = (): Stubs => ({ lookups: 0, lookupInputs: [], collections: [], published: [], reasons: [], chartKeys: [], charts: 0, ledger: [], steps: [], failures: [] });
 
 async function start(taskQueue: string, overrides: Partial<LeaseCostsInput> = {}): Promise<WorkflowHandle> {
   const now = await env.currentTimeMs();
@@ -181,6 +184,9 @@ describe('lease workflow timing (time-skipping)', () => {
     await until(async () => (stubs.ledger.length === 2 ? true : undefined), 1_000);
     // The ledger records only what went out.
     expect(stubs.steps).toEqual(['publish v1', 'ledger v1', 'publish v2', 'ledger v2']);
+    // The next run gets the lease as this one looked it up, for when the ISB has deleted it (leases.ttl).
+    expect(stubs.lookupInputs[0]!.known).toBeUndefined();
+    expect(stubs.lookupInputs[1]!.known).toEqual({ uuid: s.leaseUuid, userEmail: 'ada@example.gov.uk', accountId: ACCOUNT, startDate: '2026-01-01T10:00:00Z', status: 'Expired' });
   });
 
   it('a ledger that refuses the report (bad data, not retried) leaves the run published', async () => {
@@ -286,6 +292,8 @@ describe('lease workflow timing (time-skipping)', () => {
     const result = await h.result() as LeaseCostsResult;
     expect(await env.currentTimeMs() - t0).toBeGreaterThanOrEqual(30 * 24 * HOUR - 60_000);
     expect(result).toMatchObject({ reportVersion: 1, totalCost: '1.25', reports: [{ version: 1 }] });
+    // `lease-costs rerun` of a closed run carries this lease into the new run.
+    expect(result.lease).toMatchObject({ accountId: ACCOUNT, startDate: '2026-01-01T10:00:00Z' });
     expect(stubs.published).toEqual([1]);
   });
 

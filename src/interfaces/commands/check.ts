@@ -4,7 +4,7 @@ import { DescribeEventBusCommand } from '@aws-sdk/client-eventbridge';
 import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import proto from '@temporalio/proto';
-import { encodeLeaseId, signIsbToken } from '../../../activities/isb';
+import { classifyIsbRefusal, describeIsbRefusal, encodeLeaseId, ISB_TOKEN_ROLE, signIsbToken, type IsbRefusal } from '../../../activities/isb';
 import { addDays, utcDay } from '../../domain/billing-window';
 import { SEARCH_ATTRIBUTES } from '../../domain/search-attributes';
 import { costExplorerClient, eventBridgeClient, jwtSecretLoader, s3Client } from '../../infrastructure/aws';
@@ -189,7 +189,36 @@ async function checkEventBus(config: Config): Promise<string> {
   }
 }
 
-/** Looks up a lease that cannot exist: 404 proves the API answered and accepted our token. */
+/**
+ * Secrets Manager decrypts the ISB's secret with the ISB's own KMS key (rest-api-all.ts): without
+ * kms:Decrypt on it, GetSecretValue fails with `AccessDeniedException: Access to KMS is not allowed`
+ * (or DecryptionFailure / a KMS* error when the key is disabled or gone).
+ */
+function isKmsDecryptFailure(err: unknown): boolean {
+  const { name = '', message = '' } = (err ?? {}) as Error;
+  return /^(DecryptionFailure|KMS\w*Exception)$/.test(name) || (/AccessDenied/i.test(name) && /\bKMS\b|kms:Decrypt/i.test(message));
+}
+
+/** The secret-read failure as `check` reports it. */
+function secretReadFailure(err: unknown, config: Pick<Config, 'ISB_JWT_SECRET_PATH'>): { message: string; fix: string } {
+  const source = `secret ${config.ISB_JWT_SECRET_PATH}`;
+  if (isKmsDecryptFailure(err)) {
+    return {
+      message: `cannot decrypt ${source}: ${awsReason(err)}`,
+      fix: 'grant kms:Decrypt on the ISB\'s KMS key that encrypts the secret (the hub stack\'s IsbKmsKeyArn parameter; docs/isb-api.md)',
+    };
+  }
+  return {
+    message: `cannot read ${source}: ${awsReason(err)}`,
+    fix: isAccessDenied(err) ? `grant secretsmanager:GetSecretValue on ${config.ISB_JWT_SECRET_PATH}` : 'check ISB_JWT_SECRET_PATH (a Secrets Manager id in AWS_REGION)',
+  };
+}
+
+/**
+ * Reads the first lease of `GET /leases` (only Manager and Admin may list every lease) and looks it
+ * up by id, as a run does; with no lease at all, looks up one that cannot exist (404 then proves
+ * the token passed). A refusal names the layer of the ISB that refused it.
+ */
 async function checkIsbApi(config: Config): Promise<string> {
   const secretSource = config.ISB_JWT_SECRET ? 'ISB_JWT_SECRET' : `secret ${config.ISB_JWT_SECRET_PATH}`;
   let secret: string;
@@ -197,26 +226,52 @@ async function checkIsbApi(config: Config): Promise<string> {
     secret = await withTimeout(jwtSecretLoader(config)(), 'Secrets Manager');
   } catch (err) {
     if (err instanceof CheckFailure) throw err;
-    throw new CheckFailure(`cannot read ${secretSource}: ${awsReason(err)}`,
-      isAccessDenied(err) ? `grant secretsmanager:GetSecretValue on ${config.ISB_JWT_SECRET_PATH}` : 'check ISB_JWT_SECRET_PATH (a Secrets Manager id in AWS_REGION)');
+    const failure = secretReadFailure(err, config);
+    throw new CheckFailure(failure.message, failure.fix);
   }
-  const { value } = await signIsbToken(secret);
-  const url = `${config.ISB_API_BASE_URL!.replace(/\/+$/, '')}/leases/${encodeURIComponent(encodeLeaseId(PROBE_LEASE.userEmail, PROBE_LEASE.uuid))}`;
-  let res: Response;
+  const { value } = await signIsbToken(secret, config.ISB_JWT_USER_EMAIL);
+  const base = config.ISB_API_BASE_URL!.replace(/\/+$/, '');
+  const get = async (path: string) => {
+    let res: Response;
+    try {
+      res = await fetch(`${base}${path}`, { headers: { authorization: `Bearer ${value}`, accept: 'application/json' }, signal: AbortSignal.timeout(CHECK_TIMEOUT_MS) });
+    } catch (err) {
+      throw new CheckFailure(`no answer from ${config.ISB_API_BASE_URL}: ${awsReason(err)}`, 'check ISB_API_BASE_URL and that the API is reachable from here');
+    }
+    const text = (await res.text()).slice(0, 100_000);
+    const refusal = classifyIsbRefusal(res.status, res.headers, text);
+    if (refusal && refusal !== 'bad-request') {
+      throw new CheckFailure(`${config.ISB_API_BASE_URL} ${describeIsbRefusal(refusal)}: ${res.status} for GET ${path.split('?')[0]} as ${config.ISB_JWT_USER_EMAIL} (${ISB_TOKEN_ROLE})`, REFUSAL_FIX[refusal](secretSource));
+    }
+    return { status: res.status, text };
+  };
+  const list = await get('/leases?pageSize=1');
+  if (list.status !== 200) {
+    throw new CheckFailure(`${config.ISB_API_BASE_URL} answered ${list.status} to GET /leases`, 'check ISB_API_BASE_URL: it should be the API root that serves /leases');
+  }
+  let first: { userEmail?: string; uuid?: string } | undefined;
   try {
-    res = await fetch(url, { headers: { authorization: `Bearer ${value}`, accept: 'application/json' }, signal: AbortSignal.timeout(CHECK_TIMEOUT_MS) });
-    await res.body?.cancel();
-  } catch (err) {
-    throw new CheckFailure(`no answer from ${config.ISB_API_BASE_URL}: ${awsReason(err)}`, 'check ISB_API_BASE_URL and that the API is reachable from here');
+    first = (JSON.parse(list.text) as { data?: { result?: { userEmail?: string; uuid?: string }[] } }).data?.result?.[0];
+  } catch {
+    throw new CheckFailure(`${config.ISB_API_BASE_URL} answered GET /leases with something other than JSON`, 'check ISB_API_BASE_URL: it should be the API root that serves /leases');
   }
-  if (res.status === 404) return `${config.ISB_API_BASE_URL} accepted our token (404 for a lease that cannot exist)`;
-  if (res.status === 401 || res.status === 403) {
-    throw new CheckFailure(`${config.ISB_API_BASE_URL} refused our token (${res.status})`,
-      `${secretSource} must hold the ISB API's JWT signing secret`);
-  }
-  throw new CheckFailure(`${config.ISB_API_BASE_URL} answered ${res.status} for a lease that cannot exist (expected 404)`,
+  const probe = first?.userEmail && first.uuid ? { userEmail: first.userEmail, uuid: first.uuid } : PROBE_LEASE;
+  const lookup = await get(`/leases/${encodeLeaseId(probe.userEmail, probe.uuid)}`);
+  if (first && lookup.status === 200) return `${config.ISB_API_BASE_URL} lists leases and looked up lease ${probe.uuid} for ${config.ISB_JWT_USER_EMAIL} (${ISB_TOKEN_ROLE})`;
+  if (!first && lookup.status === 404) return `${config.ISB_API_BASE_URL} accepted our token (no leases yet; 404 for a lease that cannot exist)`;
+  throw new CheckFailure(`${config.ISB_API_BASE_URL} answered ${lookup.status} looking up lease ${probe.uuid}${first ? ', which it had just listed' : ''}`,
     'check ISB_API_BASE_URL: it should be the API root that serves /leases/{id}');
 }
+
+const REFUSAL_FIX: Record<IsbRefusal, (secretSource: string) => string> = {
+  'invalid-user': () => 'set ISB_JWT_USER_EMAIL to an e-mail address such as lease-costs@innovation-sandbox.local',
+  'bad-request': () => 'see the message',
+  'bad-signature': (source) => `${source} must hold the ISB API's current JWT signing secret`,
+  'authorizer-denied': (source) => `${source} must hold the ISB API's current JWT signing secret (after a rotation, the ISB's authorizer may need a few minutes)`,
+  'role-not-allowed': () => `the token carries role ${ISB_TOKEN_ROLE}; an ISB that refuses it to list leases differs from the ISB source this was built against`,
+  'waf-blocked': () => 'add this host\'s public address (its NAT gateway) to the ISB WAF\'s allowed IP set',
+  'rate-limited': () => 'wait a minute: the ISB WAF allows 200 requests per 60 s per address',
+};
 
 /** Connects and asks the server's version: changes nothing (workers migrate the schema at start). */
 async function checkLedger(config: Config): Promise<string> {

@@ -171,10 +171,13 @@ export async function rerunCommand(config: Config, uuid: string, opts: { padding
     const open = description.status.name === 'RUNNING';
     let nextVersion = previous.nextReportVersion ?? 1;
     let previousReports = previous.previousReports;
+    // The lease as the last run looked it up: the ISB deletes ended leases after its leases.ttl.
+    let knownLease = previous.knownLease;
     if (description.status.name === 'COMPLETED') {
       const result = await client.workflow.getHandle(workflowIdFor(uuid)).result() as LeaseCostsResult;
       nextVersion = result.reportVersion + 1;
       previousReports = result.reports;
+      knownLease = result.lease ?? knownLease;
     } else if (open && opts.wait) {
       // A run still waiting takes the re-run as "collect now"; past that, it makes the next version.
       const { status } = await leaseStatus(client, uuid);
@@ -186,12 +189,14 @@ export async function rerunCommand(config: Config, uuid: string, opts: { padding
       const { status } = await leaseStatus(client, uuid);
       if (status) {
         previousReports = status.reports;
+        knownLease = status.lease ?? knownLease;
         if (status.reports.some((r) => r.version === status.currentVersion)) nextVersion = status.currentVersion + 1;
       }
     }
     const input: LeaseCostsInput = {
       ...previous,
       previousReports,
+      ...(knownLease ? { knownLease } : {}),
       paddingHours: opts.paddingHours ?? previous.paddingHours,
       terminatedAt: opts.terminatedAt ?? previous.terminatedAt,
       terminatedAtFromOperator: opts.terminatedAt !== undefined || previous.terminatedAtFromOperator,
