@@ -12,7 +12,7 @@ describe('hub stack with the SQS intake', () => {
     expect(resourcesOf(hub, 'AWS::Events::ApiDestination')).toEqual([]);
     expect(resourcesOf(hub, 'AWS::Events::Connection')).toEqual([]);
     expect(queues).toHaveLength(3);
-    const [[, rule]] = resourcesOf(hub, 'AWS::Events::Rule') as [[string, Record<string, any>]];
+    const [[, rule]] = resourcesOf(hub, 'AWS::Events::Rule').filter(([, p]) => p.EventPattern.source[0] === 'isb') as [[string, Record<string, any>]];
     expect(rule.EventPattern).toEqual({ source: ['isb'], 'detail-type': ['LeaseTerminated'] });
     expect(rule.Targets[0]).toMatchObject({
       Arn: { 'Fn::GetAtt': [queueId, 'Arn'] },
