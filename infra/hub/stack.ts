@@ -248,6 +248,7 @@ export class HubStack extends Stack {
     output('ClusterName', cluster.clusterName, 'The ECS cluster (for aws ecs run-task)');
     output('OperatorTaskDefinitionArn', operator.task.taskDefinitionArn, 'One-off operator commands: aws ecs run-task with a command override');
     output('OperatorSecurityGroupId', operatorSecurityGroup.securityGroupId, 'Security group for operator tasks (may reach the ledger)');
+    output('OperatorLogGroupName', operator.logGroup.logGroupName, 'Where operator commands print (aws logs tail)');
     output('PrivateSubnetIds', vpc.selectSubnets({ subnetType: SubnetType.PRIVATE_WITH_EGRESS }).subnetIds.join(','), 'Subnets for operator tasks');
     output('LedgerEndpoint', ledger.dbInstanceEndpointAddress, 'The ledger database (PostgreSQL) host');
     output('LedgerSecretArn', ledger.secret!.secretArn, 'The ledger database credentials');

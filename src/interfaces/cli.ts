@@ -49,7 +49,7 @@ const emailArg = (v: string) => {
 
 /**
  * What each command's configuration must hold, checked at start. One table, so the hub stack's
- * tests can run the same check on each task's environment (test/infra/task-config.test.ts).
+ * tests can run the same check on each task's environment (test/infra/task-config.ts).
  */
 export const COMMAND_ROLES = {
   worker: ['worker'],

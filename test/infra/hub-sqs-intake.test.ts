@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { cfnLint, iamStatements, resourcesOf, synthesize } from './synth';
+import { describeTaskStarts } from './task-config';
 
 // The hub with `-c intake=sqs -c temporalApiKey=false`: events reach a queue that `lease-costs intake`
 // reads, and the Temporal cluster takes no API key (self-hosted).
@@ -59,3 +60,5 @@ describe('hub stack with the SQS intake', () => {
     expect(findings.filter((f) => f.Level === 'Error')).toEqual([]);
   });
 });
+
+describeTaskStarts(hub, { intake: 'sqs' });

@@ -6,6 +6,7 @@ import { STAGING_OBJECT_TAG } from '../../src/domain/storage';
 import { WORKFLOW_TYPE } from '../../src/infrastructure/client';
 import { REPORT_LINK_PATH } from '../../src/infrastructure/report-links';
 import { HEALTH_PATH, LIVENESS_PATH, WEBHOOK_PATH } from '../../src/interfaces/webhook';
+import { describeTaskStarts } from './task-config';
 import { asList, cfnLint, iamStatements, resourcesOf, synthesize } from './synth';
 
 const { hub } = synthesize();
@@ -274,7 +275,7 @@ describe('hub stack: a complete deployment', () => {
     expect(operator.container.Secrets).toEqual(worker.container.Secrets);
     const outputs = hub.template.toJSON().Outputs as Record<string, { Value: unknown }>;
     expect(outputs.OperatorTaskDefinitionArn!.Value).toEqual(ref(operator.id));
-    for (const name of ['ClusterName', 'OperatorSecurityGroupId', 'PrivateSubnetIds', 'LedgerSecretArn']) expect(outputs[name], name).toBeDefined();
+    for (const name of ['ClusterName', 'OperatorSecurityGroupId', 'OperatorLogGroupName', 'PrivateSubnetIds', 'LedgerSecretArn']) expect(outputs[name], name).toBeDefined();
   });
 
   it('sends each LeaseCostsFailed event to the alarm topic', () => {
@@ -302,3 +303,5 @@ describe('hub stack: checks', () => {
     expect(findings.filter((f) => f.Level === 'Error')).toEqual([]);
   });
 });
+
+describeTaskStarts(hub, { intake: 'api-destination' });

@@ -5,8 +5,9 @@ import { DRIVER_VARIABLES } from '../../infra/hub/service';
 import { VPC_CIDR } from '../../infra/hub/stack';
 import { ConfigSchema, loadConfig } from '../../src/infrastructure/config';
 import { buildCli, COMMAND_ROLES, type ConfiguredCommand } from '../../src/interfaces/cli';
-import { resourcesOf, synthesize, type Synthesized } from './synth';
+import { resourcesOf, type Synthesized } from './synth';
 
+// Not a test file itself: hub-stack.test.ts and hub-sqs-intake.test.ts run these on their stacks.
 // Every task of the hub stack passes the start-up configuration check of its command: the
 // environment and secrets come from the synthesized template, with CloudFormation's intrinsics
 // resolved against stand-in parameter values and the secrets replaced by values of the shape the
@@ -138,64 +139,63 @@ const cliOptions = (command: string): string[] => {
 /** What an operator runs on the one-off task (docs/deploy-aws.md). */
 const OPERATOR_COMMANDS: ConfiguredCommand[] = ['check', 'backfill', 'rerun', 'status', 'collect-now', 'schedule install', 'costs'];
 
-describe.each([
-  ['api-destination intake, Temporal API key', {}],
-  ['SQS intake, no Temporal API key', { intake: 'sqs', temporalApiKey: 'false' }],
-])('every task of the hub stack starts (%s)', (_name, context) => {
-  const { hub } = synthesize(context);
-  const tasks = containers(hub);
+/** The tests, on a hub already synthesized by the calling file (one synthesis per variant is enough). */
+export function describeTaskStarts(hub: Synthesized, opts: { intake: 'api-destination' | 'sqs' }): void {
+  describe('every task of the hub stack starts', () => {
+    const tasks = containers(hub);
 
-  it('uses stand-in parameters that the template itself accepts', () => {
-    const { parameters } = standIns(hub);
-    for (const [name, value] of Object.entries(PARAMETERS)) {
-      expect(parameters[name], name).toBeDefined();
-      if (parameters[name].AllowedPattern) expect(value, name).toMatch(new RegExp(parameters[name].AllowedPattern));
-    }
-  });
-
-  it('gives each container only variables lease-costs, the Temporal SDK or its PostgreSQL driver reads', () => {
-    // TEMPORAL_API_KEY is read by the SDK's environment configuration (@temporalio/envconfig), not our schema.
-    const known = new Set<string>([...Object.keys(ConfigSchema.shape), ...DRIVER_VARIABLES, 'TEMPORAL_API_KEY']);
-    for (const t of tasks) for (const name of t.names) expect(known.has(name), `${t.id}: ${name}`).toBe(true);
-    for (const t of tasks.filter((x) => x.env.TEMPORAL_API_KEY)) {
-      expect(loadConfig(t.env, []).temporalConnection.apiKey, t.id).toBe(t.env.TEMPORAL_API_KEY);
-    }
-  });
-
-  it('passes the start-up configuration check of each command it runs', () => {
-    const checked: string[] = [];
-    for (const t of tasks) {
-      const { command, options } = commandOf(t.command);
-      for (const option of options) expect(cliOptions(command), `${t.id}: lease-costs ${command} ${option}`).toContain(option);
-      // The one-off task's command is overridden at run-task time: each documented one must start too.
-      const commands = t.id.startsWith('Operator') ? OPERATOR_COMMANDS : [command];
-      for (const c of commands) {
-        expect(() => loadConfig(t.env, [...COMMAND_ROLES[c]]), `${t.id}: lease-costs ${c}`).not.toThrow();
-        checked.push(c);
+    it('uses stand-in parameters that the template itself accepts', () => {
+      const { parameters } = standIns(hub);
+      for (const [name, value] of Object.entries(PARAMETERS)) {
+        expect(parameters[name], name).toBeDefined();
+        if (parameters[name].AllowedPattern) expect(value, name).toMatch(new RegExp(parameters[name].AllowedPattern));
       }
-    }
-    expect(checked).toEqual(expect.arrayContaining(['worker', 'webhook', ...OPERATOR_COMMANDS]));
-    if ((context as { intake?: string }).intake === 'sqs') expect(checked).toContain('intake');
-  });
+    });
 
-  it('keeps the ledger on and trusts X-Forwarded-For only from the VPC, where the load balancer lives', () => {
-    const worker = tasks.find((t) => t.command[0] === 'worker')!;
-    const config = loadConfig(worker.env, [...COMMAND_ROLES.worker]);
-    expect(config.LEDGER_ENABLED).toBe(true);
-    expect(config.PAYLOAD_ENCRYPTION_KEYS).toMatch(/^k1:/);
-    // node-postgres takes the user and password from PGUSER/PGPASSWORD when the URL has none.
-    const saved = { PGUSER: process.env.PGUSER, PGPASSWORD: process.env.PGPASSWORD };
-    Object.assign(process.env, { PGUSER: worker.env.PGUSER, PGPASSWORD: worker.env.PGPASSWORD });
-    try {
-      const client = new pg.Client({ connectionString: config.DATABASE_URL });
-      expect({ user: client.user, password: client.password, database: client.database, port: client.port })
-        .toEqual({ user: 'lease_costs', password: worker.env.PGPASSWORD, database: 'lease_costs', port: 5432 });
-      expect(client.host).toMatch(/\.rds\.amazonaws\.com$/);
-    } finally {
-      for (const [k, v] of Object.entries(saved)) if (v === undefined) delete process.env[k]; else process.env[k] = v;
-    }
-    const webhook = loadConfig(tasks.find((t) => t.command[0] === 'webhook')!.env, [...COMMAND_ROLES.webhook]);
-    expect(webhook.WEBHOOK_TRUST_PROXY).toEqual([VPC_CIDR]);
-    expect(resourcesOf(hub, 'AWS::EC2::VPC').map(([, vpc]) => vpc.CidrBlock)).toEqual([VPC_CIDR]);
+    it('gives each container only variables lease-costs, the Temporal SDK or its PostgreSQL driver reads', () => {
+      // TEMPORAL_API_KEY is read by the SDK's environment configuration (@temporalio/envconfig), not our schema.
+      const known = new Set<string>([...Object.keys(ConfigSchema.shape), ...DRIVER_VARIABLES, 'TEMPORAL_API_KEY']);
+      for (const t of tasks) for (const name of t.names) expect(known.has(name), `${t.id}: ${name}`).toBe(true);
+      for (const t of tasks.filter((x) => x.env.TEMPORAL_API_KEY)) {
+        expect(loadConfig(t.env, []).temporalConnection.apiKey, t.id).toBe(t.env.TEMPORAL_API_KEY);
+      }
+    });
+
+    it('passes the start-up configuration check of each command it runs', () => {
+      const checked: string[] = [];
+      for (const t of tasks) {
+        const { command, options } = commandOf(t.command);
+        for (const option of options) expect(cliOptions(command), `${t.id}: lease-costs ${command} ${option}`).toContain(option);
+        // The one-off task's command is overridden at run-task time: each documented one must start too.
+        const commands = t.id.startsWith('Operator') ? OPERATOR_COMMANDS : [command];
+        for (const c of commands) {
+          expect(() => loadConfig(t.env, [...COMMAND_ROLES[c]]), `${t.id}: lease-costs ${c}`).not.toThrow();
+          checked.push(c);
+        }
+      }
+      expect(checked).toEqual(expect.arrayContaining(['worker', 'webhook', ...OPERATOR_COMMANDS]));
+      if (opts.intake === 'sqs') expect(checked).toContain('intake');
+    });
+
+    it('keeps the ledger on and trusts X-Forwarded-For only from the VPC, where the load balancer lives', () => {
+      const worker = tasks.find((t) => t.command[0] === 'worker')!;
+      const config = loadConfig(worker.env, [...COMMAND_ROLES.worker]);
+      expect(config.LEDGER_ENABLED).toBe(true);
+      expect(config.PAYLOAD_ENCRYPTION_KEYS).toMatch(/^k1:/);
+      // node-postgres takes the user and password from PGUSER/PGPASSWORD when the URL has none.
+      const saved = { PGUSER: process.env.PGUSER, PGPASSWORD: process.env.PGPASSWORD };
+      Object.assign(process.env, { PGUSER: worker.env.PGUSER, PGPASSWORD: worker.env.PGPASSWORD });
+      try {
+        const client = new pg.Client({ connectionString: config.DATABASE_URL });
+        expect({ user: client.user, password: client.password, database: client.database, port: client.port })
+          .toEqual({ user: 'lease_costs', password: worker.env.PGPASSWORD, database: 'lease_costs', port: 5432 });
+        expect(client.host).toMatch(/\.rds\.amazonaws\.com$/);
+      } finally {
+        for (const [k, v] of Object.entries(saved)) if (v === undefined) delete process.env[k]; else process.env[k] = v;
+      }
+      const webhook = loadConfig(tasks.find((t) => t.command[0] === 'webhook')!.env, [...COMMAND_ROLES.webhook]);
+      expect(webhook.WEBHOOK_TRUST_PROXY).toEqual([VPC_CIDR]);
+      expect(resourcesOf(hub, 'AWS::EC2::VPC').map(([, vpc]) => vpc.CidrBlock)).toEqual([VPC_CIDR]);
+    });
   });
-});
+}
