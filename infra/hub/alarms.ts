@@ -4,20 +4,29 @@ import {
 } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type { FargateService } from 'aws-cdk-lib/aws-ecs';
+import { type IEventBus, Rule } from 'aws-cdk-lib/aws-events';
+import { SnsTopic } from 'aws-cdk-lib/aws-events-targets';
 import { HttpCodeTarget, type ApplicationTargetGroup } from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import { FilterPattern, type ILogGroup, MetricFilter } from 'aws-cdk-lib/aws-logs';
 import type { Queue } from 'aws-cdk-lib/aws-sqs';
 import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
+import { EVENT_SOURCE, FAILURE_DETAIL_TYPE } from '../../src/domain/events';
 import { WORKFLOW_TYPE } from '../../src/infrastructure/client';
+import { LIVENESS_PATH } from '../../src/interfaces/webhook';
 
 export const METRIC_NAMESPACE = 'LeaseCosts';
-/** The SDK's workflow logger says this, once per run that fails for good (never during replay). */
+/**
+ * The SDK's workflow logger says this at warn, once per run that fails for good (never during
+ * replay): @temporalio/workflow lib/logs.js. Our pino lines carry the message as `msg`.
+ */
 const WORKFLOW_FAILED_MESSAGE = 'Workflow failed';
 
 export interface AlarmsProps {
   topic: ITopic;
   workerLogGroup: ILogGroup;
+  /** Where the worker puts LeaseCostsFailed (EVENT_BUS_NAME). */
+  eventBus: IEventBus;
   deadLetterQueues: Queue[];
   webhookTargets: ApplicationTargetGroup;
   services: Record<string, FargateService>;
@@ -48,7 +57,7 @@ export class LeaseCostsAlarms extends Construct {
     const failedRuns = new MetricFilter(this, 'FailedRunsFilter', {
       logGroup: props.workerLogGroup,
       filterPattern: FilterPattern.all(
-        FilterPattern.stringValue('$.message', '=', WORKFLOW_FAILED_MESSAGE),
+        FilterPattern.stringValue('$.msg', '=', WORKFLOW_FAILED_MESSAGE),
         FilterPattern.stringValue('$.workflowType', '=', WORKFLOW_TYPE),
       ),
       metricNamespace: METRIC_NAMESPACE,
@@ -58,16 +67,26 @@ export class LeaseCostsAlarms extends Construct {
     alarm('FailedRuns', `A ${WORKFLOW_TYPE} run failed for good: see the worker logs and Temporal UI, then 'lease-costs rerun'`,
       failedRuns.metric({ statistic: 'Sum', period: Duration.minutes(5) }));
 
+    // The run's own LeaseCostsFailed event, to the same topic: it names the lease, the account, the
+    // error and the workflow, which the alarm (a count) cannot.
+    new Rule(this, 'FailedRunEvents', {
+      description: `${FAILURE_DETAIL_TYPE} events from lease-costs to the alarm topic`,
+      eventBus: props.eventBus,
+      eventPattern: { source: [EVENT_SOURCE], detailType: [FAILURE_DETAIL_TYPE] },
+      // The whole event as the message: every field survives, whatever characters the error has.
+      targets: [new SnsTopic(props.topic)],
+    });
+
     // 2. Anything in a dead-letter queue: an event that never reached lease-costs.
     props.deadLetterQueues.forEach((queue, i) => alarm(`DeadLetters${i + 1}`,
       'LeaseTerminated events are in a dead-letter queue: fix the cause, then redrive them',
       queue.metricApproximateNumberOfMessagesVisible({ statistic: 'Maximum', period: Duration.minutes(5) })));
 
-    // 3. The webhook answering 5xx (503 = Temporal unreachable), or targets failing /healthz.
+    // 3. The webhook answering 5xx (503 = Temporal unreachable), or targets failing liveness.
     alarm('Webhook5xx', 'The webhook answered 5xx (503 means Temporal is unreachable); EventBridge retries meanwhile',
       props.webhookTargets.metrics.httpCodeTarget(HttpCodeTarget.TARGET_5XX_COUNT, { statistic: 'Sum', period: Duration.minutes(5) }),
       { threshold: 5 });
-    alarm('WebhookUnhealthy', 'A webhook task fails its health check (/healthz: Temporal unreachable, or the task is down)',
+    alarm('WebhookUnhealthy', `A webhook task fails its health check (${LIVENESS_PATH}: the process does not answer)`,
       props.webhookTargets.metrics.unhealthyHostCount({ statistic: 'Maximum', period: Duration.minutes(1) }), { periods: 3 });
 
     // 4. Fewer tasks running than desired, per service (Container Insights), for 5 minutes in a row.

@@ -26,6 +26,9 @@ export function hubParameters(scope: Construct) {
     temporalSecretArn: p('TemporalSecretArn', {
       description: 'ARN of a secret with JSON keys address, namespace and apiKey (the Temporal connection)', ...ARN('secretsmanager'),
     }),
+    payloadEncryptionKeysSecretArn: p('PayloadEncryptionKeysSecretArn', {
+      description: 'ARN of a secret holding PAYLOAD_ENCRYPTION_KEYS (id:base64 32-byte key, newest first): workflow payloads are encrypted with it', ...ARN('secretsmanager'),
+    }),
     webhookDomainName: p('WebhookDomainName', { description: 'DNS name of the webhook (the certificate\'s); point it at the LoadBalancerDnsName output' }),
     certificateArn: p('CertificateArn', { description: 'ACM certificate for WebhookDomainName, in this region', ...ARN('acm') }),
     reportKeyPrefix: p('ReportKeyPrefix', {

@@ -47,7 +47,27 @@ const emailArg = (v: string) => {
   return parsed.data;
 };
 
-const configFor = (...roles: Role[]) => loadConfig(process.env, roles);
+/**
+ * What each command's configuration must hold, checked at start. One table, so the hub stack's
+ * tests can run the same check on each task's environment (test/infra/task-config.ts).
+ */
+export const COMMAND_ROLES = {
+  worker: ['worker'],
+  webhook: ['webhook'],
+  'codec-server': ['codec'],
+  status: ['client'],
+  rerun: ['client'],
+  'collect-now': ['client'],
+  check: ['worker'],
+  report: ['report'],
+  backfill: ['client', 'isb'],
+  costs: ['ledger'],
+  'schedule install': ['client'],
+  intake: ['client'],
+} as const satisfies Record<string, readonly Role[]>;
+export type ConfiguredCommand = keyof typeof COMMAND_ROLES;
+
+const configFor = (command: ConfiguredCommand) => loadConfig(process.env, [...COMMAND_ROLES[command]]);
 
 /** What `support/cli.ts` provides: the commands that run the support tree, not the shipped one. */
 export interface SupportCommands {
@@ -82,9 +102,11 @@ export function buildCli(): Command {
     // Set before the subcommands are added: they inherit it.
     .exitOverride();
 
-  program.command('worker').description('run a worker only').action(async () => {
-    const { runWorker } = await import('./commands/worker');
-    await runWorker(configFor('worker'));
+  program.command('worker').description('run a worker only')
+    .option('--setup', 'first register the search attributes and install the reconcile schedule (idempotent)')
+    .action(async (opts: { setup?: boolean }) => {
+      const { runWorker } = await import('./commands/worker');
+      await runWorker(configFor('worker'), opts);
   });
 
   program.command('webhook').description('run the webhook server only').action(async () => {
@@ -94,7 +116,7 @@ export function buildCli(): Command {
 
   program.command('codec-server').description('the payload codec endpoint for Temporal UI (needs PAYLOAD_ENCRYPTION_KEYS)').action(async () => {
     const { codecServerCommand } = await import('./codec-server');
-    await codecServerCommand(configFor('codec'));
+    await codecServerCommand(configFor('codec-server'));
   });
 
   program.command('status').argument('<lease-uuid>', 'lease uuid', uuidArg)
@@ -102,7 +124,7 @@ export function buildCli(): Command {
     .description('phase, settle-until time, pages fetched, last report')
     .action(async (uuid: string, opts: { json?: boolean }) => {
       const { statusCommand } = await import('./commands/operate');
-      await statusCommand(configFor('client'), uuid, opts);
+      await statusCommand(configFor('status'), uuid, opts);
     });
 
   program.command('rerun').argument('<lease-uuid>', 'lease uuid', uuidArg)
@@ -113,7 +135,7 @@ export function buildCli(): Command {
     .description('a new report version for that lease, whether its workflow is open or closed')
     .action(async (uuid: string, opts: { paddingHours?: number; terminatedAt?: string; json?: boolean; wait?: boolean }) => {
       const { rerunCommand } = await import('./commands/operate');
-      await rerunCommand(configFor('client'), uuid, opts);
+      await rerunCommand(configFor('rerun'), uuid, opts);
     });
 
   program.command('collect-now').argument('<lease-uuid>', 'lease uuid', uuidArg)
@@ -121,14 +143,14 @@ export function buildCli(): Command {
     .description('skip the rest of the settle delay')
     .action(async (uuid: string, opts: { json?: boolean }) => {
       const { collectNowCommand } = await import('./commands/operate');
-      await collectNowCommand(configFor('client'), uuid, opts);
+      await collectNowCommand(configFor('collect-now'), uuid, opts);
     });
 
   program.command('check').description('verify every dependency of the configuration; exit 0 only when all pass')
     .option('--json', 'machine-readable output')
     .action(async (opts: { json?: boolean }) => {
       const { checkCommand } = await import('./commands/check');
-      await checkCommand(configFor('worker'), opts);
+      await checkCommand(configFor('check'), opts);
     });
 
   program.command('report').description('a one-off report on the spot, no workflow')
@@ -148,7 +170,7 @@ export function buildCli(): Command {
     .option('--rate <n>', 'runs started per minute at most (1..600, default 20)', intArg(1, 600))
     .action(async (opts: { since: string; until?: string; dryRun?: boolean; rate?: number }) => {
       const { backfillCommand } = await import('./commands/backfill');
-      await backfillCommand(configFor('client', 'isb'), opts);
+      await backfillCommand(configFor('backfill'), opts);
     });
 
   program.command('costs').description('exact totals from the cost ledger (the newest report version of each lease)')
@@ -164,7 +186,7 @@ export function buildCli(): Command {
       if (opts.since && opts.until && opts.until < opts.since) throw new CliError(`--until ${opts.until} is before --since ${opts.since}`, EXIT_BAD_CONFIG);
       const { costsCommand } = await import('./commands/costs');
       const format = opts.csv ? 'csv' : opts.json ? 'json' : opts.format;
-      await costsCommand(configFor('ledger'), { user: opts.user, account: opts.account, since: opts.since, until: opts.until, by: opts.by, format });
+      await costsCommand(configFor('costs'), { user: opts.user, account: opts.account, since: opts.since, until: opts.until, by: opts.by, format });
     });
 
   program.command('schedule').description('the lease-costs-reconcile schedule')
@@ -173,7 +195,7 @@ export function buildCli(): Command {
     .option('--json', 'machine-readable output')
     .action(async (opts: { trigger?: boolean; json?: boolean }) => {
       const { scheduleInstallCommand } = await import('./commands/schedule');
-      await scheduleInstallCommand(configFor('client'), opts);
+      await scheduleInstallCommand(configFor('schedule install'), opts);
     });
 
   program.command('intake').description('start runs from an SQS queue fed by an EventBridge rule')
@@ -183,7 +205,7 @@ export function buildCli(): Command {
     })
     .action(async (opts: { queueUrl: string }) => {
       const { intakeCommand } = await import('./intake');
-      await intakeCommand(configFor('client'), opts.queueUrl);
+      await intakeCommand(configFor('intake'), opts.queueUrl);
     });
 
   const portArg = intArg(1, 65535);

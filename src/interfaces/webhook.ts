@@ -13,7 +13,13 @@ import { registerReportLinks, reportLinkDepsFor, type ReportLinkDeps } from './r
 import { untilSignal } from './signals';
 
 export const WEBHOOK_PATH = '/webhooks/lease-terminated';
+/** Readiness: 200 when Temporal answers and the namespace has our search attributes, else 503. */
 export const HEALTH_PATH = '/healthz';
+/**
+ * Liveness: 200 while the process serves requests, whatever Temporal's state. Load balancers check
+ * this one, so a Temporal outage does not recycle the tasks that also serve report links.
+ */
+export const LIVENESS_PATH = '/livez';
 const BODY_LIMIT = 256 * 1024;
 /** A start must answer well inside EventBridge's 5 s API-destination timeout, or it retries anyway. */
 const START_DEADLINE_MS = 4_000;
@@ -189,6 +195,8 @@ export function buildWebhookServer({ config, client, logger, metrics = new Regis
 
   app.get('/metrics', async (_request, reply) =>
     reply.type(metrics.contentType).send(await metrics.metrics()));
+
+  app.get(LIVENESS_PATH, async (_request, reply) => reply.send({ status: 'ok' }));
 
   app.get(HEALTH_PATH, async (_request, reply) => {
     const state = await cachedReadiness();

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { cfnLint, iamStatements, resourcesOf, synthesize } from './synth';
+import { describeTaskStarts } from './task-config';
 
 // The hub with `-c intake=sqs -c temporalApiKey=false`: events reach a queue that `lease-costs intake`
 // reads, and the Temporal cluster takes no API key (self-hosted).
@@ -12,7 +13,7 @@ describe('hub stack with the SQS intake', () => {
     expect(resourcesOf(hub, 'AWS::Events::ApiDestination')).toEqual([]);
     expect(resourcesOf(hub, 'AWS::Events::Connection')).toEqual([]);
     expect(queues).toHaveLength(3);
-    const [[, rule]] = resourcesOf(hub, 'AWS::Events::Rule') as [[string, Record<string, any>]];
+    const [[, rule]] = resourcesOf(hub, 'AWS::Events::Rule').filter(([, p]) => p.EventPattern['detail-type'][0] === 'LeaseTerminated') as [[string, Record<string, any>]];
     expect(rule.EventPattern).toEqual({ source: [{ prefix: 'InnovationSandbox-' }, 'isb'], 'detail-type': ['LeaseTerminated'] });
     expect(rule.Targets[0]).toMatchObject({
       Arn: { 'Fn::GetAtt': [queueId, 'Arn'] },
@@ -59,3 +60,5 @@ describe('hub stack with the SQS intake', () => {
     expect(findings.filter((f) => f.Level === 'Error')).toEqual([]);
   });
 });
+
+describeTaskStarts(hub, { intake: 'sqs' });

@@ -1,9 +1,12 @@
 import { Match } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
 import { COST_READER_ROLE_NAME, WORKER_ROLE_NAME } from '../../infra/names';
+import { EVENT_SOURCE, FAILURE_DETAIL_TYPE } from '../../src/domain/events';
 import { STAGING_OBJECT_TAG } from '../../src/domain/storage';
 import { WORKFLOW_TYPE } from '../../src/infrastructure/client';
-import { HEALTH_PATH, WEBHOOK_PATH } from '../../src/interfaces/webhook';
+import { REPORT_LINK_PATH } from '../../src/infrastructure/report-links';
+import { HEALTH_PATH, LIVENESS_PATH, WEBHOOK_PATH } from '../../src/interfaces/webhook';
+import { describeTaskStarts } from './task-config';
 import { asList, cfnLint, iamStatements, resourcesOf, synthesize } from './synth';
 
 const { hub } = synthesize();
@@ -19,6 +22,7 @@ const taskOf = (command: string) => {
   const [[id, task]] = resourcesOf(hub, 'AWS::ECS::TaskDefinition').filter(([, p]) => p.ContainerDefinitions[0].Command[0] === command) as [[string, Record<string, any>]];
   return { id, task, container: task.ContainerDefinitions[0] };
 };
+const envOf = (container: { Environment: { Name: string; Value: unknown }[] }) => Object.fromEntries(container.Environment.map((e) => [e.Name, e.Value]));
 const statementsOf = (roleLogicalId: string) => iamStatements(hub).filter((s) => s.owner === roleLogicalId);
 const roleIdOf = (arn: unknown) => (arn as { 'Fn::GetAtt': string[] })['Fn::GetAtt'][0]!;
 
@@ -46,7 +50,7 @@ describe('hub stack: report bucket', () => {
 
 describe('hub stack: intake through an API destination', () => {
   it('routes LeaseTerminated from the ISB bus to the webhook, retrying for 24 hours into a dead-letter queue', () => {
-    const [[, rule]] = resourcesOf(hub, 'AWS::Events::Rule') as [[string, Record<string, any>]];
+    const [[, rule]] = resourcesOf(hub, 'AWS::Events::Rule').filter(([, p]) => p.EventPattern['detail-type'][0] === 'LeaseTerminated') as [[string, Record<string, any>]];
     expect(rule.EventPattern).toEqual({ source: [{ prefix: 'InnovationSandbox-' }, 'isb'], 'detail-type': ['LeaseTerminated'] });
     expect(JSON.stringify(rule.EventBusName)).toContain('IsbEventBusArn');
     expect(rule.Targets).toHaveLength(1);
@@ -103,26 +107,36 @@ describe('hub stack: services', () => {
 
   it('gives the worker its settings, signing report links with the webhook as their base', () => {
     const { container } = taskOf('worker');
-    const env = Object.fromEntries(container.Environment.map((e: { Name: string; Value: unknown }) => [e.Name, e.Value]));
+    const env = envOf(container);
     expect(Object.keys(env).sort()).toEqual([
-      'COST_EXPLORER_EXTERNAL_ID', 'COST_EXPLORER_ROLE_ARN', 'EVENT_BUS_NAME', 'ISB_API_BASE_URL', 'ISB_JWT_SECRET_PATH',
+      'COST_EXPLORER_EXTERNAL_ID', 'COST_EXPLORER_ROLE_ARN', 'DATABASE_URL', 'EVENT_BUS_NAME', 'ISB_API_BASE_URL', 'ISB_JWT_SECRET_PATH',
       'LEDGER_ENABLED', 'LOG_LEVEL', 'REPORT_LINK_BASE_URL', 'S3_BUCKET_NAME', 'S3_KEY_PREFIX',
     ]);
-    // No PostgreSQL in this stack: the worker must start without the ledger, not fail its config check.
-    expect(env.LEDGER_ENABLED).toBe('false');
     expect(env.REPORT_LINK_BASE_URL).toEqual({ 'Fn::Join': ['', ['https://', ref('WebhookDomainName')]] });
     expect(JSON.stringify(env.COST_EXPLORER_ROLE_ARN)).toContain(`:role/${COST_READER_ROLE_NAME}`);
     expect(container.Secrets.map((s: { Name: string }) => s.Name)).toContain('REPORT_LINK_SIGNING_KEY');
   });
 
-  it('serves the webhook over HTTPS only, health-checked on /healthz', () => {
+  it('serves the webhook over HTTPS only, forwarding only the event path and report links, health-checked on liveness', () => {
     const listeners = resourcesOf(hub, 'AWS::ElasticLoadBalancingV2::Listener').map(([, p]) => p);
     expect(listeners).toHaveLength(1);
     expect(listeners[0]).toMatchObject({ Port: 443, Protocol: 'HTTPS', Certificates: [{ CertificateArn: ref('CertificateArn') }] });
     expect(listeners[0]!.SslPolicy).toMatch(/TLS13/);
     hub.template.hasResourceProperties('AWS::ElasticLoadBalancingV2::TargetGroup', {
-      Port: 8080, Protocol: 'HTTP', TargetType: 'ip', HealthCheckPath: HEALTH_PATH, Matcher: { HttpCode: '200' },
+      Port: 8080, Protocol: 'HTTP', TargetType: 'ip', HealthCheckPath: LIVENESS_PATH, Matcher: { HttpCode: '200' },
     });
+    // Anything else, /metrics and the Temporal readiness check included, ends at the load balancer.
+    expect(listeners[0]!.DefaultActions).toEqual([{ Type: 'fixed-response', FixedResponseConfig: expect.objectContaining({ StatusCode: '404' }) }]);
+    const targetGroupId = logicalId('AWS::ElasticLoadBalancingV2::TargetGroup', () => true);
+    const rules = resourcesOf(hub, 'AWS::ElasticLoadBalancingV2::ListenerRule').map(([, p]) => p);
+    expect(rules).toEqual([expect.objectContaining({
+      Actions: [{ Type: 'forward', TargetGroupArn: ref(targetGroupId) }],
+      Conditions: [{ Field: 'path-pattern', PathPatternConfig: { Values: [WEBHOOK_PATH, `${REPORT_LINK_PATH}*`] } }],
+    })]);
+    const forwarded = rules.flatMap((r) => r.Conditions[0].PathPatternConfig.Values as string[]);
+    const reaches = (path: string) => forwarded.some((pattern) => new RegExp(`^${pattern.replace(/[.]/g, '\\.').replace(/\*/g, '.*')}$`).test(path));
+    for (const inside of ['/metrics', HEALTH_PATH, LIVENESS_PATH, '/']) expect(reaches(inside), inside).toBe(false);
+    for (const outside of [WEBHOOK_PATH, `${REPORT_LINK_PATH}reports/lease/v1.csv`]) expect(reaches(outside), outside).toBe(true);
     hub.template.hasResourceProperties('AWS::ElasticLoadBalancingV2::LoadBalancer', {
       Scheme: 'internet-facing',
       LoadBalancerAttributes: Match.arrayWith([{ Key: 'routing.http.drop_invalid_header_fields.enabled', Value: 'true' }]),
@@ -192,7 +206,7 @@ describe('hub stack: alarms', () => {
 
   it('watches failed runs, dead letters, webhook 5xx and health, and missing tasks of each service', () => {
     hub.template.hasResourceProperties('AWS::Logs::MetricFilter', {
-      FilterPattern: `{ ($.message = "Workflow failed") && ($.workflowType = "${WORKFLOW_TYPE}") }`,
+      FilterPattern: `{ ($.msg = "Workflow failed") && ($.workflowType = "${WORKFLOW_TYPE}") }`,
       MetricTransformations: [{ MetricNamespace: 'LeaseCosts', MetricName: 'FailedRuns', MetricValue: '1' }],
     });
     const watched = alarms.map(([, p]) => p.MetricName ?? p.Metrics.map((m: any) => m.MetricStat?.Metric.MetricName).filter(Boolean).sort().join('+'));
@@ -207,6 +221,82 @@ describe('hub stack: alarms', () => {
   });
 });
 
+describe('hub stack: a complete deployment', () => {
+  const dbId = logicalId('AWS::RDS::DBInstance', () => true);
+  const dbSecretAttachment = logicalId('AWS::SecretsManager::SecretTargetAttachment', () => true);
+  const securityGroupOf = (serviceCommand: string) => {
+    const [[, service]] = resourcesOf(hub, 'AWS::ECS::Service')
+      .filter(([, p]) => p.TaskDefinition.Ref === taskOf(serviceCommand).id) as [[string, Record<string, any>]];
+    return service.NetworkConfiguration.AwsvpcConfiguration.SecurityGroups[0]['Fn::GetAtt'][0] as string;
+  };
+
+  it('has a PostgreSQL ledger, encrypted, backed up, in subnets with no route out, reachable only from the worker and operator tasks', () => {
+    const [[, db]] = resourcesOf(hub, 'AWS::RDS::DBInstance') as [[string, Record<string, any>]];
+    expect(db).toMatchObject({ Engine: 'postgres', StorageEncrypted: true, DeletionProtection: true, DBName: 'lease_costs', BackupRetentionPeriod: 7 });
+    expect(db.PubliclyAccessible).not.toBe(true);
+    hub.template.hasResource('AWS::RDS::DBInstance', { DeletionPolicy: 'Snapshot' });
+    const [[, subnetGroup]] = resourcesOf(hub, 'AWS::RDS::DBSubnetGroup') as [[string, Record<string, any>]];
+    const isolated = resourcesOf(hub, 'AWS::EC2::Subnet').filter(([, p]) => p.Tags.some((t: any) => t.Key === 'aws-cdk:subnet-type' && t.Value === 'Isolated')).map(([id]) => ref(id));
+    expect(subnetGroup.SubnetIds.sort()).toEqual(isolated.sort());
+    const dbSecurityGroup = db.VPCSecurityGroups[0]['Fn::GetAtt'][0];
+    const ingress = resourcesOf(hub, 'AWS::EC2::SecurityGroupIngress').map(([, p]) => p).filter((p) => p.GroupId['Fn::GetAtt'][0] === dbSecurityGroup);
+    const operatorGroup = logicalId('AWS::EC2::SecurityGroup', (p) => /operator/.test(p.GroupDescription));
+    expect(ingress.map((p) => p.SourceSecurityGroupId['Fn::GetAtt'][0]).sort()).toEqual([securityGroupOf('worker'), operatorGroup].sort());
+    for (const p of ingress) expect([p.FromPort, p.ToPort]).toEqual([{ 'Fn::GetAtt': [dbId, 'Endpoint.Port'] }, { 'Fn::GetAtt': [dbId, 'Endpoint.Port'] }]);
+  });
+
+  it('runs the worker with the ledger on, its URL from the instance and its credentials from the instance secret', () => {
+    const { container } = taskOf('worker');
+    const env = envOf(container);
+    expect(env.LEDGER_ENABLED).toBe('true');
+    expect(env.DATABASE_URL).toEqual({ 'Fn::Join': ['', [
+      'postgres://', { 'Fn::GetAtt': [dbId, 'Endpoint.Address'] }, ':', { 'Fn::GetAtt': [dbId, 'Endpoint.Port'] }, '/lease_costs?sslmode=no-verify',
+    ]] });
+    for (const [name, key] of [['PGUSER', 'username'], ['PGPASSWORD', 'password']]) {
+      expect(container.Secrets).toContainEqual({ Name: name, ValueFrom: { 'Fn::Join': ['', [ref(dbSecretAttachment), `:${key}::`]] } });
+    }
+  });
+
+  it('gives every process the payload encryption keys from the secret parameter', () => {
+    const tasks = resourcesOf(hub, 'AWS::ECS::TaskDefinition');
+    expect(tasks.length).toBe(3);
+    for (const [id, task] of tasks) {
+      expect(task.ContainerDefinitions[0].Secrets, id).toContainEqual({ Name: 'PAYLOAD_ENCRYPTION_KEYS', ValueFrom: ref('PayloadEncryptionKeysSecretArn') });
+    }
+    hub.template.hasParameter('PayloadEncryptionKeysSecretArn', { AllowedPattern: Match.stringLikeRegexp('secretsmanager') });
+  });
+
+  it('installs the search attributes and the reconcile schedule on deploy: every worker sets them up at start', () => {
+    expect(taskOf('worker').container.Command).toEqual(['worker', '--setup']);
+  });
+
+  it('has a one-off operator task with the worker\'s role and settings, and the outputs run-task needs', () => {
+    const operator = taskOf('check');
+    const worker = taskOf('worker');
+    expect(resourcesOf(hub, 'AWS::ECS::Service').map(([, p]) => p.TaskDefinition.Ref)).not.toContain(operator.id);
+    expect(operator.task.TaskRoleArn).toEqual(worker.task.TaskRoleArn);
+    expect(operator.container.Environment).toEqual(worker.container.Environment);
+    expect(operator.container.Secrets).toEqual(worker.container.Secrets);
+    const outputs = hub.template.toJSON().Outputs as Record<string, { Value: unknown }>;
+    expect(outputs.OperatorTaskDefinitionArn!.Value).toEqual(ref(operator.id));
+    for (const name of ['ClusterName', 'OperatorSecurityGroupId', 'OperatorLogGroupName', 'PrivateSubnetIds', 'LedgerSecretArn']) expect(outputs[name], name).toBeDefined();
+  });
+
+  it('sends each LeaseCostsFailed event to the alarm topic', () => {
+    const topicId = logicalId('AWS::SNS::Topic', () => true);
+    const rules = resourcesOf(hub, 'AWS::Events::Rule').map(([, p]) => p).filter((p) => p.EventPattern.source[0] === EVENT_SOURCE);
+    expect(rules).toEqual([expect.objectContaining({
+      EventPattern: { source: [EVENT_SOURCE], 'detail-type': [FAILURE_DETAIL_TYPE] },
+      EventBusName: expect.anything(),
+      Targets: [expect.objectContaining({ Arn: ref(topicId) })],
+    })]);
+    expect(JSON.stringify(rules[0]!.EventBusName)).toContain('IsbEventBusArn');
+    hub.template.hasResourceProperties('AWS::SNS::TopicPolicy', {
+      PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Effect: 'Allow', Principal: { Service: 'events.amazonaws.com' }, Action: 'sns:Publish' })]) },
+    });
+  });
+});
+
 describe('hub stack: checks', () => {
   it('passes cdk-nag AwsSolutions with no errors or warnings left', () => {
     expect(hub.nag).toEqual([]);
@@ -217,3 +307,5 @@ describe('hub stack: checks', () => {
     expect(findings.filter((f) => f.Level === 'Error')).toEqual([]);
   });
 });
+
+describeTaskStarts(hub, { intake: 'api-destination' });

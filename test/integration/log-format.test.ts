@@ -1,12 +1,21 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { WorkflowFailedError } from '@temporalio/client';
 import { afterAll, describe, expect, inject, it } from 'vitest';
+import { startFakeCostExplorer } from '../../support/fakes/cost-explorer';
+import { startFakeIsbApi } from '../../support/fakes/isb-api';
 import { freePort } from '../../support/ports';
+import { startLeaseCosts, workflowIdFor } from '../../src/infrastructure/client';
 import { spawnManaged, type ManagedProcess } from '../../support/tools';
 import { WEBHOOK_PATH } from '../../src/interfaces/webhook';
+import { awsEnvFor, createBucket, createEventCapture } from '../../support/aws';
+import { jsonFilterPattern } from '../helpers/cloudwatch-filter';
 import { leaseTerminatedEvent } from '../../support/events';
 import { httpRequest } from '../helpers/http';
-import { uniqueTaskQueue } from '../helpers/temporal';
+import { dailyCosts, ROLE_ARN } from '../helpers/stack';
+import { testClient, uniqueTaskQueue } from '../helpers/temporal';
+import { resourcesOf, synthesize } from '../infra/synth';
 import { waitFor } from '../helpers/wait';
 
 // Every long-running process logs through the same pino setup: one JSON object per line with
@@ -20,9 +29,13 @@ const SECRETS = [WEBHOOK_KEY, JWT_SECRET, ENCRYPTION_KEY];
 const LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'];
 
 const running: ManagedProcess[] = [];
+const cleanups: (() => unknown)[] = [];
 afterAll(async () => {
   await Promise.all(running.map((p) => p.stop()));
+  await Promise.all(cleanups.map((c) => c()));
 });
+/** Where the worker's captured lines go, for a person to read next to the alarm's pattern. */
+const WORKER_LINES = join(import.meta.dirname, '..', '..', 'test-output', 'worker-log-lines.jsonl');
 
 /** Starts `lease-costs <command>` with stdout not a TTY (so JSON) and collects what it prints. */
 function start(command: string, env: Record<string, string>) {
@@ -60,17 +73,29 @@ function expectOneFormat(name: string, { stdout, stderr }: { stdout: string; std
 }
 
 describe('one log format for every process', () => {
-  it('webhook, codec endpoint and worker all print pino JSON lines, and no secret', async () => {
+  it('webhook, codec endpoint and worker all print pino JSON lines, and no secret; the stack\'s metric filters match the worker\'s real lines', async () => {
     const temporalAddress = inject('temporalAddress');
+    const motoEndpoint = inject('motoEndpoint');
+    // The worker runs real leases against the stand-ins: one the ISB API does not know (fails for
+    // good), one that is published.
+    const [ce, isb] = await Promise.all([startFakeCostExplorer(), startFakeIsbApi({ jwtSecret: JWT_SECRET })]);
+    cleanups.push(() => ce.close(), () => isb.close());
+    const id = randomBytes(4).toString('hex');
+    const [bucket, busName] = [`log-format-${id}`, `log-format-${id}`];
+    await createBucket(motoEndpoint, bucket);
+    const bus = await createEventCapture(motoEndpoint, { busName });
+    cleanups.push(() => bus.close());
+    const taskQueue = uniqueTaskQueue('logs');
     const [webhookPort, codecPort] = [await freePort(), await freePort()];
     const webhook = start('webhook', {
       TEMPORAL_ADDRESS: temporalAddress, WEBHOOK_PORT: String(webhookPort), WEBHOOK_HOST: '127.0.0.1', WEBHOOK_API_KEY: WEBHOOK_KEY,
     });
     const codec = start('codec-server', { PAYLOAD_ENCRYPTION_KEYS: `k1:${ENCRYPTION_KEY}`, CODEC_PORT: String(codecPort) });
     const worker = start('worker', {
-      TEMPORAL_ADDRESS: temporalAddress, TEMPORAL_TASK_QUEUE: uniqueTaskQueue('logs'), AWS_REGION: 'us-east-1',
-      COST_EXPLORER_ROLE_ARN: 'arn:aws:iam::123456789012:role/cost-reader', S3_BUCKET_NAME: 'log-format-bucket',
-      EVENT_BUS_NAME: 'log-format-bus', ISB_API_BASE_URL: 'http://127.0.0.1:9', ISB_JWT_SECRET: JWT_SECRET,
+      ...awsEnvFor(motoEndpoint, { AWS_ENDPOINT_URL_COST_EXPLORER: ce.endpoint }),
+      TEMPORAL_ADDRESS: temporalAddress, TEMPORAL_TASK_QUEUE: taskQueue,
+      COST_EXPLORER_ROLE_ARN: ROLE_ARN, S3_BUCKET_NAME: bucket, S3_KEY_PREFIX: 'reports/',
+      EVENT_BUS_NAME: busName, ISB_API_BASE_URL: isb.endpoint, ISB_JWT_SECRET: JWT_SECRET,
       WEBHOOK_API_KEY: WEBHOOK_KEY, LEDGER_ENABLED: 'false',
     });
     await Promise.all([webhook.started('webhook listening'), codec.started('codec endpoint listening'), worker.started('Worker started')]);
@@ -91,8 +116,37 @@ describe('one log format for every process', () => {
     expect(webhookLines.filter((e) => e.msg === 'request').map((e) => e.status)).toEqual(expect.arrayContaining([400, 401]));
     expect(webhookLines.some((e) => e.msg === 'shutting down')).toBe(true);
     expectOneFormat('codec-server', await codec.stop());
-    const workerLines = expectOneFormat('worker', await worker.stop());
+    const client = testClient(temporalAddress);
+    const lease = () => ({
+      leaseUuid: randomUUID(), userEmail: `user-${id}@example.gov.uk`, accountId: '210987654321',
+      terminatedAt: new Date(Date.now() - 3600_000).toISOString(), paddingHours: 1, rerunWindowHours: 0,
+    });
+    const [failing, published] = [lease(), lease()];
+    const startDate = new Date(Date.now() - 3 * 24 * 3600_000).toISOString();
+    isb.addLease({ uuid: published.leaseUuid, userEmail: published.userEmail, accountId: published.accountId, startDate, endDate: published.terminatedAt, status: 'Expired' });
+    ce.addCosts(dailyCosts({ accountId: published.accountId, start: startDate.slice(0, 10), end: new Date().toISOString().slice(0, 10), service: 'AWS Lambda', resourceId: 'fn', region: 'eu-west-2', amount: '0.25' }));
+    await Promise.all([failing, published].map((l) => startLeaseCosts(client, taskQueue, l)));
+    const outcome = (l: { leaseUuid: string }) => client.workflow.getHandle(workflowIdFor(l.leaseUuid)).result().then(() => 'published', (e: unknown) => e);
+    const [failed, done] = await Promise.all([outcome(failing), outcome(published)]);
+    expect(failed).toBeInstanceOf(WorkflowFailedError);
+    expect(done).toBe('published');
+
+    const workerOut = await worker.stop();
+    const workerLines = expectOneFormat('worker', workerOut);
     // The SDK's own lines (worker state changes) come through the same logger.
     expect(workerLines.some((e) => e.sdkComponent === 'worker')).toBe(true);
+    const raw = workerOut.stdout.split('\n').filter((l) => l.trim() !== '');
+    await mkdir(join(WORKER_LINES, '..'), { recursive: true });
+    await writeFile(WORKER_LINES, `${raw.join('\n')}\n`);
+
+    // Every metric filter of the hub stack, read as CloudWatch reads it, against these lines.
+    const { hub } = synthesize();
+    const filters = resourcesOf(hub, 'AWS::Logs::MetricFilter').map(([, p]) => ({
+      name: p.MetricTransformations[0].MetricName as string, matches: jsonFilterPattern(p.FilterPattern as string),
+    }));
+    expect(filters.map((f) => f.name)).toEqual(['FailedRuns']);
+    const matched = (name: string) => raw.filter(filters.find((f) => f.name === name)!.matches).map((l) => JSON.parse(l) as Record<string, unknown>);
+    // Exactly one line for the failed run, none for the published one: the alarm counts failed runs.
+    expect(matched('FailedRuns').map((e) => e.workflowId)).toEqual([workflowIdFor(failing.leaseUuid)]);
   });
 });

@@ -2,13 +2,14 @@ import { randomUUID } from 'node:crypto';
 import { Client, WorkflowNotFoundError } from '@temporalio/client';
 import type { FastifyInstance } from 'fastify';
 import { msToTs } from '@temporalio/common/lib/time';
-import { temporal } from '@temporalio/proto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { workflowIdFor } from '../../src/infrastructure/client';
 import { startTemporalDevServer, type DevServer } from '../../support/dev-server';
 import { freePort } from '../../support/ports';
 import type { LeaseStatus } from '../../src/domain/schemas';
-import { buildWebhookServer, runWebhook, WEBHOOK_PATH, type RunningWebhook } from '../../src/interfaces/webhook';
+import { setUpNamespace } from '../../src/infrastructure/namespace-setup';
+import { RECONCILE_SCHEDULE_ID } from '../../src/infrastructure/schedule';
+import { buildWebhookServer, LIVENESS_PATH, runWebhook, WEBHOOK_PATH, type RunningWebhook } from '../../src/interfaces/webhook';
 import { ISB_TERMINATION_REASONS, leaseTerminatedEvent } from '../../support/events';
 import { memoryLogger, silentLogger } from '../helpers/logs';
 import { httpRequest } from '../helpers/http';
@@ -379,6 +380,9 @@ describe('healthz checks what a start needs', () => {
       const res = await httpRequest(`${ghost.base}/healthz`, { method: 'GET' });
       expect(res.status).toBe(503);
       expect(res.json).toEqual({ error: expect.stringContaining('does not exist'), missing: [expect.stringMatching(/^namespace:no-such-namespace-/)] });
+      // Liveness does not ask Temporal: the load balancer keeps the task that also serves report links.
+      const live = await httpRequest(`${ghost.base}${LIVENESS_PATH}`, { method: 'GET' });
+      expect([live.status, live.json]).toEqual([200, { status: 'ok' }]);
     } finally {
       await ghost.server.close();
     }
@@ -396,11 +400,18 @@ describe('healthz checks what a start needs', () => {
         error: expect.stringContaining('search attributes not registered'),
         missing: ['search-attribute:LeaseUuid(Keyword)', 'search-attribute:AwsAccountId(Keyword)', 'search-attribute:LeasePhase(Keyword)', 'search-attribute:LeaseTotalCost(Double)'],
       });
-      const { IndexedValueType } = temporal.api.enums.v1;
-      await stack.client.connection.operatorService.addSearchAttributes({ namespace, searchAttributes: {
-        LeaseUuid: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD, AwsAccountId: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
-        LeasePhase: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD, LeaseTotalCost: IndexedValueType.INDEXED_VALUE_TYPE_DOUBLE,
-      } });
+      // What `lease-costs worker --setup` does at start; a second start finds everything in place.
+      const client = new Client({ connection: stack.client.connection, namespace });
+      const settings = { ...stack.config, TEMPORAL_NAMESPACE: namespace };
+      const first = await setUpNamespace(client, settings);
+      expect(first).toMatchObject({ searchAttributesAdded: ['LeaseUuid', 'AwsAccountId', 'LeasePhase', 'LeaseTotalCost'], schedule: { scheduleId: RECONCILE_SCHEDULE_ID, outcome: 'created' } });
+      const again = await waitFor(async () => {
+        const r = await setUpNamespace(client, settings);
+        return r.searchAttributesAdded.length === 0 ? r : undefined;
+      }, 20_000, 'search attributes visible');
+      expect(again.schedule.outcome).toBe('updated');
+      const schedule = await client.schedule.getHandle(RECONCILE_SCHEDULE_ID).describe();
+      expect(schedule.spec.intervals).toEqual([{ every: settings.RECONCILE_INTERVAL_MINUTES * 60_000, offset: undefined }]);
       const ok = await waitFor(async () => {
         const r = await httpRequest(`${bare.base}/healthz`, { method: 'GET' });
         return r.status === 200 ? r : undefined;
@@ -467,6 +478,7 @@ describe('webhook while Temporal is down', () => {
       expect(h.status).toBe(503);
       expect(h.ms).toBeLessThan(2_000);
     }
+    expect((await httpRequest(`${webhook.address}${LIVENESS_PATH}`, { method: 'GET' })).status).toBe(200);
     console.log(`Temporal killed: webhook 503 in ${[...sequential, ...concurrent].map((r) => r.ms).join(', ')} ms; healthz 503 in ${healths.map((h) => h.ms).join(', ')} ms`);
 
     server = await startTemporalDevServer({ port, uiPort: false });
