@@ -43,18 +43,20 @@ export interface PublishInput {
   resourceLevel: string;
 }
 
+/** One event from source isb-costs. PutEvents can fail per entry with a 200: only an entry with an EventId was put. */
+export async function putEvent(deps: Pick<EventBridgeDeps, 'eventBridge' | 'busName'>, detailType: string, detail: object, what: string): Promise<string> {
+  const res = await deps.eventBridge.send(new PutEventsCommand({
+    Entries: [{ EventBusName: deps.busName, Source: EVENT_SOURCE, DetailType: detailType, Detail: JSON.stringify(detail) }],
+  }));
+  const entry = res.Entries?.[0];
+  if ((res.FailedEntryCount ?? 0) > 0 || !entry?.EventId) {
+    throw new Error(`PutEvents rejected ${detailType} for ${what}: ${entry?.ErrorCode ?? 'no entry'} ${entry?.ErrorMessage ?? ''}`);
+  }
+  return entry.EventId;
+}
+
 export function createEventBridgeActivities(deps: EventBridgeDeps) {
-  /** PutEvents can fail per entry with a 200: only an entry with an EventId was put. */
-  const put = async (detailType: string, detail: object, what: string): Promise<string> => {
-    const res = await deps.eventBridge.send(new PutEventsCommand({
-      Entries: [{ EventBusName: deps.busName, Source: EVENT_SOURCE, DetailType: detailType, Detail: JSON.stringify(detail) }],
-    }));
-    const entry = res.Entries?.[0];
-    if ((res.FailedEntryCount ?? 0) > 0 || !entry?.EventId) {
-      throw new Error(`PutEvents rejected ${detailType} for ${what}: ${entry?.ErrorCode ?? 'no entry'} ${entry?.ErrorMessage ?? ''}`);
-    }
-    return entry.EventId;
-  };
+  const put = (detailType: string, detail: object, what: string) => putEvent(deps, detailType, detail, what);
 
   return {
     /**

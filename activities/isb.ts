@@ -1,5 +1,6 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import { SignJWT } from 'jose';
+import { AccountLease, ActiveLease } from '../src/domain/chargeback';
 import { ErrorType } from '../src/domain/errors';
 import { EndedLease, EndedLeaseStatus, IsbLease, IsbLeasePage, JSendSuccess } from '../src/domain/schemas';
 
@@ -18,6 +19,10 @@ export interface LeaseDetails {
   startDate: string;
   endDate?: string;
   status: string;
+  costReportGroup?: string;
+  originalLeaseTemplateName?: string;
+  maxSpend?: string;
+  totalCostAccrued?: string;
 }
 
 const TOKEN_LIFETIME_S = 3600;
@@ -44,6 +49,20 @@ export interface EndedLeasePage {
   /** Ended leases in range that the ISB returned without a usable account, email or end date. */
   unusable: { uuid?: string; reason: string }[];
 }
+
+/**
+ * The ISB keeps `maxSpend` and `totalCostAccrued` as JSON numbers (source/common/data/lease/lease.ts);
+ * we carry them as the decimal strings of what was sent. Anything else is left out, not guessed.
+ */
+function decimalOf(v: unknown): string | undefined {
+  const s = typeof v === 'number' && Number.isFinite(v) ? String(v) : typeof v === 'string' ? v : undefined;
+  return s !== undefined && /^-?\d+(\.\d+)?$/.test(s) ? s : undefined;
+}
+const textOf = (v: unknown) => (typeof v === 'string' && v.trim() !== '' ? v : undefined);
+
+/** Lease list pages a full scan reads at most: 100 × 2000 leases, far beyond any ISB (ended leases expire after 30 days). */
+const MAX_SCAN_PAGES = 100;
+const SCAN_PAGE_SIZE = 2000;
 
 /** A lease is a few hundred bytes and a page of them far below this: anything larger must not fill our memory. */
 export const MAX_ISB_RESPONSE_BYTES = 1024 * 1024;
@@ -114,6 +133,28 @@ export function createIsbActivities(deps: IsbDeps) {
   };
   const base = () => deps.baseUrl.replace(/\/+$/, '');
 
+  /** Every lease the ISB lists (all pages of `GET /leases`), raw, each passed to `keep`. */
+  const scanLeases = async <T>(keep: (raw: Record<string, unknown>) => T | undefined): Promise<T[]> => {
+    const kept: T[] = [];
+    let pageIdentifier: string | undefined;
+    for (let page = 0; page < MAX_SCAN_PAGES; page++) {
+      const query = new URLSearchParams({ pageSize: String(SCAN_PAGE_SIZE) });
+      if (pageIdentifier) query.set('pageIdentifier', pageIdentifier);
+      const res = await getAuthorized(`${base()}/leases?${query}`);
+      if (res.status === 400) throw ApplicationFailure.nonRetryable(`ISB API rejected the lease list request: ${await res.text()}`, ErrorType.IsbListRejected);
+      if (!res.ok) throw new Error(`ISB API answered ${res.status} listing leases`);
+      const parsed = LeasePageResponse.safeParse(JSON.parse(await readCapped(res, 'a lease page')));
+      if (!parsed.success) throw new Error(`ISB API returned an invalid lease page: ${parsed.error.message}`);
+      for (const item of parsed.data.data.result) {
+        const t = keep((item ?? {}) as Record<string, unknown>);
+        if (t !== undefined) kept.push(t);
+      }
+      pageIdentifier = parsed.data.data.nextPageIdentifier ?? undefined;
+      if (!pageIdentifier) return kept;
+    }
+    throw new Error(`ISB API lease list did not end within ${MAX_SCAN_PAGES} pages`);
+  };
+
   return {
     /**
      * One page of `GET /leases` (a scan in key order, not by date), reduced to the ended leases
@@ -182,7 +223,35 @@ export function createIsbActivities(deps: IsbDeps) {
         startDate: lease.startDate,
         endDate: lease.endDate,
         status: lease.status,
+        costReportGroup: textOf(lease.costReportGroup),
+        originalLeaseTemplateName: textOf(lease.originalLeaseTemplateName),
+        maxSpend: decimalOf(lease.maxSpend),
+        totalCostAccrued: decimalOf(lease.totalCostAccrued),
       };
+    },
+
+    /**
+     * The other leases the ISB lists for an account, for the days their billing windows share with
+     * this one's (the ISB does not enforce its cool-down between leases: its issue #70).
+     */
+    async listAccountLeases(input: { accountId: string; excludeUuid: string }): Promise<AccountLease[]> {
+      return scanLeases((raw) => {
+        if ((raw.accountId ?? raw.awsAccountId) !== input.accountId || raw.uuid === input.excludeUuid) return undefined;
+        const lease = AccountLease.safeParse(raw);
+        return lease.success ? lease.data : undefined;
+      });
+    },
+
+    /**
+     * Leases the ISB monitors (MonitoredLeaseStatusSchema: Active, Frozen) that started before
+     * `before`: the month's leases that have no report yet.
+     */
+    async listActiveLeases(input: { before: string }): Promise<ActiveLease[]> {
+      return scanLeases((raw) => {
+        if (raw.status !== 'Active' && raw.status !== 'Frozen') return undefined;
+        const lease = ActiveLease.safeParse({ ...raw, accountId: raw.accountId ?? raw.awsAccountId, costReportGroup: textOf(raw.costReportGroup) });
+        return lease.success && Date.parse(lease.data.startDate) < Date.parse(input.before) ? lease.data : undefined;
+      });
     },
   };
 }

@@ -37,6 +37,17 @@ export const LeaseTerminatedEvent = z.object({
 });
 export type LeaseTerminatedEvent = z.infer<typeof LeaseTerminatedEvent>;
 
+/** Why the ISB ended a lease (source/common/events/lease-terminated-event.ts). */
+export const TerminationReasonSchema = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('Expired'), leaseDurationInHours: z.number() }),
+  z.object({ type: z.literal('BudgetExceeded'), budget: z.number().optional(), totalSpend: z.number() }),
+  z.object({ type: z.literal('ManuallyTerminated'), comment: z.string() }),
+  z.object({ type: z.literal('AccountQuarantined'), comment: z.string() }),
+  z.object({ type: z.literal('Ejected'), comment: z.string() }),
+  z.object({ type: z.literal('ProvisioningFailed'), comment: z.string() }),
+]);
+export type TerminationReason = z.infer<typeof TerminationReasonSchema>;
+
 export const LeaseCostsInput = z.object({
   leaseUuid: LeaseUuid,
   userEmail: z.email(),
@@ -54,6 +65,7 @@ export const LeaseCostsInput = z.object({
   rerunWindowHours: z.number().min(0).max(24 * 366).optional(),
   /** Recent reports carried over continue-as-new, for `status`. */
   previousReports: z.array(z.lazy(() => ReportRecord)).max(20).optional(),
+  terminationReason: TerminationReasonSchema.optional(),
 });
 export type LeaseCostsInput = z.infer<typeof LeaseCostsInput>;
 
@@ -142,6 +154,32 @@ export const ReportRecord = z.object({
 });
 export type ReportRecord = z.infer<typeof ReportRecord>;
 
+/** The other lease of the same account whose billing window shares days with this one's. */
+export const SharedDays = z.object({
+  leaseUuid: LeaseUuid,
+  /** The days in both windows, sorted. */
+  days: z.array(IsoDate),
+  /** Of those, the days this lease's ledger rows count (the rest count for the other lease). */
+  countedHere: z.array(IsoDate),
+});
+export type SharedDays = z.infer<typeof SharedDays>;
+
+/**
+ * What the ISB record says about a lease beyond who and when (ISB source/common/data/lease/lease.ts:
+ * `costReportGroup?`, `originalLeaseTemplateName`, `maxSpend`, `totalCostAccrued`), the
+ * termination reason's type from the LeaseTerminated event, and the days shared with other leases.
+ * Money stays a decimal string.
+ */
+export const LeaseAttribution = z.object({
+  costReportGroup: z.string().optional(),
+  originalLeaseTemplateName: z.string().optional(),
+  maxSpend: DecimalString.optional(),
+  totalCostAccrued: DecimalString.optional(),
+  terminationReason: z.string().optional(),
+  sharedDays: z.array(SharedDays).optional(),
+});
+export type LeaseAttribution = z.infer<typeof LeaseAttribution>;
+
 export const LeasePhase = z.enum(['waiting', 'collecting', 'reporting', 'published', 'failed']);
 export type LeasePhase = z.infer<typeof LeasePhase>;
 
@@ -158,4 +196,6 @@ export interface LeaseStatus {
   reports: ReportRecord[];
   lastError?: { type: string; message: string; at: string };
   rerunOpenUntil?: string;
+  /** Group, template, budget, the ISB's accrued cost, termination reason and shared days, once looked up. */
+  attribution?: LeaseAttribution;
 }

@@ -69,7 +69,10 @@ interface Stubs {
 async function startWorkers(stubs: Stubs): Promise<string> {
   const taskQueue = uniqueTaskQueue('wf');
   // Every activity the lease workflow calls: one left out would be retried for an hour, not fail the test.
-  const activities: Pick<Activities, 'lookupLease' | 'writeReport' | 'writeChart' | 'publishReport' | 'recordInLedger' | 'publishFailure'> = {
+  const activities: Pick<Activities, 'lookupLease' | 'listAccountLeases' | 'writeReport' | 'writeChart' | 'publishReport' | 'recordInLedger' | 'publishFailure'> = {
+    async listAccountLeases() {
+      return [];
+    },
     async lookupLease(input) {
       stubs.lookups++;
       if (stubs.lookupError) throw stubs.lookupError;

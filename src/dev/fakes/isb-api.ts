@@ -12,6 +12,8 @@ export interface FakeLease {
   startDate: string;
   endDate?: string;
   status: string;
+  /** The lease's cost report group (ISB 1.1+: on leases and lease templates); absent as the ISB leaves it out. */
+  costReportGroup?: string;
   /** Answer with `awsAccountId` (as ISB itself does) instead of `accountId`. */
   useAwsAccountIdField?: boolean;
   /** Extra fields merged into the lease data. */
@@ -293,7 +295,8 @@ function leaseData(l: FakeLease): Record<string, unknown> {
     return {
       uuid: l.uuid, userEmail: l.userEmail, status: l.status, originalLeaseTemplateName: 'sandbox',
       originalLeaseTemplateUuid: '00000000-0000-4000-8000-000000000000', leaseDurationInHours: 24, maxSpend: 50,
-      meta: { schemaVersion: 1, createdTime: l.startDate, lastEditTime: l.startDate }, ...l.extra,
+      meta: { schemaVersion: 1, createdTime: l.startDate, lastEditTime: l.startDate },
+      ...(l.costReportGroup !== undefined ? { costReportGroup: l.costReportGroup } : {}), ...l.extra,
     };
   }
   const data: Record<string, unknown> = {
@@ -309,6 +312,7 @@ function leaseData(l: FakeLease): Record<string, unknown> {
     totalCostAccrued: 0,
     approvedBy: 'AUTO_APPROVED',
     meta: { schemaVersion: 1, createdTime: l.startDate, lastEditTime: l.endDate ?? l.startDate },
+    ...(l.costReportGroup !== undefined ? { costReportGroup: l.costReportGroup } : {}),
     ...l.extra,
   };
   if (l.endDate !== undefined) data.endDate = l.endDate;
