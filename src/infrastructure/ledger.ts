@@ -176,9 +176,10 @@ export async function queryCosts(db: LedgerDb, filter: CostsFilter, by: CostGrou
     service: sql<string>`d.service`,
     region: sql<string>`d.region`,
     month: sql<string>`to_char(d.day, 'YYYY-MM')`,
-    group: sql<string>`coalesce(r.cost_report_group, ${NO_GROUP})`,
-    template: sql<string>`coalesce(r.lease_template_name, ${NO_TEMPLATE})`,
-    reason: sql<string>`coalesce(r.termination_reason, ${NO_REASON})`,
+    // Literals, not parameters: the SELECT and the GROUP BY must be the same expression.
+    group: sql<string>`coalesce(r.cost_report_group, ${sql.lit(NO_GROUP)})`,
+    template: sql<string>`coalesce(r.lease_template_name, ${sql.lit(NO_TEMPLATE)})`,
+    reason: sql<string>`coalesce(r.termination_reason, ${sql.lit(NO_REASON)})`,
   }[by];
   const cost = sql<string>`sum(d.cost)`;
   let q = db.selectFrom('ledger_current_report as r')
