@@ -9,7 +9,7 @@ import {
 } from '../src/domain/collection';
 import { addDays } from '../src/domain/billing-window';
 import { ErrorType } from '../src/domain/errors';
-import type { CostRow } from '../src/domain/schemas';
+import type { CostRow, DateRange } from '../src/domain/schemas';
 import { activityTelemetry, type CostExplorerApi } from '../src/infrastructure/telemetry';
 
 /** Where staged pages go: S3 for the worker, memory for the `report` command. */
@@ -45,6 +45,9 @@ function filterFor(accountId: string, region?: string): Expression {
 
 /** Both metrics from one query: the amortised one costs no extra call. */
 const QUERY_METRICS = ['UnblendedCost', 'AmortizedCost'];
+
+/** The `service` of a staged account-day row (collectAccountDailyPage): its resource name is the account. */
+export const ACCOUNT_DAILY_SERVICE = '(account total)';
 
 function rowsOf(segment: Segment, page: GetCostAndUsageCommandOutput): CostRow[] {
   const rows: CostRow[] = [];
@@ -171,6 +174,38 @@ export function createCostExplorerActivities(deps: CostExplorerDeps) {
   });
 
   return {
+    /**
+     * One page of the month's daily costs of every account, grouped by LINKED_ACCOUNT (one query
+     * for all accounts, Usage only as every report of ours), staged in S3 like a lease's pages; the
+     * rows carry the account as their resource name. One call per activity, through the pacer.
+     */
+    async collectAccountDailyPage(input: { range: DateRange; /** Under S3_KEY_PREFIX. */ stagingPrefix: string; page: number; nextPageToken?: string }): Promise<{ nextPageToken?: string }> {
+      await deps.costExplorer.config.credentials();
+      activityTelemetry().costExplorerCall('GetCostAndUsage');
+      let page: GetCostAndUsageCommandOutput;
+      try {
+        page = await deps.costExplorer.send(atCallSlot(new GetCostAndUsageCommand({
+          TimePeriod: { Start: input.range.start, End: input.range.end }, Granularity: 'DAILY', Metrics: ['UnblendedCost'],
+          Filter: { Dimensions: { Key: 'RECORD_TYPE', Values: ['Usage'] } },
+          GroupBy: [{ Type: 'DIMENSION', Key: 'LINKED_ACCOUNT' }],
+          NextPageToken: input.nextPageToken,
+        })));
+      } catch (err) {
+        throw classify(err, deps.roleArn);
+      }
+      const rows: CostRow[] = [];
+      for (const period of page.ResultsByTime ?? []) {
+        for (const group of period.Groups ?? []) {
+          const amount = group.Metrics?.UnblendedCost?.Amount;
+          const accountId = group.Keys?.[0];
+          if (amount === undefined || accountId === undefined || period.TimePeriod?.Start === undefined) continue;
+          rows.push({ resourceName: accountId, service: ACCOUNT_DAILY_SERVICE, region: '', cost: amount, date: period.TimePeriod.Start });
+        }
+      }
+      await deps.staging.putPart(partKey(`${deps.keyPrefix}${input.stagingPrefix}`, 0, input.page), rows);
+      return page.NextPageToken ? { nextPageToken: page.NextPageToken } : {};
+    },
+
     /** One call per activity, so a crash or a retry repeats at most the page in flight. */
     async collectCostsPage(input: CollectionInput, resumed?: CollectionProgress): Promise<CollectionStep> {
       const progress = await nextPage(input, resumed);

@@ -43,21 +43,28 @@ export interface PublishInput {
   terminationReason?: TerminationReason;
 }
 
+/**
+ * Events from source isb-costs, in one PutEvents. It can fail per entry with a 200: only an entry
+ * with an EventId was put, so every entry is checked.
+ */
+export async function putEvents(
+  deps: Pick<EventBridgeDeps, 'eventBridge' | 'busName'>, entries: { detailType: string; detail: object }[], what: string,
+): Promise<string[]> {
+  const res = await deps.eventBridge.send(new PutEventsCommand({
+    Entries: entries.map((e) => ({ EventBusName: deps.busName, Source: EVENT_SOURCE, DetailType: e.detailType, Detail: JSON.stringify(e.detail) })),
+  }));
+  const failed = entries.flatMap((e, i) => {
+    const answer = res.Entries?.[i];
+    return answer?.EventId ? [] : [`${e.detailType}: ${answer?.ErrorCode ?? 'no entry'} ${answer?.ErrorMessage ?? ''}`.trim()];
+  });
+  if (failed.length > 0 || (res.FailedEntryCount ?? 0) > 0) {
+    throw new Error(`PutEvents rejected ${failed.join('; ') || `${res.FailedEntryCount} entries`} for ${what}`);
+  }
+  return entries.map((_e, i) => res.Entries![i]!.EventId!);
+}
+
 export function createEventBridgeActivities(deps: EventBridgeDeps) {
-  /** PutEvents can fail per entry with a 200: only an entry with an EventId was put. Every entry is checked. */
-  const put = async (entries: { detailType: string; detail: object }[], what: string): Promise<string[]> => {
-    const res = await deps.eventBridge.send(new PutEventsCommand({
-      Entries: entries.map((e) => ({ EventBusName: deps.busName, Source: EVENT_SOURCE, DetailType: e.detailType, Detail: JSON.stringify(e.detail) })),
-    }));
-    const failed = entries.flatMap((e, i) => {
-      const answer = res.Entries?.[i];
-      return answer?.EventId ? [] : [`${e.detailType}: ${answer?.ErrorCode ?? 'no entry'} ${answer?.ErrorMessage ?? ''}`.trim()];
-    });
-    if (failed.length > 0 || (res.FailedEntryCount ?? 0) > 0) {
-      throw new Error(`PutEvents rejected ${failed.join('; ') || `${res.FailedEntryCount} entries`} for ${what}`);
-    }
-    return entries.map((_e, i) => res.Entries![i]!.EventId!);
-  };
+  const put = (entries: { detailType: string; detail: object }[], what: string) => putEvents(deps, entries, what);
 
   return {
     /**

@@ -1,5 +1,6 @@
 import { createCostExplorerActivities, type CostExplorerDeps } from './cost-explorer';
 import { createEventBridgeActivities, type EventBridgeDeps } from './eventbridge';
+import { createGroupReportActivities } from './group-report';
 import { createIsbActivities, type IsbDeps } from './isb';
 import { createLedgerActivities, type LedgerDeps } from './ledger';
 import { createS3Activities, type S3Deps } from './s3';
@@ -23,6 +24,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createEventBridgeActivities(deps.eventBridge),
     ...createTemporalActivities(deps.temporal),
     ...createLedgerActivities(deps.ledger),
+    ...createGroupReportActivities({ s3: deps.s3, staging: deps.costExplorer.staging, db: deps.ledger.db, eventBridge: deps.eventBridge }),
   };
 }
 export type Activities = ReturnType<typeof createActivities>;

@@ -2,6 +2,7 @@ import { ApplicationFailure } from '@temporalio/activity';
 import Decimal from 'decimal.js';
 import { SignJWT } from 'jose';
 import { DEFAULT_ISB_JWT_USER_EMAIL } from '../src/domain/defaults';
+import { AccountLease, ActiveLease } from '../src/domain/chargeback';
 import { ErrorType } from '../src/domain/errors';
 import { EndedLease, EndedLeaseStatus, IsbLease, IsbLeasePage, JSendSuccess, type LeaseDetails } from '../src/domain/schemas';
 import { activityTelemetry } from '../src/infrastructure/telemetry';
@@ -59,6 +60,11 @@ export interface EndedLeasePage {
  * under this cap, and anything larger must not fill our memory.
  */
 export const MAX_ISB_RESPONSE_BYTES = 8 * 1024 * 1024;
+
+const textOf = (v: unknown) => (typeof v === 'string' && v.trim() !== '' ? v : undefined);
+
+/** Lease list pages a full scan reads at most, far beyond any ISB (ended leases expire after its leases.ttl). */
+const MAX_SCAN_PAGES = 100;
 
 /** The body as text, refusing (and no longer downloading) anything over MAX_ISB_RESPONSE_BYTES. */
 async function readCapped(res: Response, what: string): Promise<string> {
@@ -199,6 +205,28 @@ export function createIsbActivities(deps: IsbDeps) {
     return res.status === 400 ? ApplicationFailure.nonRetryable(message, permanentType) : new Error(message);
   };
 
+  /** Every lease the ISB lists (all pages of `GET /leases`), raw, each passed to `keep`. */
+  const scanLeases = async <T>(keep: (raw: Record<string, unknown>) => T | undefined): Promise<T[]> => {
+    const kept: T[] = [];
+    let pageIdentifier: string | undefined;
+    for (let page = 0; page < MAX_SCAN_PAGES; page++) {
+      const query = new URLSearchParams({ pageSize: String(LEASE_LIST_PAGE_SIZE) });
+      if (pageIdentifier) query.set('pageIdentifier', pageIdentifier);
+      const res = await getAuthorized(`${base()}/leases?${query}`);
+      if (!res.ok) throw await refused(res, 'listing leases', ErrorType.IsbListRejected);
+      const parsed = LeasePageResponse.safeParse(JSON.parse(await readCapped(res, 'a lease page')));
+      if (!parsed.success) throw new Error(`ISB API returned an invalid lease page: ${parsed.error.message}`);
+      if (typeof parsed.data.data.error === 'string') activityTelemetry().isbInvalidRecords(parsed.data.data.error);
+      for (const item of parsed.data.data.result) {
+        const t = keep((item ?? {}) as Record<string, unknown>);
+        if (t !== undefined) kept.push(t);
+      }
+      pageIdentifier = parsed.data.data.nextPageIdentifier ?? undefined;
+      if (!pageIdentifier) return kept;
+    }
+    throw new Error(`ISB API lease list did not end within ${MAX_SCAN_PAGES} pages`);
+  };
+
   return {
     /**
      * One page of `GET /leases` (a scan in key order, not by date), reduced to the ended leases
@@ -284,6 +312,30 @@ export function createIsbActivities(deps: IsbDeps) {
       };
       // Absent fields stay out of the payload (and of workflow history).
       return Object.fromEntries(Object.entries(details).filter(([, v]) => v !== undefined)) as LeaseDetails;
+    },
+
+    /**
+     * The other leases the ISB lists for an account, for the days their billing windows share with
+     * this one's (the ISB does not enforce its cool-down between leases: its issue #70).
+     */
+    async listAccountLeases(input: { accountId: string; excludeUuid: string }): Promise<AccountLease[]> {
+      return scanLeases((raw) => {
+        if ((raw.accountId ?? raw.awsAccountId) !== input.accountId || raw.uuid === input.excludeUuid) return undefined;
+        const lease = AccountLease.safeParse(raw);
+        return lease.success ? lease.data : undefined;
+      });
+    },
+
+    /**
+     * Leases the ISB monitors (MonitoredLeaseStatusSchema: Active, Frozen) that started before
+     * `before`: the month's leases that have no report yet.
+     */
+    async listActiveLeases(input: { before: string }): Promise<ActiveLease[]> {
+      return scanLeases((raw) => {
+        if (raw.status !== 'Active' && raw.status !== 'Frozen') return undefined;
+        const lease = ActiveLease.safeParse({ ...raw, accountId: raw.accountId ?? raw.awsAccountId, costReportGroup: textOf(raw.costReportGroup) });
+        return lease.success && Date.parse(lease.data.startDate) < Date.parse(input.before) ? lease.data : undefined;
+      });
     },
   };
 }

@@ -13,7 +13,7 @@ import { CostReportBuilder, type CostReport } from '../src/domain/csv';
 import { ErrorType } from '../src/domain/errors';
 import { FOCUS_HEADER, focusLines } from '../src/domain/focus';
 import { LeaseSummary, LeaseSummaryBuilder } from '../src/domain/lease-summary';
-import { CostRow, type DateRange } from '../src/domain/schemas';
+import { CostRow, type DateRange, type LeaseAttribution } from '../src/domain/schemas';
 import { STAGING_OBJECT_TAG } from '../src/domain/storage';
 import { activityTelemetry } from '../src/infrastructure/telemetry';
 import { renderLeaseReport } from '../src/domain/lease-report';
@@ -134,8 +134,38 @@ export interface ChartObject {
   bytes: number;
 }
 
+export interface PutVerifiedOptions {
+  known?: { bytes: number; checksumSha256: string };
+  metadata?: Record<string, string>;
+}
+
+/**
+ * One object with our SHA-256, which S3 checks on arrival; HeadObject proves what is stored. A
+ * streamed body comes with its size and checksum, measured in an earlier pass over its bytes.
+ * Returns the checksum (base64).
+ */
+export async function putVerifiedObject(
+  deps: Pick<S3Deps, 's3' | 'bucket'>, key: string, body: Buffer | (() => Readable), contentType: string, opts: PutVerifiedOptions = {},
+): Promise<string> {
+  const { bytes, checksumSha256 } = opts.known
+    ?? { bytes: (body as Buffer).length, checksumSha256: createHash('sha256').update(body as Buffer).digest('base64') };
+  await deps.s3.send(new PutObjectCommand({
+    Bucket: deps.bucket, Key: key, Body: typeof body === 'function' ? body() : body, ContentLength: bytes,
+    ContentType: contentType, ChecksumAlgorithm: 'SHA256', ChecksumSHA256: checksumSha256, Metadata: opts.metadata,
+  }));
+  const head = await deps.s3.send(new HeadObjectCommand({ Bucket: deps.bucket, Key: key, ChecksumMode: 'ENABLED' }));
+  if (head.ChecksumSHA256 !== checksumSha256 || head.ContentLength !== bytes) {
+    throw ApplicationFailure.retryable(
+      `S3 object ${key} has SHA-256 ${head.ChecksumSHA256 ?? '(none)'} and ${head.ContentLength ?? '?'} bytes, expected ${checksumSha256} and ${bytes}`,
+      ErrorType.ChecksumMismatch);
+  }
+  return checksumSha256;
+}
+
 export function createS3Activities(deps: S3Deps) {
   const staging = createStagingStore(deps.s3, deps.bucket);
+  const putVerified = (key: string, body: Buffer | (() => Readable), contentType: string, opts?: PutVerifiedOptions) =>
+    putVerifiedObject(deps, key, body, contentType, opts);
 
   /** The summary writeReport left beside the CSV: one that is missing or not this report's is a bug, not a blip. */
   const readSummary = async (leaseUuid: string, version: number): Promise<LeaseSummary> => {
@@ -168,6 +198,7 @@ export function createS3Activities(deps: S3Deps) {
      */
     async writeReport(input: {
       leaseUuid: string; version: number; collection: CollectionResult; accountId: string; billingWindow: DateRange;
+      attribution?: LeaseAttribution;
     }): Promise<ReportSummary> {
       const builder = new CostReportBuilder();
       const summary = new LeaseSummaryBuilder();
@@ -187,7 +218,7 @@ export function createS3Activities(deps: S3Deps) {
         const report = builder.finish();
         const result = await uploadCsv(input, report);
         const summaryKey = reportKey(deps.keyPrefix, input.leaseUuid, input.version, 'summary');
-        const leaseSummary = summary.finish({ leaseUuid: input.leaseUuid, version: input.version, billingWindow: input.billingWindow }, report);
+        const leaseSummary = summary.finish({ leaseUuid: input.leaseUuid, version: input.version, billingWindow: input.billingWindow, attribution: input.attribution }, report);
         await putVerified(summaryKey, Buffer.from(JSON.stringify(leaseSummary), 'utf8'), 'application/json');
         let focusKey: string | undefined;
         if (focus) {
@@ -213,28 +244,6 @@ export function createS3Activities(deps: S3Deps) {
       return { bucket: deps.bucket, key, bytes: body.length };
     },
   };
-
-  /**
-   * One object with our SHA-256, which S3 checks on arrival; HeadObject proves what is stored. A
-   * streamed body comes with its size and checksum, measured in an earlier pass over its bytes.
-   */
-  async function putVerified(
-    key: string, body: Buffer | (() => Readable), contentType: string,
-    opts: { known?: { bytes: number; checksumSha256: string }; metadata?: Record<string, string> } = {},
-  ): Promise<void> {
-    const { bytes, checksumSha256 } = opts.known
-      ?? { bytes: (body as Buffer).length, checksumSha256: createHash('sha256').update(body as Buffer).digest('base64') };
-    await deps.s3.send(new PutObjectCommand({
-      Bucket: deps.bucket, Key: key, Body: typeof body === 'function' ? body() : body, ContentLength: bytes,
-      ContentType: contentType, ChecksumAlgorithm: 'SHA256', ChecksumSHA256: checksumSha256, Metadata: opts.metadata,
-    }));
-    const head = await deps.s3.send(new HeadObjectCommand({ Bucket: deps.bucket, Key: key, ChecksumMode: 'ENABLED' }));
-    if (head.ChecksumSHA256 !== checksumSha256 || head.ContentLength !== bytes) {
-      throw ApplicationFailure.retryable(
-        `S3 object ${key} has SHA-256 ${head.ChecksumSHA256 ?? '(none)'} and ${head.ContentLength ?? '?'} bytes, expected ${checksumSha256} and ${bytes}`,
-        ErrorType.ChecksumMismatch);
-    }
-  }
 
   /**
    * Uploads the CSV with its SHA-256. The file is never held whole: a first pass over the

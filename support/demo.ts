@@ -19,6 +19,7 @@ import { EVENT_DETAIL_TYPE, EVENT_SOURCE, REPORT_PUBLISHED_DETAIL_TYPE } from '.
 import { describeTerminationReason } from '../src/domain/termination-reason';
 import { startEmbeddedLedger } from './ledger-server';
 import { startMoto } from './moto';
+import { NO_GROUP } from '../src/domain/chargeback';
 import type { LeaseStatus } from '../src/domain/schemas';
 import { repoRoot, spawnManaged, type ManagedProcess } from './tools';
 import { untilSignal } from '../src/interfaces/signals';
@@ -28,12 +29,15 @@ import { CliError } from '../src/interfaces/cli-error';
 import { leaseStatus } from '../src/interfaces/commands/operate';
 
 const DAY = 24 * 3600_000;
+// Cost report groups as an ISB 1.1+ lease carries them (one lease has none: the "(no group)" row).
 const SAMPLES = [
-  { name: 'long lease (20 days: resource level for the last 14, service level before)', days: 20, services: 10, resources: 300, reason: { ...SAMPLE_TERMINATION_REASONS.Expired, leaseDurationInHours: 480 } },
-  { name: 'week-long lease', days: 7, services: 6, resources: 120, reason: SAMPLE_TERMINATION_REASONS.BudgetExceeded },
-  { name: 'two-day lease', days: 2, services: 4, resources: 40, reason: SAMPLE_TERMINATION_REASONS.ManuallyTerminated },
+  { name: 'long lease (20 days: resource level for the last 14, service level before)', days: 20, services: 10, resources: 300, reason: { ...SAMPLE_TERMINATION_REASONS.Expired, leaseDurationInHours: 480 }, group: 'Digital Services' },
+  { name: 'week-long lease', days: 7, services: 6, resources: 120, reason: SAMPLE_TERMINATION_REASONS.BudgetExceeded, group: 'Research' },
+  { name: 'two-day lease', days: 2, services: 4, resources: 40, reason: SAMPLE_TERMINATION_REASONS.ManuallyTerminated, group: 'Digital Services' },
   { name: 'lease whose webhook was missed (picked up by the reconcile schedule)', days: 3, services: 3, resources: 20, missed: true },
 ];
+/** A lease still running: the monthly group report takes its month-to-date costs from Cost Explorer. */
+const ACTIVE_SAMPLE = { days: 4, services: 3, resources: 15, group: 'Research', accountId: '100000000009' };
 
 export interface DemoOptions {
   /** Exit after printing the results instead of waiting for Ctrl-C. */
@@ -182,9 +186,15 @@ async function runDemo(
     };
     const window = computeBillingWindow({ leaseStart: lease.startDate, leaseEnd: lease.terminatedAt, paddingHours: 1 });
     ce.addCosts(sampleCosts({ accountId: lease.accountId, start: addDays(window.start, -2), end: addDays(utcDay(new Date(now).toISOString()), 1), services: sample.services, resources: sample.resources, seed: i + 1 }));
-    isb.addLease({ uuid: lease.uuid, userEmail: lease.userEmail, accountId: lease.accountId, startDate: lease.startDate, endDate: lease.terminatedAt, status: 'Expired' });
+    isb.addLease({
+      uuid: lease.uuid, userEmail: lease.userEmail, accountId: lease.accountId, startDate: lease.startDate, endDate: lease.terminatedAt, status: 'Expired',
+      ...('group' in sample ? { costReportGroup: sample.group } : {}),
+    });
     return lease;
   });
+  const activeStart = new Date(now - ACTIVE_SAMPLE.days * DAY).toISOString();
+  ce.addCosts(sampleCosts({ accountId: ACTIVE_SAMPLE.accountId, start: addDays(utcDay(activeStart), -2), end: addDays(utcDay(new Date(now).toISOString()), 1), services: ACTIVE_SAMPLE.services, resources: ACTIVE_SAMPLE.resources, seed: 9 }));
+  isb.addLease({ uuid: randomUUID(), userEmail: 'demo.active@example.gov.uk', accountId: ACTIVE_SAMPLE.accountId, startDate: activeStart, status: 'Active', costReportGroup: ACTIVE_SAMPLE.group });
 
   for (const lease of leases) {
     if (!('reason' in lease) || !lease.reason) continue;
@@ -217,7 +227,7 @@ async function runDemo(
   for (const lease of leases) {
     const status = final.get(lease.uuid);
     const report = status?.reports.at(-1);
-    console.log(`\n${lease.name}\n  lease ${lease.uuid}, account ${lease.accountId}`);
+    console.log(`\n${lease.name}\n  lease ${lease.uuid}, account ${lease.accountId}, cost report group ${status?.attribution?.costReportGroup ?? NO_GROUP}`);
     if (!status || !report) {
       console.log(`  no report: ${status?.lastError ? `${status.lastError.type}: ${status.lastError.message}` : status?.phase ?? 'unknown'}`);
       continue;
@@ -252,6 +262,14 @@ async function runDemo(
   process.stdout.write(costs.stdout || `${costs.stderr.trim()}\n`);
   if (costs.code !== 0) process.exitCode = 1;
   console.log(`\nevents on bus ${env.EVENT_BUS_NAME}, as a consumer's rule receives them: ${eventsFile}`);
+  // Chargeback: the ledger by cost report group, then this month's group report (the
+  // lease-costs-monthly schedule writes last month's on its day; this runs it on demand).
+  for (const args of [['costs', '--by', 'group'], ['group-report', '--month', new Date(now).toISOString().slice(0, 7)]]) {
+    console.log(`\n=== lease-costs ${args.join(' ')} ===`);
+    const run = await runCliCapture(args, { ...process.env, ...cliEnv });
+    process.stdout.write(run.stdout || `${run.stderr.trim()}\n`);
+    if (run.code !== 0) process.exitCode = 1;
+  }
   const published = [...final.values()].filter((s) => s.phase === 'published').length;
   console.log(`\n${published}/${leases.length} leases published; Cost Explorer calls: ${ce.stats().total}`);
   if (published !== leases.length) process.exitCode = 1;

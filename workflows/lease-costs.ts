@@ -1,12 +1,13 @@
 import {
   ApplicationFailure, condition, continueAsNew, defineQuery, defineSignal, executeChild, isCancellation, log,
-  proxyActivities, setCurrentDetails, setHandler, upsertSearchAttributes,
+  patched, proxyActivities, setCurrentDetails, setHandler, upsertSearchAttributes,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { computeBillingWindow, settleUntil, splitByResourceHorizon, utcDay } from '../src/domain/billing-window';
+import { sharedDaysOf } from '../src/domain/shared-days';
 import { DEFAULT_PADDING_HOURS, DEFAULT_RERUN_WINDOW_DAYS } from '../src/domain/defaults';
 import { ErrorType } from '../src/domain/errors';
-import type { DateRange, LeaseCostsInput, LeaseDetails, LeasePhase, LeaseStatus, ReportRecord, RerunRequest } from '../src/domain/schemas';
+import type { DateRange, LeaseAttribution, LeaseCostsInput, LeaseDetails, LeasePhase, LeaseStatus, ReportRecord, RerunRequest } from '../src/domain/schemas';
 import { describeTerminationReason } from '../src/domain/termination-reason';
 import { AwsAccountIdKey, LeasePhaseKey, LeaseTotalCostKey, LeaseUuidKey } from '../src/domain/search-attributes';
 import { collectCostsWorkflow } from './collect-costs';
@@ -42,6 +43,12 @@ const { lookupLease } = proxyActivities<Activities>({
     initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '2 minutes',
     nonRetryableErrorTypes: [ErrorType.LeaseNotFound, ErrorType.InvalidLease, ErrorType.LeaseMismatch, ErrorType.IsbRequestRejected],
   },
+});
+const { listAccountLeases } = proxyActivities<Activities>({
+  // A scan of the ISB's lease list: a few pages of 2,000 leases.
+  startToCloseTimeout: '2 minutes',
+  scheduleToCloseTimeout: '2 hours',
+  retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '2 minutes', nonRetryableErrorTypes: [ErrorType.IsbListRejected] },
 });
 const { writeReport } = proxyActivities<Activities>({
   startToCloseTimeout: '10 minutes',
@@ -190,6 +197,23 @@ async function produceReport(
     throw ApplicationFailure.nonRetryable(`Cannot compute the billing window: ${(err as Error).message}`, ErrorType.InvalidBillingWindow);
   }
   status.billingWindow = window;
+  const attribution: LeaseAttribution = {
+    ...(lease.costReportGroup !== undefined ? { costReportGroup: lease.costReportGroup } : {}),
+    ...(lease.originalLeaseTemplateName !== undefined ? { originalLeaseTemplateName: lease.originalLeaseTemplateName } : {}),
+    ...(lease.maxSpend !== undefined ? { maxSpend: lease.maxSpend } : {}),
+    ...(lease.totalCostAccrued !== undefined ? { totalCostAccrued: lease.totalCostAccrued } : {}),
+    ...(input.terminationReason ? { terminationReason: input.terminationReason.type } : {}),
+  };
+  // Runs recorded before shared days were looked for replay without the lookup.
+  if (patched('chargeback-shared-days')) {
+    const others = await listAccountLeases.executeWithOptions(
+      { summary: `Other ISB leases of account ${lease.accountId} (shared billing days)` },
+      [{ accountId: lease.accountId, excludeUuid: lease.uuid }],
+    );
+    const shared = sharedDaysOf({ uuid: lease.uuid, startDate: lease.startDate, endDate: leaseEnd, window }, others, input.paddingHours, new Date().toISOString());
+    if (shared.length > 0) attribution.sharedDays = shared;
+  }
+  status.attribution = attribution;
   const split = splitByResourceHorizon(window, utcDay(new Date().toISOString()));
   log.info('Collecting costs', { leaseUuid: input.leaseUuid, version, window, split });
 
@@ -204,7 +228,7 @@ async function produceReport(
   setPhase('reporting');
   const report = await writeReport.executeWithOptions(
     { summary: `Write CSV v${version} to S3 with SHA-256 verification` },
-    [{ leaseUuid: input.leaseUuid, version, collection, accountId: lease.accountId, billingWindow: window }],
+    [{ leaseUuid: input.leaseUuid, version, collection, accountId: lease.accountId, billingWindow: window, attribution }],
   );
   const chart = await writeChart.executeWithOptions(
     { summary: `Write the HTML report v${version} (chart, top resources) to S3` },
@@ -232,7 +256,7 @@ async function produceReport(
     { summary: `Record v${version} in the cost ledger` },
     [{
       leaseUuid: input.leaseUuid, version, userEmail: lease.userEmail, accountId: lease.accountId, billingWindow: window,
-      total: report.total, bucket: report.bucket, reportKey: report.key, publishedAt: record.publishedAt,
+      total: report.total, bucket: report.bucket, reportKey: report.key, publishedAt: record.publishedAt, attribution,
     }],
   ).catch((err: unknown) => {
     if (isCancellation(err)) throw err;
@@ -263,6 +287,8 @@ function detailsOf(s: LeaseStatus): string {
     s.terminationReason ? `**Ended:** ${describeTerminationReason(s.terminationReason)}` : undefined,
     s.phase === 'waiting' ? `Settles at ${s.settleUntil}` : undefined,
     s.billingWindow ? `Billing window ${s.billingWindow.start} to ${s.billingWindow.end} (exclusive)` : undefined,
+    s.attribution?.costReportGroup ? `**Cost report group:** ${s.attribution.costReportGroup}` : undefined,
+    ...(s.attribution?.sharedDays ?? []).map((d) => `Shares ${d.days.join(', ')} with lease ${d.leaseUuid} (counted here: ${d.countedHere.join(', ') || 'none'})`),
     last ? `**Total:** ${last.total} USD (v${last.version}) · \`${last.key}\`` : undefined,
     s.lastError ? `**Failed:** ${s.lastError.type}: ${s.lastError.message}` : undefined,
   ].filter(Boolean).join('\n\n');

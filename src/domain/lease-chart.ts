@@ -1,6 +1,7 @@
 import type { TopLevelSpec } from 'vega-lite';
 import type Decimal from 'decimal.js';
 import { addDays } from './billing-window';
+import { NO_GROUP } from './chargeback';
 import type { LeaseSummary } from './lease-summary';
 import { formatAmount, Money, parseAmount } from './money';
 import type { DateRange } from './schemas';
@@ -125,6 +126,30 @@ function table(caption: string, headers: string[], rows: Cell[][], empty: string
   return `<h2>${escapeHtml(caption)}</h2>\n<table>\n<thead><tr>${th}</tr></thead>\n<tbody>\n${body}\n</tbody>\n</table>`;
 }
 
+/** Group, template, budget, the ISB's accrued cost and the termination reason, where the ISB gave them. */
+function attributionRows(summary: LeaseSummary): string {
+  const a = summary.attribution;
+  if (!a) return '';
+  const rows: [string, string | undefined][] = [
+    ['Cost report group', a.costReportGroup ?? NO_GROUP],
+    ['Lease template', a.originalLeaseTemplateName],
+    ['Budget (ISB maxSpend)', a.maxSpend === undefined ? undefined : `${formatAmount(parseAmount(a.maxSpend))} USD`],
+    ['ISB totalCostAccrued', a.totalCostAccrued === undefined ? undefined : `${formatAmount(parseAmount(a.totalCostAccrued))} USD`],
+    ['Termination reason', a.terminationReason],
+  ];
+  return rows.filter((r): r is [string, string] => r[1] !== undefined)
+    .map(([k, v]) => `<dt>${escapeHtml(k)}</dt><dd id="${k === 'Cost report group' ? 'group' : k.split(' ')[0]!.toLowerCase()}">${escapeHtml(v)}</dd>\n`).join('');
+}
+
+/** Days this report shares with another lease of the account, and which lease the ledger counts them for. */
+function sharedDaysNote(summary: LeaseSummary): string {
+  const shared = summary.attribution?.sharedDays ?? [];
+  if (shared.length === 0) return '';
+  const items = shared.map((s) => `<li>${escapeHtml(s.days.join(', '))} with lease ${escapeHtml(s.leaseUuid)}; the ledger counts ${
+    s.countedHere.length ? escapeHtml(s.countedHere.join(', ')) : 'none of them'} for this lease, the rest for the other</li>`).join('\n');
+  return `<h2>Shared days</h2>\n<p>Another lease of this account has a billing window that shares days with this one: this report includes the account's costs on those days, and the ledger counts each shared day once.</p>\n<ul id="shared-days">\n${items}\n</ul>`;
+}
+
 const usd = (cost: string): Cell => ({ text: formatAmount(parseAmount(cost)), cost: true });
 
 /**
@@ -155,8 +180,9 @@ export function leaseReportHtml(summary: LeaseSummary, meta: ChartMeta, chartSvg
 <dt>Account</dt><dd>${escapeHtml(accountId)}</dd>
 <dt>Billing window</dt><dd>${escapeHtml(w.start)} to ${escapeHtml(w.end)} (exclusive), last day billed ${escapeHtml(addDays(w.end, -1))}</dd>
 <dt>Report version</dt><dd>v${version}</dd>
-<dt>Total</dt><dd class="total" id="total">${escapeHtml(total)} USD</dd>
+${attributionRows(summary)}<dt>Total</dt><dd class="total" id="total">${escapeHtml(total)} USD</dd>
 </dl>
+${sharedDaysNote(summary)}
 <h2>Daily cost by service</h2>
 ${chart}
 ${table(`Top ${summary.topResources.length} resources`, ['Resource', 'Service', 'Region', 'Cost (USD)'],

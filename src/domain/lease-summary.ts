@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { SERVICE_LEVEL_RESOURCE } from './collection';
 import type { CostReport } from './csv';
 import { AmountSum, checkAmount, compareCanonical, fromUnits, scaleOf, toUnits } from './money';
-import { type CostRow, DateRange, DecimalString, IsoDate } from './schemas';
+import { type CostRow, DateRange, DecimalString, IsoDate, LeaseAttribution } from './schemas';
 
 // What one published report adds up to, beside its CSV: what the chart draws and the ledger
 // records. Written once per (lease, version) as JSON in S3 (see summaryKey); it never travels in
@@ -33,6 +33,8 @@ export const LeaseSummary = z.object({
    */
   topResources: z.array(z.object({ resourceName: z.string(), service: z.string(), region: z.string(), cost: DecimalString })),
   billingWindow: DateRange.optional(),
+  /** What the ISB says the lease belongs to, and the days it shares with other leases of its account. */
+  attribution: LeaseAttribution.optional(),
 });
 export type LeaseSummary = z.infer<typeof LeaseSummary>;
 
@@ -115,7 +117,7 @@ export class LeaseSummaryBuilder {
   }
 
   /** The summary of `report`, the CSV built from the same report rows. */
-  finish(args: { leaseUuid: string; version: number; billingWindow?: DateRange }, report: CostReport): LeaseSummary {
+  finish(args: { leaseUuid: string; version: number; billingWindow?: DateRange; attribution?: LeaseAttribution }, report: CostReport): LeaseSummary {
     const daily = this.days.entries().map(([key, cost]) => {
       const [date = '', service = '', region = ''] = key.split(SEP);
       return { date, service, region, cost };
@@ -129,6 +131,7 @@ export class LeaseSummaryBuilder {
       topResources: report.topLines(SUMMARY_TOP_RESOURCES, (name) => name === SERVICE_LEVEL_RESOURCE)
         .map(({ resourceName, service, region, cost }) => ({ resourceName, service, region, cost })),
       ...(args.billingWindow ? { billingWindow: args.billingWindow } : {}),
+      ...(args.attribution ? { attribution: args.attribution } : {}),
     };
   }
 }

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { LeaseSummary } from './lease-summary';
 import { formatAmount, sumAmounts } from './money';
-import { AccountId, DateRange, DecimalString, IsoDate, IsoDateTime, LeaseUuid } from './schemas';
+import { AccountId, DateRange, DecimalString, IsoDate, IsoDateTime, LeaseAttribution, LeaseUuid } from './schemas';
 
 // The cost ledger: every published report, queryable across leases. Pure rules only; the
 // PostgreSQL side is activities/ledger.ts (writes) and src/infrastructure/ledger.ts (schema, reads).
@@ -21,6 +21,8 @@ export const LedgerEntry = z.object({
   bucket: z.string().min(1),
   reportKey: z.string().min(1),
   publishedAt: IsoDateTime,
+  /** Group, template, budget, the ISB's accrued cost, termination reason, shared days: absent in entries made before them. */
+  attribution: LeaseAttribution.optional(),
 });
 export type LedgerEntry = z.infer<typeof LedgerEntry>;
 
@@ -31,7 +33,7 @@ export const LedgerOutcome = z.object({
 });
 export type LedgerOutcome = z.infer<typeof LedgerOutcome>;
 
-export const COST_GROUPINGS = ['lease', 'user', 'service', 'region', 'month'] as const;
+export const COST_GROUPINGS = ['lease', 'user', 'service', 'region', 'month', 'group', 'template', 'reason'] as const;
 export const CostGrouping = z.enum(COST_GROUPINGS);
 export type CostGrouping = z.infer<typeof CostGrouping>;
 

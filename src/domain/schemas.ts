@@ -202,6 +202,32 @@ export const ReportRecord = z.object({
 });
 export type ReportRecord = z.infer<typeof ReportRecord>;
 
+/** The other lease of the same account whose billing window shares days with this one's. */
+export const SharedDays = z.object({
+  leaseUuid: LeaseUuid,
+  /** The days in both windows, sorted. */
+  days: z.array(IsoDate),
+  /** Of those, the days this lease's ledger rows count (the rest count for the other lease). */
+  countedHere: z.array(IsoDate),
+});
+export type SharedDays = z.infer<typeof SharedDays>;
+
+/**
+ * What the ISB record says about a lease beyond who and when (ISB source/common/data/lease/lease.ts:
+ * `costReportGroup?`, `originalLeaseTemplateName`, `maxSpend`, `totalCostAccrued`), the
+ * termination reason's type from the LeaseTerminated event, and the days shared with other leases.
+ * Money stays a decimal string.
+ */
+export const LeaseAttribution = z.object({
+  costReportGroup: z.string().optional(),
+  originalLeaseTemplateName: z.string().optional(),
+  maxSpend: DecimalString.optional(),
+  totalCostAccrued: DecimalString.optional(),
+  terminationReason: z.string().optional(),
+  sharedDays: z.array(SharedDays).optional(),
+});
+export type LeaseAttribution = z.infer<typeof LeaseAttribution>;
+
 export const LeasePhase = z.enum(['waiting', 'collecting', 'reporting', 'published', 'failed']);
 export type LeasePhase = z.infer<typeof LeasePhase>;
 
@@ -222,4 +248,6 @@ export interface LeaseStatus {
   rerunOpenUntil?: string;
   /** The lease as this run looked it up, carried to the next run of the lease. */
   lease?: LeaseDetails;
+  /** Group, template, budget, the ISB's accrued cost, termination reason and shared days, once looked up. */
+  attribution?: LeaseAttribution;
 }

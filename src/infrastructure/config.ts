@@ -84,6 +84,9 @@ export const ConfigSchema = z.object({
   /** How often the `lease-costs-reconcile` schedule runs, and how far back it looks for ended leases. */
   RECONCILE_INTERVAL_MINUTES: intIn(1, 10_080, 60),
   RECONCILE_LOOKBACK_DAYS: intIn(1, 365, 14),
+  /** When the `lease-costs-monthly` schedule writes last month's group report: day of month (UTC, 1..28 so every month has it) and hour. */
+  GROUP_REPORT_DAY_OF_MONTH: intIn(1, 28, 3),
+  GROUP_REPORT_HOUR_UTC: intIn(0, 23, 6),
   WEBHOOK_PORT: intIn(0, 65535, 8080),
   WEBHOOK_API_KEY: optional(z.string().min(16, 'must be at least 16 characters')),
   WEBHOOK_AUTH: z.enum(['api-key', 'none']).default('api-key'),

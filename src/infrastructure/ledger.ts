@@ -2,6 +2,7 @@ import type { Logger as SdkLogger } from '@temporalio/common';
 import { Kysely, PostgresDialect, sql, type Generated } from 'kysely';
 import { Migrator, type Migration } from 'kysely/migration';
 import pg from 'pg';
+import { NO_GROUP, NO_REASON, NO_TEMPLATE } from '../domain/chargeback';
 import type { CostGrouping, CostsFilter, CostsLine } from '../domain/ledger';
 
 // The ledger's schema, migrations and queries. Writes are the activity's (activities/ledger.ts).
@@ -25,7 +26,15 @@ export interface LedgerTables {
     report_key: string;
     published_at: string;
     recorded_at: Generated<string>;
+    /** From the ISB record and the event; NULL where they did not say (and in rows recorded before). */
+    cost_report_group: string | null;
+    lease_template_name: string | null;
+    max_spend: string | null;
+    total_cost_accrued: string | null;
+    termination_reason: string | null;
   };
+  /** Days a report shares with another lease of its account; `counted` says whether this report's rows count them. */
+  ledger_shared_day: { lease_uuid: string; version: number; day: string; other_lease_uuid: string; counted: boolean };
   ledger_daily_cost: { lease_uuid: string; version: number; day: string; service: string; region: string; cost: string };
   /** The newest version of each lease: what every query counts (a re-run supersedes the one before). */
   ledger_current_report: LedgerTables['ledger_report'];
@@ -67,6 +76,31 @@ const MIGRATIONS: Record<string, Migration> = {
       await db.schema.createIndex('ledger_report_account').on('ledger_report').column('account_id').execute();
       await db.schema.createIndex('ledger_daily_cost_day').on('ledger_daily_cost').column('day').execute();
       await db.schema.createView('ledger_current_report').as(
+        db.selectFrom('ledger_report').selectAll().distinctOn('lease_uuid').orderBy('lease_uuid').orderBy('version', 'desc') as never,
+      ).execute();
+    },
+  },
+  // Chargeback: what the lease belongs to, and shared days. Additive: nullable columns, a new table.
+  '0002_chargeback': {
+    async up(db) {
+      await db.schema.alterTable('ledger_report')
+        .addColumn('cost_report_group', 'text')
+        .addColumn('lease_template_name', 'text')
+        .addColumn('max_spend', 'numeric')
+        .addColumn('total_cost_accrued', 'numeric')
+        .addColumn('termination_reason', 'text')
+        .execute();
+      await db.schema.createTable('ledger_shared_day')
+        .addColumn('lease_uuid', 'uuid', (c) => c.notNull())
+        .addColumn('version', 'integer', (c) => c.notNull())
+        .addColumn('day', 'date', (c) => c.notNull())
+        .addColumn('other_lease_uuid', 'uuid', (c) => c.notNull())
+        .addColumn('counted', 'boolean', (c) => c.notNull())
+        .addPrimaryKeyConstraint('ledger_shared_day_pk', ['lease_uuid', 'version', 'day', 'other_lease_uuid'])
+        .addForeignKeyConstraint('ledger_shared_day_report', ['lease_uuid', 'version'], 'ledger_report', ['lease_uuid', 'version'], (f) => f.onDelete('cascade'))
+        .execute();
+      // `select *` in a view is expanded when it is created: re-create it with the new columns (appended, as OR REPLACE requires).
+      await db.schema.createView('ledger_current_report').orReplace().as(
         db.selectFrom('ledger_report').selectAll().distinctOn('lease_uuid').orderBy('lease_uuid').orderBy('version', 'desc') as never,
       ).execute();
     },
@@ -142,6 +176,10 @@ export async function queryCosts(db: LedgerDb, filter: CostsFilter, by: CostGrou
     service: sql<string>`d.service`,
     region: sql<string>`d.region`,
     month: sql<string>`to_char(d.day, 'YYYY-MM')`,
+    // Literals, not parameters: the SELECT and the GROUP BY must be the same expression.
+    group: sql<string>`coalesce(r.cost_report_group, ${sql.lit(NO_GROUP)})`,
+    template: sql<string>`coalesce(r.lease_template_name, ${sql.lit(NO_TEMPLATE)})`,
+    reason: sql<string>`coalesce(r.termination_reason, ${sql.lit(NO_REASON)})`,
   }[by];
   const cost = sql<string>`sum(d.cost)`;
   let q = db.selectFrom('ledger_current_report as r')
@@ -155,5 +193,42 @@ export async function queryCosts(db: LedgerDb, filter: CostsFilter, by: CostGrou
   if (filter.account) q = q.where('r.account_id', '=', filter.account);
   if (filter.since) q = q.where('d.day', '>=', filter.since);
   if (filter.until) q = q.where('d.day', '<=', filter.until);
-  return q.execute();
+  return q.where(countedOnce).execute();
+}
+
+/** A daily row counts unless its day is a shared day that another lease counts. */
+const countedOnce = sql<boolean>`not exists (select 1 from ledger_shared_day s where s.lease_uuid = r.lease_uuid and s.version = r.version and s.day = d.day and not s.counted)`;
+
+/** An ended lease's part of a month, from its newest report version: the monthly group report's rows. */
+export interface MonthLeaseCost {
+  lease_uuid: string;
+  user_email: string;
+  account_id: string;
+  cost_report_group: string | null;
+  window_start: string;
+  window_end: string;
+  /** Sum of the lease's counted daily rows in the month; '0' when it has none. */
+  cost: string;
+  /** Shared days in the month that another lease counts. */
+  days_elsewhere: string[];
+}
+
+/**
+ * Every lease whose billing window overlaps `month` (end exclusive), with the exact sum of its
+ * counted daily costs in that month (NUMERIC, as text).
+ */
+export async function queryMonthLeaseCosts(db: LedgerDb, month: { start: string; end: string }): Promise<MonthLeaseCost[]> {
+  const rows = await db.selectFrom('ledger_current_report as r')
+    .select([
+      sql<string>`r.lease_uuid::text`.as('lease_uuid'), 'r.user_email', 'r.account_id', 'r.cost_report_group', 'r.window_start', 'r.window_end',
+      sql<string>`coalesce((select sum(d.cost) from ledger_daily_cost d where d.lease_uuid = r.lease_uuid and d.version = r.version
+        and d.day >= ${month.start} and d.day < ${month.end} and ${countedOnce}), 0)::text`.as('cost'),
+      sql<string[]>`array(select s.day::text from ledger_shared_day s where s.lease_uuid = r.lease_uuid and s.version = r.version
+        and not s.counted and s.day >= ${month.start} and s.day < ${month.end} order by s.day)`.as('days_elsewhere'),
+    ])
+    .where('r.window_start', '<', month.end)
+    .where('r.window_end', '>', month.start)
+    .orderBy('r.lease_uuid')
+    .execute();
+  return rows;
 }

@@ -63,6 +63,7 @@ export const COMMAND_ROLES = {
   backfill: ['client', 'isb'],
   costs: ['ledger'],
   'schedule install': ['client'],
+  'group-report': ['client'],
   intake: ['client'],
 } as const satisfies Record<string, readonly Role[]>;
 export type ConfiguredCommand = keyof typeof COMMAND_ROLES;
@@ -189,8 +190,16 @@ export function buildCli(): Command {
       await costsCommand(configFor('costs'), { user: opts.user, account: opts.account, since: opts.since, until: opts.until, by: opts.by, format });
     });
 
-  program.command('schedule').description('the lease-costs-reconcile schedule')
-    .command('install').description('install (idempotently) the lease-costs-reconcile schedule')
+  program.command('group-report').description('the monthly group cost report for one month, on demand (CSVs in S3, GroupCostReportGenerated)')
+    .requiredOption('--month <YYYY-MM>', 'the month')
+    .option('--json', 'machine-readable output')
+    .action(async (opts: { month: string; json?: boolean }) => {
+      const { groupReportCommand } = await import('./commands/group-report');
+      await groupReportCommand(configFor('group-report'), opts);
+    });
+
+  program.command('schedule').description('the lease-costs-reconcile and lease-costs-monthly schedules')
+    .command('install').description('install (idempotently) the lease-costs-reconcile and lease-costs-monthly schedules')
     .option('--trigger', 'also start one reconciliation now')
     .option('--json', 'machine-readable output')
     .action(async (opts: { trigger?: boolean; json?: boolean }) => {

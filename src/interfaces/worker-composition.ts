@@ -89,18 +89,21 @@ export async function createWorker(
   const ledger = opts.deps ? undefined : await openMigratedLedger(config);
   const deps = opts.deps ?? productionActivityDeps(config,
     pacedCallSlots(client, config.TEMPORAL_TASK_QUEUE, config.COST_EXPLORER_MAX_RPS), client, ledger);
-  const { collectCostsPage, ...activities } = createActivities(deps);
+  const { collectCostsPage, collectAccountDailyPage, ...activities } = createActivities(deps);
   try {
-    return runTogether(await createWorkers(config, common, activities, collectCostsPage, opts.workerOptions), async () => { await ledger?.destroy(); });
+    return runTogether(await createWorkers(config, common, activities, { collectCostsPage, collectAccountDailyPage }, opts.workerOptions), async () => { await ledger?.destroy(); });
   } catch (err) {
     await ledger?.destroy();
     throw err;
   }
 }
 
+/** The activities that call Cost Explorer: on their own task queue, each call through the pacer. */
+type CostExplorerActivity = 'collectCostsPage' | 'collectAccountDailyPage';
+
 async function createWorkers(
   config: Config, common: Pick<WorkerOptions, 'connection' | 'namespace' | 'dataConverter'>,
-  activities: Omit<ReturnType<typeof createActivities>, 'collectCostsPage'>, collectCostsPage: ReturnType<typeof createActivities>['collectCostsPage'],
+  activities: Omit<ReturnType<typeof createActivities>, CostExplorerActivity>, costExplorerActivities: Pick<ReturnType<typeof createActivities>, CostExplorerActivity>,
   workerOptions: Partial<WorkerOptions> | undefined,
 ): Promise<Worker[]> {
   const main = await Worker.create({
@@ -113,7 +116,7 @@ async function createWorkers(
   const costExplorer = await Worker.create({
     ...common,
     taskQueue: costExplorerQueueOf(config.TEMPORAL_TASK_QUEUE),
-    activities: { collectCostsPage },
+    activities: costExplorerActivities,
     maxConcurrentActivityTaskExecutions: costExplorerConcurrency(config.COST_EXPLORER_MAX_RPS),
   });
   return [main, costExplorer];

@@ -17,7 +17,9 @@ export interface FakeLease {
   startDate: string;
   endDate?: string;
   status: string;
-  /** Fields merged into the stored record (e.g. `comments`, `costReportGroup`, or a value the ISB's schema refuses). */
+  /** The lease's cost report group (ISB 1.1+: on leases and lease templates); absent as the ISB leaves it out. */
+  costReportGroup?: string;
+  /** Fields merged into the stored record (e.g. `comments`, or a value the ISB's schema refuses). */
   extra?: Record<string, unknown>;
 }
 
@@ -407,6 +409,7 @@ function leaseRecord(l: FakeLease): Record<string, unknown> {
     originalLeaseTemplateUuid: '00000000-0000-4000-8000-000000000000', originalLeaseTemplateName: 'sandbox',
     leaseDurationInHours: 24, maxSpend: 50,
     meta: { schemaVersion: 3, createdTime: l.startDate, lastEditTime: l.endDate ?? l.startDate },
+    ...(l.costReportGroup !== undefined ? { costReportGroup: l.costReportGroup } : {}),
   };
   if (l.status === 'PendingApproval') return { ...base, ...l.extra };
   const ttlFrom = Date.parse(l.endDate ?? l.startDate) / 1000;

@@ -151,6 +151,15 @@ async function checkDemo(demo: ReturnType<typeof collect>, { t0, port, uiPort }:
   expect(demoTable).toMatch(/^SERVICE\s+COST \(USD\)\s+LEASES$/m);
   expect(demoTable.match(/^total\s+(-?\d+(?:\.\d+)?)$/m)?.[1]).toBe(sumOfReports);
 
+  // Chargeback: each lease's cost report group, the ledger by group, and this month's group report.
+  expect(blocks[0]).toMatch(/cost report group Digital Services/);
+  const byGroup = stdout.slice(stdout.indexOf('=== lease-costs costs --by group ==='));
+  expect(byGroup).toMatch(/^Digital Services\s+-?\d/m);
+  expect(byGroup).toMatch(/^\(no group\)\s+-?\d/m);
+  const monthly = stdout.slice(stdout.indexOf('=== lease-costs group-report --month'));
+  expect(monthly).toMatch(/groups CSV\s+s3:\/\/lease-costs-demo\/reports\/group-reports\/\d{4}\/\d{2}\/cost-report-\d{4}-\d{2}\.csv/);
+  expect(monthly).toMatch(/^Research\s+-?\d+(\.\d+)?\s+2 leases$/m); // an ended lease and the active one
+
   demo.kill('SIGTERM');
   expect(await demo.exited).toBe(0);
   const stopping = demo.out.stdout.slice(demo.out.stdout.indexOf('SIGTERM: stopping'));

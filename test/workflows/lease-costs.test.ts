@@ -73,12 +73,15 @@ interface Stubs {
 async function startWorkers(stubs: Stubs): Promise<string> {
   const taskQueue = uniqueTaskQueue('wf');
   // Every activity the lease workflow calls: one left out would be retried for an hour, not fail the test.
-  const activities: Pick<Activities, 'lookupLease' | 'writeReport' | 'writeChart' | 'publishReport' | 'recordInLedger' | 'publishFailure'> = {
+  const activities: Pick<Activities, 'lookupLease' | 'listAccountLeases' | 'writeReport' | 'writeChart' | 'publishReport' | 'recordInLedger' | 'publishFailure'> = {
+    async listAccountLeases() {
+      return [];
+    },
     async lookupLease(input) {
       stubs.lookups++;
       stubs.lookupInputs.push(input);
       if (stubs.lookupError) throw stubs.lookupError;
-      return { uuid: input.leaseUuid, userEmail: input.userEmail, accountId: input.accountId, startDate: '2026-01-01T10:00:00Z', endDate: stubs.leaseEnd, status: 'Expired' };
+      return { uuid: input.leaseUuid, userEmail: input.userEmail, accountId: input.accountId, startDate: '2026-01-01T10:00:00Z', endDate: stubs.leaseEnd, status: 'Expired', costReportGroup: 'research' };
     },
     async writeReport({ leaseUuid, version }) {
       return {
@@ -172,12 +175,14 @@ describe('lease workflow timing (time-skipping)', () => {
 
   it('records each published version in the ledger before the phase turns published', async () => {
     const stubs = newStubs();
-    const h = await start(await startWorkers(stubs), { paddingHours: 0 });
+    const h = await start(await startWorkers(stubs), { paddingHours: 0, terminationReason: { type: 'Expired', leaseDurationInHours: 24 } });
     const s = await phase(h, 'published', 1);
     const report = s.reports.at(-1)!;
     expect(stubs.ledger).toEqual([{
       leaseUuid: s.leaseUuid, version: 1, userEmail: 'ada@example.gov.uk', accountId: ACCOUNT, billingWindow: s.billingWindow,
       total: report.total, bucket: report.bucket, reportKey: report.key, publishedAt: report.publishedAt,
+      // What the ISB said of the lease, and the event's reason, travel with the entry.
+      attribution: { costReportGroup: 'research', terminationReason: 'Expired' },
     }]);
     await h.signal('rerun', {});
     // Polled through the stubs: the test server holds a query that lands mid continue-as-new.

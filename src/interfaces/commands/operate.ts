@@ -4,6 +4,7 @@ import { connectClient, leaseStartOptions, workflowIdFor, WORKFLOW_TYPE } from '
 import type { Config } from '../../infrastructure/config';
 import { CliError, EXIT_BAD_CONFIG, EXIT_UNKNOWN_LEASE, payloadKeyProblem, temporalUnreachable } from '../cli-error';
 import type { LeaseCostsResult } from '../../../workflows/lease-costs';
+import { NO_GROUP } from '../../domain/chargeback';
 import type { LeaseCostsInput, LeaseStatus, ReportRecord } from '../../domain/schemas';
 import { describeTerminationReason } from '../../domain/termination-reason';
 
@@ -104,6 +105,11 @@ function statusText(config: Pick<Config, 'S3_BUCKET_NAME'>, uuid: string, execut
       `settle until ${status.settleUntil} (padding ${status.paddingHours}h)`,
       `window       ${status.billingWindow ? `${status.billingWindow.start} to ${status.billingWindow.end} (exclusive)` : '-'}`,
       `pages        ${status.pagesFetched}`,
+      ...(status.attribution ? [
+        `group        ${status.attribution.costReportGroup ?? NO_GROUP}${status.attribution.originalLeaseTemplateName ? `, template ${status.attribution.originalLeaseTemplateName}` : ''}${status.attribution.terminationReason ? `, ended: ${status.attribution.terminationReason}` : ''}`,
+        ...(status.attribution.sharedDays ?? []).map((d) =>
+          `shared days  ${d.days.join(', ')} with lease ${d.leaseUuid}; the ledger counts ${d.countedHere.length ? d.countedHere.join(', ') : 'none of them'} here`),
+      ] : []),
       ...(last ? [
         `report       v${last.version} ${reportLocation(last, config.S3_BUCKET_NAME)}`,
         ...(last.chartKey ? [`chart        v${last.version} ${reportLocation({ ...last, key: last.chartKey }, config.S3_BUCKET_NAME)}`] : []),
