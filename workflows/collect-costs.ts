@@ -3,6 +3,7 @@ import type { Activities } from '../activities';
 import type { CollectionInput, CollectionProgress, CollectionResult } from '../src/domain/collection';
 import { ErrorType } from '../src/domain/errors';
 import { costExplorerQueueOf } from '../src/domain/task-queues';
+import { versioningBehavior } from './versioning';
 
 export const pagesFetchedQuery = defineQuery<number>('pagesFetched');
 
@@ -11,7 +12,7 @@ const PAGES_PER_RUN = 150;
 
 // Pinned: the child starts on its parent's build (same task queue, same Deployment Version) and stays
 // there, so the collection result it returns is the shape that parent's code reads. Minutes long.
-setWorkflowOptions({ versioningBehavior: 'PINNED' }, collectCostsWorkflow);
+setWorkflowOptions(versioningBehavior('PINNED'), collectCostsWorkflow);
 
 /**
  * Every page of one lease's Cost Explorer data, one activity per call: a crash or a throttled call

@@ -9,6 +9,7 @@ import { ErrorType } from '../src/domain/errors';
 import type { DateRange, LeaseCostsInput, LeasePhase, LeaseStatus, ReportRecord, RerunRequest } from '../src/domain/schemas';
 import { AwsAccountIdKey, LeasePhaseKey, LeaseTotalCostKey, LeaseUuidKey } from '../src/domain/search-attributes';
 import { collectCostsWorkflow } from './collect-costs';
+import { versioningBehavior } from './versioning';
 
 export const collectNowSignal = defineSignal('collectNow');
 export const rerunSignal = defineSignal<[RerunRequest?]>('rerun');
@@ -78,7 +79,7 @@ const { publishFailure } = proxyActivities<Activities>({
 // Pinned (Worker Versioning, docs/upgrade.md): a run waits days to settle and stays open weeks for
 // re-runs, and finishes on the build that started it, so a deploy never replays it on changed code.
 // A re-run's new run starts on the current build instead (see the continue-as-new below).
-setWorkflowOptions({ versioningBehavior: 'PINNED' }, leaseCostsWorkflow);
+setWorkflowOptions(versioningBehavior('PINNED'), leaseCostsWorkflow);
 
 export async function leaseCostsWorkflow(input: LeaseCostsInput): Promise<LeaseCostsResult> {
   // What this run reports on: the start input, until an operator's `rerun` corrects it.

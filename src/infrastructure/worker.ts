@@ -68,9 +68,10 @@ const workflowCode = () => (existsSync(prebuiltBundle) ? { workflowBundle: { cod
 /**
  * Worker Versioning, on when TEMPORAL_WORKER_BUILD_ID is set: both workers of the process poll as one
  * Deployment Version, so a pinned workflow's activities (Cost Explorer pages included) run on its
- * build too. Each workflow type declares its behavior next to its code (setWorkflowOptions); the SDK
- * requires a default as well, and PINNED is the safe one for a type that forgets. Unset: unversioned,
- * as `dev`, `demo` and the tests run. docs/upgrade.md says how a version becomes current.
+ * build too. Each workflow type declares its behavior next to its code (workflows/versioning.ts).
+ * The SDK requires a default as well: AUTO_UPGRADE, which only runs started before versioning was
+ * on get (they behave as unversioned runs always did). Unset: unversioned, as `dev`, `demo` and the
+ * tests run. The deploy, not the worker, makes a version current (docs/upgrade.md).
  */
 export function workerDeploymentOptionsFor(config: Pick<Config, 'TEMPORAL_DEPLOYMENT_NAME' | 'TEMPORAL_WORKER_BUILD_ID'>): Pick<WorkerOptions, 'workerDeploymentOptions'> {
   if (!config.TEMPORAL_WORKER_BUILD_ID) return {};
@@ -78,7 +79,7 @@ export function workerDeploymentOptionsFor(config: Pick<Config, 'TEMPORAL_DEPLOY
     workerDeploymentOptions: {
       version: { deploymentName: config.TEMPORAL_DEPLOYMENT_NAME, buildId: config.TEMPORAL_WORKER_BUILD_ID },
       useWorkerVersioning: true,
-      defaultVersioningBehavior: 'PINNED',
+      defaultVersioningBehavior: 'AUTO_UPGRADE',
     },
   };
 }

@@ -7,8 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { decodeVersioningBehavior } from '@temporalio/common';
 import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { inject } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { computeBillingWindow } from '../../src/domain/billing-window';
 import type { LeaseStatus } from '../../src/domain/schemas';
 import { repoRoot, toolPath } from '../../src/dev/tools';
@@ -34,7 +33,6 @@ const run = promisify(execFile);
 let stack: Stack;
 let workerB: LeaseCostsWorker | undefined;
 let runningB: Promise<void> | undefined;
-let bundleB: string;
 
 /** The Temporal CLI against the shared dev server, as docs/upgrade.md has the operator run it. */
 async function temporal(args: string[]): Promise<string> {
@@ -114,14 +112,21 @@ const statusWhen = (uuid: string, ok: (s: LeaseStatus) => boolean, what: string)
 const pinnedToA = `TemporalWorkerDeploymentVersion = '${DEPLOYMENT}:${BUILD_A}' AND TemporalWorkflowVersioningBehavior = 'Pinned' AND ExecutionStatus = 'Running'`;
 
 beforeAll(async () => {
-  const [s, b] = await Promise.all([
+  const [s, bundle] = await Promise.all([
     startStack({ env: { TEMPORAL_DEPLOYMENT_NAME: DEPLOYMENT, TEMPORAL_WORKER_BUILD_ID: BUILD_A } }),
     bundleBuildB(),
   ]);
   stack = s;
-  bundleB = b;
   stack.ce.addCosts(dailyCosts({ accountId: ACCOUNT, start: '2020-01-01', end: '2100-01-01', service: 'AWS Lambda', resourceId: `arn:aws:lambda:eu-west-2:${ACCOUNT}:function:f`, region: 'eu-west-2', amount: '0.75' }));
-  await stack.startWorker();
+  // Build B (a changed lease workflow) is deployed beside A from the start: it polls, but gets no
+  // work until it is made current.
+  const base = await workerOptionsBase();
+  const [, b] = await Promise.all([
+    stack.startWorker(),
+    createWorker({ ...stack.config, TEMPORAL_WORKER_BUILD_ID: BUILD_B }, { connection: base.connection, workerOptions: { workflowBundle: { codePath: bundle } } }),
+  ]);
+  workerB = b;
+  runningB = workerB.run();
   await makeCurrent(BUILD_A);
 }, 120_000);
 
@@ -144,12 +149,7 @@ describe('Worker Versioning: upgrades keep running leases on their build', () =>
     const onA = await listWhenSettled(stack.client, pinnedToA, (wf) => wf.workflowId, (ids) => ids.length === 2);
     expect(new Set(onA)).toEqual(new Set([workflowIdFor(waitingLease.uuid), workflowIdFor(rerunLease.uuid)]));
 
-    // Build B: a changed lease workflow, deployed beside A and made current.
-    const base = await workerOptionsBase();
-    workerB = await createWorker({ ...stack.config, TEMPORAL_WORKER_BUILD_ID: BUILD_B }, {
-      connection: base.connection, workerOptions: { workflowBundle: { codePath: bundleB } },
-    });
-    runningB = workerB.run();
+    // The deploy makes B current.
     await makeCurrent(BUILD_B);
 
     // A new lease starts on B and runs B's code.

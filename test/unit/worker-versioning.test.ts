@@ -3,6 +3,7 @@ import type { VersioningBehavior } from '@temporalio/common';
 import { loadConfig } from '../../src/infrastructure/config';
 import { workerDeploymentOptionsFor } from '../../src/infrastructure/worker';
 import * as workflows from '../../workflows';
+import type { VersioningBehaviorGetter } from '../../workflows/versioning';
 
 const workerEnv = {
   COST_EXPLORER_ROLE_ARN: 'arn:aws:iam::123456789012:role/IsbCostExplorerReader',
@@ -21,13 +22,13 @@ describe('Worker Versioning settings', () => {
     expect(workerDeploymentOptionsFor(config)).toEqual({});
   });
 
-  it('with a build id, polls as that version of the deployment, pinned unless a workflow says otherwise', () => {
+  it('with a build id, polls as that version of the deployment', () => {
     const config = loadConfig({ ...workerEnv, TEMPORAL_DEPLOYMENT_NAME: 'lease-costs-prod', TEMPORAL_WORKER_BUILD_ID: '0.1.0-3f9c2ab' }, ['worker']);
     expect(workerDeploymentOptionsFor(config)).toEqual({
       workerDeploymentOptions: {
         version: { deploymentName: 'lease-costs-prod', buildId: '0.1.0-3f9c2ab' },
         useWorkerVersioning: true,
-        defaultVersioningBehavior: 'PINNED',
+        defaultVersioningBehavior: 'AUTO_UPGRADE',
       },
     });
   });
@@ -55,7 +56,7 @@ describe('workflow versioning behaviors', () => {
   it('every workflow type declares its own', () => {
     const declared = Object.fromEntries(Object.entries(workflows)
       .filter(([name, value]) => typeof value === 'function' && name.endsWith('Workflow'))
-      .map(([name, fn]) => [name, (fn as { workflowDefinitionOptions?: { versioningBehavior?: VersioningBehavior } }).workflowDefinitionOptions?.versioningBehavior]));
+      .map(([name, fn]) => [name, (fn as { workflowDefinitionOptions?: Partial<VersioningBehaviorGetter> }).workflowDefinitionOptions?.declared]));
     expect(declared).toEqual(expected);
   });
 });
