@@ -42,16 +42,10 @@ async function temporal(args: string[]): Promise<string> {
 
 /** `set-current-version`, retried until both task queues of the build have polled (the CLI refuses before). */
 async function makeCurrent(buildId: string): Promise<void> {
-  let last = '';
   await waitFor(async () => {
-    try {
-      await temporal(['worker', 'deployment', 'set-current-version', '--deployment-name', DEPLOYMENT, '--build-id', buildId, '--yes']);
-      return true;
-    } catch (err) {
-      last = (err as { stderr?: string }).stderr ?? String(err);
-      return undefined;
-    }
-  }, 30_000, `${buildId} to become current (last: ${last})`);
+    await temporal(['worker', 'deployment', 'set-current-version', '--deployment-name', DEPLOYMENT, '--build-id', buildId, '--yes']);
+    return true;
+  }, 30_000, `${buildId} to become current`);
 }
 
 /** Build B's bundle, rebuilt only when the shared bundle (rebuilt on any workflow change) or the fixture changes. */
