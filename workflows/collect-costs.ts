@@ -1,13 +1,18 @@
-import { continueAsNew, defineQuery, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import { continueAsNew, defineQuery, proxyActivities, setHandler, setWorkflowOptions, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { CollectionInput, CollectionProgress, CollectionResult } from '../src/domain/collection';
 import { ErrorType } from '../src/domain/errors';
 import { costExplorerQueueOf } from '../src/domain/task-queues';
+import { versioningBehavior } from './versioning';
 
 export const pagesFetchedQuery = defineQuery<number>('pagesFetched');
 
 /** Pages per run before continue-as-new: about 900 events and 250 KiB of history (scale.test.ts measures 100 pages). */
 const PAGES_PER_RUN = 150;
+
+// Pinned: the child starts on its parent's build (same task queue, same Deployment Version) and stays
+// there, so the collection result it returns is the shape that parent's code reads. Minutes long.
+setWorkflowOptions(versioningBehavior('PINNED'), collectCostsWorkflow);
 
 /**
  * Every page of one lease's Cost Explorer data, one activity per call: a crash or a throttled call

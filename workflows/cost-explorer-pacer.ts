@@ -1,4 +1,5 @@
-import { allHandlersFinished, condition, continueAsNew, defineUpdate, setHandler, workflowInfo } from '@temporalio/workflow';
+import { allHandlersFinished, condition, continueAsNew, defineUpdate, setHandler, setWorkflowOptions, workflowInfo } from '@temporalio/workflow';
+import { versioningBehavior } from './versioning';
 
 /** Asks for the next Cost Explorer call slot; `at` is the epoch milliseconds at which the call may go out. */
 export const callSlotUpdate = defineUpdate<CallSlot, [{ intervalMs: number }]>('callSlot');
@@ -24,6 +25,11 @@ export function nextSlot(nextFreeAt: number, now: number, intervalMs: number): {
   const at = Math.max(now, nextFreeAt);
   return { at, nextFreeAt: at + intervalMs };
 }
+
+// Auto-upgrade: the pacer never ends (it continues as new), and a pinned one would keep an old build
+// alive for ever and stall every Cost Explorer call once that build's workers stop. It moves to the
+// current build at its next task, so a change to it must stay replay-safe (patched()).
+setWorkflowOptions(versioningBehavior('AUTO_UPGRADE'), costExplorerPacerWorkflow);
 
 /**
  * The one Cost Explorer rate limiter: hands out call slots, one interval apart, to every worker of

@@ -1,6 +1,6 @@
 import {
-  ApplicationFailure, condition, continueAsNew, defineQuery, defineSignal, executeChild, isCancellation, log,
-  patched, proxyActivities, setCurrentDetails, setHandler, upsertSearchAttributes,
+  ApplicationFailure, condition, defineQuery, defineSignal, executeChild, isCancellation, log,
+  makeContinueAsNewFunc, patched, proxyActivities, setCurrentDetails, setHandler, setWorkflowOptions, upsertSearchAttributes,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { computeBillingWindow, settleUntil, splitByResourceHorizon, utcDay } from '../src/domain/billing-window';
@@ -11,6 +11,7 @@ import type { DateRange, LeaseAttribution, LeaseCostsInput, LeaseDetails, LeaseP
 import { describeTerminationReason } from '../src/domain/termination-reason';
 import { AwsAccountIdKey, LeasePhaseKey, LeaseTotalCostKey, LeaseUuidKey } from '../src/domain/search-attributes';
 import { collectCostsWorkflow } from './collect-costs';
+import { versioningBehavior } from './versioning';
 
 export const collectNowSignal = defineSignal('collectNow');
 export const rerunSignal = defineSignal<[RerunRequest?]>('rerun');
@@ -84,6 +85,11 @@ const { publishFailure } = proxyActivities<Activities>({
   scheduleToCloseTimeout: '1 hour',
   retry: STEP_RETRY,
 });
+
+// Pinned (Worker Versioning, docs/upgrade.md): a run waits days to settle and stays open weeks for
+// re-runs, and finishes on the build that started it, so a deploy never replays it on changed code.
+// A re-run's new run starts on the current build instead (see the continue-as-new below).
+setWorkflowOptions(versioningBehavior('PINNED'), leaseCostsWorkflow);
 
 export async function leaseCostsWorkflow(input: LeaseCostsInput): Promise<LeaseCostsResult> {
   // What this run reports on: the start input, until an operator's `rerun` corrects it.
@@ -163,8 +169,10 @@ export async function leaseCostsWorkflow(input: LeaseCostsInput): Promise<LeaseC
   });
   if (!rerunRequested) return { ...result, reports: status.reports, lease: status.lease };
 
-  // Each report gets a run of its own: history stays bounded however many re-runs come.
-  return continueAsNew<typeof leaseCostsWorkflow>({
+  // Each report gets a run of its own: history stays bounded however many re-runs come. The new run
+  // starts on the current build (then pins there): a re-run wants today's code, and the old build
+  // can drain once its own runs end instead of every re-run extending its life by another window.
+  return makeContinueAsNewFunc<typeof leaseCostsWorkflow>({ initialVersioningBehavior: 'AUTO_UPGRADE' })({
     ...input,
     paddingHours: rerun?.paddingHours ?? request.paddingHours,
     terminatedAt: rerun?.terminatedAt ?? request.terminatedAt,

@@ -1,6 +1,7 @@
-import { continueAsNew, log, proxyActivities, sleep, upsertMemo } from '@temporalio/workflow';
+import { continueAsNew, log, proxyActivities, setWorkflowOptions, sleep, upsertMemo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { DEFAULT_START_RATE_PER_MINUTE } from '../src/domain/start-rate';
+import { versioningBehavior } from './versioning';
 
 /** Pages per run before continuing as new: the history stays small however many leases the ISB holds. */
 const PAGES_PER_RUN = 50;
@@ -44,6 +45,10 @@ const { startLeaseRuns } = proxyActivities<Activities>({
 const summarise = (r: Omit<ReconcileResult, 'summary'>) =>
   `found ${r.found} ended since ${r.since.slice(0, 10)}, ${r.started} started, ${r.existing} already had a run` +
   `${r.invalid ? `, ${r.invalid} invalid` : ''} (${r.scanned} leases scanned)`;
+
+// Pinned: each scheduled run starts on the current build and lasts minutes (hours at most, paced
+// starts), so it finishes where it began without needing replay-safe changes.
+setWorkflowOptions(versioningBehavior('PINNED'), reconcileLeasesWorkflow);
 
 /**
  * Lists leases from the ISB API page by page and starts the lease workflow for each one that ended

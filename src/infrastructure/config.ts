@@ -53,6 +53,15 @@ export const ConfigSchema = z.object({
   TEMPORAL_ADDRESS: TemporalAddress.default('127.0.0.1:7233'),
   TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
   TEMPORAL_TASK_QUEUE: z.string().min(1).default('lease-costs'),
+  /**
+   * Worker Versioning (docs/upgrade.md): the worker's Deployment, and its build's id. With a build id
+   * each workflow stays on the build that started it; without one the worker is unversioned.
+   * Conservative characters: the server's version strings join the two with `:` (older ones with `.`).
+   */
+  TEMPORAL_DEPLOYMENT_NAME: z.string().trim().default('lease-costs')
+    .refine((s) => /^[A-Za-z0-9_-]{1,100}$/.test(s), 'must be 1..100 letters, digits, _ or -'),
+  TEMPORAL_WORKER_BUILD_ID: optional(z.string().trim().regex(/^[A-Za-z0-9_][A-Za-z0-9._-]{0,99}$/,
+    'must be 1..100 letters, digits, _, - or . (not starting with . or -), e.g. the image tag or git commit')),
   BILLING_PADDING_HOURS: intIn(0, MAX_PADDING_HOURS, DEFAULT_PADDING_HOURS),
   COST_EXPLORER_ROLE_ARN: optional(z.string().regex(/^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@\/-]{1,512}$/,
     'must be arn:aws:iam::<12 digits>:role/<name>')),

@@ -65,6 +65,25 @@ export const workflowsPath = new URL('../../workflows/index.ts', import.meta.url
 const prebuiltBundle = fileURLToPath(new URL('./workflow-bundle.js', import.meta.url));
 const workflowCode = () => (existsSync(prebuiltBundle) ? { workflowBundle: { codePath: prebuiltBundle } } : { workflowsPath });
 
+/**
+ * Worker Versioning, on when TEMPORAL_WORKER_BUILD_ID is set: both workers of the process poll as one
+ * Deployment Version, so a pinned workflow's activities (Cost Explorer pages included) run on its
+ * build too. Each workflow type declares its behavior next to its code (workflows/versioning.ts).
+ * The SDK requires a default as well: AUTO_UPGRADE, which only runs started before versioning was
+ * on get (they behave as unversioned runs always did). Unset: unversioned, as `dev`, `demo` and the
+ * tests run. The deploy, not the worker, makes a version current (docs/upgrade.md).
+ */
+export function workerDeploymentOptionsFor(config: Pick<Config, 'TEMPORAL_DEPLOYMENT_NAME' | 'TEMPORAL_WORKER_BUILD_ID'>): Pick<WorkerOptions, 'workerDeploymentOptions'> {
+  if (!config.TEMPORAL_WORKER_BUILD_ID) return {};
+  return {
+    workerDeploymentOptions: {
+      version: { deploymentName: config.TEMPORAL_DEPLOYMENT_NAME, buildId: config.TEMPORAL_WORKER_BUILD_ID },
+      useWorkerVersioning: true,
+      defaultVersioningBehavior: 'AUTO_UPGRADE',
+    },
+  };
+}
+
 /** The two workers of one process, started and stopped as one. */
 export interface LeaseCostsWorker {
   run(): Promise<void>;
@@ -106,8 +125,10 @@ async function createWorkers(
   activities: Omit<ReturnType<typeof createActivities>, CostExplorerActivity>, costExplorerActivities: Pick<ReturnType<typeof createActivities>, CostExplorerActivity>,
   workerOptions: Partial<WorkerOptions> | undefined,
 ): Promise<Worker[]> {
+  const versioning = workerDeploymentOptionsFor(config);
   const main = await Worker.create({
     ...common,
+    ...versioning,
     taskQueue: config.TEMPORAL_TASK_QUEUE,
     activities,
     ...(workerOptions?.workflowBundle ? {} : workflowCode()),
@@ -115,6 +136,7 @@ async function createWorkers(
   });
   const costExplorer = await Worker.create({
     ...common,
+    ...versioning,
     taskQueue: costExplorerQueueOf(config.TEMPORAL_TASK_QUEUE),
     activities: costExplorerActivities,
     maxConcurrentActivityTaskExecutions: costExplorerConcurrency(config.COST_EXPLORER_MAX_RPS),
