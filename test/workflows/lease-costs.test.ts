@@ -191,7 +191,7 @@ describe('lease workflow timing (time-skipping)', () => {
     expect(stubs.steps).toEqual(['publish v1', 'ledger v1', 'publish v2', 'ledger v2']);
     // The next run gets the lease as this one looked it up, for when the ISB has deleted it (leases.ttl).
     expect(stubs.lookupInputs[0]!.known).toBeUndefined();
-    expect(stubs.lookupInputs[1]!.known).toEqual({ uuid: s.leaseUuid, userEmail: 'ada@example.gov.uk', accountId: ACCOUNT, startDate: '2026-01-01T10:00:00Z', status: 'Expired' });
+    expect(stubs.lookupInputs[1]!.known).toEqual({ uuid: s.leaseUuid, userEmail: 'ada@example.gov.uk', accountId: ACCOUNT, startDate: '2026-01-01T10:00:00Z', status: 'Expired', costReportGroup: 'research' });
   });
 
   it('a ledger that refuses the report (bad data, not retried) leaves the run published', async () => {
