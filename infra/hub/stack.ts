@@ -67,7 +67,7 @@ export class HubStack extends Stack {
       generateSecretString: { passwordLength: 64, excludePunctuation: true },
     });
     for (const secret of [webhookApiKey, reportLinkKey]) {
-      acknowledge(secret, { id: 'AwsSolutions-SMG4', reason: 'Rotated by hand, as README "Deploying on AWS" describes: both ends must change together' });
+      acknowledge(secret, { id: 'AwsSolutions-SMG4', reason: 'Rotated by hand, as docs/deploy-aws.md describes: both ends must change together' });
     }
     const temporalSecret = Secret.fromSecretCompleteArn(this, 'TemporalSecret', params.temporalSecretArn);
     const temporal = {

@@ -35,7 +35,12 @@ export async function setUpNamespace(
 ): Promise<NamespaceSetup> {
   const namespace = config.TEMPORAL_NAMESPACE;
   const operator = client.connection.operatorService;
-  const { customAttributes } = await operator.listSearchAttributes({ namespace });
+  const { customAttributes } = await operator.listSearchAttributes({ namespace }).catch((err: unknown) => {
+    if ((err as { code?: number }).code === 5 /* NOT_FOUND */) {
+      throw new NamespaceSetupError(`namespace "${namespace}" does not exist: create it, or check TEMPORAL_NAMESPACE`, { cause: err });
+    }
+    throw err;
+  });
   const present = customAttributes ?? {};
   const wrongType = Object.entries(SEARCH_ATTRIBUTES).filter(([name, type]) => present[name] !== undefined && present[name] !== indexedType(type));
   if (wrongType.length) {

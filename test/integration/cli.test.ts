@@ -162,6 +162,16 @@ describe('lease-costs CLI, run as a process', () => {
     await client.workflow.getHandle(workflowIdFor(l.uuid)).terminate('test done');
   });
 
+  it('worker --setup: a namespace it cannot set up is exit 2, one line, before the worker polls', async () => {
+    // The setup itself (attributes added once, schedule created then updated) is in webhook.test.ts.
+    const c = stack.config;
+    const res = await runCli(['worker', '--setup'], {
+      ...cliEnv, TEMPORAL_NAMESPACE: 'no-such-namespace', LEDGER_ENABLED: 'false', COST_EXPLORER_ROLE_ARN: c.COST_EXPLORER_ROLE_ARN!,
+      S3_BUCKET_NAME: c.S3_BUCKET_NAME!, EVENT_BUS_NAME: c.EVENT_BUS_NAME!, ISB_API_BASE_URL: c.ISB_API_BASE_URL!, ISB_JWT_SECRET_PATH: c.ISB_JWT_SECRET_PATH!,
+    });
+    expectOneLineFailure(res, 2, /namespace "no-such-namespace" does not exist/);
+  });
+
   it('unknown lease exits 3, Temporal down 4, a namespace that does not exist 2', async () => {
     for (const command of ['status', 'collect-now', 'rerun']) {
       expectOneLineFailure(await runCli([command, randomUUID()], cliEnv), 3, /no workflow for lease/);

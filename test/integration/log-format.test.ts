@@ -73,6 +73,7 @@ function expectOneFormat(name: string, { stdout, stderr }: { stdout: string; std
 }
 
 describe('one log format for every process', () => {
+  // Longer than the default: three processes, a workflow bundle at the worker's start, two leases and a CDK synthesis.
   it('webhook, codec endpoint and worker all print pino JSON lines, and no secret; the stack\'s metric filters match the worker\'s real lines', async () => {
     const temporalAddress = inject('temporalAddress');
     const motoEndpoint = inject('motoEndpoint');
@@ -140,7 +141,7 @@ describe('one log format for every process', () => {
     await writeFile(WORKER_LINES, `${raw.join('\n')}\n`);
 
     // Every metric filter of the hub stack, read as CloudWatch reads it, against these lines.
-    const { hub } = synthesize();
+    const { hub } = synthesize({}, { nag: false });
     const filters = resourcesOf(hub, 'AWS::Logs::MetricFilter').map(([, p]) => ({
       name: p.MetricTransformations[0].MetricName as string, matches: jsonFilterPattern(p.FilterPattern as string),
     }));
@@ -148,5 +149,5 @@ describe('one log format for every process', () => {
     const matched = (name: string) => raw.filter(filters.find((f) => f.name === name)!.matches).map((l) => JSON.parse(l) as Record<string, unknown>);
     // Exactly one line for the failed run, none for the published one: the alarm counts failed runs.
     expect(matched('FailedRuns').map((e) => e.workflowId)).toEqual([workflowIdFor(failing.leaseUuid)]);
-  });
+  }, 120_000);
 });
