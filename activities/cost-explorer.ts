@@ -1,15 +1,17 @@
 import {
   GetCostAndUsageCommand, GetCostAndUsageWithResourcesCommand,
-  type CostExplorerClient, type Expression, type GetCostAndUsageCommandOutput,
+  type CostExplorerClient, type Expression, type GetCostAndUsageCommandInput, type GetCostAndUsageCommandOutput,
+  type GetCostAndUsageWithResourcesCommandInput,
 } from '@aws-sdk/client-cost-explorer';
 import { ApplicationFailure } from '@temporalio/common';
 import {
-  fallBackToServiceLevel, isCollected, partKey, planResourceSegments, SERVICE_LEVEL_RESOURCE, stagingPrefix, startCollection,
-  type CollectionInput, type CollectionProgress, type CollectionResult, type CollectionStep, type Segment,
+  fallBackToServiceLevel, isCollected, moveResourceStart, noteRegions, partKey, planResourceSegments, SERVICE_LEVEL_RESOURCE,
+  stagingPrefix, startCollection,
+  type CollectionInput, type CollectionProgress, type CollectionResult, type CollectionStep, type Granularity, type Segment,
 } from '../src/domain/collection';
-import { addDays } from '../src/domain/billing-window';
+import { addDays, RESOURCE_LEVEL_DAYS, utcDay } from '../src/domain/billing-window';
 import { ErrorType } from '../src/domain/errors';
-import type { CostRow } from '../src/domain/schemas';
+import type { CostRow, DateRange } from '../src/domain/schemas';
 import { activityTelemetry, type CostExplorerApi } from '../src/infrastructure/telemetry';
 
 /** Where staged pages go: S3 for the worker, memory for the `report` command. */
@@ -26,6 +28,8 @@ export interface CostExplorerDeps {
   keyPrefix: string;
   /** Resolves when the next Cost Explorer call may go out: the one limiter, shared by every caller. */
   acquireCallSlot: () => Promise<void>;
+  /** The clock that says which day "today" is for Cost Explorer's date rules (tests move it). */
+  now?: () => number;
 }
 
 const API_OF: Record<Segment['kind'], CostExplorerApi> = {
@@ -33,20 +37,96 @@ const API_OF: Record<Segment['kind'], CostExplorerApi> = {
 };
 const ACCESS_DENIED = new Set(['AccessDeniedException', 'AccessDenied', 'UnauthorizedOperation', 'UnrecognizedClientException']);
 const REQUEST_INVALID = new Set(['ValidationException', 'InvalidNextTokenException', 'BillExpirationException', 'RequestChangedException']);
+/**
+ * Refusals of a resource-level query that no retry of the same query fixes: resource-level data
+ * off (DataUnavailableException), the role lacking ce:GetCostAndUsageWithResources, or a query
+ * shape Cost Explorer does not take (its API reference asks for a SERVICE expression in the
+ * filter; Steampipe sends one LINKED_ACCOUNT; nothing here can ask AWS which holds). Each one
+ * makes those days service level instead of failing the lease.
+ */
+const RESOURCE_LEVEL_REFUSALS = new Set(['DataUnavailableException', 'ValidationException', ...ACCESS_DENIED]);
+/**
+ * The refusal of a too-old resource start, as Cost Explorer words it (boto/boto3#2369: "Start date
+ * is more than 14 days ago for hourly granularity…"; aws/aws-sdk-net#1773: "start date is too
+ * old for hourly…"): the start moves, the granularity stays.
+ */
+const START_TOO_OLD = /more than 14 days ago|too old/i;
+/** MONTHLY refused as such (the message names it): the one refusal that asks for DAILY. */
+const MONTHLY_REFUSED = /\bMONTHLY\b/;
 
-function filterFor(accountId: string, region?: string): Expression {
-  const dimensions: Expression[] = [
-    { Dimensions: { Key: 'LINKED_ACCOUNT', Values: [accountId] } },
-    { Dimensions: { Key: 'RECORD_TYPE', Values: ['Usage'] } },
-  ];
-  if (region !== undefined) dimensions.push({ Dimensions: { Key: 'REGION', Values: [region] } });
-  return { And: dimensions };
+/** `And` and `Or` take at least two operands ("And expression must have at least 2 operands"). */
+const and = (parts: Expression[]): Expression => (parts.length === 1 ? parts[0]! : { And: parts });
+const or = (parts: Expression[]): Expression => (parts.length === 1 ? parts[0]! : { Or: parts });
+const dimension = (Key: 'LINKED_ACCOUNT' | 'RECORD_TYPE' | 'REGION' | 'SERVICE', Values: string[]): Expression => ({ Dimensions: { Key, Values } });
+
+function filterFor(accountId: string, segment: Pick<Segment, 'region' | 'byRegion'>): Expression {
+  const parts = [dimension('LINKED_ACCOUNT', [accountId]), dimension('RECORD_TYPE', ['Usage'])];
+  if (segment.byRegion) {
+    const regions = Object.keys(segment.byRegion).sort();
+    // SERVICE at the top, as the API reference asks of resource queries; the per-region pairs below it.
+    parts.push(dimension('SERVICE', regions.flatMap((r) => segment.byRegion![r]!).sort()));
+    if (regions.length === 1) parts.push(dimension('REGION', regions));
+    else parts.push(or(regions.map((r) => and([dimension('REGION', [r]), dimension('SERVICE', segment.byRegion![r]!)]))));
+  } else if (segment.region !== undefined) {
+    parts.push(dimension('REGION', [segment.region]));
+  }
+  return and(parts);
 }
 
 /** Both metrics from one query: the amortised one costs no extra call. */
 const QUERY_METRICS = ['UnblendedCost', 'AmortizedCost'];
 
+export type CostExplorerQuery =
+  | { api: 'GetCostAndUsage'; input: GetCostAndUsageCommandInput }
+  | { api: 'GetCostAndUsageWithResources'; input: GetCostAndUsageWithResourcesCommandInput };
+
+/**
+ * The request of one page of a segment: the one builder for collection and `lease-costs check`,
+ * so the check sends what collection sends. Resources go MONTHLY (fewest pages: the report needs
+ * totals per resource); the service-level queries DAILY (their few groups per day give the daily
+ * series over the whole window for a few extra pages).
+ */
+export function costExplorerQuery(
+  segment: Pick<Segment, 'kind' | 'range' | 'region' | 'byRegion'>, accountId: string, resourceGranularity: Granularity, nextPageToken?: string,
+): CostExplorerQuery {
+  const common = {
+    TimePeriod: { Start: segment.range.start, End: segment.range.end },
+    Metrics: QUERY_METRICS,
+    Filter: filterFor(accountId, segment),
+    NextPageToken: nextPageToken,
+  };
+  return segment.kind === 'resource'
+    ? { api: 'GetCostAndUsageWithResources', input: { ...common, Granularity: resourceGranularity, GroupBy: [{ Type: 'DIMENSION', Key: 'SERVICE' }, { Type: 'DIMENSION', Key: 'RESOURCE_ID' }] } }
+    : { api: 'GetCostAndUsage', input: { ...common, Granularity: 'DAILY', GroupBy: [{ Type: 'DIMENSION', Key: 'SERVICE' }, { Type: 'DIMENSION', Key: 'REGION' }] } };
+}
+
+/** The first day of the month after `day`'s: Cost Explorer refuses an end past it ("end date past the beginning of next month", aws/aws-sdk-js#2732). */
+function firstOfNextMonth(day: string): string {
+  const [y, m] = day.split('-').map(Number) as [number, number];
+  return `${m === 12 ? y + 1 : y}-${String(m === 12 ? 1 : m + 1).padStart(2, '0')}-01`;
+}
+
+/**
+ * A segment's dates as Cost Explorer takes them on `today`: the end at most the first of next
+ * month (a collectNow near a month's end asks for days that have not begun), a resource start
+ * at most 13 days back (the plan was made on an earlier day). Undefined when nothing is left.
+ */
+export function clampedRange(segment: Pick<Segment, 'kind' | 'range'>, today: string): DateRange | undefined {
+  const limit = firstOfNextMonth(today);
+  const end = segment.range.end > limit ? limit : segment.range.end;
+  const earliest = addDays(today, -(RESOURCE_LEVEL_DAYS - 1));
+  const start = segment.kind === 'resource' && segment.range.start < earliest ? earliest : segment.range.start;
+  return start < end ? { start, end } : undefined;
+}
+
+/** A resource row whose region the query cannot tell: the query's rows are not usable. */
+class UnplacedRow extends Error {
+  override name = 'UnplacedRow';
+}
+
 function rowsOf(segment: Segment, page: GetCostAndUsageCommandOutput): CostRow[] {
+  const regionOf = new Map<string, string>();
+  for (const [region, services] of Object.entries(segment.byRegion ?? {})) for (const s of services) regionOf.set(s, region);
   const rows: CostRow[] = [];
   for (const period of page.ResultsByTime ?? []) {
     const date = period.TimePeriod?.Start;
@@ -59,9 +139,14 @@ function rowsOf(segment: Segment, page: GetCostAndUsageCommandOutput): CostRow[]
       if (amount === undefined) continue;
       const amortized = group.Metrics?.AmortizedCost?.Amount;
       const money = amortized === undefined ? { cost: amount } : { cost: amount, amortizedCost: amortized };
-      rows.push(segment.kind === 'resource'
-        ? { service, resourceName: second, region: segment.region!, ...money, ...when }
-        : { service, resourceName: SERVICE_LEVEL_RESOURCE, region: second, ...money, ...when });
+      if (segment.kind !== 'resource') {
+        rows.push({ service, resourceName: SERVICE_LEVEL_RESOURCE, region: second, ...money, ...when });
+        continue;
+      }
+      const region = segment.region ?? regionOf.get(service);
+      // The filter asked each service in one region: a row of another service has no known region.
+      if (region === undefined) throw new UnplacedRow(`Cost Explorer returned service ${JSON.stringify(service)}, which the resource query did not ask for (filter not applied?)`);
+      rows.push({ service, resourceName: second, region, ...money, ...when });
     }
   }
   return rows;
@@ -73,25 +158,12 @@ interface SlotStack {
 }
 
 export function createCostExplorerActivities(deps: CostExplorerDeps) {
+  const now = deps.now ?? Date.now;
   const query = (segment: Segment, progress: CollectionProgress, accountId: string) => {
-    const common = {
-      TimePeriod: { Start: segment.range.start, End: segment.range.end },
-      Metrics: QUERY_METRICS,
-      Filter: filterFor(accountId, segment.region),
-      NextPageToken: progress.nextPageToken,
-    };
-    // Resources MONTHLY keeps their pages (and billed requests) to a minimum: the report needs
-    // totals per resource. The service-level queries go DAILY: their few groups per day give the
-    // daily series over the whole window for a few extra pages.
-    return segment.kind === 'resource'
-      ? deps.costExplorer.send(atCallSlot(new GetCostAndUsageWithResourcesCommand({
-        ...common, Granularity: progress.resourceGranularity,
-        GroupBy: [{ Type: 'DIMENSION', Key: 'SERVICE' }, { Type: 'DIMENSION', Key: 'RESOURCE_ID' }],
-      })))
-      : deps.costExplorer.send(atCallSlot(new GetCostAndUsageCommand({
-        ...common, Granularity: 'DAILY',
-        GroupBy: [{ Type: 'DIMENSION', Key: 'SERVICE' }, { Type: 'DIMENSION', Key: 'REGION' }],
-      })));
+    const q = costExplorerQuery(segment, accountId, progress.resourceGranularity, progress.nextPageToken);
+    return q.api === 'GetCostAndUsageWithResources'
+      ? deps.costExplorer.send(atCallSlot(new GetCostAndUsageWithResourcesCommand(q.input)))
+      : deps.costExplorer.send(atCallSlot(new GetCostAndUsageCommand(q.input)));
   };
 
   /**
@@ -110,22 +182,51 @@ export function createCostExplorerActivities(deps: CostExplorerDeps) {
   }
 
   /** What a refused resource query changes in the plan, or undefined when the error is the run's. */
-  function recover(err: unknown, segment: Segment, progress: CollectionProgress): CollectionProgress | undefined {
+  function recover(err: unknown, segment: Segment, progress: CollectionProgress, input: CollectionInput): CollectionProgress | undefined {
     if (segment.kind !== 'resource') return undefined;
-    const name = (err as Error).name;
-    if (name === 'DataUnavailableException') {
-      // Resource-level data is opt-in in the payer account: fall back to a marked service-level report.
-      fallBackToServiceLevel(progress);
-      return progress;
+    const { name, message } = err as Error;
+    if (name === 'ValidationException' && START_TOO_OLD.test(message)) {
+      // Another midnight passed since this query's first page: start it (and the others) later.
+      const range = clampedRange(segment, utcDay(new Date(now()).toISOString()));
+      if (range && range.start > segment.range.start) {
+        moveResourceStart(progress, range.start);
+        return progress;
+      }
     }
-    if (name === 'ValidationException' && progress.resourceGranularity === 'MONTHLY') {
-      // Resource-level data is daily; some accounts refuse MONTHLY for it. Start this query over, daily.
+    if (name === 'ValidationException' && MONTHLY_REFUSED.test(message) && progress.resourceGranularity === 'MONTHLY') {
+      // Resource-level data is daily; an account that refuses MONTHLY for it gets DAILY from here on.
       progress.resourceGranularity = 'DAILY';
       segment.pages = 0;
       progress.nextPageToken = undefined;
       return progress;
     }
+    if (RESOURCE_LEVEL_REFUSALS.has(name)) return refuseResourceLevel(progress, input, err as Error);
     return undefined;
+  }
+
+  /** The resource-level days become service level, logged and counted: never a failed lease. */
+  function refuseResourceLevel(progress: CollectionProgress, input: CollectionInput, err: Pick<Error, 'name' | 'message'>): CollectionProgress {
+    const refusal = { error: err.name, message: err.message.slice(0, 500) };
+    activityTelemetry().resourceLevelRefused(input.leaseUuid, refusal);
+    fallBackToServiceLevel(progress, refusal);
+    return progress;
+  }
+
+  /** Fixes a segment's dates at its first page (later pages must repeat them: tokens are bound to the request). */
+  function settleDates(progress: CollectionProgress, input: CollectionInput): void {
+    const segment = progress.segments[progress.segmentIndex]!;
+    if (segment.pages > 0 || progress.nextPageToken !== undefined) return;
+    const range = clampedRange(segment, utcDay(new Date(now()).toISOString()));
+    if (segment.kind === 'resource' && !range) {
+      // Every resource-level day is now older than 14 days (the run waited that long): service level.
+      refuseResourceLevel(progress, input, { name: 'ResourceDaysExpired', message: `resource-level days ${segment.range.start} to ${segment.range.end} are no longer within the last 14 days` });
+      return;
+    }
+    if (segment.kind === 'resource' && range && range.start > segment.range.start) {
+      moveResourceStart(progress, range.start);
+      return settleDates(progress, input);
+    }
+    if (range) segment.range = range;
   }
 
   /**
@@ -137,6 +238,8 @@ export function createCostExplorerActivities(deps: CostExplorerDeps) {
     const progress = resumed ? structuredClone(resumed) : startCollection(input);
     if (isCollected(progress)) return progress;
     progress.startedAtMs ??= Date.now();
+    settleDates(progress, input);
+    if (isCollected(progress)) return progress;
     const segment = progress.segments[progress.segmentIndex]!;
     // Credentials first (the first call assumes the role); the slot is taken inside the send (atCallSlot).
     await deps.costExplorer.config.credentials();
@@ -146,12 +249,18 @@ export function createCostExplorerActivities(deps: CostExplorerDeps) {
     try {
       page = await query(segment, progress, input.accountId);
     } catch (err) {
-      const recovered = recover(err, segment, progress);
+      const recovered = recover(err, segment, progress, input);
       if (recovered) return recovered;
       throw classify(err, deps.roleArn);
     }
-    const rows = rowsOf(segment, page);
-    if (segment.kind === 'regions') progress.regions = [...new Set([...progress.regions, ...rows.map((r) => r.region)])];
+    let rows: CostRow[];
+    try {
+      rows = rowsOf(segment, page);
+    } catch (err) {
+      if (!(err instanceof UnplacedRow)) throw err;
+      return refuseResourceLevel(progress, input, err);
+    }
+    if (segment.kind === 'regions') noteRegions(progress, rows);
     const prefix = stagingPrefix(deps.keyPrefix, input.leaseUuid, input.version);
     await deps.staging.putPart(partKey(prefix, progress.segmentIndex, segment.pages), rows);
     segment.pages++;
@@ -168,6 +277,7 @@ export function createCostExplorerActivities(deps: CostExplorerDeps) {
   const resultOf = (input: CollectionInput, p: CollectionProgress): CollectionResult => ({
     stagingPrefix: stagingPrefix(deps.keyPrefix, input.leaseUuid, input.version),
     segments: p.segments, pages: p.pages, calls: p.calls, resourceLevel: p.resourceLevel,
+    ...(p.refusal ? { refusal: p.refusal } : {}),
   });
 
   return {
