@@ -76,29 +76,29 @@ function filterFor(accountId: string, segment: Pick<Segment, 'region' | 'byRegio
 /** Both metrics from one query: the amortised one costs no extra call. */
 const QUERY_METRICS = ['UnblendedCost', 'AmortizedCost'];
 
-export type CostExplorerQuery =
-  | { api: 'GetCostAndUsage'; input: GetCostAndUsageCommandInput }
-  | { api: 'GetCostAndUsageWithResources'; input: GetCostAndUsageWithResourcesCommandInput };
+type QuerySegment = Pick<Segment, 'range' | 'region' | 'byRegion'>;
+const common = (segment: QuerySegment, accountId: string, nextPageToken?: string) => ({
+  TimePeriod: { Start: segment.range.start, End: segment.range.end },
+  Metrics: QUERY_METRICS,
+  Filter: filterFor(accountId, segment),
+  NextPageToken: nextPageToken,
+});
 
 /**
- * The request of one page of a segment: the one builder for collection and `lease-costs check`,
- * so the check sends what collection sends. Resources go MONTHLY (fewest pages: the report needs
- * totals per resource); the service-level queries DAILY (their few groups per day give the daily
- * series over the whole window for a few extra pages).
+ * The requests of collection, one builder for it and for `lease-costs check`, so the check sends
+ * what collection sends. The service-level queries (`service`, `regions`) go DAILY: their few
+ * groups per day give the daily series over the whole window for a few extra pages.
  */
-export function costExplorerQuery(
-  segment: Pick<Segment, 'kind' | 'range' | 'region' | 'byRegion'>, accountId: string, resourceGranularity: Granularity, nextPageToken?: string,
-): CostExplorerQuery {
-  const common = {
-    TimePeriod: { Start: segment.range.start, End: segment.range.end },
-    Metrics: QUERY_METRICS,
-    Filter: filterFor(accountId, segment),
-    NextPageToken: nextPageToken,
-  };
-  return segment.kind === 'resource'
-    ? { api: 'GetCostAndUsageWithResources', input: { ...common, Granularity: resourceGranularity, GroupBy: [{ Type: 'DIMENSION', Key: 'SERVICE' }, { Type: 'DIMENSION', Key: 'RESOURCE_ID' }] } }
-    : { api: 'GetCostAndUsage', input: { ...common, Granularity: 'DAILY', GroupBy: [{ Type: 'DIMENSION', Key: 'SERVICE' }, { Type: 'DIMENSION', Key: 'REGION' }] } };
-}
+export const serviceLevelQuery = (segment: QuerySegment, accountId: string, nextPageToken?: string): GetCostAndUsageCommandInput => ({
+  ...common(segment, accountId, nextPageToken), Granularity: 'DAILY',
+  GroupBy: [{ Type: 'DIMENSION', Key: 'SERVICE' }, { Type: 'DIMENSION', Key: 'REGION' }],
+});
+
+/** Resources go MONTHLY until refused: fewest pages, and the report needs totals per resource. */
+export const resourceLevelQuery = (segment: QuerySegment, accountId: string, granularity: Granularity, nextPageToken?: string): GetCostAndUsageWithResourcesCommandInput => ({
+  ...common(segment, accountId, nextPageToken), Granularity: granularity,
+  GroupBy: [{ Type: 'DIMENSION', Key: 'SERVICE' }, { Type: 'DIMENSION', Key: 'RESOURCE_ID' }],
+});
 
 /** The first day of the month after `day`'s: Cost Explorer refuses an end past it ("end date past the beginning of next month", aws/aws-sdk-js#2732). */
 function firstOfNextMonth(day: string): string {
@@ -160,10 +160,9 @@ interface SlotStack {
 export function createCostExplorerActivities(deps: CostExplorerDeps) {
   const now = deps.now ?? Date.now;
   const query = (segment: Segment, progress: CollectionProgress, accountId: string) => {
-    const q = costExplorerQuery(segment, accountId, progress.resourceGranularity, progress.nextPageToken);
-    return q.api === 'GetCostAndUsageWithResources'
-      ? deps.costExplorer.send(atCallSlot(new GetCostAndUsageWithResourcesCommand(q.input)))
-      : deps.costExplorer.send(atCallSlot(new GetCostAndUsageCommand(q.input)));
+    return segment.kind === 'resource'
+      ? deps.costExplorer.send(atCallSlot(new GetCostAndUsageWithResourcesCommand(resourceLevelQuery(segment, accountId, progress.resourceGranularity, progress.nextPageToken))))
+      : deps.costExplorer.send(atCallSlot(new GetCostAndUsageCommand(serviceLevelQuery(segment, accountId, progress.nextPageToken))));
   };
 
   /**
