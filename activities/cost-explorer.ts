@@ -5,7 +5,7 @@ import {
 } from '@aws-sdk/client-cost-explorer';
 import { ApplicationFailure } from '@temporalio/common';
 import {
-  fallBackToServiceLevel, isCollected, moveResourceStart, noteRegions, partKey, planResourceSegments, SERVICE_LEVEL_RESOURCE,
+  fallBackToServiceLevel, isCollected, moveResourceStart, partKey, planKey, planResourceSegments, resourcePlan, SERVICE_LEVEL_RESOURCE,
   stagingPrefix, startCollection,
   type CollectionInput, type CollectionProgress, type CollectionResult, type CollectionStep, type Granularity, type Segment,
 } from '../src/domain/collection';
@@ -59,7 +59,14 @@ const and = (parts: Expression[]): Expression => (parts.length === 1 ? parts[0]!
 const or = (parts: Expression[]): Expression => (parts.length === 1 ? parts[0]! : { Or: parts });
 const dimension = (Key: 'LINKED_ACCOUNT' | 'RECORD_TYPE' | 'REGION' | 'SERVICE', Values: string[]): Expression => ({ Dimensions: { Key, Values } });
 
-function filterFor(accountId: string, segment: Pick<Segment, 'region' | 'byRegion'>): Expression {
+/** What a query is about: its dates, and for resources one region or a plan of services per region. */
+interface QuerySegment {
+  range: DateRange;
+  region?: string;
+  byRegion?: Record<string, string[]>;
+}
+
+function filterFor(accountId: string, segment: Omit<QuerySegment, 'range'>): Expression {
   const parts = [dimension('LINKED_ACCOUNT', [accountId]), dimension('RECORD_TYPE', ['Usage'])];
   if (segment.byRegion) {
     const regions = Object.keys(segment.byRegion).sort();
@@ -76,7 +83,6 @@ function filterFor(accountId: string, segment: Pick<Segment, 'region' | 'byRegio
 /** Both metrics from one query: the amortised one costs no extra call. */
 const QUERY_METRICS = ['UnblendedCost', 'AmortizedCost'];
 
-type QuerySegment = Pick<Segment, 'range' | 'region' | 'byRegion'>;
 const common = (segment: QuerySegment, accountId: string, nextPageToken?: string) => ({
   TimePeriod: { Start: segment.range.start, End: segment.range.end },
   Metrics: QUERY_METRICS,
@@ -119,14 +125,16 @@ export function clampedRange(segment: Pick<Segment, 'kind' | 'range'>, today: st
   return start < end ? { start, end } : undefined;
 }
 
+const pairsOf = (rows: CostRow[]): [string, string][] => rows.map((r) => [r.service, r.region]);
+
 /** A resource row whose region the query cannot tell: the query's rows are not usable. */
 class UnplacedRow extends Error {
   override name = 'UnplacedRow';
 }
 
-function rowsOf(segment: Segment, page: GetCostAndUsageCommandOutput): CostRow[] {
+function rowsOf(segment: Segment, query: QuerySegment, page: GetCostAndUsageCommandOutput): CostRow[] {
   const regionOf = new Map<string, string>();
-  for (const [region, services] of Object.entries(segment.byRegion ?? {})) for (const s of services) regionOf.set(s, region);
+  for (const [region, services] of Object.entries(query.byRegion ?? {})) for (const s of services) regionOf.set(s, region);
   const rows: CostRow[] = [];
   for (const period of page.ResultsByTime ?? []) {
     const date = period.TimePeriod?.Start;
@@ -159,10 +167,10 @@ interface SlotStack {
 
 export function createCostExplorerActivities(deps: CostExplorerDeps) {
   const now = deps.now ?? Date.now;
-  const query = (segment: Segment, progress: CollectionProgress, accountId: string) => {
+  const query = (segment: Segment, about: QuerySegment, progress: CollectionProgress, accountId: string) => {
     return segment.kind === 'resource'
-      ? deps.costExplorer.send(atCallSlot(new GetCostAndUsageWithResourcesCommand(resourceLevelQuery(segment, accountId, progress.resourceGranularity, progress.nextPageToken))))
-      : deps.costExplorer.send(atCallSlot(new GetCostAndUsageCommand(serviceLevelQuery(segment, accountId, progress.nextPageToken))));
+      ? deps.costExplorer.send(atCallSlot(new GetCostAndUsageWithResourcesCommand(resourceLevelQuery(about, accountId, progress.resourceGranularity, progress.nextPageToken))))
+      : deps.costExplorer.send(atCallSlot(new GetCostAndUsageCommand(serviceLevelQuery(about, accountId, progress.nextPageToken))));
   };
 
   /**
@@ -211,6 +219,24 @@ export function createCostExplorerActivities(deps: CostExplorerDeps) {
     return progress;
   }
 
+  /**
+   * After the `regions` segment: its staged rows say which services ran in which regions. The
+   * pairs are staged (a retry writes the same) and the resource segments refer to the plan by
+   * number, so no service name rides in the resume point.
+   */
+  async function planResources(progress: CollectionProgress, regionsIndex: number, prefix: string): Promise<void> {
+    const segment = progress.segments[regionsIndex]!;
+    const seen = new Map<string, CostRow>();
+    for (let p = 0; p < segment.pages; p++) {
+      for (const r of await deps.staging.getPart(partKey(prefix, regionsIndex, p))) {
+        seen.set(JSON.stringify([r.service, r.region]), { service: r.service, region: r.region, resourceName: SERVICE_LEVEL_RESOURCE, cost: '0' });
+      }
+    }
+    const pairs = [...seen.values()];
+    await deps.staging.putPart(planKey(prefix), pairs);
+    planResourceSegments(progress, segment.range, resourcePlan(pairsOf(pairs)).length);
+  }
+
   /** Fixes a segment's dates at its first page (later pages must repeat them: tokens are bound to the request). */
   function settleDates(progress: CollectionProgress, input: CollectionInput): void {
     const segment = progress.segments[progress.segmentIndex]!;
@@ -244,9 +270,12 @@ export function createCostExplorerActivities(deps: CostExplorerDeps) {
     await deps.costExplorer.config.credentials();
     progress.calls++;
     activityTelemetry().costExplorerCall(API_OF[segment.kind]);
+    const prefix = stagingPrefix(deps.keyPrefix, input.leaseUuid, input.version);
+    const byRegion = segment.plan === undefined ? undefined : resourcePlan(pairsOf(await deps.staging.getPart(planKey(prefix))))[segment.plan];
+    const about: QuerySegment = { range: segment.range, region: segment.region, byRegion };
     let page: GetCostAndUsageCommandOutput;
     try {
-      page = await query(segment, progress, input.accountId);
+      page = await query(segment, about, progress, input.accountId);
     } catch (err) {
       const recovered = recover(err, segment, progress, input);
       if (recovered) return recovered;
@@ -254,19 +283,18 @@ export function createCostExplorerActivities(deps: CostExplorerDeps) {
     }
     let rows: CostRow[];
     try {
-      rows = rowsOf(segment, page);
+      rows = rowsOf(segment, about, page);
     } catch (err) {
       if (!(err instanceof UnplacedRow)) throw err;
       return refuseResourceLevel(progress, input, err);
     }
-    if (segment.kind === 'regions') noteRegions(progress, rows);
-    const prefix = stagingPrefix(deps.keyPrefix, input.leaseUuid, input.version);
+    if (segment.kind === 'regions') progress.regions = [...new Set([...progress.regions, ...rows.map((r) => r.region)])];
     await deps.staging.putPart(partKey(prefix, progress.segmentIndex, segment.pages), rows);
     segment.pages++;
     progress.pages++;
     progress.nextPageToken = page.NextPageToken || undefined;
     if (!progress.nextPageToken) {
-      if (segment.kind === 'regions') planResourceSegments(progress, segment.range);
+      if (segment.kind === 'regions') await planResources(progress, progress.segmentIndex, prefix);
       progress.segmentIndex++;
     }
     if (isCollected(progress)) activityTelemetry().collected(input.leaseUuid, Date.now() - progress.startedAtMs, progress);

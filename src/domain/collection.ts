@@ -12,11 +12,11 @@ import { DateRange, IsoDate, LeaseUuid } from './schemas';
  *   regions, gives those days' daily series, and its rows become the report's if resource-level
  *   data turns out to be refused (or, before `reportBefore`, if the resource start had to move).
  * - `resource`: GetCostAndUsageWithResources by SERVICE and RESOURCE_ID. A query takes two GroupBy
- *   keys at most, so the region comes from the filter: `byRegion` names, per region, the services
- *   asked for there, each service in one region only, so every row's service tells its region.
+ *   keys at most, so the region comes from the filter: query `plan` of resourcePlan asks, per
+ *   region, for services that it asks in no other region, so every row's service tells its region.
  *   A service seen in one region needs no query of its own: one query covers every such service,
  *   and a lease needs as many resource queries as its most widespread service has regions.
- *   (`region`, one region and every service in it, is the plan of runs started before `byRegion`.)
+ *   (`region`, one region and every service in it, is the plan of runs started before `plan`.)
  */
 export const SegmentKind = z.enum(['service', 'regions', 'resource']);
 export type SegmentKind = z.infer<typeof SegmentKind>;
@@ -28,8 +28,12 @@ export const Segment = z.object({
   kind: SegmentKind,
   range: DateRange,
   region: z.string().optional(),
-  /** Resource queries: region -> the services asked for in it (no service in two regions). */
-  byRegion: z.record(z.string(), z.array(z.string())).optional(),
+  /**
+   * Resource queries: which query of the plan this is (resourcePlan of the pairs staged under
+   * planKey). The plan names services, so it stays in staging: the resume point travels with
+   * every page and stays small.
+   */
+  plan: z.number().int().min(0).optional(),
   /** `regions` only: its rows dated before this day are report rows (service level). */
   reportBefore: IsoDate.optional(),
   /** Staged parts written so far. */
@@ -61,8 +65,6 @@ export const CollectionProgress = z.object({
   resourceGranularity: Granularity,
   /** Regions seen so far by the `regions` segment. */
   regions: z.array(z.string()),
-  /** [service, region] pairs seen so far by the `regions` segment: the resource plan's input. */
-  pairs: z.array(z.tuple([z.string(), z.string()])).optional(),
   /** Why resource-level data was refused, when it was: the error's name and message. */
   refusal: z.object({ error: z.string(), message: z.string() }).optional(),
   /** When the first call went out (epoch ms), for the collection-duration metric. */
@@ -92,26 +94,12 @@ export function startCollection(input: CollectionInput): CollectionProgress {
   if (input.serviceLevel) segments.push({ kind: 'service', range: input.serviceLevel, pages: 0 });
   if (input.resourceLevel) segments.push({ kind: 'regions', range: input.resourceLevel, pages: 0 });
   return {
-    segments, segmentIndex: 0, pages: 0, calls: 0, regions: [], pairs: [],
+    segments, segmentIndex: 0, pages: 0, calls: 0, regions: [],
     resourceLevel: input.resourceLevel ? 'used' : 'not-needed', resourceGranularity: 'MONTHLY',
   };
 }
 
 export const isCollected = (p: CollectionProgress) => p.segmentIndex >= p.segments.length;
-
-/** Records what a `regions` page saw: its regions and [service, region] pairs, deduplicated. */
-export function noteRegions(progress: CollectionProgress, rows: { service: string; region: string }[]): void {
-  progress.regions = [...new Set([...progress.regions, ...rows.map((r) => r.region)])];
-  if (!progress.pairs) return;
-  const seen = new Set(progress.pairs.map((p) => JSON.stringify(p)));
-  for (const { service, region } of rows) {
-    const pair: [string, string] = [service, region];
-    if (!seen.has(JSON.stringify(pair))) {
-      seen.add(JSON.stringify(pair));
-      progress.pairs.push(pair);
-    }
-  }
-}
 
 /**
  * The resource queries, given the (service, region) pairs the `regions` segment saw: query i asks
@@ -131,14 +119,9 @@ export function resourcePlan(pairs: [string, string][]): Record<string, string[]
   return plans;
 }
 
-/** After the `regions` segment: the resource segments, in a stable order. */
-export function planResourceSegments(progress: CollectionProgress, range: DateRange): void {
-  if (!progress.pairs) {
-    // A run planned before service-to-region plans: one resource segment per region.
-    for (const region of [...progress.regions].sort()) progress.segments.push({ kind: 'resource', range, region, pages: 0 });
-    return;
-  }
-  for (const byRegion of resourcePlan(progress.pairs)) progress.segments.push({ kind: 'resource', range, byRegion, pages: 0 });
+/** After the `regions` segment: the resource segments of a plan of `queries` queries, in order. */
+export function planResourceSegments(progress: CollectionProgress, range: DateRange, queries: number): void {
+  for (let plan = 0; plan < queries; plan++) progress.segments.push({ kind: 'resource', range, plan, pages: 0 });
 }
 
 /**
@@ -198,6 +181,8 @@ export const stagingPrefix = (prefix: string, leaseUuid: string, version: number
 };
 
 const pad = (n: number, width: number) => String(n).padStart(width, '0');
+/** The (service, region) pairs the `regions` segment saw, as rows: the resource plan's input. */
+export const planKey = (prefix: string) => `${prefix}resource-plan.json`;
 export const partKey = (prefix: string, segmentIndex: number, page: number) => `${prefix}${pad(segmentIndex, 3)}/${pad(page, 6)}.json`;
 
 /**
