@@ -1,13 +1,15 @@
 import {
   GetCostAndUsageCommand, GetCostAndUsageWithResourcesCommand,
-  type CostExplorerClient, type Expression, type GetCostAndUsageCommandOutput,
+  type CostExplorerClient, type Expression, type GetCostAndUsageCommandInput, type GetCostAndUsageCommandOutput,
+  type GetCostAndUsageWithResourcesCommandInput,
 } from '@aws-sdk/client-cost-explorer';
 import { ApplicationFailure } from '@temporalio/common';
 import {
-  fallBackToServiceLevel, isCollected, partKey, planResourceSegments, SERVICE_LEVEL_RESOURCE, stagingPrefix, startCollection,
-  type CollectionInput, type CollectionProgress, type CollectionResult, type CollectionStep, type Segment,
+  fallBackToServiceLevel, isCollected, moveResourceStart, partKey, planKey, planResourceSegments, resourcePlan, SERVICE_LEVEL_RESOURCE,
+  stagingPrefix, startCollection,
+  type CollectionInput, type CollectionProgress, type CollectionResult, type CollectionStep, type Granularity, type Segment,
 } from '../src/domain/collection';
-import { addDays } from '../src/domain/billing-window';
+import { addDays, RESOURCE_LEVEL_DAYS, utcDay } from '../src/domain/billing-window';
 import { ErrorType } from '../src/domain/errors';
 import type { CostRow, DateRange } from '../src/domain/schemas';
 import { activityTelemetry, type CostExplorerApi } from '../src/infrastructure/telemetry';
@@ -26,6 +28,8 @@ export interface CostExplorerDeps {
   keyPrefix: string;
   /** Resolves when the next Cost Explorer call may go out: the one limiter, shared by every caller. */
   acquireCallSlot: () => Promise<void>;
+  /** The clock that says which day "today" is for Cost Explorer's date rules (tests move it). */
+  now?: () => number;
 }
 
 const API_OF: Record<Segment['kind'], CostExplorerApi> = {
@@ -33,14 +37,47 @@ const API_OF: Record<Segment['kind'], CostExplorerApi> = {
 };
 const ACCESS_DENIED = new Set(['AccessDeniedException', 'AccessDenied', 'UnauthorizedOperation', 'UnrecognizedClientException']);
 const REQUEST_INVALID = new Set(['ValidationException', 'InvalidNextTokenException', 'BillExpirationException', 'RequestChangedException']);
+/**
+ * Refusals of a resource-level query that no retry of the same query fixes: resource-level data
+ * off (DataUnavailableException), the role lacking ce:GetCostAndUsageWithResources, or a query
+ * shape Cost Explorer does not take (its API reference asks for a SERVICE expression in the
+ * filter; Steampipe sends one LINKED_ACCOUNT; nothing here can ask AWS which holds). Each one
+ * makes those days service level instead of failing the lease.
+ */
+const RESOURCE_LEVEL_REFUSALS = new Set(['DataUnavailableException', 'ValidationException', ...ACCESS_DENIED]);
+/**
+ * The refusal of a too-old resource start, as Cost Explorer words it (boto/boto3#2369: "Start date
+ * is more than 14 days ago for hourly granularity…"; aws/aws-sdk-net#1773: "start date is too
+ * old for hourly…"): the start moves, the granularity stays.
+ */
+const START_TOO_OLD = /more than 14 days ago|too old/i;
+/** MONTHLY refused as such (the message names it): the one refusal that asks for DAILY. */
+const MONTHLY_REFUSED = /\bMONTHLY\b/;
 
-function filterFor(accountId: string, region?: string): Expression {
-  const dimensions: Expression[] = [
-    { Dimensions: { Key: 'LINKED_ACCOUNT', Values: [accountId] } },
-    { Dimensions: { Key: 'RECORD_TYPE', Values: ['Usage'] } },
-  ];
-  if (region !== undefined) dimensions.push({ Dimensions: { Key: 'REGION', Values: [region] } });
-  return { And: dimensions };
+/** `And` and `Or` take at least two operands ("And expression must have at least 2 operands"). */
+const and = (parts: Expression[]): Expression => (parts.length === 1 ? parts[0]! : { And: parts });
+const or = (parts: Expression[]): Expression => (parts.length === 1 ? parts[0]! : { Or: parts });
+const dimension = (Key: 'LINKED_ACCOUNT' | 'RECORD_TYPE' | 'REGION' | 'SERVICE', Values: string[]): Expression => ({ Dimensions: { Key, Values } });
+
+/** What a query is about: its dates, and for resources one region or a plan of services per region. */
+interface QuerySegment {
+  range: DateRange;
+  region?: string;
+  byRegion?: Record<string, string[]>;
+}
+
+function filterFor(accountId: string, segment: Omit<QuerySegment, 'range'>): Expression {
+  const parts = [dimension('LINKED_ACCOUNT', [accountId]), dimension('RECORD_TYPE', ['Usage'])];
+  if (segment.byRegion) {
+    const regions = Object.keys(segment.byRegion).sort();
+    // SERVICE at the top, as the API reference asks of resource queries; the per-region pairs below it.
+    parts.push(dimension('SERVICE', regions.flatMap((r) => segment.byRegion![r]!).sort()));
+    if (regions.length === 1) parts.push(dimension('REGION', regions));
+    else parts.push(or(regions.map((r) => and([dimension('REGION', [r]), dimension('SERVICE', segment.byRegion![r]!)]))));
+  } else if (segment.region !== undefined) {
+    parts.push(dimension('REGION', [segment.region]));
+  }
+  return and(parts);
 }
 
 /** Both metrics from one query: the amortised one costs no extra call. */
@@ -49,7 +86,58 @@ const QUERY_METRICS = ['UnblendedCost', 'AmortizedCost'];
 /** The `service` of a staged account-day row (collectAccountDailyPage): its resource name is the account. */
 export const ACCOUNT_DAILY_SERVICE = '(account total)';
 
-function rowsOf(segment: Segment, page: GetCostAndUsageCommandOutput): CostRow[] {
+const common = (segment: QuerySegment, accountId: string, nextPageToken?: string) => ({
+  TimePeriod: { Start: segment.range.start, End: segment.range.end },
+  Metrics: QUERY_METRICS,
+  Filter: filterFor(accountId, segment),
+  NextPageToken: nextPageToken,
+});
+
+/**
+ * The requests of collection, one builder for it and for `lease-costs check`, so the check sends
+ * what collection sends. The service-level queries (`service`, `regions`) go DAILY: their few
+ * groups per day give the daily series over the whole window for a few extra pages.
+ */
+export const serviceLevelQuery = (segment: QuerySegment, accountId: string, nextPageToken?: string): GetCostAndUsageCommandInput => ({
+  ...common(segment, accountId, nextPageToken), Granularity: 'DAILY',
+  GroupBy: [{ Type: 'DIMENSION', Key: 'SERVICE' }, { Type: 'DIMENSION', Key: 'REGION' }],
+});
+
+/** Resources go MONTHLY until refused: fewest pages, and the report needs totals per resource. */
+export const resourceLevelQuery = (segment: QuerySegment, accountId: string, granularity: Granularity, nextPageToken?: string): GetCostAndUsageWithResourcesCommandInput => ({
+  ...common(segment, accountId, nextPageToken), Granularity: granularity,
+  GroupBy: [{ Type: 'DIMENSION', Key: 'SERVICE' }, { Type: 'DIMENSION', Key: 'RESOURCE_ID' }],
+});
+
+/** The first day of the month after `day`'s: Cost Explorer refuses an end past it ("end date past the beginning of next month", aws/aws-sdk-js#2732). */
+function firstOfNextMonth(day: string): string {
+  const [y, m] = day.split('-').map(Number) as [number, number];
+  return `${m === 12 ? y + 1 : y}-${String(m === 12 ? 1 : m + 1).padStart(2, '0')}-01`;
+}
+
+/**
+ * A segment's dates as Cost Explorer takes them on `today`: the end at most the first of next
+ * month (a collectNow near a month's end asks for days that have not begun), a resource start
+ * at most 13 days back (the plan was made on an earlier day). Undefined when nothing is left.
+ */
+export function clampedRange(segment: Pick<Segment, 'kind' | 'range'>, today: string): DateRange | undefined {
+  const limit = firstOfNextMonth(today);
+  const end = segment.range.end > limit ? limit : segment.range.end;
+  const earliest = addDays(today, -(RESOURCE_LEVEL_DAYS - 1));
+  const start = segment.kind === 'resource' && segment.range.start < earliest ? earliest : segment.range.start;
+  return start < end ? { start, end } : undefined;
+}
+
+const pairsOf = (rows: CostRow[]): [string, string][] => rows.map((r) => [r.service, r.region]);
+
+/** A resource row whose region the query cannot tell: the query's rows are not usable. */
+class UnplacedRow extends Error {
+  override name = 'UnplacedRow';
+}
+
+function rowsOf(segment: Segment, query: QuerySegment, page: GetCostAndUsageCommandOutput): CostRow[] {
+  const regionOf = new Map<string, string>();
+  for (const [region, services] of Object.entries(query.byRegion ?? {})) for (const s of services) regionOf.set(s, region);
   const rows: CostRow[] = [];
   for (const period of page.ResultsByTime ?? []) {
     const date = period.TimePeriod?.Start;
@@ -62,9 +150,14 @@ function rowsOf(segment: Segment, page: GetCostAndUsageCommandOutput): CostRow[]
       if (amount === undefined) continue;
       const amortized = group.Metrics?.AmortizedCost?.Amount;
       const money = amortized === undefined ? { cost: amount } : { cost: amount, amortizedCost: amortized };
-      rows.push(segment.kind === 'resource'
-        ? { service, resourceName: second, region: segment.region!, ...money, ...when }
-        : { service, resourceName: SERVICE_LEVEL_RESOURCE, region: second, ...money, ...when });
+      if (segment.kind !== 'resource') {
+        rows.push({ service, resourceName: SERVICE_LEVEL_RESOURCE, region: second, ...money, ...when });
+        continue;
+      }
+      const region = segment.region ?? regionOf.get(service);
+      // The filter asked each service in one region: a row of another service has no known region.
+      if (region === undefined) throw new UnplacedRow(`Cost Explorer returned service ${JSON.stringify(service)}, which the resource query did not ask for (filter not applied?)`);
+      rows.push({ service, resourceName: second, region, ...money, ...when });
     }
   }
   return rows;
@@ -76,25 +169,11 @@ interface SlotStack {
 }
 
 export function createCostExplorerActivities(deps: CostExplorerDeps) {
-  const query = (segment: Segment, progress: CollectionProgress, accountId: string) => {
-    const common = {
-      TimePeriod: { Start: segment.range.start, End: segment.range.end },
-      Metrics: QUERY_METRICS,
-      Filter: filterFor(accountId, segment.region),
-      NextPageToken: progress.nextPageToken,
-    };
-    // Resources MONTHLY keeps their pages (and billed requests) to a minimum: the report needs
-    // totals per resource. The service-level queries go DAILY: their few groups per day give the
-    // daily series over the whole window for a few extra pages.
+  const now = deps.now ?? Date.now;
+  const query = (segment: Segment, about: QuerySegment, progress: CollectionProgress, accountId: string) => {
     return segment.kind === 'resource'
-      ? deps.costExplorer.send(atCallSlot(new GetCostAndUsageWithResourcesCommand({
-        ...common, Granularity: progress.resourceGranularity,
-        GroupBy: [{ Type: 'DIMENSION', Key: 'SERVICE' }, { Type: 'DIMENSION', Key: 'RESOURCE_ID' }],
-      })))
-      : deps.costExplorer.send(atCallSlot(new GetCostAndUsageCommand({
-        ...common, Granularity: 'DAILY',
-        GroupBy: [{ Type: 'DIMENSION', Key: 'SERVICE' }, { Type: 'DIMENSION', Key: 'REGION' }],
-      })));
+      ? deps.costExplorer.send(atCallSlot(new GetCostAndUsageWithResourcesCommand(resourceLevelQuery(about, accountId, progress.resourceGranularity, progress.nextPageToken))))
+      : deps.costExplorer.send(atCallSlot(new GetCostAndUsageCommand(serviceLevelQuery(about, accountId, progress.nextPageToken))));
   };
 
   /**
@@ -113,22 +192,69 @@ export function createCostExplorerActivities(deps: CostExplorerDeps) {
   }
 
   /** What a refused resource query changes in the plan, or undefined when the error is the run's. */
-  function recover(err: unknown, segment: Segment, progress: CollectionProgress): CollectionProgress | undefined {
+  function recover(err: unknown, segment: Segment, progress: CollectionProgress, input: CollectionInput): CollectionProgress | undefined {
     if (segment.kind !== 'resource') return undefined;
-    const name = (err as Error).name;
-    if (name === 'DataUnavailableException') {
-      // Resource-level data is opt-in in the payer account: fall back to a marked service-level report.
-      fallBackToServiceLevel(progress);
-      return progress;
+    const { name, message } = err as Error;
+    if (name === 'ValidationException' && START_TOO_OLD.test(message)) {
+      // Another midnight passed since this query's first page: start it (and the others) later.
+      const range = clampedRange(segment, utcDay(new Date(now()).toISOString()));
+      if (range && range.start > segment.range.start) {
+        moveResourceStart(progress, range.start);
+        return progress;
+      }
     }
-    if (name === 'ValidationException' && progress.resourceGranularity === 'MONTHLY') {
-      // Resource-level data is daily; some accounts refuse MONTHLY for it. Start this query over, daily.
+    if (name === 'ValidationException' && MONTHLY_REFUSED.test(message) && progress.resourceGranularity === 'MONTHLY') {
+      // Resource-level data is daily; an account that refuses MONTHLY for it gets DAILY from here on.
       progress.resourceGranularity = 'DAILY';
       segment.pages = 0;
       progress.nextPageToken = undefined;
       return progress;
     }
+    if (RESOURCE_LEVEL_REFUSALS.has(name)) return refuseResourceLevel(progress, input, err as Error);
     return undefined;
+  }
+
+  /** The resource-level days become service level, logged and counted: never a failed lease. */
+  function refuseResourceLevel(progress: CollectionProgress, input: CollectionInput, err: Pick<Error, 'name' | 'message'>): CollectionProgress {
+    const refusal = { error: err.name, message: err.message.slice(0, 500) };
+    activityTelemetry().resourceLevelRefused(input.leaseUuid, refusal);
+    fallBackToServiceLevel(progress, refusal);
+    return progress;
+  }
+
+  /**
+   * After the `regions` segment: its staged rows say which services ran in which regions. The
+   * pairs are staged (a retry writes the same) and the resource segments refer to the plan by
+   * number, so no service name rides in the resume point.
+   */
+  async function planResources(progress: CollectionProgress, regionsIndex: number, prefix: string): Promise<void> {
+    const segment = progress.segments[regionsIndex]!;
+    const seen = new Map<string, CostRow>();
+    for (let p = 0; p < segment.pages; p++) {
+      for (const r of await deps.staging.getPart(partKey(prefix, regionsIndex, p))) {
+        seen.set(JSON.stringify([r.service, r.region]), { service: r.service, region: r.region, resourceName: SERVICE_LEVEL_RESOURCE, cost: '0' });
+      }
+    }
+    const pairs = [...seen.values()];
+    await deps.staging.putPart(planKey(prefix), pairs);
+    planResourceSegments(progress, segment.range, resourcePlan(pairsOf(pairs)).length);
+  }
+
+  /** Fixes a segment's dates at its first page (later pages must repeat them: tokens are bound to the request). */
+  function settleDates(progress: CollectionProgress, input: CollectionInput): void {
+    const segment = progress.segments[progress.segmentIndex]!;
+    if (segment.pages > 0 || progress.nextPageToken !== undefined) return;
+    const range = clampedRange(segment, utcDay(new Date(now()).toISOString()));
+    if (segment.kind === 'resource' && !range) {
+      // Every resource-level day is now older than 14 days (the run waited that long): service level.
+      refuseResourceLevel(progress, input, { name: 'ResourceDaysExpired', message: `resource-level days ${segment.range.start} to ${segment.range.end} are no longer within the last 14 days` });
+      return;
+    }
+    if (segment.kind === 'resource' && range && range.start > segment.range.start) {
+      moveResourceStart(progress, range.start);
+      return settleDates(progress, input);
+    }
+    if (range) segment.range = range;
   }
 
   /**
@@ -140,28 +266,38 @@ export function createCostExplorerActivities(deps: CostExplorerDeps) {
     const progress = resumed ? structuredClone(resumed) : startCollection(input);
     if (isCollected(progress)) return progress;
     progress.startedAtMs ??= Date.now();
+    settleDates(progress, input);
+    if (isCollected(progress)) return progress;
     const segment = progress.segments[progress.segmentIndex]!;
     // Credentials first (the first call assumes the role); the slot is taken inside the send (atCallSlot).
     await deps.costExplorer.config.credentials();
     progress.calls++;
     activityTelemetry().costExplorerCall(API_OF[segment.kind]);
+    const prefix = stagingPrefix(deps.keyPrefix, input.leaseUuid, input.version);
+    const byRegion = segment.plan === undefined ? undefined : resourcePlan(pairsOf(await deps.staging.getPart(planKey(prefix))))[segment.plan];
+    const about: QuerySegment = { range: segment.range, region: segment.region, byRegion };
     let page: GetCostAndUsageCommandOutput;
     try {
-      page = await query(segment, progress, input.accountId);
+      page = await query(segment, about, progress, input.accountId);
     } catch (err) {
-      const recovered = recover(err, segment, progress);
+      const recovered = recover(err, segment, progress, input);
       if (recovered) return recovered;
       throw classify(err, deps.roleArn);
     }
-    const rows = rowsOf(segment, page);
+    let rows: CostRow[];
+    try {
+      rows = rowsOf(segment, about, page);
+    } catch (err) {
+      if (!(err instanceof UnplacedRow)) throw err;
+      return refuseResourceLevel(progress, input, err);
+    }
     if (segment.kind === 'regions') progress.regions = [...new Set([...progress.regions, ...rows.map((r) => r.region)])];
-    const prefix = stagingPrefix(deps.keyPrefix, input.leaseUuid, input.version);
     await deps.staging.putPart(partKey(prefix, progress.segmentIndex, segment.pages), rows);
     segment.pages++;
     progress.pages++;
     progress.nextPageToken = page.NextPageToken || undefined;
     if (!progress.nextPageToken) {
-      if (segment.kind === 'regions') planResourceSegments(progress, segment.range);
+      if (segment.kind === 'regions') await planResources(progress, progress.segmentIndex, prefix);
       progress.segmentIndex++;
     }
     if (isCollected(progress)) activityTelemetry().collected(input.leaseUuid, Date.now() - progress.startedAtMs, progress);
@@ -171,6 +307,7 @@ export function createCostExplorerActivities(deps: CostExplorerDeps) {
   const resultOf = (input: CollectionInput, p: CollectionProgress): CollectionResult => ({
     stagingPrefix: stagingPrefix(deps.keyPrefix, input.leaseUuid, input.version),
     segments: p.segments, pages: p.pages, calls: p.calls, resourceLevel: p.resourceLevel,
+    ...(p.refusal ? { refusal: p.refusal } : {}),
   });
 
   return {

@@ -8,7 +8,7 @@ import { setImmediate } from 'node:timers/promises';
 import { GetObjectCommand, HeadObjectCommand, NoSuchKey, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { ApplicationFailure, heartbeat } from '@temporalio/activity';
-import { reportKey, stagedPartsOf, type CollectionResult } from '../src/domain/collection';
+import { reportKey, reportRowsOf, stagedPartsOf, type CollectionResult } from '../src/domain/collection';
 import { CostReportBuilder, type CostReport } from '../src/domain/csv';
 import { ErrorType } from '../src/domain/errors';
 import { FOCUS_HEADER, focusLines } from '../src/domain/focus';
@@ -207,10 +207,11 @@ export function createS3Activities(deps: S3Deps) {
         const focusContext = { accountId: input.accountId, billingWindow: input.billingWindow };
         // One pass over the staged pages feeds the CSV, the summary and the FOCUS file.
         await forEachPart(staging, stagedPartsOf(input.collection), async (rows, part) => {
-          if (part.report) {
-            builder.add(rows);
-            summary.addReportRows(rows);
-            if (focus) await focus.write(focusLines(rows, focusContext));
+          const reportRows = reportRowsOf(part, rows);
+          if (reportRows.length) {
+            builder.add(reportRows);
+            summary.addReportRows(reportRows);
+            if (focus) await focus.write(focusLines(reportRows, focusContext));
           }
           if (part.daily) summary.addDailyRows(rows);
           heartbeat();

@@ -68,3 +68,42 @@ export function accountOf(call: FakeCeCall): string | undefined {
   visit((call.request as { Filter?: unknown } | undefined)?.Filter);
   return found;
 }
+
+export interface CallFloor {
+  /** CSV lines at resource level: one per (service, resource, region). */
+  resourceLines: number;
+  /** The same, as a MONTHLY query must return them: one group per calendar month each line has costs in. */
+  resourceGroups: number;
+  /** The daily series' entries: one per (day, service, region), the whole window. */
+  dailyEntries: number;
+  /** Pages the report lines and the daily series take at the page size. */
+  floor: number;
+  /** Pages they take as Cost Explorer returns them (resource lines once per calendar month). */
+  floorMonthly: number;
+}
+
+/**
+ * The fewest pages a report of `items` can take: the older days' lines come with the daily series
+ * (both by SERVICE and REGION per day), the resource-level lines need a group each. Usage records
+ * of the account only, as the report counts them.
+ */
+export function callFloor(items: FakeCostItem[], args: { accountId: string; window: DateRange; resourceStart?: string; pageSize: number }): CallFloor {
+  const lines = new Set<string>();
+  const groups = new Set<string>();
+  const daily = new Set<string>();
+  for (const it of items) {
+    if (it.accountId !== args.accountId || (it.recordType ?? 'Usage') !== 'Usage') continue;
+    if (it.date < args.window.start || it.date >= args.window.end) continue;
+    daily.add(JSON.stringify([it.date, it.service, it.region]));
+    if (args.resourceStart !== undefined && it.date >= args.resourceStart) {
+      lines.add(JSON.stringify([it.service, it.resourceId, it.region]));
+      groups.add(JSON.stringify([it.date.slice(0, 7), it.service, it.resourceId, it.region]));
+    }
+  }
+  const pages = (n: number) => Math.ceil(n / args.pageSize);
+  return {
+    resourceLines: lines.size, resourceGroups: groups.size, dailyEntries: daily.size,
+    floor: Math.max(1, pages(lines.size) + pages(daily.size)),
+    floorMonthly: Math.max(1, pages(groups.size) + pages(daily.size)),
+  };
+}

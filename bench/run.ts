@@ -14,7 +14,9 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import proto from '@temporalio/proto';
-import { utcDay } from '../src/domain/billing-window';
+import { addDays as addDayStr, splitByResourceHorizon, utcDay } from '../src/domain/billing-window';
+import { CostExplorerClient } from '@aws-sdk/client-cost-explorer';
+import { createCostExplorerActivities } from '../activities/cost-explorer';
 import { inputFromEvent, leaseStartOptions, startLeaseCosts, WORKFLOW_TYPE, workflowIdFor } from '../src/infrastructure/client';
 import { freePort } from '../support/ports';
 import type { LeaseCostsInput } from '../src/domain/schemas';
@@ -25,11 +27,12 @@ import { startFakeIsbApi } from '../support/fakes/isb-api';
 import { sampleLeaseTerminatedEvent } from '../support/fakes/sample-data';
 import type { LeaseCostsResult } from '../workflows';
 import { createStagingStore } from '../activities/s3';
-import { partKeysOf, stagingPrefix, type CollectionResult } from '../src/domain/collection';
+import { reportRowsOf, stagedPartsOf, stagingPrefix, type CollectionProgress, type CollectionResult, type CollectionStep } from '../src/domain/collection';
 import type { CostRow } from '../src/domain/schemas';
 import { clientConfig } from '../support/aws';
 import { costRows } from '../support/cost-rows';
-import { accountOf, LARGE, LARGE_QUICK, makeLease, SMALL, type BenchLease, type Dataset } from './datasets';
+import { buildCostCsv } from '../src/domain/csv';
+import { accountOf, callFloor, LARGE, LARGE_QUICK, makeLease, SMALL, type BenchLease, type CallFloor, type Dataset } from './datasets';
 import { kib, log, mib, percentile, pool, printTable, round, type Cell } from './format';
 import { Infra } from './infra';
 import { workerNodeFlags } from './node-flags';
@@ -44,6 +47,10 @@ const CAP_RPS = 4;
 const FAKE_THROTTLE_RPS = 5;
 const TARGET_RATE_SHARE = 0.9;
 const TARGET_RATIO_AIM = 5;
+/** Cost Explorer calls per lease, at most (benchmark issue 26). */
+const TARGET_CALLS: Record<string, number> = { small: 3, large: 25 };
+/** The fake's page size: the floor's too. */
+const FAKE_PAGE_SIZE = 500;
 const TARGET_HISTORY_EVENTS = 60;
 const TARGET_HISTORY_BYTES = 64 * 1024;
 const TARGET_WRITE_REPORT_RSS_BYTES = 512 * 1024 * 1024;
@@ -292,6 +299,9 @@ interface DatasetRun {
   dailySeries: DailySeriesCalls;
   lambda: LambdaReplayResult & { callsFromLog: number };
   ratio: number;
+  floor: CallFloor;
+  /** Whether the resource-level days span two calendar months (MONTHLY returns each resource once per month). */
+  resourceDaysCrossMonth: boolean;
   history: { events: number; bytes: number };
 }
 
@@ -332,6 +342,8 @@ async function datasetSection(infra: Infra, opts: Options): Promise<DatasetRun[]
       const history = await handle.fetchHistory();
       const historyBytes = proto.temporal.api.history.v1.History.encode(history).finish().length;
 
+      const resourceLevel = splitByResourceHorizon(result.billingWindow, utcDay(new Date().toISOString())).resourceLevel;
+      const floor = callFloor(lease.items, { accountId, window: result.billingWindow, resourceStart: resourceLevel?.start, pageSize: FAKE_PAGE_SIZE });
       log(`${dataset.name} dataset: replaying the Lambda design's queries…`);
       ce.resetCalls();
       const lambda = await replayLambda(ce.endpoint, { accountId, window: result.billingWindow, today: utcDay(new Date().toISOString()) });
@@ -344,6 +356,8 @@ async function datasetSection(infra: Infra, opts: Options): Promise<DatasetRun[]
         dailySeries,
         lambda: { ...lambda, callsFromLog: lambdaFromLog },
         ratio: round(lambdaFromLog / ourCalls.length, 2),
+        floor,
+        resourceDaysCrossMonth: resourceLevel !== null && resourceLevel.start.slice(0, 7) !== addDayStr(resourceLevel.end, -1).slice(0, 7),
         history: { events: history.events?.length ?? 0, bytes: historyBytes },
       });
       lease.items = [];
@@ -354,16 +368,86 @@ async function datasetSection(infra: Infra, opts: Options): Promise<DatasetRun[]
   return runs;
 }
 
+// ---------------------------------------------------------------------------------------------
+// Section 2b: calls by calendar case. Whether the resource-level days (the last 14) span two
+// months depends on the day the bench runs, and MONTHLY answers each resource once per month:
+// the collection activity, on the same fake, at two pinned days, shows both cases on any day.
+
+interface PinnedRun {
+  dataset: Dataset;
+  today: string;
+  crossMonth: boolean;
+  calls: number;
+  byOperation: Record<string, number>;
+  floor: CallFloor;
+  exact: boolean;
+}
+
+const PINNED_DAYS = ['2026-06-20', '2026-06-04'];
+
+async function pinnedCallsSection(opts: Options): Promise<PinnedRun[]> {
+  const runs: PinnedRun[] = [];
+  for (const today of PINNED_DAYS) {
+    for (const [i, dataset] of [SMALL, opts.large].entries()) {
+      const ce = await startFakeCostExplorer({ today, pageSize: FAKE_PAGE_SIZE });
+      const client = new CostExplorerClient({ region: 'us-east-1', endpoint: ce.endpoint, maxAttempts: 1, credentials: { accessKeyId: 'AKIAPINNED', secretAccessKey: 'pinned' } });
+      try {
+        const accountId = `5${String(i + 1).padStart(11, '0')}`;
+        const nowMs = Date.parse(`${today}T12:00:00Z`);
+        const lease = makeLease(dataset, { accountId, seed: 1000 + i, now: nowMs });
+        ce.addCosts(lease.items);
+        const parts = new Map<string, CostRow[]>();
+        const { collectCostsPage } = createCostExplorerActivities({
+          costExplorer: client, roleArn: 'arn:aws:iam::999988887777:role/bench', keyPrefix: '',
+          staging: { putPart: async (k, rows) => void parts.set(k, rows), getPart: async (k) => parts.get(k) ?? [] },
+          acquireCallSlot: async () => undefined, now: () => nowMs,
+        });
+        const split = splitByResourceHorizon(lease.window, today);
+        const input = { leaseUuid: lease.uuid, accountId, version: 1, ...split };
+        let step: CollectionStep = await collectCostsPage(input);
+        while (!step.done) step = await collectCostsPage(input, step.progress as CollectionProgress);
+        const rows = stagedPartsOf(step.result).flatMap((p) => reportRowsOf(p, parts.get(p.key) ?? []));
+        const { total } = buildCostCsv(rows);
+        const byOperation: Record<string, number> = {};
+        for (const c of ce.calls) byOperation[c.operation] = (byOperation[c.operation] ?? 0) + 1;
+        const r = split.resourceLevel;
+        runs.push({
+          dataset, today, calls: ce.calls.length, byOperation,
+          crossMonth: r !== null && r.start.slice(0, 7) !== addDayStr(r.end, -1).slice(0, 7),
+          floor: callFloor(lease.items, { accountId, window: lease.window, resourceStart: r?.start, pageSize: FAKE_PAGE_SIZE }),
+          exact: total === ce.expectedTotal({ accountId, ...lease.window, recordType: 'Usage' }),
+        });
+      } finally {
+        client.destroy();
+        await ce.close();
+      }
+    }
+  }
+  return runs;
+}
+
+function printPinnedCalls(runs: PinnedRun[]) {
+  printTable('2b. Cost Explorer calls per lease by calendar case (the collection activity on the fake, "today" pinned)', [
+    'dataset', 'today', 'resource days span two months', 'lease-costs calls', 'floor (report lines)', 'floor (as MONTHLY returns them)', 'CSV total exact',
+  ], runs.map((r): Cell[] => [
+    datasetLabel(r.dataset), r.today, r.crossMonth ? 'yes' : 'no', r.calls, r.floor.floor, r.floor.floorMonthly, r.exact ? 'yes' : 'NO',
+  ]), [
+    'Same datasets, seeds and fake page size as table 2; the lease ends on the pinned day. Floors as in table 2.',
+    ...runs.map((r) => `${r.dataset.name} at ${r.today}: ${JSON.stringify(r.byOperation)}`),
+  ]);
+}
+
 function datasetLabel(d: Dataset) {
   return `${d.name}: ${d.services} services, ${d.resources.toLocaleString('en')} resources, ${d.days} days`;
 }
 
 function printCalls(runs: DatasetRun[]) {
   printTable('2. Cost Explorer calls per lease: lease-costs vs the Lambda design, same data, same fake', [
-    'dataset', 'window', 'report rows', 'lease-costs calls', 'service-level calls DAILY / MONTHLY', 'extra calls for the daily series',
+    'dataset', 'window', 'report rows', 'lease-costs calls', 'floor (report lines)', 'floor (as MONTHLY returns them)', 'resource days span two months',
+    'service-level calls DAILY / MONTHLY', 'extra calls for the daily series',
     'Lambda calls', 'Lambda: list + resource + service', 'Lambda longest query (pages)', 'ratio Lambda/ours',
   ], runs.map((r): Cell[] => [
-    datasetLabel(r.dataset), `${r.window.start}..${r.window.end}`, r.ours.rowCount, r.ours.calls,
+    datasetLabel(r.dataset), `${r.window.start}..${r.window.end}`, r.ours.rowCount, r.ours.calls, r.floor.floor, r.floor.floorMonthly, r.resourceDaysCrossMonth ? 'yes' : 'no',
     `${r.dailySeries.daily} / ${r.dailySeries.monthly}`, r.dailySeries.daily - r.dailySeries.monthly, r.lambda.callsFromLog,
     `${r.lambda.serviceListCalls} + ${r.lambda.resourceLevelCalls} + ${r.lambda.serviceLevelCalls}`,
     r.lambda.maxPagesOneQuery, `${r.ratio}x`,
@@ -374,7 +458,11 @@ function printCalls(runs: DatasetRun[]) {
     `GetCostAndUsage by SERVICE for older days; DAILY granularity as in the Lambda source; its ${LAMBDA_MAX_PAGES}-page cap not applied.`,
     'Daily series: the run\'s GetCostAndUsage queries (SERVICE x REGION, DAILY) replayed MONTHLY on the same fake, as they ran before the series existed;',
     'the difference is what the summary\'s cost per day, service and region costs (AmortizedCost rides on the same calls).',
-    ...runs.map((r) => `lease-costs ${r.dataset.name}: ${JSON.stringify(r.ours.byOperation)}, resource level ${r.ours.resourceLevel}, ${r.costRecords} cost records in the fake.`),
+    'Floor: the pages at that page size of the report\'s resource lines (one per service, resource, region) plus the daily series (one per day, service, region),',
+    'which also carries the older days\' service-level lines. As MONTHLY returns them, a resource line comes once per calendar month: when the resource-level days',
+    'span two months (the run\'s day of month ≤ 13), most lines come twice, and no query shape avoids it (table 2b shows both cases on pinned days).',
+    ...runs.map((r) => `lease-costs ${r.dataset.name}: ${JSON.stringify(r.ours.byOperation)}, resource level ${r.ours.resourceLevel}, ${r.costRecords} cost records in the fake; `
+      + `${r.floor.resourceLines} resource lines (${r.floor.resourceGroups} as MONTHLY groups), ${r.floor.dailyEntries} daily entries.`),
   ]);
 }
 
@@ -461,7 +549,7 @@ async function stageRows(s3: S3Client, bucket: string, leaseUuid: string, rows: 
   const collection: CollectionResult = {
     stagingPrefix: stagingPrefix('reports/', leaseUuid, 1), segments: [segment], pages: segment.pages, calls: segment.pages, resourceLevel: 'used',
   };
-  const keys = partKeysOf(collection);
+  const keys = stagedPartsOf(collection).filter((p) => p.report).map((p) => p.key);
   const generator = costRows(rows, WRITE_REPORT_SEED, { duplicateEvery: 10 });
   const pages = function* () {
     for (const key of keys) {
@@ -769,7 +857,7 @@ function printWebhook(r: WebhookResult) {
 
 interface Target { target: string; measured: string; verdict: 'PASS' | 'FAIL' | 'SKIP' }
 
-function targets(r: { burst?: BurstResult; datasets?: DatasetRun[]; report?: ReportResult; webhook?: WebhookResult }, opts: Options): Target[] {
+function targets(r: { burst?: BurstResult; datasets?: DatasetRun[]; pinnedCalls?: PinnedRun[]; report?: ReportResult; webhook?: WebhookResult }, opts: Options): Target[] {
   const out: Target[] = [];
   const verdict = (ok: boolean): Target['verdict'] => (ok ? 'PASS' : 'FAIL');
   const skip = (target: string) => out.push({ target, measured: 'not run', verdict: 'SKIP' });
@@ -791,6 +879,21 @@ function targets(r: { burst?: BurstResult; datasets?: DatasetRun[]; report?: Rep
     if (d && opts.only.has('calls')) {
       out.push({ target: t, measured: `${d.ours.calls} vs ${d.lambda.callsFromLog} (${d.ratio}x)`, verdict: verdict(d.ours.calls <= d.lambda.callsFromLog) });
     } else skip(t);
+    const tc = `CE calls per lease ≤ ${TARGET_CALLS[name]} (${name} dataset), regions on every row, daily series exact`;
+    if (d && opts.only.has('calls')) {
+      out.push({
+        target: tc,
+        measured: `${d.ours.calls} (floor ${d.floor.floor}; ${d.floor.floorMonthly} as MONTHLY returns them${d.resourceDaysCrossMonth ? ', resource days span two months' : ''})`,
+        verdict: verdict(d.ours.calls <= TARGET_CALLS[name]!),
+      });
+    } else skip(tc);
+    for (const p of (r.pinnedCalls ?? []).filter((x) => x.dataset.name.startsWith(name))) {
+      out.push({
+        target: `${tc}, today pinned to ${p.today}${p.crossMonth ? ' (resource days span two months)' : ''}`,
+        measured: `${p.calls} (floor ${p.floor.floor}; ${p.floor.floorMonthly} as MONTHLY returns them), total exact: ${p.exact ? 'yes' : 'NO'}`,
+        verdict: verdict(p.calls <= TARGET_CALLS[name]! && p.exact),
+      });
+    }
   }
   for (const name of ['small', 'large']) {
     const t = `History ≤ ${TARGET_HISTORY_EVENTS} events and ≤ ${TARGET_HISTORY_BYTES / 1024} KiB per lease (${name})`;
@@ -890,7 +993,7 @@ async function main() {
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
 
-  const results: { burst?: BurstResult; datasets?: DatasetRun[]; report?: ReportResult; webhook?: WebhookResult } = {};
+  const results: { burst?: BurstResult; datasets?: DatasetRun[]; pinnedCalls?: PinnedRun[]; report?: ReportResult; webhook?: WebhookResult } = {};
   const errors: Record<string, string> = {};
   const attempt = async (name: string, fn: () => Promise<void>) => {
     try {
@@ -906,7 +1009,10 @@ async function main() {
     if (opts.only.has('calls') || opts.only.has('history')) {
       await attempt('calls/history', async () => {
         results.datasets = await datasetSection(infra, opts);
-        if (opts.only.has('calls')) printCalls(results.datasets);
+        if (opts.only.has('calls')) {
+          printCalls(results.datasets);
+          printPinnedCalls((results.pinnedCalls = await pinnedCallsSection(opts)));
+        }
         if (opts.only.has('history')) printHistory(results.datasets);
       });
     }

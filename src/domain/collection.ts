@@ -1,18 +1,22 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { z } from 'zod';
 import { ErrorType } from './errors';
-import { DateRange, LeaseUuid } from './schemas';
+import { DateRange, IsoDate, LeaseUuid } from './schemas';
 
 // What a collection reads from Cost Explorer, and where its pages are staged. Pure: the plan, the
 // resume point and the staging keys; activities/cost-explorer.ts does the calls.
 
 /**
  * - `service`: GetCostAndUsage by SERVICE and REGION, DAILY, for days beyond the resource-level horizon.
- * - `regions`: the same query over the resource-level days; it tells which regions to ask for
- *   resources, gives those days' daily series, and its rows become the report's if
- *   resource-level data turns out to be off.
- * - `resource`: GetCostAndUsageWithResources by SERVICE and RESOURCE_ID in one region: the only
- *   way to know each resource's region, since a query takes two GroupBy keys at most.
+ * - `regions`: the same query over the resource-level days; it tells which services ran in which
+ *   regions, gives those days' daily series, and its rows become the report's if resource-level
+ *   data turns out to be refused (or, before `reportBefore`, if the resource start had to move).
+ * - `resource`: GetCostAndUsageWithResources by SERVICE and RESOURCE_ID. A query takes two GroupBy
+ *   keys at most, so the region comes from the filter: query `plan` of resourcePlan asks, per
+ *   region, for services that it asks in no other region, so every row's service tells its region.
+ *   A service seen in one region needs no query of its own: one query covers every such service,
+ *   and a lease needs as many resource queries as its most widespread service has regions.
+ *   (`region`, one region and every service in it, is the plan of runs started before `plan`.)
  */
 export const SegmentKind = z.enum(['service', 'regions', 'resource']);
 export type SegmentKind = z.infer<typeof SegmentKind>;
@@ -24,6 +28,14 @@ export const Segment = z.object({
   kind: SegmentKind,
   range: DateRange,
   region: z.string().optional(),
+  /**
+   * Resource queries: which query of the plan this is (resourcePlan of the pairs staged under
+   * planKey). The plan names services, so it stays in staging: the resume point travels with
+   * every page and stays small.
+   */
+  plan: z.number().int().min(0).optional(),
+  /** `regions` only: its rows dated before this day are report rows (service level). */
+  reportBefore: IsoDate.optional(),
   /** Staged parts written so far. */
   pages: z.number().int().min(0),
 });
@@ -53,6 +65,8 @@ export const CollectionProgress = z.object({
   resourceGranularity: Granularity,
   /** Regions seen so far by the `regions` segment. */
   regions: z.array(z.string()),
+  /** Why resource-level data was refused, when it was: the error's name and message. */
+  refusal: z.object({ error: z.string(), message: z.string() }).optional(),
   /** When the first call went out (epoch ms), for the collection-duration metric. */
   startedAtMs: z.number().optional(),
 });
@@ -66,6 +80,8 @@ export const CollectionResult = z.object({
   calls: z.number().int(),
   /** 'unavailable' when resource-level data was asked for but Cost Explorer refused it. */
   resourceLevel: ResourceLevel,
+  /** With 'unavailable': the refusal, for the log line and the operator. */
+  refusal: z.object({ error: z.string(), message: z.string() }).optional(),
 });
 export type CollectionResult = z.infer<typeof CollectionResult>;
 
@@ -85,17 +101,60 @@ export function startCollection(input: CollectionInput): CollectionProgress {
 
 export const isCollected = (p: CollectionProgress) => p.segmentIndex >= p.segments.length;
 
-/** After the `regions` segment: one resource segment per region it found, in a stable order. */
-export function planResourceSegments(progress: CollectionProgress, range: DateRange): void {
-  for (const region of [...progress.regions].sort()) progress.segments.push({ kind: 'resource', range, region, pages: 0 });
+/**
+ * The resource queries, given the (service, region) pairs the `regions` segment saw: query i asks
+ * each service for its i-th region, so no query holds a service twice and the rows' service tells
+ * their region. As many queries as the most widespread service has regions; none without costs.
+ */
+export function resourcePlan(pairs: [string, string][]): Record<string, string[]>[] {
+  const regionsOf = new Map<string, string[]>();
+  for (const [service, region] of pairs) regionsOf.set(service, [...(regionsOf.get(service) ?? []), region]);
+  const plans: Record<string, string[]>[] = [];
+  for (const service of [...regionsOf.keys()].sort()) {
+    [...new Set(regionsOf.get(service))].sort().forEach((region, i) => {
+      const plan = (plans[i] ??= {});
+      (plan[region] ??= []).push(service);
+    });
+  }
+  return plans;
 }
 
-/** Resource-level data is off: the `regions` rows are the report for those days, at no extra call. */
-export function fallBackToServiceLevel(progress: CollectionProgress): void {
-  progress.segments = progress.segments.filter((s) => s.kind !== 'resource').map((s) => (s.kind === 'regions' ? { ...s, kind: 'service' } : s));
+/** After the `regions` segment: the resource segments of a plan of `queries` queries, in order. */
+export function planResourceSegments(progress: CollectionProgress, range: DateRange, queries: number): void {
+  for (let plan = 0; plan < queries; plan++) progress.segments.push({ kind: 'resource', range, plan, pages: 0 });
+}
+
+/**
+ * Cost Explorer refused resource-level data: the `regions` rows are the report for those days, at
+ * no extra call, marked as service level ('(service level)' rows, resourceLevel 'unavailable').
+ */
+export function fallBackToServiceLevel(progress: CollectionProgress, refusal?: { error: string; message: string }): void {
+  progress.segments = progress.segments.filter((s) => s.kind !== 'resource').map((s) => {
+    if (s.kind !== 'regions') return s;
+    const { reportBefore: _whole, ...rest } = s;
+    return { ...rest, kind: 'service' as const };
+  });
   progress.segmentIndex = progress.segments.length;
   progress.nextPageToken = undefined;
   progress.resourceLevel = 'unavailable';
+  if (refusal) progress.refusal = refusal;
+}
+
+/**
+ * The resource-level days now start at `start` (later than planned: the 14-day limit moved past
+ * a midnight). The `regions` rows before it become report rows, and every resource query starts
+ * over from there, so each day is counted once, at one level.
+ */
+export function moveResourceStart(progress: CollectionProgress, start: string): void {
+  const first = progress.segments.findIndex((s) => s.kind === 'resource');
+  if (first < 0) return;
+  progress.segments = progress.segments.map((s) => {
+    if (s.kind === 'regions') return { ...s, reportBefore: start };
+    if (s.kind === 'resource') return { ...s, range: { ...s.range, start }, pages: 0 };
+    return s;
+  });
+  progress.segmentIndex = Math.min(progress.segmentIndex, first);
+  progress.nextPageToken = undefined;
 }
 
 /** Keys are built only from a validated uuid, version and positions: nothing from Cost Explorer reaches a key. */
@@ -122,18 +181,27 @@ export const stagingPrefix = (prefix: string, leaseUuid: string, version: number
 };
 
 const pad = (n: number, width: number) => String(n).padStart(width, '0');
+/** The (service, region) pairs the `regions` segment saw, as rows: the resource plan's input. */
+export const planKey = (prefix: string) => `${prefix}resource-plan.json`;
 export const partKey = (prefix: string, segmentIndex: number, page: number) => `${prefix}${pad(segmentIndex, 3)}/${pad(page, 6)}.json`;
-
-/** The staged page keys whose rows make the report, in order (`regions` pages are not in it). */
-export const partKeysOf = (c: { stagingPrefix: string; segments: Segment[] }) =>
-  c.segments.flatMap((seg, i) => (seg.kind === 'regions' ? [] : Array.from({ length: seg.pages }, (_, p) => partKey(c.stagingPrefix, i, p))));
 
 /**
  * Every staged page, in order, with what it feeds: the report (its rows make the CSV) and the
  * daily series (the DAILY service-level rows: `service` pages for the older days, `regions`
- * pages for the resource-level days, so the series covers the whole window).
+ * pages for the resource-level days, so the series covers the whole window). A `regions` page
+ * with `reportBefore` feeds the report with its rows before that day (see reportRowsOf).
  */
 export const stagedPartsOf = (c: { stagingPrefix: string; segments: Segment[] }) =>
   c.segments.flatMap((seg, i) => Array.from({ length: seg.pages }, (_, p) => ({
-    key: partKey(c.stagingPrefix, i, p), report: seg.kind !== 'regions', daily: seg.kind !== 'resource',
+    key: partKey(c.stagingPrefix, i, p),
+    report: seg.kind !== 'regions' || seg.reportBefore !== undefined,
+    daily: seg.kind !== 'resource',
+    ...(seg.kind === 'regions' && seg.reportBefore !== undefined ? { reportBefore: seg.reportBefore } : {}),
   })));
+
+/** The rows of a staged page that make the report. */
+export function reportRowsOf<R extends { date?: string }>(part: { report: boolean; reportBefore?: string }, rows: R[]): R[] {
+  if (!part.report) return [];
+  const before = part.reportBefore;
+  return before === undefined ? rows : rows.filter((r) => r.date !== undefined && r.date < before);
+}

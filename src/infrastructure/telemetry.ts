@@ -6,6 +6,7 @@ import { sdkLogger, type Logger } from './logging';
 /** Our metric names, Prometheus style: counters end in `_total`, durations are in seconds. */
 export const METRICS = {
   costExplorerCalls: 'lease_costs_cost_explorer_calls_total',
+  resourceLevelRefusals: 'lease_costs_resource_level_refusals_total',
   collectionDuration: 'lease_costs_collection_duration_seconds',
   reportRows: 'lease_costs_report_rows',
   reportCost: 'lease_costs_report_cost_usd',
@@ -66,6 +67,12 @@ export function activityTelemetry() {
   return {
     costExplorerCall(api: CostExplorerApi) {
       meter.createCounter(METRICS.costExplorerCalls, 'calls', 'Cost Explorer requests sent').add(1, { api });
+    },
+    /** A resource-level query refused: that part of the report is service level (counted by error name). */
+    resourceLevelRefused(leaseUuid: string, refusal: { error: string; message: string }) {
+      meter.createCounter(METRICS.resourceLevelRefusals, 'refusals', 'Resource-level queries Cost Explorer refused (reports fell back to service level)')
+        .add(1, { error: refusal.error });
+      log?.warn('Resource-level data refused: the resource-level days are reported at service level', { leaseUuid, ...refusal });
     },
     collected(leaseUuid: string, durationMs: number, { pages, calls, resourceLevel }: { pages: number; calls: number; resourceLevel: string }) {
       meter.createHistogram(METRICS.collectionDuration, 'float', 's', 'Time to read every Cost Explorer page of a collection attempt')

@@ -69,6 +69,13 @@ export interface FakeCostExplorerOptions {
   resourceLevelEnabled?: boolean;
   /** Whether GetCostAndUsageWithResources accepts MONTHLY (its data is daily; default true). */
   monthlyResourcesAccepted?: boolean;
+  /**
+   * The API reference's strict reading of GetCostAndUsageWithResources' filter ("requires the
+   * Expression SERVICE = …"): a resource query whose filter names no SERVICE at its top level,
+   * or more than one service there, is refused. Default false: the reference, the system we
+   * replace (one service at a time) and Steampipe (one LINKED_ACCOUNT) disagree.
+   */
+  oneServicePerResourceQuery?: boolean;
   delayMs?: number;
   throttle?: ThrottleConfig;
   /** Seed for `throttle.probability` (deterministic runs). */
@@ -134,6 +141,7 @@ export interface FakeCostExplorer {
   setAccessDenied(denied: boolean, config?: AccessDeniedConfig): void;
   setResourceLevelEnabled(enabled: boolean): void;
   setMonthlyResourcesAccepted(accepted: boolean): void;
+  setOneServicePerResourceQuery(required: boolean): void;
   setPageSize(n: number): void;
   setToday(date: string | undefined): void;
   /**
@@ -299,7 +307,9 @@ function compileFilter(expr: unknown, op: string, depth = 0): CompiledFilter {
   const kind = present[0];
   if (kind === 'And' || kind === 'Or') {
     const list = e[kind];
-    if (!Array.isArray(list) || list.length < 1) throw validation(`${kind} must be a non-empty list of expressions`);
+    // The service's own words (aws-samples/aws-cost-explorer-report#27); Steampipe's resource tables
+    // send a lone expression bare for the same reason (aws_cost_by_resource_monthly.go).
+    if (!Array.isArray(list) || list.length < 2) throw validation(`${kind} expression must have at least 2 operands`);
     const parts = list.map((x) => compileFilter(x, op, depth + 1));
     const preds = parts.map((p) => p.pred);
     if (kind === 'Or') return { pred: (r) => preds.some((p) => p(r)) };
@@ -336,6 +346,22 @@ function compileFilter(expr: unknown, op: string, depth = 0): CompiledFilter {
     pred: (r) => set.has(dimValue(r, key)),
     accounts: key === 'LINKED_ACCOUNT' ? set : undefined,
   };
+}
+
+/** Whether an expression names `key` anywhere. */
+function namesDimension(expr: unknown, key: string): boolean {
+  if (!expr || typeof expr !== 'object') return false;
+  const e = expr as { Dimensions?: { Key?: unknown }; And?: unknown; Or?: unknown; Not?: unknown };
+  if (e.Dimensions?.Key === key) return true;
+  return [e.And, e.Or].some((l) => Array.isArray(l) && l.some((x) => namesDimension(x, key))) || namesDimension(e.Not, key);
+}
+
+/** The SERVICE values a filter requires at its top level (itself, or an operand of its And). */
+function topLevelServices(expr: unknown): unknown[] | undefined {
+  const e = (expr ?? {}) as { Dimensions?: { Key?: unknown; Values?: unknown }; And?: unknown };
+  const dims = [e.Dimensions, ...(Array.isArray(e.And) ? e.And.map((x) => (x as { Dimensions?: { Key?: unknown; Values?: unknown } })?.Dimensions) : [])];
+  const service = dims.find((d) => d?.Key === 'SERVICE');
+  return Array.isArray(service?.Values) ? service.Values : undefined;
 }
 
 interface ParsedQuery {
@@ -405,6 +431,7 @@ export async function startFakeCostExplorer(opts: FakeCostExplorerOptions = {}):
   let pageSize = opts.pageSize ?? 500;
   let resourceLevelEnabled = opts.resourceLevelEnabled ?? true;
   let monthlyResourcesAccepted = opts.monthlyResourcesAccepted ?? true;
+  let oneServicePerResourceQuery = opts.oneServicePerResourceQuery ?? false;
   let delayMs = opts.delayMs ?? 0;
   let throttle: ThrottleConfig = opts.throttle ?? {};
   const throttleCounts = new Map<string, number>();
@@ -464,6 +491,7 @@ export async function startFakeCostExplorer(opts: FakeCostExplorerOptions = {}):
     }
     if (startDay >= endDay) throw validation('Start date (and hour) should be before end date (and hour)');
     const tDay = todayDay();
+    // Both operations; the service's words (aws/aws-sdk-js#2732).
     if (endDay > firstDayOfMonth(monthOfDay(tDay) + 1)) throw validation('end date past the beginning of next month');
 
     const g = body.Granularity;
@@ -497,13 +525,21 @@ export async function startFakeCostExplorer(opts: FakeCostExplorerOptions = {}):
     }
 
     if (op === 'GetCostAndUsageWithResources') {
+      // The API reference (GetCostAndUsageWithResourcesRequest in @aws-sdk/client-cost-explorer's
+      // models): Filter is required, the operation "requires that you either group by or filter by
+      // a ResourceId", and "the start date cannot be earlier than 14 days ago".
       if (body.Filter === undefined) throw validation('Filter is required for GetCostAndUsageWithResources');
+      if (!groupBy.some((x) => x.Key === 'RESOURCE_ID') && !namesDimension(body.Filter, 'RESOURCE_ID')) {
+        throw validation('GetCostAndUsageWithResources requires that you either group by or filter by a ResourceId');
+      }
+      if (oneServicePerResourceQuery && topLevelServices(body.Filter)?.length !== 1) {
+        throw validation('GetCostAndUsageWithResources requires the Expression SERVICE = <one service> in the filter');
+      }
       if (g === 'MONTHLY' && !monthlyResourcesAccepted) throw validation('Granularity MONTHLY is not supported for resource-level data; use DAILY or HOURLY');
       const earliest = tDay - 14;
       if (startDay < earliest) {
-        throw validation(
-          `Resource-level data is only available for the last 14 days: start date ${fmtDay(startDay)} is before ${fmtDay(earliest)}. Use GetCostAndUsage for older data.`,
-        );
+        // As Cost Explorer words it (boto/boto3#2369), granularity named though the date is the fault.
+        throw validation('Start date is more than 14 days ago for hourly granularity. Please adjust start date as we support only 14 days of data at hourly granularity.');
       }
     }
     const filter = body.Filter === undefined ? undefined : compileFilter(body.Filter, op);
@@ -810,6 +846,9 @@ export async function startFakeCostExplorer(opts: FakeCostExplorerOptions = {}):
     setMonthlyResourcesAccepted(accepted) {
       monthlyResourcesAccepted = accepted;
     },
+    setOneServicePerResourceQuery(required) {
+      oneServicePerResourceQuery = required;
+    },
     setPageSize(n) {
       if (!Number.isInteger(n) || n < 1) throw new Error('pageSize must be a positive integer');
       pageSize = n;
@@ -847,6 +886,7 @@ export async function startFakeCostExplorer(opts: FakeCostExplorerOptions = {}):
       accessDenied = undefined;
       resourceLevelEnabled = true;
       monthlyResourcesAccepted = true;
+      oneServicePerResourceQuery = false;
       sessionTokenLifetime = undefined;
       sessionTokenUses.clear();
       expiredTokens.clear();

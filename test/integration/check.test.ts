@@ -132,6 +132,27 @@ describe('lease-costs check', () => {
     }
   });
 
+  it('a resource query in collection\'s shape that Cost Explorer refuses: named on day one, with what it means', async () => {
+    stack.ce.setOneServicePerResourceQuery(true);
+    stack.ce.resetCalls();
+    try {
+      await expectOnlyFailing({}, { 'resource-level data': /GetCostAndUsageWithResources failed: ValidationException.*fix: Cost Explorer refuses the resource query collection sends: reports will be service level/ });
+      // The shape collection sends (the same builder): MONTHLY by SERVICE and RESOURCE_ID, both cost
+      // metrics, SERVICE at the filter's top level and per-region pairs under an Or.
+      const sent = stack.ce.calls.find((c) => c.operation === 'GetCostAndUsageWithResources')!.request as Record<string, unknown>;
+      expect(sent).toMatchObject({
+        Granularity: 'MONTHLY', Metrics: ['UnblendedCost', 'AmortizedCost'],
+        GroupBy: [{ Type: 'DIMENSION', Key: 'SERVICE' }, { Type: 'DIMENSION', Key: 'RESOURCE_ID' }],
+        Filter: { And: [
+          { Dimensions: { Key: 'LINKED_ACCOUNT', Values: ['999988887777'] } }, { Dimensions: { Key: 'RECORD_TYPE', Values: ['Usage'] } },
+          { Dimensions: { Key: 'SERVICE' } }, { Or: [{ And: [{ Dimensions: { Key: 'REGION' } }, { Dimensions: { Key: 'SERVICE' } }] }, {}] },
+        ] },
+      });
+    } finally {
+      stack.ce.setOneServicePerResourceQuery(false);
+    }
+  });
+
   it('bucket missing', async () => {
     await expectOnlyFailing({ S3_BUCKET_NAME: 'no-such-bucket-lease-costs' }, { 's3 bucket': /PutObject s3:\/\/no-such-bucket-lease-costs\/reports\/lease-costs-check\/\S+ failed: NoSuchBucket.*fix: create bucket/ });
   });

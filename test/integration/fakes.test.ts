@@ -303,6 +303,11 @@ describe('fake Cost Explorer through the real SDK', () => {
 
     const bad = await caught(ce.send(new GetCostAndUsageCommand(q({ Dimensions: { Key: 'LINKED_ACCOUNT', Values: [ACCOUNT] }, Not: { Dimensions: { Key: 'RECORD_TYPE', Values: ['Usage'] } } }))));
     expect(bad.name).toBe('ValidationException');
+    // And and Or take at least two operands, in the service's words.
+    for (const op of ['And', 'Or'] as const) {
+      const lone = await caught(ce.send(new GetCostAndUsageCommand(q({ [op]: [{ Dimensions: { Key: 'LINKED_ACCOUNT', Values: [ACCOUNT] } }] }))));
+      expect(lone.message).toBe(`${op} expression must have at least 2 operands`);
+    }
   });
 
   it('validates requests like AWS: GroupBy > 2, RESOURCE_ID on GetCostAndUsage, dates, granularity', async () => {
@@ -337,7 +342,7 @@ describe('fake Cost Explorer through the real SDK', () => {
     const q = resourceQuery();
     const tooOld = await caught(ce.send(new GetCostAndUsageWithResourcesCommand({ ...q, TimePeriod: { Start: addDays(TODAY, -15), End: TODAY } })));
     expect(tooOld.name).toBe('ValidationException');
-    expect(tooOld.message).toMatch(/only available for the last 14 days/);
+    expect(tooOld.message).toBe('Start date is more than 14 days ago for hourly granularity. Please adjust start date as we support only 14 days of data at hourly granularity.');
 
     const ok = await ce.send(new GetCostAndUsageWithResourcesCommand({ ...q, TimePeriod: { Start: addDays(TODAY, -14), End: addDays(TODAY, -13) } }));
     expect(ok.ResultsByTime).toHaveLength(1);
@@ -345,6 +350,22 @@ describe('fake Cost Explorer through the real SDK', () => {
     const noFilter = await caught(ce.send(new GetCostAndUsageWithResourcesCommand({ ...q, Filter: undefined })));
     expect(noFilter.name).toBe('ValidationException');
     expect(noFilter.message).toMatch(/Filter/);
+
+    // Neither grouped nor filtered by a resource id.
+    const noResourceId = await caught(ce.send(new GetCostAndUsageWithResourcesCommand({ ...q, GroupBy: [{ Type: 'DIMENSION', Key: 'SERVICE' }] })));
+    expect(noResourceId.message).toMatch(/either group by or filter by a ResourceId/);
+    await ce.send(new GetCostAndUsageWithResourcesCommand({
+      ...q, GroupBy: [{ Type: 'DIMENSION', Key: 'SERVICE' }],
+      Filter: { And: [...usageFilter().And, { Dimensions: { Key: 'RESOURCE_ID', Values: [`arn:aws:svc:us-east-1:${ACCOUNT}:res/0`] } }] },
+    }));
+
+    // The API reference's strict reading, when switched on: one SERVICE at the filter's top level.
+    fake.setOneServicePerResourceQuery(true);
+    const noService = await caught(ce.send(new GetCostAndUsageWithResourcesCommand(q)));
+    expect(noService.message).toMatch(/requires the Expression SERVICE/);
+    const oneService = { And: [...usageFilter().And, { Dimensions: { Key: 'SERVICE' as const, Values: [SERVICES[0]!] } }] };
+    await ce.send(new GetCostAndUsageWithResourcesCommand({ ...q, Filter: oneService }));
+    fake.setOneServicePerResourceQuery(false);
 
     // GetCostAndUsage has no such limit.
     const old = await ce.send(new GetCostAndUsageCommand({ TimePeriod: { Start: '2025-06-01', End: TODAY }, Granularity: 'MONTHLY', Metrics: ['UnblendedCost'] }));

@@ -156,6 +156,30 @@ describe('observability of a worker process', () => {
     expect(ofRun.every((e) => !('taskToken' in e))).toBe(true);
   });
 
+  it('a refused resource query: counted by error name and logged, the report published at service level', async () => {
+    const lease = { uuid: randomUUID(), userEmail: `metrics-${randomUUID().slice(0, 6)}@example.gov.uk`, accountId: '271828182845' };
+    const now = Date.now();
+    const startDate = new Date(now - 3 * DAY).toISOString();
+    stack.isb.addLease({ ...lease, startDate, status: 'Expired' });
+    stack.ce.addCosts(dailyCosts({ accountId: lease.accountId, start: startDate.slice(0, 10), end: new Date(now + DAY).toISOString().slice(0, 10), service: 'AWS Glue', resourceId: 'job-1', region: 'eu-west-2', amount: '0.5' }));
+    stack.ce.failAt({ operation: 'GetCostAndUsageWithResources', status: 400, code: 'AccessDeniedException' });
+    try {
+      await startLeaseCosts(stack.client, stack.config.TEMPORAL_TASK_QUEUE, {
+        leaseUuid: lease.uuid, userEmail: lease.userEmail, accountId: lease.accountId,
+        terminatedAt: new Date(now - 3600_000 + 1000).toISOString(), paddingHours: 1, rerunWindowHours: 0,
+      });
+      const result = await stack.client.workflow.getHandle(workflowIdFor(lease.uuid)).result() as { resourceLevel: string };
+      expect(result.resourceLevel).toBe('unavailable');
+    } finally {
+      stack.ce.resetFaults();
+    }
+    const refusals = parseMetrics(await (await fetch(metricsUrl)).text()).filter((s) => s.name === 'lease_costs_resource_level_refusals_total');
+    expect(refusals.map((s) => [s.labels.error, s.value])).toEqual([['AccessDeniedException', 1]]);
+    const line = await waitFor(async () => stdoutLines.map((l) => JSON.parse(l) as Record<string, unknown>)
+      .find((e) => e.leaseUuid === lease.uuid && String(e.msg).startsWith('Resource-level data refused')), 5_000, 'the refusal log line');
+    expect(line).toMatchObject({ level: 'warn', error: 'AccessDeniedException' });
+  });
+
   it('exits 0 within a few seconds of SIGTERM', async () => {
     const exited = once(worker, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
     const t0 = Date.now();

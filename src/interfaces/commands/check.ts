@@ -1,5 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { GetCostAndUsageCommand, GetCostAndUsageWithResourcesCommand } from '@aws-sdk/client-cost-explorer';
+import { clampedRange, resourceLevelQuery, serviceLevelQuery } from '../../../activities/cost-explorer';
+import { resourcePlan } from '../../domain/collection';
 import { DescribeEventBusCommand } from '@aws-sdk/client-eventbridge';
 import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
@@ -104,15 +106,29 @@ async function checkRole(config: Config): Promise<string> {
   }
 }
 
-/** One day of data (yesterday), the cheapest query: each Cost Explorer request costs USD 0.01. */
+/**
+ * Added to what the discovery found, so the resource query has the shape of a lease's with
+ * services in several regions (a SERVICE list and an Or of per-region pairs) even for an account
+ * with no costs yesterday.
+ */
+const PROBE_PAIRS: [string, string][] = [['Amazon Elastic Compute Cloud - Compute', 'us-east-1'], ['Amazon Simple Storage Service', 'eu-west-2']];
+
+/**
+ * One day of data (yesterday) in exactly the query shapes collection sends (the same builder):
+ * the discovery query, then a resource query planned from what it found, for the role's own
+ * account. Each request costs USD 0.01; a shape Cost Explorer refuses shows here on day one.
+ */
 async function checkCostExplorer(config: Config): Promise<{ readable: CheckResult; resourceLevel: CheckResult }> {
   const ce = costExplorerClient(config.COST_EXPLORER_ROLE_ARN!);
   const today = utcDay(new Date().toISOString());
-  const period = { Start: addDays(today, -1), End: today };
+  const range = clampedRange({ kind: 'service', range: { start: addDays(today, -1), end: today } }, today)!;
+  const accountId = /^arn:aws:iam::(\d{12}):/.exec(config.COST_EXPLORER_ROLE_ARN!)?.[1] ?? '';
   const grant = `give ${config.COST_EXPLORER_ROLE_ARN} ce:GetCostAndUsage and ce:GetCostAndUsageWithResources (README, "Cost-reading role")`;
   try {
+    const pairs: [string, string][] = [];
     try {
-      await withTimeout(ce.send(new GetCostAndUsageCommand({ TimePeriod: period, Granularity: 'DAILY', Metrics: ['UnblendedCost'] })), 'Cost Explorer');
+      const page = await withTimeout(ce.send(new GetCostAndUsageCommand(serviceLevelQuery({ range }, accountId))), 'Cost Explorer');
+      for (const period of page.ResultsByTime ?? []) for (const g of period.Groups ?? []) pairs.push([g.Keys?.[0] ?? '', g.Keys?.[1] ?? '']);
     } catch (err) {
       const fail = err instanceof CheckFailure ? err : new CheckFailure(`GetCostAndUsage failed: ${awsReason(err)}`, isAccessDenied(err) ? grant : 'check the role and AWS_ENDPOINT_URL_COST_EXPLORER, if set');
       return {
@@ -120,18 +136,18 @@ async function checkCostExplorer(config: Config): Promise<{ readable: CheckResul
         resourceLevel: { name: 'resource-level data', ok: false, detail: 'not checked: Cost Explorer is not readable', fix: 'fix Cost Explorer access first' },
       };
     }
-    const readable = { name: 'cost explorer', ok: true, detail: `GetCostAndUsage answered for ${period.Start} as ${config.COST_EXPLORER_ROLE_ARN}` };
+    const readable = { name: 'cost explorer', ok: true, detail: `GetCostAndUsage answered for ${range.start} (account ${accountId}) as ${config.COST_EXPLORER_ROLE_ARN}` };
+    const byRegion = resourcePlan([...pairs, ...PROBE_PAIRS])[0]!;
     try {
-      await withTimeout(ce.send(new GetCostAndUsageWithResourcesCommand({
-        TimePeriod: period, Granularity: 'DAILY', Metrics: ['UnblendedCost'],
-        Filter: { Dimensions: { Key: 'RECORD_TYPE', Values: ['Usage'] } },
-      })), 'Cost Explorer');
-      return { readable, resourceLevel: { name: 'resource-level data', ok: true, detail: `GetCostAndUsageWithResources answered for ${period.Start}` } };
+      await withTimeout(ce.send(new GetCostAndUsageWithResourcesCommand(resourceLevelQuery({ range, byRegion }, accountId, 'MONTHLY'))), 'Cost Explorer');
+      return { readable, resourceLevel: { name: 'resource-level data', ok: true, detail: `GetCostAndUsageWithResources answered for ${range.start}, in the shape collection sends` } };
     } catch (err) {
       const name = (err as Error).name;
       const fix = name === 'DataUnavailableException'
         ? 'enable it in the payer account: Cost Explorer → Preferences → "Resource-level data at daily granularity" (without it reports are service level only)'
-        : isAccessDenied(err) ? grant : 'see the error';
+        : isAccessDenied(err) ? grant
+          : name === 'ValidationException' ? 'Cost Explorer refuses the resource query collection sends: reports will be service level for the last 14 days (docs/cost-explorer.md)'
+            : 'see the error';
       return { readable, resourceLevel: { name: 'resource-level data', ok: false, detail: `GetCostAndUsageWithResources failed: ${awsReason(err)}`, fix } };
     }
   } finally {

@@ -3,7 +3,7 @@ import { writeFile } from 'node:fs/promises';
 import { ApplicationFailure } from '@temporalio/common';
 import { createCostExplorerActivities } from '../../../activities/cost-explorer';
 import { splitByResourceHorizon, utcDay } from '../../domain/billing-window';
-import { partKeysOf, type CollectionProgress, type CollectionStep } from '../../domain/collection';
+import { reportRowsOf, stagedPartsOf, type CollectionProgress, type CollectionStep } from '../../domain/collection';
 import { buildCostCsv } from '../../domain/csv';
 import type { CostRow } from '../../domain/schemas';
 import { costExplorerClient } from '../../infrastructure/aws';
@@ -48,7 +48,7 @@ export async function reportCommand(config: Config, opts: { account: string; sta
     while (!step.done) step = await page(step.progress);
     if (process.stderr.isTTY) process.stderr.write('\n');
     const { result } = step;
-    const { csv, rowCount, total } = buildCostCsv(partKeysOf(result).flatMap((k) => parts.get(k) ?? []));
+    const { csv, rowCount, total } = buildCostCsv(stagedPartsOf(result).flatMap((part) => reportRowsOf(part, parts.get(part.key) ?? [])));
     if (opts.out) await writeFile(opts.out, csv);
     else process.stdout.write(csv);
     console.error(`${rowCount} rows, total ${total} USD, ${result.calls} Cost Explorer calls, resource level: ${result.resourceLevel}${opts.out ? `, written to ${opts.out}` : ''}`);
