@@ -5,7 +5,7 @@ import {
   type LeaseCostsReportPublishedDetail,
 } from '../src/domain/events';
 import { parseAmount, toReportNumber } from '../src/domain/money';
-import type { DateRange, TerminationReason } from '../src/domain/schemas';
+import type { DateRange, LeaseAttribution, TerminationReason } from '../src/domain/schemas';
 import type { ReportSummary } from './s3';
 
 export interface EventBridgeDeps {
@@ -41,6 +41,8 @@ export interface PublishInput {
   resourceLevel: LeaseCostsReportPublishedDetail['resourceLevel'];
   /** From the LeaseTerminated event, when the run started from one. */
   terminationReason?: TerminationReason;
+  /** What the ISB record says of the lease beyond who and when, and the days it shares. */
+  attribution?: LeaseAttribution;
 }
 
 /**
@@ -138,6 +140,11 @@ export function createEventBridgeActivities(deps: EventBridgeDeps) {
         urlExpiresAt: expiresAt,
         focusKey: input.report.focusKey ?? null,
         terminationReason: input.terminationReason ?? null,
+        costReportGroup: input.attribution?.costReportGroup ?? null,
+        originalLeaseTemplateName: input.attribution?.originalLeaseTemplateName ?? null,
+        maxSpend: input.attribution?.maxSpend ?? null,
+        totalCostAccrued: input.attribution?.totalCostAccrued ?? null,
+        sharedDays: input.attribution?.sharedDays ?? [],
         idempotencyKey: `${input.leaseUuid}:v${input.version}`,
       };
       const [eventId] = await put([

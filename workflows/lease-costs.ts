@@ -246,7 +246,7 @@ async function produceReport(
     { summary: `Presign and emit LeaseCostsGenerated v${version}` },
     [{
       leaseUuid: input.leaseUuid, userEmail: lease.userEmail, accountId: lease.accountId, version,
-      billingWindow: window, report, chartKey: chart.key, resourceLevel: collection.resourceLevel,
+      billingWindow: window, report, chartKey: chart.key, resourceLevel: collection.resourceLevel, attribution,
       ...(input.terminationReason ? { terminationReason: input.terminationReason } : {}),
     }],
   );

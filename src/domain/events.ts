@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ResourceLevel } from './collection';
-import { AccountId, DecimalString, IsoDate, IsoDateTime, LeaseUuid, TerminationReasonSchema } from './schemas';
+import { AccountId, DecimalString, IsoDate, IsoDateTime, LeaseUuid, SharedDays, TerminationReasonSchema } from './schemas';
 
 // The events lease-costs emits on EventBridge (docs/events.md).
 
@@ -39,6 +39,13 @@ export const LeaseCostsReportPublishedDetail = z.strictObject({
   focusKey: z.string().min(1).nullable(),
   /** From the ISB's LeaseTerminated event; null for runs started from the ISB's lease list (reconcile, backfill). */
   terminationReason: TerminationReasonSchema.nullable(),
+  /** The ISB record's cost report group (ISB 1.1+), template name, budget and its own accrued cost; null when it has none. */
+  costReportGroup: z.string().nullable(),
+  originalLeaseTemplateName: z.string().nullable(),
+  maxSpend: DecimalString.nullable(),
+  totalCostAccrued: DecimalString.nullable(),
+  /** Days this lease's billing window shares with other leases of the account, and which of them it counts (docs/chargeback.md). */
+  sharedDays: z.array(SharedDays),
   /** `<lease>:v<version>`: the same for every delivery of one report version. */
   idempotencyKey: z.string().min(1),
 });

@@ -131,6 +131,9 @@ describe('lease-cost pipeline on a real Temporal dev server, moto and the fakes'
       billingPeriodStart: from, billingPeriodEndExclusive: to,
       reportUrl: expect.any(String), urlExpiresAt: detail.urlExpiresAt, focusKey: null,
       terminationReason: lease.terminationReason, idempotencyKey: `${lease.uuid}:v1`,
+      // The ISB record as the fake stores it: no group, its template, budget and accrued cost.
+      costReportGroup: null, originalLeaseTemplateName: 'sandbox', maxSpend: '50', totalCostAccrued: '0',
+      sharedDays: expect.any(Array),
     });
 
     const download = await fetch(detail.csvUrl as string);
@@ -353,7 +356,7 @@ describe('lease-cost pipeline on a real Temporal dev server, moto and the fakes'
       expect(root.message).toContain(ROLE_ARN);
       const attempts = async (workflowId: string) => (await fetchHistory(stack.client, workflowId)).events!
         .filter((e) => e.activityTaskStartedEventAttributes).map((e) => e.activityTaskStartedEventAttributes!.attempt);
-      expect(await attempts(workflowIdFor(lease.uuid))).toEqual([1, 1]); // lookupLease, publishFailure
+      expect(await attempts(workflowIdFor(lease.uuid))).toEqual([1, 1, 1]); // lookupLease, listAccountLeases, publishFailure
       expect(await attempts(`${workflowIdFor(lease.uuid)}-collect-v1`)).toEqual([1]); // the first page, once
     } finally {
       stack.ce.resetFaults();

@@ -16,6 +16,8 @@ const published = {
   rowCount: 3, resourceLevel: 'used', billingPeriodStart: '2026-01-15', billingPeriodEndExclusive: '2026-02-04',
   reportUrl: 'https://bucket.s3.amazonaws.com/lease.html?X-Amz-Signature=abc', urlExpiresAt: generated.urlExpiresAt,
   focusKey: null, terminationReason: SAMPLE_TERMINATION_REASONS.Ejected, idempotencyKey: `${generated.leaseId}:v1`,
+  costReportGroup: 'research', originalLeaseTemplateName: 'sandbox', maxSpend: '50', totalCostAccrued: '12.5',
+  sharedDays: [{ leaseUuid: '1b0f9f3e-2f4c-4d6b-9a8e-3c5d7e9f1a2b', days: ['2026-01-15'], countedHere: [] }],
 };
 const event = (detailType: string, detail: object) => ({ 'detail-type': detailType, source: 'isb-costs', detail });
 const without = (o: Record<string, unknown>, key: string) => Object.fromEntries(Object.entries(o).filter(([k]) => k !== key));
