@@ -18,6 +18,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { workflowIdFor } from '../../src/infrastructure/client';
 import { dataConverterFor } from '../../src/infrastructure/codec';
 import { RECONCILE_SCHEDULE_ID } from '../../src/infrastructure/schedule';
+import type { LeaseStatus } from '../../src/domain/schemas';
 import { awsEnvFor, clientConfig } from '../../support/aws';
 import { freePort } from '../../support/ports';
 import { repoRoot, spawnManaged, type ManagedProcess } from '../../support/tools';
@@ -40,6 +41,8 @@ let app: string;
 let stack: Stack;
 let env: Record<string, string>;
 let webhookUrl: string;
+/** Reads the encrypted runs, to wait on them without a process per poll. */
+let client: Client;
 const processes: ManagedProcess[] = [];
 const setupTimes: string[] = [];
 
@@ -64,6 +67,11 @@ function startBuilt(args: string[], extra: Record<string, string> = {}) {
   }, 30_000, what);
   return { proc, output: () => out, until };
 }
+
+const inPhase = (uuid: string, phase: string) => waitFor(async () => {
+  const s = await client.workflow.getHandle(workflowIdFor(uuid)).query<LeaseStatus>('status');
+  return s.phase === phase ? s : undefined;
+}, 45_000, `lease ${uuid} to be ${phase}`);
 
 const timed = async <T>(label: string, p: Promise<T>) => {
   const t0 = Date.now();
@@ -112,11 +120,13 @@ beforeAll(async () => {
     // Runs close once published, so `rerun` starts a new run from the last one's (encrypted) input.
     BILLING_PADDING_HOURS: '0', RERUN_WINDOW_DAYS: '0', NODE_ENV: 'production',
   };
+  client = new Client({ connection: Connection.lazy({ address: c.TEMPORAL_ADDRESS }), dataConverter: dataConverterFor({ PAYLOAD_ENCRYPTION_KEYS: KEYS }) });
   console.info(`[production-build] ${setupTimes.join(', ')}`);
 }, 300_000);
 
 afterAll(async () => {
   await Promise.allSettled(processes.map((p) => p.stop()));
+  await client?.connection.close();
   await stack?.stop();
   if (app) await rm(app, { recursive: true, force: true });
 });
@@ -182,10 +192,9 @@ describe('every command from the production build, against the stack', () => {
     expect(posted.status, posted.text).toBe(202);
     expect(posted.json).toMatchObject({ workflowId: workflowIdFor(lease.uuid), status: 'started' });
 
-    const published = await waitFor(async () => {
-      const s = JSON.parse(ok(await built(['status', lease.uuid, '--json']))) as { phase: string; reports: { version: number; key: string; total: string; rowCount: number }[] };
-      return s.phase === 'published' ? s : undefined;
-    }, 45_000, 'status to show the report published');
+    await inPhase(lease.uuid, 'published');
+    const published = JSON.parse(ok(await built(['status', lease.uuid, '--json']))) as { phase: string; reports: { version: number; key: string; total: string; rowCount: number }[] };
+    expect(published.phase).toBe('published');
     expect(published.reports).toHaveLength(1);
     expect(published.reports[0]!.rowCount).toBeGreaterThan(0);
     const text = ok(await built(['status', lease.uuid]));
@@ -237,13 +246,11 @@ describe('every command from the production build, against the stack', () => {
     intake.proc.process.kill('SIGTERM');
     expect(await intake.proc.exited).toBe(0);
 
-    const waiting = await waitFor(async () => {
-      const s = JSON.parse(ok(await built(['status', queued.uuid, '--json']))) as { phase: string; paddingHours: number };
-      return s.phase === 'waiting' ? s : undefined;
-    }, 20_000, 'the queued lease to wait');
-    expect(waiting.paddingHours).toBe(1);
+    await inPhase(queued.uuid, 'waiting');
+    const waiting = JSON.parse(ok(await built(['status', queued.uuid, '--json']))) as { phase: string; paddingHours: number };
+    expect(waiting).toMatchObject({ phase: 'waiting', paddingHours: 1 });
     expect(ok(await built(['collect-now', queued.uuid]))).toContain(`collectNow sent to ${workflowIdFor(queued.uuid)}`);
-    await waitFor(async () => (JSON.parse(ok(await built(['status', queued.uuid, '--json']))).phase === 'published' ? true : undefined), 45_000, 'the queued lease to publish');
+    await inPhase(queued.uuid, 'published');
   });
 
   it('check passes all eight; report writes the exact CSV through the worker\'s pacer', async () => {
@@ -279,15 +286,11 @@ describe('every command from the production build, against the stack', () => {
     expect(lines.at(-1)).toMatch(/: 1 ended leases, 1 would be started, 0 already had a run \(3 leases scanned in 1 pages\)$/);
     await expect(stack.client.workflow.getHandle(workflowIdFor(missed.uuid)).describe()).rejects.toThrow();
     expect(JSON.parse(ok(schedule))).toMatchObject({ scheduleId: RECONCILE_SCHEDULE_ID, outcome: 'created', triggered: false });
-    const client = new Client({ connection: Connection.lazy({ address: stack.config.TEMPORAL_ADDRESS }), namespace, dataConverter: dataConverterFor({ PAYLOAD_ENCRYPTION_KEYS: KEYS }) });
-    try {
-      const described = await client.schedule.getHandle(RECONCILE_SCHEDULE_ID).describe();
-      expect(described.action).toMatchObject({ type: 'startWorkflow', workflowType: 'reconcileLeasesWorkflow', taskQueue: stack.config.TEMPORAL_TASK_QUEUE });
-      await client.schedule.getHandle(RECONCILE_SCHEDULE_ID).delete().catch((err: unknown) => {
-        if (!(err instanceof ScheduleNotFoundError)) throw err;
-      });
-    } finally {
-      await client.connection.close();
-    }
+    const isolated = new Client({ connection: client.connection, namespace, dataConverter: dataConverterFor({ PAYLOAD_ENCRYPTION_KEYS: KEYS }) });
+    const described = await isolated.schedule.getHandle(RECONCILE_SCHEDULE_ID).describe();
+    expect(described.action).toMatchObject({ type: 'startWorkflow', workflowType: 'reconcileLeasesWorkflow', taskQueue: stack.config.TEMPORAL_TASK_QUEUE });
+    await isolated.schedule.getHandle(RECONCILE_SCHEDULE_ID).delete().catch((err: unknown) => {
+      if (!(err instanceof ScheduleNotFoundError)) throw err;
+    });
   });
 });
