@@ -1,5 +1,7 @@
 // The report build as it was before issue 16 (commit a0e3754), frozen: the oracle that the golden
-// test compares today's bytes with, and the "before" column of the benchmark. Do not optimise it.
+// test compares today's bytes with, and the "before" column of the benchmark. It is a second
+// implementation of the report's order on purpose, independent of src/domain/csv.ts so that it can
+// catch that code's mistakes; it is not used by the report. Do not optimise it.
 import { stringify } from 'csv-stringify/sync';
 import type Decimal from 'decimal.js';
 import { formatAmount, Money, parseAmount } from '../src/domain/money';

@@ -1,4 +1,4 @@
-import { addAmounts, AmountSum, canonicalAmount, checkAmount, compareCanonical, fromUnits, scaleOf, toUnits } from './money';
+import { AmountSum, canonicalAmount, checkAmount, compareCanonical, fromUnits, scaleOf, toUnits } from './money';
 import type { CostRow } from './schemas';
 
 export const CSV_HEADER = ['Resource Name', 'Service', 'Region', 'Cost'];
@@ -8,9 +8,13 @@ const FORMULA_TRIGGERS = '=+-@|%\uFF1D\uFF0B\uFF0D\uFF20\uFF5C\uFF05';
 // What a spreadsheet may skip before it reads a formula: whitespace, control characters and
 // invisible ones (zero-width space, BOM, bidi marks...).
 const INVISIBLE_LEAD = /^[\p{White_Space}\p{Cc}\p{Cf}\p{Default_Ignorable_Code_Point}]*/u;
-// The check runs for every cell of the report: printable ASCII is decided by a table.
-const ASCII_TRIGGER = new Uint8Array(128);
-for (const c of FORMULA_TRIGGERS) if (c.charCodeAt(0) < 128) ASCII_TRIGGER[c.charCodeAt(0)] = 1;
+// The check runs for every cell of the report: printable ASCII is decided by a table, filled once
+// here and only read afterwards.
+const ASCII_TRIGGER = (() => {
+  const table = new Uint8Array(128);
+  for (const c of FORMULA_TRIGGERS) if (c.charCodeAt(0) < 128) table[c.charCodeAt(0)] = 1;
+  return table;
+})();
 
 function needsGuard(s: string): boolean {
   const c = s.charCodeAt(0);
@@ -31,61 +35,23 @@ const CHUNK_BYTES = 64 * 1024;
 // Worst case UTF-8 bytes per UTF-16 code unit in a cell: 3 (a doubled quote takes 2).
 const MAX_BYTES_PER_UNIT = 3;
 
-// The bytes that make RFC 4180 quote a field: " , CR LF. All ASCII, and no byte of a multi-byte
-// UTF-8 sequence is ASCII, so a cell's encoded bytes can be checked instead of its characters.
+// The characters that make RFC 4180 quote a field: " , CR LF.
 const NEEDS_QUOTES = /[",\r\n]/;
 
 /**
- * Writes `s` quoted (RFC 4180: quotes doubled) as UTF-8 into `buf` at `pos` and returns the end.
- * Lone surrogates become U+FFFD, as Node's UTF-8 encoder writes them. The caller guarantees room
- * for MAX_BYTES_PER_UNIT per code unit.
- */
-function encodeQuoted(buf: Uint8Array, pos: number, s: string): number {
-  const n = s.length;
-  for (let i = 0; i < n; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 0x80) {
-      if (c === 0x22) buf[pos++] = 0x22;
-      buf[pos++] = c;
-    } else if (c < 0x800) {
-      buf[pos++] = 0xc0 | (c >> 6);
-      buf[pos++] = 0x80 | (c & 0x3f);
-    } else if (c >= 0xd800 && c <= 0xdfff) {
-      const d = c <= 0xdbff && i + 1 < n ? s.charCodeAt(i + 1) : 0;
-      if (d >= 0xdc00 && d <= 0xdfff) {
-        const cp = 0x10000 + ((c - 0xd800) << 10) + (d - 0xdc00);
-        buf[pos++] = 0xf0 | (cp >> 18);
-        buf[pos++] = 0x80 | ((cp >> 12) & 0x3f);
-        buf[pos++] = 0x80 | ((cp >> 6) & 0x3f);
-        buf[pos++] = 0x80 | (cp & 0x3f);
-        i++;
-      } else {
-        buf[pos++] = 0xef;
-        buf[pos++] = 0xbf;
-        buf[pos++] = 0xbd;
-      }
-    } else {
-      buf[pos++] = 0xe0 | (c >> 12);
-      buf[pos++] = 0x80 | ((c >> 6) & 0x3f);
-      buf[pos++] = 0x80 | (c & 0x3f);
-    }
-  }
-  return pos;
-}
-
-/**
- * csvCell(s) written as UTF-8 at `pos`; returns the end. Room: cellRoom(s). Most cells need no
- * quotes: Node's native encoder writes them, and only their bytes are scanned.
+ * The cell, formula-guarded and quoted as RFC 4180 needs, written as UTF-8 at `pos` by Node's
+ * encoder (a lone surrogate becomes U+FFFD); returns the end. Room: cellRoom(s).
  */
 function writeCell(buf: Buffer, pos: number, s: string): number {
   const guard = needsGuard(s);
   let at = pos;
-  if (guard) buf[at++] = 0x27;
-  if (!NEEDS_QUOTES.test(s)) return at + buf.write(s, at, 'utf8');
-  at = pos;
+  if (!NEEDS_QUOTES.test(s)) {
+    if (guard) buf[at++] = 0x27;
+    return at + buf.write(s, at, 'utf8');
+  }
   buf[at++] = 0x22;
   if (guard) buf[at++] = 0x27;
-  at = encodeQuoted(buf, at, s);
+  at += buf.write(s.replaceAll('"', '""'), at, 'utf8');
   buf[at++] = 0x22;
   return at;
 }
@@ -155,7 +121,8 @@ function sortKey(cost: string): number {
     : (MAGNITUDE_BIAS + intDigits) * KEY_DIGIT_SPACE + prefix;
 }
 
-// Which 32-bit half of a 64-bit integer comes first in memory on this machine.
+// sortGroup packs (key, index) into 64-bit integers through a 32-bit view of their memory, and
+// which half of a 64-bit integer comes first there is the machine's byte order: read once, at load.
 const LOW_WORD = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1 ? 0 : 1;
 const HIGH_WORD = 1 - LOW_WORD;
 
@@ -201,6 +168,8 @@ export interface CostReport {
   chunks(opts?: { reuse?: boolean }): Generator<Uint8Array>;
   /** The `n` costliest lines (report order breaks ties), leaving out those `skip` names. */
   topLines(n: number, skip?: (resourceName: string) => boolean): CostRow[];
+  /** Every line, in the order chunks() writes them. */
+  lines(): Generator<CostRow>;
 }
 
 /**
@@ -272,6 +241,7 @@ export class CostReportBuilder {
       rowCount: this.rowCount, total: fromUnits(total, scale),
       chunks: (opts) => writeChunks(groups, opts?.reuse ?? false),
       topLines: (n, skip) => topLines(groups, n, skip),
+      lines: () => lines(groups),
     };
   }
 }
@@ -288,6 +258,13 @@ function addRepeated(g: ServiceGroup, line: number, cost: string): void {
     acc.scale = scale;
   }
   acc.units += toUnits(cost, acc.scale);
+}
+
+function* lines(groups: ServiceGroup[]): Generator<CostRow> {
+  for (const g of groups) {
+    g.order ??= sortGroup(g);
+    for (const line of g.order) yield { resourceName: g.resourceNames[line]!, service: g.name, region: g.regions[line]!, cost: g.costs[line]! };
+  }
 }
 
 /** Each service's lines are in cost order, so the top `n` overall are among each one's first `n`. */
@@ -307,26 +284,28 @@ function topLines(groups: ServiceGroup[], n: number, skip?: (resourceName: strin
   return top.sort((a, b) => compareCanonical(b.cost, a.cost)).slice(0, n);
 }
 
+/** The chunk being filled: its buffer and the end of what it holds. */
+interface Chunk {
+  buf: Buffer;
+  pos: number;
+}
+
 function* writeChunks(groups: ServiceGroup[], reuse: boolean): Generator<Uint8Array> {
-  let buf = Buffer.allocUnsafeSlow(CHUNK_BYTES);
-  buf.set(HEADER_BYTES);
-  let pos = HEADER_BYTES.length;
+  const chunk: Chunk = { buf: Buffer.allocUnsafeSlow(CHUNK_BYTES), pos: HEADER_BYTES.length };
+  chunk.buf.set(HEADER_BYTES);
   const regionCells = new Map<string, Buffer>();
   for (const g of groups) {
     g.order ??= sortGroup(g);
     const middles = new Middles(encodeCell(g.name), regionCells);
-    for (let next = 0; next < g.order.length; next = stoppedAt) {
-      pos = writeLines(buf, pos, g, next, middles);
-      if (stoppedAt < g.order.length) {
-        yield buf.subarray(0, pos);
-        const line = g.order[stoppedAt]!;
-        const room = Math.max(CHUNK_BYTES, cellRoom(g.resourceNames[line]!) + middles.of(g.regions[line]!).length + g.costs[line]!.length + 2);
-        if (!reuse || room > buf.length) buf = Buffer.allocUnsafeSlow(room);
-        pos = 0;
-      }
+    for (let next = writeLines(chunk, g, 0, middles); next < g.order.length; next = writeLines(chunk, g, next, middles)) {
+      yield chunk.buf.subarray(0, chunk.pos);
+      const line = g.order[next]!;
+      const room = Math.max(CHUNK_BYTES, cellRoom(g.resourceNames[line]!) + middles.of(g.regions[line]!).length + g.costs[line]!.length + 2);
+      if (!reuse || room > chunk.buf.length) chunk.buf = Buffer.allocUnsafeSlow(room);
+      chunk.pos = 0;
     }
   }
-  if (pos > 0) yield buf.subarray(0, pos);
+  if (chunk.pos > 0) yield chunk.buf.subarray(0, chunk.pos);
 }
 
 /** A service's `,service,region,` bytes for each region: what every line has between its name and its cost. */
@@ -347,14 +326,11 @@ class Middles {
 
 const COMMA = Buffer.from(',');
 
-// Where writeLines stopped. A module variable rather than a property: the code after its loop
-// first runs when a chunk fills, and a property store there sent V8's optimised loop back to
-// the interpreter at every chunk.
-let stoppedAt = 0;
-
-/** Writes the group's lines from `from` (in report order) while they fit; returns the end, sets stoppedAt. */
-function writeLines(buf: Buffer, pos: number, g: ServiceGroup, from: number, middles: Middles): number {
+/** Writes the group's lines from `from` (in report order) while they fit in the chunk; returns where it stopped. */
+function writeLines(chunk: Chunk, g: ServiceGroup, from: number, middles: Middles): number {
   const order = g.order!;
+  const buf = chunk.buf;
+  let pos = chunk.pos;
   let i = from;
   for (; i < order.length; i++) {
     const line = order[i]!;
@@ -372,39 +348,8 @@ function writeLines(buf: Buffer, pos: number, g: ServiceGroup, from: number, mid
     buf[pos++] = 0x0d;
     buf[pos++] = 0x0a;
   }
-  stoppedAt = i;
-  return pos;
-}
-
-/** Sums rows with the same (resource, service, region), in order of first appearance. */
-export function aggregateRows(rows: Iterable<CostRow>): CostRow[] {
-  const lines = new Map<string, CostRow>();
-  for (const row of rows) {
-    checkAmount(row.cost);
-    // A JSON array key cannot collide, whatever the names contain.
-    const key = JSON.stringify([row.service, row.region, row.resourceName]);
-    const line = lines.get(key);
-    if (line) line.cost = addAmounts(line.cost, row.cost);
-    else lines.set(key, { ...row, cost: canonicalAmount(row.cost) });
-  }
-  return [...lines.values()];
-}
-
-/** The contract's order: service total descending, then resource cost descending; ties by name. */
-export function sortRows(rows: CostRow[]): CostRow[] {
-  const groups = new Map<string, { name: string; sum: AmountSum; total: bigint; rows: { row: CostRow; cost: string }[] }>();
-  for (const row of rows) {
-    checkAmount(row.cost);
-    let g = groups.get(row.service);
-    if (!g) groups.set(row.service, (g = { name: row.service, sum: new AmountSum(), total: 0n, rows: [] }));
-    g.sum.add(row.cost);
-    g.rows.push({ row, cost: canonicalAmount(row.cost) });
-  }
-  const scale = Math.max(0, ...[...groups.values()].map((g) => g.sum.scale));
-  for (const g of groups.values()) g.total = g.sum.units(scale);
-  return [...groups.values()].sort(cmpServices).flatMap((g) => g.rows.sort((a, b) =>
-    compareCanonical(b.cost, a.cost) || cmpText(a.row.resourceName, b.row.resourceName) || cmpText(a.row.region, b.row.region))
-    .map((r) => r.row));
+  chunk.pos = pos;
+  return i;
 }
 
 /** The whole CSV in memory, for callers that want a string (the one-off `report` command). */

@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
-import { CSV_HEADER, CostReportBuilder, aggregateRows, buildCostCsv, neutraliseCell, sortRows } from '../../src/domain/csv';
+import { CSV_HEADER, CostReportBuilder, buildCostCsv, neutraliseCell } from '../../src/domain/csv';
 import { formatAmount, parseAmount, sumAmounts } from '../../src/domain/money';
 import type { CostRow } from '../../src/domain/schemas';
 
@@ -71,9 +71,14 @@ describe('neutraliseCell', () => {
   });
 });
 
-describe('aggregateRows', () => {
+// The rows of the report's CSV, parsed back: aggregation and order are checked through the bytes
+// the report writes.
+const csvRows = (rows: CostRow[]) => parseCsv(buildCostCsv(rows).csv).slice(1).map(([resourceName, service, region, cost]) =>
+  row(resourceName!, service!, region!, cost!));
+
+describe('aggregation', () => {
   it('sums duplicate (resource, service, region) keys exactly', () => {
-    const out = aggregateRows([
+    const out = csvRows([
       row('i-1', 'EC2', 'us-east-1', '0.1'),
       row('i-1', 'EC2', 'us-east-1', '0.2'),
       row('i-1', 'EC2', 'eu-west-1', '1'),
@@ -81,24 +86,24 @@ describe('aggregateRows', () => {
       row('i-1', 'EC2', 'us-east-1', '-0.0000000007'),
     ]);
     expect(out).toEqual([
-      row('i-1', 'EC2', 'us-east-1', '0.2999999993'),
-      row('i-1', 'EC2', 'eu-west-1', '1'),
       row('i-1', 'S3', 'us-east-1', '2'),
+      row('i-1', 'EC2', 'eu-west-1', '1'),
+      row('i-1', 'EC2', 'us-east-1', '0.2999999993'),
     ]);
   });
 
   it('does not confuse keys whose concatenations coincide', () => {
-    const out = aggregateRows([row('a,b', 'c', 'r', '1'), row('a', 'b,c', 'r', '2')]);
+    const out = csvRows([row('a,b', 'c', 'r', '1'), row('a', 'b,c', 'r', '2')]);
     expect(out).toHaveLength(2);
   });
 
   it('normalises cost strings and rejects bad ones', () => {
-    expect(aggregateRows([row('x', 's', 'r', '1.50')])[0]!.cost).toBe('1.5');
-    expect(() => aggregateRows([row('x', 's', 'r', '1e3')])).toThrow('"1e3"');
+    expect(csvRows([row('x', 's', 'r', '1.50')])[0]!.cost).toBe('1.5');
+    expect(() => csvRows([row('x', 's', 'r', '1e3')])).toThrow('"1e3"');
   });
 });
 
-describe('sortRows', () => {
+describe('order', () => {
   it('orders by service total desc, then resource cost desc', () => {
     const rows = [
       row('s3-a', 'S3', 'us-east-1', '5'),
@@ -108,7 +113,7 @@ describe('sortRows', () => {
       row('lam', 'Lambda', 'us-east-1', '6.5'),
     ];
     // Totals: EC2 7, Lambda 6.5, S3 6.
-    expect(sortRows(rows).map((r) => r.resourceName)).toEqual(['ec2-a', 'ec2-b', 'lam', 's3-a', 's3-b']);
+    expect(csvRows(rows).map((r) => r.resourceName)).toEqual(['ec2-a', 'ec2-b', 'lam', 's3-a', 's3-b']);
   });
 
   it('breaks ties by service name, resource name, then region, keeping services together', () => {
@@ -120,7 +125,7 @@ describe('sortRows', () => {
       row('m', 'A', 'eu-west-1', '1'),
     ];
     // Both services total 3; A before B; within A all cost 1: resource asc, then region asc.
-    expect(sortRows(rows)).toEqual([
+    expect(csvRows(rows)).toEqual([
       row('m', 'A', 'eu-west-1', '1'),
       row('m', 'A', 'us-west-2', '1'),
       row('y', 'A', 'us-east-1', '1'),
@@ -131,13 +136,20 @@ describe('sortRows', () => {
 
   it('compares costs as decimals, not strings, and handles negatives (credits)', () => {
     const rows = [row('a', 'S', 'r', '9'), row('b', 'S', 'r', '10'), row('c', 'S', 'r', '-1.25'), row('d', 'S', 'r', '0.00000001')];
-    expect(sortRows(rows).map((r) => r.resourceName)).toEqual(['b', 'a', 'd', 'c']);
+    expect(csvRows(rows).map((r) => r.resourceName)).toEqual(['b', 'a', 'd', 'c']);
+  });
+
+  it('orders equal leading digits and long amounts exactly', () => {
+    // Equal in their first six significant digits: the exact comparison decides.
+    const rows = [row('a', 'S', 'r', '1.0000001'), row('b', 'S', 'r', '1.00000011'), row('c', 'S', 'r', '1.0000001'),
+      row('d', 'S', 'r', '-1.0000002'), row('e', 'S', 'r', '-1.00000019')];
+    expect(csvRows(rows).map((r) => r.resourceName)).toEqual(['b', 'a', 'c', 'e', 'd']);
   });
 
   it('does not mutate its input', () => {
-    const rows = [row('a', 'S', 'r', '1'), row('b', 'S', 'r', '2')];
+    const rows = [row('a', 'S', 'r', '1'), row('b', 'S', 'r', '2'), row('a', 'S', 'r', '3')];
     const copy = structuredClone(rows);
-    sortRows(rows);
+    buildCostCsv(rows);
     expect(rows).toEqual(copy);
   });
 });
@@ -247,6 +259,14 @@ describe('CostReportBuilder', () => {
     const once = buildCostCsv(rows);
     expect(Buffer.concat([...report.chunks()]).toString('utf8')).toBe(once.csv);
     expect({ rowCount: report.rowCount, total: report.total }).toEqual({ rowCount: 3 + 1, total: '1.35' });
+  });
+
+  it('lists its lines, summed and canonical, in the order the CSV writes them', () => {
+    const b = new CostReportBuilder();
+    b.add(rows);
+    const fromCsv = csvRows(rows).map((r) => ({ ...r, resourceName: unguard(r.resourceName) }));
+    expect([...b.finish().lines()]).toEqual(fromCsv);
+    expect(fromCsv.map((r) => r.cost)).toEqual(['0.5', '0.35', '2', '-1.5']);
   });
 
   it('yields the same bytes on every pass (one pass hashes, the next uploads), reusing one buffer if asked', () => {
