@@ -7,7 +7,7 @@ import { computeBillingWindow, settleUntil, splitByResourceHorizon, utcDay } fro
 import { sharedDaysOf } from '../src/domain/shared-days';
 import { DEFAULT_PADDING_HOURS, DEFAULT_RERUN_WINDOW_DAYS } from '../src/domain/defaults';
 import { ErrorType } from '../src/domain/errors';
-import type { DateRange, LeaseAttribution, LeaseCostsInput, LeaseDetails, LeasePhase, LeaseStatus, ReportRecord, RerunRequest } from '../src/domain/schemas';
+import type { DateRange, LeaseAttribution, LeaseCostsInput, LeasePhase, LeaseStatus, ReportRecord, RerunRequest } from '../src/domain/schemas';
 import { describeTerminationReason } from '../src/domain/termination-reason';
 import { AwsAccountIdKey, LeasePhaseKey, LeaseTotalCostKey, LeaseUuidKey } from '../src/domain/search-attributes';
 import { collectCostsWorkflow } from './collect-costs';
@@ -29,8 +29,6 @@ export interface LeaseCostsResult {
   billingWindow: DateRange;
   /** The most recent reports, so a later run started by `lease-costs rerun` can keep showing them. */
   reports: ReportRecord[];
-  /** The lease as looked up, so a later run can cost it after the ISB has deleted it. */
-  lease?: LeaseDetails;
 }
 
 // One proxy per activity kind, with the timeouts that activity really needs.
@@ -167,7 +165,7 @@ export async function leaseCostsWorkflow(input: LeaseCostsInput): Promise<LeaseC
   const rerunRequested = await condition(() => rerun !== undefined, windowHours * 3600_000, {
     summary: `Open for re-runs until ${status.rerunOpenUntil}`,
   });
-  if (!rerunRequested) return { ...result, reports: status.reports, lease: status.lease };
+  if (!rerunRequested) return { ...result, reports: status.reports };
 
   // Each report gets a run of its own: history stays bounded however many re-runs come. The new run
   // starts on the current build (then pins there): a re-run wants today's code, and the old build

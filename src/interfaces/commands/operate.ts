@@ -183,7 +183,9 @@ export async function rerunCommand(config: Config, uuid: string, opts: { padding
       const result = await client.workflow.getHandle(workflowIdFor(uuid)).result() as LeaseCostsResult;
       nextVersion = result.reportVersion + 1;
       previousReports = result.reports;
-      knownLease = result.lease ?? knownLease;
+      // The result stays small (no lease in it): the status query, a replay, has the lease it looked up.
+      const { status } = await leaseStatus(client, uuid);
+      knownLease = status?.lease ?? knownLease;
     } else if (open && opts.wait) {
       // A run still waiting takes the re-run as "collect now"; past that, it makes the next version.
       const { status } = await leaseStatus(client, uuid);
