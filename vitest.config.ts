@@ -22,8 +22,8 @@ export default defineConfig({
     teardownTimeout: 30_000,
     // Native Temporal bindings are happier in child processes than in worker threads.
     pool: 'forks',
-    // Most files spend their time waiting on timers, servers and retries, not on CPU (a full run
-    // keeps the 2 cores about a third busy), so five files run at once.
+    // Most files spend their time waiting on timers, servers and retries, not on CPU, so five
+    // files run at once.
     maxWorkers: 5,
     sequence: { sequencer: LongestFirst },
     // AWS SDK releases nag about Node 20 on every client construction.

@@ -7,7 +7,7 @@
 //           toFixed(10) minus trailing zeros, RFC 4180 escaping and, as the benchmark issue asks,
 //           our formula guard. Preparing its sorted input (rows made in arrival order, then
 //           sorted) is not timed.
-//   before  buildCostCsv as it was before issue 16 (support/csv-before.ts), then SHA-256.
+//   before  buildCostCsv as it was before the byte writer (support/csv-before.ts), then SHA-256.
 //   ours    CostReportBuilder: aggregate, sort, CSV bytes and SHA-256, as writeReport's first pass.
 import { createHash } from 'node:crypto';
 import { CostReportBuilder, neutraliseCell } from '../src/domain/csv';

@@ -47,7 +47,7 @@ const CAP_RPS = 4;
 const FAKE_THROTTLE_RPS = 5;
 const TARGET_RATE_SHARE = 0.9;
 const TARGET_RATIO_AIM = 5;
-/** Cost Explorer calls per lease, at most (benchmark issue 26). */
+/** Cost Explorer calls per lease, at most: the targets docs/benchmarks.md states. */
 const TARGET_CALLS: Record<string, number> = { small: 3, large: 25 };
 /** The fake's page size: the floor's too. */
 const FAKE_PAGE_SIZE = 500;

@@ -1,4 +1,4 @@
-// The report build as it was before issue 16 (commit a0e3754), frozen: the oracle that the golden
+// The report build as it was before the byte writer, frozen: the oracle that the golden
 // test compares today's bytes with, and the "before" column of the benchmark. It is a second
 // implementation of the report's order on purpose, independent of src/domain/csv.ts so that it can
 // catch that code's mistakes; it is not used by the report. Do not optimise it.

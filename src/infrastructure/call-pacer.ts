@@ -6,8 +6,8 @@ import { callSlotUpdate, pacerWorkflowIdOf, type costExplorerPacerWorkflow } fro
 export const SLOT_REQUEST_TIMEOUT_MS = 10_000;
 /**
  * Later than a quarter interval after its slot, a call is given up. Cost Explorer counts arrivals,
- * and the way there (a descheduled process, a busy loop) adds lateness of its own: with half an
- * interval allowed here, a burst on a loaded 2-core machine once brought six calls within a second.
+ * and the way there (a descheduled process, a busy loop) adds lateness of its own: half an
+ * interval leaves too little room for it on a loaded machine (RELIABILITY.md, the pacer row).
  */
 export const slotIsStale = (at: number, now: number, intervalMs: number) => now - at > intervalMs / 4;
 

@@ -1,5 +1,5 @@
-// The report's bytes must not change when its build is optimised (issue 16): the hashes below were
-// produced by buildCostCsv at commit a0e3754, before the rewrite, and the property test compares
+// The report's bytes must not change when its build is optimised: the hashes below were produced
+// by the build before the byte writer (support/csv-before.ts), and the property test compares
 // with a frozen copy of that code on random hostile input.
 import { createHash } from 'node:crypto';
 import fc from 'fast-check';
@@ -11,7 +11,7 @@ import type { CostRow } from '../../src/domain/schemas';
 
 const sha256 = (s: string) => createHash('sha256').update(s, 'utf8').digest('hex');
 
-describe('CSV golden bytes (from the code before issue 16)', () => {
+describe('CSV golden bytes (from the build before the byte writer)', () => {
   it.each([
     { name: 'hostile names, duplicate keys', n: 20_000, seed: 1, opts: { hostile: 0.5, duplicateEvery: 7 },
       rowCount: 17_143, total: '382409618571.9000264974', bytes: 1_411_889, sha: '95fabc707ebf8e0b3e96f3cb6e11a3142b9f487e8c7e4b89d5d0069e8bb71489' },
@@ -25,14 +25,14 @@ describe('CSV golden bytes (from the code before issue 16)', () => {
       .toEqual({ rowCount, total, bytes, sha });
   });
 
-  it('matches the code before issue 16 byte for byte on random hostile input', () => {
+  it('matches the build before the byte writer byte for byte on random hostile input', () => {
     const unit = fc.constantFrom(',', '"', '\r', '\n', "'", '=', '+', '-', '@', '|', '%', '\t', ' ', '\u200B', '\uFF1D',
       '\uFF5C', 'a', 'b', 'é', '😀', '\u0000', '\uFEFF');
     const text = fc.oneof(fc.string({ unit, maxLength: 6 }), fc.string({ unit: 'binary', maxLength: 8 }), fc.constantFrom('a', 'b'));
     const amount = fc.oneof(fc.stringMatching(/^-?\d{1,4}(\.\d{1,10})?$/), fc.constantFrom('0', '-0', '0.0', '1.50', '007', '-0.000'));
     const row = fc.record({ resourceName: text, service: fc.constantFrom('S1', 'S2', '=S3', 'a,b'), region: text, cost: amount });
-    // Point 13 of issue 12 deliberately changed the guard for some leading characters; only those
-    // cells may differ from the old bytes, so inputs holding one are left out here.
+    // The formula guard now treats some leading characters differently from the frozen build; only
+    // cells whose guard differs may differ from the old bytes, so inputs holding one are left out.
     const unchangedGuard = (r: CostRow) =>
       [r.resourceName, r.service, r.region].every((s) => neutraliseCell(s) === neutraliseCellBefore(s));
     fc.assert(fc.property(fc.array(row.filter(unchangedGuard), { maxLength: 60 }), (rows: CostRow[]) => {

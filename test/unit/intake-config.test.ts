@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/infrastructure/config';
 
-// The settings of reconciliation, backfill and LeaseCostsFailed (issue 13).
+// The settings of reconciliation, backfill and LeaseCostsFailed.
 const problemsOf = (env: NodeJS.ProcessEnv, roles: Parameters<typeof loadConfig>[1]) => {
   try {
     loadConfig(env, roles);
