@@ -116,5 +116,7 @@ describe('lease-costs dev', () => {
     const runs = await listWhenSettled(client, `WorkflowId = '${workflowIdFor(uuid)}'`, (wf) => wf.status.name, (found) => found.length > 0 && !found.includes('RUNNING'));
     expect(runs).toEqual(['COMPLETED']);
     await client.connection.close();
-  });
+    // Two full starts of `dev` (dev server, workflow bundle, worker, webhook, ledger) and a stop:
+    // about a minute of work on a 2-core machine running the rest of the suite beside it.
+  }, 150_000);
 });
