@@ -63,7 +63,15 @@ export const costExplorerConcurrency = (maxRps: number) => Math.max(1, Math.ceil
 export const workflowsPath = new URL('../../workflows/index.ts', import.meta.url).pathname;
 /** Written by `npm run build` next to the compiled code (the image); absent in a checkout, which bundles at start. */
 const prebuiltBundle = fileURLToPath(new URL('./workflow-bundle.js', import.meta.url));
-const workflowCode = () => (existsSync(prebuiltBundle) ? { workflowBundle: { codePath: prebuiltBundle } } : { workflowsPath });
+/**
+ * The build's bundle, else one made beforehand from this checkout (LEASE_COSTS_WORKFLOW_BUNDLE: the
+ * test run bundles once for all its worker processes, each of which would otherwise spend seconds
+ * of CPU on webpack at start), else bundle now.
+ */
+const workflowCode = () => {
+  const bundle = existsSync(prebuiltBundle) ? prebuiltBundle : process.env.LEASE_COSTS_WORKFLOW_BUNDLE;
+  return bundle && existsSync(bundle) ? { workflowBundle: { codePath: bundle } } : { workflowsPath };
+};
 
 /**
  * Worker Versioning, on when TEMPORAL_WORKER_BUILD_ID is set: both workers of the process poll as one

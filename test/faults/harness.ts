@@ -6,7 +6,7 @@ import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import type { Client } from '@temporalio/client';
 import { parse } from 'csv-parse/sync';
 import Decimal from 'decimal.js';
-import { expect } from 'vitest';
+import { expect, inject } from 'vitest';
 import { reportKey } from '../../src/domain/collection';
 import { computeBillingWindow } from '../../src/domain/billing-window';
 import { startLeaseCosts, workflowIdFor } from '../../src/infrastructure/client';
@@ -231,6 +231,8 @@ export function workerEnv(stack: Stack, overrides: Record<string, string> = {}):
     ISB_API_BASE_URL: c.ISB_API_BASE_URL,
     ISB_JWT_SECRET_PATH: c.ISB_JWT_SECRET_PATH,
     DATABASE_URL: c.DATABASE_URL,
+    // The run's one workflow bundle (global setup), so each child worker skips webpack at start.
+    ...(inject('workflowBundlePath') ? { LEASE_COSTS_WORKFLOW_BUNDLE: inject('workflowBundlePath')! } : {}),
     ...overrides,
   };
 }
