@@ -9,9 +9,11 @@ import { build } from 'esbuild';
 import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-// `--outdir <dir>` for the production-build test; default dist/.
+// `--outdir <dir>` for the production-build test; default dist/. `--cli-only` leaves out the
+// workflow bundle: the test run's CLI processes load the one bundle its global setup made.
 const at = process.argv.indexOf('--outdir');
 const dist = at > 0 && process.argv[at + 1] ? resolve(process.argv[at + 1]) : join(root, 'dist');
+const cliOnly = process.argv.includes('--cli-only');
 
 await rm(dist, { recursive: true, force: true });
 await mkdir(dist, { recursive: true });
@@ -42,6 +44,10 @@ if (strays.length) throw new Error(`the production build bundled support code: $
 // inside the prebuilt bundle for workflow code, which cannot take it at worker start.
 const failureConverterPath = join(root, 'src', 'infrastructure', 'failure-converter.cjs');
 await copyFile(failureConverterPath, join(dist, 'failure-converter.cjs'));
+if (cliOnly) {
+  console.log(`built ${dist}: cli.mjs`);
+  process.exit(0);
+}
 const { code } = await bundleWorkflowCode({ workflowsPath: join(root, 'workflows', 'index.ts'), failureConverterPath, logger: new DefaultLogger('WARN') });
 await writeFile(join(dist, 'workflow-bundle.js'), code);
 console.log(`built ${dist}: cli.mjs and workflow-bundle.js`);

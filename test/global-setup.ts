@@ -1,7 +1,9 @@
+import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
+import { promisify } from 'node:util';
 import type { TestProject } from 'vitest/node';
 import { startTemporalDevServer } from '../support/dev-server';
 import { startEmbeddedLedger } from '../support/ledger-server';
@@ -17,20 +19,21 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const timed = <T>(label: string, p: Promise<T>) =>
     p.then((v) => (timings.push(`${label} ${((Date.now() - t0) / 1000).toFixed(1)}s`), v));
   // allSettled: when one fails, the others must still be started before they can be stopped.
-  const [temporal, moto, bundle, ledger] = await Promise.allSettled([
+  const [temporal, moto, bundle, ledger, cli] = await Promise.allSettled([
     timed('temporal', startTemporalDevServer({ uiPort: false, extraArgs: ['--namespace', ISOLATED_NAMESPACE] })),
     timed('moto', startMoto()),
     timed('bundle', bundleWorkflows()),
     // The workers' cost ledger: in memory, served over the wire protocol like `dev`'s.
     timed('ledger', startEmbeddedLedger()),
+    timed('cli', buildCli()),
   ]);
-  const servers: { stop(): Promise<void> }[] = [temporal, moto, ledger].flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+  const servers: { stop(): Promise<void> }[] = [temporal, moto, ledger, cli].flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
   const teardown = async () => {
     await Promise.allSettled(servers.map((s) => s.stop()));
   };
-  if (temporal.status === 'rejected' || moto.status === 'rejected' || bundle.status === 'rejected' || ledger.status === 'rejected') {
+  if (temporal.status === 'rejected' || moto.status === 'rejected' || bundle.status === 'rejected' || ledger.status === 'rejected' || cli.status === 'rejected') {
     await teardown();
-    const failed = [temporal, moto, bundle, ledger].find((r) => r.status === 'rejected') as PromiseRejectedResult;
+    const failed = [temporal, moto, bundle, ledger, cli].find((r) => r.status === 'rejected') as PromiseRejectedResult;
     throw failed.reason;
   }
   console.info(`[global-setup] ready: ${timings.join(', ')}`);
@@ -40,7 +43,25 @@ export default async function setup(project: TestProject): Promise<() => Promise
   project.provide('ledgerUrl', ledger.value.url);
   project.provide('workflowBundlePath', bundle.value.path);
   project.provide('workflowBundleError', bundle.value.error);
+  project.provide('cliBin', cli.value.bin);
   return teardown;
+}
+
+/**
+ * The CLI as the image ships it (`scripts/build.mjs`: compiled JavaScript in dist/, run by bin/),
+ * which the tests' command processes run: what ships is what is tested, and a process skips
+ * compiling TypeScript at start. The packages are the checkout's; the production-build test checks
+ * the production install on its own. One directory per run, so runs side by side do not share one.
+ */
+async function buildCli(): Promise<{ bin: string; stop(): Promise<void> }> {
+  const app = join(repoRoot, 'test-output', `app-${process.pid}`);
+  await rm(app, { recursive: true, force: true });
+  await mkdir(join(app, 'bin'), { recursive: true });
+  await promisify(execFile)(process.execPath, ['scripts/build.mjs', '--outdir', join(app, 'dist'), '--cli-only'], { cwd: repoRoot, timeout: 120_000 });
+  await copyFile(join(repoRoot, 'bin', 'lease-costs.mjs'), join(app, 'bin', 'lease-costs.mjs'));
+  await copyFile(join(repoRoot, 'package.json'), join(app, 'package.json'));
+  await symlink(join(repoRoot, 'node_modules'), join(app, 'node_modules'));
+  return { bin: join(app, 'bin', 'lease-costs.mjs'), stop: () => rm(app, { recursive: true, force: true }) };
 }
 
 async function bundleWorkflows(): Promise<{ path: string | null; error: string | null }> {

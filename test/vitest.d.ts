@@ -15,5 +15,7 @@ declare module 'vitest' {
     workflowBundlePath: string | null;
     /** Why bundling failed, when it did. */
     workflowBundleError: string | null;
+    /** `bin/lease-costs.mjs` of the CLI built as the image ships it (dist/), for command processes. */
+    cliBin: string;
   }
 }

@@ -1,12 +1,11 @@
 // Shared by the fault-injection cases: a batch of leases on the real stack, a worker in a child
 // process (so it can be SIGKILLed), and the end-of-case assertions every case makes.
 import { createHash, randomUUID } from 'node:crypto';
-import { join } from 'node:path';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import type { Client } from '@temporalio/client';
 import { parse } from 'csv-parse/sync';
 import Decimal from 'decimal.js';
-import { expect, inject } from 'vitest';
+import { expect } from 'vitest';
 import { reportKey } from '../../src/domain/collection';
 import { computeBillingWindow } from '../../src/domain/billing-window';
 import { startLeaseCosts, workflowIdFor } from '../../src/infrastructure/client';
@@ -16,11 +15,11 @@ import type { LeaseCostsResult } from '../../workflows';
 import type { FakeCeCall } from '../../support/fakes/cost-explorer';
 import { awsEnvFor, type EventEnvelope } from '../../support/aws';
 import { dailyCosts, type Stack } from '../helpers/stack';
+import { builtBin, workflowBundleEnv } from '../helpers/cli';
 import { waitFor } from '../helpers/wait';
 
 const HOUR = 3600_000;
 const DAY = 24 * HOUR;
-const BIN = join(import.meta.dirname, '..', '..', 'bin', 'lease-costs.mjs');
 
 export interface FaultLease {
   uuid: string;
@@ -231,15 +230,14 @@ export function workerEnv(stack: Stack, overrides: Record<string, string> = {}):
     ISB_API_BASE_URL: c.ISB_API_BASE_URL,
     ISB_JWT_SECRET_PATH: c.ISB_JWT_SECRET_PATH,
     DATABASE_URL: c.DATABASE_URL,
-    // The run's one workflow bundle (global setup), so each child worker skips webpack at start.
-    ...(inject('workflowBundlePath') ? { LEASE_COSTS_WORKFLOW_BUNDLE: inject('workflowBundlePath')! } : {}),
+    ...workflowBundleEnv(),
     ...overrides,
   };
 }
 
 /** `lease-costs worker` in a child process (its own process group), resolved once it polls. */
 export async function startChildWorker(env: NodeJS.ProcessEnv): Promise<ManagedProcess> {
-  const proc = spawnManaged(process.execPath, [BIN, 'worker'], { env });
+  const proc = spawnManaged(process.execPath, [builtBin(), 'worker'], { env });
   let out = '';
   proc.process.stdout!.on('data', (c: Buffer) => { out += c.toString(); });
   try {

@@ -1,7 +1,22 @@
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { inject } from 'vitest';
 
-const BIN = fileURLToPath(new URL('../../bin/lease-costs.mjs', import.meta.url));
+/** The checkout's CLI (through tsx): only `dev` and `demo`, which need the checkout's support code. */
+export const SOURCE_BIN = fileURLToPath(new URL('../../bin/lease-costs.mjs', import.meta.url));
+const NEEDS_CHECKOUT = new Set(['dev', 'demo']);
+
+/** The CLI built as the image ships it (global setup), for every command but `dev` and `demo`. */
+export const builtBin = (): string => inject('cliBin');
+
+/**
+ * For a process that runs a worker: the run's one workflow bundle (global setup), which the built
+ * CLI needs (it has no sources to bundle) and which spares a checkout's worker seconds of webpack.
+ */
+export const workflowBundleEnv = (): Record<string, string> => {
+  const path = inject('workflowBundlePath');
+  return path ? { LEASE_COSTS_WORKFLOW_BUNDLE: path } : {};
+};
 
 export interface CliRun {
   code: number;
@@ -16,7 +31,8 @@ export function runCli(args: string[], env: Record<string, string>, opts: { bin?
   return new Promise((resolve) => {
     const t0 = Date.now();
     let answeredAt: number | undefined;
-    const child = execFile(process.execPath, [opts.bin ?? BIN, ...args], {
+    const bin = opts.bin ?? (NEEDS_CHECKOUT.has(args[0] ?? '') ? SOURCE_BIN : builtBin());
+    const child = execFile(process.execPath, [bin, ...args], {
       env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', ...env },
       cwd: opts.cwd,
       timeout: 60_000,

@@ -14,13 +14,13 @@ import { inject } from 'vitest';
 import { workflowIdFor } from '../../src/infrastructure/client';
 import { startTemporalDevServer, type DevServer } from '../../support/dev-server';
 import { startIntake, type RunningIntake } from '../../src/interfaces/intake';
-import { join as joinPath } from 'node:path';
 import { spawnManaged } from '../../support/tools';
 import { awsEnvFor, clientConfig } from '../../support/aws';
 import { ISB_TERMINATION_REASONS, leaseTerminatedEvent } from '../../support/events';
 import { runCli } from '../helpers/cli';
 import { testClient, uniqueTaskQueue } from '../helpers/temporal';
 import { waitFor } from '../helpers/wait';
+import { builtBin } from '../helpers/cli';
 
 const config = { TEMPORAL_TASK_QUEUE: uniqueTaskQueue('intake'), BILLING_PADDING_HOURS: 8, RERUN_WINDOW_DAYS: 30 };
 let sqs: SQSClient;
@@ -154,8 +154,7 @@ describe('lease-costs intake', () => {
     const { url } = await queueWithDlq();
     const event = envelope();
     await send(url, event);
-    const bin = joinPath(import.meta.dirname, '..', '..', 'bin', 'lease-costs.mjs');
-    const proc = spawnManaged(process.execPath, [bin, 'intake', '--queue-url', url], {
+    const proc = spawnManaged(process.execPath, [builtBin(), 'intake', '--queue-url', url], {
       env: {
         PATH: process.env.PATH, HOME: process.env.HOME, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
         ...awsEnvFor(inject('motoEndpoint')), TEMPORAL_ADDRESS: inject('temporalAddress'), TEMPORAL_TASK_QUEUE: config.TEMPORAL_TASK_QUEUE,

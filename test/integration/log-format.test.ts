@@ -17,11 +17,11 @@ import { dailyCosts, ROLE_ARN } from '../helpers/stack';
 import { testClient, uniqueTaskQueue } from '../helpers/temporal';
 import { resourcesOf, synthesize } from '../infra/synth';
 import { waitFor } from '../helpers/wait';
+import { builtBin, workflowBundleEnv } from '../helpers/cli';
 
 // Every long-running process logs through the same pino setup: one JSON object per line with
 // `level` as a word, an ISO `time` and `msg`; secrets given to the process never reach its output.
 
-const BIN = join(import.meta.dirname, '..', '..', 'bin', 'lease-costs.mjs');
 const WEBHOOK_KEY = `webhook-key-${randomBytes(8).toString('hex')}`;
 const JWT_SECRET = `jwt-secret-${randomBytes(8).toString('hex')}`;
 const ENCRYPTION_KEY = randomBytes(32).toString('base64');
@@ -39,8 +39,8 @@ const WORKER_LINES = join(import.meta.dirname, '..', '..', 'test-output', 'worke
 
 /** Starts `lease-costs <command>` with stdout not a TTY (so JSON) and collects what it prints. */
 function start(command: string, env: Record<string, string>) {
-  const proc = spawnManaged(process.execPath, [BIN, command], {
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', LOG_LEVEL: 'debug', ...env },
+  const proc = spawnManaged(process.execPath, [builtBin(), command], {
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', LOG_LEVEL: 'debug', ...workflowBundleEnv(), ...env },
   });
   running.push(proc);
   const out = { stdout: '', stderr: '' };

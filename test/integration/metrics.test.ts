@@ -1,7 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLeaseCosts, workflowIdFor } from '../../src/infrastructure/client';
 import { freePort } from '../../support/ports';
@@ -9,8 +8,8 @@ import type { LeaseStatus } from '../../src/domain/schemas';
 import { awsEnvFor } from '../../support/aws';
 import { dailyCosts, startStack, type Stack } from '../helpers/stack';
 import { waitFor } from '../helpers/wait';
+import { builtBin, workflowBundleEnv } from '../helpers/cli';
 
-const BIN = fileURLToPath(new URL('../../bin/lease-costs.mjs', import.meta.url));
 const DAY = 24 * 3600_000;
 
 let stack: Stack;
@@ -37,14 +36,14 @@ beforeAll(async () => {
   const port = await freePort();
   metricsUrl = `http://127.0.0.1:${port}/metrics`;
   const c = stack.config;
-  worker = spawn(process.execPath, [BIN, 'worker'], {
+  worker = spawn(process.execPath, [builtBin(), 'worker'], {
     env: {
       PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
       ...awsEnvFor(stack.motoEndpoint, { AWS_ENDPOINT_URL_COST_EXPLORER: stack.ce.endpoint }),
       TEMPORAL_ADDRESS: c.TEMPORAL_ADDRESS, TEMPORAL_TASK_QUEUE: c.TEMPORAL_TASK_QUEUE,
       COST_EXPLORER_ROLE_ARN: c.COST_EXPLORER_ROLE_ARN!, S3_BUCKET_NAME: c.S3_BUCKET_NAME!, S3_KEY_PREFIX: c.S3_KEY_PREFIX,
       EVENT_BUS_NAME: c.EVENT_BUS_NAME!, ISB_API_BASE_URL: c.ISB_API_BASE_URL!, ISB_JWT_SECRET_PATH: c.ISB_JWT_SECRET_PATH!, DATABASE_URL: c.DATABASE_URL!,
-      METRICS_BIND_ADDRESS: `127.0.0.1:${port}`, LOG_LEVEL: 'INFO',
+      METRICS_BIND_ADDRESS: `127.0.0.1:${port}`, LOG_LEVEL: 'INFO', ...workflowBundleEnv(),
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -1,5 +1,4 @@
 import { createServer, type Server, type Socket } from 'node:net';
-import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../support/ports';
 import { spawnManaged, type ManagedProcess } from '../../support/tools';
@@ -7,8 +6,8 @@ import { WEBHOOK_PATH } from '../../src/interfaces/webhook';
 import { leaseTerminatedEvent } from '../../support/events';
 import { httpRequest } from '../helpers/http';
 import { waitFor } from '../helpers/wait';
+import { builtBin } from '../helpers/cli';
 
-const BIN = join(import.meta.dirname, '..', '..', 'bin', 'lease-costs.mjs');
 const API_KEY = 'shutdown-test-key-0123456789abcdef';
 let webhook: ManagedProcess | undefined;
 let blackHole: Server | undefined;
@@ -27,7 +26,7 @@ describe('lease-costs webhook on SIGTERM', () => {
     const temporalPort = await freePort();
     await new Promise<void>((r) => blackHole!.listen(temporalPort, '127.0.0.1', r));
     const port = await freePort();
-    webhook = spawnManaged(process.execPath, [BIN, 'webhook'], {
+    webhook = spawnManaged(process.execPath, [builtBin(), 'webhook'], {
       env: {
         PATH: process.env.PATH, HOME: process.env.HOME,
         TEMPORAL_ADDRESS: `127.0.0.1:${temporalPort}`, WEBHOOK_PORT: String(port), WEBHOOK_HOST: '127.0.0.1', WEBHOOK_API_KEY: API_KEY,
