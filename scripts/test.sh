@@ -6,6 +6,9 @@ set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/setup-tools.sh && bash scripts/setup-debian.sh || exit 1
 mkdir -p test-output
+# The test processes and everything they start keep V8's compiled code for the packages they load,
+# so each of the many processes after the first spends less CPU starting.
+export NODE_COMPILE_CACHE="$PWD/test-output/node-compile-cache"
 checks_log=test-output/static-checks.log
 { npx tsc --noEmit && npm run --silent lint; } >"$checks_log" 2>&1 &
 checks_pid=$!
