@@ -282,7 +282,7 @@ export function createCostExplorerActivities(deps: CostExplorerDeps) {
     } catch (err) {
       const recovered = recover(err, segment, progress, input);
       if (recovered) return recovered;
-      throw classify(err, deps.roleArn);
+      throw err;
     }
     let rows: CostRow[];
     try {
@@ -319,17 +319,12 @@ export function createCostExplorerActivities(deps: CostExplorerDeps) {
     async collectAccountDailyPage(input: { range: DateRange; /** Under S3_KEY_PREFIX. */ stagingPrefix: string; page: number; nextPageToken?: string }): Promise<{ nextPageToken?: string }> {
       await deps.costExplorer.config.credentials();
       activityTelemetry().costExplorerCall('GetCostAndUsage');
-      let page: GetCostAndUsageCommandOutput;
-      try {
-        page = await deps.costExplorer.send(atCallSlot(new GetCostAndUsageCommand({
-          TimePeriod: { Start: input.range.start, End: input.range.end }, Granularity: 'DAILY', Metrics: ['UnblendedCost'],
-          Filter: { Dimensions: { Key: 'RECORD_TYPE', Values: ['Usage'] } },
-          GroupBy: [{ Type: 'DIMENSION', Key: 'LINKED_ACCOUNT' }],
-          NextPageToken: input.nextPageToken,
-        })));
-      } catch (err) {
-        throw classify(err, deps.roleArn);
-      }
+      const page = await deps.costExplorer.send(atCallSlot(new GetCostAndUsageCommand({
+        TimePeriod: { Start: input.range.start, End: input.range.end }, Granularity: 'DAILY', Metrics: ['UnblendedCost'],
+        Filter: { Dimensions: { Key: 'RECORD_TYPE', Values: ['Usage'] } },
+        GroupBy: [{ Type: 'DIMENSION', Key: 'LINKED_ACCOUNT' }],
+        NextPageToken: input.nextPageToken,
+      })));
       const rows: CostRow[] = [];
       for (const period of page.ResultsByTime ?? []) {
         for (const group of period.Groups ?? []) {

@@ -18,6 +18,10 @@ export const LARGE: Dataset = { name: 'large', services: 40, resources: 5_000, d
 /** `--quick` keeps the shape of the large dataset with a tenth of the resources. */
 export const LARGE_QUICK: Dataset = { name: 'large (quick: 500 resources)', services: 40, resources: 500, days: 30 };
 
+export function datasetLabel(d: Dataset) {
+  return `${d.name}: ${d.services} services, ${d.resources.toLocaleString('en')} resources, ${d.days} days`;
+}
+
 export interface BenchLease {
   uuid: string;
   userEmail: string;

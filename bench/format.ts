@@ -33,6 +33,8 @@ export function percentile(values: number[], p: number): number {
   return sorted[rank - 1]!;
 }
 
+export const median = (xs: number[]) => percentile(xs, 50);
+
 /** Runs `fn` over `items` with at most `concurrency` in flight; results keep the input order. */
 export async function pool<T, R>(items: readonly T[], concurrency: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
   const results = new Array<R>(items.length);

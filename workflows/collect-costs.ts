@@ -1,8 +1,7 @@
-import { continueAsNew, defineQuery, proxyActivities, setHandler, setWorkflowOptions, workflowInfo } from '@temporalio/workflow';
+import { continueAsNew, defineQuery, proxyActivities, setHandler, setWorkflowOptions } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { CollectionInput, CollectionProgress, CollectionResult } from '../src/domain/collection';
-import { ErrorType } from '../src/domain/errors';
-import { costExplorerQueueOf } from '../src/domain/task-queues';
+import { costExplorerPage } from './activity-options';
 import { versioningBehavior } from './versioning';
 
 export const pagesFetchedQuery = defineQuery<number>('pagesFetched');
@@ -20,18 +19,7 @@ setWorkflowOptions(versioningBehavior('PINNED'), collectCostsWorkflow);
  * activities and runs.
  */
 export async function collectCostsWorkflow(input: CollectionInput, resumed?: CollectionProgress): Promise<CollectionResult> {
-  const { collectCostsPage } = proxyActivities<Activities>({
-    taskQueue: costExplorerQueueOf(workflowInfo().taskQueue),
-    // The wait for a pacer slot (a few seconds: each worker runs at most 2 × COST_EXPLORER_MAX_RPS
-    // pages at once) plus one call under the client's 20 s request timeout. Also how long a dead
-    // worker's page takes to be retried elsewhere.
-    startToCloseTimeout: '30 seconds',
-    // Throttling and 5xx land here; the pacer, not the backoff, paces the normal case.
-    retry: {
-      initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '10 seconds',
-      nonRetryableErrorTypes: [ErrorType.CostExplorerAccessDenied, ErrorType.CostExplorerRequestInvalid],
-    },
-  });
+  const { collectCostsPage } = proxyActivities<Activities>(costExplorerPage());
   let progress = resumed;
   setHandler(pagesFetchedQuery, () => progress?.pages ?? 0);
   for (let page = 0; page < PAGES_PER_RUN; page++) {

@@ -3,30 +3,16 @@ import type { Activities } from '../activities';
 import type { GroupReport } from '../activities/group-report';
 import { addDays, utcDay } from '../src/domain/billing-window';
 import { groupReportKeys, monthRange, previousMonth } from '../src/domain/report-month';
-import { ErrorType } from '../src/domain/errors';
-import { costExplorerQueueOf } from '../src/domain/task-queues';
+import { costExplorerPage, groupReportWrite, isbScan, publish } from './activity-options';
 
 export interface GroupReportInput {
   /** YYYY-MM; the month before the run's start when absent (the schedule's case). */
   month?: string;
 }
 
-const STEP_RETRY = { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute' } as const;
-const { listActiveLeases } = proxyActivities<Activities>({
-  startToCloseTimeout: '2 minutes',
-  scheduleToCloseTimeout: '2 hours',
-  retry: { ...STEP_RETRY, maximumInterval: '2 minutes', nonRetryableErrorTypes: [ErrorType.IsbListRejected] },
-});
-const { writeGroupReport } = proxyActivities<Activities>({
-  startToCloseTimeout: '5 minutes',
-  scheduleToCloseTimeout: '24 hours',
-  retry: { ...STEP_RETRY, maximumInterval: '5 minutes', nonRetryableErrorTypes: [ErrorType.InvalidLedgerEntry] },
-});
-const { publishGroupReport } = proxyActivities<Activities>({
-  startToCloseTimeout: '1 minute',
-  scheduleToCloseTimeout: '6 hours',
-  retry: STEP_RETRY,
-});
+const { listActiveLeases } = proxyActivities<Activities>(isbScan);
+const { writeGroupReport } = proxyActivities<Activities>(groupReportWrite);
+const { publishGroupReport } = proxyActivities<Activities>(publish);
 
 /**
  * The monthly group report: the ledger's ended leases and the ISB's active ones, their costs in
@@ -35,14 +21,7 @@ const { publishGroupReport } = proxyActivities<Activities>({
  * activity per page, through the pacer like every other call.
  */
 export async function groupCostReportWorkflow(input: GroupReportInput = {}): Promise<GroupReport> {
-  const { collectAccountDailyPage } = proxyActivities<Activities>({
-    taskQueue: costExplorerQueueOf(workflowInfo().taskQueue),
-    startToCloseTimeout: '30 seconds',
-    retry: {
-      initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '10 seconds',
-      nonRetryableErrorTypes: [ErrorType.CostExplorerAccessDenied, ErrorType.CostExplorerRequestInvalid],
-    },
-  });
+  const { collectAccountDailyPage } = proxyActivities<Activities>(costExplorerPage());
   const now = new Date().toISOString();
   const month = input.month ?? previousMonth(now);
   const range = monthRange(month);

@@ -10,6 +10,7 @@ import { ErrorType } from '../src/domain/errors';
 import type { DateRange, LeaseAttribution, LeaseCostsInput, LeasePhase, LeaseStatus, ReportRecord, RerunRequest } from '../src/domain/schemas';
 import { describeTerminationReason } from '../src/domain/termination-reason';
 import { AwsAccountIdKey, LeasePhaseKey, LeaseTotalCostKey, LeaseUuidKey } from '../src/domain/search-attributes';
+import { chartWrite, failureAlert, isbLookup, isbScan, ledgerWrite, publish, reportWrite } from './activity-options';
 import { collectCostsWorkflow } from './collect-costs';
 import { versioningBehavior } from './versioning';
 
@@ -31,58 +32,14 @@ export interface LeaseCostsResult {
   reports: ReportRecord[];
 }
 
-// One proxy per activity kind, with the timeouts that activity really needs.
-// The steps after collection share one backoff: quick at first, at most a minute apart.
-const STEP_RETRY = { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute' } as const;
-const { lookupLease } = proxyActivities<Activities>({
-  startToCloseTimeout: '30 seconds',
-  // An ISB API outage is waited out for two hours before the run fails.
-  scheduleToCloseTimeout: '2 hours',
-  retry: {
-    initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '2 minutes',
-    nonRetryableErrorTypes: [ErrorType.LeaseNotFound, ErrorType.InvalidLease, ErrorType.LeaseMismatch, ErrorType.IsbRequestRejected],
-  },
-});
-const { listAccountLeases } = proxyActivities<Activities>({
-  // A scan of the ISB's lease list: a few pages of 2,000 leases.
-  startToCloseTimeout: '2 minutes',
-  scheduleToCloseTimeout: '2 hours',
-  retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '2 minutes', nonRetryableErrorTypes: [ErrorType.IsbListRejected] },
-});
-const { writeReport } = proxyActivities<Activities>({
-  startToCloseTimeout: '10 minutes',
-  // It heartbeats while it reads pages and uploads: a killed worker's report moves on after this.
-  heartbeatTimeout: '30 seconds',
-  scheduleToCloseTimeout: '6 hours',
-  retry: STEP_RETRY,
-});
-const { writeChart } = proxyActivities<Activities>({
-  // Reads a summary of a few MB at most and renders it (about 0.1 s for 90 days of 40 services).
-  startToCloseTimeout: '2 minutes',
-  scheduleToCloseTimeout: '6 hours',
-  // A missing or foreign summary fails at once (the activity throws it non-retryable).
-  retry: STEP_RETRY,
-});
-const { publishReport } = proxyActivities<Activities>({
-  startToCloseTimeout: '1 minute',
-  scheduleToCloseTimeout: '6 hours',
-  retry: STEP_RETRY,
-});
-const { recordInLedger } = proxyActivities<Activities>({
-  startToCloseTimeout: '1 minute',
-  // A PostgreSQL outage is waited out for a day; bad data (InvalidLedgerEntry) fails at once.
-  scheduleToCloseTimeout: '24 hours',
-  retry: {
-    initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '5 minutes',
-    nonRetryableErrorTypes: [ErrorType.InvalidLedgerEntry],
-  },
-});
-const { publishFailure } = proxyActivities<Activities>({
-  startToCloseTimeout: '1 minute',
-  // The run has failed already: an alert that cannot go out within the hour is logged, not retried for ever.
-  scheduleToCloseTimeout: '1 hour',
-  retry: STEP_RETRY,
-});
+// One proxy per activity kind, with the options preset for its kind of work.
+const { lookupLease } = proxyActivities<Activities>(isbLookup);
+const { listAccountLeases } = proxyActivities<Activities>(isbScan);
+const { writeReport } = proxyActivities<Activities>(reportWrite);
+const { writeChart } = proxyActivities<Activities>(chartWrite);
+const { publishReport } = proxyActivities<Activities>(publish);
+const { recordInLedger } = proxyActivities<Activities>(ledgerWrite);
+const { publishFailure } = proxyActivities<Activities>(failureAlert);
 
 // Pinned (Worker Versioning, docs/upgrade.md): a run waits days to settle and stays open weeks for
 // re-runs, and finishes on the build that started it, so a deploy never replays it on changed code.

@@ -1,6 +1,7 @@
 import { continueAsNew, log, proxyActivities, setWorkflowOptions, sleep, upsertMemo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { DEFAULT_START_RATE_PER_MINUTE } from '../src/domain/start-rate';
+import { isbListPage, startRuns } from './activity-options';
 import { versioningBehavior } from './versioning';
 
 /** Pages per run before continuing as new: the history stays small however many leases the ISB holds. */
@@ -30,17 +31,8 @@ export interface ReconcileResult {
   summary: string;
 }
 
-const { listEndedLeases } = proxyActivities<Activities>({
-  startToCloseTimeout: '1 minute',
-  scheduleToCloseTimeout: '30 minutes',
-  retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '2 minutes', nonRetryableErrorTypes: ['IsbListRejected'] },
-});
-const { startLeaseRuns } = proxyActivities<Activities>({
-  startToCloseTimeout: '5 minutes',
-  heartbeatTimeout: '1 minute',
-  scheduleToCloseTimeout: '30 minutes',
-  retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute' },
-});
+const { listEndedLeases } = proxyActivities<Activities>(isbListPage);
+const { startLeaseRuns } = proxyActivities<Activities>(startRuns);
 
 const summarise = (r: Omit<ReconcileResult, 'summary'>) =>
   `found ${r.found} ended since ${r.since.slice(0, 10)}, ${r.started} started, ${r.existing} already had a run` +

@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { Client } from '@temporalio/client';
 import { NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../../activities';
+import { activityInterceptor } from '../../activities/interceptor';
 import { createStagingStore, createPresigner } from '../../activities/s3';
 import { pacedCallSlots } from '../infrastructure/call-pacer';
 import { costExplorerClient, eventBridgeClient, jwtSecretLoader, s3Client } from '../infrastructure/aws';
@@ -117,8 +118,10 @@ export async function createWorker(
   const deps = opts.deps ?? productionActivityDeps(config,
     pacedCallSlots(client, config.TEMPORAL_TASK_QUEUE, config.COST_EXPLORER_MAX_RPS), client, ledger);
   const { collectCostsPage, collectAccountDailyPage, ...activities } = createActivities(deps);
+  // One interceptor for every activity of both workers: it turns external systems' refusals into named failures.
+  const interceptors = { activity: [activityInterceptor(deps.costExplorer)] };
   try {
-    return runTogether(await createWorkers(config, common, activities, { collectCostsPage, collectAccountDailyPage }, opts.workerOptions), async () => { await ledger?.destroy(); });
+    return runTogether(await createWorkers(config, { ...common, interceptors }, activities, { collectCostsPage, collectAccountDailyPage }, opts.workerOptions), async () => { await ledger?.destroy(); });
   } catch (err) {
     await ledger?.destroy();
     throw err;
@@ -129,7 +132,7 @@ export async function createWorker(
 type CostExplorerActivity = 'collectCostsPage' | 'collectAccountDailyPage';
 
 async function createWorkers(
-  config: Config, common: Pick<WorkerOptions, 'connection' | 'namespace' | 'dataConverter'>,
+  config: Config, common: Pick<WorkerOptions, 'connection' | 'namespace' | 'dataConverter' | 'interceptors'>,
   activities: Omit<ReturnType<typeof createActivities>, CostExplorerActivity>, costExplorerActivities: Pick<ReturnType<typeof createActivities>, CostExplorerActivity>,
   workerOptions: Partial<WorkerOptions> | undefined,
 ): Promise<Worker[]> {

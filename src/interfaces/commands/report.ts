@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { ApplicationFailure } from '@temporalio/common';
 import { createCostExplorerActivities } from '../../../activities/cost-explorer';
+import { translateFailure } from '../../../activities/interceptor';
 import { splitByResourceHorizon, utcDay } from '../../domain/billing-window';
 import { reportRowsOf, stagedPartsOf, type CollectionProgress, type CollectionStep } from '../../domain/collection';
 import { buildCostCsv } from '../../domain/csv';
@@ -38,7 +39,8 @@ export async function reportCommand(config: Config, opts: { account: string; sta
     const input = { leaseUuid: randomUUID(), accountId: opts.account, version: 1, ...split };
     const page = async (progress?: CollectionProgress): Promise<CollectionStep> => {
       const step = await collectCostsPage(input, progress).catch((err: unknown) => {
-        if (err instanceof ApplicationFailure) throw new CliError(err.message);
+        const failure = translateFailure(err, { roleArn: config.COST_EXPLORER_ROLE_ARN! });
+        if (failure instanceof ApplicationFailure) throw new CliError(failure.message);
         throw err;
       });
       if (process.stderr.isTTY) process.stderr.write(`\rCost Explorer calls: ${step.done ? step.result.calls : step.progress.calls}`);
