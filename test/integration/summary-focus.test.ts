@@ -107,7 +107,8 @@ describe('the summary and the FOCUS file beside the CSV', () => {
   it('COST_SCOPE: usage counts Usage only, the other every record type but Credit and Refund; CSV, summary, FOCUS, ledger and event agree, status and HTML show the ISB difference', async () => {
     const now = Date.now();
     const startDate = new Date(now - 3 * 24 * HOUR).toISOString();
-    const terminatedAt = new Date(now - HOUR + 3000).toISOString();
+    // Settled already: each run collects at once.
+    const terminatedAt = new Date(now - HOUR - 1000).toISOString();
     const window = computeBillingWindow({ leaseStart: startDate, leaseEnd: terminatedAt, paddingHours: 1 });
     const userEmail = `scope-${randomUUID().slice(0, 8)}@example.gov.uk`;
     const EC2 = 'Amazon Elastic Compute Cloud - Compute';
@@ -156,7 +157,8 @@ describe('the summary and the FOCUS file beside the CSV', () => {
         expect(summary, scope).toMatchObject({ total, amortizedTotal: effective, costScope: scope });
         const focus = parse((await stack.getObject(reportKey('reports/', uuid, 1, 'focus'))).body.toString('utf8'), { columns: true, record_delimiter: '\r\n' }) as Record<string, string>[];
         expect([sum(focus.map((l) => l.BilledCost!)), sum(focus.map((l) => l.EffectiveCost!))], scope).toEqual([total, effective]);
-        const [event] = (await stack.published.receiveAll<Record<string, unknown>>(3000)).filter((e) => e.detail.leaseId === uuid);
+        // Published before the run's result: no long wait.
+        const [event] = (await stack.published.receiveAll<Record<string, unknown>>(1000)).filter((e) => e.detail.leaseId === uuid);
         expect(event?.detail, scope).toMatchObject({ totalCostExact: total, costScope: scope, totalCostAccrued: isbAccrued });
 
         // Ours beside the ISB's totalCostAccrued, with the exact difference and why.
@@ -168,10 +170,13 @@ describe('the summary and the FOCUS file beside the CSV', () => {
         expect(html).toContain(`<dd id="isb-difference">${difference} USD</dd>`);
         expect(html).toMatch(new RegExp(`<dd id="cost-scope">${scope}: `));
         expect(html).toContain('<p id="isb-note">');
-        const text = await runCli(['status', uuid], cliEnv);
-        expect(text.code, text.stderr).toBe(0);
-        expect(text.stdout).toContain(`ISB total    ${isbAccrued} USD (totalCostAccrued); ours − ISB = ${difference} USD.`);
-        expect(text.stdout).toMatch(new RegExp(`counted +${scope}: `));
+        if (scope === 'usage') {
+          // The CLI once: its text comes from the same status, and usage is the case with most to explain.
+          const text = await runCli(['status', uuid], cliEnv);
+          expect(text.code, text.stderr).toBe(0);
+          expect(text.stdout).toContain(`ISB total    ${isbAccrued} USD (totalCostAccrued); ours − ISB = ${difference} USD. The ISB counts every record type except credits and refunds`);
+          expect(text.stdout).toContain('counted      usage: record type Usage only');
+        }
       }
       // The ledger records each report's scope: one user's two leases, one line per scope, exact.
       const byScope = await runCli(['costs', '--by', 'scope', '--json', '--user', userEmail], cliEnv);
@@ -185,5 +190,5 @@ describe('the summary and the FOCUS file beside the CSV', () => {
       // The file's last test: afterAll stops the worker, still on the other scope.
       stack.config.COST_SCOPE = 'usage';
     }
-  });
+  }, 120_000);
 });
