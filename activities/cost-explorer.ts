@@ -10,6 +10,7 @@ import {
   type CollectionInput, type CollectionProgress, type CollectionResult, type CollectionStep, type Granularity, type Segment,
 } from '../src/domain/collection';
 import { addDays, RESOURCE_LEVEL_DAYS, utcDay } from '../src/domain/billing-window';
+import { DEFAULT_COST_SCOPE, RECORD_TYPES_OF, type CostScope } from '../src/domain/cost-scope';
 import { ErrorType } from '../src/domain/errors';
 import type { CostRow, DateRange } from '../src/domain/schemas';
 import { activityTelemetry, type CostExplorerApi } from '../src/infrastructure/telemetry';
@@ -30,6 +31,8 @@ export interface CostExplorerDeps {
   acquireCallSlot: () => Promise<void>;
   /** The clock that says which day "today" is for Cost Explorer's date rules (tests move it). */
   now?: () => number;
+  /** Which record types new collections count (COST_SCOPE); default `usage`. */
+  costScope?: CostScope;
 }
 
 const API_OF: Record<Segment['kind'], CostExplorerApi> = {
@@ -66,8 +69,20 @@ interface QuerySegment {
   byRegion?: Record<string, string[]>;
 }
 
-function filterFor(accountId: string, segment: Omit<QuerySegment, 'range'>): Expression {
-  const parts = [dimension('LINKED_ACCOUNT', [accountId]), dimension('RECORD_TYPE', ['Usage'])];
+/**
+ * The one record-type filter of every cost query (collection, the group report's account query,
+ * `lease-costs check`). `usage` is the replaced system's `RECORD_TYPE = Usage`; the other scope is
+ * the ISB's expression as it sends it (aws-solutions/innovation-sandbox-on-aws,
+ * source/common/isb-services/cost-explorer-service.ts, getGetCostAndUsageCommandInput).
+ */
+export function recordTypeFilter(scope: CostScope): Expression {
+  const { include, recordTypes } = RECORD_TYPES_OF[scope];
+  if (include) return dimension('RECORD_TYPE', recordTypes);
+  return { Not: { Dimensions: { Key: 'RECORD_TYPE', Values: recordTypes, MatchOptions: ['EQUALS'] } } };
+}
+
+function filterFor(accountId: string, scope: CostScope, segment: Omit<QuerySegment, 'range'>): Expression {
+  const parts = [dimension('LINKED_ACCOUNT', [accountId]), recordTypeFilter(scope)];
   if (segment.byRegion) {
     const regions = Object.keys(segment.byRegion).sort();
     // SERVICE at the top, as the API reference asks of resource queries; the per-region pairs below it.
@@ -86,10 +101,10 @@ const QUERY_METRICS = ['UnblendedCost', 'AmortizedCost'];
 /** The `service` of a staged account-day row (collectAccountDailyPage): its resource name is the account. */
 export const ACCOUNT_DAILY_SERVICE = '(account total)';
 
-const common = (segment: QuerySegment, accountId: string, nextPageToken?: string) => ({
+const common = (segment: QuerySegment, accountId: string, scope: CostScope, nextPageToken?: string) => ({
   TimePeriod: { Start: segment.range.start, End: segment.range.end },
   Metrics: QUERY_METRICS,
-  Filter: filterFor(accountId, segment),
+  Filter: filterFor(accountId, scope, segment),
   NextPageToken: nextPageToken,
 });
 
@@ -98,14 +113,14 @@ const common = (segment: QuerySegment, accountId: string, nextPageToken?: string
  * what collection sends. The service-level queries (`service`, `regions`) go DAILY: their few
  * groups per day give the daily series over the whole window for a few extra pages.
  */
-export const serviceLevelQuery = (segment: QuerySegment, accountId: string, nextPageToken?: string): GetCostAndUsageCommandInput => ({
-  ...common(segment, accountId, nextPageToken), Granularity: 'DAILY',
+export const serviceLevelQuery = (segment: QuerySegment, accountId: string, scope: CostScope, nextPageToken?: string): GetCostAndUsageCommandInput => ({
+  ...common(segment, accountId, scope, nextPageToken), Granularity: 'DAILY',
   GroupBy: [{ Type: 'DIMENSION', Key: 'SERVICE' }, { Type: 'DIMENSION', Key: 'REGION' }],
 });
 
 /** Resources go MONTHLY until refused: fewest pages, and the report needs totals per resource. */
-export const resourceLevelQuery = (segment: QuerySegment, accountId: string, granularity: Granularity, nextPageToken?: string): GetCostAndUsageWithResourcesCommandInput => ({
-  ...common(segment, accountId, nextPageToken), Granularity: granularity,
+export const resourceLevelQuery = (segment: QuerySegment, accountId: string, scope: CostScope, granularity: Granularity, nextPageToken?: string): GetCostAndUsageWithResourcesCommandInput => ({
+  ...common(segment, accountId, scope, nextPageToken), Granularity: granularity,
   GroupBy: [{ Type: 'DIMENSION', Key: 'SERVICE' }, { Type: 'DIMENSION', Key: 'RESOURCE_ID' }],
 });
 
@@ -170,10 +185,12 @@ interface SlotStack {
 
 export function createCostExplorerActivities(deps: CostExplorerDeps) {
   const now = deps.now ?? Date.now;
+  const newScope = deps.costScope ?? DEFAULT_COST_SCOPE;
   const query = (segment: Segment, about: QuerySegment, progress: CollectionProgress, accountId: string) => {
+    const scope = progress.costScope ?? DEFAULT_COST_SCOPE;
     return segment.kind === 'resource'
-      ? deps.costExplorer.send(atCallSlot(new GetCostAndUsageWithResourcesCommand(resourceLevelQuery(about, accountId, progress.resourceGranularity, progress.nextPageToken))))
-      : deps.costExplorer.send(atCallSlot(new GetCostAndUsageCommand(serviceLevelQuery(about, accountId, progress.nextPageToken))));
+      ? deps.costExplorer.send(atCallSlot(new GetCostAndUsageWithResourcesCommand(resourceLevelQuery(about, accountId, scope, progress.resourceGranularity, progress.nextPageToken))))
+      : deps.costExplorer.send(atCallSlot(new GetCostAndUsageCommand(serviceLevelQuery(about, accountId, scope, progress.nextPageToken))));
   };
 
   /**
@@ -263,7 +280,9 @@ export function createCostExplorerActivities(deps: CostExplorerDeps) {
    * the same part, so no page counts twice.
    */
   async function nextPage(input: CollectionInput, resumed: CollectionProgress | undefined): Promise<CollectionProgress> {
-    const progress = resumed ? structuredClone(resumed) : startCollection(input);
+    // The scope is fixed at a collection's first page, so a changed COST_SCOPE never mixes two in one
+    // report; a resume point without one comes from before the setting, when every query was `usage`.
+    const progress = resumed ? structuredClone(resumed) : { ...startCollection(input), costScope: newScope };
     if (isCollected(progress)) return progress;
     progress.startedAtMs ??= Date.now();
     settleDates(progress, input);
@@ -307,13 +326,14 @@ export function createCostExplorerActivities(deps: CostExplorerDeps) {
   const resultOf = (input: CollectionInput, p: CollectionProgress): CollectionResult => ({
     stagingPrefix: stagingPrefix(deps.keyPrefix, input.leaseUuid, input.version),
     segments: p.segments, pages: p.pages, calls: p.calls, resourceLevel: p.resourceLevel,
+    costScope: p.costScope ?? DEFAULT_COST_SCOPE,
     ...(p.refusal ? { refusal: p.refusal } : {}),
   });
 
   return {
     /**
      * One page of the month's daily costs of every account, grouped by LINKED_ACCOUNT (one query
-     * for all accounts, Usage only as every report of ours), staged in S3 like a lease's pages; the
+     * for all accounts, the record types of COST_SCOPE as every report of ours), staged in S3 like a lease's pages; the
      * rows carry the account as their resource name. One call per activity, through the pacer.
      */
     async collectAccountDailyPage(input: { range: DateRange; /** Under S3_KEY_PREFIX. */ stagingPrefix: string; page: number; nextPageToken?: string }): Promise<{ nextPageToken?: string }> {
@@ -321,7 +341,7 @@ export function createCostExplorerActivities(deps: CostExplorerDeps) {
       activityTelemetry().costExplorerCall('GetCostAndUsage');
       const page = await deps.costExplorer.send(atCallSlot(new GetCostAndUsageCommand({
         TimePeriod: { Start: input.range.start, End: input.range.end }, Granularity: 'DAILY', Metrics: ['UnblendedCost'],
-        Filter: { Dimensions: { Key: 'RECORD_TYPE', Values: ['Usage'] } },
+        Filter: recordTypeFilter(newScope),
         GroupBy: [{ Type: 'DIMENSION', Key: 'LINKED_ACCOUNT' }],
         NextPageToken: input.nextPageToken,
       })));

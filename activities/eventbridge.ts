@@ -4,6 +4,7 @@ import {
   EVENT_DETAIL_TYPE, EVENT_SCHEMA_VERSION, EVENT_SOURCE, FAILURE_DETAIL_TYPE, REPORT_PUBLISHED_DETAIL_TYPE,
   type LeaseCostsReportPublishedDetail,
 } from '../src/domain/events';
+import { DEFAULT_COST_SCOPE } from '../src/domain/cost-scope';
 import { parseAmount, toReportNumber } from '../src/domain/money';
 import type { DateRange, LeaseAttribution, TerminationReason } from '../src/domain/schemas';
 import type { ReportSummary } from './s3';
@@ -128,6 +129,7 @@ export function createEventBridgeActivities(deps: EventBridgeDeps) {
         accountId: input.accountId,
         totalCostExact: input.report.total,
         currency: 'USD',
+        costScope: input.report.costScope ?? DEFAULT_COST_SCOPE,
         reportVersion: input.version,
         s3Bucket: input.report.bucket,
         s3Key: input.report.key,

@@ -50,6 +50,7 @@ export function createLedgerActivities(deps: LedgerDeps) {
           max_spend: e.attribution?.maxSpend ?? null,
           total_cost_accrued: e.attribution?.totalCostAccrued ?? null,
           termination_reason: e.attribution?.terminationReason ?? null,
+          cost_scope: rows.costScope,
         }).onConflict((oc) => oc.columns(['lease_uuid', 'version']).doNothing()).returning('version').executeTakeFirst();
         if (!inserted) return { outcome: 'already', dailyRows: rows.daily.length } as const;
         for (let i = 0; i < rows.daily.length; i += ROWS_PER_INSERT) {

@@ -10,6 +10,7 @@ import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { ApplicationFailure, heartbeat } from '@temporalio/activity';
 import { reportKey, reportRowsOf, stagedPartsOf, type CollectionResult } from '../src/domain/collection';
 import { CostReportBuilder, type CostReport } from '../src/domain/csv';
+import { DEFAULT_COST_SCOPE, type CostScope } from '../src/domain/cost-scope';
 import { ErrorType } from '../src/domain/errors';
 import { FOCUS_HEADER, focusLines } from '../src/domain/focus';
 import { LeaseSummary, LeaseSummaryBuilder } from '../src/domain/lease-summary';
@@ -59,6 +60,8 @@ export interface ReportSummary {
   summaryKey: string;
   /** The report in FOCUS columns, when REPORT_FOCUS is on. */
   focusKey?: string;
+  /** Which record types the report counts (the collection's COST_SCOPE). */
+  costScope?: CostScope;
 }
 
 // Staged pages fetched ahead of the one being aggregated: S3 round trips overlap the CPU work.
@@ -219,7 +222,8 @@ export function createS3Activities(deps: S3Deps) {
         const report = builder.finish();
         const result = await uploadCsv(input, report);
         const summaryKey = reportKey(deps.keyPrefix, input.leaseUuid, input.version, 'summary');
-        const leaseSummary = summary.finish({ leaseUuid: input.leaseUuid, version: input.version, billingWindow: input.billingWindow, attribution: input.attribution }, report);
+        const costScope = input.collection.costScope ?? DEFAULT_COST_SCOPE;
+        const leaseSummary = summary.finish({ leaseUuid: input.leaseUuid, version: input.version, costScope, billingWindow: input.billingWindow, attribution: input.attribution }, report);
         await putVerified(summaryKey, Buffer.from(JSON.stringify(leaseSummary), 'utf8'), 'application/json');
         let focusKey: string | undefined;
         if (focus) {
@@ -227,7 +231,7 @@ export function createS3Activities(deps: S3Deps) {
           const { bytes, checksumSha256 } = await focus.close();
           await putVerified(focusKey, () => createReadStream(focus.path), 'text/csv; charset=utf-8', { known: { bytes, checksumSha256 } });
         }
-        return { ...result, summaryKey, ...(focusKey ? { focusKey } : {}) };
+        return { ...result, summaryKey, ...(focusKey ? { focusKey } : {}), costScope };
       } finally {
         await focus?.remove();
       }

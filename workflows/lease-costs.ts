@@ -209,7 +209,7 @@ async function produceReport(
   const record: ReportRecord = {
     version, bucket: report.bucket, key: report.key, chartKey: chart.key, ...(report.focusKey ? { focusKey: report.focusKey } : {}), total: report.total, checksumSha256: report.checksumSha256, rowCount: report.rowCount,
     urlExpiresAt: published.urlExpiresAt, resourceLevel: collection.resourceLevel, billingWindow: window,
-    publishedAt: new Date().toISOString(),
+    publishedAt: new Date().toISOString(), ...(report.costScope ? { costScope: report.costScope } : {}),
   };
   // Before the phase turns `published`, so whoever waits for it finds the version in the ledger.
   // The CSV and the event are out already: a ledger that fails for good is logged and leaves the

@@ -1,5 +1,6 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { z } from 'zod';
+import { CostScope } from './cost-scope';
 import { ErrorType } from './errors';
 import { DateRange, IsoDate, LeaseUuid } from './schemas';
 
@@ -69,6 +70,8 @@ export const CollectionProgress = z.object({
   refusal: z.object({ error: z.string(), message: z.string() }).optional(),
   /** When the first call went out (epoch ms), for the collection-duration metric. */
   startedAtMs: z.number().optional(),
+  /** The record types every query of this collection counts, fixed at its first page; absent: `usage`. */
+  costScope: CostScope.optional(),
 });
 export type CollectionProgress = z.infer<typeof CollectionProgress>;
 
@@ -82,6 +85,8 @@ export const CollectionResult = z.object({
   resourceLevel: ResourceLevel,
   /** With 'unavailable': the refusal, for the log line and the operator. */
   refusal: z.object({ error: z.string(), message: z.string() }).optional(),
+  /** The record types the staged rows count; absent in results from before COST_SCOPE: `usage`. */
+  costScope: CostScope.optional(),
 });
 export type CollectionResult = z.infer<typeof CollectionResult>;
 

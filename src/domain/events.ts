@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ResourceLevel } from './collection';
+import { CostScope } from './cost-scope';
 import { AccountId, DecimalString, IsoDate, IsoDateTime, LeaseUuid, SharedDays, TerminationReasonSchema } from './schemas';
 
 // The events lease-costs emits on EventBridge (docs/events.md).
@@ -22,6 +23,8 @@ export const LeaseCostsReportPublishedDetail = z.strictObject({
   /** The exact total, every digit Cost Explorer gave; LeaseCostsGenerated's totalCost is this rounded to cents. */
   totalCostExact: DecimalString,
   currency: z.literal('USD'),
+  /** Which Cost Explorer record types totalCostExact counts: `usage` or `all-except-credits-refunds` (docs/reports.md#which-costs-count). */
+  costScope: CostScope,
   reportVersion: z.number().int().min(1),
   s3Bucket: z.string().min(1),
   s3Key: z.string().min(1),

@@ -2,6 +2,7 @@ import type { TopLevelSpec } from 'vega-lite';
 import type Decimal from 'decimal.js';
 import { addDays } from './billing-window';
 import { NO_GROUP } from './chargeback';
+import { DEFAULT_COST_SCOPE, describeCostScope, isbDifference, whyIsbDiffers } from './cost-scope';
 import type { LeaseSummary } from './lease-summary';
 import { formatAmount, Money, parseAmount } from './money';
 import type { DateRange } from './schemas';
@@ -141,6 +142,20 @@ function attributionRows(summary: LeaseSummary): string {
     .map(([k, v]) => `<dt>${escapeHtml(k)}</dt><dd id="${k === 'Cost report group' ? 'group' : k.split(' ')[0]!.toLowerCase()}">${escapeHtml(v)}</dd>\n`).join('');
 }
 
+/** Which record types the total counts, and, where the ISB gave its own total, the difference to it. */
+function scopeRows(summary: LeaseSummary): string {
+  const scope = summary.costScope ?? DEFAULT_COST_SCOPE;
+  const isb = summary.attribution?.totalCostAccrued;
+  return `<dt>Costs counted</dt><dd id="cost-scope">${escapeHtml(describeCostScope(scope))}</dd>\n${isb === undefined ? ''
+    : `<dt>Ours − ISB</dt><dd id="isb-difference">${escapeHtml(formatAmount(parseAmount(isbDifference(summary.total, isb))))} USD</dd>\n`}`;
+}
+
+/** Why the two totals may differ, under the title block, when the ISB gave one. */
+function isbNote(summary: LeaseSummary): string {
+  if (summary.attribution?.totalCostAccrued === undefined) return '';
+  return `<p id="isb-note">${escapeHtml(whyIsbDiffers(summary.costScope ?? DEFAULT_COST_SCOPE))}</p>\n`;
+}
+
 /** Days this report shares with another lease of the account, and which lease the ledger counts them for. */
 function sharedDaysNote(summary: LeaseSummary): string {
   const shared = summary.attribution?.sharedDays ?? [];
@@ -181,8 +196,8 @@ export function leaseReportHtml(summary: LeaseSummary, meta: ChartMeta, chartSvg
 <dt>Billing window</dt><dd>${escapeHtml(w.start)} to ${escapeHtml(w.end)} (exclusive), last day billed ${escapeHtml(addDays(w.end, -1))}</dd>
 <dt>Report version</dt><dd>v${version}</dd>
 ${attributionRows(summary)}<dt>Total</dt><dd class="total" id="total">${escapeHtml(total)} USD</dd>
-</dl>
-${sharedDaysNote(summary)}
+${scopeRows(summary)}</dl>
+${isbNote(summary)}${sharedDaysNote(summary)}
 <h2>Daily cost by service</h2>
 ${chart}
 ${table(`Top ${summary.topResources.length} resources`, ['Resource', 'Service', 'Region', 'Cost (USD)'],

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { SERVICE_LEVEL_RESOURCE } from './collection';
+import { CostScope } from './cost-scope';
 import type { CostReport } from './csv';
 import { AmountSum, checkAmount, compareCanonical, fromUnits, scaleOf, toUnits } from './money';
 import { type CostRow, DateRange, DecimalString, IsoDate, LeaseAttribution } from './schemas';
@@ -22,6 +23,8 @@ export const LeaseSummary = z.object({
   total: DecimalString,
   /** The same rows' AmortizedCost (FOCUS EffectiveCost); rows without it count their unblended cost. */
   amortizedTotal: DecimalString.optional(),
+  /** Which record types every amount here counts (COST_SCOPE); absent in summaries from before it: `usage`. */
+  costScope: CostScope.optional(),
   /** Cost per service and region over the report, largest first (ties by name). */
   byService: z.array(z.object({ service: z.string(), cost: DecimalString })),
   byRegion: z.array(z.object({ region: z.string(), cost: DecimalString })),
@@ -117,7 +120,7 @@ export class LeaseSummaryBuilder {
   }
 
   /** The summary of `report`, the CSV built from the same report rows. */
-  finish(args: { leaseUuid: string; version: number; billingWindow?: DateRange; attribution?: LeaseAttribution }, report: CostReport): LeaseSummary {
+  finish(args: { leaseUuid: string; version: number; costScope?: CostScope; billingWindow?: DateRange; attribution?: LeaseAttribution }, report: CostReport): LeaseSummary {
     const daily = this.days.entries().map(([key, cost]) => {
       const [date = '', service = '', region = ''] = key.split(SEP);
       return { date, service, region, cost };
@@ -125,6 +128,7 @@ export class LeaseSummaryBuilder {
     return {
       leaseUuid: args.leaseUuid, version: args.version, currency: 'USD', total: report.total,
       amortizedTotal: this.amortized.get(''),
+      ...(args.costScope ? { costScope: args.costScope } : {}),
       byService: this.services.entries().sort(largestFirst).map(([service, cost]) => ({ service, cost })),
       byRegion: this.regions.entries().sort(largestFirst).map(([region, cost]) => ({ region, cost })),
       daily,

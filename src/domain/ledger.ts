@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { CostScope, DEFAULT_COST_SCOPE } from './cost-scope';
 import type { LeaseSummary } from './lease-summary';
 import { formatAmount, sumAmounts } from './money';
 import { AccountId, DateRange, DecimalString, IsoDate, IsoDateTime, LeaseAttribution, LeaseUuid } from './schemas';
@@ -33,7 +34,7 @@ export const LedgerOutcome = z.object({
 });
 export type LedgerOutcome = z.infer<typeof LedgerOutcome>;
 
-export const COST_GROUPINGS = ['lease', 'user', 'service', 'region', 'month', 'group', 'template', 'reason'] as const;
+export const COST_GROUPINGS = ['lease', 'user', 'service', 'region', 'month', 'group', 'template', 'reason', 'scope'] as const;
 export const CostGrouping = z.enum(COST_GROUPINGS);
 export type CostGrouping = z.infer<typeof CostGrouping>;
 
@@ -43,6 +44,8 @@ export const CostsFilter = z.object({
   account: AccountId.optional(),
   since: IsoDate.optional(),
   until: IsoDate.optional(),
+  /** Only reports that count these record types (COST_SCOPE). */
+  scope: CostScope.optional(),
 }).refine((f) => !f.since || !f.until || f.since <= f.until, { message: '--since must not be after --until', path: ['since'] });
 export type CostsFilter = z.infer<typeof CostsFilter>;
 
@@ -62,7 +65,7 @@ export type CostsLine = z.infer<typeof CostsLine>;
  * the ledger is a SUM over these rows, so they must add up to the CSV's total to the last digit and
  * lie inside the billing window; anything else is bad data, which no retry fixes.
  */
-export function ledgerRowsOf(entry: LedgerEntry, summary: LeaseSummary): { total: string; daily: LeaseSummary['daily'] } {
+export function ledgerRowsOf(entry: LedgerEntry, summary: LeaseSummary): { total: string; daily: LeaseSummary['daily']; costScope: CostScope } {
   if (summary.leaseUuid.toLowerCase() !== entry.leaseUuid || summary.version !== entry.version) {
     throw new Error(`summary is for ${summary.leaseUuid} v${summary.version}, not ${entry.leaseUuid} v${entry.version}`);
   }
@@ -80,5 +83,5 @@ export function ledgerRowsOf(entry: LedgerEntry, summary: LeaseSummary): { total
   if (sum !== total) throw new Error(`summary's daily costs add up to ${sum}, not its total ${total}`);
   const csvTotal = formatAmount(sumAmounts([entry.total]));
   if (total !== csvTotal) throw new Error(`summary's total ${total} is not the report's ${csvTotal}`);
-  return { total, daily: summary.daily };
+  return { total, daily: summary.daily, costScope: summary.costScope ?? DEFAULT_COST_SCOPE };
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { CostScope } from './cost-scope';
 import { MAX_PADDING_HOURS } from './defaults';
 
 // Zod schemas are the single source of the project's types (z.infer below).
@@ -199,6 +200,8 @@ export const ReportRecord = z.object({
   resourceLevel: z.string(),
   billingWindow: DateRange,
   publishedAt: z.string(),
+  /** Which record types `total` counts; absent in records from before COST_SCOPE: `usage`. */
+  costScope: CostScope.optional(),
 });
 export type ReportRecord = z.infer<typeof ReportRecord>;
 

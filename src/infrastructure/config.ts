@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { isIP } from 'node:net';
+import { COST_SCOPES, DEFAULT_COST_SCOPE } from '../domain/cost-scope';
 import { DEFAULT_ISB_JWT_USER_EMAIL, DEFAULT_MAX_EVENT_AGE_DAYS, DEFAULT_PADDING_HOURS, DEFAULT_RERUN_WINDOW_DAYS, MAX_PADDING_HOURS } from '../domain/defaults';
 import { parseEncryptionKeys } from './codec';
 import { ConfigError } from './config-error';
@@ -70,6 +71,9 @@ export const ConfigSchema = z.object({
   COST_EXPLORER_MAX_RPS: z.string().trim().default('4')
     .refine((s) => /^\d+(\.\d+)?$/.test(s) && Number(s) > 0 && Number(s) <= 5, 'must be a number in (0, 5]')
     .transform(Number),
+  /** Which Cost Explorer record types a report counts (src/domain/cost-scope.ts). */
+  COST_SCOPE: z.string().trim().default(DEFAULT_COST_SCOPE)
+    .pipe(z.enum(COST_SCOPES, { error: `must be ${COST_SCOPES.join(' or ')}` })),
   S3_BUCKET_NAME: optional(z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be a valid S3 bucket name')),
   S3_KEY_PREFIX: z.string().default('')
     .refine((s) => !s.startsWith('/'), 'must not start with /')

@@ -3,6 +3,7 @@ import { Kysely, PostgresDialect, sql, type Generated } from 'kysely';
 import { Migrator, type Migration } from 'kysely/migration';
 import pg from 'pg';
 import { NO_GROUP, NO_REASON, NO_TEMPLATE } from '../domain/chargeback';
+import { DEFAULT_COST_SCOPE } from '../domain/cost-scope';
 import type { CostGrouping, CostsFilter, CostsLine } from '../domain/ledger';
 
 // The ledger's schema, migrations and queries. Writes are the activity's (activities/ledger.ts).
@@ -32,6 +33,8 @@ export interface LedgerTables {
     max_spend: string | null;
     total_cost_accrued: string | null;
     termination_reason: string | null;
+    /** Which record types the report counts (COST_SCOPE); rows recorded before the column are `usage`. */
+    cost_scope: Generated<string>;
   };
   /** Days a report shares with another lease of its account; `counted` says whether this report's rows count them. */
   ledger_shared_day: { lease_uuid: string; version: number; day: string; other_lease_uuid: string; counted: boolean };
@@ -100,6 +103,18 @@ const MIGRATIONS: Record<string, Migration> = {
         .addForeignKeyConstraint('ledger_shared_day_report', ['lease_uuid', 'version'], 'ledger_report', ['lease_uuid', 'version'], (f) => f.onDelete('cascade'))
         .execute();
       // `select *` in a view is expanded when it is created: re-create it with the new columns (appended, as OR REPLACE requires).
+      await db.schema.createView('ledger_current_report').orReplace().as(
+        db.selectFrom('ledger_report').selectAll().distinctOn('lease_uuid').orderBy('lease_uuid').orderBy('version', 'desc') as never,
+      ).execute();
+    },
+  },
+  // Which record types each report counts, so totals never add two scopes unawares. Every row
+  // recorded before counted Usage only, which the default says.
+  '0003_cost_scope': {
+    async up(db) {
+      await db.schema.alterTable('ledger_report')
+        .addColumn('cost_scope', 'text', (c) => c.notNull().defaultTo(DEFAULT_COST_SCOPE))
+        .execute();
       await db.schema.createView('ledger_current_report').orReplace().as(
         db.selectFrom('ledger_report').selectAll().distinctOn('lease_uuid').orderBy('lease_uuid').orderBy('version', 'desc') as never,
       ).execute();
@@ -180,6 +195,7 @@ export async function queryCosts(db: LedgerDb, filter: CostsFilter, by: CostGrou
     group: sql<string>`coalesce(r.cost_report_group, ${sql.lit(NO_GROUP)})`,
     template: sql<string>`coalesce(r.lease_template_name, ${sql.lit(NO_TEMPLATE)})`,
     reason: sql<string>`coalesce(r.termination_reason, ${sql.lit(NO_REASON)})`,
+    scope: sql<string>`r.cost_scope`,
   }[by];
   const cost = sql<string>`sum(d.cost)`;
   let q = db.selectFrom('ledger_current_report as r')
@@ -193,6 +209,7 @@ export async function queryCosts(db: LedgerDb, filter: CostsFilter, by: CostGrou
   if (filter.account) q = q.where('r.account_id', '=', filter.account);
   if (filter.since) q = q.where('d.day', '>=', filter.since);
   if (filter.until) q = q.where('d.day', '<=', filter.until);
+  if (filter.scope) q = q.where('r.cost_scope', '=', filter.scope);
   return q.where(countedOnce).execute();
 }
 

@@ -3,6 +3,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { config as loadDotenv } from 'dotenv';
 import { ConfigError, loadConfig, type Role } from '../infrastructure/config';
 import { MAX_PADDING_HOURS } from '../domain/defaults';
+import { COST_SCOPES, type CostScope } from '../domain/cost-scope';
 import { COST_GROUPINGS, UserEmail, type CostGrouping } from '../domain/ledger';
 import { IsoDate, IsoDateTime, LeaseUuid } from '../domain/schemas';
 import { addressInUse, CliError, EXIT_BAD_CONFIG, ledgerProblem, payloadKeyProblem } from './cli-error';
@@ -180,14 +181,15 @@ export function buildCli(): Command {
     .option('--since <date>', 'first cost day, YYYY-MM-DD', dateArg)
     .option('--until <date>', 'last cost day, YYYY-MM-DD (inclusive)', dateArg)
     .addOption(new Option('--by <grouping>', 'one line per').choices(COST_GROUPINGS).default('lease'))
+    .addOption(new Option('--scope <scope>', 'only reports that counted these record types (COST_SCOPE)').choices(COST_SCOPES))
     .addOption(new Option('--format <format>', 'output format').choices(['table', 'csv', 'json']).default('table'))
     .addOption(new Option('--csv', 'same as --format csv').conflicts('json'))
     .addOption(new Option('--json', 'same as --format json'))
-    .action(async (opts: { user?: string; account?: string; since?: string; until?: string; by: CostGrouping; format: 'table' | 'csv' | 'json'; csv?: boolean; json?: boolean }) => {
+    .action(async (opts: { user?: string; account?: string; since?: string; until?: string; by: CostGrouping; scope?: CostScope; format: 'table' | 'csv' | 'json'; csv?: boolean; json?: boolean }) => {
       if (opts.since && opts.until && opts.until < opts.since) throw new CliError(`--until ${opts.until} is before --since ${opts.since}`, EXIT_BAD_CONFIG);
       const { costsCommand } = await import('./commands/costs');
       const format = opts.csv ? 'csv' : opts.json ? 'json' : opts.format;
-      await costsCommand(configFor('costs'), { user: opts.user, account: opts.account, since: opts.since, until: opts.until, by: opts.by, format });
+      await costsCommand(configFor('costs'), { user: opts.user, account: opts.account, since: opts.since, until: opts.until, scope: opts.scope, by: opts.by, format });
     });
 
   program.command('group-report').description('the monthly group cost report for one month, on demand (CSVs in S3, GroupCostReportGenerated)')

@@ -34,6 +34,7 @@ export function productionActivityDeps(config: Config, acquireCallSlot: () => Pr
       staging: createStagingStore(s3, config.S3_BUCKET_NAME!),
       keyPrefix: config.S3_KEY_PREFIX,
       acquireCallSlot,
+      costScope: config.COST_SCOPE,
     },
     s3: s3Deps,
     eventBridge: {

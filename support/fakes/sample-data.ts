@@ -54,8 +54,10 @@ const SERVICES = [
   ['Amazon SageMaker', 'sagemaker', 'notebook-instance/'],
 ] as const;
 const REGIONS = ['eu-west-2', 'eu-west-1', 'us-east-1'];
-/** Amortised over unblended cost of the instances a Savings Plan covers. */
+/** A Savings Plan's price over the on-demand one, for the instance hours it covers. */
 const SAVINGS_PLAN_RATE = '0.72';
+/** Where Cost Explorer puts a Savings Plan's own fee: a service of its own, no resource. */
+const SAVINGS_PLAN_SERVICE = 'Savings Plans for AWS Compute usage';
 
 /** Small deterministic PRNG so sample data is the same on every machine. */
 function mulberry32(seed: number) {
@@ -69,7 +71,8 @@ function mulberry32(seed: number) {
 
 /**
  * Realistic daily costs for one account: `services` services, `resources` resources spread over
- * them, amounts with up to 10 decimals, a few credits and refunds that a Usage report leaves out.
+ * them, amounts with up to 10 decimals, and records a Usage report leaves out: instance hours a
+ * Savings Plan covers (with their negations and the plan's fee) and a few credits.
  */
 export function sampleCosts(args: { accountId: string; start: string; end: string; services: number; resources: number; seed?: number }): FakeCostItem[] {
   const rand = mulberry32(args.seed ?? 42);
@@ -83,13 +86,24 @@ export function sampleCosts(args: { accountId: string; start: string; end: strin
   });
   for (let d = new Date(`${args.start}T00:00:00Z`); d < new Date(`${args.end}T00:00:00Z`); d.setUTCDate(d.getUTCDate() + 1)) {
     const date = d.toISOString().slice(0, 10);
+    let planFee = new Money(0);
     for (const r of resources) {
       if (rand() < 0.2) continue; // not every resource runs every day
       const amount = (rand() * r.scale).toFixed(10).replace(/0+$/, '').replace(/\.$/, '');
       const item: FakeCostItem = { accountId: args.accountId, date, service: r.service, resourceId: r.id, region: r.region, amount: amount === '' ? '0' : amount };
-      // Instances under a Savings Plan: its fee, spread over them, makes their amortised cost lower.
-      if (r.service.startsWith(SERVICES[0]![0])) item.amortizedAmount = formatAmount(new Money(item.amount).times(SAVINGS_PLAN_RATE));
       items.push(item);
+      // Instances also run hours a Savings Plan covers: recorded as Cost Explorer records them
+      // (support/fakes/cost-explorer/store.ts, RECORD_TYPES), which a Usage-only report leaves out.
+      if (r.service.startsWith(SERVICES[0]![0])) {
+        const effective = new Money(item.amount).times(SAVINGS_PLAN_RATE);
+        planFee = planFee.plus(effective);
+        items.push({ ...item, recordType: 'SavingsPlanCoveredUsage', amortizedAmount: formatAmount(effective) });
+        items.push({ ...item, recordType: 'SavingsPlanNegation', amount: formatAmount(new Money(item.amount).negated()) });
+      }
+    }
+    // The plan's fee for the day, all of it used: amortized, an unused part of zero.
+    if (!planFee.isZero()) {
+      items.push({ accountId: args.accountId, date, service: SAVINGS_PLAN_SERVICE, resourceId: 'NoResourceId', region: 'global', amount: formatAmount(planFee), amortizedAmount: '0', recordType: 'SavingsPlanRecurringFee' });
     }
     if (rand() < 0.3) items.push({ accountId: args.accountId, date, service: SERVICES[0]![0], resourceId: 'NoResourceId', region: 'eu-west-2', amount: '-0.42', recordType: 'Credit' });
   }

@@ -232,7 +232,7 @@ describe('fake Cost Explorer through the real SDK', () => {
     }
   });
 
-  it('DAILY across pages: every day once, in order, both cost metrics exact per day', async () => {
+  it('DAILY across pages: every day once, in order, both cost metrics exact per day, Savings Plan records included', async () => {
     const local = await startFakeCostExplorer({ today: TODAY, pageSize: 3 });
     const client = ceClient(local.endpoint);
     try {
@@ -240,14 +240,19 @@ describe('fake Cost Explorer through the real SDK', () => {
       for (const [i, date] of days.entries()) {
         if (i === 1) continue; // a day with no cost still has its period
         for (const [service, region] of [['EC2', 'eu-west-2'], ['EC2', 'us-east-1'], ['S3', 'us-east-1'], ['Lambda', 'eu-west-2']]) {
-          // A Savings Plan spreads its fee over the instances: their amortised cost differs.
-          const amortizedAmount = service === 'EC2' ? `0.${i}72` : undefined;
-          local.addCost({ accountId: ACCOUNT, date, service: service!, resourceId: `${service}-${i}`, region: region!, amount: `1.${i}`, amortizedAmount });
+          const item = { accountId: ACCOUNT, date, service: service!, resourceId: `${service}-${i}`, region: region!, amount: `1.${i}` };
+          local.addCost(item);
+          // Hours a Savings Plan covers: on-demand unblended, the plan's rate amortized, and the
+          // negation that takes the on-demand price off (AmortizedCost 0).
+          if (service === 'EC2') {
+            local.addCost({ ...item, amount: '0.5', amortizedAmount: `0.${i}72`, recordType: 'SavingsPlanCoveredUsage' });
+            local.addCost({ ...item, amount: '-0.5', recordType: 'SavingsPlanNegation' });
+          }
         }
       }
       const q: GetCostAndUsageCommandInput = {
         TimePeriod: { Start: days[0], End: '2026-03-05' }, Granularity: 'DAILY', Metrics: ['UnblendedCost', 'AmortizedCost'],
-        Filter: usageFilter(), GroupBy: [{ Type: 'DIMENSION', Key: 'SERVICE' }, { Type: 'DIMENSION', Key: 'REGION' }],
+        Filter: { And: [{ Dimensions: { Key: 'LINKED_ACCOUNT', Values: [ACCOUNT] } }, { Not: { Dimensions: { Key: 'RECORD_TYPE', Values: ['Credit', 'Refund'], MatchOptions: ['EQUALS'] } } }] }, GroupBy: [{ Type: 'DIMENSION', Key: 'SERVICE' }, { Type: 'DIMENSION', Key: 'REGION' }],
       };
       const res = await pageAll(client, q, false);
       // 12 groups, 3 a page; a day cut by a page boundary ends one page and starts the next.
@@ -263,7 +268,7 @@ describe('fake Cost Explorer through the real SDK', () => {
         expect(sum('AmortizedCost')).toBe(local.expectedTotal({ accountId: ACCOUNT, start: date, end, metric: 'AmortizedCost' }));
       }
       const ec2 = res.results.find((r) => r.TimePeriod?.Start === '2026-03-03')!.Groups!.find((g) => g.Keys![0] === 'EC2')!;
-      expect(ec2.Metrics).toEqual({ UnblendedCost: { Amount: '1.2', Unit: 'USD' }, AmortizedCost: { Amount: '0.272', Unit: 'USD' } });
+      expect(ec2.Metrics).toEqual({ UnblendedCost: { Amount: '1.2', Unit: 'USD' }, AmortizedCost: { Amount: '1.472', Unit: 'USD' } });
     } finally {
       client.destroy();
       await local.close();

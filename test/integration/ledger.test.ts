@@ -49,7 +49,7 @@ describe.each(backends)('ledger on %s', (name, start) => {
     const pools = [openLedger(server!.url), openLedger(server!.url), openLedger(server!.url)];
     try {
       const applied = await Promise.all(pools.map((p) => migrateLedger(p)));
-      expect(applied.flat()).toEqual(['0001_ledger', '0002_chargeback']);
+      expect(applied.flat()).toEqual(['0001_ledger', '0002_chargeback', '0003_cost_scope']);
       expect(await migrateLedger(db)).toEqual([]);
     } finally {
       await Promise.all(pools.map((p) => p.destroy()));

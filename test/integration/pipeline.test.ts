@@ -126,7 +126,7 @@ describe('lease-cost pipeline on a real Temporal dev server, moto and the fakes'
     const report = reports[0]!.detail;
     expect(report).toEqual({
       schemaVersion: 1, leaseId: lease.uuid, userEmail: lease.userEmail, accountId: ACCOUNT,
-      totalCostExact: expectedTotal, currency: 'USD', reportVersion: 1,
+      totalCostExact: expectedTotal, currency: 'USD', costScope: 'usage', reportVersion: 1,
       s3Bucket: stack.config.S3_BUCKET_NAME, s3Key: summary.s3Key, checksumSha256: sha, rowCount: resources.length, resourceLevel: 'used',
       billingPeriodStart: from, billingPeriodEndExclusive: to,
       reportUrl: expect.any(String), urlExpiresAt: detail.urlExpiresAt, focusKey: null,

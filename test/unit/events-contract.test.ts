@@ -12,7 +12,7 @@ const generated = {
 };
 const published = {
   schemaVersion: 1, leaseId: generated.leaseId, userEmail: generated.userEmail, accountId: generated.accountId,
-  totalCostExact: '12.3456', currency: 'USD', reportVersion: 1, s3Bucket: 'b', s3Key: 'reports/x.csv', checksumSha256: 'c2hh',
+  totalCostExact: '12.3456', currency: 'USD', costScope: 'usage', reportVersion: 1, s3Bucket: 'b', s3Key: 'reports/x.csv', checksumSha256: 'c2hh',
   rowCount: 3, resourceLevel: 'used', billingPeriodStart: '2026-01-15', billingPeriodEndExclusive: '2026-02-04',
   reportUrl: 'https://bucket.s3.amazonaws.com/lease.html?X-Amz-Signature=abc', urlExpiresAt: generated.urlExpiresAt,
   focusKey: null, terminationReason: SAMPLE_TERMINATION_REASONS.Ejected, idempotencyKey: `${generated.leaseId}:v1`,

@@ -96,6 +96,20 @@ describe('the lease report page', () => {
     expect(html).toContain('2026-10-01 to 2026-10-03 (exclusive), last day billed 2026-10-02');
   });
 
+  it('says which record types the total counts, and beside the ISB\'s totalCostAccrued the exact difference and why', async () => {
+    const rows: ResourceDay[] = [{ date: '2026-10-01', resourceName: 'i-1', service: 'EC2', region: 'eu-west-2', cost: '10.0000000001' }];
+    const plain = await renderLeaseReport(summaryOf(UUID, 1, rows), meta('2026-10-01', 1));
+    // A summary from before COST_SCOPE counted Usage; without the ISB's figure there is nothing to compare.
+    expect(plain).toContain('<dd id="cost-scope">usage: record type Usage only</dd>');
+    expect(plain).not.toContain('isb-difference');
+    const summary = { ...summaryOf(UUID, 1, rows), costScope: 'all-except-credits-refunds' as const, attribution: { totalCostAccrued: '12.25' } };
+    const html = await renderLeaseReport(summary, meta('2026-10-01', 1));
+    expect(html).toContain('<dd id="isb">12.25 USD</dd>');
+    expect(html).toContain('<dd id="isb-difference">-2.2499999999 USD</dd>');
+    expect(html).toMatch(/<dd id="cost-scope">all-except-credits-refunds: every record type except Credit and Refund/);
+    expect(html).toMatch(/<p id="isb-note">Both count every record type except credits and refunds .*settled\.<\/p>/);
+  });
+
   it('caps the legend at the top services plus one "Other" band holding the exact sum of the rest', () => {
     const many = summaryOf(UUID, 1, resourceDays({ start: '2026-10-01', days: 3, services: 40 }));
     const series = chartSeries(many);

@@ -127,7 +127,7 @@ async function checkCostExplorer(config: Config): Promise<{ readable: CheckResul
   try {
     const pairs: [string, string][] = [];
     try {
-      const page = await withTimeout(ce.send(new GetCostAndUsageCommand(serviceLevelQuery({ range }, accountId))), 'Cost Explorer');
+      const page = await withTimeout(ce.send(new GetCostAndUsageCommand(serviceLevelQuery({ range }, accountId, config.COST_SCOPE))), 'Cost Explorer');
       for (const period of page.ResultsByTime ?? []) for (const g of period.Groups ?? []) pairs.push([g.Keys?.[0] ?? '', g.Keys?.[1] ?? '']);
     } catch (err) {
       const fail = err instanceof CheckFailure ? err : new CheckFailure(`GetCostAndUsage failed: ${awsReason(err)}`, isAccessDenied(err) ? grant : 'check the role and AWS_ENDPOINT_URL_COST_EXPLORER, if set');
@@ -136,10 +136,10 @@ async function checkCostExplorer(config: Config): Promise<{ readable: CheckResul
         resourceLevel: { name: 'resource-level data', ok: false, detail: 'not checked: Cost Explorer is not readable', fix: 'fix Cost Explorer access first' },
       };
     }
-    const readable = { name: 'cost explorer', ok: true, detail: `GetCostAndUsage answered for ${range.start} (account ${accountId}) as ${config.COST_EXPLORER_ROLE_ARN}` };
+    const readable = { name: 'cost explorer', ok: true, detail: `GetCostAndUsage answered for ${range.start} (account ${accountId}) as ${config.COST_EXPLORER_ROLE_ARN}, COST_SCOPE ${config.COST_SCOPE}` };
     const byRegion = resourcePlan([...pairs, ...PROBE_PAIRS])[0]!;
     try {
-      await withTimeout(ce.send(new GetCostAndUsageWithResourcesCommand(resourceLevelQuery({ range, byRegion }, accountId, 'MONTHLY'))), 'Cost Explorer');
+      await withTimeout(ce.send(new GetCostAndUsageWithResourcesCommand(resourceLevelQuery({ range, byRegion }, accountId, config.COST_SCOPE, 'MONTHLY'))), 'Cost Explorer');
       return { readable, resourceLevel: { name: 'resource-level data', ok: true, detail: `GetCostAndUsageWithResources answered for ${range.start}, in the shape collection sends` } };
     } catch (err) {
       const name = (err as Error).name;

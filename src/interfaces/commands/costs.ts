@@ -23,6 +23,13 @@ export async function costsCommand(config: Config, opts: CostsOptions): Promise<
       await migrateLedger(db);
       // Canonical amounts, as everywhere else: NUMERIC sums keep their inputs' trailing zeros.
       lines = (await queryCosts(db, opts, opts.by)).map((l) => ({ ...l, cost: normaliseAmount(l.cost) }));
+      // Reports of different COST_SCOPEs count different record types: say so rather than add them unawares.
+      if (!opts.scope && opts.by !== 'scope') {
+        const scopes = await queryCosts(db, opts, 'scope');
+        if (scopes.length > 1) {
+          console.error(`lease-costs: these totals add reports of different COST_SCOPEs (${scopes.map((s) => `${s.key}: ${s.leases} leases`).join(', ')}); see --by scope, or pick one with --scope`);
+        }
+      }
     } catch (err) {
       throw new LedgerUnavailable(url, err);
     }
@@ -37,7 +44,7 @@ export async function costsCommand(config: Config, opts: CostsOptions): Promise<
 function describeFilter(f: CostsFilter): string {
   const parts = [
     f.user && `user ${f.user}`, f.account && `account ${f.account}`,
-    f.since && `from ${f.since}`, f.until && `until ${f.until}`,
+    f.since && `from ${f.since}`, f.until && `until ${f.until}`, f.scope && `COST_SCOPE ${f.scope}`,
   ].filter(Boolean);
   return parts.length ? ` for ${parts.join(', ')}` : '';
 }

@@ -5,6 +5,7 @@ import type { Config } from '../../infrastructure/config';
 import { CliError, EXIT_BAD_CONFIG, EXIT_UNKNOWN_LEASE, payloadKeyProblem, temporalUnreachable } from '../cli-error';
 import type { LeaseCostsResult } from '../../../workflows/lease-costs';
 import { NO_GROUP } from '../../domain/chargeback';
+import { DEFAULT_COST_SCOPE, describeCostScope, isbComparison } from '../../domain/cost-scope';
 import type { LeaseCostsInput, LeaseStatus, ReportRecord } from '../../domain/schemas';
 import { describeTerminationReason } from '../../domain/termination-reason';
 
@@ -115,6 +116,9 @@ function statusText(config: Pick<Config, 'S3_BUCKET_NAME'>, uuid: string, execut
         ...(last.chartKey ? [`chart        v${last.version} ${reportLocation({ ...last, key: last.chartKey }, config.S3_BUCKET_NAME)}`] : []),
         ...(last.focusKey ? [`FOCUS        v${last.version} ${reportLocation({ ...last, key: last.focusKey }, config.S3_BUCKET_NAME)}`] : []),
         `total        ${last.total} USD, ${last.rowCount} rows, resource level: ${last.resourceLevel}`,
+        `counted      ${describeCostScope(last.costScope ?? DEFAULT_COST_SCOPE)}`,
+        ...[isbComparison(last.total, status.attribution?.totalCostAccrued, last.costScope)].flatMap((c) => (c ? [
+          `ISB total    ${c.totalCostAccrued} USD (totalCostAccrued); ours − ISB = ${c.difference} USD. ${c.why}`] : [])),
         `sha256       ${last.checksumSha256}`,
         `URL expires  ${last.urlExpiresAt}`,
       ] : ['report       -']),
@@ -126,6 +130,7 @@ function statusText(config: Pick<Config, 'S3_BUCKET_NAME'>, uuid: string, execut
 
 const statusJson = (config: Pick<Config, 'S3_BUCKET_NAME'>, uuid: string, execution: string, status: LeaseStatus | undefined) => ({
   leaseUuid: uuid, workflowId: workflowIdFor(uuid), execution, ...status,
+  isbComparison: isbComparison(status?.reports.at(-1)?.total, status?.attribution?.totalCostAccrued, status?.reports.at(-1)?.costScope) ?? null,
   ...(status ? {
     reports: status.reports.map((r) => ({
       ...r, location: reportLocation(r, config.S3_BUCKET_NAME),

@@ -28,6 +28,7 @@ export async function reportCommand(config: Config, opts: { account: string; sta
       costExplorer: costExplorerClient(config.COST_EXPLORER_ROLE_ARN!, config.COST_EXPLORER_EXTERNAL_ID),
       roleArn: config.COST_EXPLORER_ROLE_ARN!,
       keyPrefix: '',
+      costScope: config.COST_SCOPE,
       staging: { putPart: async (k, rows) => void parts.set(k, rows), getPart: async (k) => parts.get(k) ?? [] },
       acquireCallSlot: () => slots().catch((err: unknown) => {
         throw new CliError(`the Cost Explorer pacer on task queue ${config.TEMPORAL_TASK_QUEUE} did not answer within ${SLOT_REQUEST_TIMEOUT_MS / 1000} s `
@@ -53,7 +54,7 @@ export async function reportCommand(config: Config, opts: { account: string; sta
     const { csv, rowCount, total } = buildCostCsv(stagedPartsOf(result).flatMap((part) => reportRowsOf(part, parts.get(part.key) ?? [])));
     if (opts.out) await writeFile(opts.out, csv);
     else process.stdout.write(csv);
-    console.error(`${rowCount} rows, total ${total} USD, ${result.calls} Cost Explorer calls, resource level: ${result.resourceLevel}${opts.out ? `, written to ${opts.out}` : ''}`);
+    console.error(`${rowCount} rows, total ${total} USD, ${result.calls} Cost Explorer calls, resource level: ${result.resourceLevel}, COST_SCOPE ${config.COST_SCOPE}${opts.out ? `, written to ${opts.out}` : ''}`);
   } finally {
     await client.connection.close();
   }

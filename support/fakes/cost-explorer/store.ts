@@ -8,7 +8,23 @@ import { COST_METRICS, dimValue, type ParsedQuery } from './query';
 const Dec = Decimal.clone({ precision: 1000, rounding: Decimal.ROUND_HALF_EVEN });
 type Dec = InstanceType<typeof Dec>;
 
-export type RecordType = 'Usage' | 'Credit' | 'Refund' | 'Tax';
+/**
+ * Cost Explorer's RECORD_TYPE values (its CUR line item types; docs/cost-explorer.md#record-types).
+ * What each one holds in UnblendedCost and AmortizedCost, as AWS documents it:
+ * - `Usage`: on-demand usage; amortized equals unblended.
+ * - `SavingsPlanCoveredUsage`: usage a Savings Plan covers, unblended at the on-demand price,
+ *   amortized at the plan's effective cost; a `SavingsPlanNegation` beside it (unblended the
+ *   negative on-demand cost, amortized zero) takes the on-demand price off the bill.
+ * - `SavingsPlanRecurringFee`: the plan's fee; amortized, only its unused part.
+ * - `DiscountedUsage`: usage a Reserved Instance covers, unblended zero (the reservation bills as
+ *   `RIFee`), amortized at its effective cost. `RIFee`: amortized, only the unused part.
+ * - `Fee`, `Tax`, `Support`, `Credit`, `Refund`: amortized equals unblended here.
+ */
+export const RECORD_TYPES = [
+  'Usage', 'DiscountedUsage', 'RIFee', 'SavingsPlanCoveredUsage', 'SavingsPlanNegation', 'SavingsPlanRecurringFee',
+  'Fee', 'Tax', 'Support', 'Credit', 'Refund',
+] as const;
+export type RecordType = typeof RECORD_TYPES[number];
 
 export interface FakeCostItem {
   accountId: string;
@@ -20,10 +36,12 @@ export interface FakeCostItem {
   /** Plain decimal string, kept exact: UnblendedCost (and BlendedCost, NetUnblendedCost). */
   amount: string;
   /**
-   * AmortizedCost (and NetAmortizedCost), exact; default `amount`. It differs where a Savings Plan
-   * or reservation spreads its upfront fee over the usage it covers.
+   * AmortizedCost (and NetAmortizedCost), exact; default `amount` (`0` for SavingsPlanNegation). It
+   * may differ only on the record types where AWS amortizes (RECORD_TYPES above): on `Usage` rows
+   * it equals `amount`, and addCost refuses anything else.
    */
   amortizedAmount?: string;
+  /** Default `Usage`; any other value than RECORD_TYPES is refused. */
   recordType?: RecordType;
 }
 
@@ -34,6 +52,10 @@ export interface ExpectedTotalFilter {
   /** Exclusive. */
   end: string;
   recordType?: RecordType;
+  /** Only these record types (with `recordType`, both must hold). */
+  recordTypes?: readonly RecordType[];
+  /** Every record type but these. */
+  exceptRecordTypes?: readonly RecordType[];
   service?: string;
   region?: string;
   /** Default UnblendedCost. */
@@ -41,7 +63,9 @@ export interface ExpectedTotalFilter {
 }
 
 const AMORTIZED_METRICS = new Set(['AmortizedCost', 'NetAmortizedCost']);
-const RECORD_TYPES = new Set<string>(['Usage', 'Credit', 'Refund', 'Tax']);
+const KNOWN_RECORD_TYPES = new Set<string>(RECORD_TYPES);
+/** Record types whose AmortizedCost may differ from their UnblendedCost. */
+const AMORTIZED_TYPES = new Set<string>(['SavingsPlanCoveredUsage', 'SavingsPlanNegation', 'SavingsPlanRecurringFee', 'DiscountedUsage', 'RIFee']);
 const AMOUNT_RE = /^-?\d+(\.\d+)?$/;
 
 interface StoredRecord {
@@ -55,6 +79,23 @@ interface StoredRecord {
   recordType: RecordType;
   amount: Dec;
   amortized: Dec;
+}
+
+/**
+ * What no real account shows is refused, so a test cannot rest on it: a `Usage` row whose
+ * amortized cost differs (covered usage is SavingsPlanCoveredUsage or DiscountedUsage), a negation
+ * that adds cost or has an amortized cost, a DiscountedUsage row with an unblended cost.
+ */
+function checkRecordAmounts(recordType: RecordType, amount: Dec, amortized: Dec): void {
+  if (!AMORTIZED_TYPES.has(recordType) && !amortized.eq(amount)) {
+    throw new Error(`addCost: a ${recordType} row's AmortizedCost equals its UnblendedCost; usage a Savings Plan or Reserved Instance covers is SavingsPlanCoveredUsage or DiscountedUsage`);
+  }
+  if (recordType === 'SavingsPlanNegation' && (amount.gt(0) || !amortized.isZero())) {
+    throw new Error('addCost: a SavingsPlanNegation row takes the on-demand cost off (UnblendedCost <= 0) and has no AmortizedCost');
+  }
+  if (recordType === 'DiscountedUsage' && !amount.isZero()) {
+    throw new Error('addCost: a DiscountedUsage row has UnblendedCost 0 (the reservation bills as RIFee); its cost is the AmortizedCost');
+  }
 }
 
 /** Exact, never exponent notation, never "-0". */
@@ -111,12 +152,14 @@ export class CostStore {
       throw new Error(`addCost: amortizedAmount must be a plain decimal string, got ${JSON.stringify(item.amortizedAmount)}`);
     }
     const recordType = item.recordType ?? 'Usage';
-    if (!RECORD_TYPES.has(recordType)) throw new Error(`addCost: invalid recordType ${recordType}`);
+    if (!KNOWN_RECORD_TYPES.has(recordType)) throw new Error(`addCost: unknown recordType ${JSON.stringify(recordType)}; Cost Explorer's are ${RECORD_TYPES.join(', ')}`);
     const amount = new Dec(item.amount);
+    const amortized = item.amortizedAmount !== undefined ? new Dec(item.amortizedAmount) : recordType === 'SavingsPlanNegation' ? new Dec(0) : amount;
+    checkRecordAmounts(recordType, amount, amortized);
     const r: StoredRecord = {
       accountId: item.accountId, day: dm.day, month: dm.month, date: item.date,
       service: item.service, resourceId: item.resourceId, region: item.region,
-      recordType, amount, amortized: item.amortizedAmount === undefined ? amount : new Dec(item.amortizedAmount),
+      recordType, amount, amortized,
     };
     let list = this.byAccount.get(r.accountId);
     if (!list) this.byAccount.set(r.accountId, (list = []));
@@ -144,6 +187,8 @@ export class CostStore {
       for (const r of list) {
         if (r.day < s || r.day >= e) continue;
         if (f.recordType && r.recordType !== f.recordType) continue;
+        if (f.recordTypes && !f.recordTypes.includes(r.recordType)) continue;
+        if (f.exceptRecordTypes?.includes(r.recordType)) continue;
         if (f.service !== undefined && r.service !== f.service) continue;
         if (f.region !== undefined && r.region !== f.region) continue;
         sum = sum.plus(f.metric === 'AmortizedCost' ? r.amortized : r.amount);
