@@ -117,9 +117,9 @@ run=(docker run --read-only --tmpfs /tmp --network host)
 "${run[@]}" --rm "$image" --version
 
 say "every command answers --help"
-commands=(worker webhook codec-server status rerun collect-now check report backfill costs "schedule install" intake dev demo)
+commands=(worker webhook codec-server status rerun collect-now check report backfill costs "schedule install" intake "deployment status" "deployment promote" dev demo)
 for c in "${commands[@]}"; do
-  # shellcheck disable=SC2086 # "schedule install" is two words
+  # shellcheck disable=SC2086 # "schedule install" and "deployment …" are two words
   out="$("${run[@]}" --rm "$image" $c --help)" || fail "$c --help exited $?"
   grep -q "^Usage: lease-costs $c \[options\]" <<<"$out" || fail "$c --help: $out"
   echo "ok  $c --help"
@@ -182,6 +182,12 @@ out="$(cli "$image" schedule install --json)" || fail "schedule install: $out"
 out="$(cli "$image" schedule install --json)" || fail "schedule install again: $out"
 [ "$(json 'd["outcome"]' <<<"$out")" = updated ] || fail "schedule install again: $out"
 echo "ok  schedule lease-costs-reconcile created, then updated in place"
+
+say "deployment promote"
+# The workers here are unversioned: the server knows no deployment, and the command says so (exit 2).
+out="$(cli "$image" deployment promote --build-id image-check --timeout 0 2>&1)" && fail "deployment promote succeeded: $out"
+grep -q 'no versioned worker of deployment "lease-costs"' <<<"$out" || fail "deployment promote: $out"
+echo "ok  deployment promote refuses a build no worker polls"
 
 say "check"
 out="$(cli "$image" check)" || { echo "$out"; fail "check exited non-zero"; }

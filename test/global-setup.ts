@@ -11,6 +11,13 @@ import { startMoto } from '../support/moto';
 import { repoRoot } from '../support/tools';
 
 const ISOLATED_NAMESPACE = 'isolated';
+/**
+ * A Worker Deployment Version's drainage (draining → drained) is refreshed every 3 minutes after a
+ * 3-minute grace by default (the server's matching.wv.* dynamic config): seconds here, so the
+ * versioning test sees `drained` as an operator would, later.
+ */
+const DRAINAGE_NOW = ['matching.wv.VersionDrainageStatusRefreshInterval="1s"', 'matching.wv.VersionDrainageStatusVisibilityGracePeriod="1s"']
+  .flatMap((v) => ['--dynamic-config-value', v]);
 
 // One dev server, one moto and one workflow bundle for the whole run: each costs seconds of CPU.
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
@@ -20,7 +27,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     p.then((v) => (timings.push(`${label} ${((Date.now() - t0) / 1000).toFixed(1)}s`), v));
   // allSettled: when one fails, the others must still be started before they can be stopped.
   const [temporal, moto, bundle, ledger, cli] = await Promise.allSettled([
-    timed('temporal', startTemporalDevServer({ uiPort: false, extraArgs: ['--namespace', ISOLATED_NAMESPACE] })),
+    timed('temporal', startTemporalDevServer({ uiPort: false, extraArgs: ['--namespace', ISOLATED_NAMESPACE, ...DRAINAGE_NOW] })),
     timed('moto', startMoto()),
     timed('bundle', bundleWorkflows()),
     // The workers' cost ledger: in memory, served over the wire protocol like `dev`'s.

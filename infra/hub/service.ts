@@ -32,12 +32,16 @@ export interface ProcessTaskProps {
   cpu?: number;
   memoryLimitMiB?: number;
   containerPort?: number;
+  /** A log group shared with other tasks (the worker builds share one); default: one of its own. */
+  logGroup?: LogGroup;
 }
 
 export interface ProcessServiceProps extends ProcessTaskProps {
   cluster: Cluster;
   desiredCount: number;
   securityGroups?: ISecurityGroup[];
+  /** Log stream prefix; default: the id in lower case. */
+  streamPrefix?: string;
 }
 
 export interface ProcessTask {
@@ -48,7 +52,7 @@ export interface ProcessTask {
 
 /** One lease-costs process as a Fargate task definition, with its own log group, in `scope`. */
 export function processTask(scope: Construct, streamPrefix: string, props: ProcessTaskProps): ProcessTask {
-  const logGroup = new LogGroup(scope, 'Logs', { retention: LOG_RETENTION, removalPolicy: RemovalPolicy.RETAIN });
+  const logGroup = props.logGroup ?? new LogGroup(scope, 'Logs', { retention: LOG_RETENTION, removalPolicy: RemovalPolicy.RETAIN });
   const task = new FargateTaskDefinition(scope, 'Task', {
     cpu: props.cpu ?? 512,
     memoryLimitMiB: props.memoryLimitMiB ?? 1024,
@@ -88,7 +92,7 @@ export class ProcessService extends Construct {
 
   constructor(scope: Construct, id: string, props: ProcessServiceProps) {
     super(scope, id);
-    const { task, container, logGroup } = processTask(this, id.toLowerCase(), props);
+    const { task, container, logGroup } = processTask(this, props.streamPrefix ?? id.toLowerCase(), props);
     this.container = container;
     this.logGroup = logGroup;
     this.service = new FargateService(this, 'Service', {

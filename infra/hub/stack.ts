@@ -2,8 +2,7 @@ import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-
 import {
   FlowLogDestination, FlowLogTrafficType, InstanceClass, InstanceSize, InstanceType, IpAddresses, SecurityGroup, SubnetType, Vpc,
 } from 'aws-cdk-lib/aws-ec2';
-import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
-import { Cluster, ContainerImage, ContainerInsights, Secret as EcsSecret } from 'aws-cdk-lib/aws-ecs';
+import { Cluster, ContainerInsights, Secret as EcsSecret } from 'aws-cdk-lib/aws-ecs';
 import {
   ApplicationLoadBalancer, ApplicationProtocol, ListenerAction, ListenerCertificate, ListenerCondition, SslPolicy,
 } from 'aws-cdk-lib/aws-elasticloadbalancingv2';
@@ -17,8 +16,9 @@ import { Construct } from 'constructs';
 import { REPORT_LINK_PATH } from '../../src/infrastructure/report-links';
 import { LIVENESS_PATH, WEBHOOK_PATH } from '../../src/interfaces/webhook';
 import { acknowledge } from '../nag';
-import { COST_READER_ROLE_NAME, REPO_ROOT } from '../names';
+import { COST_READER_ROLE_NAME } from '../names';
 import { LeaseCostsAlarms } from './alarms';
+import { resolveWorkerBuilds, type WorkerBuildSpec } from './builds';
 import { LeaseTerminatedIntake, type IntakeMode } from './intake';
 import { hubParameters } from './parameters';
 import { intakeTaskRole, webhookTaskRole, workerTaskRole } from './roles';
@@ -39,6 +39,12 @@ export interface HubStackProps extends StackProps {
   intake: IntakeMode;
   /** Whether the Temporal secret has an `apiKey` (Temporal Cloud) or not (a cluster without API keys). */
   temporalApiKey: boolean;
+  /**
+   * The worker builds to run, oldest first (context `workerBuilds`): one worker service each, with
+   * Worker Versioning on. The newest is the one the deploy makes current; it also runs the
+   * webhook, intake and operator task.
+   */
+  workerBuilds: WorkerBuildSpec[];
 }
 
 /**
@@ -98,8 +104,10 @@ export class HubStack extends Stack {
       destination: FlowLogDestination.toCloudWatchLogs(new LogGroup(this, 'FlowLogs', { retention: LOG_RETENTION })),
     });
     const cluster = new Cluster(this, 'Cluster', { vpc, containerInsightsV2: ContainerInsights.ENABLED });
-    // Built from the repository's Dockerfile at deploy time (synth only stages the context).
-    const image = ContainerImage.fromAsset(REPO_ROOT, { platform: Platform.LINUX_AMD64, exclude: ['cdk.out', '**/cdk.out'] });
+    // This checkout's image is built from the Dockerfile at deploy time (synth only stages the context).
+    const builds = resolveWorkerBuilds(this, props.workerBuilds);
+    const newest = builds.at(-1)!;
+    const image = newest.image;
 
     // The cost ledger. The worker migrates it at start (openMigratedLedger, under an advisory lock).
     const ledger = new DatabaseInstance(this, 'Ledger', {
@@ -156,17 +164,26 @@ export class HubStack extends Stack {
       DATABASE_URL: ledgerUrl,
     };
     const workerSecrets = { ...temporal, ...reportLinkSecret, ...payloadKeys, ...ledgerSecrets };
-    const worker = new ProcessService(this, 'Worker', {
-      // --setup: each start registers the search attributes and installs the reconcile schedule, idempotently.
-      cluster, image, command: ['worker', '--setup'], desiredCount: params.workerCount,
-      taskRole: workerRole,
-      environment: {
-        ...workerEnvironment,
-        // Worker Versioning (deployment name, build id) belongs here, on the service only.
-      },
-      secrets: workerSecrets,
+    // Worker Versioning: one service per build (a rainbow deployment). A lease stays on the build that
+    // started it, so a build's service runs until no open run is pinned to it (docs/upgrade.md); a
+    // rolling update in place would leave those runs without a worker. The services share one log
+    // group (the FailedRuns filter reads it) and one security group (the ledger admits it).
+    const workerLogs = new LogGroup(this, 'WorkerLogs', { retention: LOG_RETENTION, removalPolicy: RemovalPolicy.RETAIN });
+    const workerSecurityGroup = new SecurityGroup(this, 'WorkerSecurityGroup', {
+      vpc, description: 'lease-costs workers (every build)', allowAllOutbound: true,
     });
-    ledger.connections.allowDefaultPortFrom(worker.service, 'lease-costs worker');
+    ledger.connections.allowDefaultPortFrom(workerSecurityGroup, 'lease-costs workers');
+    const workers = builds.map((build) => ({ build, worker: new ProcessService(this, `Worker-${build.buildId}`, {
+      // --setup (search attributes, schedules) on the newest build only: an older build's task,
+      // restarted, would put back its own schedule definition.
+      cluster, image: build.image, command: build === newest ? ['worker', '--setup'] : ['worker'], desiredCount: params.workerCount,
+      taskRole: workerRole,
+      environment: { ...workerEnvironment, TEMPORAL_WORKER_BUILD_ID: build.buildId },
+      secrets: workerSecrets,
+      logGroup: workerLogs,
+      streamPrefix: `worker-${build.buildId}`,
+      securityGroups: [workerSecurityGroup],
+    }) }));
 
     // Operator commands (check, backfill, rerun, status…) as one-off tasks: `aws ecs run-task` with a
     // command override (docs/deploy-aws.md). The worker's role and settings, so `check` tests what
@@ -216,7 +233,10 @@ export class HubStack extends Stack {
     });
 
     const intake = new LeaseTerminatedIntake(this, 'Intake', { bus: isbBus, mode: props.intake, webhookBaseUrl, webhookApiKey });
-    const services: Record<string, ProcessService> = { Worker: worker, Webhook: webhook };
+    const services: Record<string, ProcessService> = {
+      ...Object.fromEntries(workers.map(({ build, worker }) => [`Worker-${build.buildId}`, worker])),
+      Webhook: webhook,
+    };
     if (intake.queue) {
       services.Intake = new ProcessService(this, 'IntakeProcess', {
         cluster, image, command: ['intake', '--queue-url', intake.queue.queueUrl], desiredCount: 1, cpu: 256, memoryLimitMiB: 512,
@@ -230,7 +250,7 @@ export class HubStack extends Stack {
     topic.addSubscription(new EmailSubscription(params.alarmEmail));
     new LeaseCostsAlarms(this, 'Alarm', {
       topic,
-      workerLogGroup: worker.logGroup,
+      workerLogGroup: workerLogs,
       eventBus: isbBus,
       deadLetterQueues: intake.deadLetterQueues,
       webhookTargets,
@@ -253,5 +273,8 @@ export class HubStack extends Stack {
     output('PrivateSubnetIds', vpc.selectSubnets({ subnetType: SubnetType.PRIVATE_WITH_EGRESS }).subnetIds.join(','), 'Subnets for operator tasks');
     output('LedgerEndpoint', ledger.dbInstanceEndpointAddress, 'The ledger database (PostgreSQL) host');
     output('LedgerSecretArn', ledger.secret!.secretArn, 'The ledger database credentials');
+    output('WorkerBuilds', this.toJsonString(builds.map((b) => ({ buildId: b.buildId, image: b.imageUri }))),
+      'The worker builds running, oldest first: the next deploy passes them back (-c workerBuilds=...), less the drained ones');
+    output('NewestWorkerBuildId', newest.buildId, 'Make it current once its workers poll: lease-costs deployment promote --build-id <this>');
   }
 }

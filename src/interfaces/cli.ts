@@ -7,6 +7,7 @@ import { COST_SCOPES, type CostScope } from '../domain/cost-scope';
 import { COST_GROUPINGS, UserEmail, type CostGrouping } from '../domain/ledger';
 import { IsoDate, IsoDateTime, LeaseUuid } from '../domain/schemas';
 import { addressInUse, CliError, EXIT_BAD_CONFIG, ledgerProblem, payloadKeyProblem } from './cli-error';
+import { addDeploymentCommands } from './commands/deployment';
 
 /** package.json is two levels up from src/interfaces/cli.ts, one from the compiled dist/cli.mjs. */
 const version = ['../../package.json', '../package.json']
@@ -66,6 +67,8 @@ export const COMMAND_ROLES = {
   'schedule install': ['client'],
   'group-report': ['client'],
   intake: ['client'],
+  'deployment status': ['client'],
+  'deployment promote': ['client'],
 } as const satisfies Record<string, readonly Role[]>;
 export type ConfiguredCommand = keyof typeof COMMAND_ROLES;
 
@@ -218,6 +221,8 @@ export function buildCli(): Command {
       const { intakeCommand } = await import('./intake');
       await intakeCommand(configFor('intake'), opts.queueUrl);
     });
+
+  addDeploymentCommands(program, configFor);
 
   const portArg = intArg(1, 65535);
   program.command('dev').description('Temporal dev server (unless TEMPORAL_ADDRESS is set), a worker and the webhook')

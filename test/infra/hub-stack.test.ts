@@ -1,4 +1,6 @@
+import { App } from 'aws-cdk-lib';
 import { Match } from 'aws-cdk-lib/assertions';
+import { buildApp } from '../../infra/app';
 import { describe, expect, it } from 'vitest';
 import { COST_READER_ROLE_NAME, WORKER_ROLE_NAME } from '../../infra/names';
 import { EVENT_SOURCE, FAILURE_DETAIL_TYPE } from '../../src/domain/events';
@@ -110,7 +112,7 @@ describe('hub stack: services', () => {
     const env = envOf(container);
     expect(Object.keys(env).sort()).toEqual([
       'COST_EXPLORER_EXTERNAL_ID', 'COST_EXPLORER_ROLE_ARN', 'DATABASE_URL', 'EVENT_BUS_NAME', 'ISB_API_BASE_URL', 'ISB_JWT_SECRET_PATH',
-      'LEDGER_ENABLED', 'LOG_LEVEL', 'REPORT_LINK_BASE_URL', 'S3_BUCKET_NAME', 'S3_KEY_PREFIX',
+      'LEDGER_ENABLED', 'LOG_LEVEL', 'REPORT_LINK_BASE_URL', 'S3_BUCKET_NAME', 'S3_KEY_PREFIX', 'TEMPORAL_WORKER_BUILD_ID',
     ]);
     expect(env.REPORT_LINK_BASE_URL).toEqual({ 'Fn::Join': ['', ['https://', ref('WebhookDomainName')]] });
     expect(JSON.stringify(env.COST_EXPLORER_ROLE_ARN)).toContain(`:role/${COST_READER_ROLE_NAME}`);
@@ -141,6 +143,24 @@ describe('hub stack: services', () => {
       Scheme: 'internet-facing',
       LoadBalancerAttributes: Match.arrayWith([{ Key: 'routing.http.drop_invalid_header_fields.enabled', Value: 'true' }]),
     });
+  });
+
+  it('runs this checkout as the one worker build by default, versioned, its build id the image tag', () => {
+    const { container } = taskOf('worker');
+    const buildId = envOf(container).TEMPORAL_WORKER_BUILD_ID as string;
+    expect(buildId).toMatch(/^[0-9a-f]{64}$/);
+    expect(container.Image).toEqual({ 'Fn::Sub': expect.stringMatching(new RegExp(`/cdk-[a-z0-9]+-container-assets-\\$\\{AWS::AccountId\\}-\\$\\{AWS::Region\\}:${buildId}$`)) });
+    const outputs = hub.template.toJSON().Outputs as Record<string, { Value: unknown }>;
+    expect(outputs.NewestWorkerBuildId!.Value).toBe(buildId);
+    // What the next deploy passes back: the build with its image, whose tag is in the asset repository.
+    expect(JSON.stringify(outputs.WorkerBuilds!.Value)).toContain(`{\\"buildId\\":\\"${buildId}\\",\\"image\\":\\"`);
+  });
+
+  it('keeps one build when the last deploy\'s builds come back with this unchanged checkout added', () => {
+    const image = `222222222222.dkr.ecr.eu-west-2.amazonaws.com/cdk-hnb659fds-container-assets-222222222222-eu-west-2:${envOf(taskOf('worker').container).TEMPORAL_WORKER_BUILD_ID}`;
+    const app = new App({ context: { workerBuilds: JSON.stringify([{ buildId: image.split(':')[1], image }, {}]) } });
+    const stack = buildApp(app).hub;
+    expect(stack.node.children.filter((c) => c.node.id.startsWith('Worker-')).map((c) => c.node.id)).toEqual([`Worker-${image.split(':')[1]}`]);
   });
 
   it('keeps every log group for a bounded time', () => {
@@ -275,7 +295,8 @@ describe('hub stack: a complete deployment', () => {
     const worker = taskOf('worker');
     expect(resourcesOf(hub, 'AWS::ECS::Service').map(([, p]) => p.TaskDefinition.Ref)).not.toContain(operator.id);
     expect(operator.task.TaskRoleArn).toEqual(worker.task.TaskRoleArn);
-    expect(operator.container.Environment).toEqual(worker.container.Environment);
+    // The worker's settings; the build id is the worker's alone (the operator task does not poll).
+    expect(operator.container.Environment).toEqual(worker.container.Environment.filter((e: { Name: string }) => e.Name !== 'TEMPORAL_WORKER_BUILD_ID'));
     expect(operator.container.Secrets).toEqual(worker.container.Secrets);
     const outputs = hub.template.toJSON().Outputs as Record<string, { Value: unknown }>;
     expect(outputs.OperatorTaskDefinitionArn!.Value).toEqual(ref(operator.id));

@@ -137,7 +137,7 @@ const cliOptions = (command: string): string[] => {
 };
 
 /** What an operator runs on the one-off task (docs/deploy-aws.md). */
-const OPERATOR_COMMANDS: ConfiguredCommand[] = ['check', 'backfill', 'rerun', 'status', 'collect-now', 'schedule install', 'costs'];
+const OPERATOR_COMMANDS: ConfiguredCommand[] = ['check', 'backfill', 'rerun', 'status', 'collect-now', 'schedule install', 'costs', 'deployment status', 'deployment promote'];
 
 /** The tests, on a hub already synthesized by the calling file (one synthesis per variant is enough). */
 export function describeTaskStarts(hub: Synthesized, opts: { intake: 'api-destination' | 'sqs' }): void {
@@ -175,6 +175,19 @@ export function describeTaskStarts(hub: Synthesized, opts: { intake: 'api-destin
       }
       expect(checked).toEqual(expect.arrayContaining(['worker', 'webhook', ...OPERATOR_COMMANDS]));
       if (opts.intake === 'sqs') expect(checked).toContain('intake');
+    });
+
+    it('runs each worker build versioned under its own build id, in the deployment the operator task promotes in', () => {
+      const workers = tasks.filter((t) => t.command[0] === 'worker').map((t) => loadConfig(t.env, [...COMMAND_ROLES.worker]));
+      const operator = loadConfig(tasks.find((t) => t.id.startsWith('Operator'))!.env, [...COMMAND_ROLES['deployment promote']]);
+      expect(workers.length).toBeGreaterThan(0);
+      expect(new Set(workers.map((w) => w.TEMPORAL_WORKER_BUILD_ID)).size).toBe(workers.length);
+      for (const w of workers) {
+        expect(w.TEMPORAL_WORKER_BUILD_ID).toBeTruthy();
+        expect([w.TEMPORAL_DEPLOYMENT_NAME, w.TEMPORAL_TASK_QUEUE, w.TEMPORAL_NAMESPACE])
+          .toEqual([operator.TEMPORAL_DEPLOYMENT_NAME, operator.TEMPORAL_TASK_QUEUE, operator.TEMPORAL_NAMESPACE]);
+      }
+      expect(operator.TEMPORAL_WORKER_BUILD_ID).toBeUndefined();
     });
 
     it('keeps the ledger on and trusts X-Forwarded-For only from the VPC, where the load balancer lives', () => {

@@ -32,7 +32,7 @@ import { waitFor } from '../helpers/wait';
 const exec = promisify(execFile);
 const DAY = 24 * 3600_000;
 const isoSecond = (ms: number) => new Date(ms).toISOString().replace(/\.\d+Z$/, 'Z');
-const COMMANDS = ['worker', 'webhook', 'codec-server', 'status', 'rerun', 'collect-now', 'check', 'report', 'backfill', 'costs', 'schedule install', 'intake', 'dev', 'demo'];
+const COMMANDS = ['worker', 'webhook', 'codec-server', 'status', 'rerun', 'collect-now', 'check', 'report', 'backfill', 'costs', 'schedule install', 'intake', 'deployment status', 'deployment promote', 'dev', 'demo'];
 const KEYS = `build:${randomBytes(32).toString('base64')}`;
 const CODEC_TOKEN = randomBytes(24).toString('hex');
 const WEBHOOK_KEY = randomBytes(16).toString('hex');
@@ -271,16 +271,20 @@ describe('every command from the production build, against the stack', () => {
     expect(report.stderr).toContain(`total ${expected} USD`);
   });
 
-  it('backfill --dry-run lists the ended lease with no run and starts nothing; schedule install installs the schedule', async () => {
+  it('backfill --dry-run lists the ended lease with no run and starts nothing; schedule install installs the schedule; deployment asks the server', async () => {
     const missed = { uuid: randomUUID(), userEmail: 'missed@example.gov.uk', accountId: '141421356237', endDate: isoSecond(Date.now() - 10 * DAY) };
     stack.isb.addLease({ ...missed, startDate: isoSecond(Date.now() - 12 * DAY), status: 'Expired' });
     const day = (daysAgo: number) => new Date(Date.now() - daysAgo * DAY).toISOString().slice(0, 10);
     // The reconcile schedule is one per namespace: installed in a namespace of its own, apart from other files'.
     const namespace = inject('isolatedNamespace');
-    const [dry, schedule] = await Promise.all([
+    const [dry, schedule, promote] = await Promise.all([
       built(['backfill', '--since', day(11), '--until', day(9), '--dry-run']),
       built(['schedule', 'install', '--json'], { TEMPORAL_NAMESPACE: namespace }),
+      // The workers here are unversioned: the server knows no deployment, and says so.
+      built(['deployment', 'promote', '--build-id', 'build-1', '--timeout', '0']),
     ]);
+    expect([promote.code, promote.stderr.trim()]).toEqual([2,
+      'lease-costs: no versioned worker of deployment "lease-costs" has polled namespace default: workers join it with TEMPORAL_DEPLOYMENT_NAME and TEMPORAL_WORKER_BUILD_ID (unset, they run unversioned)']);
     const lines = ok(dry).trim().split('\n');
     expect(lines.slice(0, -1)).toEqual([`would start ${missed.uuid} account ${missed.accountId} Expired ended ${missed.endDate}`]);
     expect(lines.at(-1)).toMatch(/: 1 ended leases, 1 would be started, 0 already had a run \(3 leases scanned in 1 pages\)$/);

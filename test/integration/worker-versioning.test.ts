@@ -1,52 +1,51 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { decodeVersioningBehavior } from '@temporalio/common';
 import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { computeBillingWindow } from '../../src/domain/billing-window';
 import type { LeaseStatus } from '../../src/domain/schemas';
-import { repoRoot, toolPath } from '../../support/tools';
+import { repoRoot } from '../../support/tools';
 import { startLeaseCosts, workflowIdFor } from '../../src/infrastructure/client';
+import { DeploymentReport, describeDeployment, PromoteResult } from '../../src/infrastructure/worker-deployment';
 import { createWorker, type LeaseCostsWorker } from '../../src/interfaces/worker-composition';
 import { pacerWorkflowIdOf, type LeaseCostsResult } from '../../workflows';
 import { BUILD_B_MARKER } from '../fixtures/workflows-build-b';
+import { runCli } from '../helpers/cli';
 import { dailyCosts, startStack, type Stack } from '../helpers/stack';
 import { fetchHistory, listWhenSettled, workerOptionsBase, workflowBundlePath, type History } from '../helpers/temporal';
 import { waitFor } from '../helpers/wait';
 
 // Worker Versioning on the real dev server: a lease started on build A finishes on A after build B
-// (a changed lease workflow) becomes current, while new leases and re-runs go to B. docs/upgrade.md
-// is the operator's side of the same steps, with the same CLI commands.
+// (a changed lease workflow) becomes current, while new leases and re-runs go to B. The deploy's
+// steps are the operator's (docs/upgrade.md): `lease-costs deployment promote|status`, run as the
+// real CLI process.
 
 const HOUR = 3600_000;
 const ACCOUNT = '321098765432';
 const DEPLOYMENT = `lease-costs-test-${randomBytes(3).toString('hex')}`;
 const BUILD_A = 'build-a';
 const BUILD_B = 'build-b';
-const run = promisify(execFile);
 
 let stack: Stack;
 let workerB: LeaseCostsWorker | undefined;
 let runningB: Promise<void> | undefined;
 
-/** The Temporal CLI against the shared dev server, as docs/upgrade.md has the operator run it. */
-async function temporal(args: string[]): Promise<string> {
-  const { stdout } = await run(toolPath('temporal'), [...args, '--address', inject('temporalAddress'), '--namespace', 'default']);
-  return stdout;
-}
-
-/** `set-current-version`, retried until both task queues of the build have polled (the CLI refuses before). */
-async function makeCurrent(buildId: string): Promise<void> {
-  await waitFor(async () => {
-    await temporal(['worker', 'deployment', 'set-current-version', '--deployment-name', DEPLOYMENT, '--build-id', buildId, '--yes']);
-    return true;
-  }, 30_000, `${buildId} to become current`);
-}
+/** `lease-costs deployment …` against the stack's server, task queue and deployment. */
+const deploymentCli = (args: string[]) => runCli(['deployment', ...args], {
+  TEMPORAL_ADDRESS: stack.config.TEMPORAL_ADDRESS, TEMPORAL_TASK_QUEUE: stack.config.TEMPORAL_TASK_QUEUE, TEMPORAL_DEPLOYMENT_NAME: DEPLOYMENT,
+});
+const okJson = async <T>(args: string[], schema: { parse(v: unknown): T }): Promise<T> => {
+  const res = await deploymentCli([...args, '--json']);
+  expect(res.code, res.stderr).toBe(0);
+  return schema.parse(JSON.parse(res.stdout));
+};
+/** The deploy step: the build becomes current once its workers poll every task queue. */
+const promote = (buildId: string) => okJson(['promote', '--build-id', buildId, '--timeout', '30'], PromoteResult);
+const target = () => ({ namespace: 'default', deploymentName: DEPLOYMENT, taskQueue: stack.config.TEMPORAL_TASK_QUEUE });
 
 /** Build B's bundle, rebuilt only when the shared bundle (rebuilt on any workflow change) or the fixture changes. */
 async function bundleBuildB(): Promise<string> {
@@ -114,6 +113,9 @@ beforeAll(async () => {
   stack.ce.addCosts(dailyCosts({ accountId: ACCOUNT, start: '2020-01-01', end: '2100-01-01', service: 'AWS Lambda', resourceId: `arn:aws:lambda:eu-west-2:${ACCOUNT}:function:f`, region: 'eu-west-2', amount: '0.75' }));
   // Build B (a changed lease workflow) is deployed beside A from the start: it polls, but gets no
   // work until it is made current.
+  // The first versioned deploy, promoted as the workers start (as right after `cdk deploy`): the
+  // command waits for A's workers to poll. Nothing was current before (unversioned workers).
+  const promotedA = promote(BUILD_A);
   const base = await workerOptionsBase();
   const [, b] = await Promise.all([
     stack.startWorker(),
@@ -121,7 +123,7 @@ beforeAll(async () => {
   ]);
   workerB = b;
   runningB = workerB.run();
-  await makeCurrent(BUILD_A);
+  expect(await promotedA).toEqual({ deploymentName: DEPLOYMENT, buildId: BUILD_A, outcome: 'promoted', previous: null });
 }, 120_000);
 
 afterAll(async () => {
@@ -143,8 +145,16 @@ describe('Worker Versioning: upgrades keep running leases on their build', () =>
     const onA = await listWhenSettled(stack.client, pinnedToA, (wf) => wf.workflowId, (ids) => ids.length === 2);
     expect(new Set(onA)).toEqual(new Set([workflowIdFor(waitingLease.uuid), workflowIdFor(rerunLease.uuid)]));
 
-    // The deploy makes B current.
-    await makeCurrent(BUILD_B);
+    // Before the switch (what `deployment status --json` prints): A gets the new runs, B polls and
+    // waits; both poll all three task queues.
+    const before = DeploymentReport.parse(await describeDeployment(stack.client, target()));
+    expect(before.current).toBe(BUILD_A);
+    expect(before.versions.map((v) => [v.buildId, v.state, v.missingPollers])).toEqual([[BUILD_A, 'current', []], [BUILD_B, 'inactive', []]]);
+
+    // The deploy makes B current. Again is a no-op, a build with no workers is refused, and status
+    // shows A draining: checked below, their processes running meanwhile.
+    expect(await promote(BUILD_B)).toEqual({ deploymentName: DEPLOYMENT, buildId: BUILD_B, outcome: 'promoted', previous: BUILD_A });
+    const after = Promise.all([promote(BUILD_B), deploymentCli(['promote', '--build-id', 'build-c', '--timeout', '0']), deploymentCli(['status'])]);
 
     // A new lease starts on B and runs B's code.
     const fresh = newLease();
@@ -166,6 +176,16 @@ describe('Worker Versioning: upgrades keep running leases on their build', () =>
     expect(new Set(buildsOf(await fetchHistory(stack.client, `${waiting.workflowId}-collect-v1`)))).toEqual(new Set([BUILD_A]));
     expect(await versioningOf(waiting.workflowId)).toEqual({ behavior: 'PINNED', buildId: BUILD_A, deploymentName: DEPLOYMENT });
 
+    // While the lease published on A is open, A is draining (not drained).
+    const [again, unknown, text] = await after;
+    expect(again.outcome).toBe('already current');
+    expect([unknown.code, unknown.stdout, unknown.stderr.trim()]).toEqual([2, '',
+      `lease-costs: no worker of build build-c has polled deployment ${DEPLOYMENT} within 0 s (its builds: ${BUILD_A}, ${BUILD_B}): is its service running, and is --build-id its TEMPORAL_WORKER_BUILD_ID?`]);
+    expect(text.code, text.stderr).toBe(0);
+    const lines = text.stdout.trim().split('\n');
+    expect(lines[0]).toBe(`deployment ${DEPLOYMENT} in namespace default: new runs go to ${BUILD_B}`);
+    expect(lines.slice(1).map((l) => l.split(/\s+/).slice(0, 3))).toEqual([['BUILD', 'STATE', 'POLLING'], [BUILD_A, 'draining', 'yes'], [BUILD_B, 'current', 'yes']]);
+
     // A re-run of the lease published on A starts its new run on B (and is pinned there).
     const rerunHandle = stack.client.workflow.getHandle(workflowIdFor(rerunLease.uuid));
     const firstRun = (await rerunHandle.describe()).runId;
@@ -179,7 +199,9 @@ describe('Worker Versioning: upgrades keep running leases on their build', () =>
     // The pacer (auto-upgrade) moved to B with its first task after the switch.
     expect(await versioningOf(pacerWorkflowIdOf(stack.config.TEMPORAL_TASK_QUEUE))).toMatchObject({ behavior: 'AUTO_UPGRADE', buildId: BUILD_B });
 
-    // Nothing open on A any more: its workers may stop.
+    // Nothing open on A any more: its workers may stop. The server's drainage count (what
+    // `deployment status` reports) says so too.
     await listWhenSettled(stack.client, pinnedToA, (wf) => wf.workflowId, (ids) => ids.length === 0);
+    await waitFor(async () => (await describeDeployment(stack.client, target()))?.versions.find((v) => v.buildId === BUILD_A)?.drained, 30_000, 'build A drained');
   }, 120_000);
 });
