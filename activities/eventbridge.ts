@@ -6,7 +6,7 @@ import {
 } from '../src/domain/events';
 import { parseAmount, toReportNumber } from '../src/domain/money';
 import type { DateRange, LeaseAttribution, TerminationReason } from '../src/domain/schemas';
-import type { ReportSummary } from './s3';
+import type { ReportSummary } from './reports';
 
 export interface EventBridgeDeps {
   eventBridge: EventBridgeClient;

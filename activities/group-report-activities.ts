@@ -8,10 +8,10 @@ import { partKey } from '../src/domain/collection';
 import { neutraliseCell } from '../src/domain/csv';
 import { ErrorType } from '../src/domain/errors';
 import { addAmounts, formatAmount, normaliseAmount, sumAmounts } from '../src/domain/money';
-import { queryMonthLeaseCosts, type LedgerDb } from '../src/infrastructure/ledger';
+import { queryMonthLeaseCosts, type LedgerDb } from '../src/infrastructure/ledger-db';
 import type { StagingStore } from './cost-explorer';
 import { putEvents, type EventBridgeDeps } from './eventbridge';
-import { putVerifiedObject, type S3Deps } from './s3';
+import { putVerifiedObject, type S3Deps } from './reports';
 
 export interface GroupReportDeps {
   s3: S3Deps;

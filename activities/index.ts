@@ -1,9 +1,9 @@
 import { createCostExplorerActivities, type CostExplorerDeps } from './cost-explorer';
 import { createEventBridgeActivities, type EventBridgeDeps } from './eventbridge';
-import { createGroupReportActivities } from './group-report';
+import { createGroupReportActivities } from './group-report-activities';
 import { createIsbActivities, type IsbDeps } from './isb';
-import { createLedgerActivities, type LedgerDeps } from './ledger';
-import { createS3Activities, type S3Deps } from './s3';
+import { createLedgerActivities, type LedgerDeps } from './ledger-activities';
+import { createS3Activities, type S3Deps } from './reports';
 import { createTemporalActivities, type TemporalDeps } from './temporal';
 
 export interface ActivityDeps {

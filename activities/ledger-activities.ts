@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { ErrorType } from '../src/domain/errors';
 import { LeaseSummary } from '../src/domain/lease-summary';
 import { LedgerEntry, ledgerRowsOf, type LedgerOutcome } from '../src/domain/ledger';
-import type { LedgerDb } from '../src/infrastructure/ledger';
+import type { LedgerDb } from '../src/infrastructure/ledger-db';
 import type { SummaryReader } from '../src/infrastructure/summary-reader';
 
 export interface LedgerDeps {

@@ -21,12 +21,12 @@ import { inputFromEvent, leaseStartOptions, startLeaseCosts, WORKFLOW_TYPE, work
 import { freePort } from '../support/ports';
 import type { LeaseCostsInput } from '../src/domain/schemas';
 import { repoRoot, spawnManaged } from '../support/tools';
-import { WEBHOOK_PATH } from '../src/interfaces/webhook';
+import { WEBHOOK_PATH } from '../src/interfaces/webhook-server';
 import { mostWithinOneSecond, startFakeCostExplorer } from '../support/fakes/cost-explorer';
 import { startFakeIsbApi } from '../support/fakes/isb-api';
 import { sampleLeaseTerminatedEvent } from '../support/fakes/sample-data';
 import type { LeaseCostsResult } from '../workflows';
-import { createStagingStore } from '../activities/s3';
+import { createStagingStore } from '../activities/reports';
 import { reportRowsOf, stagedPartsOf, stagingPrefix, type CollectionProgress, type CollectionResult, type CollectionStep } from '../src/domain/collection';
 import type { CostRow } from '../src/domain/schemas';
 import { clientConfig } from '../support/aws';

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { S3Client } from '@aws-sdk/client-s3';
 import { MockActivityEnvironment } from '@temporalio/testing';
-import { createS3Activities, type ReportSummary } from '../activities/s3';
+import { createS3Activities, type ReportSummary } from '../activities/reports';
 import type { CollectionResult } from '../src/domain/collection';
 import { clientConfig } from '../support/aws';
 

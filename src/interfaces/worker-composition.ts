@@ -3,15 +3,15 @@ import { fileURLToPath } from 'node:url';
 import { Client } from '@temporalio/client';
 import { NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../../activities';
-import { createStagingStore, createPresigner } from '../../activities/s3';
+import { createStagingStore, createPresigner } from '../../activities/reports';
 import { pacedCallSlots } from '../infrastructure/call-pacer';
 import { costExplorerClient, eventBridgeClient, jwtSecretLoader, s3Client } from '../infrastructure/aws';
 import { failureContext } from '../infrastructure/failure-context';
 import { dataConverterFor } from '../infrastructure/codec';
 import type { Config } from '../infrastructure/config';
 import { costExplorerQueueOf } from '../domain/task-queues';
-import { LedgerUnavailable, migrateLedger, openLedger, type LedgerDb } from '../infrastructure/ledger';
-import { reportLinkPresignerFor } from '../infrastructure/report-links';
+import { LedgerUnavailable, migrateLedger, openLedger, type LedgerDb } from '../infrastructure/ledger-db';
+import { reportLinkPresignerFor } from '../infrastructure/report-link-signing';
 import { createSummaryReader } from '../infrastructure/summary-reader';
 import { temporalConnectionOptions } from '../infrastructure/temporal-connection';
 

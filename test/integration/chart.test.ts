@@ -8,7 +8,7 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createEventBridgeActivities } from '../../activities/eventbridge';
 import { REPORT_PUBLISHED_DETAIL_TYPE } from '../../src/domain/events';
-import { createPresigner, createS3Activities, type ChartObject } from '../../activities/s3';
+import { createPresigner, createS3Activities, type ChartObject } from '../../activities/reports';
 import { reportKey } from '../../src/domain/collection';
 import { ErrorType } from '../../src/domain/errors';
 import { REPORT_CSP } from '../../src/domain/lease-chart';

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLeaseCosts, workflowIdFor } from '../../src/infrastructure/client';
 import { createWorker, type LeaseCostsWorker } from '../../src/interfaces/worker-composition';
 import { dataConverterFor, EncryptionCodec, parseEncryptionKeys } from '../../src/infrastructure/codec';
-import { buildCodecServer } from '../../src/interfaces/codec-server';
+import { buildCodecServer } from '../../src/interfaces/codec-endpoint';
 import { listenOnLoopback } from '../../support/fakes/listen';
 import { rawHistoryText } from '../helpers/history';
 import { httpRequest } from '../helpers/http';

@@ -8,7 +8,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createPresigner, createS3Activities, type ChartObject } from '../../activities/s3';
+import { createPresigner, createS3Activities, type ChartObject } from '../../activities/reports';
 import { addDays } from '../../src/domain/billing-window';
 import { CHART_TOP_SERVICES } from '../../src/domain/lease-chart';
 import type { LeaseSummary } from '../../src/domain/lease-summary';

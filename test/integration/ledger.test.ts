@@ -7,7 +7,7 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { startEmbeddedLedger } from '../../support/ledger-server';
 import { ErrorType } from '../../src/domain/errors';
-import { migrateLedger, openLedger, queryCosts, type LedgerDb } from '../../src/infrastructure/ledger';
+import { migrateLedger, openLedger, queryCosts, type LedgerDb } from '../../src/infrastructure/ledger-db';
 import { dailyRows, ledgerFixture, newLease, summaryOf } from '../helpers/ledger';
 import { startRealPostgres } from '../helpers/postgres';
 import { waitFor } from '../helpers/wait';

@@ -8,8 +8,8 @@ import { startTemporalDevServer, type DevServer } from '../../support/dev-server
 import { freePort } from '../../support/ports';
 import type { LeaseStatus } from '../../src/domain/schemas';
 import { setUpNamespace } from '../../src/infrastructure/namespace-setup';
-import { RECONCILE_SCHEDULE_ID } from '../../src/infrastructure/schedule';
-import { buildWebhookServer, LIVENESS_PATH, runWebhook, WEBHOOK_PATH, type RunningWebhook } from '../../src/interfaces/webhook';
+import { RECONCILE_SCHEDULE_ID } from '../../src/infrastructure/schedule-install';
+import { buildWebhookServer, LIVENESS_PATH, runWebhook, WEBHOOK_PATH, type RunningWebhook } from '../../src/interfaces/webhook-server';
 import { ISB_TERMINATION_REASONS, leaseTerminatedEvent } from '../../support/events';
 import { memoryLogger, silentLogger } from '../helpers/logs';
 import { httpRequest } from '../helpers/http';
