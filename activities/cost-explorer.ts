@@ -13,12 +13,7 @@ import { addDays, RESOURCE_LEVEL_DAYS, utcDay } from '../src/domain/billing-wind
 import { ErrorType } from '../src/domain/errors';
 import type { CostRow, DateRange } from '../src/domain/schemas';
 import { activityTelemetry, type CostExplorerApi } from '../src/infrastructure/telemetry';
-
-/** Where staged pages go: S3 for the worker, memory for the `report` command. */
-export interface StagingStore {
-  putPart(key: string, rows: CostRow[]): Promise<void>;
-  getPart(key: string): Promise<CostRow[]>;
-}
+import type { StagingStore } from './staging-store';
 
 export interface CostExplorerDeps {
   /** A client whose credentials come from assuming the cost-reading role (refreshed by the SDK). */

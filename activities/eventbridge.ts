@@ -5,8 +5,7 @@ import {
   type LeaseCostsReportPublishedDetail,
 } from '../src/domain/events';
 import { parseAmount, toReportNumber } from '../src/domain/money';
-import type { DateRange, LeaseAttribution, TerminationReason } from '../src/domain/schemas';
-import type { ReportSummary } from './reports';
+import type { DateRange, LeaseAttribution, TerminationReason, WrittenReport } from '../src/domain/schemas';
 
 export interface EventBridgeDeps {
   eventBridge: EventBridgeClient;
@@ -35,7 +34,7 @@ export interface PublishInput {
   accountId: string;
   version: number;
   billingWindow: DateRange;
-  report: ReportSummary;
+  report: WrittenReport;
   /** The HTML report beside the CSV. */
   chartKey: string;
   resourceLevel: LeaseCostsReportPublishedDetail['resourceLevel'];

@@ -9,12 +9,12 @@ import { neutraliseCell } from '../src/domain/csv';
 import { ErrorType } from '../src/domain/errors';
 import { addAmounts, formatAmount, normaliseAmount, sumAmounts } from '../src/domain/money';
 import { queryMonthLeaseCosts, type LedgerDb } from '../src/infrastructure/ledger-db';
-import type { StagingStore } from './cost-explorer';
 import { putEvents, type EventBridgeDeps } from './eventbridge';
-import { putVerifiedObject, type S3Deps } from './reports';
+import { putVerifiedObject, type ReportBucket } from './s3-objects';
+import type { StagingStore } from './staging-store';
 
 export interface GroupReportDeps {
-  s3: S3Deps;
+  s3: ReportBucket;
   staging: StagingStore;
   db: LedgerDb | undefined;
   eventBridge: Pick<EventBridgeDeps, 'eventBridge' | 'busName'>;

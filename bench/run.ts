@@ -26,7 +26,7 @@ import { mostWithinOneSecond, startFakeCostExplorer } from '../support/fakes/cos
 import { startFakeIsbApi } from '../support/fakes/isb-api';
 import { sampleLeaseTerminatedEvent } from '../support/fakes/sample-data';
 import type { LeaseCostsResult } from '../workflows';
-import { createStagingStore } from '../activities/reports';
+import { createStagingStore } from '../activities/staging-store';
 import { reportRowsOf, stagedPartsOf, stagingPrefix, type CollectionProgress, type CollectionResult, type CollectionStep } from '../src/domain/collection';
 import type { CostRow } from '../src/domain/schemas';
 import { clientConfig } from '../support/aws';
@@ -352,7 +352,7 @@ async function datasetSection(infra: Infra, opts: Options): Promise<DatasetRun[]
         dataset,
         window: result.billingWindow,
         costRecords: lease.items.length,
-        ours: { calls: ourCalls.length, byOperation, rowCount: result.rowCount, resourceLevel: result.resourceLevel, totalMatchesFake: result.totalCost === expected, seconds: round(seconds, 1) },
+        ours: { calls: ourCalls.length, byOperation, rowCount: result.rowCount, resourceLevel: result.resourceLevel, totalMatchesFake: result.total === expected, seconds: round(seconds, 1) },
         dailySeries,
         lambda: { ...lambda, callsFromLog: lambdaFromLog },
         ratio: round(lambdaFromLog / ourCalls.length, 2),

@@ -63,7 +63,7 @@ async function publishedReport(): Promise<{ csvUrl: string; reportUrl: string; u
   expect(published).toHaveLength(1);
   const { reportUrl } = published[0]!.detail;
   expect(published[0]!.detail.urlExpiresAt).toBe(urlExpiresAt);
-  return { csvUrl: csvUrl!, reportUrl: reportUrl!, urlExpiresAt: urlExpiresAt!, key: result.s3Key, chartKey: result.reports[0]!.chartKey! };
+  return { csvUrl: csvUrl!, reportUrl: reportUrl!, urlExpiresAt: urlExpiresAt!, key: result.key, chartKey: result.reports[0]!.chartKey! };
 }
 
 let report: Awaited<ReturnType<typeof publishedReport>>;

@@ -59,10 +59,10 @@ describe('the summary and the FOCUS file beside the CSV', () => {
     const usage = { accountId: ACCOUNT, start: window.start, end: window.end, recordType: 'Usage' as const };
     const total = stack.ce.expectedTotal(usage);
     const amortizedTotal = stack.ce.expectedTotal({ ...usage, metric: 'AmortizedCost' });
-    expect(result.totalCost).toBe(total);
+    expect(result.total).toBe(total);
     expect(amortizedTotal).not.toBe(total);
 
-    const csvRows = parse((await stack.getObject(result.s3Key)).body.toString('utf8'), { columns: true, record_delimiter: '\r\n' }) as Record<string, string>[];
+    const csvRows = parse((await stack.getObject(result.key)).body.toString('utf8'), { columns: true, record_delimiter: '\r\n' }) as Record<string, string>[];
     expect(sum(csvRows.map((r) => r.Cost!))).toBe(total);
 
     const summary = LeaseSummary.parse(JSON.parse((await stack.getObject(reportKey('reports/', uuid, 1, 'summary'))).body.toString('utf8')));

@@ -113,8 +113,8 @@ describe('webhook intake', () => {
 
     const handle = stack.client.workflow.getHandle(workflowIdFor(uuid));
     await handle.signal('collectNow');
-    const result = await handle.result() as { reportVersion: number };
-    expect(result.reportVersion).toBe(1);
+    const result = await handle.result() as { version: number };
+    expect(result.version).toBe(1);
     expect((await handle.describe()).status.name).toBe('COMPLETED');
 
     const afterCompletion = await post(event);

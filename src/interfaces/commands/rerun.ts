@@ -2,8 +2,7 @@ import type { Client } from '@temporalio/client';
 import { arrayFromPayloads } from '@temporalio/common';
 import { leaseStartOptions, workflowIdFor, WORKFLOW_TYPE } from '../../infrastructure/client';
 import type { Config } from '../../infrastructure/config';
-import type { LeaseCostsInput } from '../../domain/schemas';
-import type { LeaseCostsResult } from '../../../workflows/lease-costs';
+import { RecordedLeaseCostsResult, type LeaseCostsInput } from '../../domain/schemas';
 import { CliError } from '../cli-error';
 import { connect, describeLease, leaseStatus, print, statusJson, statusText } from '../lease-status';
 
@@ -36,8 +35,8 @@ export async function rerunCommand(config: Config, uuid: string, opts: { padding
     // The lease as the last run looked it up: the ISB deletes ended leases after its leases.ttl.
     let knownLease = previous.knownLease;
     if (description.status.name === 'COMPLETED') {
-      const result = await client.workflow.getHandle(workflowIdFor(uuid)).result() as LeaseCostsResult;
-      nextVersion = result.reportVersion + 1;
+      const result = RecordedLeaseCostsResult.parse(await client.workflow.getHandle(workflowIdFor(uuid)).result());
+      nextVersion = result.version + 1;
       previousReports = result.reports;
       // The result stays small (no lease in it): the status query, a replay, has the lease it looked up.
       const { status } = await leaseStatus(client, uuid);
