@@ -41,7 +41,7 @@ export default tseslint.config(
       // A dynamic import with a literal path is bundled like a static one.
       'no-restricted-syntax': ['error', {
         selector: "ImportExpression[source.value=/^(\\.\\.\\/)+(support|test)(\\/|$)/]",
-        message: 'Shipped code imports nothing from support/ or test/, dynamically neither (see supportCommands in src/interfaces/cli.ts).',
+        message: 'Shipped code imports nothing from support/ or test/, dynamically neither (see src/interfaces/support-commands.ts).',
       }],
     },
   },

@@ -14,12 +14,7 @@ import { DEFAULT_COST_SCOPE, RECORD_TYPES_OF, type CostScope } from '../src/doma
 import { ErrorType } from '../src/domain/errors';
 import type { CostRow, DateRange } from '../src/domain/schemas';
 import { activityTelemetry, type CostExplorerApi } from '../src/infrastructure/telemetry';
-
-/** Where staged pages go: S3 for the worker, memory for the `report` command. */
-export interface StagingStore {
-  putPart(key: string, rows: CostRow[]): Promise<void>;
-  getPart(key: string): Promise<CostRow[]>;
-}
+import type { StagingStore } from './staging-store';
 
 export interface CostExplorerDeps {
   /** A client whose credentials come from assuming the cost-reading role (refreshed by the SDK). */

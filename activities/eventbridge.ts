@@ -6,8 +6,7 @@ import {
 } from '../src/domain/events';
 import { DEFAULT_COST_SCOPE } from '../src/domain/cost-scope';
 import { parseAmount, toReportNumber } from '../src/domain/money';
-import type { DateRange, LeaseAttribution, TerminationReason } from '../src/domain/schemas';
-import type { ReportSummary } from './s3';
+import type { DateRange, LeaseAttribution, TerminationReason, WrittenReport } from '../src/domain/schemas';
 
 export interface EventBridgeDeps {
   eventBridge: EventBridgeClient;
@@ -36,7 +35,7 @@ export interface PublishInput {
   accountId: string;
   version: number;
   billingWindow: DateRange;
-  report: ReportSummary;
+  report: WrittenReport;
   /** The HTML report beside the CSV. */
   chartKey: string;
   resourceLevel: LeaseCostsReportPublishedDetail['resourceLevel'];

@@ -1,15 +1,15 @@
 import { createCostExplorerActivities, type CostExplorerDeps } from './cost-explorer';
 import { createEventBridgeActivities, type EventBridgeDeps } from './eventbridge';
-import { createGroupReportActivities } from './group-report';
+import { createGroupReportActivities } from './group-report-activities';
 import { createIsbActivities, type IsbDeps } from './isb';
-import { createLedgerActivities, type LedgerDeps } from './ledger';
-import { createS3Activities, type S3Deps } from './s3';
+import { createLedgerActivities, type LedgerDeps } from './ledger-activities';
+import { createReportActivities, type ReportDeps } from './reports';
 import { createTemporalActivities, type TemporalDeps } from './temporal';
 
 export interface ActivityDeps {
   isb: IsbDeps;
   costExplorer: CostExplorerDeps;
-  s3: S3Deps;
+  reports: ReportDeps;
   eventBridge: EventBridgeDeps;
   temporal: TemporalDeps;
   ledger: LedgerDeps;
@@ -20,11 +20,11 @@ export function createActivities(deps: ActivityDeps) {
   return {
     ...createIsbActivities(deps.isb),
     ...createCostExplorerActivities(deps.costExplorer),
-    ...createS3Activities(deps.s3),
+    ...createReportActivities(deps.reports),
     ...createEventBridgeActivities(deps.eventBridge),
     ...createTemporalActivities(deps.temporal),
     ...createLedgerActivities(deps.ledger),
-    ...createGroupReportActivities({ s3: deps.s3, staging: deps.costExplorer.staging, db: deps.ledger.db, eventBridge: deps.eventBridge }),
+    ...createGroupReportActivities({ s3: deps.reports, staging: deps.costExplorer.staging, db: deps.ledger.db, eventBridge: deps.eventBridge }),
   };
 }
 export type Activities = ReturnType<typeof createActivities>;

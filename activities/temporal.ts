@@ -1,7 +1,7 @@
 import { heartbeat } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
 import type { EndedLease } from '../src/domain/schemas';
-import { startFromLease, type IntakeConfig } from '../src/infrastructure/intake';
+import { startFromLease, type IntakeConfig } from '../src/infrastructure/lease-run-start';
 
 export interface TemporalDeps {
   client: Client;

@@ -7,8 +7,9 @@ import { readFileSync } from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { S3Client } from '@aws-sdk/client-s3';
 import { MockActivityEnvironment } from '@temporalio/testing';
-import { createS3Activities, type ReportSummary } from '../activities/s3';
+import { createReportActivities } from '../activities/reports';
 import type { CollectionResult } from '../src/domain/collection';
+import type { WrittenReport } from '../src/domain/schemas';
 import { clientConfig } from '../support/aws';
 
 const [collectionFile] = process.argv.slice(2);
@@ -19,7 +20,7 @@ if (!collectionFile || !endpoint || !bucket || !leaseUuid) throw new Error('usag
 const collection = JSON.parse(readFileSync(collectionFile, 'utf8')) as CollectionResult;
 
 const s3 = new S3Client(clientConfig(endpoint));
-const { writeReport } = createS3Activities({ s3, bucket, keyPrefix: 'reports/', urlExpiryDays: 7 });
+const { writeReport } = createReportActivities({ s3, bucket, keyPrefix: 'reports/' });
 const env = new MockActivityEnvironment({ activityType: 'writeReport', heartbeatTimeoutMs: 30_000 });
 const heartbeats: number[] = [];
 env.on('heartbeat', () => heartbeats.push(performance.now()));
@@ -28,7 +29,7 @@ const loop = monitorEventLoopDelay({ resolution: 10 });
 const idleKiB = process.resourceUsage().maxRSS;
 loop.enable();
 const t0 = performance.now();
-const summary: ReportSummary = await env.run(writeReport, {
+const summary: WrittenReport = await env.run(writeReport, {
   leaseUuid, version: 1, collection, accountId: '123456789012', billingWindow: collection.segments[0]!.range,
 });
 const wallMs = performance.now() - t0;

@@ -14,7 +14,7 @@ import { startFakeIsbApi } from './fakes/isb-api';
 import { SAMPLE_TERMINATION_REASONS, sampleCosts, sampleLeaseTerminatedEvent } from './fakes/sample-data';
 import { addDays, computeBillingWindow, utcDay } from '../src/domain/billing-window';
 import { connectClient, workflowIdFor } from '../src/infrastructure/client';
-import { installReconcileSchedule, RECONCILE_SCHEDULE_ID } from '../src/infrastructure/schedule';
+import { installReconcileSchedule, RECONCILE_SCHEDULE_ID } from '../src/infrastructure/schedule-install';
 import { EVENT_DETAIL_TYPE, EVENT_SOURCE, REPORT_PUBLISHED_DETAIL_TYPE } from '../src/domain/events';
 import { describeTerminationReason } from '../src/domain/termination-reason';
 import { startEmbeddedLedger } from './ledger-server';
@@ -26,7 +26,7 @@ import { untilSignal } from '../src/interfaces/signals';
 import { freePort } from './ports';
 import { loadConfig } from '../src/infrastructure/config';
 import { CliError } from '../src/interfaces/cli-error';
-import { leaseStatus } from '../src/interfaces/commands/operate';
+import { leaseStatus } from '../src/interfaces/lease-status';
 
 const DAY = 24 * 3600_000;
 // Cost report groups as an ISB 1.1+ lease carries them (one lease has none: the "(no group)" row).

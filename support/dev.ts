@@ -2,17 +2,17 @@ import { NativeConnection } from '@temporalio/worker';
 import { join } from 'node:path';
 import { loadConfig, type Config, type Role } from '../src/infrastructure/config';
 import { startEmbeddedLedger } from './ledger-server';
-import { runCodecServer } from '../src/interfaces/codec-server';
+import { runCodecServer } from '../src/interfaces/codec-endpoint';
 import { startTemporalDevServer, type DevServer } from './dev-server';
 import { temporalConnectionOptions } from '../src/infrastructure/temporal-connection';
 import { installRuntime } from '../src/infrastructure/telemetry';
 import { createLogger, type Logger } from '../src/infrastructure/logging';
 import { repoRoot } from './tools';
-import { runWebhook } from '../src/interfaces/webhook';
+import { runWebhook } from '../src/interfaces/webhook-server';
 import { createWorker } from '../src/interfaces/worker-composition';
 import { connectClient } from '../src/infrastructure/client';
-import { installReconcileSchedule } from '../src/infrastructure/schedule';
-import { redactDatabaseUrl } from '../src/infrastructure/ledger';
+import { installReconcileSchedule } from '../src/infrastructure/schedule-install';
+import { redactDatabaseUrl } from '../src/infrastructure/ledger-db';
 import { untilSignal } from '../src/interfaces/signals';
 
 export interface DevStackOptions {

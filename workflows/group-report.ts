@@ -1,6 +1,6 @@
 import { proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import type { GroupReport } from '../activities/group-report';
+import type { GroupReport } from '../activities/group-report-activities';
 import { addDays, utcDay } from '../src/domain/billing-window';
 import { groupReportKeys, monthRange, previousMonth } from '../src/domain/report-month';
 import { costExplorerPage, groupReportWrite, isbScan, publish } from './activity-options';

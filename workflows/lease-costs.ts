@@ -7,7 +7,7 @@ import { computeBillingWindow, settleUntil, splitByResourceHorizon, utcDay } fro
 import { sharedDaysOf } from '../src/domain/shared-days';
 import { DEFAULT_PADDING_HOURS, DEFAULT_RERUN_WINDOW_DAYS } from '../src/domain/defaults';
 import { ErrorType } from '../src/domain/errors';
-import type { DateRange, LeaseAttribution, LeaseCostsInput, LeasePhase, LeaseStatus, ReportRecord, RerunRequest } from '../src/domain/schemas';
+import type { DateRange, LeaseAttribution, LeaseCostsInput, LeaseCostsResult, LeasePhase, LeaseStatus, ReportRecord, RerunRequest } from '../src/domain/schemas';
 import { describeTerminationReason } from '../src/domain/termination-reason';
 import { AwsAccountIdKey, LeasePhaseKey, LeaseTotalCostKey, LeaseUuidKey } from '../src/domain/search-attributes';
 import { chartWrite, failureAlert, isbLookup, isbScan, ledgerWrite, publish, reportWrite } from './activity-options';
@@ -20,17 +20,7 @@ export const statusQuery = defineQuery<LeaseStatus>('status');
 
 const REPORTS_KEPT_IN_STATUS = 10;
 
-export interface LeaseCostsResult {
-  reportVersion: number;
-  s3Key: string;
-  checksumSha256: string;
-  totalCost: string;
-  rowCount: number;
-  resourceLevel: string;
-  billingWindow: DateRange;
-  /** The most recent reports, so a later run started by `lease-costs rerun` can keep showing them. */
-  reports: ReportRecord[];
-}
+export type { LeaseCostsResult };
 
 // One proxy per activity kind, with the options preset for its kind of work.
 const { lookupLease } = proxyActivities<Activities>(isbLookup);
@@ -229,10 +219,8 @@ async function produceReport(
   status.reports = [...status.reports, record].slice(-REPORTS_KEPT_IN_STATUS);
   // A Double is what visibility can sort and filter on; the exact total stays in status and the event.
   setPhase('published', Number(report.total));
-  return {
-    reportVersion: version, s3Key: report.key, checksumSha256: report.checksumSha256, totalCost: report.total,
-    rowCount: report.rowCount, resourceLevel: collection.resourceLevel, billingWindow: window,
-  };
+  const { key, checksumSha256, total, rowCount, resourceLevel, billingWindow } = record;
+  return { version, key, checksumSha256, total, rowCount, resourceLevel, billingWindow };
 }
 
 /** The failure that names what went wrong, under the activity and child-workflow wrappers. */

@@ -75,7 +75,7 @@ export async function datasetSection(infra: Infra, opts: Options): Promise<Datas
         dataset,
         window: result.billingWindow,
         costRecords: lease.items.length,
-        ours: { calls: ourCalls.length, byOperation, rowCount: result.rowCount, resourceLevel: result.resourceLevel, totalMatchesFake: result.totalCost === expected, seconds: round(seconds, 1) },
+        ours: { calls: ourCalls.length, byOperation, rowCount: result.rowCount, resourceLevel: result.resourceLevel, totalMatchesFake: result.total === expected, seconds: round(seconds, 1) },
         dailySeries,
         lambda: { ...lambda, callsFromLog: lambdaFromLog },
         ratio: round(lambdaFromLog / ourCalls.length, 2),

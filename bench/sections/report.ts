@@ -4,7 +4,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { createStagingStore } from '../../activities/s3';
+import { createStagingStore } from '../../activities/staging-store';
 import { stagedPartsOf, stagingPrefix, type CollectionResult } from '../../src/domain/collection';
 import type { CostRow } from '../../src/domain/schemas';
 import { clientConfig } from '../../support/aws';

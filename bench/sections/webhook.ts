@@ -5,7 +5,7 @@ import http from 'node:http';
 import { join } from 'node:path';
 import { inputFromEvent, leaseStartOptions, WORKFLOW_TYPE } from '../../src/infrastructure/client';
 import type { LeaseCostsInput } from '../../src/domain/schemas';
-import { WEBHOOK_PATH } from '../../src/interfaces/webhook';
+import { WEBHOOK_PATH } from '../../src/interfaces/webhook-server';
 import { sampleLeaseTerminatedEvent } from '../../support/fakes/sample-data';
 import { freePort } from '../../support/ports';
 import { repoRoot, spawnManaged } from '../../support/tools';

@@ -13,7 +13,7 @@ import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import { EVENT_SOURCE, FAILURE_DETAIL_TYPE } from '../../src/domain/events';
 import { WORKFLOW_TYPE } from '../../src/infrastructure/client';
-import { LIVENESS_PATH } from '../../src/interfaces/webhook';
+import { LIVENESS_PATH } from '../../src/interfaces/webhook-server';
 
 export const METRIC_NAMESPACE = 'LeaseCosts';
 /**

@@ -5,7 +5,7 @@ import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { ISB_EVENT_SOURCE_PREFIX, LEASE_TERMINATED_DETAIL_TYPE, LEGACY_ISB_EVENT_SOURCE } from '../../src/domain/schemas';
-import { WEBHOOK_PATH } from '../../src/interfaces/webhook';
+import { WEBHOOK_PATH } from '../../src/interfaces/webhook-server';
 import { acknowledge } from '../nag';
 
 /** `api-destination`: EventBridge posts to the public webhook. `sqs`: a queue that `lease-costs intake` long-polls. */

@@ -5,7 +5,7 @@ import { formatAmount, sumAmounts } from './money';
 import { AccountId, DateRange, DecimalString, IsoDate, IsoDateTime, LeaseAttribution, LeaseUuid } from './schemas';
 
 // The cost ledger: every published report, queryable across leases. Pure rules only; the
-// PostgreSQL side is activities/ledger.ts (writes) and src/infrastructure/ledger.ts (schema, reads).
+// PostgreSQL side is activities/ledger-activities.ts (writes) and src/infrastructure/ledger-db.ts (schema, reads).
 
 /** The ISB compares e-mails case-insensitively (activities/isb.ts): the ledger keeps one form. */
 export const UserEmail = z.string().trim().toLowerCase().pipe(z.email());
@@ -61,14 +61,12 @@ export const CostsLine = z.object({
 export type CostsLine = z.infer<typeof CostsLine>;
 
 /**
- * The summary's daily rows, checked against the report they claim to describe. Every grouping of
- * the ledger is a SUM over these rows, so they must add up to the CSV's total to the last digit and
- * lie inside the billing window; anything else is bad data, which no retry fixes.
+ * The daily rows of the entry's summary (the summary reader has checked it is that lease's version),
+ * checked against the report. Every grouping of the ledger is a SUM over these rows, so they must
+ * add up to the CSV's total to the last digit and lie inside the billing window; anything else is
+ * bad data, which no retry fixes.
  */
 export function ledgerRowsOf(entry: LedgerEntry, summary: LeaseSummary): { total: string; daily: LeaseSummary['daily']; costScope: CostScope } {
-  if (summary.leaseUuid.toLowerCase() !== entry.leaseUuid || summary.version !== entry.version) {
-    throw new Error(`summary is for ${summary.leaseUuid} v${summary.version}, not ${entry.leaseUuid} v${entry.version}`);
-  }
   const { start, end } = entry.billingWindow;
   const outside = summary.daily.find((d) => d.date < start || d.date >= end);
   if (outside) throw new Error(`summary has a cost on ${outside.date}, outside the billing window ${start} to ${end} (exclusive)`);

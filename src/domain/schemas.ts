@@ -184,6 +184,11 @@ export type CostRow = z.infer<typeof CostRow>;
 export const DateRange = z.object({ start: IsoDate, end: IsoDate }); // end exclusive
 export type DateRange = z.infer<typeof DateRange>;
 
+/**
+ * A lease's published report: the one report shape. writeReport's result, the run's status and its
+ * result are views of it, so a field has one name from the activity to the CLI. The names are the
+ * ones recorded histories hold.
+ */
 export const ReportRecord = z.object({
   version: z.number().int().min(1),
   /** Absent in records made before the bucket was recorded. */
@@ -204,6 +209,35 @@ export const ReportRecord = z.object({
   costScope: CostScope.optional(),
 });
 export type ReportRecord = z.infer<typeof ReportRecord>;
+
+/** What writeReport returns: the CSV as stored, with its size and the summary (and FOCUS file) beside it. */
+export const WrittenReport = ReportRecord.pick({ key: true, checksumSha256: true, rowCount: true, total: true, focusKey: true, costScope: true }).extend({
+  bucket: z.string(),
+  bytes: z.number().int(),
+  /** The report's LeaseSummary (JSON), beside the CSV. */
+  summaryKey: z.string(),
+});
+export type WrittenReport = z.infer<typeof WrittenReport>;
+
+/** What a lease run returns: its report, and the most recent ones, so a later run started by `rerun` keeps showing them. */
+export const LeaseCostsResult = ReportRecord.pick({
+  version: true, key: true, checksumSha256: true, total: true, rowCount: true, resourceLevel: true, billingWindow: true,
+}).extend({ reports: z.array(ReportRecord) });
+export type LeaseCostsResult = z.infer<typeof LeaseCostsResult>;
+
+/** The names a run's result has where it completed on a release before the names were shared. */
+const RESULT_NAMES_BEFORE = { reportVersion: 'version', s3Key: 'key', totalCost: 'total' } as const;
+
+/** A completed run's result, whichever release returned it. */
+export const RecordedLeaseCostsResult = z.preprocess((value) => {
+  if (typeof value !== 'object' || value === null) return value;
+  const named: Record<string, unknown> = { ...value };
+  for (const [before, now] of Object.entries(RESULT_NAMES_BEFORE)) {
+    if (before in named && !(now in named)) named[now] = named[before];
+    delete named[before];
+  }
+  return named;
+}, LeaseCostsResult);
 
 /** The other lease of the same account whose billing window shares days with this one's. */
 export const SharedDays = z.object({

@@ -2,7 +2,7 @@ import type { Client } from '@temporalio/client';
 import proto from '@temporalio/proto';
 import { SEARCH_ATTRIBUTES } from '../domain/search-attributes';
 import type { Config } from './config';
-import { installReconcileSchedule } from './schedule';
+import { installReconcileSchedule } from './schedule-install';
 
 // CommonJS package: Node's ESM loader cannot see its named exports.
 const { IndexedValueType } = proto.temporal.api.enums.v1;

@@ -1,5 +1,5 @@
 import { ENCRYPTED_ENCODING, PayloadKeyError } from '../infrastructure/codec';
-import { LedgerUnavailable } from '../infrastructure/ledger';
+import { LedgerUnavailable } from '../infrastructure/ledger-db';
 
 // The README's exit codes; 1 is any other failure.
 export const EXIT_BAD_CONFIG = 2;

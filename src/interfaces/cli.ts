@@ -74,29 +74,6 @@ export type ConfiguredCommand = keyof typeof COMMAND_ROLES;
 
 const configFor = (command: ConfiguredCommand) => loadConfig(process.env, [...COMMAND_ROLES[command]]);
 
-/** What `support/cli.ts` provides: the commands that run the support tree, not the shipped one. */
-export interface SupportCommands {
-  dev(opts: { port: number; uiPort: number; dbFile?: string; ledgerDir?: string }): Promise<void>;
-  demo(opts: { port: number; uiPort: number; exit?: boolean; keepRunning?: boolean }): Promise<void>;
-}
-
-/**
- * `dev` and `demo` run the Temporal dev server, the stand-ins for AWS and the ISB API and the
- * embedded ledger: support/, with the dev dependencies. The path is computed, so the production
- * build neither bundles support/ nor needs it; there, these two commands say what they need.
- */
-async function supportCommands(command: keyof SupportCommands): Promise<SupportCommands> {
-  const entry = new URL('../../support/cli.ts', import.meta.url);
-  const needs = `\`lease-costs ${command}\` runs from a checkout with its dev dependencies (git clone, then npm ci); this build ships without them`;
-  if (!import.meta.url.endsWith('.ts') || !existsSync(entry)) throw new CliError(needs, EXIT_BAD_CONFIG);
-  try {
-    return ((await import(entry.href)) as { supportCommands: SupportCommands }).supportCommands;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND') throw new CliError(`${needs}: ${(err as Error).message}`, EXIT_BAD_CONFIG);
-    throw err;
-  }
-}
-
 export function buildCli(): Command {
   const program = new Command('lease-costs')
     .description('Durable, exact per-lease AWS cost reports for Innovation Sandbox on AWS')
@@ -115,12 +92,12 @@ export function buildCli(): Command {
   });
 
   program.command('webhook').description('run the webhook server only').action(async () => {
-    const { webhookCommand } = await import('./webhook');
+    const { webhookCommand } = await import('./commands/webhook');
     await webhookCommand(configFor('webhook'));
   });
 
   program.command('codec-server').description('the payload codec endpoint for Temporal UI (needs PAYLOAD_ENCRYPTION_KEYS)').action(async () => {
-    const { codecServerCommand } = await import('./codec-server');
+    const { codecServerCommand } = await import('./commands/codec-server');
     await codecServerCommand(configFor('codec-server'));
   });
 
@@ -128,7 +105,7 @@ export function buildCli(): Command {
     .option('--json', 'machine-readable output')
     .description('phase, settle-until time, pages fetched, last report')
     .action(async (uuid: string, opts: { json?: boolean }) => {
-      const { statusCommand } = await import('./commands/operate');
+      const { statusCommand } = await import('./commands/status');
       await statusCommand(configFor('status'), uuid, opts);
     });
 
@@ -139,7 +116,7 @@ export function buildCli(): Command {
     .option('--json', 'machine-readable output')
     .description('a new report version for that lease, whether its workflow is open or closed')
     .action(async (uuid: string, opts: { paddingHours?: number; terminatedAt?: string; json?: boolean; wait?: boolean }) => {
-      const { rerunCommand } = await import('./commands/operate');
+      const { rerunCommand } = await import('./commands/rerun');
       await rerunCommand(configFor('rerun'), uuid, opts);
     });
 
@@ -147,7 +124,7 @@ export function buildCli(): Command {
     .option('--json', 'machine-readable output')
     .description('skip the rest of the settle delay')
     .action(async (uuid: string, opts: { json?: boolean }) => {
-      const { collectNowCommand } = await import('./commands/operate');
+      const { collectNowCommand } = await import('./commands/collect-now');
       await collectNowCommand(configFor('collect-now'), uuid, opts);
     });
 
@@ -218,7 +195,7 @@ export function buildCli(): Command {
       return v;
     })
     .action(async (opts: { queueUrl: string }) => {
-      const { intakeCommand } = await import('./intake');
+      const { intakeCommand } = await import('./commands/intake');
       await intakeCommand(configFor('intake'), opts.queueUrl);
     });
 
@@ -231,7 +208,8 @@ export function buildCli(): Command {
     .option('--db-file <path>', 'SQLite file of the dev server (default .data/temporal.sqlite)')
     .option('--ledger-dir <path>', 'PGlite directory of the embedded ledger, used when DATABASE_URL is unset (default .data/ledger)')
     .action(async (opts: { port: number; uiPort: number; dbFile?: string; ledgerDir?: string }) => {
-      await (await supportCommands('dev')).dev(opts);
+      const { devCommand } = await import('./commands/dev');
+      await devCommand(opts);
     });
 
   program.command('demo').description('dev against local stand-ins for AWS and the ISB API, with sample leases')
@@ -240,7 +218,8 @@ export function buildCli(): Command {
     .option('--exit', 'exit after printing the reports (default when stdin is not a terminal)')
     .option('--keep-running', 'keep running after the reports even when stdin is not a terminal, until SIGINT/SIGTERM')
     .action(async (opts: { port: number; uiPort: number; exit?: boolean; keepRunning?: boolean }) => {
-      await (await supportCommands('demo')).demo(opts);
+      const { demoCommand } = await import('./commands/demo');
+      await demoCommand(opts);
     });
 
   return program;

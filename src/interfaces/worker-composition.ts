@@ -4,15 +4,16 @@ import { Client } from '@temporalio/client';
 import { NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../../activities';
 import { activityInterceptor } from '../../activities/interceptor';
-import { createStagingStore, createPresigner } from '../../activities/s3';
+import { createPresigner } from '../../activities/s3-objects';
+import { createStagingStore } from '../../activities/staging-store';
 import { pacedCallSlots } from '../infrastructure/call-pacer';
 import { costExplorerClient, eventBridgeClient, jwtSecretLoader, s3Client } from '../infrastructure/aws';
 import { failureContext } from '../infrastructure/failure-context';
 import { dataConverterFor } from '../infrastructure/codec';
 import type { Config } from '../infrastructure/config';
 import { costExplorerQueueOf } from '../domain/task-queues';
-import { LedgerUnavailable, migrateLedger, openLedger, type LedgerDb } from '../infrastructure/ledger';
-import { reportLinkPresignerFor } from '../infrastructure/report-links';
+import { LedgerUnavailable, migrateLedger, openLedger, type LedgerDb } from '../infrastructure/ledger-db';
+import { reportLinkPresignerFor } from '../infrastructure/report-link-signing';
 import { createSummaryReader } from '../infrastructure/summary-reader';
 import { temporalConnectionOptions } from '../infrastructure/temporal-connection';
 
@@ -22,10 +23,7 @@ import { temporalConnectionOptions } from '../infrastructure/temporal-connection
  */
 export function productionActivityDeps(config: Config, acquireCallSlot: () => Promise<void>, client: Client, ledger: LedgerDb | undefined): ActivityDeps {
   const s3 = s3Client();
-  const s3Deps = {
-    s3, bucket: config.S3_BUCKET_NAME!, keyPrefix: config.S3_KEY_PREFIX, urlExpiryDays: config.PRESIGNED_URL_EXPIRY_DAYS,
-    focus: config.REPORT_FOCUS,
-  };
+  const reports = { s3, bucket: config.S3_BUCKET_NAME!, keyPrefix: config.S3_KEY_PREFIX, focus: config.REPORT_FOCUS };
   return {
     isb: { baseUrl: config.ISB_API_BASE_URL!, loadSecret: jwtSecretLoader(config), userEmail: config.ISB_JWT_USER_EMAIL },
     costExplorer: {
@@ -36,10 +34,10 @@ export function productionActivityDeps(config: Config, acquireCallSlot: () => Pr
       acquireCallSlot,
       costScope: config.COST_SCOPE,
     },
-    s3: s3Deps,
+    reports,
     eventBridge: {
       eventBridge: eventBridgeClient(), busName: config.EVENT_BUS_NAME!,
-      presign: reportLinkPresignerFor(config) ?? createPresigner(s3Deps), ...failureContext(config, client),
+      presign: reportLinkPresignerFor(config) ?? createPresigner({ ...reports, urlExpiryDays: config.PRESIGNED_URL_EXPIRY_DAYS }), ...failureContext(config, client),
     },
     temporal: { client, config },
     ledger: { db: ledger, readSummary: createSummaryReader(s3, config.S3_BUCKET_NAME!, config.S3_KEY_PREFIX) },

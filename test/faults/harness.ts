@@ -132,16 +132,16 @@ export async function assertBatchOutcome(stack: Stack, leases: FaultLease[], res
     const expected = stack.ce.expectedTotal({ accountId: lease.accountId, ...lease.window, recordType: 'Usage' });
     expect(Number(expected), 'test data gives every lease a non-zero total').toBeGreaterThan(0);
     expect(result.billingWindow, `window of ${lease.uuid}`).toEqual(lease.window);
-    expect(result.totalCost, `total of ${lease.uuid}`).toBe(expected);
+    expect(result.total, `total of ${lease.uuid}`).toBe(expected);
 
     const latest = versions[versions.length - 1]!;
-    expect(result.reportVersion).toBe(latest);
-    const object = await stack.getObject(result.s3Key);
-    expect(object.checksumSha256, `stored checksum of ${result.s3Key}`).toBe(createHash('sha256').update(object.body).digest('base64'));
+    expect(result.version).toBe(latest);
+    const object = await stack.getObject(result.key);
+    expect(object.checksumSha256, `stored checksum of ${result.key}`).toBe(createHash('sha256').update(object.body).digest('base64'));
     expect(object.checksumSha256).toBe(result.checksumSha256);
     const [header, ...rows] = parse(object.body.toString('utf8'), { record_delimiter: '\r\n' }) as string[][];
     expect(header).toEqual(['Resource Name', 'Service', 'Region', 'Cost']);
-    expect(rows.reduce((sum, r) => sum.plus(r[3]!), new Decimal(0)).toFixed(), `CSV sum of ${result.s3Key}`).toBe(expected);
+    expect(rows.reduce((sum, r) => sum.plus(r[3]!), new Decimal(0)).toFixed(), `CSV sum of ${result.key}`).toBe(expected);
 
     const keys: string[] = [];
     let token: string | undefined;

@@ -84,7 +84,7 @@ describe('S3 outage', () => {
       // Let the hung upload through: it lands late, with the same bytes, so the report is unchanged.
       hang.release();
       await waitFor(async () => (puts()[0]!.status === 200 ? true : undefined), 10_000, 'the late upload to land');
-      const object = await stack.getObject(result!.s3Key);
+      const object = await stack.getObject(result!.key);
       expect(createHash('sha256').update(object.body).digest('base64')).toBe(result!.checksumSha256);
     } finally {
       proxy.clearRules();

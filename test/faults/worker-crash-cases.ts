@@ -104,7 +104,7 @@ export function workerCrashCases(only: WorkerCrashCase): void {
       await assertBatchOutcome(stack, leases, results);
 
       for (const [i, lease] of leases.entries()) {
-        const puts = proxy.log.filter((e) => isReportPut(e) && e.key === results[i]!.s3Key);
+        const puts = proxy.log.filter((e) => isReportPut(e) && e.key === results[i]!.key);
         expect(puts.map((p) => p.outcome), `uploads of ${lease.uuid}`).toEqual(['aborted', 'forwarded']);
         expect(puts[1]!.status).toBe(200);
       }

@@ -4,8 +4,8 @@ import { reportKey } from '../../src/domain/collection';
 import type { DailyCost, LeaseSummary } from '../../src/domain/lease-summary';
 import type { LedgerEntry } from '../../src/domain/ledger';
 import { formatAmount, sumAmounts } from '../../src/domain/money';
-import { createLedgerActivities } from '../../activities/ledger';
-import type { LedgerDb } from '../../src/infrastructure/ledger';
+import { createLedgerActivities } from '../../activities/ledger-activities';
+import type { LedgerDb } from '../../src/infrastructure/ledger-db';
 import { createSummaryReader } from '../../src/infrastructure/summary-reader';
 import { clientConfig, createBucket } from '../../support/aws';
 

@@ -6,8 +6,8 @@ import { COST_READER_ROLE_NAME, WORKER_ROLE_NAME } from '../../infra/names';
 import { EVENT_SOURCE, FAILURE_DETAIL_TYPE } from '../../src/domain/events';
 import { STAGING_OBJECT_TAG } from '../../src/domain/storage';
 import { WORKFLOW_TYPE } from '../../src/infrastructure/client';
-import { REPORT_LINK_PATH } from '../../src/infrastructure/report-links';
-import { HEALTH_PATH, LIVENESS_PATH, WEBHOOK_PATH } from '../../src/interfaces/webhook';
+import { REPORT_LINK_PATH } from '../../src/infrastructure/report-link-signing';
+import { HEALTH_PATH, LIVENESS_PATH, WEBHOOK_PATH } from '../../src/interfaces/webhook-server';
 import { describeTaskStarts } from './task-config';
 import { asList, cfnLint, iamStatements, resourcesOf, synthesize } from './synth';
 

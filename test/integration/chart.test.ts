@@ -8,7 +8,8 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createEventBridgeActivities } from '../../activities/eventbridge';
 import { REPORT_PUBLISHED_DETAIL_TYPE } from '../../src/domain/events';
-import { createPresigner, createS3Activities, type ChartObject } from '../../activities/s3';
+import { createReportActivities, type ChartObject } from '../../activities/reports';
+import { createPresigner } from '../../activities/s3-objects';
 import { reportKey } from '../../src/domain/collection';
 import { ErrorType } from '../../src/domain/errors';
 import { REPORT_CSP } from '../../src/domain/lease-chart';
@@ -19,7 +20,7 @@ const endpoint = inject('motoEndpoint');
 const s3 = new S3Client(clientConfig(endpoint));
 const bucket = `lease-costs-chart-${randomBytes(4).toString('hex')}`;
 const deps = { s3, bucket, keyPrefix: 'reports/', urlExpiryDays: 7 };
-const { writeChart } = createS3Activities(deps);
+const { writeChart } = createReportActivities(deps);
 const window = { start: '2026-10-01', end: '2026-10-08' };
 let events: EventCapture;
 
@@ -61,20 +62,21 @@ describe('writeChart', () => {
     const uuid = randomUUID();
     const input = { leaseUuid: uuid, version: 1, accountId: '123456789012', billingWindow: window };
     const summaryKey = reportKey('reports/', uuid, 1, 'summary');
+    const summaryAt = `s3://${bucket}/${summaryKey}`;
 
     const missing = await failureOf(mock.run(writeChart, input));
     expect(missing).toBeInstanceOf(ApplicationFailure);
     expect(missing).toMatchObject({ type: ErrorType.InvalidReportSummary, nonRetryable: true });
-    expect(missing.message).toBe(`Report summary ${summaryKey} does not exist (writeReport writes it beside the CSV)`);
+    expect(missing.message).toBe(`Report summary ${summaryAt} does not exist (writeReport writes it beside the CSV)`);
 
     // v2's summary under v1's key: it says whose it is, and is refused.
     await s3Put(summaryKey, JSON.stringify(summaryOf(uuid, 2, [])));
-    expect(await failureOf(mock.run(writeChart, input))).toMatchObject({ type: ErrorType.InvalidReportSummary, nonRetryable: true, message: `Report summary ${summaryKey} belongs to ${uuid} v2` });
+    expect(await failureOf(mock.run(writeChart, input))).toMatchObject({ type: ErrorType.InvalidReportSummary, nonRetryable: true, message: `Report summary ${summaryAt} belongs to ${uuid} v2, not ${uuid} v1` });
 
     await s3Put(summaryKey, JSON.stringify({ ...summaryOf(uuid, 1, []), total: '1e3' }));
-    expect((await failureOf(mock.run(writeChart, input))).message).toMatch(new RegExp(`^Report summary ${summaryKey} is malformed: total: must be a plain decimal string`));
+    expect((await failureOf(mock.run(writeChart, input))).message).toMatch(new RegExp(`^Report summary ${summaryAt} is malformed: total: must be a plain decimal string`));
     await s3Put(summaryKey, '{not json');
-    expect((await failureOf(mock.run(writeChart, input))).message).toBe(`Report summary ${summaryKey} is not JSON`);
+    expect((await failureOf(mock.run(writeChart, input))).message).toBe(`Report summary ${summaryAt} is not JSON`);
     // Nothing was written for a report whose summary could not be read.
     expect(await failureOf(s3.send(new HeadObjectCommand({ Bucket: bucket, Key: reportKey('reports/', uuid, 1, 'chart') })))).toMatchObject({ name: 'NotFound' });
   });

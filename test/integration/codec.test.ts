@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLeaseCosts, workflowIdFor } from '../../src/infrastructure/client';
 import { createWorker, type LeaseCostsWorker } from '../../src/interfaces/worker-composition';
 import { dataConverterFor, EncryptionCodec, parseEncryptionKeys } from '../../src/infrastructure/codec';
-import { buildCodecServer } from '../../src/interfaces/codec-server';
+import { buildCodecServer } from '../../src/interfaces/codec-endpoint';
 import { listenOnLoopback } from '../../support/fakes/listen';
 import { rawHistoryText } from '../helpers/history';
 import { httpRequest } from '../helpers/http';
@@ -62,15 +62,15 @@ describe('payload encryption', () => {
       leaseUuid: lease.uuid, userEmail: lease.userEmail, accountId: lease.accountId,
       terminatedAt: new Date().toISOString(), paddingHours: 0, rerunWindowHours: 0,
     });
-    const result = await client.workflow.getHandle(workflowIdFor(lease.uuid)).result() as { totalCost: string };
-    expect(result.totalCost).toBe('4.5');
+    const result = await client.workflow.getHandle(workflowIdFor(lease.uuid)).result() as { total: string };
+    expect(result.total).toBe('4.5');
 
     // Raw history, as anyone with read access to the namespace sees it: no codec.
     const history = await fetchHistory(stack.client, workflowIdFor(lease.uuid));
     const raw = rawHistoryText(history);
     const ceCall = stack.ce.calls.find((c) => JSON.stringify(c.request).includes(lease.accountId))!;
     expect(ceCall.sessionToken).toBeTruthy();
-    for (const secret of [lease.userEmail, ceCall.accessKeyId!, ceCall.sessionToken!, stack.isb.secret, '"totalCost":"4.5"']) {
+    for (const secret of [lease.userEmail, ceCall.accessKeyId!, ceCall.sessionToken!, stack.isb.secret, '"total":"4.5"']) {
       expect(raw).not.toContain(secret);
     }
     expect(raw).toContain('binary/encrypted');

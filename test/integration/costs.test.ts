@@ -7,7 +7,7 @@ import { Decimal } from 'decimal.js';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { startEmbeddedLedger, type EmbeddedLedger } from '../../support/ledger-server';
 import type { DailyCost } from '../../src/domain/lease-summary';
-import { migrateLedger, openLedger, type LedgerDb } from '../../src/infrastructure/ledger';
+import { migrateLedger, openLedger, type LedgerDb } from '../../src/infrastructure/ledger-db';
 import { runCli } from '../helpers/cli';
 import { dailyRows, ledgerFixture, newLease, type TestReport } from '../helpers/ledger';
 

@@ -110,11 +110,11 @@ describe('lease-costs dev', () => {
     dev = await startDev();
     client = connect();
     const handle = client.workflow.getHandle(workflowIdFor(uuid));
-    const result = await handle.result() as { reportVersion: number; totalCost: string; billingWindow: { start: string; end: string } };
-    expect(result.reportVersion).toBe(1);
+    const result = await handle.result() as { version: number; total: string; billingWindow: { start: string; end: string } };
+    expect(result.version).toBe(1);
     expect(result.billingWindow).toEqual(computeBillingWindow({ leaseStart: startDate, leaseEnd: event.time, paddingHours: 1 }));
-    expect(result.totalCost).toBe(stack.ce.expectedTotal({ accountId, ...result.billingWindow, recordType: 'Usage' }));
-    expect(Number(result.totalCost)).toBeGreaterThan(0);
+    expect(result.total).toBe(stack.ce.expectedTotal({ accountId, ...result.billingWindow, recordType: 'Usage' }));
+    expect(Number(result.total)).toBeGreaterThan(0);
     expect(stack.ce.calls.length).toBeGreaterThan(callsWhileDown);
     const runs = await listWhenSettled(client, `WorkflowId = '${workflowIdFor(uuid)}'`, (wf) => wf.status.name, (found) => found.length > 0 && !found.includes('RUNNING'));
     expect(runs).toEqual(['COMPLETED']);

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import { workflowIdFor } from '../../src/infrastructure/client';
 import { startTemporalDevServer, type DevServer } from '../../support/dev-server';
-import { startIntake, type RunningIntake } from '../../src/interfaces/intake';
+import { startIntake, type RunningIntake } from '../../src/interfaces/sqs-intake';
 import { spawnManaged } from '../../support/tools';
 import { awsEnvFor, clientConfig } from '../../support/aws';
 import { ISB_TERMINATION_REASONS, leaseTerminatedEvent } from '../../support/events';

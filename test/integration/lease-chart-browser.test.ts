@@ -8,7 +8,8 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createPresigner, createS3Activities, type ChartObject } from '../../activities/s3';
+import { createReportActivities, type ChartObject } from '../../activities/reports';
+import { createPresigner } from '../../activities/s3-objects';
 import { addDays } from '../../src/domain/billing-window';
 import { CHART_TOP_SERVICES } from '../../src/domain/lease-chart';
 import type { LeaseSummary } from '../../src/domain/lease-summary';
@@ -50,7 +51,7 @@ afterAll(async () => {
 async function openReport(summary: LeaseSummary, days: number): Promise<{ page: Page; requests: string[]; url: string }> {
   await putSummary(s3, deps.bucket, deps.keyPrefix, summary);
   const billingWindow = { start: summary.daily[0]!.date, end: addDays(summary.daily[0]!.date, days) };
-  const chart: ChartObject = await new MockActivityEnvironment().run(createS3Activities(deps).writeChart, {
+  const chart: ChartObject = await new MockActivityEnvironment().run(createReportActivities(deps).writeChart, {
     leaseUuid: summary.leaseUuid, version: summary.version, accountId: '123456789012', billingWindow,
   });
   const { url } = await createPresigner(deps)(chart.key);

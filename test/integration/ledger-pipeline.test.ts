@@ -42,7 +42,7 @@ describe('ledger end to end', () => {
       leaseUuid: lease.uuid, userEmail: lease.userEmail, accountId: ACCOUNT, terminatedAt: lease.terminatedAt, paddingHours: 1, rerunWindowHours: 0,
     });
     const result = await stack.client.workflow.getHandle(workflowIdFor(lease.uuid)).result() as LeaseCostsResult;
-    expect(result.totalCost).toBe(expectedTotal);
+    expect(result.total).toBe(expectedTotal);
 
     const res = await runCli(['costs', '--by', 'lease', '--json', '--user', lease.userEmail], { DATABASE_URL: stack.config.DATABASE_URL! });
     expect(res.code, res.stderr).toBe(0);

@@ -8,7 +8,7 @@ import { startFakeIsbApi } from '../../support/fakes/isb-api';
 import { freePort } from '../../support/ports';
 import { startLeaseCosts, workflowIdFor } from '../../src/infrastructure/client';
 import { spawnManaged, type ManagedProcess } from '../../support/tools';
-import { WEBHOOK_PATH } from '../../src/interfaces/webhook';
+import { WEBHOOK_PATH } from '../../src/interfaces/webhook-server';
 import { awsEnvFor, createBucket, createEventCapture } from '../../support/aws';
 import { jsonFilterPattern } from '../helpers/cloudwatch-filter';
 import { leaseTerminatedEvent } from '../../support/events';

@@ -78,8 +78,8 @@ describe('operating lease runs', () => {
 
     // Wait for the re-run window to close, then re-run from the CLI.
     const handle = stack.client.workflow.getHandle(workflowIdFor(l.uuid));
-    const firstChainResult = await handle.result() as { reportVersion: number };
-    expect(firstChainResult.reportVersion).toBe(2);
+    const firstChainResult = await handle.result() as { version: number };
+    expect(firstChainResult.version).toBe(2);
     const res = await runCli(['rerun', l.uuid, '--json'], cliEnv);
     expect(res.code, res.stderr).toBe(0);
     expect(JSON.parse(res.stdout)).toMatchObject({ mode: 'started' });

@@ -82,11 +82,11 @@ describe('lease-cost pipeline on a real Temporal dev server, moto and the fakes'
 
     const expectedTotal = stack.ce.expectedTotal({ accountId: ACCOUNT, start: from, end: to, recordType: 'Usage' });
     const days = (Date.parse(`${to}T00:00:00Z`) - Date.parse(`${from}T00:00:00Z`)) / (24 * HOUR);
-    expect(summary.totalCost).toBe(expectedTotal);
+    expect(summary.total).toBe(expectedTotal);
     expect(summary.resourceLevel).toBe('used');
 
     // The object, its stored checksum and our own hash of its bytes agree.
-    const object = await stack.getObject(summary.s3Key);
+    const object = await stack.getObject(summary.key);
     const sha = createHash('sha256').update(object.body).digest('base64');
     expect(object.checksumSha256).toBe(sha);
     expect(summary.checksumSha256).toBe(sha);
@@ -127,7 +127,7 @@ describe('lease-cost pipeline on a real Temporal dev server, moto and the fakes'
     expect(report).toEqual({
       schemaVersion: 1, leaseId: lease.uuid, userEmail: lease.userEmail, accountId: ACCOUNT,
       totalCostExact: expectedTotal, currency: 'USD', costScope: 'usage', reportVersion: 1,
-      s3Bucket: stack.config.S3_BUCKET_NAME, s3Key: summary.s3Key, checksumSha256: sha, rowCount: resources.length, resourceLevel: 'used',
+      s3Bucket: stack.config.S3_BUCKET_NAME, s3Key: summary.key, checksumSha256: sha, rowCount: resources.length, resourceLevel: 'used',
       billingPeriodStart: from, billingPeriodEndExclusive: to,
       reportUrl: expect.any(String), urlExpiresAt: detail.urlExpiresAt, focusKey: null,
       terminationReason: lease.terminationReason, idempotencyKey: `${lease.uuid}:v1`,
@@ -188,7 +188,7 @@ describe('lease-cost pipeline on a real Temporal dev server, moto and the fakes'
     try {
       await start(lease);
       const summary = await result(lease.uuid);
-      expect(summary.totalCost).toBe(stack.ce.expectedTotal({ accountId: lease.accountId, start: lease.window.start, end: lease.window.end, recordType: 'Usage' }));
+      expect(summary.total).toBe(stack.ce.expectedTotal({ accountId: lease.accountId, start: lease.window.start, end: lease.window.end, recordType: 'Usage' }));
       expect(summary.rowCount).toBe(340);
 
       const calls = stack.ce.calls.filter((c) => JSON.stringify(c.request).includes(lease.accountId));
@@ -212,7 +212,7 @@ describe('lease-cost pipeline on a real Temporal dev server, moto and the fakes'
     }));
     await start(lease);
     const summary = await result(lease.uuid);
-    const csv = readCsv((await stack.getObject(summary.s3Key)).body);
+    const csv = readCsv((await stack.getObject(summary.key)).body);
     const horizon = addDay(utcDay(new Date().toISOString()), -13);
     const recentDays = (Date.parse(`${lease.window.end}T00:00:00Z`) - Date.parse(`${horizon}T00:00:00Z`)) / (24 * HOUR);
     const olderDays = (Date.parse(`${horizon}T00:00:00Z`) - Date.parse(`${lease.window.start}T00:00:00Z`)) / (24 * HOUR);
@@ -220,7 +220,7 @@ describe('lease-cost pipeline on a real Temporal dev server, moto and the fakes'
       { name: `arn:aws:rds:eu-west-1:${lease.accountId}:db:main`, service: 'Amazon Relational Database Service', region: 'eu-west-1', cost: new Decimal('3.3').times(recentDays).toFixed() },
       { name: '(service level)', service: 'Amazon Relational Database Service', region: 'eu-west-1', cost: new Decimal('3.3').times(olderDays).toFixed() },
     ]);
-    expect(summary.totalCost).toBe(new Decimal('3.3').times(recentDays + olderDays).toFixed());
+    expect(summary.total).toBe(new Decimal('3.3').times(recentDays + olderDays).toFixed());
     await recordHistory('resource-and-service-level', await fetchHistory(stack.client, workflowIdFor(lease.uuid)));
     const withResources = stack.ce.calls.filter((c) => c.operation === 'GetCostAndUsageWithResources' && JSON.stringify(c.request).includes(lease.accountId));
     expect(withResources.length).toBeGreaterThan(0);
@@ -237,9 +237,9 @@ describe('lease-cost pipeline on a real Temporal dev server, moto and the fakes'
       await start(lease);
       const summary = await result(lease.uuid);
       expect(summary.resourceLevel).toBe('unavailable');
-      const csv = readCsv((await stack.getObject(summary.s3Key)).body);
-      expect(csv.rows).toEqual([{ name: '(service level)', service: 'AWS Glue', region: 'eu-west-2', cost: summary.totalCost }]);
-      expect(summary.totalCost).toBe(stack.ce.expectedTotal({ accountId: lease.accountId, start: lease.window.start, end: lease.window.end, recordType: 'Usage' }));
+      const csv = readCsv((await stack.getObject(summary.key)).body);
+      expect(csv.rows).toEqual([{ name: '(service level)', service: 'AWS Glue', region: 'eu-west-2', cost: summary.total }]);
+      expect(summary.total).toBe(stack.ce.expectedTotal({ accountId: lease.accountId, start: lease.window.start, end: lease.window.end, recordType: 'Usage' }));
       const events = (await stack.published.receiveAll<Record<string, unknown>>(3000)).filter((e) => e.detail.leaseId === lease.uuid);
       expect(events.map((e) => e.detail.resourceLevel)).toEqual(['unavailable']);
     } finally {
@@ -252,8 +252,8 @@ describe('lease-cost pipeline on a real Temporal dev server, moto and the fakes'
     const lease = newLease({ daysAgo: 2, accountId: '101010101010', terminationReason: SAMPLE_TERMINATION_REASONS.Expired });
     await start(lease);
     const summary = await result(lease.uuid);
-    expect(summary).toMatchObject({ totalCost: '0', rowCount: 0 });
-    const csv = readCsv((await stack.getObject(summary.s3Key)).body);
+    expect(summary).toMatchObject({ total: '0', rowCount: 0 });
+    const csv = readCsv((await stack.getObject(summary.key)).body);
     expect(csv.header).toEqual(['Resource Name', 'Service', 'Region', 'Cost']);
     expect(csv.rows).toEqual([]);
     const [generated, ...moreGenerated] = (await stack.events.receiveAll<Record<string, unknown>>(3000)).filter((e) => e.detail.leaseId === lease.uuid);
@@ -278,12 +278,12 @@ describe('lease-cost pipeline on a real Temporal dev server, moto and the fakes'
     stack.ce.addCosts(costs.flatMap((c) => dailyCosts({ accountId: lease.accountId, start: lease.window.start, end: lease.window.end, ...c })));
     await start(lease);
     const summary = await result(lease.uuid);
-    const csv = readCsv((await stack.getObject(summary.s3Key)).body);
+    const csv = readCsv((await stack.getObject(summary.key)).body);
     const days = (Date.parse(`${lease.window.end}T00:00:00Z`) - Date.parse(`${lease.window.start}T00:00:00Z`)) / (24 * HOUR);
     const expected = costs.map((c) => ({ name: c.resourceId, service: c.service, region: c.region, cost: new Decimal(c.amount).times(days).toFixed() }));
     expect(new Set(csv.rows.map((r) => JSON.stringify(r)))).toEqual(new Set(expected.map((r) => JSON.stringify(r))));
     expect(csv.rows).toHaveLength(costs.length);
-    expect(summary.totalCost).toBe(stack.ce.expectedTotal({ accountId: lease.accountId, ...lease.window, recordType: 'Usage' }));
+    expect(summary.total).toBe(stack.ce.expectedTotal({ accountId: lease.accountId, ...lease.window, recordType: 'Usage' }));
     // One query to learn the regions, then as many resource queries as the most widespread service
     // has regions (VPC and KMS: 2), each service asked in one region per query.
     const calls = ceCallsFor(stack, lease).filter((c) => c.status === 200);
@@ -299,7 +299,7 @@ describe('lease-cost pipeline on a real Temporal dev server, moto and the fakes'
       await start(lease);
       const summary = await result(lease.uuid);
       expect(summary.resourceLevel).toBe('used');
-      expect(summary.totalCost).toBe(stack.ce.expectedTotal({ accountId: lease.accountId, ...lease.window, recordType: 'Usage' }));
+      expect(summary.total).toBe(stack.ce.expectedTotal({ accountId: lease.accountId, ...lease.window, recordType: 'Usage' }));
       expect(summary.rowCount).toBe(2);
       const resourceCalls = ceCallsFor(stack, lease).filter((c) => c.operation === 'GetCostAndUsageWithResources');
       // The first region's MONTHLY query is refused once; every later one asks DAILY straight away.

@@ -17,7 +17,7 @@ import Decimal from 'decimal.js';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { workflowIdFor } from '../../src/infrastructure/client';
 import { dataConverterFor } from '../../src/infrastructure/codec';
-import { RECONCILE_SCHEDULE_ID } from '../../src/infrastructure/schedule';
+import { RECONCILE_SCHEDULE_ID } from '../../src/infrastructure/schedule-install';
 import type { LeaseStatus } from '../../src/domain/schemas';
 import { awsEnvFor, clientConfig } from '../../support/aws';
 import { freePort } from '../../support/ports';

@@ -5,7 +5,7 @@ import { ScheduleNotFoundError } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createIsbActivities } from '../../activities/isb';
 import { startLeaseCosts, workflowIdFor } from '../../src/infrastructure/client';
-import { installReconcileSchedule, RECONCILE_SCHEDULE_ID } from '../../src/infrastructure/schedule';
+import { installReconcileSchedule, RECONCILE_SCHEDULE_ID } from '../../src/infrastructure/schedule-install';
 import type { FakeLease } from '../../support/fakes/isb-api';
 import type { ReconcileResult } from '../../workflows/reconcile';
 import { runCli } from '../helpers/cli';

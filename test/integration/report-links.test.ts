@@ -4,9 +4,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../helpers/logs';
 import { freePort } from '../../support/ports';
 import { startLeaseCosts, workflowIdFor } from '../../src/infrastructure/client';
-import { signReportLink } from '../../src/infrastructure/report-links';
-import { reportLinkDepsFor } from '../../src/interfaces/report-links';
-import { buildWebhookServer } from '../../src/interfaces/webhook';
+import { signReportLink } from '../../src/infrastructure/report-link-signing';
+import { reportLinkDepsFor } from '../../src/interfaces/report-link-routes';
+import { buildWebhookServer } from '../../src/interfaces/webhook-server';
 import type { LeaseCostsResult } from '../../workflows';
 import { httpRequest } from '../helpers/http';
 import { dailyCosts, startStack, type Stack } from '../helpers/stack';
@@ -63,7 +63,7 @@ async function publishedReport(): Promise<{ csvUrl: string; reportUrl: string; u
   expect(published).toHaveLength(1);
   const { reportUrl } = published[0]!.detail;
   expect(published[0]!.detail.urlExpiresAt).toBe(urlExpiresAt);
-  return { csvUrl: csvUrl!, reportUrl: reportUrl!, urlExpiresAt: urlExpiresAt!, key: result.s3Key, chartKey: result.reports[0]!.chartKey! };
+  return { csvUrl: csvUrl!, reportUrl: reportUrl!, urlExpiresAt: urlExpiresAt!, key: result.key, chartKey: result.reports[0]!.chartKey! };
 }
 
 let report: Awaited<ReturnType<typeof publishedReport>>;

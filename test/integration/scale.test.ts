@@ -48,7 +48,7 @@ describe('report size', () => {
     });
     const summary = await (stack.client.workflow.getHandle(workflowIdFor(lease.uuid)).result() as Promise<LeaseCostsResult>);
     expect(summary.rowCount).toBe(ROWS);
-    expect(summary.totalCost).toBe(stack.ce.expectedTotal({ accountId: lease.accountId, start: day, end: '9999-12-31', recordType: 'Usage' }));
+    expect(summary.total).toBe(stack.ce.expectedTotal({ accountId: lease.accountId, start: day, end: '9999-12-31', recordType: 'Usage' }));
 
     const history = await fetchHistory(stack.client, workflowIdFor(lease.uuid));
     const sizes = payloadSizes(history);

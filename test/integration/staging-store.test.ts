@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { GetObjectTaggingCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, expect, inject, it } from 'vitest';
-import { createStagingStore } from '../../activities/s3';
+import { createStagingStore } from '../../activities/staging-store';
 import { stagingPrefix } from '../../src/domain/collection';
 import { STAGING_OBJECT_TAG } from '../../src/domain/storage';
 import { clientConfig, createBucket } from '../../support/aws';

@@ -62,11 +62,11 @@ describe('the summary and the FOCUS file beside the CSV', () => {
     const usage = { accountId: ACCOUNT, start: window.start, end: window.end, recordType: 'Usage' as const };
     const total = stack.ce.expectedTotal(usage);
     const amortizedTotal = stack.ce.expectedTotal({ ...usage, metric: 'AmortizedCost' });
-    expect(result.totalCost).toBe(total);
+    expect(result.total).toBe(total);
     // On Usage rows, the only ones COST_SCOPE=usage counts, the amortized cost is the unblended one.
     expect(amortizedTotal).toBe(total);
 
-    const csvRows = parse((await stack.getObject(result.s3Key)).body.toString('utf8'), { columns: true, record_delimiter: '\r\n' }) as Record<string, string>[];
+    const csvRows = parse((await stack.getObject(result.key)).body.toString('utf8'), { columns: true, record_delimiter: '\r\n' }) as Record<string, string>[];
     expect(sum(csvRows.map((r) => r.Cost!))).toBe(total);
 
     const summary = LeaseSummary.parse(JSON.parse((await stack.getObject(reportKey('reports/', uuid, 1, 'summary'))).body.toString('utf8')));
@@ -150,8 +150,8 @@ describe('the summary and the FOCUS file beside the CSV', () => {
         const effective = new Decimal(want[scope].effective).times(days).toFixed();
         const counted = { accountId, ...window, ...want[scope].filter };
         expect([stack.ce.expectedTotal(counted), stack.ce.expectedTotal({ ...counted, metric: 'AmortizedCost' })], scope).toEqual([total, effective]);
-        expect(result.totalCost, scope).toBe(total);
-        const csvRows = parse((await stack.getObject(result.s3Key)).body.toString('utf8'), { columns: true, record_delimiter: '\r\n' }) as Record<string, string>[];
+        expect(result.total, scope).toBe(total);
+        const csvRows = parse((await stack.getObject(result.key)).body.toString('utf8'), { columns: true, record_delimiter: '\r\n' }) as Record<string, string>[];
         expect(sum(csvRows.map((r) => r.Cost!)), scope).toBe(total);
         const summary = LeaseSummary.parse(JSON.parse((await stack.getObject(reportKey('reports/', uuid, 1, 'summary'))).body.toString('utf8')));
         expect(summary, scope).toMatchObject({ total, amortizedTotal: effective, costScope: scope });

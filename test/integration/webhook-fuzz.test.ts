@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LeaseTerminatedEvent } from '../../src/domain/schemas';
-import { buildWebhookServer, WEBHOOK_PATH } from '../../src/interfaces/webhook';
+import { buildWebhookServer, WEBHOOK_PATH } from '../../src/interfaces/webhook-server';
 import { leaseTerminatedEvent } from '../../support/events';
 import { httpRequest } from '../helpers/http';
 import { silentLogger } from '../helpers/logs';

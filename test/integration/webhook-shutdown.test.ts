@@ -2,7 +2,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../support/ports';
 import { spawnManaged, type ManagedProcess } from '../../support/tools';
-import { WEBHOOK_PATH } from '../../src/interfaces/webhook';
+import { WEBHOOK_PATH } from '../../src/interfaces/webhook-server';
 import { leaseTerminatedEvent } from '../../support/events';
 import { httpRequest } from '../helpers/http';
 import { waitFor } from '../helpers/wait';

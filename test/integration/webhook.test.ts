@@ -8,8 +8,8 @@ import { startTemporalDevServer, type DevServer } from '../../support/dev-server
 import { freePort } from '../../support/ports';
 import type { LeaseStatus } from '../../src/domain/schemas';
 import { setUpNamespace } from '../../src/infrastructure/namespace-setup';
-import { RECONCILE_SCHEDULE_ID } from '../../src/infrastructure/schedule';
-import { buildWebhookServer, LIVENESS_PATH, runWebhook, WEBHOOK_PATH, type RunningWebhook } from '../../src/interfaces/webhook';
+import { RECONCILE_SCHEDULE_ID } from '../../src/infrastructure/schedule-install';
+import { buildWebhookServer, LIVENESS_PATH, runWebhook, WEBHOOK_PATH, type RunningWebhook } from '../../src/interfaces/webhook-server';
 import { ISB_TERMINATION_REASONS, leaseTerminatedEvent } from '../../support/events';
 import { memoryLogger, silentLogger } from '../helpers/logs';
 import { httpRequest } from '../helpers/http';
@@ -113,8 +113,8 @@ describe('webhook intake', () => {
 
     const handle = stack.client.workflow.getHandle(workflowIdFor(uuid));
     await handle.signal('collectNow');
-    const result = await handle.result() as { reportVersion: number };
-    expect(result.reportVersion).toBe(1);
+    const result = await handle.result() as { version: number };
+    expect(result.version).toBe(1);
     expect((await handle.describe()).status.name).toBe('COMPLETED');
 
     const afterCompletion = await post(event);

@@ -168,7 +168,7 @@ describe('Worker Versioning: upgrades keep running leases on their build', () =>
     expect(result.builtBy).toBeUndefined();
     const window = computeBillingWindow({ leaseStart: waitingLease.startDate, leaseEnd: waitingLease.terminatedAt, paddingHours: 1 });
     expect(result.billingWindow).toEqual(window);
-    expect(result.totalCost).toBe(stack.ce.expectedTotal({ accountId: ACCOUNT, ...window, recordType: 'Usage' }));
+    expect(result.total).toBe(stack.ce.expectedTotal({ accountId: ACCOUNT, ...window, recordType: 'Usage' }));
     const history = await fetchHistory(stack.client, waiting.workflowId);
     const builds = buildsOf(history);
     expect(builds.length).toBeGreaterThan(3);

@@ -296,7 +296,7 @@ describe('lease workflow timing (time-skipping)', () => {
     const t0 = await env.currentTimeMs();
     const result = await h.result() as LeaseCostsResult;
     expect(await env.currentTimeMs() - t0).toBeGreaterThanOrEqual(30 * 24 * HOUR - 60_000);
-    expect(result).toMatchObject({ reportVersion: 1, totalCost: '1.25', reports: [{ version: 1 }] });
+    expect(result).toMatchObject({ version: 1, total: '1.25', reports: [{ version: 1 }] });
     // `lease-costs rerun` of a closed run carries this lease into the new run: it reads it from the
     // closed run's status (a replay), so the result stays small.
     expect((await h.query<LeaseStatus>('status')).lease).toMatchObject({ accountId: ACCOUNT, startDate: '2026-01-01T10:00:00Z' });

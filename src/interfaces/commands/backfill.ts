@@ -4,12 +4,12 @@ import { createIsbActivities } from '../../../activities/isb';
 import { jwtSecretLoader } from '../../infrastructure/aws';
 import { workflowIdFor } from '../../infrastructure/client';
 import type { Config } from '../../infrastructure/config';
-import { startFromLease } from '../../infrastructure/intake';
+import { startFromLease } from '../../infrastructure/lease-run-start';
 import { addDays } from '../../domain/billing-window';
 import { DEFAULT_START_RATE_PER_MINUTE } from '../../domain/start-rate';
 import type { EndedLease } from '../../domain/schemas';
 import { CliError } from '../cli-error';
-import { connect } from './operate';
+import { connect } from '../lease-status';
 
 export interface BackfillOptions {
   since: string;

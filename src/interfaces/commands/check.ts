@@ -12,9 +12,9 @@ import { SEARCH_ATTRIBUTES } from '../../domain/search-attributes';
 import { costExplorerClient, eventBridgeClient, jwtSecretLoader, s3Client } from '../../infrastructure/aws';
 import type { Config } from '../../infrastructure/config';
 import { CliError } from '../cli-error';
-import { connect } from './operate';
+import { connect } from '../lease-status';
 import { sql } from 'kysely';
-import { openLedger, redactDatabaseUrl } from '../../infrastructure/ledger';
+import { openLedger, redactDatabaseUrl } from '../../infrastructure/ledger-db';
 
 // CommonJS package: Node's ESM loader cannot see its named exports.
 const { IndexedValueType } = proto.temporal.api.enums.v1;

@@ -2,7 +2,7 @@ import { neutraliseCell } from '../../domain/csv';
 import type { CostGrouping, CostsFilter, CostsLine } from '../../domain/ledger';
 import { formatAmount, normaliseAmount, sumAmounts } from '../../domain/money';
 import type { Config } from '../../infrastructure/config';
-import { LedgerUnavailable, migrateLedger, openLedger, queryCosts } from '../../infrastructure/ledger';
+import { LedgerUnavailable, migrateLedger, openLedger, queryCosts } from '../../infrastructure/ledger-db';
 
 export type CostsFormat = 'table' | 'csv' | 'json';
 export interface CostsOptions extends CostsFilter {

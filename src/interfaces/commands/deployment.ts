@@ -51,7 +51,7 @@ const noDeployment = (target: DeploymentTarget) => new CliError(
   'workers join it with TEMPORAL_DEPLOYMENT_NAME and TEMPORAL_WORKER_BUILD_ID (unset, they run unversioned)', EXIT_BAD_CONFIG);
 
 async function withDeployments<T>(config: Config, run: (ops: typeof WorkerDeployment, client: Client) => Promise<T>): Promise<T> {
-  const [{ connect }, ops] = await Promise.all([import('./operate'), import('../../infrastructure/worker-deployment')]);
+  const [{ connect }, ops] = await Promise.all([import('../lease-status'), import('../../infrastructure/worker-deployment')]);
   const client = await connect(config);
   try {
     return await run(ops, client);

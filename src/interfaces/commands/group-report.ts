@@ -1,10 +1,10 @@
 import { WorkflowFailedError } from '@temporalio/client';
 import { ReportMonth } from '../../domain/chargeback';
 import type { Config } from '../../infrastructure/config';
-import { GROUP_REPORT_WORKFLOW_TYPE, MONTHLY_SCHEDULE_ID } from '../../infrastructure/schedule';
-import type { GroupReport } from '../../../activities/group-report';
+import { GROUP_REPORT_WORKFLOW_TYPE, MONTHLY_SCHEDULE_ID } from '../../infrastructure/schedule-install';
+import type { GroupReport } from '../../../activities/group-report-activities';
 import { CliError, EXIT_BAD_CONFIG } from '../cli-error';
-import { connect } from './operate';
+import { connect } from '../lease-status';
 
 /**
  * `lease-costs group-report --month YYYY-MM`: the monthly group report on demand, the same

@@ -11,7 +11,7 @@ import { costExplorerClient } from '../../infrastructure/aws';
 import { pacedCallSlots, SLOT_REQUEST_TIMEOUT_MS } from '../../infrastructure/call-pacer';
 import type { Config } from '../../infrastructure/config';
 import { CliError, EXIT_BAD_CONFIG, EXIT_UNREACHABLE } from '../cli-error';
-import { connect } from './operate';
+import { connect } from '../lease-status';
 
 /**
  * The worker's role, queries, pagination step and CSV, with pages kept in memory instead of S3.

@@ -1,6 +1,6 @@
 import type { Config } from '../../infrastructure/config';
-import { installMonthlySchedule, installReconcileSchedule } from '../../infrastructure/schedule';
-import { connect } from './operate';
+import { installMonthlySchedule, installReconcileSchedule } from '../../infrastructure/schedule-install';
+import { connect } from '../lease-status';
 
 /** `lease-costs schedule install [--trigger]`: both schedules, idempotently; prints what each does. */
 export async function scheduleInstallCommand(config: Config, opts: { trigger?: boolean; json?: boolean }): Promise<void> {

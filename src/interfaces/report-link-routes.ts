@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { s3Client } from '../infrastructure/aws';
 import type { Config } from '../infrastructure/config';
-import { REPORT_LINK_PATH, shortPresignedGet, verifyReportLink } from '../infrastructure/report-links';
+import { REPORT_LINK_PATH, shortPresignedGet, verifyReportLink } from '../infrastructure/report-link-signing';
 
 export interface ReportLinkDeps {
   signingKey: string;

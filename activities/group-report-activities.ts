@@ -8,13 +8,13 @@ import { partKey } from '../src/domain/collection';
 import { neutraliseCell } from '../src/domain/csv';
 import { ErrorType } from '../src/domain/errors';
 import { addAmounts, formatAmount, normaliseAmount, sumAmounts } from '../src/domain/money';
-import { queryMonthLeaseCosts, type LedgerDb } from '../src/infrastructure/ledger';
-import type { StagingStore } from './cost-explorer';
+import { queryMonthLeaseCosts, type LedgerDb } from '../src/infrastructure/ledger-db';
 import { putEvents, type EventBridgeDeps } from './eventbridge';
-import { putVerifiedObject, type S3Deps } from './s3';
+import { putVerifiedObject, type ReportBucket } from './s3-objects';
+import type { StagingStore } from './staging-store';
 
 export interface GroupReportDeps {
-  s3: S3Deps;
+  s3: ReportBucket;
   staging: StagingStore;
   db: LedgerDb | undefined;
   eventBridge: Pick<EventBridgeDeps, 'eventBridge' | 'busName'>;

@@ -5,8 +5,7 @@ import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { z } from 'zod';
 import { EncryptionCodec, parseEncryptionKeys } from '../infrastructure/codec';
 import type { Config } from '../infrastructure/config';
-import { createLogger, fastifyLogging, type Logger } from '../infrastructure/logging';
-import { untilSignal } from './signals';
+import { fastifyLogging, type Logger } from '../infrastructure/logging';
 
 // Temporal's remote codec protocol: proto3 JSON payloads, bytes as base64.
 const JsonPayloads = z.object({
@@ -117,14 +116,4 @@ export async function runCodecServer(config: Config, logger: Logger): Promise<{ 
   const bound = app.server.address();
   const port = typeof bound === 'object' && bound ? bound.port : config.CODEC_PORT;
   return { url: `http://${config.CODEC_HOST === '0.0.0.0' ? '127.0.0.1' : config.CODEC_HOST}:${port}`, close: () => app.close() };
-}
-
-/** `lease-costs codec-server`: serve until SIGINT/SIGTERM. */
-export async function codecServerCommand(config: Config): Promise<void> {
-  const logger = createLogger(config);
-  const codec = await runCodecServer(config, logger);
-  logger.info({ url: codec.url }, 'codec endpoint listening');
-  const signal = await untilSignal();
-  logger.info({ signal }, 'shutting down');
-  await codec.close();
 }

@@ -5,12 +5,11 @@ import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } f
 import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
 import { dataConverterFor } from '../infrastructure/codec';
 import type { Config } from '../infrastructure/config';
-import { createLogger, fastifyLogging, type Logger } from '../infrastructure/logging';
-import { isTemporalUnavailable, startFromEnvelope, withinDeadline } from '../infrastructure/intake';
+import { fastifyLogging, type Logger } from '../infrastructure/logging';
+import { isTemporalUnavailable, startFromEnvelope, withinDeadline } from '../infrastructure/lease-run-start';
 import { SEARCH_ATTRIBUTES } from '../domain/search-attributes';
 import { temporalConnectionOptions } from '../infrastructure/temporal-connection';
-import { registerReportLinks, reportLinkDepsFor, type ReportLinkDeps } from './report-links';
-import { untilSignal } from './signals';
+import { registerReportLinks, reportLinkDepsFor, type ReportLinkDeps } from './report-link-routes';
 
 export const WEBHOOK_PATH = '/webhooks/lease-terminated';
 /** Readiness: 200 when Temporal answers and the namespace has our search attributes, else 503. */
@@ -258,14 +257,4 @@ export async function runWebhook(
       await connection.close();
     },
   };
-}
-
-/** `lease-costs webhook`: serve until SIGINT/SIGTERM, then finish in-flight requests and exit. */
-export async function webhookCommand(config: Config): Promise<void> {
-  const logger = createLogger(config);
-  const webhook = await runWebhook(config, logger);
-  logger.info({ url: `${webhook.address}${WEBHOOK_PATH}`, metrics: `${webhook.address}/metrics` }, 'webhook listening');
-  const signal = await untilSignal();
-  logger.info({ signal }, 'shutting down');
-  await webhook.close();
 }

@@ -1,20 +1,16 @@
 import { DeleteMessageCommand, ReceiveMessageCommand, SQSClient, type Message } from '@aws-sdk/client-sqs';
-import { Client, Connection } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { dataConverterFor } from '../infrastructure/codec';
-import { createLogger, type Logger } from '../infrastructure/logging';
+import type { Logger } from '../infrastructure/logging';
 import type { Config } from '../infrastructure/config';
-import { isTemporalUnavailable, startFromEnvelope } from '../infrastructure/intake';
-import { temporalConnectionOptions } from '../infrastructure/temporal-connection';
-import { untilSignal } from './signals';
-import { CliError } from './cli-error';
+import { isTemporalUnavailable, startFromEnvelope } from '../infrastructure/lease-run-start';
 
 // `lease-costs intake`: LeaseTerminated events from an SQS queue that an EventBridge rule feeds,
 // for operators who expose no HTTPS endpoint. Same door as the webhook (startFromEnvelope).
 
 export type IntakeLog = (entry: { level: 'info' | 'warn' | 'error'; msg: string } & Record<string, unknown>) => void;
 /** Entries to the process's one logger (pino), so the intake's lines look like every other process's. */
-const toLogger = (logger: Logger): IntakeLog => ({ level, msg, ...fields }) => logger[level](fields, msg);
+export const toLogger = (logger: Logger): IntakeLog => ({ level, msg, ...fields }) => logger[level](fields, msg);
 
 const START_DEADLINE_MS = 10_000;
 /** Pause after Temporal failed to answer, so an outage is not a hot loop of receives. */
@@ -119,23 +115,4 @@ export function startIntake(opts: IntakeOptions): RunningIntake {
       await done.catch(() => {});
     },
   };
-}
-
-/** `lease-costs intake --queue-url <url>`: poll until SIGINT/SIGTERM, finish the messages in hand, exit. */
-export async function intakeCommand(config: Config, queueUrl: string): Promise<void> {
-  // Lazy: the intake comes up while Temporal is down and leaves messages queued until it returns.
-  const connection = Connection.lazy({ ...temporalConnectionOptions(config), connectTimeout: '3 seconds' });
-  const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, dataConverter: dataConverterFor(config) });
-  const log = toLogger(createLogger(config));
-  const intake = startIntake({ config, client, queueUrl, log });
-  log({ level: 'info', msg: 'intake polling', queueUrl });
-  try {
-    const signal = await Promise.race([untilSignal(), intake.done.then(() => undefined)]);
-    log({ level: 'info', msg: 'shutting down', ...(signal ? { signal } : {}) });
-    await intake.stop();
-  } catch (err) {
-    throw new CliError(`cannot receive from ${queueUrl}: ${(err as Error).name}: ${(err as Error).message}`, 2);
-  } finally {
-    await connection.close();
-  }
 }

@@ -1,9 +1,8 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import { z } from 'zod';
 import { ErrorType } from '../src/domain/errors';
-import { LeaseSummary } from '../src/domain/lease-summary';
 import { LedgerEntry, ledgerRowsOf, type LedgerOutcome } from '../src/domain/ledger';
-import type { LedgerDb } from '../src/infrastructure/ledger';
+import type { LedgerDb } from '../src/infrastructure/ledger-db';
 import type { SummaryReader } from '../src/infrastructure/summary-reader';
 
 export interface LedgerDeps {
@@ -31,13 +30,13 @@ export function createLedgerActivities(deps: LedgerDeps) {
       const e = entry.data;
       if (!deps.db) return { outcome: 'disabled', dailyRows: 0 };
 
-      const { location, json } = await deps.readSummary(e.leaseUuid, e.version);
-      if (json === undefined) throw invalid(`no summary at ${location} for ${e.leaseUuid} v${e.version}`);
+      const read = await deps.readSummary(e.leaseUuid, e.version);
+      if ('problem' in read) throw invalid(read.problem);
       let rows: ReturnType<typeof ledgerRowsOf>;
       try {
-        rows = ledgerRowsOf(e, LeaseSummary.parse(JSON.parse(json)));
+        rows = ledgerRowsOf(e, read.summary);
       } catch (err) {
-        throw invalid(`summary ${location}: ${err instanceof z.ZodError ? z.prettifyError(err) : (err as Error).message}`);
+        throw invalid(`summary of ${e.leaseUuid} v${e.version}: ${(err as Error).message}`);
       }
 
       return deps.db.transaction().execute(async (trx) => {

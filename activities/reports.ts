@@ -5,63 +5,26 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { setImmediate } from 'node:timers/promises';
-import { GetObjectCommand, HeadObjectCommand, NoSuchKey, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { ApplicationFailure, heartbeat } from '@temporalio/activity';
 import { reportKey, reportRowsOf, stagedPartsOf, type CollectionResult } from '../src/domain/collection';
 import { CostReportBuilder, type CostReport } from '../src/domain/csv';
-import { DEFAULT_COST_SCOPE, type CostScope } from '../src/domain/cost-scope';
+import { DEFAULT_COST_SCOPE } from '../src/domain/cost-scope';
 import { ErrorType } from '../src/domain/errors';
 import { FOCUS_HEADER, focusLines } from '../src/domain/focus';
-import { LeaseSummary, LeaseSummaryBuilder } from '../src/domain/lease-summary';
-import { CostRow, type DateRange, type LeaseAttribution } from '../src/domain/schemas';
-import { STAGING_OBJECT_TAG } from '../src/domain/storage';
-import { activityTelemetry } from '../src/infrastructure/telemetry';
+import { LeaseSummaryBuilder } from '../src/domain/lease-summary';
+import type { CostRow, DateRange, LeaseAttribution, WrittenReport } from '../src/domain/schemas';
 import { renderLeaseReport } from '../src/domain/lease-report';
-import type { StagingStore } from './cost-explorer';
-import { z } from 'zod';
+import { createSummaryReader } from '../src/infrastructure/summary-reader';
+import { activityTelemetry } from '../src/infrastructure/telemetry';
+import { putVerifiedObject, type PutVerifiedOptions, type ReportBucket } from './s3-objects';
+import { createStagingStore, type StagingStore } from './staging-store';
 
-export interface S3Deps {
-  s3: S3Client;
-  bucket: string;
-  keyPrefix: string;
-  urlExpiryDays: number;
+// Report writing: the CSV, its summary and FOCUS file from the staged pages, and the HTML report
+// from the summary, each a verified S3 object whose key derives from (lease, version).
+
+export interface ReportDeps extends ReportBucket {
   /** Also write the report in FOCUS columns (REPORT_FOCUS). */
   focus?: boolean;
-  now?: () => Date;
-}
-
-const STAGING_TAGGING = new URLSearchParams([[STAGING_OBJECT_TAG.key, STAGING_OBJECT_TAG.value]]).toString();
-
-/** Cost rows travel between activities through S3 so history holds only references. */
-export function createStagingStore(s3: S3Client, bucket: string): StagingStore {
-  return {
-    async putPart(key: string, rows: CostRow[]): Promise<void> {
-      await s3.send(new PutObjectCommand({
-        Bucket: bucket, Key: key, Body: JSON.stringify(rows), ContentType: 'application/json', Tagging: STAGING_TAGGING,
-      }));
-    },
-    async getPart(key: string): Promise<CostRow[]> {
-      const res = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-      return z.array(CostRow).parse(JSON.parse(await res.Body!.transformToString()));
-    },
-  };
-}
-
-export interface ReportSummary {
-  bucket: string;
-  key: string;
-  /** base64, as S3 reports it */
-  checksumSha256: string;
-  rowCount: number;
-  total: string;
-  bytes: number;
-  /** The report's LeaseSummary (JSON), beside the CSV. */
-  summaryKey: string;
-  /** The report in FOCUS columns, when REPORT_FOCUS is on. */
-  focusKey?: string;
-  /** Which record types the report counts (the collection's COST_SCOPE). */
-  costScope?: CostScope;
 }
 
 // Staged pages fetched ahead of the one being aggregated: S3 round trips overlap the CPU work.
@@ -137,62 +100,12 @@ export interface ChartObject {
   bytes: number;
 }
 
-export interface PutVerifiedOptions {
-  known?: { bytes: number; checksumSha256: string };
-  metadata?: Record<string, string>;
-}
-
-/**
- * One object with our SHA-256, which S3 checks on arrival; HeadObject proves what is stored. A
- * streamed body comes with its size and checksum, measured in an earlier pass over its bytes.
- * Returns the checksum (base64).
- */
-export async function putVerifiedObject(
-  deps: Pick<S3Deps, 's3' | 'bucket'>, key: string, body: Buffer | (() => Readable), contentType: string, opts: PutVerifiedOptions = {},
-): Promise<string> {
-  const { bytes, checksumSha256 } = opts.known
-    ?? { bytes: (body as Buffer).length, checksumSha256: createHash('sha256').update(body as Buffer).digest('base64') };
-  await deps.s3.send(new PutObjectCommand({
-    Bucket: deps.bucket, Key: key, Body: typeof body === 'function' ? body() : body, ContentLength: bytes,
-    ContentType: contentType, ChecksumAlgorithm: 'SHA256', ChecksumSHA256: checksumSha256, Metadata: opts.metadata,
-  }));
-  const head = await deps.s3.send(new HeadObjectCommand({ Bucket: deps.bucket, Key: key, ChecksumMode: 'ENABLED' }));
-  if (head.ChecksumSHA256 !== checksumSha256 || head.ContentLength !== bytes) {
-    throw ApplicationFailure.retryable(
-      `S3 object ${key} has SHA-256 ${head.ChecksumSHA256 ?? '(none)'} and ${head.ContentLength ?? '?'} bytes, expected ${checksumSha256} and ${bytes}`,
-      ErrorType.ChecksumMismatch);
-  }
-  return checksumSha256;
-}
-
-export function createS3Activities(deps: S3Deps) {
+export function createReportActivities(deps: ReportDeps) {
   const staging = createStagingStore(deps.s3, deps.bucket);
   const putVerified = (key: string, body: Buffer | (() => Readable), contentType: string, opts?: PutVerifiedOptions) =>
     putVerifiedObject(deps, key, body, contentType, opts);
 
-  /** The summary writeReport left beside the CSV: one that is missing or not this report's is a bug, not a blip. */
-  const readSummary = async (leaseUuid: string, version: number): Promise<LeaseSummary> => {
-    const key = reportKey(deps.keyPrefix, leaseUuid, version, 'summary');
-    const invalid = (why: string) => ApplicationFailure.nonRetryable(`Report summary ${key} ${why}`, ErrorType.InvalidReportSummary);
-    let text: string;
-    try {
-      text = await (await deps.s3.send(new GetObjectCommand({ Bucket: deps.bucket, Key: key }))).Body!.transformToString();
-    } catch (err) {
-      if (err instanceof NoSuchKey) throw invalid('does not exist (writeReport writes it beside the CSV)');
-      throw err;
-    }
-    let parsed: ReturnType<typeof LeaseSummary.safeParse>;
-    try {
-      parsed = LeaseSummary.safeParse(JSON.parse(text));
-    } catch {
-      throw invalid('is not JSON');
-    }
-    if (!parsed.success) throw invalid(`is malformed: ${parsed.error.issues.slice(0, 3).map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
-    if (parsed.data.leaseUuid !== leaseUuid || parsed.data.version !== version) {
-      throw invalid(`belongs to ${parsed.data.leaseUuid} v${parsed.data.version}`);
-    }
-    return parsed.data;
-  };
+  const readSummary = createSummaryReader(deps.s3, deps.bucket, deps.keyPrefix);
 
   return {
     /**
@@ -202,7 +115,7 @@ export function createS3Activities(deps: S3Deps) {
     async writeReport(input: {
       leaseUuid: string; version: number; collection: CollectionResult; accountId: string; billingWindow: DateRange;
       attribution?: LeaseAttribution;
-    }): Promise<ReportSummary> {
+    }): Promise<WrittenReport> {
       const builder = new CostReportBuilder();
       const summary = new LeaseSummaryBuilder();
       const focus = deps.focus ? await openFocusFile() : undefined;
@@ -242,8 +155,10 @@ export function createS3Activities(deps: S3Deps) {
      * Deterministic per (lease, version) like the CSV, so a retry overwrites the same object.
      */
     async writeChart(input: ChartInput): Promise<ChartObject> {
-      const summary = await readSummary(input.leaseUuid, input.version);
-      const body = Buffer.from(await renderLeaseReport(summary, input), 'utf8');
+      // A missing or foreign summary is a bug, not a blip: no retry fixes it.
+      const read = await readSummary(input.leaseUuid, input.version);
+      if ('problem' in read) throw ApplicationFailure.nonRetryable(read.problem, ErrorType.InvalidReportSummary);
+      const body = Buffer.from(await renderLeaseReport(read.summary, input), 'utf8');
       const key = reportKey(deps.keyPrefix, input.leaseUuid, input.version, 'chart');
       await putVerified(key, body, 'text/html; charset=utf-8');
       return { bucket: deps.bucket, key, bytes: body.length };
@@ -256,7 +171,7 @@ export function createS3Activities(deps: S3Deps) {
    * PutObject (up to 5 GB; a SHA-256 over a whole multipart object does not exist, only per-part
    * composites), whose checksum S3 verifies and HeadObject reads back.
    */
-  async function uploadCsv(input: { leaseUuid: string; version: number }, report: CostReport): Promise<Omit<ReportSummary, 'summaryKey'>> {
+  async function uploadCsv(input: { leaseUuid: string; version: number }, report: CostReport): Promise<Omit<WrittenReport, 'summaryKey' | 'focusKey'>> {
     const { rowCount, total } = report;
     const hash = createHash('sha256');
     let bytes = 0;
@@ -274,13 +189,4 @@ export function createS3Activities(deps: S3Deps) {
     activityTelemetry().reportWritten(input.leaseUuid, { key, rowCount, total, version: input.version });
     return { bucket: deps.bucket, key, checksumSha256, rowCount, total, bytes };
   }
-}
-
-export function createPresigner(deps: S3Deps) {
-  return async (key: string): Promise<{ url: string; expiresAt: string }> => {
-    const expiresIn = deps.urlExpiryDays * 24 * 3600;
-    const signedAt = (deps.now ?? (() => new Date()))();
-    const url = await getSignedUrl(deps.s3, new GetObjectCommand({ Bucket: deps.bucket, Key: key }), { expiresIn, signingDate: signedAt });
-    return { url, expiresAt: new Date(signedAt.getTime() + expiresIn * 1000).toISOString() };
-  };
 }
