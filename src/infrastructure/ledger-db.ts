@@ -1,5 +1,5 @@
 import type { Logger as SdkLogger } from '@temporalio/common';
-import { Kysely, PostgresDialect, sql, type Generated } from 'kysely';
+import { Kysely, PostgresDialect, sql, type Generated, type Transaction } from 'kysely';
 import { Migrator, type Migration } from 'kysely/migration';
 import pg from 'pg';
 import { NO_GROUP, NO_REASON, NO_TEMPLATE } from '../domain/chargeback';
@@ -134,6 +134,12 @@ const MIGRATION_LOCK = 0x1ea5e_c057;
 export async function migrateLedger(db: LedgerDb): Promise<string[]> {
   return db.transaction().execute(async (trx) => {
     await sql`select pg_advisory_xact_lock(${sql.lit(MIGRATION_LOCK)})`.execute(trx);
+    // An older build's worker (still running its pinned leases) that restarts after a newer build
+    // migrated finds migrations it does not know. Migrations only add, so it runs on the newer
+    // schema as it is; the Migrator would refuse to start it.
+    const applied = await appliedMigrations(trx);
+    const ours = Object.keys(MIGRATIONS);
+    if (applied.some((name) => !ours.includes(name)) && ours.every((name) => applied.includes(name))) return [];
     const migrator = new Migrator({
       db: trx,
       provider: { getMigrations: () => Promise.resolve(MIGRATIONS) },
@@ -144,6 +150,13 @@ export async function migrateLedger(db: LedgerDb): Promise<string[]> {
     if (error) throw error instanceof Error ? error : new Error(String(error));
     return (results ?? []).map((r) => r.migrationName);
   });
+}
+
+async function appliedMigrations(trx: Transaction<LedgerTables>): Promise<string[]> {
+  const { rows: [table] } = await sql<{ exists: boolean }>`select to_regclass('ledger_migration') is not null as exists`.execute(trx);
+  if (!table?.exists) return [];
+  const { rows } = await sql<{ name: string }>`select name from ledger_migration`.execute(trx);
+  return rows.map((r) => r.name);
 }
 
 // Dates stay text (pg makes a local-time Date of a DATE otherwise); NUMERIC is text already.
