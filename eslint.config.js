@@ -10,7 +10,8 @@ import tseslint from 'typescript-eslint';
 const shippedPatterns = [
   {
     regex: '^(\\.\\./)+(support|test)(/|$)',
-    message: 'Shipped code (src/, workflows/, activities/) imports nothing from support/ or test/: the image has neither.',
+    message:
+      'Shipped code (src/, workflows/, activities/) imports nothing from support/ or test/: the image has neither.',
   },
   {
     // A package's internals are not its interface: Node refuses their directory imports, and they move between releases.
@@ -39,10 +40,14 @@ export default tseslint.config(
     rules: {
       '@typescript-eslint/no-restricted-imports': restrictImports(),
       // A dynamic import with a literal path is bundled like a static one.
-      'no-restricted-syntax': ['error', {
-        selector: "ImportExpression[source.value=/^(\\.\\.\\/)+(support|test)(\\/|$)/]",
-        message: 'Shipped code imports nothing from support/ or test/, dynamically neither (see src/interfaces/support-commands.ts).',
-      }],
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: 'ImportExpression[source.value=/^(\\.\\.\\/)+(support|test)(\\/|$)/]',
+          message:
+            'Shipped code imports nothing from support/ or test/, dynamically neither (see src/interfaces/support-commands.ts).',
+        },
+      ],
     },
   },
   {
@@ -63,7 +68,8 @@ export default tseslint.config(
     files: ['src/domain/**/*.ts'],
     rules: {
       '@typescript-eslint/no-restricted-imports': restrictImports({
-        regex: '^(node:|fs$|net$|http|child_process$|@aws-sdk/|@temporalio/(client|worker|activity)$|\\.\\./(infrastructure|interfaces)/|\\.\\./\\.\\./(activities|workflows))',
+        regex:
+          '^(node:|fs$|net$|http|child_process$|@aws-sdk/|@temporalio/(client|worker|activity)$|\\.\\./(infrastructure|interfaces)/|\\.\\./\\.\\./(activities|workflows))',
         allowTypeImports: true,
         message: 'src/domain is pure: no I/O, no infrastructure, no activities or workflows.',
       }),
@@ -84,15 +90,33 @@ export default tseslint.config(
     // The bench measures the product with the support tree; the tests are not its library.
     files: ['bench/**/*.ts'],
     rules: {
-      '@typescript-eslint/no-restricted-imports': ['error', {
-        patterns: [{ regex: '^(\\.\\./)+test(/|$)', message: 'bench/ imports nothing from test/: shared helpers live in support/.' }],
-      }],
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '^(\\.\\./)+test(/|$)',
+              message: 'bench/ imports nothing from test/: shared helpers live in support/.',
+            },
+          ],
+        },
+      ],
     },
   },
   {
     files: ['bin/**/*.mjs'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: [{ regex: '^(\\.\\./)+(support|test)(/|$)', message: 'bin/ ships: it imports nothing from support/ or test/.' }] }],
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '^(\\.\\./)+(support|test)(/|$)',
+              message: 'bin/ ships: it imports nothing from support/ or test/.',
+            },
+          ],
+        },
+      ],
     },
   },
 );

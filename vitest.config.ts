@@ -8,7 +8,8 @@ import { BaseSequencer, type TestSpecification } from 'vitest/node';
  */
 class LongestFirst extends BaseSequencer {
   override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
-    const rank = (f: TestSpecification) => (f.moduleId.includes('/test/faults/') ? 0 : f.moduleId.includes('/test/integration/') ? 1 : 2);
+    const rank = (f: TestSpecification) =>
+      f.moduleId.includes('/test/faults/') ? 0 : f.moduleId.includes('/test/integration/') ? 1 : 2;
     return (await super.sort(files)).sort((a, b) => rank(a) - rank(b));
   }
 }

@@ -1,13 +1,30 @@
 import {
-  GetCostAndUsageCommand, GetCostAndUsageWithResourcesCommand,
-  type CostExplorerClient, type Expression, type GetCostAndUsageCommandInput, type GetCostAndUsageCommandOutput,
+  GetCostAndUsageCommand,
+  GetCostAndUsageWithResourcesCommand,
+  type CostExplorerClient,
+  type Expression,
+  type GetCostAndUsageCommandInput,
+  type GetCostAndUsageCommandOutput,
   type GetCostAndUsageWithResourcesCommandInput,
 } from '@aws-sdk/client-cost-explorer';
 import { ApplicationFailure } from '@temporalio/common';
 import {
-  fallBackToServiceLevel, isCollected, moveResourceStart, partKey, planKey, planResourceSegments, resourcePlan, SERVICE_LEVEL_RESOURCE,
-  stagingPrefix, startCollection,
-  type CollectionInput, type CollectionProgress, type CollectionResult, type CollectionStep, type Granularity, type Segment,
+  fallBackToServiceLevel,
+  isCollected,
+  moveResourceStart,
+  partKey,
+  planKey,
+  planResourceSegments,
+  resourcePlan,
+  SERVICE_LEVEL_RESOURCE,
+  stagingPrefix,
+  startCollection,
+  type CollectionInput,
+  type CollectionProgress,
+  type CollectionResult,
+  type CollectionStep,
+  type Granularity,
+  type Segment,
 } from '../src/domain/collection';
 import { addDays, RESOURCE_LEVEL_DAYS, utcDay } from '../src/domain/billing-window';
 import { DEFAULT_COST_SCOPE, RECORD_TYPES_OF, type CostScope } from '../src/domain/cost-scope';
@@ -31,10 +48,22 @@ export interface CostExplorerDeps {
 }
 
 const API_OF: Record<Segment['kind'], CostExplorerApi> = {
-  service: 'GetCostAndUsage', regions: 'GetCostAndUsage', resource: 'GetCostAndUsageWithResources',
+  service: 'GetCostAndUsage',
+  regions: 'GetCostAndUsage',
+  resource: 'GetCostAndUsageWithResources',
 };
-const ACCESS_DENIED = new Set(['AccessDeniedException', 'AccessDenied', 'UnauthorizedOperation', 'UnrecognizedClientException']);
-const REQUEST_INVALID = new Set(['ValidationException', 'InvalidNextTokenException', 'BillExpirationException', 'RequestChangedException']);
+const ACCESS_DENIED = new Set([
+  'AccessDeniedException',
+  'AccessDenied',
+  'UnauthorizedOperation',
+  'UnrecognizedClientException',
+]);
+const REQUEST_INVALID = new Set([
+  'ValidationException',
+  'InvalidNextTokenException',
+  'BillExpirationException',
+  'RequestChangedException',
+]);
 /**
  * Refusals of a resource-level query that no retry of the same query fixes: resource-level data
  * off (DataUnavailableException), the role lacking ce:GetCostAndUsageWithResources, or a query
@@ -55,7 +84,9 @@ const MONTHLY_REFUSED = /\bMONTHLY\b/;
 /** `And` and `Or` take at least two operands ("And expression must have at least 2 operands"). */
 const and = (parts: Expression[]): Expression => (parts.length === 1 ? parts[0]! : { And: parts });
 const or = (parts: Expression[]): Expression => (parts.length === 1 ? parts[0]! : { Or: parts });
-const dimension = (Key: 'LINKED_ACCOUNT' | 'RECORD_TYPE' | 'REGION' | 'SERVICE', Values: string[]): Expression => ({ Dimensions: { Key, Values } });
+const dimension = (Key: 'LINKED_ACCOUNT' | 'RECORD_TYPE' | 'REGION' | 'SERVICE', Values: string[]): Expression => ({
+  Dimensions: { Key, Values },
+});
 
 /** What a query is about: its dates, and for resources one region or a plan of services per region. */
 interface QuerySegment {
@@ -83,7 +114,8 @@ function filterFor(accountId: string, scope: CostScope, segment: Omit<QuerySegme
     // SERVICE at the top, as the API reference asks of resource queries; the per-region pairs below it.
     parts.push(dimension('SERVICE', regions.flatMap((r) => segment.byRegion![r]!).sort()));
     if (regions.length === 1) parts.push(dimension('REGION', regions));
-    else parts.push(or(regions.map((r) => and([dimension('REGION', [r]), dimension('SERVICE', segment.byRegion![r]!)]))));
+    else
+      parts.push(or(regions.map((r) => and([dimension('REGION', [r]), dimension('SERVICE', segment.byRegion![r]!)]))));
   } else if (segment.region !== undefined) {
     parts.push(dimension('REGION', [segment.region]));
   }
@@ -108,15 +140,34 @@ const common = (segment: QuerySegment, accountId: string, scope: CostScope, next
  * what collection sends. The service-level queries (`service`, `regions`) go DAILY: their few
  * groups per day give the daily series over the whole window for a few extra pages.
  */
-export const serviceLevelQuery = (segment: QuerySegment, accountId: string, scope: CostScope, nextPageToken?: string): GetCostAndUsageCommandInput => ({
-  ...common(segment, accountId, scope, nextPageToken), Granularity: 'DAILY',
-  GroupBy: [{ Type: 'DIMENSION', Key: 'SERVICE' }, { Type: 'DIMENSION', Key: 'REGION' }],
+export const serviceLevelQuery = (
+  segment: QuerySegment,
+  accountId: string,
+  scope: CostScope,
+  nextPageToken?: string,
+): GetCostAndUsageCommandInput => ({
+  ...common(segment, accountId, scope, nextPageToken),
+  Granularity: 'DAILY',
+  GroupBy: [
+    { Type: 'DIMENSION', Key: 'SERVICE' },
+    { Type: 'DIMENSION', Key: 'REGION' },
+  ],
 });
 
 /** Resources go MONTHLY until refused: fewest pages, and the report needs totals per resource. */
-export const resourceLevelQuery = (segment: QuerySegment, accountId: string, scope: CostScope, granularity: Granularity, nextPageToken?: string): GetCostAndUsageWithResourcesCommandInput => ({
-  ...common(segment, accountId, scope, nextPageToken), Granularity: granularity,
-  GroupBy: [{ Type: 'DIMENSION', Key: 'SERVICE' }, { Type: 'DIMENSION', Key: 'RESOURCE_ID' }],
+export const resourceLevelQuery = (
+  segment: QuerySegment,
+  accountId: string,
+  scope: CostScope,
+  granularity: Granularity,
+  nextPageToken?: string,
+): GetCostAndUsageWithResourcesCommandInput => ({
+  ...common(segment, accountId, scope, nextPageToken),
+  Granularity: granularity,
+  GroupBy: [
+    { Type: 'DIMENSION', Key: 'SERVICE' },
+    { Type: 'DIMENSION', Key: 'RESOURCE_ID' },
+  ],
 });
 
 /** The first day of the month after `day`'s: Cost Explorer refuses an end past it ("end date past the beginning of next month", aws/aws-sdk-js#2732). */
@@ -147,13 +198,15 @@ class UnplacedRow extends Error {
 
 function rowsOf(segment: Segment, query: QuerySegment, page: GetCostAndUsageCommandOutput): CostRow[] {
   const regionOf = new Map<string, string>();
-  for (const [region, services] of Object.entries(query.byRegion ?? {})) for (const s of services) regionOf.set(s, region);
+  for (const [region, services] of Object.entries(query.byRegion ?? {}))
+    for (const s of services) regionOf.set(s, region);
   const rows: CostRow[] = [];
   for (const period of page.ResultsByTime ?? []) {
     const date = period.TimePeriod?.Start;
     const end = period.TimePeriod?.End;
     // DAILY rows carry their day only; longer periods (MONTHLY resource rows) also their end.
-    const when = date === undefined ? {} : end === undefined || end === addDays(date, 1) ? { date } : { date, periodEnd: end };
+    const when =
+      date === undefined ? {} : end === undefined || end === addDays(date, 1) ? { date } : { date, periodEnd: end };
     for (const group of period.Groups ?? []) {
       const [service = '', second = ''] = group.Keys ?? [];
       const amount = group.Metrics?.UnblendedCost?.Amount;
@@ -166,7 +219,10 @@ function rowsOf(segment: Segment, query: QuerySegment, page: GetCostAndUsageComm
       }
       const region = segment.region ?? regionOf.get(service);
       // The filter asked each service in one region: a row of another service has no known region.
-      if (region === undefined) throw new UnplacedRow(`Cost Explorer returned service ${JSON.stringify(service)}, which the resource query did not ask for (filter not applied?)`);
+      if (region === undefined)
+        throw new UnplacedRow(
+          `Cost Explorer returned service ${JSON.stringify(service)}, which the resource query did not ask for (filter not applied?)`,
+        );
       rows.push({ service, resourceName: second, region, ...money, ...when });
     }
   }
@@ -175,7 +231,10 @@ function rowsOf(segment: Segment, query: QuerySegment, page: GetCostAndUsageComm
 
 type SlotHandler = (args: unknown) => Promise<unknown>;
 interface SlotStack {
-  addRelativeTo(step: (next: SlotHandler) => SlotHandler, options: { name: string; relation: 'after'; toMiddleware: string }): void;
+  addRelativeTo(
+    step: (next: SlotHandler) => SlotHandler,
+    options: { name: string; relation: 'after'; toMiddleware: string },
+  ): void;
 }
 
 export function createCostExplorerActivities(deps: CostExplorerDeps) {
@@ -184,8 +243,16 @@ export function createCostExplorerActivities(deps: CostExplorerDeps) {
   const query = (segment: Segment, about: QuerySegment, progress: CollectionProgress, accountId: string) => {
     const scope = progress.costScope ?? DEFAULT_COST_SCOPE;
     return segment.kind === 'resource'
-      ? deps.costExplorer.send(atCallSlot(new GetCostAndUsageWithResourcesCommand(resourceLevelQuery(about, accountId, scope, progress.resourceGranularity, progress.nextPageToken))))
-      : deps.costExplorer.send(atCallSlot(new GetCostAndUsageCommand(serviceLevelQuery(about, accountId, scope, progress.nextPageToken))));
+      ? deps.costExplorer.send(
+          atCallSlot(
+            new GetCostAndUsageWithResourcesCommand(
+              resourceLevelQuery(about, accountId, scope, progress.resourceGranularity, progress.nextPageToken),
+            ),
+          ),
+        )
+      : deps.costExplorer.send(
+          atCallSlot(new GetCostAndUsageCommand(serviceLevelQuery(about, accountId, scope, progress.nextPageToken))),
+        );
   };
 
   /**
@@ -196,15 +263,23 @@ export function createCostExplorerActivities(deps: CostExplorerDeps) {
   function atCallSlot<C extends GetCostAndUsageCommand | GetCostAndUsageWithResourcesCommand>(command: C): C {
     // The step passes any command's arguments through unchanged, so one untyped shape fits both.
     const stack = command.middlewareStack as unknown as SlotStack;
-    stack.addRelativeTo((next) => async (args) => {
-      await deps.acquireCallSlot();
-      return next(args);
-    }, { name: 'costExplorerCallSlot', relation: 'after', toMiddleware: 'httpSigningMiddleware' });
+    stack.addRelativeTo(
+      (next) => async (args) => {
+        await deps.acquireCallSlot();
+        return next(args);
+      },
+      { name: 'costExplorerCallSlot', relation: 'after', toMiddleware: 'httpSigningMiddleware' },
+    );
     return command;
   }
 
   /** What a refused resource query changes in the plan, or undefined when the error is the run's. */
-  function recover(err: unknown, segment: Segment, progress: CollectionProgress, input: CollectionInput): CollectionProgress | undefined {
+  function recover(
+    err: unknown,
+    segment: Segment,
+    progress: CollectionProgress,
+    input: CollectionInput,
+  ): CollectionProgress | undefined {
     if (segment.kind !== 'resource') return undefined;
     const { name, message } = err as Error;
     if (name === 'ValidationException' && START_TOO_OLD.test(message)) {
@@ -227,7 +302,11 @@ export function createCostExplorerActivities(deps: CostExplorerDeps) {
   }
 
   /** The resource-level days become service level, logged and counted: never a failed lease. */
-  function refuseResourceLevel(progress: CollectionProgress, input: CollectionInput, err: Pick<Error, 'name' | 'message'>): CollectionProgress {
+  function refuseResourceLevel(
+    progress: CollectionProgress,
+    input: CollectionInput,
+    err: Pick<Error, 'name' | 'message'>,
+  ): CollectionProgress {
     const refusal = { error: err.name, message: err.message.slice(0, 500) };
     activityTelemetry().resourceLevelRefused(input.leaseUuid, refusal);
     fallBackToServiceLevel(progress, refusal);
@@ -244,7 +323,12 @@ export function createCostExplorerActivities(deps: CostExplorerDeps) {
     const seen = new Map<string, CostRow>();
     for (let p = 0; p < segment.pages; p++) {
       for (const r of await deps.staging.getPart(partKey(prefix, regionsIndex, p))) {
-        seen.set(JSON.stringify([r.service, r.region]), { service: r.service, region: r.region, resourceName: SERVICE_LEVEL_RESOURCE, cost: '0' });
+        seen.set(JSON.stringify([r.service, r.region]), {
+          service: r.service,
+          region: r.region,
+          resourceName: SERVICE_LEVEL_RESOURCE,
+          cost: '0',
+        });
       }
     }
     const pairs = [...seen.values()];
@@ -259,7 +343,10 @@ export function createCostExplorerActivities(deps: CostExplorerDeps) {
     const range = clampedRange(segment, utcDay(new Date(now()).toISOString()));
     if (segment.kind === 'resource' && !range) {
       // Every resource-level day is now older than 14 days (the run waited that long): service level.
-      refuseResourceLevel(progress, input, { name: 'ResourceDaysExpired', message: `resource-level days ${segment.range.start} to ${segment.range.end} are no longer within the last 14 days` });
+      refuseResourceLevel(progress, input, {
+        name: 'ResourceDaysExpired',
+        message: `resource-level days ${segment.range.start} to ${segment.range.end} are no longer within the last 14 days`,
+      });
       return;
     }
     if (segment.kind === 'resource' && range && range.start > segment.range.start) {
@@ -274,7 +361,10 @@ export function createCostExplorerActivities(deps: CostExplorerDeps) {
    * resume point, staged in S3 under a key of its position. A retry of the same step overwrites
    * the same part, so no page counts twice.
    */
-  async function nextPage(input: CollectionInput, resumed: CollectionProgress | undefined): Promise<CollectionProgress> {
+  async function nextPage(
+    input: CollectionInput,
+    resumed: CollectionProgress | undefined,
+  ): Promise<CollectionProgress> {
     // The scope is fixed at a collection's first page, so a changed COST_SCOPE never mixes two in one
     // report; a resume point without one comes from before the setting, when every query was `usage`.
     const progress = resumed ? structuredClone(resumed) : { ...startCollection(input), costScope: newScope };
@@ -288,7 +378,10 @@ export function createCostExplorerActivities(deps: CostExplorerDeps) {
     progress.calls++;
     activityTelemetry().costExplorerCall(API_OF[segment.kind]);
     const prefix = stagingPrefix(deps.keyPrefix, input.leaseUuid, input.version);
-    const byRegion = segment.plan === undefined ? undefined : resourcePlan(pairsOf(await deps.staging.getPart(planKey(prefix))))[segment.plan];
+    const byRegion =
+      segment.plan === undefined
+        ? undefined
+        : resourcePlan(pairsOf(await deps.staging.getPart(planKey(prefix))))[segment.plan];
     const about: QuerySegment = { range: segment.range, region: segment.region, byRegion };
     let page: GetCostAndUsageCommandOutput;
     try {
@@ -305,7 +398,8 @@ export function createCostExplorerActivities(deps: CostExplorerDeps) {
       if (!(err instanceof UnplacedRow)) throw err;
       return refuseResourceLevel(progress, input, err);
     }
-    if (segment.kind === 'regions') progress.regions = [...new Set([...progress.regions, ...rows.map((r) => r.region)])];
+    if (segment.kind === 'regions')
+      progress.regions = [...new Set([...progress.regions, ...rows.map((r) => r.region)])];
     await deps.staging.putPart(partKey(prefix, progress.segmentIndex, segment.pages), rows);
     segment.pages++;
     progress.pages++;
@@ -314,13 +408,17 @@ export function createCostExplorerActivities(deps: CostExplorerDeps) {
       if (segment.kind === 'regions') await planResources(progress, progress.segmentIndex, prefix);
       progress.segmentIndex++;
     }
-    if (isCollected(progress)) activityTelemetry().collected(input.leaseUuid, Date.now() - progress.startedAtMs, progress);
+    if (isCollected(progress))
+      activityTelemetry().collected(input.leaseUuid, Date.now() - progress.startedAtMs, progress);
     return progress;
   }
 
   const resultOf = (input: CollectionInput, p: CollectionProgress): CollectionResult => ({
     stagingPrefix: stagingPrefix(deps.keyPrefix, input.leaseUuid, input.version),
-    segments: p.segments, pages: p.pages, calls: p.calls, resourceLevel: p.resourceLevel,
+    segments: p.segments,
+    pages: p.pages,
+    calls: p.calls,
+    resourceLevel: p.resourceLevel,
     costScope: p.costScope ?? DEFAULT_COST_SCOPE,
     ...(p.refusal ? { refusal: p.refusal } : {}),
   });
@@ -331,22 +429,39 @@ export function createCostExplorerActivities(deps: CostExplorerDeps) {
      * for all accounts, the record types of COST_SCOPE as every report of ours), staged in S3 like a lease's pages; the
      * rows carry the account as their resource name. One call per activity, through the pacer.
      */
-    async collectAccountDailyPage(input: { range: DateRange; /** Under S3_KEY_PREFIX. */ stagingPrefix: string; page: number; nextPageToken?: string }): Promise<{ nextPageToken?: string }> {
+    async collectAccountDailyPage(input: {
+      range: DateRange;
+      /** Under S3_KEY_PREFIX. */ stagingPrefix: string;
+      page: number;
+      nextPageToken?: string;
+    }): Promise<{ nextPageToken?: string }> {
       await deps.costExplorer.config.credentials();
       activityTelemetry().costExplorerCall('GetCostAndUsage');
-      const page = await deps.costExplorer.send(atCallSlot(new GetCostAndUsageCommand({
-        TimePeriod: { Start: input.range.start, End: input.range.end }, Granularity: 'DAILY', Metrics: ['UnblendedCost'],
-        Filter: recordTypeFilter(newScope),
-        GroupBy: [{ Type: 'DIMENSION', Key: 'LINKED_ACCOUNT' }],
-        NextPageToken: input.nextPageToken,
-      })));
+      const page = await deps.costExplorer.send(
+        atCallSlot(
+          new GetCostAndUsageCommand({
+            TimePeriod: { Start: input.range.start, End: input.range.end },
+            Granularity: 'DAILY',
+            Metrics: ['UnblendedCost'],
+            Filter: recordTypeFilter(newScope),
+            GroupBy: [{ Type: 'DIMENSION', Key: 'LINKED_ACCOUNT' }],
+            NextPageToken: input.nextPageToken,
+          }),
+        ),
+      );
       const rows: CostRow[] = [];
       for (const period of page.ResultsByTime ?? []) {
         for (const group of period.Groups ?? []) {
           const amount = group.Metrics?.UnblendedCost?.Amount;
           const accountId = group.Keys?.[0];
           if (amount === undefined || accountId === undefined || period.TimePeriod?.Start === undefined) continue;
-          rows.push({ resourceName: accountId, service: ACCOUNT_DAILY_SERVICE, region: '', cost: amount, date: period.TimePeriod.Start });
+          rows.push({
+            resourceName: accountId,
+            service: ACCOUNT_DAILY_SERVICE,
+            region: '',
+            cost: amount,
+            date: period.TimePeriod.Start,
+          });
         }
       }
       await deps.staging.putPart(partKey(`${deps.keyPrefix}${input.stagingPrefix}`, 0, input.page), rows);
@@ -365,10 +480,16 @@ export function createCostExplorerActivities(deps: CostExplorerDeps) {
 export function classify(err: unknown, roleArn: string): unknown {
   const e = err as Error;
   if (ACCESS_DENIED.has(e.name)) {
-    return ApplicationFailure.nonRetryable(`Access denied reading Cost Explorer through role ${roleArn}: ${e.message}`, ErrorType.CostExplorerAccessDenied);
+    return ApplicationFailure.nonRetryable(
+      `Access denied reading Cost Explorer through role ${roleArn}: ${e.message}`,
+      ErrorType.CostExplorerAccessDenied,
+    );
   }
   if (REQUEST_INVALID.has(e.name)) {
-    return ApplicationFailure.nonRetryable(`Cost Explorer rejected the request: ${e.name}: ${e.message}`, ErrorType.CostExplorerRequestInvalid);
+    return ApplicationFailure.nonRetryable(
+      `Cost Explorer rejected the request: ${e.name}: ${e.message}`,
+      ErrorType.CostExplorerRequestInvalid,
+    );
   }
   return err;
 }

@@ -1,7 +1,11 @@
 import { Context } from '@temporalio/activity';
 import { PutEventsCommand, type EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import {
-  EVENT_DETAIL_TYPE, EVENT_SCHEMA_VERSION, EVENT_SOURCE, FAILURE_DETAIL_TYPE, REPORT_PUBLISHED_DETAIL_TYPE,
+  EVENT_DETAIL_TYPE,
+  EVENT_SCHEMA_VERSION,
+  EVENT_SOURCE,
+  FAILURE_DETAIL_TYPE,
+  REPORT_PUBLISHED_DETAIL_TYPE,
   type LeaseCostsReportPublishedDetail,
 } from '../src/domain/events';
 import { DEFAULT_COST_SCOPE } from '../src/domain/cost-scope';
@@ -50,14 +54,25 @@ export interface PublishInput {
  * with an EventId was put, so every entry is checked.
  */
 export async function putEvents(
-  deps: Pick<EventBridgeDeps, 'eventBridge' | 'busName'>, entries: { detailType: string; detail: object }[], what: string,
+  deps: Pick<EventBridgeDeps, 'eventBridge' | 'busName'>,
+  entries: { detailType: string; detail: object }[],
+  what: string,
 ): Promise<string[]> {
-  const res = await deps.eventBridge.send(new PutEventsCommand({
-    Entries: entries.map((e) => ({ EventBusName: deps.busName, Source: EVENT_SOURCE, DetailType: e.detailType, Detail: JSON.stringify(e.detail) })),
-  }));
+  const res = await deps.eventBridge.send(
+    new PutEventsCommand({
+      Entries: entries.map((e) => ({
+        EventBusName: deps.busName,
+        Source: EVENT_SOURCE,
+        DetailType: e.detailType,
+        Detail: JSON.stringify(e.detail),
+      })),
+    }),
+  );
   const failed = entries.flatMap((e, i) => {
     const answer = res.Entries?.[i];
-    return answer?.EventId ? [] : [`${e.detailType}: ${answer?.ErrorCode ?? 'no entry'} ${answer?.ErrorMessage ?? ''}`.trim()];
+    return answer?.EventId
+      ? []
+      : [`${e.detailType}: ${answer?.ErrorCode ?? 'no entry'} ${answer?.ErrorMessage ?? ''}`.trim()];
   });
   if (failed.length > 0 || (res.FailedEntryCount ?? 0) > 0) {
     throw new Error(`PutEvents rejected ${failed.join('; ') || `${res.FailedEntryCount} entries`} for ${what}`);
@@ -89,13 +104,14 @@ export function createEventBridgeActivities(deps: EventBridgeDeps) {
         attempts,
         workflowId,
         runId,
-        temporalUiUrl: ui ? `${ui}/namespaces/${encodeURIComponent(workflowNamespace)}/workflows/${encodeURIComponent(workflowId)}/${runId}/history` : null,
+        temporalUiUrl: ui
+          ? `${ui}/namespaces/${encodeURIComponent(workflowNamespace)}/workflows/${encodeURIComponent(workflowId)}/${runId}/history`
+          : null,
         idempotencyKey: `${workflowId}:${runId}:failed`,
       };
       const [eventId] = await put([{ detailType: FAILURE_DETAIL_TYPE, detail }], input.leaseUuid);
       return { eventId: eventId! };
     },
-
 
     /**
      * LeaseCostsGenerated and LeaseCostsReportPublished, in one PutEvents, once the CSV is verified
@@ -148,10 +164,13 @@ export function createEventBridgeActivities(deps: EventBridgeDeps) {
         sharedDays: input.attribution?.sharedDays ?? [],
         idempotencyKey: `${input.leaseUuid}:v${input.version}`,
       };
-      const [eventId] = await put([
-        { detailType: EVENT_DETAIL_TYPE, detail: generated },
-        { detailType: REPORT_PUBLISHED_DETAIL_TYPE, detail: published },
-      ], `${input.leaseUuid} v${input.version}`);
+      const [eventId] = await put(
+        [
+          { detailType: EVENT_DETAIL_TYPE, detail: generated },
+          { detailType: REPORT_PUBLISHED_DETAIL_TYPE, detail: published },
+        ],
+        `${input.leaseUuid} v${input.version}`,
+      );
       return { eventId: eventId!, urlExpiresAt: expiresAt };
     },
   };

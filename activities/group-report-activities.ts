@@ -1,8 +1,19 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import { addDays } from '../src/domain/billing-window';
 import {
-  activeLeaseRows, GROUP_REPORT_DETAIL_TYPE, GroupCostReportGeneratedDetail, groupReportKeys, groupTotals, ISB_GROUP_CSV_HEADER,
-  ISB_NO_GROUP, LEASE_CSV_HEADER, monthRange, NO_GROUP, type ActiveLease, type GroupReportLeaseRow, type GroupTotal,
+  activeLeaseRows,
+  GROUP_REPORT_DETAIL_TYPE,
+  GroupCostReportGeneratedDetail,
+  groupReportKeys,
+  groupTotals,
+  ISB_GROUP_CSV_HEADER,
+  ISB_NO_GROUP,
+  LEASE_CSV_HEADER,
+  monthRange,
+  NO_GROUP,
+  type ActiveLease,
+  type GroupReportLeaseRow,
+  type GroupTotal,
 } from '../src/domain/chargeback';
 import { partKey } from '../src/domain/collection';
 import { neutraliseCell } from '../src/domain/csv';
@@ -40,10 +51,18 @@ export interface GroupReport {
 }
 
 /** RFC 4180, text cells guarded against spreadsheet formulas as in the lease CSV; amounts as they are. */
-const csvOf = (rows: { cells: string[]; text: boolean[] }[]) => rows.map(({ cells, text }) => cells.map((c, i) => {
-  const v = text[i] ? neutraliseCell(c) : c;
-  return /[",\r\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v;
-}).join(',')).map((r) => `${r}\r\n`).join('');
+const csvOf = (rows: { cells: string[]; text: boolean[] }[]) =>
+  rows
+    .map(({ cells, text }) =>
+      cells
+        .map((c, i) => {
+          const v = text[i] ? neutraliseCell(c) : c;
+          return /[",\r\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v;
+        })
+        .join(','),
+    )
+    .map((r) => `${r}\r\n`)
+    .join('');
 
 export function createGroupReportActivities(deps: GroupReportDeps) {
   return {
@@ -53,7 +72,11 @@ export function createGroupReportActivities(deps: GroupReportDeps) {
      * verified SHA-256. Deterministic per month: a retry overwrites the same objects.
      */
     async writeGroupReport(input: WriteGroupReportInput): Promise<GroupReport> {
-      if (!deps.db) throw ApplicationFailure.nonRetryable('the group report reads the cost ledger, which is off (LEDGER_ENABLED=false)', ErrorType.InvalidLedgerEntry);
+      if (!deps.db)
+        throw ApplicationFailure.nonRetryable(
+          'the group report reads the cost ledger, which is off (LEDGER_ENABLED=false)',
+          ErrorType.InvalidLedgerEntry,
+        );
       const month = monthRange(input.month);
       const ended = await queryMonthLeaseCosts(deps.db, month);
       const counted = new Set<string>();
@@ -68,8 +91,13 @@ export function createGroupReportActivities(deps: GroupReportDeps) {
           counted.add(`${l.account_id}/${d}`);
         }
         return {
-          group: l.cost_report_group ?? NO_GROUP, leaseUuid: l.lease_uuid, userEmail: l.user_email, accountId: l.account_id,
-          source: 'ended', daysInMonth: days, cost: normaliseAmount(l.cost),
+          group: l.cost_report_group ?? NO_GROUP,
+          leaseUuid: l.lease_uuid,
+          userEmail: l.user_email,
+          accountId: l.account_id,
+          source: 'ended',
+          daysInMonth: days,
+          cost: normaliseAmount(l.cost),
         };
       });
 
@@ -89,29 +117,65 @@ export function createGroupReportActivities(deps: GroupReportDeps) {
       const lastDay = addDays(month.end, -1);
       const groupCsv = csvOf([
         { cells: ISB_GROUP_CSV_HEADER, text: [] },
-        ...groups.map((g) => ({ cells: [g.group === NO_GROUP ? ISB_NO_GROUP : g.group, month.start, lastDay, g.cost, 'USD'], text: [true] })),
+        ...groups.map((g) => ({
+          cells: [g.group === NO_GROUP ? ISB_NO_GROUP : g.group, month.start, lastDay, g.cost, 'USD'],
+          text: [true],
+        })),
       ]);
       const leaseCsv = csvOf([
         { cells: LEASE_CSV_HEADER, text: [] },
-        ...rows.map((r) => ({ cells: [r.group, r.leaseUuid, r.userEmail, r.accountId, r.source, String(r.daysInMonth), r.cost, 'USD'], text: [true, false, true] })),
+        ...rows.map((r) => ({
+          cells: [r.group, r.leaseUuid, r.userEmail, r.accountId, r.source, String(r.daysInMonth), r.cost, 'USD'],
+          text: [true, false, true],
+        })),
       ]);
       const keys = groupReportKeys(deps.s3.keyPrefix, input.month);
-      const checksumSha256 = await putVerifiedObject(deps.s3, keys.groups, Buffer.from(groupCsv, 'utf8'), 'text/csv; charset=utf-8');
-      const leaseChecksumSha256 = await putVerifiedObject(deps.s3, keys.leases, Buffer.from(leaseCsv, 'utf8'), 'text/csv; charset=utf-8');
+      const checksumSha256 = await putVerifiedObject(
+        deps.s3,
+        keys.groups,
+        Buffer.from(groupCsv, 'utf8'),
+        'text/csv; charset=utf-8',
+      );
+      const leaseChecksumSha256 = await putVerifiedObject(
+        deps.s3,
+        keys.leases,
+        Buffer.from(leaseCsv, 'utf8'),
+        'text/csv; charset=utf-8',
+      );
       return {
-        month: input.month, bucket: deps.s3.bucket, groupsKey: keys.groups, leasesKey: keys.leases, checksumSha256, leaseChecksumSha256,
-        total, groups, leases: rows.length,
+        month: input.month,
+        bucket: deps.s3.bucket,
+        groupsKey: keys.groups,
+        leasesKey: keys.leases,
+        checksumSha256,
+        leaseChecksumSha256,
+        total,
+        groups,
+        leases: rows.length,
       };
     },
 
     /** `GroupCostReportGenerated` (source isb-costs), its detail checked against its one schema. */
     async publishGroupReport(report: GroupReport): Promise<{ eventId: string }> {
       const detail = GroupCostReportGeneratedDetail.parse({
-        schemaVersion: 1, reportMonth: report.month, fileName: report.groupsKey, bucketName: report.bucket, timestamp: new Date().toISOString(),
-        leaseFileName: report.leasesKey, checksumSha256: report.checksumSha256, leaseChecksumSha256: report.leaseChecksumSha256,
-        totalCost: report.total, currency: 'USD', groups: report.groups.length, leases: report.leases,
+        schemaVersion: 1,
+        reportMonth: report.month,
+        fileName: report.groupsKey,
+        bucketName: report.bucket,
+        timestamp: new Date().toISOString(),
+        leaseFileName: report.leasesKey,
+        checksumSha256: report.checksumSha256,
+        leaseChecksumSha256: report.leaseChecksumSha256,
+        totalCost: report.total,
+        currency: 'USD',
+        groups: report.groups.length,
+        leases: report.leases,
       });
-      const [eventId] = await putEvents(deps.eventBridge, [{ detailType: GROUP_REPORT_DETAIL_TYPE, detail }], `month ${report.month}`);
+      const [eventId] = await putEvents(
+        deps.eventBridge,
+        [{ detailType: GROUP_REPORT_DETAIL_TYPE, detail }],
+        `month ${report.month}`,
+      );
       return { eventId: eventId! };
     },
   };

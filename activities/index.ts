@@ -24,7 +24,12 @@ export function createActivities(deps: ActivityDeps) {
     ...createEventBridgeActivities(deps.eventBridge),
     ...createTemporalActivities(deps.temporal),
     ...createLedgerActivities(deps.ledger),
-    ...createGroupReportActivities({ s3: deps.reports, staging: deps.costExplorer.staging, db: deps.ledger.db, eventBridge: deps.eventBridge }),
+    ...createGroupReportActivities({
+      s3: deps.reports,
+      staging: deps.costExplorer.staging,
+      db: deps.ledger.db,
+      eventBridge: deps.eventBridge,
+    }),
   };
 }
 export type Activities = ReturnType<typeof createActivities>;

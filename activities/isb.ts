@@ -4,7 +4,14 @@ import { SignJWT } from 'jose';
 import { DEFAULT_ISB_JWT_USER_EMAIL } from '../src/domain/defaults';
 import { AccountLease, ActiveLease } from '../src/domain/chargeback';
 import { ErrorType } from '../src/domain/errors';
-import { EndedLease, EndedLeaseStatus, IsbLease, IsbLeasePage, JSendSuccess, type LeaseDetails } from '../src/domain/schemas';
+import {
+  EndedLease,
+  EndedLeaseStatus,
+  IsbLease,
+  IsbLeasePage,
+  JSendSuccess,
+  type LeaseDetails,
+} from '../src/domain/schemas';
 import { activityTelemetry } from '../src/infrastructure/telemetry';
 
 export type { LeaseDetails } from '../src/domain/schemas';
@@ -68,8 +75,11 @@ const MAX_SCAN_PAGES = 100;
 
 /** The body as text, refusing (and no longer downloading) anything over MAX_ISB_RESPONSE_BYTES. */
 async function readCapped(res: Response, what: string): Promise<string> {
-  const tooLarge = () => ApplicationFailure.nonRetryable(
-    `ISB API response for ${what} exceeds ${MAX_ISB_RESPONSE_BYTES} bytes`, ErrorType.IsbResponseTooLarge);
+  const tooLarge = () =>
+    ApplicationFailure.nonRetryable(
+      `ISB API response for ${what} exceeds ${MAX_ISB_RESPONSE_BYTES} bytes`,
+      ErrorType.IsbResponseTooLarge,
+    );
   if (Number(res.headers.get('content-length')) > MAX_ISB_RESPONSE_BYTES) {
     await res.body?.cancel();
     throw tooLarge();
@@ -105,7 +115,11 @@ export const encodeLeaseId = (userEmail: string, uuid: string) =>
  * The bearer token the ISB API accepts: HS256 (utils/jwt.ts verifies with jsonwebtoken's
  * defaults), `user` as IsbUserSchema wants it, one hour. Shared with `lease-costs check`.
  */
-export async function signIsbToken(secret: string, userEmail = DEFAULT_ISB_JWT_USER_EMAIL, now = Math.floor(Date.now() / 1000)): Promise<{ value: string; expiresAt: number }> {
+export async function signIsbToken(
+  secret: string,
+  userEmail = DEFAULT_ISB_JWT_USER_EMAIL,
+  now = Math.floor(Date.now() / 1000),
+): Promise<{ value: string; expiresAt: number }> {
   const value = await new SignJWT({ user: { email: userEmail, roles: [ISB_TOKEN_ROLE] } })
     .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
     .setIssuedAt(now)
@@ -137,19 +151,24 @@ export function classifyIsbRefusal(status: number, headers: Headers, body: strin
   if (status === 401) return 'bad-signature';
   if (status !== 403) return undefined;
   // API Gateway's ACCESS_DENIED gateway response: the authorizer returned a Deny policy.
-  if (/AccessDenied/i.test(headers.get('x-amzn-errortype') ?? '') || /not authorized to access this resource/i.test(body)) return 'authorizer-denied';
+  if (
+    /AccessDenied/i.test(headers.get('x-amzn-errortype') ?? '') ||
+    /not authorized to access this resource/i.test(body)
+  )
+    return 'authorizer-denied';
   // The handler answers JSend; a WAF block is API Gateway's bare `{"message":"Forbidden"}`.
   if (/"status"\s*:\s*"fail"/.test(body)) return 'role-not-allowed';
   return 'waf-blocked';
 }
 
 const REFUSAL_TEXT: Record<IsbRefusal, string> = {
-  'invalid-user': 'refused the token\'s user claim (ISB_JWT_USER_EMAIL must be an e-mail address the ISB accepts)',
+  'invalid-user': "refused the token's user claim (ISB_JWT_USER_EMAIL must be an e-mail address the ISB accepts)",
   'bad-request': 'refused the request',
-  'bad-signature': 'refused the token\'s signature',
-  'authorizer-denied': 'denied the token at its authorizer (wrong or rotated signing secret, or a role it does not admit)',
+  'bad-signature': "refused the token's signature",
+  'authorizer-denied':
+    'denied the token at its authorizer (wrong or rotated signing secret, or a role it does not admit)',
   'role-not-allowed': `refused the token's role (${ISB_TOKEN_ROLE} is needed to read every lease)`,
-  'waf-blocked': 'blocked the request at its WAF (this address is not on the ISB\'s allow list)',
+  'waf-blocked': "blocked the request at its WAF (this address is not on the ISB's allow list)",
   'rate-limited': 'rate-limited the request',
 };
 export const describeIsbRefusal = (refusal: IsbRefusal) => REFUSAL_TEXT[refusal];
@@ -161,10 +180,11 @@ export function createIsbActivities(deps: IsbDeps) {
   const userEmail = deps.userEmail ?? DEFAULT_ISB_JWT_USER_EMAIL;
   // One read shared by concurrent lookups; a failed read is forgotten, so the next one tries again.
   let secret: Promise<string> | undefined;
-  const loadSecretOnce = () => (secret ??= deps.loadSecret().catch((err: unknown) => {
-    secret = undefined;
-    throw err;
-  }));
+  const loadSecretOnce = () =>
+    (secret ??= deps.loadSecret().catch((err: unknown) => {
+      secret = undefined;
+      throw err;
+    }));
   let token: { value: string; expiresAt: number } | undefined;
 
   const bearer = async (): Promise<string> => {
@@ -239,7 +259,8 @@ export function createIsbActivities(deps: IsbDeps) {
       if (!res.ok) throw await refused(res, 'listing leases', ErrorType.IsbListRejected);
       const parsed = LeasePageResponse.safeParse(JSON.parse(await readCapped(res, 'a lease page')));
       if (!parsed.success) throw new Error(`ISB API returned an invalid lease page: ${parsed.error.message}`);
-      const invalidRecords = typeof parsed.data.data.error === 'string' ? activityTelemetry().isbInvalidRecords(parsed.data.data.error) : 0;
+      const invalidRecords =
+        typeof parsed.data.data.error === 'string' ? activityTelemetry().isbInvalidRecords(parsed.data.data.error) : 0;
       const from = Date.parse(input.endedAfter);
       const to = input.endedBefore ? Date.parse(input.endedBefore) : Infinity;
       const leases: EndedLease[] = [];
@@ -251,9 +272,18 @@ export function createIsbActivities(deps: IsbDeps) {
         if (!Number.isNaN(endMs) && (endMs < from || endMs >= to)) continue;
         const lease = EndedLease.safeParse({ ...raw, accountId: raw.awsAccountId });
         if (lease.success) {
-          leases.push({ uuid: lease.data.uuid, userEmail: lease.data.userEmail, accountId: lease.data.accountId, endDate: lease.data.endDate, status: lease.data.status });
+          leases.push({
+            uuid: lease.data.uuid,
+            userEmail: lease.data.userEmail,
+            accountId: lease.data.accountId,
+            endDate: lease.data.endDate,
+            status: lease.data.status,
+          });
         } else {
-          unusable.push({ uuid: typeof raw.uuid === 'string' ? raw.uuid : undefined, reason: lease.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') });
+          unusable.push({
+            uuid: typeof raw.uuid === 'string' ? raw.uuid : undefined,
+            reason: lease.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '),
+          });
         }
       }
       const next = parsed.data.data.nextPageIdentifier ?? undefined;
@@ -267,7 +297,12 @@ export function createIsbActivities(deps: IsbDeps) {
      * leases after its `leases.ttl` (30 days by default), and a re-run after that costs the lease
      * as it was then instead of failing.
      */
-    async lookupLease(input: { leaseUuid: string; userEmail: string; accountId: string; known?: LeaseDetails }): Promise<LeaseDetails> {
+    async lookupLease(input: {
+      leaseUuid: string;
+      userEmail: string;
+      accountId: string;
+      known?: LeaseDetails;
+    }): Promise<LeaseDetails> {
       const res = await getAuthorized(`${base()}/leases/${encodeLeaseId(input.userEmail, input.leaseUuid)}`);
       if (res.status === 404) {
         await res.body?.cancel();
@@ -279,12 +314,16 @@ export function createIsbActivities(deps: IsbDeps) {
         // its own schema (leases-handler.ts getLeaseByIdHandler, data/utils.ts parseSingleItemResult).
         throw ApplicationFailure.nonRetryable(
           `The ISB API has no readable lease ${input.leaseUuid} (404): it never existed, was deleted after the ISB's leases.ttl, or its record fails the ISB's own schema`,
-          ErrorType.LeaseNotFound);
+          ErrorType.LeaseNotFound,
+        );
       }
       if (!res.ok) throw await refused(res, `for lease ${input.leaseUuid}`, ErrorType.IsbRequestRejected);
       const parsed = LeaseResponse.safeParse(JSON.parse(await readCapped(res, `lease ${input.leaseUuid}`)));
       if (!parsed.success) {
-        throw ApplicationFailure.nonRetryable(`ISB API returned an invalid lease for ${input.leaseUuid}: ${parsed.error.message}`, ErrorType.InvalidLease);
+        throw ApplicationFailure.nonRetryable(
+          `ISB API returned an invalid lease for ${input.leaseUuid}: ${parsed.error.message}`,
+          ErrorType.InvalidLease,
+        );
       }
       const lease = parsed.data.data;
       const accountId = lease.awsAccountId;
@@ -296,7 +335,8 @@ export function createIsbActivities(deps: IsbDeps) {
       if (mismatches.length > 0) {
         throw ApplicationFailure.nonRetryable(
           `The ISB API says lease ${input.leaseUuid} has ${mismatches.join(', ')}, not what the event said (${input.userEmail}, account ${input.accountId}): nothing is costed or published`,
-          ErrorType.LeaseMismatch);
+          ErrorType.LeaseMismatch,
+        );
       }
       const details: LeaseDetails = {
         uuid: lease.uuid,
@@ -333,7 +373,11 @@ export function createIsbActivities(deps: IsbDeps) {
     async listActiveLeases(input: { before: string }): Promise<ActiveLease[]> {
       return scanLeases((raw) => {
         if (raw.status !== 'Active' && raw.status !== 'Frozen') return undefined;
-        const lease = ActiveLease.safeParse({ ...raw, accountId: raw.accountId ?? raw.awsAccountId, costReportGroup: textOf(raw.costReportGroup) });
+        const lease = ActiveLease.safeParse({
+          ...raw,
+          accountId: raw.accountId ?? raw.awsAccountId,
+          costReportGroup: textOf(raw.costReportGroup),
+        });
         return lease.success && Date.parse(lease.data.startDate) < Date.parse(input.before) ? lease.data : undefined;
       });
     },

@@ -39,37 +39,70 @@ export function createLedgerActivities(deps: LedgerDeps) {
         throw invalid(`summary of ${e.leaseUuid} v${e.version}: ${(err as Error).message}`);
       }
 
-      return deps.db.transaction().execute(async (trx) => {
-        const inserted = await trx.insertInto('ledger_report').values({
-          lease_uuid: e.leaseUuid, version: e.version, user_email: e.userEmail, account_id: e.accountId,
-          window_start: e.billingWindow.start, window_end: e.billingWindow.end, total: rows.total, currency: 'USD',
-          bucket: e.bucket, report_key: e.reportKey, published_at: e.publishedAt,
-          cost_report_group: e.attribution?.costReportGroup ?? null,
-          lease_template_name: e.attribution?.originalLeaseTemplateName ?? null,
-          max_spend: e.attribution?.maxSpend ?? null,
-          total_cost_accrued: e.attribution?.totalCostAccrued ?? null,
-          termination_reason: e.attribution?.terminationReason ?? null,
-          cost_scope: rows.costScope,
-        }).onConflict((oc) => oc.columns(['lease_uuid', 'version']).doNothing()).returning('version').executeTakeFirst();
-        if (!inserted) return { outcome: 'already', dailyRows: rows.daily.length } as const;
-        for (let i = 0; i < rows.daily.length; i += ROWS_PER_INSERT) {
-          await trx.insertInto('ledger_daily_cost').values(rows.daily.slice(i, i + ROWS_PER_INSERT).map((d) => ({
-            lease_uuid: e.leaseUuid, version: e.version, day: d.date, service: d.service, region: d.region, cost: d.cost,
-          }))).execute();
-        }
-        // Shared days: which of them this lease counts (docs/chargeback.md), so each counts once across leases.
-        const shared = (e.attribution?.sharedDays ?? []).flatMap((sd) => sd.days.map((day) => ({
-          lease_uuid: e.leaseUuid, version: e.version, day, other_lease_uuid: sd.leaseUuid, counted: sd.countedHere.includes(day),
-        })));
-        if (shared.length > 0) await trx.insertInto('ledger_shared_day').values(shared).execute();
-        return { outcome: 'recorded', dailyRows: rows.daily.length } as const;
-      }).catch((err: unknown) => {
-        // Data exceptions and integrity violations (SQLSTATE classes 22 and 23) are the data's fault: a
-        // retry sends the same rows. Connection and server errors stay retryable.
-        const code = (err as { code?: unknown }).code;
-        if (typeof code === 'string' && /^2[23]/.test(code)) throw invalid(`PostgreSQL refused ${e.leaseUuid} v${e.version}: ${(err as Error).message} (${code})`);
-        throw err;
-      });
+      return deps.db
+        .transaction()
+        .execute(async (trx) => {
+          const inserted = await trx
+            .insertInto('ledger_report')
+            .values({
+              lease_uuid: e.leaseUuid,
+              version: e.version,
+              user_email: e.userEmail,
+              account_id: e.accountId,
+              window_start: e.billingWindow.start,
+              window_end: e.billingWindow.end,
+              total: rows.total,
+              currency: 'USD',
+              bucket: e.bucket,
+              report_key: e.reportKey,
+              published_at: e.publishedAt,
+              cost_report_group: e.attribution?.costReportGroup ?? null,
+              lease_template_name: e.attribution?.originalLeaseTemplateName ?? null,
+              max_spend: e.attribution?.maxSpend ?? null,
+              total_cost_accrued: e.attribution?.totalCostAccrued ?? null,
+              termination_reason: e.attribution?.terminationReason ?? null,
+              cost_scope: rows.costScope,
+            })
+            .onConflict((oc) => oc.columns(['lease_uuid', 'version']).doNothing())
+            .returning('version')
+            .executeTakeFirst();
+          if (!inserted) return { outcome: 'already', dailyRows: rows.daily.length } as const;
+          for (let i = 0; i < rows.daily.length; i += ROWS_PER_INSERT) {
+            await trx
+              .insertInto('ledger_daily_cost')
+              .values(
+                rows.daily.slice(i, i + ROWS_PER_INSERT).map((d) => ({
+                  lease_uuid: e.leaseUuid,
+                  version: e.version,
+                  day: d.date,
+                  service: d.service,
+                  region: d.region,
+                  cost: d.cost,
+                })),
+              )
+              .execute();
+          }
+          // Shared days: which of them this lease counts (docs/chargeback.md), so each counts once across leases.
+          const shared = (e.attribution?.sharedDays ?? []).flatMap((sd) =>
+            sd.days.map((day) => ({
+              lease_uuid: e.leaseUuid,
+              version: e.version,
+              day,
+              other_lease_uuid: sd.leaseUuid,
+              counted: sd.countedHere.includes(day),
+            })),
+          );
+          if (shared.length > 0) await trx.insertInto('ledger_shared_day').values(shared).execute();
+          return { outcome: 'recorded', dailyRows: rows.daily.length } as const;
+        })
+        .catch((err: unknown) => {
+          // Data exceptions and integrity violations (SQLSTATE classes 22 and 23) are the data's fault: a
+          // retry sends the same rows. Connection and server errors stay retryable.
+          const code = (err as { code?: unknown }).code;
+          if (typeof code === 'string' && /^2[23]/.test(code))
+            throw invalid(`PostgreSQL refused ${e.leaseUuid} v${e.version}: ${(err as Error).message} (${code})`);
+          throw err;
+        });
     },
   };
 }

@@ -34,7 +34,11 @@ const PAGES_IN_FLIGHT = 4;
 const MAX_BUSY_MS = 50;
 
 /** Every staged page, in order, with a few fetched ahead; `onPage` sees each page once. */
-async function forEachPart<P extends { key: string }>(staging: StagingStore, parts: P[], onPage: (rows: CostRow[], part: P) => void | Promise<void>): Promise<void> {
+async function forEachPart<P extends { key: string }>(
+  staging: StagingStore,
+  parts: P[],
+  onPage: (rows: CostRow[], part: P) => void | Promise<void>,
+): Promise<void> {
   const inFlight: Promise<CostRow[]>[] = [];
   let next = 0;
   for (let i = 0; i < parts.length; i++) {
@@ -65,7 +69,8 @@ async function openFocusFile() {
   };
   await write(FOCUS_HEADER);
   return {
-    path, write,
+    path,
+    write,
     async close() {
       await file.close();
       return { bytes, checksumSha256: hash.digest('base64') };
@@ -113,7 +118,11 @@ export function createReportActivities(deps: ReportDeps) {
      * and, with REPORT_FOCUS, its FOCUS file, each verified by SHA-256 like the CSV.
      */
     async writeReport(input: {
-      leaseUuid: string; version: number; collection: CollectionResult; accountId: string; billingWindow: DateRange;
+      leaseUuid: string;
+      version: number;
+      collection: CollectionResult;
+      accountId: string;
+      billingWindow: DateRange;
       attribution?: LeaseAttribution;
     }): Promise<WrittenReport> {
       const builder = new CostReportBuilder();
@@ -136,13 +145,24 @@ export function createReportActivities(deps: ReportDeps) {
         const result = await uploadCsv(input, report);
         const summaryKey = reportKey(deps.keyPrefix, input.leaseUuid, input.version, 'summary');
         const costScope = input.collection.costScope ?? DEFAULT_COST_SCOPE;
-        const leaseSummary = summary.finish({ leaseUuid: input.leaseUuid, version: input.version, costScope, billingWindow: input.billingWindow, attribution: input.attribution }, report);
+        const leaseSummary = summary.finish(
+          {
+            leaseUuid: input.leaseUuid,
+            version: input.version,
+            costScope,
+            billingWindow: input.billingWindow,
+            attribution: input.attribution,
+          },
+          report,
+        );
         await putVerified(summaryKey, Buffer.from(JSON.stringify(leaseSummary), 'utf8'), 'application/json');
         let focusKey: string | undefined;
         if (focus) {
           focusKey = reportKey(deps.keyPrefix, input.leaseUuid, input.version, 'focus');
           const { bytes, checksumSha256 } = await focus.close();
-          await putVerified(focusKey, () => createReadStream(focus.path), 'text/csv; charset=utf-8', { known: { bytes, checksumSha256 } });
+          await putVerified(focusKey, () => createReadStream(focus.path), 'text/csv; charset=utf-8', {
+            known: { bytes, checksumSha256 },
+          });
         }
         return { ...result, summaryKey, ...(focusKey ? { focusKey } : {}), costScope };
       } finally {
@@ -171,7 +191,10 @@ export function createReportActivities(deps: ReportDeps) {
    * PutObject (up to 5 GB; a SHA-256 over a whole multipart object does not exist, only per-part
    * composites), whose checksum S3 verifies and HeadObject reads back.
    */
-  async function uploadCsv(input: { leaseUuid: string; version: number }, report: CostReport): Promise<Omit<WrittenReport, 'summaryKey' | 'focusKey'>> {
+  async function uploadCsv(
+    input: { leaseUuid: string; version: number },
+    report: CostReport,
+  ): Promise<Omit<WrittenReport, 'summaryKey' | 'focusKey'>> {
     const { rowCount, total } = report;
     const hash = createHash('sha256');
     let bytes = 0;

@@ -23,29 +23,51 @@ export interface PutVerifiedOptions {
  * Returns the checksum (base64).
  */
 export async function putVerifiedObject(
-  deps: Pick<ReportBucket, 's3' | 'bucket'>, key: string, body: Buffer | (() => Readable), contentType: string, opts: PutVerifiedOptions = {},
+  deps: Pick<ReportBucket, 's3' | 'bucket'>,
+  key: string,
+  body: Buffer | (() => Readable),
+  contentType: string,
+  opts: PutVerifiedOptions = {},
 ): Promise<string> {
-  const { bytes, checksumSha256 } = opts.known
-    ?? { bytes: (body as Buffer).length, checksumSha256: createHash('sha256').update(body as Buffer).digest('base64') };
-  await deps.s3.send(new PutObjectCommand({
-    Bucket: deps.bucket, Key: key, Body: typeof body === 'function' ? body() : body, ContentLength: bytes,
-    ContentType: contentType, ChecksumAlgorithm: 'SHA256', ChecksumSHA256: checksumSha256, Metadata: opts.metadata,
-  }));
+  const { bytes, checksumSha256 } = opts.known ?? {
+    bytes: (body as Buffer).length,
+    checksumSha256: createHash('sha256')
+      .update(body as Buffer)
+      .digest('base64'),
+  };
+  await deps.s3.send(
+    new PutObjectCommand({
+      Bucket: deps.bucket,
+      Key: key,
+      Body: typeof body === 'function' ? body() : body,
+      ContentLength: bytes,
+      ContentType: contentType,
+      ChecksumAlgorithm: 'SHA256',
+      ChecksumSHA256: checksumSha256,
+      Metadata: opts.metadata,
+    }),
+  );
   const head = await deps.s3.send(new HeadObjectCommand({ Bucket: deps.bucket, Key: key, ChecksumMode: 'ENABLED' }));
   if (head.ChecksumSHA256 !== checksumSha256 || head.ContentLength !== bytes) {
     throw ApplicationFailure.retryable(
       `S3 object ${key} has SHA-256 ${head.ChecksumSHA256 ?? '(none)'} and ${head.ContentLength ?? '?'} bytes, expected ${checksumSha256} and ${bytes}`,
-      ErrorType.ChecksumMismatch);
+      ErrorType.ChecksumMismatch,
+    );
   }
   return checksumSha256;
 }
 
 /** Presigned GETs of report objects, valid PRESIGNED_URL_EXPIRY_DAYS. */
-export function createPresigner(deps: Pick<ReportBucket, 's3' | 'bucket'> & { urlExpiryDays: number; now?: () => Date }) {
+export function createPresigner(
+  deps: Pick<ReportBucket, 's3' | 'bucket'> & { urlExpiryDays: number; now?: () => Date },
+) {
   return async (key: string): Promise<{ url: string; expiresAt: string }> => {
     const expiresIn = deps.urlExpiryDays * 24 * 3600;
     const signedAt = (deps.now ?? (() => new Date()))();
-    const url = await getSignedUrl(deps.s3, new GetObjectCommand({ Bucket: deps.bucket, Key: key }), { expiresIn, signingDate: signedAt });
+    const url = await getSignedUrl(deps.s3, new GetObjectCommand({ Bucket: deps.bucket, Key: key }), {
+      expiresIn,
+      signingDate: signedAt,
+    });
     return { url, expiresAt: new Date(signedAt.getTime() + expiresIn * 1000).toISOString() };
   };
 }

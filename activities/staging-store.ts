@@ -15,9 +15,15 @@ const STAGING_TAGGING = new URLSearchParams([[STAGING_OBJECT_TAG.key, STAGING_OB
 export function createStagingStore(s3: S3Client, bucket: string): StagingStore {
   return {
     async putPart(key: string, rows: CostRow[]): Promise<void> {
-      await s3.send(new PutObjectCommand({
-        Bucket: bucket, Key: key, Body: JSON.stringify(rows), ContentType: 'application/json', Tagging: STAGING_TAGGING,
-      }));
+      await s3.send(
+        new PutObjectCommand({
+          Bucket: bucket,
+          Key: key,
+          Body: JSON.stringify(rows),
+          ContentType: 'application/json',
+          Tagging: STAGING_TAGGING,
+        }),
+      );
     },
     async getPart(key: string): Promise<CostRow[]> {
       const res = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));

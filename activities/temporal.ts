@@ -25,7 +25,11 @@ export function createTemporalActivities(deps: TemporalDeps) {
         const outcome = await startFromLease(deps.client, deps.config, lease);
         if (outcome.status === 'started') result.started.push(outcome.leaseUuid);
         else if (outcome.status === 'duplicate') result.existing += 1;
-        else result.invalid.push({ uuid: lease.uuid, error: outcome.issues.map((i) => `${i.path}: ${i.message}`).join('; ') });
+        else
+          result.invalid.push({
+            uuid: lease.uuid,
+            error: outcome.issues.map((i) => `${i.path}: ${i.message}`).join('; '),
+          });
         heartbeat();
       }
       return result;

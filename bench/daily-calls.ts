@@ -1,6 +1,10 @@
 // What the daily series costs in Cost Explorer calls: the service-level queries a run made (DAILY),
 // replayed MONTHLY, as they were before the series existed, against the same fake and data.
-import { CostExplorerClient, GetCostAndUsageCommand, type GetCostAndUsageCommandInput } from '@aws-sdk/client-cost-explorer';
+import {
+  CostExplorerClient,
+  GetCostAndUsageCommand,
+  type GetCostAndUsageCommandInput,
+} from '@aws-sdk/client-cost-explorer';
 import type { FakeCeCall } from '../support/fakes/cost-explorer';
 
 export interface DailySeriesCalls {
@@ -18,7 +22,9 @@ export async function dailySeriesCalls(endpoint: string, runCalls: FakeCeCall[])
     queries.set(JSON.stringify(query), query);
   }
   const client = new CostExplorerClient({
-    region: 'us-east-1', endpoint, maxAttempts: 1,
+    region: 'us-east-1',
+    endpoint,
+    maxAttempts: 1,
     credentials: { accessKeyId: 'AKIADAILYREPLAY', secretAccessKey: 'daily-replay' },
   });
   let monthly = 0;
@@ -26,7 +32,9 @@ export async function dailySeriesCalls(endpoint: string, runCalls: FakeCeCall[])
     for (const query of queries.values()) {
       let token: string | undefined;
       do {
-        const page = await client.send(new GetCostAndUsageCommand({ ...query, Granularity: 'MONTHLY', NextPageToken: token }));
+        const page = await client.send(
+          new GetCostAndUsageCommand({ ...query, Granularity: 'MONTHLY', NextPageToken: token }),
+        );
         monthly++;
         token = page.NextPageToken || undefined;
       } while (token);

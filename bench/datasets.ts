@@ -40,7 +40,10 @@ export interface BenchLease {
  * those days, with the dataset's costs in it. `settleMs` > 0 leaves a real settle timer of that
  * length (padding 1 h), as in production, where every run waits; 0 means padding 0 and no wait.
  */
-export function makeLease(dataset: Dataset, args: { accountId: string; seed: number; settleMs?: number; now?: number; userEmail?: string }): BenchLease {
+export function makeLease(
+  dataset: Dataset,
+  args: { accountId: string; seed: number; settleMs?: number; now?: number; userEmail?: string },
+): BenchLease {
   const now = args.now ?? Date.now();
   const today = utcDay(new Date(now).toISOString());
   const settleMs = args.settleMs ?? 0;
@@ -50,12 +53,22 @@ export function makeLease(dataset: Dataset, args: { accountId: string; seed: num
   const terminatedAt = new Date(now - paddingHours * 3600_000 + settleMs).toISOString();
   const window = computeBillingWindow({ leaseStart: startDate, leaseEnd: terminatedAt, paddingHours });
   const items = sampleCosts({
-    accountId: args.accountId, start: window.start, end: window.end,
-    services: dataset.services, resources: dataset.resources, seed: args.seed,
+    accountId: args.accountId,
+    start: window.start,
+    end: window.end,
+    services: dataset.services,
+    resources: dataset.resources,
+    seed: args.seed,
   });
   return {
-    uuid: randomUUID(), userEmail: args.userEmail ?? `bench.user.${args.seed}@example.gov.uk`, accountId: args.accountId,
-    startDate, terminatedAt, paddingHours, window, items,
+    uuid: randomUUID(),
+    userEmail: args.userEmail ?? `bench.user.${args.seed}@example.gov.uk`,
+    accountId: args.accountId,
+    startDate,
+    terminatedAt,
+    paddingHours,
+    window,
+    items,
   };
 }
 
@@ -91,7 +104,10 @@ export interface CallFloor {
  * (both by SERVICE and REGION per day), the resource-level lines need a group each. Usage records
  * of the account only, as the report counts them.
  */
-export function callFloor(items: FakeCostItem[], args: { accountId: string; window: DateRange; resourceStart?: string; pageSize: number }): CallFloor {
+export function callFloor(
+  items: FakeCostItem[],
+  args: { accountId: string; window: DateRange; resourceStart?: string; pageSize: number },
+): CallFloor {
   const lines = new Set<string>();
   const groups = new Set<string>();
   const daily = new Set<string>();
@@ -106,7 +122,9 @@ export function callFloor(items: FakeCostItem[], args: { accountId: string; wind
   }
   const pages = (n: number) => Math.ceil(n / args.pageSize);
   return {
-    resourceLines: lines.size, resourceGroups: groups.size, dailyEntries: daily.size,
+    resourceLines: lines.size,
+    resourceGroups: groups.size,
+    dailyEntries: daily.size,
     floor: Math.max(1, pages(lines.size) + pages(daily.size)),
     floorMonthly: Math.max(1, pages(groups.size) + pages(daily.size)),
   };

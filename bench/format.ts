@@ -6,7 +6,9 @@ export type Cell = string | number | undefined;
 export function printTable(title: string, headers: string[], rows: Cell[][], notes: string[] = []): void {
   const text = rows.map((r) => headers.map((_, i) => (r[i] === undefined ? '' : String(r[i]))));
   const widths = headers.map((h, i) => Math.max(h.length, ...text.map((r) => r[i]!.length)));
-  const numeric = headers.map((_, i) => rows.length > 0 && rows.every((r) => r[i] === undefined || typeof r[i] === 'number'));
+  const numeric = headers.map(
+    (_, i) => rows.length > 0 && rows.every((r) => r[i] === undefined || typeof r[i] === 'number'),
+  );
   const line = (cells: string[]) =>
     `| ${cells.map((c, i) => (numeric[i] ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join(' | ')} |`;
   const out = [
@@ -36,7 +38,11 @@ export function percentile(values: number[], p: number): number {
 export const median = (xs: number[]) => percentile(xs, 50);
 
 /** Runs `fn` over `items` with at most `concurrency` in flight; results keep the input order. */
-export async function pool<T, R>(items: readonly T[], concurrency: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
+export async function pool<T, R>(
+  items: readonly T[],
+  concurrency: number,
+  fn: (item: T, index: number) => Promise<R>,
+): Promise<R[]> {
   const results = new Array<R>(items.length);
   let next = 0;
   const lanes = Array.from({ length: Math.min(concurrency, items.length) }, async () => {

@@ -217,7 +217,10 @@ export class Infra {
    * command's wiring, with the shared workflow bundle), polling the same task queue. Resolves once
    * the server sees them all polling.
    */
-  async startChildWorkers(env: Record<string, string>, count: number): Promise<{ stop: () => Promise<void>; processes: ManagedProcess[] }> {
+  async startChildWorkers(
+    env: Record<string, string>,
+    count: number,
+  ): Promise<{ stop: () => Promise<void>; processes: ManagedProcess[] }> {
     const codePath = await this.workflowBundle();
     const processes: ManagedProcess[] = [];
     const stop = async () => {
@@ -225,29 +228,44 @@ export class Infra {
     };
     this.defer('child workers', stop);
     for (let i = 0; i < count; i++) {
-      processes.push(spawnManaged(process.execPath, ['--import', 'tsx', join(repoRoot, 'bench', 'worker-child.ts')], {
-        env: { ...process.env, ...env, BENCH_WORKFLOW_BUNDLE: codePath },
-        cwd: repoRoot,
-      }));
+      processes.push(
+        spawnManaged(process.execPath, ['--import', 'tsx', join(repoRoot, 'bench', 'worker-child.ts')], {
+          env: { ...process.env, ...env, BENCH_WORKFLOW_BUNDLE: codePath },
+          cwd: repoRoot,
+        }),
+      );
     }
     await this.waitForPollers(env.TEMPORAL_TASK_QUEUE!, count, processes);
     return { stop, processes };
   }
 
-  private async waitForPollers(taskQueue: string, count: number, processes: ManagedProcess[], timeoutMs = 120_000): Promise<void> {
+  private async waitForPollers(
+    taskQueue: string,
+    count: number,
+    processes: ManagedProcess[],
+    timeoutMs = 120_000,
+  ): Promise<void> {
     const client = await this.client();
     const { TaskQueueType } = proto.temporal.api.enums.v1;
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const dead = processes.find((p) => p.hasExited());
       if (dead) throw new Error(`a worker process exited during start:\n${dead.outputTail()}`);
-      const counts = await Promise.all([TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY].map(async (type) => {
-        const res = await client.workflowService.describeTaskQueue({ namespace: NAMESPACE, taskQueue: { name: taskQueue }, taskQueueType: type });
-        return new Set((res.pollers ?? []).map((p) => p.identity)).size;
-      }));
+      const counts = await Promise.all(
+        [TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY].map(async (type) => {
+          const res = await client.workflowService.describeTaskQueue({
+            namespace: NAMESPACE,
+            taskQueue: { name: taskQueue },
+            taskQueueType: type,
+          });
+          return new Set((res.pollers ?? []).map((p) => p.identity)).size;
+        }),
+      );
       if (counts.every((c) => c >= count)) return;
       if (Date.now() > deadline) {
-        throw new Error(`workers not polling ${taskQueue} after ${timeoutMs} ms (pollers: ${counts.join('/')}):\n${processes.map((p) => p.outputTail()).join('\n---\n')}`);
+        throw new Error(
+          `workers not polling ${taskQueue} after ${timeoutMs} ms (pollers: ${counts.join('/')}):\n${processes.map((p) => p.outputTail()).join('\n---\n')}`,
+        );
       }
       await new Promise((r) => setTimeout(r, 250));
     }

@@ -9,8 +9,11 @@
 // applied: the count is what a complete report costs; `maxPagesOneQuery` shows whether the cap
 // would have truncated it.
 import {
-  CostExplorerClient, GetCostAndUsageCommand, GetCostAndUsageWithResourcesCommand,
-  type Expression, type GetCostAndUsageCommandOutput,
+  CostExplorerClient,
+  GetCostAndUsageCommand,
+  GetCostAndUsageWithResourcesCommand,
+  type Expression,
+  type GetCostAndUsageCommandOutput,
 } from '@aws-sdk/client-cost-explorer';
 import { splitByResourceHorizon } from '../src/domain/billing-window';
 import type { DateRange } from '../src/domain/schemas';
@@ -42,14 +45,25 @@ export async function replayLambda(
   args: { accountId: string; window: DateRange; today: string },
 ): Promise<LambdaReplayResult> {
   const client = new CostExplorerClient({
-    region: 'us-east-1', endpoint, maxAttempts: 1,
+    region: 'us-east-1',
+    endpoint,
+    maxAttempts: 1,
     credentials: { accessKeyId: 'AKIALAMBDAREPLAY', secretAccessKey: 'lambda-replay' },
   });
   const result: LambdaReplayResult = {
-    calls: 0, serviceListCalls: 0, resourceLevelCalls: 0, serviceLevelCalls: 0, services: 0, groupsReturned: 0, maxPagesOneQuery: 0,
+    calls: 0,
+    serviceListCalls: 0,
+    resourceLevelCalls: 0,
+    serviceLevelCalls: 0,
+    services: 0,
+    groupsReturned: 0,
+    maxPagesOneQuery: 0,
   };
   /** Every page of one query; returns the pages. */
-  const allPages = async (fetch: (token?: string) => Promise<Pick<GetCostAndUsageCommandOutput, 'ResultsByTime' | 'NextPageToken'>>, count: (n: number) => void) => {
+  const allPages = async (
+    fetch: (token?: string) => Promise<Pick<GetCostAndUsageCommandOutput, 'ResultsByTime' | 'NextPageToken'>>,
+    count: (n: number) => void,
+  ) => {
     const pages: Pick<GetCostAndUsageCommandOutput, 'ResultsByTime' | 'NextPageToken'>[] = [];
     let token: string | undefined;
     do {
@@ -69,12 +83,22 @@ export async function replayLambda(
 
     // 1. The service list: every service with usage in the window.
     const services = new Set<string>();
-    const listPages = await allPages((token) => client.send(new GetCostAndUsageCommand({
-      ...daily, TimePeriod: { Start: args.window.start, End: args.window.end },
-      GroupBy: [{ Type: 'DIMENSION', Key: 'SERVICE' }], Filter: filter(args.accountId), NextPageToken: token,
-    })), (n) => (result.serviceListCalls += n));
+    const listPages = await allPages(
+      (token) =>
+        client.send(
+          new GetCostAndUsageCommand({
+            ...daily,
+            TimePeriod: { Start: args.window.start, End: args.window.end },
+            GroupBy: [{ Type: 'DIMENSION', Key: 'SERVICE' }],
+            Filter: filter(args.accountId),
+            NextPageToken: token,
+          }),
+        ),
+      (n) => (result.serviceListCalls += n),
+    );
     for (const page of listPages) {
-      for (const period of page.ResultsByTime ?? []) for (const g of period.Groups ?? []) services.add(g.Keys?.[0] ?? '');
+      for (const period of page.ResultsByTime ?? [])
+        for (const g of period.Groups ?? []) services.add(g.Keys?.[0] ?? '');
     }
     result.services = services.size;
 
@@ -82,20 +106,38 @@ export async function replayLambda(
     if (split.resourceLevel) {
       const range = split.resourceLevel;
       for (const service of [...services].sort()) {
-        await allPages((token) => client.send(new GetCostAndUsageWithResourcesCommand({
-          ...daily, TimePeriod: { Start: range.start, End: range.end },
-          GroupBy: [{ Type: 'DIMENSION', Key: 'RESOURCE_ID' }], Filter: filter(args.accountId, service), NextPageToken: token,
-        })), (n) => (result.resourceLevelCalls += n));
+        await allPages(
+          (token) =>
+            client.send(
+              new GetCostAndUsageWithResourcesCommand({
+                ...daily,
+                TimePeriod: { Start: range.start, End: range.end },
+                GroupBy: [{ Type: 'DIMENSION', Key: 'RESOURCE_ID' }],
+                Filter: filter(args.accountId, service),
+                NextPageToken: token,
+              }),
+            ),
+          (n) => (result.resourceLevelCalls += n),
+        );
       }
     }
 
     // 3. Days older than 14: service level, paged.
     if (split.serviceLevel) {
       const range = split.serviceLevel;
-      await allPages((token) => client.send(new GetCostAndUsageCommand({
-        ...daily, TimePeriod: { Start: range.start, End: range.end },
-        GroupBy: [{ Type: 'DIMENSION', Key: 'SERVICE' }], Filter: filter(args.accountId), NextPageToken: token,
-      })), (n) => (result.serviceLevelCalls += n));
+      await allPages(
+        (token) =>
+          client.send(
+            new GetCostAndUsageCommand({
+              ...daily,
+              TimePeriod: { Start: range.start, End: range.end },
+              GroupBy: [{ Type: 'DIMENSION', Key: 'SERVICE' }],
+              Filter: filter(args.accountId),
+              NextPageToken: token,
+            }),
+          ),
+        (n) => (result.serviceLevelCalls += n),
+      );
     }
     return result;
   } finally {

@@ -32,10 +32,20 @@ export function machineInfo() {
 export type Machine = ReturnType<typeof machineInfo>;
 
 export function printMachine(machine: Machine, opts: Options): void {
-  printTable('Machine', ['', ''], [
-    ['os', machine.os], ['cpu', `${machine.cpuCount} x ${machine.cpuModel}`], ['memory (GiB)', round(machine.totalMemoryBytes / 1024 ** 3, 1)],
-    ['node', machine.node], ['commit', `${machine.commit}${machine.uncommittedFiles ? ` + ${machine.uncommittedFiles} uncommitted files` : ''}`],
-    ['load average at start', machine.loadAverageAtStart.join(' ')],
-    ['sections', [...opts.only].join(', ') + (opts.quick ? ' (quick sizes)' : '')],
-  ]);
+  printTable(
+    'Machine',
+    ['', ''],
+    [
+      ['os', machine.os],
+      ['cpu', `${machine.cpuCount} x ${machine.cpuModel}`],
+      ['memory (GiB)', round(machine.totalMemoryBytes / 1024 ** 3, 1)],
+      ['node', machine.node],
+      [
+        'commit',
+        `${machine.commit}${machine.uncommittedFiles ? ` + ${machine.uncommittedFiles} uncommitted files` : ''}`,
+      ],
+      ['load average at start', machine.loadAverageAtStart.join(' ')],
+      ['sections', [...opts.only].join(', ') + (opts.quick ? ' (quick sizes)' : '')],
+    ],
+  );
 }

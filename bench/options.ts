@@ -5,7 +5,8 @@ import { LARGE, LARGE_QUICK, type Dataset } from './datasets';
 export const SECTIONS = ['burst', 'calls', 'report', 'history', 'webhook'] as const;
 export type Section = (typeof SECTIONS)[number];
 
-const USAGE = 'usage: node --import tsx bench/run.ts [--only burst,calls,report,history,webhook] [--leases N] [--quick] [--requests N] [--rows N]';
+const USAGE =
+  'usage: node --import tsx bench/run.ts [--only burst,calls,report,history,webhook] [--leases N] [--quick] [--requests N] [--rows N]';
 
 export interface Options {
   only: Set<Section>;
@@ -40,8 +41,12 @@ export function parseOptions(argv: string[]): Options {
     return n;
   };
   const only = new Set<Section>();
-  for (const name of (values.only ?? SECTIONS.join(',')).split(',').map((s) => s.trim()).filter(Boolean)) {
-    if (!(SECTIONS as readonly string[]).includes(name)) throw new Error(`--only: unknown section ${name} (sections: ${SECTIONS.join(', ')})`);
+  for (const name of (values.only ?? SECTIONS.join(','))
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
+    if (!(SECTIONS as readonly string[]).includes(name))
+      throw new Error(`--only: unknown section ${name} (sections: ${SECTIONS.join(', ')})`);
     only.add(name as Section);
   }
   const quick = values.quick ?? false;

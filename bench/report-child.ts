@@ -45,11 +45,14 @@ const withInputKiB = process.resourceUsage().maxRSS;
 function lambdaCsvStep(): string {
   const cell = (value: string) => {
     const v = neutraliseCell(value);
-    return v.includes(',') || v.includes('"') || v.includes('\n') || v.includes('\r') ? `"${v.replace(/"/g, '""')}"` : v;
+    return v.includes(',') || v.includes('"') || v.includes('\n') || v.includes('\r')
+      ? `"${v.replace(/"/g, '""')}"`
+      : v;
   };
   const formatCost = (cost: number) => cost.toFixed(10).replace(/\.?0+$/, '') || '0';
   let csv = 'Resource Name,Service,Region,Cost\r\n';
-  for (const r of lambdaRows) csv += `${cell(r.resourceName)},${cell(r.service)},${cell(r.region)},${formatCost(r.cost)}\r\n`;
+  for (const r of lambdaRows)
+    csv += `${cell(r.resourceName)},${cell(r.service)},${cell(r.region)},${formatCost(r.cost)}\r\n`;
   return csv;
 }
 
@@ -85,12 +88,26 @@ if (variant === 'lambda') {
     timedDigest(() => hash.update(chunk));
     bytes += chunk.length;
   }
-  result = { rowCount: report.rowCount, total: report.total, bytes, sha256: timedDigest(() => hash.digest('hex')), sha256Ms };
+  result = {
+    rowCount: report.rowCount,
+    total: report.total,
+    bytes,
+    sha256: timedDigest(() => hash.digest('hex')),
+    sha256Ms,
+  };
 }
 const buildMs = performance.now() - t0;
 const cpu = process.cpuUsage(cpu0);
 
-process.stdout.write(`${JSON.stringify({
-  variant, rows, ...result, buildMs, cpuMs: (cpu.user + cpu.system) / 1000,
-  idleKiB, withInputKiB, peakKiB: process.resourceUsage().maxRSS,
-})}\n`);
+process.stdout.write(
+  `${JSON.stringify({
+    variant,
+    rows,
+    ...result,
+    buildMs,
+    cpuMs: (cpu.user + cpu.system) / 1000,
+    idleKiB,
+    withInputKiB,
+    peakKiB: process.resourceUsage().maxRSS,
+  })}\n`,
+);

@@ -51,7 +51,8 @@ async function main() {
     }
   };
   try {
-    if (opts.only.has('report')) await attempt('report', async () => printReport((results.report = await reportSection(infra, opts))));
+    if (opts.only.has('report'))
+      await attempt('report', async () => printReport((results.report = await reportSection(infra, opts))));
     if (opts.only.has('calls') || opts.only.has('history')) {
       await attempt('calls/history', async () => {
         results.datasets = await datasetSection(infra, opts);
@@ -62,8 +63,10 @@ async function main() {
         if (opts.only.has('history')) printHistory(results.datasets);
       });
     }
-    if (opts.only.has('burst')) await attempt('burst', async () => printBurst((results.burst = await burstSection(infra, opts)), opts));
-    if (opts.only.has('webhook')) await attempt('webhook', async () => printWebhook((results.webhook = await webhookSection(infra, opts))));
+    if (opts.only.has('burst'))
+      await attempt('burst', async () => printBurst((results.burst = await burstSection(infra, opts)), opts));
+    if (opts.only.has('webhook'))
+      await attempt('webhook', async () => printWebhook((results.webhook = await webhookSection(infra, opts))));
   } finally {
     log('stopping everything the bench started…');
     await infra.close();
@@ -72,13 +75,21 @@ async function main() {
   const verdicts = targets(results, opts);
   printTargets(verdicts, errors, opts);
 
-  const file = writeResults({
-    startedAt: startedAt.toISOString(), finishedAt: new Date().toISOString(),
-    args: process.argv.slice(2), quick: opts.quick, sections: [...opts.only],
-    sizes: { leases: opts.leases, requests: opts.requests, rows: opts.rows, small: SMALL, large: opts.large },
-    machine: { ...machine, loadAverageAtEnd: os.loadavg().map((l) => round(l)) },
-    results, targets: verdicts, errors,
-  }, startedAt);
+  const file = writeResults(
+    {
+      startedAt: startedAt.toISOString(),
+      finishedAt: new Date().toISOString(),
+      args: process.argv.slice(2),
+      quick: opts.quick,
+      sections: [...opts.only],
+      sizes: { leases: opts.leases, requests: opts.requests, rows: opts.rows, small: SMALL, large: opts.large },
+      machine: { ...machine, loadAverageAtEnd: os.loadavg().map((l) => round(l)) },
+      results,
+      targets: verdicts,
+      errors,
+    },
+    startedAt,
+  );
   console.log(`\nresults appended to ${file}`);
 }
 

@@ -7,8 +7,15 @@ import type { PinnedRun } from './sections/pinned-calls';
 import { growthKiB, type BuildRun, type BuildVariant, type ReportResult } from './sections/report';
 import type { WebhookResult } from './sections/webhook';
 import {
-  CAP_RPS, TARGET_CALLS, TARGET_HISTORY_BYTES, TARGET_HISTORY_EVENTS, TARGET_MAX_STALL_MS, TARGET_RATE_SHARE, TARGET_RATIO_AIM,
-  TARGET_WEBHOOK_RATIO, TARGET_WRITE_REPORT_RSS_BYTES,
+  CAP_RPS,
+  TARGET_CALLS,
+  TARGET_HISTORY_BYTES,
+  TARGET_HISTORY_EVENTS,
+  TARGET_MAX_STALL_MS,
+  TARGET_RATE_SHARE,
+  TARGET_RATIO_AIM,
+  TARGET_WEBHOOK_RATIO,
+  TARGET_WRITE_REPORT_RSS_BYTES,
 } from './thresholds';
 
 /** What the sections that ran measured; a section not run leaves its entry out. */
@@ -20,7 +27,11 @@ export interface SectionResults {
   webhook?: WebhookResult;
 }
 
-export interface Target { target: string; measured: string; verdict: 'PASS' | 'FAIL' | 'SKIP' }
+export interface Target {
+  target: string;
+  measured: string;
+  verdict: 'PASS' | 'FAIL' | 'SKIP';
+}
 
 export function targets(r: SectionResults, opts: Options): Target[] {
   const out: Target[] = [];
@@ -33,7 +44,9 @@ export function targets(r: SectionResults, opts: Options): Target[] {
     out.push({
       target: t1,
       measured: `${round(b.achievedShareOfCap * 100, 1)}% of ${CAP_RPS}/s, ${b.throttledCalls} throttled, ${b.failed} failed${b.unfinished ? `, ${b.unfinished} unfinished` : ''} (${b.leases} leases)`,
-      verdict: verdict(b.achievedShareOfCap >= TARGET_RATE_SHARE && b.throttledCalls === 0 && b.failed === 0 && b.unfinished === 0),
+      verdict: verdict(
+        b.achievedShareOfCap >= TARGET_RATE_SHARE && b.throttledCalls === 0 && b.failed === 0 && b.unfinished === 0,
+      ),
     });
   } else skip(t1);
 
@@ -42,7 +55,11 @@ export function targets(r: SectionResults, opts: Options): Target[] {
     const t = `CE calls per lease ≤ Lambda design (${name} dataset)${name === 'large' ? `; aim ${TARGET_RATIO_AIM}x` : ''}`;
     const d = byName(name);
     if (d && opts.only.has('calls')) {
-      out.push({ target: t, measured: `${d.ours.calls} vs ${d.lambda.callsFromLog} (${d.ratio}x)`, verdict: verdict(d.ours.calls <= d.lambda.callsFromLog) });
+      out.push({
+        target: t,
+        measured: `${d.ours.calls} vs ${d.lambda.callsFromLog} (${d.ratio}x)`,
+        verdict: verdict(d.ours.calls <= d.lambda.callsFromLog),
+      });
     } else skip(t);
     const tc = `CE calls per lease ≤ ${TARGET_CALLS[name]} (${name} dataset), regions on every row, daily series exact`;
     if (d && opts.only.has('calls')) {
@@ -65,7 +82,8 @@ export function targets(r: SectionResults, opts: Options): Target[] {
     const d = byName(name);
     if (d && opts.only.has('history')) {
       out.push({
-        target: t, measured: `${d.history.events} events, ${kib(d.history.bytes)} KiB`,
+        target: t,
+        measured: `${d.history.events} events, ${kib(d.history.bytes)} KiB`,
         verdict: verdict(d.history.events <= TARGET_HISTORY_EVENTS && d.history.bytes <= TARGET_HISTORY_BYTES),
       });
     } else skip(t);
@@ -73,12 +91,16 @@ export function targets(r: SectionResults, opts: Options): Target[] {
 
   const t3 = `${opts.rows.toLocaleString('en')}-row build: ours no slower than the Lambda CSV step (median wall), peak RSS growth ≤ half of before's`;
   if (r.report) {
-    const med = (v: BuildVariant, f: (b: BuildRun) => number) => median(r.report!.builds.filter((b) => b.variant === v).map(f));
+    const med = (v: BuildVariant, f: (b: BuildRun) => number) =>
+      median(r.report!.builds.filter((b) => b.variant === v).map(f));
     const [lambdaMs, oursMs] = [med('lambda', (b) => b.buildMs), med('ours', (b) => b.buildMs)];
     const [beforeGrowth, oursGrowth] = [med('before', growthKiB), med('ours', growthKiB)];
     out.push({
       target: t3,
-      measured: `${Math.round(oursMs)} (SHA-256 ${round(med('ours', (b) => b.sha256Ms ?? 0), 1)}) vs ${Math.round(lambdaMs)} ms; growth ${round(oursGrowth / 1024, 1)} vs ${round(beforeGrowth / 1024, 1)} MiB (${round((oursGrowth / beforeGrowth) * 100, 0)}%)`,
+      measured: `${Math.round(oursMs)} (SHA-256 ${round(
+        med('ours', (b) => b.sha256Ms ?? 0),
+        1,
+      )}) vs ${Math.round(lambdaMs)} ms; growth ${round(oursGrowth / 1024, 1)} vs ${round(beforeGrowth / 1024, 1)} MiB (${round((oursGrowth / beforeGrowth) * 100, 0)}%)`,
       verdict: verdict(oursMs <= lambdaMs && oursGrowth * 2 <= beforeGrowth),
     });
   } else skip(t3);
@@ -88,8 +110,12 @@ export function targets(r: SectionResults, opts: Options): Target[] {
     out.push({
       target: t3b,
       measured: `${round(largest.peakKiB / 1024, 1)} MiB, ${round(largest.wallMs / 1000, 1)} s, SHA-256 ${largest.downloadedSha256Matches ? 'matches' : 'DIFFERS'}, gap ${Math.round(largest.maxHeartbeatGapMs)} ms, stall ${Math.round(largest.maxEventLoopDelayMs)} ms`,
-      verdict: verdict(largest.peakKiB * 1024 < TARGET_WRITE_REPORT_RSS_BYTES && largest.downloadedSha256Matches &&
-        largest.maxHeartbeatGapMs < TARGET_MAX_STALL_MS && largest.maxEventLoopDelayMs < TARGET_MAX_STALL_MS),
+      verdict: verdict(
+        largest.peakKiB * 1024 < TARGET_WRITE_REPORT_RSS_BYTES &&
+          largest.downloadedSha256Matches &&
+          largest.maxHeartbeatGapMs < TARGET_MAX_STALL_MS &&
+          largest.maxEventLoopDelayMs < TARGET_MAX_STALL_MS,
+      ),
     });
   } else skip(t3b);
 
@@ -106,7 +132,10 @@ export function targets(r: SectionResults, opts: Options): Target[] {
 }
 
 export function printTargets(verdicts: Target[], errors: Record<string, string>, opts: Options): void {
-  printTable(`Targets${opts.quick ? ' (quick sizes: smoke run, not the reference sizes)' : ''}`, ['target', 'measured', 'result'],
+  printTable(
+    `Targets${opts.quick ? ' (quick sizes: smoke run, not the reference sizes)' : ''}`,
+    ['target', 'measured', 'result'],
     verdicts.map((t) => [t.target, t.measured, t.verdict]),
-    Object.keys(errors).map((name) => `section ${name} failed: ${errors[name]!.split('\n')[0]}`));
+    Object.keys(errors).map((name) => `section ${name} failed: ${errors[name]!.split('\n')[0]}`),
+  );
 }

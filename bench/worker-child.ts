@@ -11,7 +11,10 @@ const config = loadConfig(process.env, ['worker']);
 const codePath = process.env.BENCH_WORKFLOW_BUNDLE;
 const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
 try {
-  const worker = await createWorker(config, { connection, workerOptions: codePath ? { workflowBundle: { codePath } } : {} });
+  const worker = await createWorker(config, {
+    connection,
+    workerOptions: codePath ? { workflowBundle: { codePath } } : {},
+  });
   process.stdout.write(`worker ${process.pid} polling ${config.TEMPORAL_TASK_QUEUE}\n`);
   await worker.run();
 } finally {

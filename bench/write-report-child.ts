@@ -16,7 +16,10 @@ const [collectionFile] = process.argv.slice(2);
 const endpoint = process.env.BENCH_S3_ENDPOINT;
 const bucket = process.env.BENCH_BUCKET;
 const leaseUuid = process.env.BENCH_LEASE_UUID;
-if (!collectionFile || !endpoint || !bucket || !leaseUuid) throw new Error('usage: BENCH_S3_ENDPOINT=… BENCH_BUCKET=… BENCH_LEASE_UUID=… write-report-child.ts <collection.json>');
+if (!collectionFile || !endpoint || !bucket || !leaseUuid)
+  throw new Error(
+    'usage: BENCH_S3_ENDPOINT=… BENCH_BUCKET=… BENCH_LEASE_UUID=… write-report-child.ts <collection.json>',
+  );
 const collection = JSON.parse(readFileSync(collectionFile, 'utf8')) as CollectionResult;
 
 const s3 = new S3Client(clientConfig(endpoint));
@@ -30,7 +33,11 @@ const idleKiB = process.resourceUsage().maxRSS;
 loop.enable();
 const t0 = performance.now();
 const summary: WrittenReport = await env.run(writeReport, {
-  leaseUuid, version: 1, collection, accountId: '123456789012', billingWindow: collection.segments[0]!.range,
+  leaseUuid,
+  version: 1,
+  collection,
+  accountId: '123456789012',
+  billingWindow: collection.segments[0]!.range,
 });
 const wallMs = performance.now() - t0;
 loop.disable();
@@ -38,7 +45,14 @@ s3.destroy();
 
 const gaps = heartbeats.map((t, i) => t - (i === 0 ? t0 : heartbeats[i - 1]!));
 gaps.push(t0 + wallMs - (heartbeats.at(-1) ?? t0));
-process.stdout.write(`${JSON.stringify({
-  ...summary, wallMs, idleKiB, peakKiB: process.resourceUsage().maxRSS,
-  heartbeats: heartbeats.length, maxHeartbeatGapMs: Math.max(...gaps), maxEventLoopDelayMs: loop.max / 1e6,
-})}\n`);
+process.stdout.write(
+  `${JSON.stringify({
+    ...summary,
+    wallMs,
+    idleKiB,
+    peakKiB: process.resourceUsage().maxRSS,
+    heartbeats: heartbeats.length,
+    maxHeartbeatGapMs: Math.max(...gaps),
+    maxEventLoopDelayMs: loop.max / 1e6,
+  })}\n`,
+);

@@ -14,7 +14,8 @@ import { HUB_STACK_NAME, MANAGEMENT_STACK_NAME } from './names';
  */
 export function buildApp(app: App): { management: ManagementStack; hub: HubStack } {
   const intake = (app.node.tryGetContext('intake') ?? 'api-destination') as IntakeMode;
-  if (!INTAKE_MODES.includes(intake)) throw new Error(`context intake must be one of ${INTAKE_MODES.join(', ')}, not ${intake}`);
+  if (!INTAKE_MODES.includes(intake))
+    throw new Error(`context intake must be one of ${INTAKE_MODES.join(', ')}, not ${intake}`);
   const temporalApiKey = String(app.node.tryGetContext('temporalApiKey') ?? 'true') !== 'false';
   const builds = app.node.tryGetContext('workerBuilds') as unknown;
   const workerBuilds = builds === undefined ? DEFAULT_WORKER_BUILDS : parseWorkerBuilds(builds);

@@ -20,7 +20,7 @@ export class ManagementStack extends Stack {
       constraintDescription: 'a 12-digit AWS account id',
     });
     const externalId = new CfnParameter(this, 'ExternalId', {
-      description: 'External id the worker sends when assuming the role (the hub stack\'s CostExplorerExternalId)',
+      description: "External id the worker sends when assuming the role (the hub stack's CostExplorerExternalId)",
       allowedPattern: '^[\\w+=,.@:/-]{16,1224}$',
       constraintDescription: '16 to 1224 characters of letters, digits and +=,.@:/-',
       noEcho: true,
@@ -40,7 +40,8 @@ export class ManagementStack extends Stack {
     });
     acknowledge(this.readerRole, {
       id: 'AwsSolutions-IAM5[Resource::*]',
-      reason: 'Cost Explorer has no resource-level permissions: its actions take only Resource "*" (the role is limited to two read actions instead)',
+      reason:
+        'Cost Explorer has no resource-level permissions: its actions take only Resource "*" (the role is limited to two read actions instead)',
     });
 
     new CfnOutput(this, 'CostExplorerRoleArn', {

@@ -48,6 +48,10 @@ if (cliOnly) {
   console.log(`built ${dist}: cli.mjs`);
   process.exit(0);
 }
-const { code } = await bundleWorkflowCode({ workflowsPath: join(root, 'workflows', 'index.ts'), failureConverterPath, logger: new DefaultLogger('WARN') });
+const { code } = await bundleWorkflowCode({
+  workflowsPath: join(root, 'workflows', 'index.ts'),
+  failureConverterPath,
+  logger: new DefaultLogger('WARN'),
+});
 await writeFile(join(dist, 'workflow-bundle.js'), code);
 console.log(`built ${dist}: cli.mjs and workflow-bundle.js`);

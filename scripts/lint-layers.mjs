@@ -12,28 +12,53 @@ import { parseDependencyTree } from 'dpdm';
 const root = fileURLToPath(new URL('..', import.meta.url));
 const { dependencies } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
 const shipped = /^(src|workflows|activities|bin)\//;
-const packageOf = (request) => request.split('/').slice(0, request.startsWith('@') ? 2 : 1).join('/');
+const packageOf = (request) =>
+  request
+    .split('/')
+    .slice(0, request.startsWith('@') ? 2 : 1)
+    .join('/');
 
 // bin/ runs the TypeScript sources through tsx only when they are there: in a checkout.
 const checkoutOnly = { 'bin/lease-costs.mjs': ['tsx'] };
 
 const rules = [
-  { from: shipped, to: /^(support|test)\//, why: 'shipped code imports nothing from support/ or test/ (the image has neither)' },
+  {
+    from: shipped,
+    to: /^(support|test)\//,
+    why: 'shipped code imports nothing from support/ or test/ (the image has neither)',
+  },
   { from: /^bench\//, to: /^test\//, why: 'bench/ imports nothing from test/ (shared helpers live in support/)' },
-  { from: /^src\/infrastructure\//, to: /^(activities|src\/interfaces)\//, why: 'src/infrastructure imports neither activities/ nor src/interfaces (the composition root is src/interfaces/worker-composition.ts)' },
+  {
+    from: /^src\/infrastructure\//,
+    to: /^(activities|src\/interfaces)\//,
+    why: 'src/infrastructure imports neither activities/ nor src/interfaces (the composition root is src/interfaces/worker-composition.ts)',
+  },
 ];
 
-const tree = await parseDependencyTree(['src/**/*.ts', 'workflows/**/*.ts', 'activities/**/*.ts', 'bin/*.mjs', 'bench/**/*.ts', 'support/**/*.ts'], {
-  context: root, tsconfig: `${root}tsconfig.json`, transform: false, skipDynamicImports: false,
-});
+const tree = await parseDependencyTree(
+  ['src/**/*.ts', 'workflows/**/*.ts', 'activities/**/*.ts', 'bin/*.mjs', 'bench/**/*.ts', 'support/**/*.ts'],
+  {
+    context: root,
+    tsconfig: `${root}tsconfig.json`,
+    transform: false,
+    skipDynamicImports: false,
+  },
+);
 const problems = [];
 for (const [file, deps] of Object.entries(tree)) {
   const issuer = relative(root, file);
   for (const dep of deps ?? []) {
     if (!dep.request.startsWith('.')) {
       const pkg = packageOf(dep.request);
-      if (shipped.test(issuer) && !isBuiltin(dep.request) && !(pkg in dependencies) && !checkoutOnly[issuer]?.includes(pkg)) {
-        problems.push(`${issuer}: imports ${dep.request}, which is not in "dependencies" (the image installs only those)`);
+      if (
+        shipped.test(issuer) &&
+        !isBuiltin(dep.request) &&
+        !(pkg in dependencies) &&
+        !checkoutOnly[issuer]?.includes(pkg)
+      ) {
+        problems.push(
+          `${issuer}: imports ${dep.request}, which is not in "dependencies" (the image installs only those)`,
+        );
       }
       continue;
     }

@@ -5,13 +5,72 @@ import type { CostRow } from '../src/domain/schemas';
 
 // What a hostile tag or resource name may hold: CSV metacharacters, formula triggers (ASCII and
 // full-width), quotes, NUL, BOM, astral and combining characters.
-const HOSTILE = [',', '"', '\r\n', '\n', '\r', "'", '=', '+', '-', '@', '|', '%', '\t', '\uFF1D', '\uFF0B', '\uFF0D',
-  '\uFF20', '\uFF5C', '\uFF05', 'é', 'e\u0301', '😀', '資源', '\u0000', '\uFEFF', '\u200B', ' ', ';', '\\'];
+const HOSTILE = [
+  ',',
+  '"',
+  '\r\n',
+  '\n',
+  '\r',
+  "'",
+  '=',
+  '+',
+  '-',
+  '@',
+  '|',
+  '%',
+  '\t',
+  '\uFF1D',
+  '\uFF0B',
+  '\uFF0D',
+  '\uFF20',
+  '\uFF5C',
+  '\uFF05',
+  'é',
+  'e\u0301',
+  '😀',
+  '資源',
+  '\u0000',
+  '\uFEFF',
+  '\u200B',
+  ' ',
+  ';',
+  '\\',
+];
 // A name's first character. It never starts with whitespace or an invisible character, nor with
 // `｜` or `％`: today's formula guard treats some of those differently from the frozen build, so
 // the golden bytes stay valid for every row this generates.
-const FIRST = ['=', '+', '-', '@', '|', '%', '\t', '\r', '\uFF1D', '\uFF0B', '\uFF0D', '\uFF20', "'", '"', ',', 'a', 'Z', '0', 'é', '😀'];
-const REGIONS = ['us-east-1', 'us-west-2', 'eu-west-1', 'eu-west-2', 'eu-central-1', 'ap-southeast-2', 'global', 'NoRegion'];
+const FIRST = [
+  '=',
+  '+',
+  '-',
+  '@',
+  '|',
+  '%',
+  '\t',
+  '\r',
+  '\uFF1D',
+  '\uFF0B',
+  '\uFF0D',
+  '\uFF20',
+  "'",
+  '"',
+  ',',
+  'a',
+  'Z',
+  '0',
+  'é',
+  '😀',
+];
+const REGIONS = [
+  'us-east-1',
+  'us-west-2',
+  'eu-west-1',
+  'eu-west-2',
+  'eu-central-1',
+  'ap-southeast-2',
+  'global',
+  'NoRegion',
+];
 
 export interface CostRowOptions {
   services?: number;
@@ -44,7 +103,8 @@ export function* costRows(count: number, seed: number, opts: CostRowOptions = {}
     return s;
   };
   const serviceNames = Array.from({ length: services }, (_, k) =>
-    (k % 4 === 3 ? `${hostileText(6)} Service ${k}` : `Amazon Service ${k}`));
+    k % 4 === 3 ? `${hostileText(6)} Service ${k}` : `Amazon Service ${k}`,
+  );
   // A few common amounts, so equal costs (and the name tie-breaks) occur.
   const amount = () => {
     if (rnd() < 0.05) return pick(['0.1', '1.5', '0.0000000001', '2.25']);
@@ -65,7 +125,11 @@ export function* costRows(count: number, seed: number, opts: CostRowOptions = {}
     const id = i.toString(16).padStart(8, '0');
     yield (prev = {
       service: serviceNames[Math.floor(rnd() * services)]!,
-      resourceName: flat(rnd() < hostile ? [hostileText(3 + Math.floor(rnd() * 12)), '-', id] : ['arn:aws:ec2:', region, ':777788889999:volume/vol-', id]),
+      resourceName: flat(
+        rnd() < hostile
+          ? [hostileText(3 + Math.floor(rnd() * 12)), '-', id]
+          : ['arn:aws:ec2:', region, ':777788889999:volume/vol-', id],
+      ),
       region: rnd() < 0.01 ? flat([hostileText(4)]) : region,
       cost: flat([amount()]),
     });

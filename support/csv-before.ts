@@ -16,7 +16,10 @@ export function neutraliseCellBefore(s: string): string {
   return s.length > 0 && FORMULA_TRIGGERS.has(s[0]!) ? `'${s}` : s;
 }
 
-interface Line { row: CostRow; cost: Decimal }
+interface Line {
+  row: CostRow;
+  cost: Decimal;
+}
 
 function aggregate(rows: Iterable<CostRow>): Line[] {
   // A JSON array key cannot collide, whatever the names contain.
@@ -41,13 +44,15 @@ function sortLines(lines: Line[]): { lines: Line[]; total: Decimal } {
     serviceTotals.set(row.service, (serviceTotals.get(row.service) ?? new Money(0)).plus(cost));
     total = total.plus(cost);
   }
-  const sorted = [...lines].sort((a, b) =>
-    serviceTotals.get(b.row.service)!.cmp(serviceTotals.get(a.row.service)!) ||
-    // Service name before resource cost keeps each service's rows together when totals tie.
-    cmpText(a.row.service, b.row.service) ||
-    b.cost.cmp(a.cost) ||
-    cmpText(a.row.resourceName, b.row.resourceName) ||
-    cmpText(a.row.region, b.row.region));
+  const sorted = [...lines].sort(
+    (a, b) =>
+      serviceTotals.get(b.row.service)!.cmp(serviceTotals.get(a.row.service)!) ||
+      // Service name before resource cost keeps each service's rows together when totals tie.
+      cmpText(a.row.service, b.row.service) ||
+      b.cost.cmp(a.cost) ||
+      cmpText(a.row.resourceName, b.row.resourceName) ||
+      cmpText(a.row.region, b.row.region),
+  );
   return { lines: sorted, total };
 }
 

@@ -94,7 +94,10 @@ async function startOnce(opts: DevServerOptions): Promise<DevServer> {
   for (const [what, p] of wanted) {
     if (p !== undefined && !(await isPortFree(p))) {
       // An operator's mistake (another server running), not a bug: one line, exit 2.
-      throw new CliError(`cannot start the Temporal dev server: ${what} 127.0.0.1:${p} is already in use (stop what uses it, pass --port/--ui-port, or set TEMPORAL_ADDRESS to use that server)`, EXIT_BAD_CONFIG);
+      throw new CliError(
+        `cannot start the Temporal dev server: ${what} 127.0.0.1:${p} is already in use (stop what uses it, pass --port/--ui-port, or set TEMPORAL_ADDRESS to use that server)`,
+        EXIT_BAD_CONFIG,
+      );
     }
   }
 
@@ -139,7 +142,9 @@ async function waitReady(
   const wanted = Object.keys(SEARCH_ATTRIBUTES);
   let lastError = 'not contacted yet';
   const exitedEarly = () =>
-    new Error(`temporal dev server exited early (${String(managed.process.exitCode ?? managed.process.signalCode)}):\n${managed.outputTail()}`);
+    new Error(
+      `temporal dev server exited early (${String(managed.process.exitCode ?? managed.process.signalCode)}):\n${managed.outputTail()}`,
+    );
 
   while (Date.now() < deadline) {
     if (managed.hasExited()) throw exitedEarly();

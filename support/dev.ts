@@ -55,10 +55,11 @@ export async function startDevStack(opts: DevStackOptions = {}): Promise<DevStac
   await installRuntime(config, logger);
   const stops: (() => Promise<void>)[] = [];
   const stop = async () => {
-    for (const s of stops.reverse()) await s().catch((err) => logger.error({ error: (err as Error).message }, 'shutdown step failed'));
+    for (const s of stops.reverse())
+      await s().catch((err) => logger.error({ error: (err as Error).message }, 'shutdown step failed'));
     stops.length = 0;
   };
-  const ledgerDir = embedLedger ? opts.ledgerDir ?? join(repoRoot, '.data', 'ledger') : undefined;
+  const ledgerDir = embedLedger ? (opts.ledgerDir ?? join(repoRoot, '.data', 'ledger')) : undefined;
   try {
     if (ledgerDir) {
       const ledger = await startEmbeddedLedger({ dataDir: ledgerDir });
@@ -70,7 +71,13 @@ export async function startDevStack(opts: DevStackOptions = {}): Promise<DevStac
     let codecUrl: string | undefined;
     if (config.PAYLOAD_ENCRYPTION_KEYS) {
       const uiPort = opts.uiPort ?? 8233;
-      const codec = await runCodecServer({ ...config, CODEC_CORS_ORIGINS: `${config.CODEC_CORS_ORIGINS},http://127.0.0.1:${uiPort},http://localhost:${uiPort}` }, logger);
+      const codec = await runCodecServer(
+        {
+          ...config,
+          CODEC_CORS_ORIGINS: `${config.CODEC_CORS_ORIGINS},http://127.0.0.1:${uiPort},http://localhost:${uiPort}`,
+        },
+        logger,
+      );
       stops.push(() => codec.close());
       codecUrl = codec.url;
     }
@@ -88,7 +95,9 @@ export async function startDevStack(opts: DevStackOptions = {}): Promise<DevStac
       stops.push(() => server!.stop());
       // Plaintext, no API key: the profile's TLS settings are for some other server.
       config = {
-        ...config, TEMPORAL_ADDRESS: server.address, temporalConnection: { address: server.address },
+        ...config,
+        TEMPORAL_ADDRESS: server.address,
+        temporalConnection: { address: server.address },
         TEMPORAL_UI_URL: config.TEMPORAL_UI_URL ?? server.uiUrl,
       };
     }
@@ -105,14 +114,25 @@ export async function startDevStack(opts: DevStackOptions = {}): Promise<DevStac
     const client = await connectClient(config);
     stops.push(() => client.connection.close());
     await installReconcileSchedule(client, config);
-    return { config, server, uiUrl: server?.uiUrl, codecUrl, ledgerDir, logger, webhookUrl: `${webhook.address}/webhooks/lease-terminated`, stop };
+    return {
+      config,
+      server,
+      uiUrl: server?.uiUrl,
+      codecUrl,
+      ledgerDir,
+      logger,
+      webhookUrl: `${webhook.address}/webhooks/lease-terminated`,
+      stop,
+    };
   } catch (err) {
     await stop();
     throw err;
   }
 }
 
-export async function devCommand(opts: { port?: number; uiPort?: number; dbFile?: string; ledgerDir?: string } = {}): Promise<void> {
+export async function devCommand(
+  opts: { port?: number; uiPort?: number; dbFile?: string; ledgerDir?: string } = {},
+): Promise<void> {
   // Listening from the start: a signal while starting must stop what has started, not be lost.
   const signalled = untilSignal();
   const starting = startDevStack(opts);
@@ -125,17 +145,27 @@ export async function devCommand(opts: { port?: number; uiPort?: number; dbFile?
     return;
   }
   const stack = await starting;
-  console.log([
-    'lease-costs dev is running',
-    `  Temporal     ${stack.config.TEMPORAL_ADDRESS} (namespace ${stack.config.TEMPORAL_NAMESPACE}, task queue ${stack.config.TEMPORAL_TASK_QUEUE})`,
-    ...(stack.uiUrl ? [`  Temporal UI  ${stack.uiUrl}`] : []),
-    `  Webhook      POST ${stack.webhookUrl}`,
-    ...(stack.codecUrl ? [`  Codec        ${stack.codecUrl} (payloads are encrypted; the UI decrypts through it)`] : []),
-    ...(stack.config.LEDGER_ENABLED ? [`  Ledger       ${stack.ledgerDir ? `embedded PGlite in ${stack.ledgerDir}; from another terminal: DATABASE_URL='${stack.config.DATABASE_URL!}' lease-costs costs` : redactDatabaseUrl(stack.config.DATABASE_URL!)}`] : []),
-    'Ctrl-C stops everything.',
-  ].join('\n'));
+  console.log(
+    [
+      'lease-costs dev is running',
+      `  Temporal     ${stack.config.TEMPORAL_ADDRESS} (namespace ${stack.config.TEMPORAL_NAMESPACE}, task queue ${stack.config.TEMPORAL_TASK_QUEUE})`,
+      ...(stack.uiUrl ? [`  Temporal UI  ${stack.uiUrl}`] : []),
+      `  Webhook      POST ${stack.webhookUrl}`,
+      ...(stack.codecUrl
+        ? [`  Codec        ${stack.codecUrl} (payloads are encrypted; the UI decrypts through it)`]
+        : []),
+      ...(stack.config.LEDGER_ENABLED
+        ? [
+            `  Ledger       ${stack.ledgerDir ? `embedded PGlite in ${stack.ledgerDir}; from another terminal: DATABASE_URL='${stack.config.DATABASE_URL!}' lease-costs costs` : redactDatabaseUrl(stack.config.DATABASE_URL!)}`,
+          ]
+        : []),
+      'Ctrl-C stops everything.',
+    ].join('\n'),
+  );
   const signal = await signalled;
-  console.log(`${signal}: stopping the webhook, the worker (finishing its current tasks)${stack.server ? ', the Temporal dev server' : ''}${stack.ledgerDir ? ', the embedded ledger' : ''}${stack.codecUrl ? ' and the codec endpoint' : ''}…`);
+  console.log(
+    `${signal}: stopping the webhook, the worker (finishing its current tasks)${stack.server ? ', the Temporal dev server' : ''}${stack.ledgerDir ? ', the embedded ledger' : ''}${stack.codecUrl ? ' and the codec endpoint' : ''}…`,
+  );
   await stack.stop();
   console.log('stopped');
 }

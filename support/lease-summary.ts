@@ -8,10 +8,20 @@ import { LeaseSummary, LeaseSummaryBuilder } from '../src/domain/lease-summary';
 import type { CostRow, DateRange } from '../src/domain/schemas';
 import { mulberry32 } from './fakes/cost-explorer';
 
-export interface ResourceDay { date: string; resourceName: string; service: string; region: string; cost: string }
+export interface ResourceDay {
+  date: string;
+  resourceName: string;
+  service: string;
+  region: string;
+  cost: string;
+}
 
 /** The summary of a report's rows and a daily series, built as writeReport builds it (and checked by its schema). */
-export function summaryFrom(report: CostRow[], daily: CostRow[], meta: { leaseUuid: string; version: number; billingWindow?: DateRange }): LeaseSummary {
+export function summaryFrom(
+  report: CostRow[],
+  daily: CostRow[],
+  meta: { leaseUuid: string; version: number; billingWindow?: DateRange },
+): LeaseSummary {
   const csv = new CostReportBuilder();
   const summary = new LeaseSummaryBuilder();
   csv.add(report);
@@ -21,13 +31,23 @@ export function summaryFrom(report: CostRow[], daily: CostRow[], meta: { leaseUu
 }
 
 /** Daily resource lines are both: the report's rows and the daily series. */
-export function summaryOf(leaseUuid: string, version: number, rows: ResourceDay[], billingWindow?: DateRange): LeaseSummary {
+export function summaryOf(
+  leaseUuid: string,
+  version: number,
+  rows: ResourceDay[],
+  billingWindow?: DateRange,
+): LeaseSummary {
   return summaryFrom(rows, rows, { leaseUuid, version, billingWindow });
 }
 
 /** `days` days from `start` of `services` services (names from `serviceName`), a few resources each, over three regions. */
 export function resourceDays(opts: {
-  start: string; days: number; services: number; resourcesPerService?: number; seed?: number; serviceName?: (i: number) => string;
+  start: string;
+  days: number;
+  services: number;
+  resourcesPerService?: number;
+  seed?: number;
+  serviceName?: (i: number) => string;
   resourceName?: (service: number, i: number) => string;
 }): ResourceDay[] {
   const rnd = mulberry32(opts.seed ?? 7);
@@ -43,7 +63,13 @@ export function resourceDays(opts: {
       for (let d = 0; d < opts.days; d++) {
         if (rnd() < 0.1) continue;
         // Up to 10 decimal places, as Cost Explorer sends.
-        rows.push({ date: addDays(opts.start, d), resourceName, service, region, cost: (rnd() * scale).toFixed(1 + Math.floor(rnd() * 10)) });
+        rows.push({
+          date: addDays(opts.start, d),
+          resourceName,
+          service,
+          region,
+          cost: (rnd() * scale).toFixed(1 + Math.floor(rnd() * 10)),
+        });
       }
     }
   }
@@ -51,8 +77,15 @@ export function resourceDays(opts: {
 }
 
 /** What writeReport leaves beside the CSV (until it does so itself in these tests' branch). */
-export async function putSummary(s3: S3Client, bucket: string, keyPrefix: string, summary: LeaseSummary): Promise<string> {
+export async function putSummary(
+  s3: S3Client,
+  bucket: string,
+  keyPrefix: string,
+  summary: LeaseSummary,
+): Promise<string> {
   const key = reportKey(keyPrefix, summary.leaseUuid, summary.version, 'summary');
-  await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: JSON.stringify(summary), ContentType: 'application/json' }));
+  await s3.send(
+    new PutObjectCommand({ Bucket: bucket, Key: key, Body: JSON.stringify(summary), ContentType: 'application/json' }),
+  );
   return key;
 }

@@ -34,11 +34,19 @@ class SessionTurns {
     this.owner = id;
     let bytes = 0;
     try {
-      await this.db.runExclusive(() => this.db.execProtocolRawStream(message, { onRawData: (d) => { bytes += d.length; onData(d); } }));
+      await this.db.runExclusive(() =>
+        this.db.execProtocolRawStream(message, {
+          onRawData: (d) => {
+            bytes += d.length;
+            onData(d);
+          },
+        }),
+      );
     } finally {
       // A startup message begins with its length, whose first byte is 0.
       const type = message[0];
-      if ((type === SYNC || type === QUERY || type === TERMINATE || type === 0) && !this.db.isInTransaction()) this.release(id);
+      if ((type === SYNC || type === QUERY || type === TERMINATE || type === 0) && !this.db.isInTransaction())
+        this.release(id);
     }
     return bytes;
   }
@@ -128,7 +136,10 @@ async function lockDirectory(dataDir: string): Promise<() => Promise<void>> {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       const pid = Number(await readFile(lockPath, 'utf8').catch(() => ''));
       if (pid > 0 && pid !== process.pid && isAlive(pid)) {
-        throw new CliError(`the embedded ledger ${dataDir} is in use by process ${pid} (another lease-costs dev or demo?): stop it, or set DATABASE_URL`, EXIT_BAD_CONFIG);
+        throw new CliError(
+          `the embedded ledger ${dataDir} is in use by process ${pid} (another lease-costs dev or demo?): stop it, or set DATABASE_URL`,
+          EXIT_BAD_CONFIG,
+        );
       }
       // Left behind by a process that died: take it over.
       await rm(lockPath, { force: true });

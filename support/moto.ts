@@ -52,7 +52,9 @@ async function startOnce(opts: MotoOptions): Promise<MotoServer> {
         throw new Error(`moto_server exited early:\n${managed.outputTail()}`);
       }
       if (Date.now() > deadline) {
-        throw new Error(`moto_server at ${endpoint} not ready after ${timeoutMs} ms (last: ${lastError}). Output:\n${managed.outputTail()}`);
+        throw new Error(
+          `moto_server at ${endpoint} not ready after ${timeoutMs} ms (last: ${lastError}). Output:\n${managed.outputTail()}`,
+        );
       }
       try {
         const res = await fetch(`${endpoint}/moto-api/`, { signal: AbortSignal.timeout(2_000) });

@@ -25,7 +25,11 @@ if (!moto || !URL.canParse(moto)) {
 }
 const id = randomBytes(4).toString('hex');
 const jwtSecret = `isb-secret-${randomBytes(16).toString('hex')}`;
-const [ce, isb, ledger] = await Promise.all([startFakeCostExplorer(), startFakeIsbApi({ jwtSecret }), startEmbeddedLedger()]);
+const [ce, isb, ledger] = await Promise.all([
+  startFakeCostExplorer(),
+  startFakeIsbApi({ jwtSecret }),
+  startEmbeddedLedger(),
+]);
 const bucket = `lease-costs-${id}`;
 const busName = `isb-${id}`;
 const secretName = `isb/jwt-${id}`;
@@ -39,48 +43,121 @@ sm.destroy();
 const now = Date.now();
 /** Ended two days ago, to arrive by the webhook; ended now, to arrive by the queue; ended ten days ago and never arrived, for backfill. */
 const leases = {
-  WEBHOOK: { uuid: randomUUID(), userEmail: `webhook.${id}@example.gov.uk`, accountId: '271828182845', endDate: isoSecond(now - 2 * DAY) },
-  QUEUED: { uuid: randomUUID(), userEmail: `queued.${id}@example.gov.uk`, accountId: '314159265358', endDate: isoSecond(now) },
-  MISSED: { uuid: randomUUID(), userEmail: `missed.${id}@example.gov.uk`, accountId: '141421356237', endDate: isoSecond(now - 10 * DAY) },
+  WEBHOOK: {
+    uuid: randomUUID(),
+    userEmail: `webhook.${id}@example.gov.uk`,
+    accountId: '271828182845',
+    endDate: isoSecond(now - 2 * DAY),
+  },
+  QUEUED: {
+    uuid: randomUUID(),
+    userEmail: `queued.${id}@example.gov.uk`,
+    accountId: '314159265358',
+    endDate: isoSecond(now),
+  },
+  MISSED: {
+    uuid: randomUUID(),
+    userEmail: `missed.${id}@example.gov.uk`,
+    accountId: '141421356237',
+    endDate: isoSecond(now - 10 * DAY),
+  },
 };
 for (const lease of Object.values(leases)) {
   const startDate = isoSecond(Date.parse(lease.endDate) - 2 * DAY);
   isb.addLease({ ...lease, startDate, status: 'Expired' });
   for (let t = Date.parse(startDate); t < Date.parse(lease.endDate) + DAY; t += DAY) {
-    ce.addCosts([{ accountId: lease.accountId, date: day(t), service: 'AWS Lambda', resourceId: `arn:aws:lambda:eu-west-2:${lease.accountId}:function:f`, region: 'eu-west-2', amount: '0.25' }]);
+    ce.addCosts([
+      {
+        accountId: lease.accountId,
+        date: day(t),
+        service: 'AWS Lambda',
+        resourceId: `arn:aws:lambda:eu-west-2:${lease.accountId}:function:f`,
+        region: 'eu-west-2',
+        amount: '0.25',
+      },
+    ]);
   }
 }
 // The queued lease's LeaseTerminated, as the EventBridge rule would deliver it to the intake's queue.
 const sqs = new SQSClient(clientConfig(moto));
 const queueUrl = (await sqs.send(new CreateQueueCommand({ QueueName: `intake-${id}` }))).QueueUrl!;
-await sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: JSON.stringify({
-  version: '0', id: randomUUID(), 'detail-type': 'LeaseTerminated', source: 'isb', account: '111122223333', time: leases.QUEUED.endDate,
-  region: 'us-east-1', resources: [],
-  detail: { leaseId: { userEmail: leases.QUEUED.userEmail, uuid: leases.QUEUED.uuid }, accountId: leases.QUEUED.accountId, reason: { type: 'Expired' } },
-}) }));
+await sqs.send(
+  new SendMessageCommand({
+    QueueUrl: queueUrl,
+    MessageBody: JSON.stringify({
+      version: '0',
+      id: randomUUID(),
+      'detail-type': 'LeaseTerminated',
+      source: 'isb',
+      account: '111122223333',
+      time: leases.QUEUED.endDate,
+      region: 'us-east-1',
+      resources: [],
+      detail: {
+        leaseId: { userEmail: leases.QUEUED.userEmail, uuid: leases.QUEUED.uuid },
+        accountId: leases.QUEUED.accountId,
+        reason: { type: 'Expired' },
+      },
+    }),
+  }),
+);
 sqs.destroy();
 
 const report = { account: '161803398874', start: day(now - 3 * DAY), end: day(now - DAY) };
 for (let t = Date.parse(report.start); t < Date.parse(report.end); t += DAY) {
-  ce.addCosts([{ accountId: report.account, date: day(t), service: 'AWS Lambda', resourceId: 'fn', region: 'us-east-1', amount: '1.0000000001' }]);
+  ce.addCosts([
+    {
+      accountId: report.account,
+      date: day(t),
+      service: 'AWS Lambda',
+      resourceId: 'fn',
+      region: 'us-east-1',
+      amount: '1.0000000001',
+    },
+  ]);
 }
 
 const env: Record<string, string> = {
   ...awsEnvFor(moto, { AWS_ENDPOINT_URL_COST_EXPLORER: ce.endpoint }),
   COST_EXPLORER_ROLE_ARN: 'arn:aws:iam::999988887777:role/IsbCostExplorerAccess',
-  S3_BUCKET_NAME: bucket, EVENT_BUS_NAME: busName, ISB_API_BASE_URL: isb.endpoint, ISB_JWT_SECRET_PATH: secretName,
+  S3_BUCKET_NAME: bucket,
+  EVENT_BUS_NAME: busName,
+  ISB_API_BASE_URL: isb.endpoint,
+  ISB_JWT_SECRET_PATH: secretName,
   DATABASE_URL: ledger.url,
 };
 const facts: Record<string, string> = {
   QUEUE_URL: queueUrl,
-  ...Object.fromEntries(Object.entries(leases).flatMap(([k, l]) => [[`${k}_UUID`, l.uuid], [`${k}_EMAIL`, l.userEmail], [`${k}_ACCOUNT`, l.accountId], [`${k}_END`, l.endDate]])),
-  REPORT_ACCOUNT: report.account, REPORT_START: report.start, REPORT_END: report.end,
-  REPORT_TOTAL: ce.expectedTotal({ accountId: report.account, start: report.start, end: report.end, recordType: 'Usage' }),
+  ...Object.fromEntries(
+    Object.entries(leases).flatMap(([k, l]) => [
+      [`${k}_UUID`, l.uuid],
+      [`${k}_EMAIL`, l.userEmail],
+      [`${k}_ACCOUNT`, l.accountId],
+      [`${k}_END`, l.endDate],
+    ]),
+  ),
+  REPORT_ACCOUNT: report.account,
+  REPORT_START: report.start,
+  REPORT_END: report.end,
+  REPORT_TOTAL: ce.expectedTotal({
+    accountId: report.account,
+    start: report.start,
+    end: report.end,
+    recordType: 'Usage',
+  }),
 };
 // One block for the containers' --env-file, one for the script; both KEY=VALUE, unquoted.
-console.log(Object.entries(env).map(([k, v]) => `${k}=${v}`).join('\n'));
+console.log(
+  Object.entries(env)
+    .map(([k, v]) => `${k}=${v}`)
+    .join('\n'),
+);
 console.log('# facts');
-console.log(Object.entries(facts).map(([k, v]) => `${k}=${v}`).join('\n'));
+console.log(
+  Object.entries(facts)
+    .map(([k, v]) => `${k}=${v}`)
+    .join('\n'),
+);
 console.log('# ready');
 
 await untilSignal();

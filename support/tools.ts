@@ -73,7 +73,12 @@ function installExitHook(): void {
 export function spawnManaged(
   command: string,
   args: string[],
-  opts: { stdio?: StdioMode; env?: NodeJS.ProcessEnv; cwd?: string; /** Also copy stdout and stderr here (a log file). */ output?: NodeJS.WritableStream } = {},
+  opts: {
+    stdio?: StdioMode;
+    env?: NodeJS.ProcessEnv;
+    cwd?: string;
+    /** Also copy stdout and stderr here (a log file). */ output?: NodeJS.WritableStream;
+  } = {},
 ): ManagedProcess {
   const stdio = opts.stdio ?? 'ignore';
   const child = spawn(command, args, {
@@ -117,11 +122,10 @@ export function spawnManaged(
 
   let watchdog: ChildProcess | undefined;
   if (child.pid !== undefined) {
-    watchdog = spawn(
-      '/bin/sh',
-      ['-c', WATCHDOG, 'watchdog', String(child.pid)],
-      { detached: true, stdio: ['pipe', 'ignore', 'ignore'] },
-    );
+    watchdog = spawn('/bin/sh', ['-c', WATCHDOG, 'watchdog', String(child.pid)], {
+      detached: true,
+      stdio: ['pipe', 'ignore', 'ignore'],
+    });
     watchdog.on('error', () => {});
     watchdog.unref();
     (watchdog.stdin as unknown as { unref?: () => void } | null)?.unref?.();

@@ -16,8 +16,10 @@ const ISOLATED_NAMESPACE = 'isolated';
  * 3-minute grace by default (the server's matching.wv.* dynamic config): seconds here, so the
  * versioning test sees `drained` as an operator would, later.
  */
-const DRAINAGE_NOW = ['matching.wv.VersionDrainageStatusRefreshInterval="1s"', 'matching.wv.VersionDrainageStatusVisibilityGracePeriod="1s"']
-  .flatMap((v) => ['--dynamic-config-value', v]);
+const DRAINAGE_NOW = [
+  'matching.wv.VersionDrainageStatusRefreshInterval="1s"',
+  'matching.wv.VersionDrainageStatusVisibilityGracePeriod="1s"',
+].flatMap((v) => ['--dynamic-config-value', v]);
 
 // One dev server, one moto and one workflow bundle for the whole run: each costs seconds of CPU.
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
@@ -27,18 +29,29 @@ export default async function setup(project: TestProject): Promise<() => Promise
     p.then((v) => (timings.push(`${label} ${((Date.now() - t0) / 1000).toFixed(1)}s`), v));
   // allSettled: when one fails, the others must still be started before they can be stopped.
   const [temporal, moto, bundle, ledger, cli] = await Promise.allSettled([
-    timed('temporal', startTemporalDevServer({ uiPort: false, extraArgs: ['--namespace', ISOLATED_NAMESPACE, ...DRAINAGE_NOW] })),
+    timed(
+      'temporal',
+      startTemporalDevServer({ uiPort: false, extraArgs: ['--namespace', ISOLATED_NAMESPACE, ...DRAINAGE_NOW] }),
+    ),
     timed('moto', startMoto()),
     timed('bundle', bundleWorkflows()),
     // The workers' cost ledger: in memory, served over the wire protocol like `dev`'s.
     timed('ledger', startEmbeddedLedger()),
     timed('cli', buildCli()),
   ]);
-  const servers: { stop(): Promise<void> }[] = [temporal, moto, ledger, cli].flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+  const servers: { stop(): Promise<void> }[] = [temporal, moto, ledger, cli].flatMap((r) =>
+    r.status === 'fulfilled' ? [r.value] : [],
+  );
   const teardown = async () => {
     await Promise.allSettled(servers.map((s) => s.stop()));
   };
-  if (temporal.status === 'rejected' || moto.status === 'rejected' || bundle.status === 'rejected' || ledger.status === 'rejected' || cli.status === 'rejected') {
+  if (
+    temporal.status === 'rejected' ||
+    moto.status === 'rejected' ||
+    bundle.status === 'rejected' ||
+    ledger.status === 'rejected' ||
+    cli.status === 'rejected'
+  ) {
     await teardown();
     const failed = [temporal, moto, bundle, ledger, cli].find((r) => r.status === 'rejected') as PromiseRejectedResult;
     throw failed.reason;
@@ -64,7 +77,10 @@ async function buildCli(): Promise<{ bin: string; stop(): Promise<void> }> {
   const app = join(repoRoot, 'test-output', `app-${process.pid}`);
   await rm(app, { recursive: true, force: true });
   await mkdir(join(app, 'bin'), { recursive: true });
-  await promisify(execFile)(process.execPath, ['scripts/build.mjs', '--outdir', join(app, 'dist'), '--cli-only'], { cwd: repoRoot, timeout: 120_000 });
+  await promisify(execFile)(process.execPath, ['scripts/build.mjs', '--outdir', join(app, 'dist'), '--cli-only'], {
+    cwd: repoRoot,
+    timeout: 120_000,
+  });
   await copyFile(join(repoRoot, 'bin', 'lease-costs.mjs'), join(app, 'bin', 'lease-costs.mjs'));
   await copyFile(join(repoRoot, 'package.json'), join(app, 'package.json'));
   await symlink(join(repoRoot, 'node_modules'), join(app, 'node_modules'));

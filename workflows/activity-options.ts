@@ -19,7 +19,9 @@ export const costExplorerPage = (): ActivityOptions => ({
   taskQueue: costExplorerQueueOf(workflowInfo().taskQueue),
   startToCloseTimeout: '30 seconds',
   retry: {
-    initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '10 seconds',
+    initialInterval: '1 second',
+    backoffCoefficient: 2,
+    maximumInterval: '10 seconds',
     nonRetryableErrorTypes: [ErrorType.CostExplorerAccessDenied, ErrorType.CostExplorerRequestInvalid],
   },
 });
@@ -29,8 +31,15 @@ export const isbLookup: ActivityOptions = {
   startToCloseTimeout: '30 seconds',
   scheduleToCloseTimeout: '2 hours',
   retry: {
-    initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '2 minutes',
-    nonRetryableErrorTypes: [ErrorType.LeaseNotFound, ErrorType.InvalidLease, ErrorType.LeaseMismatch, ErrorType.IsbRequestRejected],
+    initialInterval: '2 seconds',
+    backoffCoefficient: 2,
+    maximumInterval: '2 minutes',
+    nonRetryableErrorTypes: [
+      ErrorType.LeaseNotFound,
+      ErrorType.InvalidLease,
+      ErrorType.LeaseMismatch,
+      ErrorType.IsbRequestRejected,
+    ],
   },
 };
 
@@ -38,14 +47,24 @@ export const isbLookup: ActivityOptions = {
 export const isbScan: ActivityOptions = {
   startToCloseTimeout: '2 minutes',
   scheduleToCloseTimeout: '2 hours',
-  retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '2 minutes', nonRetryableErrorTypes: [ErrorType.IsbListRejected] },
+  retry: {
+    initialInterval: '2 seconds',
+    backoffCoefficient: 2,
+    maximumInterval: '2 minutes',
+    nonRetryableErrorTypes: [ErrorType.IsbListRejected],
+  },
 };
 
 /** One page of the ISB's lease list for the scheduled reconcile, which runs again soon if this one gives up. */
 export const isbListPage: ActivityOptions = {
   startToCloseTimeout: '1 minute',
   scheduleToCloseTimeout: '30 minutes',
-  retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '2 minutes', nonRetryableErrorTypes: [ErrorType.IsbListRejected] },
+  retry: {
+    initialInterval: '5 seconds',
+    backoffCoefficient: 2,
+    maximumInterval: '2 minutes',
+    nonRetryableErrorTypes: [ErrorType.IsbListRejected],
+  },
 };
 
 /** Starts a chunk of lease runs, heartbeating per start; each start is safe to repeat. */
@@ -99,7 +118,9 @@ export const ledgerWrite: ActivityOptions = {
   startToCloseTimeout: '1 minute',
   scheduleToCloseTimeout: '24 hours',
   retry: {
-    initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '5 minutes',
+    initialInterval: '2 seconds',
+    backoffCoefficient: 2,
+    maximumInterval: '5 minutes',
     nonRetryableErrorTypes: [ErrorType.InvalidLedgerEntry],
   },
 };
@@ -108,5 +129,10 @@ export const ledgerWrite: ActivityOptions = {
 export const groupReportWrite: ActivityOptions = {
   startToCloseTimeout: '5 minutes',
   scheduleToCloseTimeout: '24 hours',
-  retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '5 minutes', nonRetryableErrorTypes: [ErrorType.InvalidLedgerEntry] },
+  retry: {
+    initialInterval: '2 seconds',
+    backoffCoefficient: 2,
+    maximumInterval: '5 minutes',
+    nonRetryableErrorTypes: [ErrorType.InvalidLedgerEntry],
+  },
 };

@@ -18,7 +18,10 @@ setWorkflowOptions(versioningBehavior('PINNED'), collectCostsWorkflow);
  * repeats only the page in flight. Pages go to S3; only the small resume point travels between
  * activities and runs.
  */
-export async function collectCostsWorkflow(input: CollectionInput, resumed?: CollectionProgress): Promise<CollectionResult> {
+export async function collectCostsWorkflow(
+  input: CollectionInput,
+  resumed?: CollectionProgress,
+): Promise<CollectionResult> {
   const { collectCostsPage } = proxyActivities<Activities>(costExplorerPage());
   let progress = resumed;
   setHandler(pagesFetchedQuery, () => progress?.pages ?? 0);

@@ -1,4 +1,12 @@
-import { allHandlersFinished, condition, continueAsNew, defineUpdate, setHandler, setWorkflowOptions, workflowInfo } from '@temporalio/workflow';
+import {
+  allHandlersFinished,
+  condition,
+  continueAsNew,
+  defineUpdate,
+  setHandler,
+  setWorkflowOptions,
+  workflowInfo,
+} from '@temporalio/workflow';
 import { versioningBehavior } from './versioning';
 
 /** Asks for the next Cost Explorer call slot; `at` is the epoch milliseconds at which the call may go out. */
@@ -50,7 +58,8 @@ export async function costExplorerPacerWorkflow(state: PacerState): Promise<neve
     },
     {
       validator: ({ intervalMs }) => {
-        if (!(intervalMs > 0 && intervalMs <= 60_000)) throw new RangeError(`intervalMs must be in (0, 60000], got ${intervalMs}`);
+        if (!(intervalMs > 0 && intervalMs <= 60_000))
+          throw new RangeError(`intervalMs must be in (0, 60000], got ${intervalMs}`);
       },
     },
   );

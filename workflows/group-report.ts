@@ -26,7 +26,8 @@ export async function groupCostReportWorkflow(input: GroupReportInput = {}): Pro
   const month = input.month ?? previousMonth(now);
   const range = monthRange(month);
   const activeLeases = await listActiveLeases.executeWithOptions(
-    { summary: `Active and frozen ISB leases that started before ${range.end}` }, [{ before: `${range.end}T00:00:00Z` }],
+    { summary: `Active and frozen ISB leases that started before ${range.end}` },
+    [{ before: `${range.end}T00:00:00Z` }],
   );
   // Month to date: Cost Explorer refuses a range that ends after the first of next month, and has nothing after today.
   const today = addDays(utcDay(now), 1);
@@ -36,14 +37,17 @@ export async function groupCostReportWorkflow(input: GroupReportInput = {}): Pro
     let nextPageToken: string | undefined;
     do {
       ({ nextPageToken } = await collectAccountDailyPage.executeWithOptions(
-        { summary: `Cost Explorer: every account's daily costs ${costRange.start} to ${costRange.end}, page ${staging.pages + 1}` },
+        {
+          summary: `Cost Explorer: every account's daily costs ${costRange.start} to ${costRange.end}, page ${staging.pages + 1}`,
+        },
         [{ range: costRange, stagingPrefix: staging.prefix, page: staging.pages, nextPageToken }],
       ));
       staging.pages++;
     } while (nextPageToken);
   }
   const report = await writeGroupReport.executeWithOptions(
-    { summary: `Write the ${month} group and lease CSVs to S3 with SHA-256 verification` }, [{ month, activeLeases, staging }],
+    { summary: `Write the ${month} group and lease CSVs to S3 with SHA-256 verification` },
+    [{ month, activeLeases, staging }],
   );
   await publishGroupReport.executeWithOptions({ summary: `Emit GroupCostReportGenerated for ${month}` }, [report]);
   return report;

@@ -1,13 +1,34 @@
 import {
-  ApplicationFailure, condition, defineQuery, defineSignal, executeChild, isCancellation, log,
-  makeContinueAsNewFunc, patched, proxyActivities, setCurrentDetails, setHandler, setWorkflowOptions, upsertSearchAttributes,
+  ApplicationFailure,
+  condition,
+  defineQuery,
+  defineSignal,
+  executeChild,
+  isCancellation,
+  log,
+  makeContinueAsNewFunc,
+  patched,
+  proxyActivities,
+  setCurrentDetails,
+  setHandler,
+  setWorkflowOptions,
+  upsertSearchAttributes,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { computeBillingWindow, settleUntil, splitByResourceHorizon, utcDay } from '../src/domain/billing-window';
 import { sharedDaysOf } from '../src/domain/shared-days';
 import { DEFAULT_PADDING_HOURS, DEFAULT_RERUN_WINDOW_DAYS } from '../src/domain/defaults';
 import { ErrorType } from '../src/domain/errors';
-import type { DateRange, LeaseAttribution, LeaseCostsInput, LeaseCostsResult, LeasePhase, LeaseStatus, ReportRecord, RerunRequest } from '../src/domain/schemas';
+import type {
+  DateRange,
+  LeaseAttribution,
+  LeaseCostsInput,
+  LeaseCostsResult,
+  LeasePhase,
+  LeaseStatus,
+  ReportRecord,
+  RerunRequest,
+} from '../src/domain/schemas';
 import { describeTerminationReason } from '../src/domain/termination-reason';
 import { AwsAccountIdKey, LeasePhaseKey, LeaseTotalCostKey, LeaseUuidKey } from '../src/domain/search-attributes';
 import { chartWrite, failureAlert, isbLookup, isbScan, ledgerWrite, publish, reportWrite } from './activity-options';
@@ -89,7 +110,9 @@ export async function leaseCostsWorkflow(input: LeaseCostsInput): Promise<LeaseC
   setPhase('waiting');
   const wait = Date.parse(status.settleUntil) - Date.now();
   if (wait > 0 && !collectNow) {
-    await condition(() => collectNow, wait, { summary: `Billing settle delay until ${status.settleUntil} (${request.paddingHours}h padding)` });
+    await condition(() => collectNow, wait, {
+      summary: `Billing settle delay until ${status.settleUntil} (${request.paddingHours}h padding)`,
+    });
   }
 
   let result: Omit<LeaseCostsResult, 'reports'>;
@@ -100,10 +123,19 @@ export async function leaseCostsWorkflow(input: LeaseCostsInput): Promise<LeaseC
     status.lastError = innermostFailure(err);
     setPhase('failed');
     // LeaseCostsFailed, once per failed run. A bus that refuses it must not mask the real failure.
-    await publishFailure.executeWithOptions(
-      { summary: `Emit LeaseCostsFailed (${status.lastError.type})` },
-      [{ leaseUuid: input.leaseUuid, userEmail: input.userEmail, accountId: status.accountId, errorType: status.lastError.type, errorMessage: status.lastError.message }],
-    ).catch((publishErr: unknown) => log.error('LeaseCostsFailed not emitted', { leaseUuid: input.leaseUuid, error: String(publishErr) }));
+    await publishFailure
+      .executeWithOptions({ summary: `Emit LeaseCostsFailed (${status.lastError.type})` }, [
+        {
+          leaseUuid: input.leaseUuid,
+          userEmail: input.userEmail,
+          accountId: status.accountId,
+          errorType: status.lastError.type,
+          errorMessage: status.lastError.message,
+        },
+      ])
+      .catch((publishErr: unknown) =>
+        log.error('LeaseCostsFailed not emitted', { leaseUuid: input.leaseUuid, error: String(publishErr) }),
+      );
     throw err;
   }
 
@@ -130,15 +162,22 @@ export async function leaseCostsWorkflow(input: LeaseCostsInput): Promise<LeaseC
 }
 
 async function produceReport(
-  input: LeaseCostsInput & { paddingHours: number; terminatedAtFromOperator: boolean }, version: number, status: LeaseStatus, setPhase: (p: LeasePhase, totalCost?: number) => void,
+  input: LeaseCostsInput & { paddingHours: number; terminatedAtFromOperator: boolean },
+  version: number,
+  status: LeaseStatus,
+  setPhase: (p: LeasePhase, totalCost?: number) => void,
 ): Promise<Omit<LeaseCostsResult, 'reports'>> {
   setPhase('collecting');
   // The ISB API is the source of truth: a lease that disagrees with the event fails here. Once the
   // ISB has deleted the lease, the activity answers with what an earlier run looked up.
-  const lease = await lookupLease.executeWithOptions(
-    { summary: `Look up lease ${input.leaseUuid} in the ISB API` },
-    [{ leaseUuid: input.leaseUuid, userEmail: input.userEmail, accountId: input.accountId, ...(input.knownLease ? { known: input.knownLease } : {}) }],
-  );
+  const lease = await lookupLease.executeWithOptions({ summary: `Look up lease ${input.leaseUuid} in the ISB API` }, [
+    {
+      leaseUuid: input.leaseUuid,
+      userEmail: input.userEmail,
+      accountId: input.accountId,
+      ...(input.knownLease ? { known: input.knownLease } : {}),
+    },
+  ]);
   status.accountId = lease.accountId;
   status.lease = lease;
   // An operator's correction wins, then the ISB API's end of the lease, then the event's time.
@@ -147,12 +186,17 @@ async function produceReport(
   try {
     window = computeBillingWindow({ leaseStart: lease.startDate, leaseEnd, paddingHours: input.paddingHours });
   } catch (err) {
-    throw ApplicationFailure.nonRetryable(`Cannot compute the billing window: ${(err as Error).message}`, ErrorType.InvalidBillingWindow);
+    throw ApplicationFailure.nonRetryable(
+      `Cannot compute the billing window: ${(err as Error).message}`,
+      ErrorType.InvalidBillingWindow,
+    );
   }
   status.billingWindow = window;
   const attribution: LeaseAttribution = {
     ...(lease.costReportGroup !== undefined ? { costReportGroup: lease.costReportGroup } : {}),
-    ...(lease.originalLeaseTemplateName !== undefined ? { originalLeaseTemplateName: lease.originalLeaseTemplateName } : {}),
+    ...(lease.originalLeaseTemplateName !== undefined
+      ? { originalLeaseTemplateName: lease.originalLeaseTemplateName }
+      : {}),
     ...(lease.maxSpend !== undefined ? { maxSpend: lease.maxSpend } : {}),
     ...(lease.totalCostAccrued !== undefined ? { totalCostAccrued: lease.totalCostAccrued } : {}),
     ...(input.terminationReason ? { terminationReason: input.terminationReason.type } : {}),
@@ -163,7 +207,12 @@ async function produceReport(
       { summary: `Other ISB leases of account ${lease.accountId} (shared billing days)` },
       [{ accountId: lease.accountId, excludeUuid: lease.uuid }],
     );
-    const shared = sharedDaysOf({ uuid: lease.uuid, startDate: lease.startDate, endDate: leaseEnd, window }, others, input.paddingHours, new Date().toISOString());
+    const shared = sharedDaysOf(
+      { uuid: lease.uuid, startDate: lease.startDate, endDate: leaseEnd, window },
+      others,
+      input.paddingHours,
+      new Date().toISOString(),
+    );
     if (shared.length > 0) attribution.sharedDays = shared;
   }
   status.attribution = attribution;
@@ -174,14 +223,26 @@ async function produceReport(
     workflowId: `lease-costs-${input.leaseUuid}-collect-v${version}`,
     args: [{ leaseUuid: input.leaseUuid, accountId: lease.accountId, version, ...split }],
     staticSummary: `Cost Explorer ${window.start} to ${window.end} (exclusive) for ${lease.accountId}`,
-    typedSearchAttributes: [{ key: LeaseUuidKey, value: input.leaseUuid }, { key: AwsAccountIdKey, value: lease.accountId }],
+    typedSearchAttributes: [
+      { key: LeaseUuidKey, value: input.leaseUuid },
+      { key: AwsAccountIdKey, value: lease.accountId },
+    ],
   });
   status.pagesFetched = collection.pages;
 
   setPhase('reporting');
   const report = await writeReport.executeWithOptions(
     { summary: `Write CSV v${version} to S3 with SHA-256 verification` },
-    [{ leaseUuid: input.leaseUuid, version, collection, accountId: lease.accountId, billingWindow: window, attribution }],
+    [
+      {
+        leaseUuid: input.leaseUuid,
+        version,
+        collection,
+        accountId: lease.accountId,
+        billingWindow: window,
+        attribution,
+      },
+    ],
   );
   const chart = await writeChart.executeWithOptions(
     { summary: `Write the HTML report v${version} (chart, top resources) to S3` },
@@ -189,33 +250,66 @@ async function produceReport(
   );
   const published = await publishReport.executeWithOptions(
     { summary: `Presign and emit LeaseCostsGenerated v${version}` },
-    [{
-      leaseUuid: input.leaseUuid, userEmail: lease.userEmail, accountId: lease.accountId, version,
-      billingWindow: window, report, chartKey: chart.key, resourceLevel: collection.resourceLevel, attribution,
-      ...(input.terminationReason ? { terminationReason: input.terminationReason } : {}),
-    }],
+    [
+      {
+        leaseUuid: input.leaseUuid,
+        userEmail: lease.userEmail,
+        accountId: lease.accountId,
+        version,
+        billingWindow: window,
+        report,
+        chartKey: chart.key,
+        resourceLevel: collection.resourceLevel,
+        attribution,
+        ...(input.terminationReason ? { terminationReason: input.terminationReason } : {}),
+      },
+    ],
   );
 
   const record: ReportRecord = {
-    version, bucket: report.bucket, key: report.key, chartKey: chart.key, ...(report.focusKey ? { focusKey: report.focusKey } : {}), total: report.total, checksumSha256: report.checksumSha256, rowCount: report.rowCount,
-    urlExpiresAt: published.urlExpiresAt, resourceLevel: collection.resourceLevel, billingWindow: window,
-    publishedAt: new Date().toISOString(), ...(report.costScope ? { costScope: report.costScope } : {}),
+    version,
+    bucket: report.bucket,
+    key: report.key,
+    chartKey: chart.key,
+    ...(report.focusKey ? { focusKey: report.focusKey } : {}),
+    total: report.total,
+    checksumSha256: report.checksumSha256,
+    rowCount: report.rowCount,
+    urlExpiresAt: published.urlExpiresAt,
+    resourceLevel: collection.resourceLevel,
+    billingWindow: window,
+    publishedAt: new Date().toISOString(),
+    ...(report.costScope ? { costScope: report.costScope } : {}),
   };
   // Before the phase turns `published`, so whoever waits for it finds the version in the ledger.
   // The CSV and the event are out already: a ledger that fails for good is logged and leaves the
   // run published (a LeaseCostsFailed now would contradict the LeaseCostsGenerated just sent);
   // `lease-costs rerun` records a new version once the cause is fixed.
-  await recordInLedger.executeWithOptions(
-    { summary: `Record v${version} in the cost ledger` },
-    [{
-      leaseUuid: input.leaseUuid, version, userEmail: lease.userEmail, accountId: lease.accountId, billingWindow: window,
-      total: report.total, bucket: report.bucket, reportKey: report.key, publishedAt: record.publishedAt, attribution,
-    }],
-  ).catch((err: unknown) => {
-    if (isCancellation(err)) throw err;
-    const failure = innermostFailure(err);
-    log.error('Report not recorded in the cost ledger', { leaseUuid: input.leaseUuid, version, errorType: failure.type, errorMessage: failure.message });
-  });
+  await recordInLedger
+    .executeWithOptions({ summary: `Record v${version} in the cost ledger` }, [
+      {
+        leaseUuid: input.leaseUuid,
+        version,
+        userEmail: lease.userEmail,
+        accountId: lease.accountId,
+        billingWindow: window,
+        total: report.total,
+        bucket: report.bucket,
+        reportKey: report.key,
+        publishedAt: record.publishedAt,
+        attribution,
+      },
+    ])
+    .catch((err: unknown) => {
+      if (isCancellation(err)) throw err;
+      const failure = innermostFailure(err);
+      log.error('Report not recorded in the cost ledger', {
+        leaseUuid: input.leaseUuid,
+        version,
+        errorType: failure.type,
+        errorMessage: failure.message,
+      });
+    });
   status.reports = [...status.reports, record].slice(-REPORTS_KEPT_IN_STATUS);
   // A Double is what visibility can sort and filter on; the exact total stays in status and the event.
   setPhase('published', Number(report.total));
@@ -239,8 +333,13 @@ function detailsOf(s: LeaseStatus): string {
     s.phase === 'waiting' ? `Settles at ${s.settleUntil}` : undefined,
     s.billingWindow ? `Billing window ${s.billingWindow.start} to ${s.billingWindow.end} (exclusive)` : undefined,
     s.attribution?.costReportGroup ? `**Cost report group:** ${s.attribution.costReportGroup}` : undefined,
-    ...(s.attribution?.sharedDays ?? []).map((d) => `Shares ${d.days.join(', ')} with lease ${d.leaseUuid} (counted here: ${d.countedHere.join(', ') || 'none'})`),
+    ...(s.attribution?.sharedDays ?? []).map(
+      (d) =>
+        `Shares ${d.days.join(', ')} with lease ${d.leaseUuid} (counted here: ${d.countedHere.join(', ') || 'none'})`,
+    ),
     last ? `**Total:** ${last.total} USD (v${last.version}) · \`${last.key}\`` : undefined,
     s.lastError ? `**Failed:** ${s.lastError.type}: ${s.lastError.message}` : undefined,
-  ].filter(Boolean).join('\n\n');
+  ]
+    .filter(Boolean)
+    .join('\n\n');
 }

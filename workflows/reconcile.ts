@@ -49,7 +49,16 @@ setWorkflowOptions(versioningBehavior('PINNED'), reconcileLeasesWorkflow);
 export async function reconcileLeasesWorkflow(input: ReconcileInput): Promise<ReconcileResult> {
   const since = input.since ?? new Date(Date.now() - input.lookbackDays * 24 * 3600_000).toISOString();
   const rate = input.startRatePerMinute ?? DEFAULT_START_RATE_PER_MINUTE;
-  const totals = input.totals ?? { since, pages: 0, scanned: 0, found: 0, started: 0, existing: 0, invalid: 0, summary: '' };
+  const totals = input.totals ?? {
+    since,
+    pages: 0,
+    scanned: 0,
+    found: 0,
+    started: 0,
+    existing: 0,
+    invalid: 0,
+    summary: '',
+  };
   let pageIdentifier = input.pageIdentifier;
   let owed = 0;
   for (let page = 0; page < PAGES_PER_RUN; page++) {
@@ -67,7 +76,8 @@ export async function reconcileLeasesWorkflow(input: ReconcileInput): Promise<Re
       if (owed > 0) await sleep(owed);
       const chunk = listed.leases.slice(i, i + rate);
       const runs = await startLeaseRuns.executeWithOptions(
-        { summary: `Start runs for up to ${chunk.length} ended leases without one` }, [chunk],
+        { summary: `Start runs for up to ${chunk.length} ended leases without one` },
+        [chunk],
       );
       totals.started += runs.started.length;
       totals.existing += runs.existing;

@@ -14,5 +14,8 @@ export type VersioningBehaviorGetter = (() => WorkflowDefinitionOptions) & { dec
  */
 export function versioningBehavior(declared: VersioningBehavior): VersioningBehaviorGetter {
   // An unversioned worker reports a build id too, but no deployment name.
-  return Object.assign(() => (workflowInfo().currentDeploymentVersion?.deploymentName ? { versioningBehavior: declared } : {}), { declared });
+  return Object.assign(
+    () => (workflowInfo().currentDeploymentVersion?.deploymentName ? { versioningBehavior: declared } : {}),
+    { declared },
+  );
 }

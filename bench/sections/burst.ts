@@ -52,15 +52,34 @@ export async function burstSection(infra: Infra, opts: Options): Promise<BurstRe
   infra.defer('ISB API fake (burst)', () => isb.close());
   const client = await infra.client();
   const taskQueue = `bench-burst-${infra.id}`;
-  const env = await infra.workerEnv({ ceEndpoint: ce.endpoint, isbEndpoint: isb.endpoint, taskQueue, maxRps: CAP_RPS, paddingHours: 0 });
+  const env = await infra.workerEnv({
+    ceEndpoint: ce.endpoint,
+    isbEndpoint: isb.endpoint,
+    taskQueue,
+    maxRps: CAP_RPS,
+    paddingHours: 0,
+  });
 
   log(`burst: loading ${n} leases (small dataset each) into the fakes…`);
   const now = Date.now();
   const leases: BenchLease[] = Array.from({ length: n }, (_, i) =>
-    makeLease(SMALL, { accountId: `3${String(i).padStart(11, '0')}`, seed: i + 1, now, userEmail: `burst.${i}@example.gov.uk` }));
+    makeLease(SMALL, {
+      accountId: `3${String(i).padStart(11, '0')}`,
+      seed: i + 1,
+      now,
+      userEmail: `burst.${i}@example.gov.uk`,
+    }),
+  );
   for (const lease of leases) {
     ce.addCosts(lease.items);
-    isb.addLease({ uuid: lease.uuid, userEmail: lease.userEmail, accountId: lease.accountId, startDate: lease.startDate, endDate: lease.terminatedAt, status: 'Expired' });
+    isb.addLease({
+      uuid: lease.uuid,
+      userEmail: lease.userEmail,
+      accountId: lease.accountId,
+      startDate: lease.startDate,
+      endDate: lease.terminatedAt,
+      status: 'Expired',
+    });
     lease.items = [];
   }
 
@@ -77,10 +96,16 @@ export async function burstSection(infra: Infra, opts: Options): Promise<BurstRe
     ce.setThrottle({ maxRps: FAKE_THROTTLE_RPS });
     log(`burst: ${n} LeaseTerminated at once (padding 0)…`);
     const t0 = performance.now();
-    await pool(leases, 32, (lease) => startLeaseCosts(client, taskQueue, {
-      leaseUuid: lease.uuid, userEmail: lease.userEmail, accountId: lease.accountId,
-      terminatedAt: lease.terminatedAt, paddingHours: 0, rerunWindowHours: 0,
-    }));
+    await pool(leases, 32, (lease) =>
+      startLeaseCosts(client, taskQueue, {
+        leaseUuid: lease.uuid,
+        userEmail: lease.userEmail,
+        accountId: lease.accountId,
+        terminatedAt: lease.terminatedAt,
+        paddingHours: 0,
+        rerunWindowHours: 0,
+      }),
+    );
     startAllMs = performance.now() - t0;
     const timeoutMs = 120_000 + n * 2_000;
     // Past the deadline, waiting stops (and the pending long polls are cancelled): the rest count as unfinished.
@@ -100,8 +125,12 @@ export async function burstSection(infra: Infra, opts: Options): Promise<BurstRe
         unfinished++;
         return;
       }
-      const outcome = client.connection.withAbortSignal(abort.signal, () => client.workflow.getHandle(workflowIdFor(lease.uuid)).result())
-        .then(() => 'ok' as const, (err: Error & { cause?: Error & { type?: string } }) => err.cause?.type ?? err.cause?.name ?? err.name);
+      const outcome = client.connection
+        .withAbortSignal(abort.signal, () => client.workflow.getHandle(workflowIdFor(lease.uuid)).result())
+        .then(
+          () => 'ok' as const,
+          (err: Error & { cause?: Error & { type?: string } }) => err.cause?.type ?? err.cause?.name ?? err.name,
+        );
       const r = await Promise.race([outcome, deadline]);
       if (r === 'ok') completed++;
       else if (r === 'timeout') unfinished++;
@@ -109,7 +138,8 @@ export async function burstSection(infra: Infra, opts: Options): Promise<BurstRe
         failed++;
         failureTypes[r] = (failureTypes[r] ?? 0) + 1;
       }
-      if (++done % Math.max(1, Math.floor(n / 10)) === 0) log(`burst: ${done}/${n} settled, ${ce.stats().throttled} throttled calls so far`);
+      if (++done % Math.max(1, Math.floor(n / 10)) === 0)
+        log(`burst: ${done}/${n} settled, ${ce.stats().throttled} throttled calls so far`);
     });
     timedOut();
     wallMs = performance.now() - t0;
@@ -123,11 +153,22 @@ export async function burstSection(infra: Infra, opts: Options): Promise<BurstRe
   const attempted = rateOf(ce.calls.map((c) => c.at));
   const firstAt = Math.min(...ce.calls.map((c) => c.at));
   return {
-    leases: n, workers: 2, maxRpsPerProcess: CAP_RPS, fakeThrottleAboveRps: FAKE_THROTTLE_RPS,
-    wallSeconds: round(wallMs / 1000, 1), startAllSeconds: round(startAllMs / 1000, 1),
-    completed, failed, unfinished, failureTypes,
-    calls: stats.total, okCalls: stats.ok, throttledCalls: stats.throttled, otherErrorCalls: stats.failed,
-    throttledInFirst5s: ce.calls.filter((c) => c.errorCode === 'LimitExceededException' && c.at - firstAt < 5000).length,
+    leases: n,
+    workers: 2,
+    maxRpsPerProcess: CAP_RPS,
+    fakeThrottleAboveRps: FAKE_THROTTLE_RPS,
+    wallSeconds: round(wallMs / 1000, 1),
+    startAllSeconds: round(startAllMs / 1000, 1),
+    completed,
+    failed,
+    unfinished,
+    failureTypes,
+    calls: stats.total,
+    okCalls: stats.ok,
+    throttledCalls: stats.throttled,
+    otherErrorCalls: stats.failed,
+    throttledInFirst5s: ce.calls.filter((c) => c.errorCode === 'LimitExceededException' && c.at - firstAt < 5000)
+      .length,
     peakCallsPerSecond: mostWithinOneSecond(ce.calls.map((c) => c.at)),
     callsPerLease: round(stats.total / n, 2),
     collectionSeconds: round(attempted.spanSeconds, 1),
@@ -138,23 +179,28 @@ export async function burstSection(infra: Infra, opts: Options): Promise<BurstRe
 }
 
 export function printBurst(r: BurstResult, opts: Options) {
-  printTable(`1. Burst: ${r.leases} leases terminated at once, ${r.workers} worker processes${opts.quick ? ' (quick)' : ''}`, ['measure', 'value'], [
-    ['leases (small dataset each, padding 0)', r.leases],
-    ['wall time, first start to last result (s)', r.wallSeconds],
-    ['  of which starting all workflows (s)', r.startAllSeconds],
-    ['completed / failed / unfinished', `${r.completed} / ${r.failed} / ${r.unfinished}`],
-    ['Cost Explorer calls (fake log)', r.calls],
-    ['  accepted / throttled / other errors', `${r.okCalls} / ${r.throttledCalls} / ${r.otherErrorCalls}`],
-    ['  throttled in the first 5 s', r.throttledInFirst5s],
-    ['most calls arriving within one second', r.peakCallsPerSecond],
-    ['calls per lease', r.callsPerLease],
-    ['collection period, first to last call (s)', r.collectionSeconds],
-    ['accepted call rate (calls/s)', r.acceptedRatePerSecond],
-    ['attempted call rate incl. throttled (calls/s)', r.attemptedRatePerSecond],
-    [`achieved rate / cap (${CAP_RPS}/s)`, `${round(r.achievedShareOfCap * 100, 1)}%`],
-  ], [
-    `COST_EXPLORER_MAX_RPS=${r.maxRpsPerProcess}, given to both workers: the spacing of the pacer workflow's call slots, the one limiter (default task-queue partitions, no server dynamic config). The fake throttles calls beyond ${r.fakeThrottleAboveRps} accepted in the trailing second.`,
-    'Rates are (calls − 1) / (last call − first call), from the fake\'s call log.',
-    ...(Object.keys(r.failureTypes).length ? [`Failure types: ${JSON.stringify(r.failureTypes)}`] : []),
-  ]);
+  printTable(
+    `1. Burst: ${r.leases} leases terminated at once, ${r.workers} worker processes${opts.quick ? ' (quick)' : ''}`,
+    ['measure', 'value'],
+    [
+      ['leases (small dataset each, padding 0)', r.leases],
+      ['wall time, first start to last result (s)', r.wallSeconds],
+      ['  of which starting all workflows (s)', r.startAllSeconds],
+      ['completed / failed / unfinished', `${r.completed} / ${r.failed} / ${r.unfinished}`],
+      ['Cost Explorer calls (fake log)', r.calls],
+      ['  accepted / throttled / other errors', `${r.okCalls} / ${r.throttledCalls} / ${r.otherErrorCalls}`],
+      ['  throttled in the first 5 s', r.throttledInFirst5s],
+      ['most calls arriving within one second', r.peakCallsPerSecond],
+      ['calls per lease', r.callsPerLease],
+      ['collection period, first to last call (s)', r.collectionSeconds],
+      ['accepted call rate (calls/s)', r.acceptedRatePerSecond],
+      ['attempted call rate incl. throttled (calls/s)', r.attemptedRatePerSecond],
+      [`achieved rate / cap (${CAP_RPS}/s)`, `${round(r.achievedShareOfCap * 100, 1)}%`],
+    ],
+    [
+      `COST_EXPLORER_MAX_RPS=${r.maxRpsPerProcess}, given to both workers: the spacing of the pacer workflow's call slots, the one limiter (default task-queue partitions, no server dynamic config). The fake throttles calls beyond ${r.fakeThrottleAboveRps} accepted in the trailing second.`,
+      "Rates are (calls − 1) / (last call − first call), from the fake's call log.",
+      ...(Object.keys(r.failureTypes).length ? [`Failure types: ${JSON.stringify(r.failureTypes)}`] : []),
+    ],
+  );
 }

@@ -30,7 +30,12 @@ export async function pinnedCallsSection(opts: Options): Promise<PinnedRun[]> {
   for (const today of PINNED_DAYS) {
     for (const [i, dataset] of [SMALL, opts.large].entries()) {
       const ce = await startFakeCostExplorer({ today, pageSize: FAKE_PAGE_SIZE });
-      const client = new CostExplorerClient({ region: 'us-east-1', endpoint: ce.endpoint, maxAttempts: 1, credentials: { accessKeyId: 'AKIAPINNED', secretAccessKey: 'pinned' } });
+      const client = new CostExplorerClient({
+        region: 'us-east-1',
+        endpoint: ce.endpoint,
+        maxAttempts: 1,
+        credentials: { accessKeyId: 'AKIAPINNED', secretAccessKey: 'pinned' },
+      });
       try {
         const accountId = `5${String(i + 1).padStart(11, '0')}`;
         const nowMs = Date.parse(`${today}T12:00:00Z`);
@@ -38,9 +43,12 @@ export async function pinnedCallsSection(opts: Options): Promise<PinnedRun[]> {
         ce.addCosts(lease.items);
         const parts = new Map<string, CostRow[]>();
         const { collectCostsPage } = createCostExplorerActivities({
-          costExplorer: client, roleArn: 'arn:aws:iam::999988887777:role/bench', keyPrefix: '',
+          costExplorer: client,
+          roleArn: 'arn:aws:iam::999988887777:role/bench',
+          keyPrefix: '',
           staging: { putPart: async (k, rows) => void parts.set(k, rows), getPart: async (k) => parts.get(k) ?? [] },
-          acquireCallSlot: async () => undefined, now: () => nowMs,
+          acquireCallSlot: async () => undefined,
+          now: () => nowMs,
         });
         const split = splitByResourceHorizon(lease.window, today);
         const input = { leaseUuid: lease.uuid, accountId, version: 1, ...split };
@@ -52,9 +60,17 @@ export async function pinnedCallsSection(opts: Options): Promise<PinnedRun[]> {
         for (const c of ce.calls) byOperation[c.operation] = (byOperation[c.operation] ?? 0) + 1;
         const r = split.resourceLevel;
         runs.push({
-          dataset, today, calls: ce.calls.length, byOperation,
+          dataset,
+          today,
+          calls: ce.calls.length,
+          byOperation,
           crossMonth: r !== null && r.start.slice(0, 7) !== addDayStr(r.end, -1).slice(0, 7),
-          floor: callFloor(lease.items, { accountId, window: lease.window, resourceStart: r?.start, pageSize: FAKE_PAGE_SIZE }),
+          floor: callFloor(lease.items, {
+            accountId,
+            window: lease.window,
+            resourceStart: r?.start,
+            pageSize: FAKE_PAGE_SIZE,
+          }),
           exact: total === ce.expectedTotal({ accountId, ...lease.window, recordType: 'Usage' }),
         });
       } finally {
@@ -67,12 +83,29 @@ export async function pinnedCallsSection(opts: Options): Promise<PinnedRun[]> {
 }
 
 export function printPinnedCalls(runs: PinnedRun[]) {
-  printTable('2b. Cost Explorer calls per lease by calendar case (the collection activity on the fake, "today" pinned)', [
-    'dataset', 'today', 'resource days span two months', 'lease-costs calls', 'floor (report lines)', 'floor (as MONTHLY returns them)', 'CSV total exact',
-  ], runs.map((r): Cell[] => [
-    datasetLabel(r.dataset), r.today, r.crossMonth ? 'yes' : 'no', r.calls, r.floor.floor, r.floor.floorMonthly, r.exact ? 'yes' : 'NO',
-  ]), [
-    'Same datasets, seeds and fake page size as table 2; the lease ends on the pinned day. Floors as in table 2.',
-    ...runs.map((r) => `${r.dataset.name} at ${r.today}: ${JSON.stringify(r.byOperation)}`),
-  ]);
+  printTable(
+    '2b. Cost Explorer calls per lease by calendar case (the collection activity on the fake, "today" pinned)',
+    [
+      'dataset',
+      'today',
+      'resource days span two months',
+      'lease-costs calls',
+      'floor (report lines)',
+      'floor (as MONTHLY returns them)',
+      'CSV total exact',
+    ],
+    runs.map((r): Cell[] => [
+      datasetLabel(r.dataset),
+      r.today,
+      r.crossMonth ? 'yes' : 'no',
+      r.calls,
+      r.floor.floor,
+      r.floor.floorMonthly,
+      r.exact ? 'yes' : 'NO',
+    ]),
+    [
+      'Same datasets, seeds and fake page size as table 2; the lease ends on the pinned day. Floors as in table 2.',
+      ...runs.map((r) => `${r.dataset.name} at ${r.today}: ${JSON.stringify(r.byOperation)}`),
+    ],
+  );
 }

@@ -64,11 +64,21 @@ const STAGED_ROWS_PER_PAGE = 1_000;
 const WRITE_REPORT_SEED = 1_000_016;
 
 /** A child process with the worker's node flags (the build and writeReport run in the worker). */
-async function runChild(infra: Infra, name: string, args: string[], env: Record<string, string> = {}): Promise<unknown> {
+async function runChild(
+  infra: Infra,
+  name: string,
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<unknown> {
   const flags = [...workerNodeFlags(), ...args.filter((a) => a.startsWith('--'))];
-  const child = spawnManaged(process.execPath, [...flags, '--import', 'tsx', ...args.filter((a) => !a.startsWith('--'))], {
-    cwd: repoRoot, env: { ...process.env, ...env },
-  });
+  const child = spawnManaged(
+    process.execPath,
+    [...flags, '--import', 'tsx', ...args.filter((a) => !a.startsWith('--'))],
+    {
+      cwd: repoRoot,
+      env: { ...process.env, ...env },
+    },
+  );
   infra.defer(name, () => child.stop(2_000));
   let stdout = '';
   child.process.stdout?.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
@@ -82,13 +92,24 @@ async function runChild(infra: Infra, name: string, args: string[], env: Record<
 /** Stages `rows` generated rows as the collect activity would, and returns the collection. */
 async function stageRows(s3: S3Client, bucket: string, leaseUuid: string, rows: number): Promise<CollectionResult> {
   const staging = createStagingStore(s3, bucket);
-  const segment = { kind: 'resource' as const, region: 'eu-west-2', range: { start: '2026-11-01', end: '2026-12-01' }, pages: Math.ceil(rows / STAGED_ROWS_PER_PAGE) };
-  const collection: CollectionResult = {
-    stagingPrefix: stagingPrefix('reports/', leaseUuid, 1), segments: [segment], pages: segment.pages, calls: segment.pages, resourceLevel: 'used',
+  const segment = {
+    kind: 'resource' as const,
+    region: 'eu-west-2',
+    range: { start: '2026-11-01', end: '2026-12-01' },
+    pages: Math.ceil(rows / STAGED_ROWS_PER_PAGE),
   };
-  const keys = stagedPartsOf(collection).filter((p) => p.report).map((p) => p.key);
+  const collection: CollectionResult = {
+    stagingPrefix: stagingPrefix('reports/', leaseUuid, 1),
+    segments: [segment],
+    pages: segment.pages,
+    calls: segment.pages,
+    resourceLevel: 'used',
+  };
+  const keys = stagedPartsOf(collection)
+    .filter((p) => p.report)
+    .map((p) => p.key);
   const generator = costRows(rows, WRITE_REPORT_SEED, { duplicateEvery: 10 });
-  const pages = function* () {
+  const pages = (function* () {
     for (const key of keys) {
       const page: CostRow[] = [];
       for (let i = 0; i < STAGED_ROWS_PER_PAGE; i++) {
@@ -98,7 +119,7 @@ async function stageRows(s3: S3Client, bucket: string, leaseUuid: string, rows: 
       }
       yield { key, page };
     }
-  }();
+  })();
   await pool(Array.from({ length: 8 }), 8, async () => {
     for (const { key, page } of pages) await staging.putPart(key, page);
   });
@@ -119,13 +140,21 @@ export async function reportSection(infra: Infra, opts: Options): Promise<Report
     // A different variant goes first each round, so a machine getting busier hurts none of them alone.
     const order = BUILD_VARIANTS.map((_, i) => BUILD_VARIANTS[(i + round) % BUILD_VARIANTS.length]!);
     for (const variant of order) {
-      log(`report: round ${round + 1}/${rounds}, ${variant}, ${opts.rows.toLocaleString('en')} rows in a fresh process…`);
-      builds.push(await runChild(infra, `report child ${variant}`, ['--expose-gc', join(repoRoot, 'bench', 'report-child.ts'), variant, String(opts.rows)]) as BuildRun);
+      log(
+        `report: round ${round + 1}/${rounds}, ${variant}, ${opts.rows.toLocaleString('en')} rows in a fresh process…`,
+      );
+      builds.push(
+        (await runChild(infra, `report child ${variant}`, [
+          '--expose-gc',
+          join(repoRoot, 'bench', 'report-child.ts'),
+          variant,
+          String(opts.rows),
+        ])) as BuildRun,
+      );
     }
   }
   const shas = new Set(builds.filter((b) => b.variant !== 'lambda').map((b) => b.sha256));
   if (shas.size !== 1) throw new Error(`before and ours wrote different CSVs: SHA-256 ${[...shas].join(', ')}`);
-
 
   const aws = await infra.aws();
   const s3 = new S3Client(clientConfig(aws.motoEndpoint));
@@ -139,12 +168,24 @@ export async function reportSection(infra: Infra, opts: Options): Promise<Report
     const stagingSeconds = round((performance.now() - t0) / 1000, 1);
     const file = join(await infra.tmp(), `collection-${leaseUuid}.json`);
     writeFileSync(file, JSON.stringify(collection));
-    log(`writeReport: ${rows.toLocaleString('en')} rows, ${collection.pages} staged pages -> CSV in S3, fresh process…`);
-    const run = await runChild(infra, 'writeReport child', [join(repoRoot, 'bench', 'write-report-child.ts'), file], {
-      BENCH_S3_ENDPOINT: aws.motoEndpoint, BENCH_BUCKET: aws.bucket, BENCH_LEASE_UUID: leaseUuid,
-    }) as Omit<WriteReportRun, 'rows' | 'stagedPages' | 'stagingSeconds' | 'downloadedSha256Matches'> & { key: string };
+    log(
+      `writeReport: ${rows.toLocaleString('en')} rows, ${collection.pages} staged pages -> CSV in S3, fresh process…`,
+    );
+    const run = (await runChild(infra, 'writeReport child', [join(repoRoot, 'bench', 'write-report-child.ts'), file], {
+      BENCH_S3_ENDPOINT: aws.motoEndpoint,
+      BENCH_BUCKET: aws.bucket,
+      BENCH_LEASE_UUID: leaseUuid,
+    })) as Omit<WriteReportRun, 'rows' | 'stagedPages' | 'stagingSeconds' | 'downloadedSha256Matches'> & {
+      key: string;
+    };
     const downloaded = await sha256OfObject(s3, aws.bucket, run.key);
-    writeReport.push({ ...run, rows, stagedPages: collection.pages, stagingSeconds, downloadedSha256Matches: downloaded === run.checksumSha256 });
+    writeReport.push({
+      ...run,
+      rows,
+      stagedPages: collection.pages,
+      stagingSeconds,
+      downloadedSha256Matches: downloaded === run.checksumSha256,
+    });
   }
   return { rows: opts.rows, rounds, builds, writeReport };
 }
@@ -156,30 +197,73 @@ export function printReport(r: ReportResult) {
     ours: 'ours: CostReportBuilder (aggregate, sort, CSV bytes, SHA-256)',
   };
   const before = r.builds.filter((b) => b.variant === 'before');
-  printTable(`3a. Report build: ${r.rows.toLocaleString('en')} rows, each variant in a fresh process, ${r.rounds} round(s)`, [
-    'variant', 'wall ms (each round)', 'median ms', 'of which SHA-256 ms (median)', 'CPU ms (median)', 'peak RSS growth MiB (median)', 'of which input MiB', 'growth vs before',
-  ], BUILD_VARIANTS.map((v): Cell[] => {
-    const runs = r.builds.filter((b) => b.variant === v);
-    const growth = median(runs.map(growthKiB));
-    const sha = runs.some((b) => b.sha256Ms !== undefined) ? round(median(runs.map((b) => b.sha256Ms ?? 0)), 1) : 'none';
-    return [label[v], runs.map((b) => Math.round(b.buildMs)).join(' / '), Math.round(median(runs.map((b) => b.buildMs))), sha,
-      Math.round(median(runs.map((b) => b.cpuMs))), round(growth / 1024, 1), round(median(runs.map((b) => b.withInputKiB - b.idleKiB)) / 1024, 1),
-      `${round((growth / median(before.map(growthKiB))) * 100, 0)}%`];
-  }), [
-    'Same rows in every process: 40 services (a quarter with hostile names), 30% hostile resource names, amounts with 1 to 10 decimals, some credits.',
-    'Peak RSS growth = maxRSS at the end minus maxRSS when the process was idle (modules loaded, no rows yet); it includes the input rows',
-    '(and, for the Lambda step, sorting them into its pre-sorted input, which is not timed). Its costs are numbers formatted as the Lambda did.',
-    `before and ours wrote the same CSV: ${r.builds.find((b) => b.variant === 'ours')!.bytes} bytes, SHA-256 ${r.builds.find((b) => b.variant === 'ours')!.sha256}.`,
-    'SHA-256 is part of our build and the target, though the Lambda step has none: the column shows how much of the wall time it is.',
-  ]);
-  printTable('3b. writeReport end to end (staged pages in S3 -> CSV in S3, checksum verified), fresh process', [
-    'rows', 'staged pages', 'CSV MiB', 'wall s', 'peak RSS MiB', 'growth MiB', 'heartbeats', 'longest heartbeat gap ms', 'longest event-loop stall ms', 'S3 object SHA-256 = reported',
-  ], r.writeReport.map((w): Cell[] => [
-    w.rows, w.stagedPages, mib(w.bytes), round(w.wallMs / 1000, 2), round(w.peakKiB / 1024, 1), round(growthKiB(w) / 1024, 1),
-    w.heartbeats, Math.round(w.maxHeartbeatGapMs), Math.round(w.maxEventLoopDelayMs), w.downloadedSha256Matches ? 'yes' : 'NO',
-  ]), [
-    `Rows staged ${STAGED_ROWS_PER_PAGE} per page as the collect activity stages them (every tenth row repeats a key, so rows are summed), in moto.`,
-    'The activity runs in a MockActivityEnvironment, which records its heartbeats; the stall is the event loop\'s longest delay (monitorEventLoopDelay).',
-    `Every child of this section runs with the worker's node flags (the Dockerfile's ENTRYPOINT): ${workerNodeFlags().join(' ') || 'none'}.`,
-  ]);
+  printTable(
+    `3a. Report build: ${r.rows.toLocaleString('en')} rows, each variant in a fresh process, ${r.rounds} round(s)`,
+    [
+      'variant',
+      'wall ms (each round)',
+      'median ms',
+      'of which SHA-256 ms (median)',
+      'CPU ms (median)',
+      'peak RSS growth MiB (median)',
+      'of which input MiB',
+      'growth vs before',
+    ],
+    BUILD_VARIANTS.map((v): Cell[] => {
+      const runs = r.builds.filter((b) => b.variant === v);
+      const growth = median(runs.map(growthKiB));
+      const sha = runs.some((b) => b.sha256Ms !== undefined)
+        ? round(median(runs.map((b) => b.sha256Ms ?? 0)), 1)
+        : 'none';
+      return [
+        label[v],
+        runs.map((b) => Math.round(b.buildMs)).join(' / '),
+        Math.round(median(runs.map((b) => b.buildMs))),
+        sha,
+        Math.round(median(runs.map((b) => b.cpuMs))),
+        round(growth / 1024, 1),
+        round(median(runs.map((b) => b.withInputKiB - b.idleKiB)) / 1024, 1),
+        `${round((growth / median(before.map(growthKiB))) * 100, 0)}%`,
+      ];
+    }),
+    [
+      'Same rows in every process: 40 services (a quarter with hostile names), 30% hostile resource names, amounts with 1 to 10 decimals, some credits.',
+      'Peak RSS growth = maxRSS at the end minus maxRSS when the process was idle (modules loaded, no rows yet); it includes the input rows',
+      '(and, for the Lambda step, sorting them into its pre-sorted input, which is not timed). Its costs are numbers formatted as the Lambda did.',
+      `before and ours wrote the same CSV: ${r.builds.find((b) => b.variant === 'ours')!.bytes} bytes, SHA-256 ${r.builds.find((b) => b.variant === 'ours')!.sha256}.`,
+      'SHA-256 is part of our build and the target, though the Lambda step has none: the column shows how much of the wall time it is.',
+    ],
+  );
+  printTable(
+    '3b. writeReport end to end (staged pages in S3 -> CSV in S3, checksum verified), fresh process',
+    [
+      'rows',
+      'staged pages',
+      'CSV MiB',
+      'wall s',
+      'peak RSS MiB',
+      'growth MiB',
+      'heartbeats',
+      'longest heartbeat gap ms',
+      'longest event-loop stall ms',
+      'S3 object SHA-256 = reported',
+    ],
+    r.writeReport.map((w): Cell[] => [
+      w.rows,
+      w.stagedPages,
+      mib(w.bytes),
+      round(w.wallMs / 1000, 2),
+      round(w.peakKiB / 1024, 1),
+      round(growthKiB(w) / 1024, 1),
+      w.heartbeats,
+      Math.round(w.maxHeartbeatGapMs),
+      Math.round(w.maxEventLoopDelayMs),
+      w.downloadedSha256Matches ? 'yes' : 'NO',
+    ]),
+    [
+      `Rows staged ${STAGED_ROWS_PER_PAGE} per page as the collect activity stages them (every tenth row repeats a key, so rows are summed), in moto.`,
+      "The activity runs in a MockActivityEnvironment, which records its heartbeats; the stall is the event loop's longest delay (monitorEventLoopDelay).",
+      `Every child of this section runs with the worker's node flags (the Dockerfile's ENTRYPOINT): ${workerNodeFlags().join(' ') || 'none'}.`,
+    ],
+  );
 }

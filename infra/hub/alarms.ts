@@ -1,6 +1,11 @@
 import { Duration } from 'aws-cdk-lib';
 import {
-  Alarm, ComparisonOperator, MathExpression, Metric, type IMetric, TreatMissingData,
+  Alarm,
+  ComparisonOperator,
+  MathExpression,
+  Metric,
+  type IMetric,
+  TreatMissingData,
 } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type { FargateService } from 'aws-cdk-lib/aws-ecs';
@@ -39,7 +44,12 @@ export class LeaseCostsAlarms extends Construct {
   constructor(scope: Construct, id: string, props: AlarmsProps) {
     super(scope, id);
     const action = new SnsAction(props.topic);
-    const alarm = (alarmId: string, description: string, metric: IMetric, opts: { threshold?: number; periods?: number } = {}) => {
+    const alarm = (
+      alarmId: string,
+      description: string,
+      metric: IMetric,
+      opts: { threshold?: number; periods?: number } = {},
+    ) => {
       const a = new Alarm(this, alarmId, {
         alarmDescription: description,
         metric,
@@ -64,8 +74,11 @@ export class LeaseCostsAlarms extends Construct {
       metricName: 'FailedRuns',
       metricValue: '1',
     });
-    alarm('FailedRuns', `A ${WORKFLOW_TYPE} run failed for good: see the worker logs and Temporal UI, then 'lease-costs rerun'`,
-      failedRuns.metric({ statistic: 'Sum', period: Duration.minutes(5) }));
+    alarm(
+      'FailedRuns',
+      `A ${WORKFLOW_TYPE} run failed for good: see the worker logs and Temporal UI, then 'lease-costs rerun'`,
+      failedRuns.metric({ statistic: 'Sum', period: Duration.minutes(5) }),
+    );
 
     // The run's own LeaseCostsFailed event, to the same topic: it names the lease, the account, the
     // error and the workflow, which the alarm (a count) cannot.
@@ -78,30 +91,52 @@ export class LeaseCostsAlarms extends Construct {
     });
 
     // 2. Anything in a dead-letter queue: an event that never reached lease-costs.
-    props.deadLetterQueues.forEach((queue, i) => alarm(`DeadLetters${i + 1}`,
-      'LeaseTerminated events are in a dead-letter queue: fix the cause, then redrive them',
-      queue.metricApproximateNumberOfMessagesVisible({ statistic: 'Maximum', period: Duration.minutes(5) })));
+    props.deadLetterQueues.forEach((queue, i) =>
+      alarm(
+        `DeadLetters${i + 1}`,
+        'LeaseTerminated events are in a dead-letter queue: fix the cause, then redrive them',
+        queue.metricApproximateNumberOfMessagesVisible({ statistic: 'Maximum', period: Duration.minutes(5) }),
+      ),
+    );
 
     // 3. The webhook answering 5xx (503 = Temporal unreachable), or targets failing liveness.
-    alarm('Webhook5xx', 'The webhook answered 5xx (503 means Temporal is unreachable); EventBridge retries meanwhile',
-      props.webhookTargets.metrics.httpCodeTarget(HttpCodeTarget.TARGET_5XX_COUNT, { statistic: 'Sum', period: Duration.minutes(5) }),
-      { threshold: 5 });
-    alarm('WebhookUnhealthy', `A webhook task fails its health check (${LIVENESS_PATH}: the process does not answer)`,
-      props.webhookTargets.metrics.unhealthyHostCount({ statistic: 'Maximum', period: Duration.minutes(1) }), { periods: 3 });
+    alarm(
+      'Webhook5xx',
+      'The webhook answered 5xx (503 means Temporal is unreachable); EventBridge retries meanwhile',
+      props.webhookTargets.metrics.httpCodeTarget(HttpCodeTarget.TARGET_5XX_COUNT, {
+        statistic: 'Sum',
+        period: Duration.minutes(5),
+      }),
+      { threshold: 5 },
+    );
+    alarm(
+      'WebhookUnhealthy',
+      `A webhook task fails its health check (${LIVENESS_PATH}: the process does not answer)`,
+      props.webhookTargets.metrics.unhealthyHostCount({ statistic: 'Maximum', period: Duration.minutes(1) }),
+      { periods: 3 },
+    );
 
     // 4. Fewer tasks running than desired, per service (Container Insights), for 5 minutes in a row.
     for (const [name, service] of Object.entries(props.services)) {
-      const insight = (metricName: string) => new Metric({
-        namespace: 'ECS/ContainerInsights', metricName, statistic: 'Average', period: Duration.minutes(1),
-        dimensionsMap: { ClusterName: service.cluster.clusterName, ServiceName: service.serviceName },
-      });
-      alarm(`${name}BelowDesired`, `The ${name} service runs fewer tasks than desired (crashing, or unable to start)`,
+      const insight = (metricName: string) =>
+        new Metric({
+          namespace: 'ECS/ContainerInsights',
+          metricName,
+          statistic: 'Average',
+          period: Duration.minutes(1),
+          dimensionsMap: { ClusterName: service.cluster.clusterName, ServiceName: service.serviceName },
+        });
+      alarm(
+        `${name}BelowDesired`,
+        `The ${name} service runs fewer tasks than desired (crashing, or unable to start)`,
         new MathExpression({
           label: `${name} tasks missing`,
           expression: 'desired - running',
           usingMetrics: { desired: insight('DesiredTaskCount'), running: insight('RunningTaskCount') },
           period: Duration.minutes(1),
-        }), { periods: 5 });
+        }),
+        { periods: 5 },
+      );
     }
   }
 }

@@ -1,10 +1,23 @@
 import { Duration, SecretValue } from 'aws-cdk-lib';
-import { ApiDestination, Authorization, Connection, HttpMethod, type IEventBus, Match, Rule, type IRuleTarget } from 'aws-cdk-lib/aws-events';
+import {
+  ApiDestination,
+  Authorization,
+  Connection,
+  HttpMethod,
+  type IEventBus,
+  Match,
+  Rule,
+  type IRuleTarget,
+} from 'aws-cdk-lib/aws-events';
 import { ApiDestination as ApiDestinationTarget, SqsQueue } from 'aws-cdk-lib/aws-events-targets';
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { ISB_EVENT_SOURCE_PREFIX, LEASE_TERMINATED_DETAIL_TYPE, LEGACY_ISB_EVENT_SOURCE } from '../../src/domain/schemas';
+import {
+  ISB_EVENT_SOURCE_PREFIX,
+  LEASE_TERMINATED_DETAIL_TYPE,
+  LEGACY_ISB_EVENT_SOURCE,
+} from '../../src/domain/schemas';
 import { WEBHOOK_PATH } from '../../src/interfaces/webhook-server';
 import { acknowledge } from '../nag';
 
@@ -37,7 +50,10 @@ export class LeaseTerminatedIntake extends Construct {
 
   constructor(scope: Construct, id: string, props: IntakeProps) {
     super(scope, id);
-    const targetDlq = this.deadLetterQueue('TargetDeadLetterQueue', 'Events EventBridge could not deliver within 24 hours');
+    const targetDlq = this.deadLetterQueue(
+      'TargetDeadLetterQueue',
+      'Events EventBridge could not deliver within 24 hours',
+    );
     let target: IRuleTarget;
     if (props.mode === 'api-destination') {
       // EventBridge keeps the key in a Secrets Manager secret of its own; this one is the source of truth.
@@ -53,7 +69,10 @@ export class LeaseTerminatedIntake extends Construct {
       });
       target = new ApiDestinationTarget(destination, { deadLetterQueue: targetDlq, ...DELIVERY_RETRY });
     } else {
-      const queueDlq = this.deadLetterQueue('QueueDeadLetterQueue', 'Messages intake received 5 times without starting a run');
+      const queueDlq = this.deadLetterQueue(
+        'QueueDeadLetterQueue',
+        'Messages intake received 5 times without starting a run',
+      );
       this.queue = new Queue(this, 'Queue', {
         ...queueDefaults,
         // Longer than one start takes, so a message is not handed to a second poller mid-start.

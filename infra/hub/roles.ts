@@ -10,7 +10,8 @@ import { COST_READER_ROLE_NAME, WORKER_ROLE_NAME } from '../names';
 function acknowledgePrefixWildcard(role: Role, reportObjectsArn: string): void {
   acknowledge(role, {
     id: `AwsSolutions-IAM5[Resource::${nagRendering(Stack.of(role).resolve(reportObjectsArn))}]`,
-    reason: 'Every report and staged page lives under the configured key prefix; the grant is that prefix, nothing else in the bucket',
+    reason:
+      'Every report and staged page lives under the configured key prefix; the grant is that prefix, nothing else in the bucket',
   });
 }
 
@@ -36,27 +37,42 @@ function taskRole(scope: Construct, id: string, statements: PolicyStatement[], r
   });
 }
 
-export function workerTaskRole(scope: Construct, props: {
-  managementAccountId: string; reportObjectsArn: string; eventBusArn: string; isbJwtSecretArn: string; isbKmsKeyArn: string;
-}): Role {
+export function workerTaskRole(
+  scope: Construct,
+  props: {
+    managementAccountId: string;
+    reportObjectsArn: string;
+    eventBusArn: string;
+    isbJwtSecretArn: string;
+    isbKmsKeyArn: string;
+  },
+): Role {
   const stack = Stack.of(scope);
-  const role = taskRole(scope, 'WorkerTaskRole', [
-    new PolicyStatement({
-      actions: ['sts:AssumeRole'],
-      resources: [`arn:${stack.partition}:iam::${props.managementAccountId}:role/${COST_READER_ROLE_NAME}`],
-    }),
-    // GetObject: staged pages, the checksum read-back, presigned downloads; tagging: staged pages' expiry tag.
-    new PolicyStatement({ actions: ['s3:PutObject', 's3:PutObjectTagging', 's3:GetObject'], resources: [props.reportObjectsArn] }),
-    new PolicyStatement({ actions: ['events:PutEvents'], resources: [props.eventBusArn] }),
-    // Read at run time, and again on a 401 from the ISB API, so a rotated secret needs no restart.
-    new PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: [props.isbJwtSecretArn] }),
-    // The secret is encrypted with the ISB's own key: decrypt with that key, and only through Secrets Manager.
-    new PolicyStatement({
-      actions: ['kms:Decrypt'],
-      resources: [props.isbKmsKeyArn],
-      conditions: { StringEquals: { 'kms:ViaService': `secretsmanager.${stack.region}.amazonaws.com` } },
-    }),
-  ], WORKER_ROLE_NAME);
+  const role = taskRole(
+    scope,
+    'WorkerTaskRole',
+    [
+      new PolicyStatement({
+        actions: ['sts:AssumeRole'],
+        resources: [`arn:${stack.partition}:iam::${props.managementAccountId}:role/${COST_READER_ROLE_NAME}`],
+      }),
+      // GetObject: staged pages, the checksum read-back, presigned downloads; tagging: staged pages' expiry tag.
+      new PolicyStatement({
+        actions: ['s3:PutObject', 's3:PutObjectTagging', 's3:GetObject'],
+        resources: [props.reportObjectsArn],
+      }),
+      new PolicyStatement({ actions: ['events:PutEvents'], resources: [props.eventBusArn] }),
+      // Read at run time, and again on a 401 from the ISB API, so a rotated secret needs no restart.
+      new PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: [props.isbJwtSecretArn] }),
+      // The secret is encrypted with the ISB's own key: decrypt with that key, and only through Secrets Manager.
+      new PolicyStatement({
+        actions: ['kms:Decrypt'],
+        resources: [props.isbKmsKeyArn],
+        conditions: { StringEquals: { 'kms:ViaService': `secretsmanager.${stack.region}.amazonaws.com` } },
+      }),
+    ],
+    WORKER_ROLE_NAME,
+  );
   acknowledgePrefixWildcard(role, props.reportObjectsArn);
   return role;
 }

@@ -1,8 +1,15 @@
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import { type ISecurityGroup, SubnetType } from 'aws-cdk-lib/aws-ec2';
 import {
-  AwsLogDriver, type Cluster, type ContainerDefinition, type ContainerImage, CpuArchitecture, FargateService,
-  FargateTaskDefinition, OperatingSystemFamily, type Secret,
+  AwsLogDriver,
+  type Cluster,
+  type ContainerDefinition,
+  type ContainerImage,
+  CpuArchitecture,
+  FargateService,
+  FargateTaskDefinition,
+  OperatingSystemFamily,
+  type Secret,
 } from 'aws-cdk-lib/aws-ecs';
 import type { IRole } from 'aws-cdk-lib/aws-iam';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
@@ -52,7 +59,8 @@ export interface ProcessTask {
 
 /** One lease-costs process as a Fargate task definition, with its own log group, in `scope`. */
 export function processTask(scope: Construct, streamPrefix: string, props: ProcessTaskProps): ProcessTask {
-  const logGroup = props.logGroup ?? new LogGroup(scope, 'Logs', { retention: LOG_RETENTION, removalPolicy: RemovalPolicy.RETAIN });
+  const logGroup =
+    props.logGroup ?? new LogGroup(scope, 'Logs', { retention: LOG_RETENTION, removalPolicy: RemovalPolicy.RETAIN });
   const task = new FargateTaskDefinition(scope, 'Task', {
     cpu: props.cpu ?? 512,
     memoryLimitMiB: props.memoryLimitMiB ?? 1024,
@@ -79,7 +87,8 @@ export function processTask(scope: Construct, streamPrefix: string, props: Proce
   });
   acknowledge(task, {
     id: 'AwsSolutions-ECS2',
-    reason: 'Only non-secret settings (names, URLs, ARNs) are plain environment variables; every secret comes from Secrets Manager',
+    reason:
+      'Only non-secret settings (names, URLs, ARNs) are plain environment variables; every secret comes from Secrets Manager',
   });
   return { task, container, logGroup };
 }

@@ -1,10 +1,23 @@
 import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import {
-  FlowLogDestination, FlowLogTrafficType, InstanceClass, InstanceSize, InstanceType, IpAddresses, SecurityGroup, SubnetType, Vpc,
+  FlowLogDestination,
+  FlowLogTrafficType,
+  InstanceClass,
+  InstanceSize,
+  InstanceType,
+  IpAddresses,
+  SecurityGroup,
+  SubnetType,
+  Vpc,
 } from 'aws-cdk-lib/aws-ec2';
 import { Cluster, ContainerInsights, Secret as EcsSecret } from 'aws-cdk-lib/aws-ecs';
 import {
-  ApplicationLoadBalancer, ApplicationProtocol, ListenerAction, ListenerCertificate, ListenerCondition, SslPolicy,
+  ApplicationLoadBalancer,
+  ApplicationProtocol,
+  ListenerAction,
+  ListenerCertificate,
+  ListenerCondition,
+  SslPolicy,
 } from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import { EventBus } from 'aws-cdk-lib/aws-events';
 import { LogGroup } from 'aws-cdk-lib/aws-logs';
@@ -58,7 +71,8 @@ export class HubStack extends Stack {
     const params = hubParameters(this);
     acknowledge(this, {
       id: 'CloudFormation-Validate::W2509',
-      reason: 'IsbJwtSecretArn, TemporalSecretArn and PayloadEncryptionKeysSecretArn are ARNs of secrets, not secrets: the tasks read the values from Secrets Manager',
+      reason:
+        'IsbJwtSecretArn, TemporalSecretArn and PayloadEncryptionKeysSecretArn are ARNs of secrets, not secrets: the tasks read the values from Secrets Manager',
     });
     const reports = new ReportBucket(this, 'Reports', { keyPrefix: params.reportKeyPrefix });
     const isbBus = EventBus.fromEventBusArn(this, 'IsbBus', params.isbEventBusArn);
@@ -73,7 +87,10 @@ export class HubStack extends Stack {
       generateSecretString: { passwordLength: 64, excludePunctuation: true },
     });
     for (const secret of [webhookApiKey, reportLinkKey]) {
-      acknowledge(secret, { id: 'AwsSolutions-SMG4', reason: 'Rotated by hand, as docs/deploy-aws.md describes: both ends must change together' });
+      acknowledge(secret, {
+        id: 'AwsSolutions-SMG4',
+        reason: 'Rotated by hand, as docs/deploy-aws.md describes: both ends must change together',
+      });
     }
     const temporalSecret = Secret.fromSecretCompleteArn(this, 'TemporalSecret', params.temporalSecretArn);
     const temporal = {
@@ -83,7 +100,11 @@ export class HubStack extends Stack {
     };
     const reportLinkSecret = { REPORT_LINK_SIGNING_KEY: EcsSecret.fromSecretsManager(reportLinkKey) };
 
-    const payloadKeysSecret = Secret.fromSecretCompleteArn(this, 'PayloadEncryptionKeys', params.payloadEncryptionKeysSecretArn);
+    const payloadKeysSecret = Secret.fromSecretCompleteArn(
+      this,
+      'PayloadEncryptionKeys',
+      params.payloadEncryptionKeysSecretArn,
+    );
     // Every process that starts or reads workflows encodes payloads the same way, so all get the keys.
     const payloadKeys = { PAYLOAD_ENCRYPTION_KEYS: EcsSecret.fromSecretsManager(payloadKeysSecret) };
 
@@ -125,13 +146,18 @@ export class HubStack extends Stack {
       deletionProtection: true,
       removalPolicy: RemovalPolicy.SNAPSHOT,
     });
-    acknowledge(ledger, {
-      id: 'AwsSolutions-RDS3',
-      reason: 'Single-AZ: the ledger is rebuilt from the reports in S3 (rerun), and a failover instance would double its cost',
-    }, {
-      id: 'AwsSolutions-RDS11',
-      reason: 'The port is not a secret: only the worker and operator security groups may reach the instance at all',
-    });
+    acknowledge(
+      ledger,
+      {
+        id: 'AwsSolutions-RDS3',
+        reason:
+          'Single-AZ: the ledger is rebuilt from the reports in S3 (rerun), and a failover instance would double its cost',
+      },
+      {
+        id: 'AwsSolutions-RDS11',
+        reason: 'The port is not a secret: only the worker and operator security groups may reach the instance at all',
+      },
+    );
     acknowledge(ledger, {
       id: 'AwsSolutions-SMG4',
       reason: 'Rotated by hand, as docs/deploy-aws.md describes: tasks read the password at start',
@@ -168,43 +194,74 @@ export class HubStack extends Stack {
     // started it, so a build's service runs until no open run is pinned to it (docs/upgrade.md); a
     // rolling update in place would leave those runs without a worker. The services share one log
     // group (the FailedRuns filter reads it) and one security group (the ledger admits it).
-    const workerLogs = new LogGroup(this, 'WorkerLogs', { retention: LOG_RETENTION, removalPolicy: RemovalPolicy.RETAIN });
+    const workerLogs = new LogGroup(this, 'WorkerLogs', {
+      retention: LOG_RETENTION,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
     const workerSecurityGroup = new SecurityGroup(this, 'WorkerSecurityGroup', {
-      vpc, description: 'lease-costs workers (every build)', allowAllOutbound: true,
+      vpc,
+      description: 'lease-costs workers (every build)',
+      allowAllOutbound: true,
     });
     ledger.connections.allowDefaultPortFrom(workerSecurityGroup, 'lease-costs workers');
-    const workers = builds.map((build) => ({ build, worker: new ProcessService(this, `Worker-${build.buildId}`, {
-      // --setup (search attributes, schedules) on the newest build only: an older build's task,
-      // restarted, would put back its own schedule definition.
-      cluster, image: build.image, command: build === newest ? ['worker', '--setup'] : ['worker'], desiredCount: params.workerCount,
-      taskRole: workerRole,
-      environment: { ...workerEnvironment, TEMPORAL_WORKER_BUILD_ID: build.buildId },
-      secrets: workerSecrets,
-      logGroup: workerLogs,
-      streamPrefix: `worker-${build.buildId}`,
-      securityGroups: [workerSecurityGroup],
-    }) }));
+    const workers = builds.map((build) => ({
+      build,
+      worker: new ProcessService(this, `Worker-${build.buildId}`, {
+        // --setup (search attributes, schedules) on the newest build only: an older build's task,
+        // restarted, would put back its own schedule definition.
+        cluster,
+        image: build.image,
+        command: build === newest ? ['worker', '--setup'] : ['worker'],
+        desiredCount: params.workerCount,
+        taskRole: workerRole,
+        environment: { ...workerEnvironment, TEMPORAL_WORKER_BUILD_ID: build.buildId },
+        secrets: workerSecrets,
+        logGroup: workerLogs,
+        streamPrefix: `worker-${build.buildId}`,
+        securityGroups: [workerSecurityGroup],
+      }),
+    }));
 
     // Operator commands (check, backfill, rerun, status…) as one-off tasks: `aws ecs run-task` with a
     // command override (docs/deploy-aws.md). The worker's role and settings, so `check` tests what
     // the worker will do.
     const operatorSecurityGroup = new SecurityGroup(this, 'OperatorSecurityGroup', {
-      vpc, description: 'lease-costs one-off operator tasks', allowAllOutbound: true,
+      vpc,
+      description: 'lease-costs one-off operator tasks',
+      allowAllOutbound: true,
     });
     ledger.connections.allowDefaultPortFrom(operatorSecurityGroup, 'lease-costs operator tasks');
     const operator = processTask(new Construct(this, 'Operator'), 'operator', {
-      image, command: ['check'], taskRole: workerRole, environment: workerEnvironment, secrets: workerSecrets,
+      image,
+      command: ['check'],
+      taskRole: workerRole,
+      environment: workerEnvironment,
+      secrets: workerSecrets,
     });
 
     const webhook = new ProcessService(this, 'Webhook', {
-      cluster, image, command: ['webhook'], desiredCount: params.webhookCount, cpu: 256, memoryLimitMiB: 512,
+      cluster,
+      image,
+      command: ['webhook'],
+      desiredCount: params.webhookCount,
+      cpu: 256,
+      memoryLimitMiB: 512,
       containerPort: WEBHOOK_PORT,
       taskRole: webhookTaskRole(this, { reportObjectsArn: reports.objectsArn }),
       // Only the load balancer's nodes (addresses in the VPC) are believed about X-Forwarded-For.
       environment: { ...bucketEnv, WEBHOOK_PORT: String(WEBHOOK_PORT), WEBHOOK_TRUST_PROXY: VPC_CIDR },
-      secrets: { ...temporal, ...reportLinkSecret, ...payloadKeys, WEBHOOK_API_KEY: EcsSecret.fromSecretsManager(webhookApiKey) },
+      secrets: {
+        ...temporal,
+        ...reportLinkSecret,
+        ...payloadKeys,
+        WEBHOOK_API_KEY: EcsSecret.fromSecretsManager(webhookApiKey),
+      },
     });
-    const alb = new ApplicationLoadBalancer(this, 'WebhookLoadBalancer', { vpc, internetFacing: true, dropInvalidHeaderFields: true });
+    const alb = new ApplicationLoadBalancer(this, 'WebhookLoadBalancer', {
+      vpc,
+      internetFacing: true,
+      dropInvalidHeaderFields: true,
+    });
     const listener = alb.addListener('Https', {
       port: 443,
       protocol: ApplicationProtocol.HTTPS,
@@ -212,7 +269,10 @@ export class HubStack extends Stack {
       sslPolicy: SslPolicy.RECOMMENDED_TLS,
       open: true,
       // Only the event path and the report links are forwarded; /metrics and /healthz stay inside.
-      defaultAction: ListenerAction.fixedResponse(404, { contentType: 'application/json', messageBody: '{"error":"not found"}' }),
+      defaultAction: ListenerAction.fixedResponse(404, {
+        contentType: 'application/json',
+        messageBody: '{"error":"not found"}',
+      }),
     });
     const webhookTargets = listener.addTargets('Webhook', {
       priority: 10,
@@ -224,22 +284,38 @@ export class HubStack extends Stack {
       healthCheck: { path: LIVENESS_PATH, healthyHttpCodes: '200', interval: Duration.seconds(15) },
       deregistrationDelay: Duration.seconds(30),
     });
-    acknowledge(alb, {
-      id: 'AwsSolutions-EC23',
-      reason: 'Public HTTPS on 443 only: EventBridge API destinations and report-link recipients come from addresses that cannot be listed',
-    }, {
-      id: 'AwsSolutions-ELB2',
-      reason: 'The webhook logs every request (method, path, status, latency) to CloudWatch; ALB access logs would duplicate them in another bucket',
-    });
+    acknowledge(
+      alb,
+      {
+        id: 'AwsSolutions-EC23',
+        reason:
+          'Public HTTPS on 443 only: EventBridge API destinations and report-link recipients come from addresses that cannot be listed',
+      },
+      {
+        id: 'AwsSolutions-ELB2',
+        reason:
+          'The webhook logs every request (method, path, status, latency) to CloudWatch; ALB access logs would duplicate them in another bucket',
+      },
+    );
 
-    const intake = new LeaseTerminatedIntake(this, 'Intake', { bus: isbBus, mode: props.intake, webhookBaseUrl, webhookApiKey });
+    const intake = new LeaseTerminatedIntake(this, 'Intake', {
+      bus: isbBus,
+      mode: props.intake,
+      webhookBaseUrl,
+      webhookApiKey,
+    });
     const services: Record<string, ProcessService> = {
       ...Object.fromEntries(workers.map(({ build, worker }) => [`Worker-${build.buildId}`, worker])),
       Webhook: webhook,
     };
     if (intake.queue) {
       services.Intake = new ProcessService(this, 'IntakeProcess', {
-        cluster, image, command: ['intake', '--queue-url', intake.queue.queueUrl], desiredCount: 1, cpu: 256, memoryLimitMiB: 512,
+        cluster,
+        image,
+        command: ['intake', '--queue-url', intake.queue.queueUrl],
+        desiredCount: 1,
+        cpu: 256,
+        memoryLimitMiB: 512,
         taskRole: intakeTaskRole(this, { queueArn: intake.queue.queueArn }),
         environment: {},
         secrets: { ...temporal, ...payloadKeys },
@@ -260,21 +336,46 @@ export class HubStack extends Stack {
     const output = (id: string, value: string, description: string) => new CfnOutput(this, id, { value, description });
     output('ReportBucketName', reports.bucket.bucketName, 'Bucket of the reports');
     output('LoadBalancerDnsName', alb.loadBalancerDnsName, 'Point WebhookDomainName here (CNAME or alias record)');
-    output('WebhookUrl', `${webhookBaseUrl}/webhooks/lease-terminated`, 'Where EventBridge delivers (api-destination intake)');
-    output('WebhookApiKeySecretArn', webhookApiKey.secretArn, 'The webhook\'s x-api-key');
+    output(
+      'WebhookUrl',
+      `${webhookBaseUrl}/webhooks/lease-terminated`,
+      'Where EventBridge delivers (api-destination intake)',
+    );
+    output('WebhookApiKeySecretArn', webhookApiKey.secretArn, "The webhook's x-api-key");
     output('ReportLinkSigningKeySecretArn', reportLinkKey.secretArn, 'Key of the signed report links');
     output('AlarmTopicArn', topic.topicArn, 'Where the alarms go');
-    intake.deadLetterQueues.forEach((q, i) => output(`DeadLetterQueueUrl${i + 1}`, q.queueUrl, 'A dead-letter queue to watch and redrive'));
+    intake.deadLetterQueues.forEach((q, i) =>
+      output(`DeadLetterQueueUrl${i + 1}`, q.queueUrl, 'A dead-letter queue to watch and redrive'),
+    );
     if (intake.queue) output('IntakeQueueUrl', intake.queue.queueUrl, 'The queue lease-costs intake reads');
     output('ClusterName', cluster.clusterName, 'The ECS cluster (for aws ecs run-task)');
-    output('OperatorTaskDefinitionArn', operator.task.taskDefinitionArn, 'One-off operator commands: aws ecs run-task with a command override');
-    output('OperatorSecurityGroupId', operatorSecurityGroup.securityGroupId, 'Security group for operator tasks (may reach the ledger)');
+    output(
+      'OperatorTaskDefinitionArn',
+      operator.task.taskDefinitionArn,
+      'One-off operator commands: aws ecs run-task with a command override',
+    );
+    output(
+      'OperatorSecurityGroupId',
+      operatorSecurityGroup.securityGroupId,
+      'Security group for operator tasks (may reach the ledger)',
+    );
     output('OperatorLogGroupName', operator.logGroup.logGroupName, 'Where operator commands print (aws logs tail)');
-    output('PrivateSubnetIds', vpc.selectSubnets({ subnetType: SubnetType.PRIVATE_WITH_EGRESS }).subnetIds.join(','), 'Subnets for operator tasks');
+    output(
+      'PrivateSubnetIds',
+      vpc.selectSubnets({ subnetType: SubnetType.PRIVATE_WITH_EGRESS }).subnetIds.join(','),
+      'Subnets for operator tasks',
+    );
     output('LedgerEndpoint', ledger.dbInstanceEndpointAddress, 'The ledger database (PostgreSQL) host');
     output('LedgerSecretArn', ledger.secret!.secretArn, 'The ledger database credentials');
-    output('WorkerBuilds', this.toJsonString(builds.map((b) => ({ buildId: b.buildId, image: b.imageUri }))),
-      'The worker builds running, oldest first: the next deploy passes them back (-c workerBuilds=...), less the drained ones');
-    output('NewestWorkerBuildId', newest.buildId, 'Make it current once its workers poll: lease-costs deployment promote --build-id <this>');
+    output(
+      'WorkerBuilds',
+      this.toJsonString(builds.map((b) => ({ buildId: b.buildId, image: b.imageUri }))),
+      'The worker builds running, oldest first: the next deploy passes them back (-c workerBuilds=...), less the drained ones',
+    );
+    output(
+      'NewestWorkerBuildId',
+      newest.buildId,
+      'Make it current once its workers poll: lease-costs deployment promote --build-id <this>',
+    );
   }
 }

@@ -11,7 +11,11 @@ export const STAGED_PAGE_EXPIRY_DAYS = 14;
 export class ReportBucket extends Construct {
   readonly bucket: Bucket;
 
-  constructor(scope: Construct, id: string, private readonly props: { keyPrefix: string }) {
+  constructor(
+    scope: Construct,
+    id: string,
+    private readonly props: { keyPrefix: string },
+  ) {
     super(scope, id);
     this.bucket = new Bucket(this, 'Bucket', {
       encryption: BucketEncryption.S3_MANAGED,
@@ -32,7 +36,8 @@ export class ReportBucket extends Construct {
     });
     acknowledge(this.bucket, {
       id: 'AwsSolutions-S1',
-      reason: 'Reports are read only through signed links, each logged by the webhook; server access logs would need a second bucket and duplicate that',
+      reason:
+        'Reports are read only through signed links, each logged by the webhook; server access logs would need a second bucket and duplicate that',
     });
   }
 

@@ -10,8 +10,7 @@ const DAY_MS = 86_400_000;
 const DATE_RE = /^(\d{4})-(\d{2})-(\d{2})$/;
 // RFC 3339 date-time (seconds optional, `+HHMM` tolerated); an offset is required because a
 // local time would make the window depend on the machine's zone.
-const DATE_TIME_RE =
-  /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?(Z|([+-])(\d{2}):?(\d{2}))$/;
+const DATE_TIME_RE = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?(Z|([+-])(\d{2}):?(\d{2}))$/;
 
 // Date.UTC maps years 0..99 to 19xx; setUTCFullYear does not.
 function utcMs(y: number, mo: number, d: number, h = 0, mi = 0, s = 0, ms = 0): number | null {
@@ -19,8 +18,12 @@ function utcMs(y: number, mo: number, d: number, h = 0, mi = 0, s = 0, ms = 0): 
   dt.setUTCFullYear(y, mo - 1, d);
   dt.setUTCHours(h, mi, s, ms);
   const valid =
-    dt.getUTCFullYear() === y && dt.getUTCMonth() === mo - 1 && dt.getUTCDate() === d &&
-    dt.getUTCHours() === h && dt.getUTCMinutes() === mi && dt.getUTCSeconds() === s;
+    dt.getUTCFullYear() === y &&
+    dt.getUTCMonth() === mo - 1 &&
+    dt.getUTCDate() === d &&
+    dt.getUTCHours() === h &&
+    dt.getUTCMinutes() === mi &&
+    dt.getUTCSeconds() === s;
   return valid ? dt.getTime() : null;
 }
 
@@ -38,7 +41,10 @@ function parseDay(date: string, what = 'date'): number {
 }
 
 // ms is floored to the millisecond; `subMs` records a finer fraction so ceilings stay correct.
-interface Instant { ms: number; subMs: boolean }
+interface Instant {
+  ms: number;
+  subMs: boolean;
+}
 
 function parseInstant(iso: string, what: string): Instant {
   const m = typeof iso === 'string' ? DATE_TIME_RE.exec(iso) : null;
@@ -46,10 +52,18 @@ function parseInstant(iso: string, what: string): Instant {
     const frac = m[7] ?? '';
     const offH = m[10] === undefined ? 0 : Number(m[10]);
     const offM = m[11] === undefined ? 0 : Number(m[11]);
-    const local = offH <= 23 && offM <= 59
-      ? utcMs(Number(m[1]), Number(m[2]), Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6] ?? 0),
-        Number(frac.slice(0, 3).padEnd(3, '0')))
-      : null;
+    const local =
+      offH <= 23 && offM <= 59
+        ? utcMs(
+            Number(m[1]),
+            Number(m[2]),
+            Number(m[3]),
+            Number(m[4]),
+            Number(m[5]),
+            Number(m[6] ?? 0),
+            Number(frac.slice(0, 3).padEnd(3, '0')),
+          )
+        : null;
     if (local !== null) {
       const sign = m[9] === '-' ? -1 : 1;
       return { ms: local - sign * (offH * 60 + offM) * 60_000, subMs: /[1-9]/.test(frac.slice(3)) };

@@ -6,7 +6,6 @@ import { AccountId, type DateRange, DecimalString, IsoDateTime, LeaseUuid } from
 export { daysCountedElsewhere, sharedDaysOf } from './shared-days';
 export { groupReportKeys, monthRange, previousMonth } from './report-month';
 
-
 // Chargeback: what the ISB says a lease belongs to (its cost report group, template, budget), the
 // days a lease shares with another lease of its account, and the monthly group report. Pure rules;
 // activities/group-report.ts and the ledger do the I/O. docs/chargeback.md states the rules.
@@ -68,8 +67,12 @@ export type GroupTotal = z.infer<typeof GroupTotal>;
 export function groupTotals(rows: GroupReportLeaseRow[]): GroupTotal[] {
   const byGroup = new Map<string, string[]>();
   for (const r of rows) byGroup.set(r.group, [...(byGroup.get(r.group) ?? []), r.cost]);
-  return [...byGroup].map(([group, costs]) => ({ group, cost: formatAmount(sumAmounts(costs)), leases: costs.length }))
-    .sort((a, b) => sumAmounts([b.cost]).comparedTo(sumAmounts([a.cost])) || (a.group < b.group ? -1 : a.group > b.group ? 1 : 0));
+  return [...byGroup]
+    .map(([group, costs]) => ({ group, cost: formatAmount(sumAmounts(costs)), leases: costs.length }))
+    .sort(
+      (a, b) =>
+        sumAmounts([b.cost]).comparedTo(sumAmounts([a.cost])) || (a.group < b.group ? -1 : a.group > b.group ? 1 : 0),
+    );
 }
 
 /**
@@ -77,7 +80,10 @@ export function groupTotals(rows: GroupReportLeaseRow[]): GroupTotal[] {
  * month's end, leaving out the (account, day) pairs an ended lease in the ledger already counts.
  */
 export function activeLeaseRows(
-  leases: ActiveLease[], month: DateRange, dailyByAccount: Map<string, Map<string, string>>, countedDays: Set<string>,
+  leases: ActiveLease[],
+  month: DateRange,
+  dailyByAccount: Map<string, Map<string, string>>,
+  countedDays: Set<string>,
 ): GroupReportLeaseRow[] {
   return leases.map((l) => {
     const from = utcDay(l.startDate) > month.start ? utcDay(l.startDate) : month.start;
@@ -86,15 +92,29 @@ export function activeLeaseRows(
     let daysInMonth = 0;
     for (let d = from; d < month.end; d = addDays(d, 1)) if (!countedDays.has(`${l.accountId}/${d}`)) daysInMonth++;
     return {
-      group: l.costReportGroup ?? NO_GROUP, leaseUuid: l.uuid, userEmail: l.userEmail, accountId: l.accountId, source: 'active' as const,
-      daysInMonth, cost: formatAmount(sumAmounts(mine.map(([, c]) => c))),
+      group: l.costReportGroup ?? NO_GROUP,
+      leaseUuid: l.uuid,
+      userEmail: l.userEmail,
+      accountId: l.accountId,
+      source: 'active' as const,
+      daysInMonth,
+      cost: formatAmount(sumAmounts(mine.map(([, c]) => c))),
     };
   });
 }
 
 /** The ISB's columns (group-cost-reporting-handler.ts generateCSV): StartDate and EndDate are the month's first and last day. */
 export const ISB_GROUP_CSV_HEADER = ['CostReportGroup', 'StartDate', 'EndDate', 'Cost', 'Currency'];
-export const LEASE_CSV_HEADER = ['CostReportGroup', 'LeaseId', 'UserEmail', 'AccountId', 'Source', 'DaysInMonth', 'Cost', 'Currency'];
+export const LEASE_CSV_HEADER = [
+  'CostReportGroup',
+  'LeaseId',
+  'UserEmail',
+  'AccountId',
+  'Source',
+  'DaysInMonth',
+  'Cost',
+  'Currency',
+];
 
 /** The detail of `GroupCostReportGenerated` (source isb-costs): the ISB's fields plus ours, only ever added to. */
 export const GroupCostReportGeneratedDetail = z.object({
@@ -115,4 +135,3 @@ export const GroupCostReportGeneratedDetail = z.object({
 });
 export type GroupCostReportGeneratedDetail = z.infer<typeof GroupCostReportGeneratedDetail>;
 export const GROUP_REPORT_DETAIL_TYPE = 'GroupCostReportGenerated';
-

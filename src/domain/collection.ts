@@ -99,8 +99,13 @@ export function startCollection(input: CollectionInput): CollectionProgress {
   if (input.serviceLevel) segments.push({ kind: 'service', range: input.serviceLevel, pages: 0 });
   if (input.resourceLevel) segments.push({ kind: 'regions', range: input.resourceLevel, pages: 0 });
   return {
-    segments, segmentIndex: 0, pages: 0, calls: 0, regions: [],
-    resourceLevel: input.resourceLevel ? 'used' : 'not-needed', resourceGranularity: 'MONTHLY',
+    segments,
+    segmentIndex: 0,
+    pages: 0,
+    calls: 0,
+    regions: [],
+    resourceLevel: input.resourceLevel ? 'used' : 'not-needed',
+    resourceGranularity: 'MONTHLY',
   };
 }
 
@@ -133,12 +138,17 @@ export function planResourceSegments(progress: CollectionProgress, range: DateRa
  * Cost Explorer refused resource-level data: the `regions` rows are the report for those days, at
  * no extra call, marked as service level ('(service level)' rows, resourceLevel 'unavailable').
  */
-export function fallBackToServiceLevel(progress: CollectionProgress, refusal?: { error: string; message: string }): void {
-  progress.segments = progress.segments.filter((s) => s.kind !== 'resource').map((s) => {
-    if (s.kind !== 'regions') return s;
-    const { reportBefore: _whole, ...rest } = s;
-    return { ...rest, kind: 'service' as const };
-  });
+export function fallBackToServiceLevel(
+  progress: CollectionProgress,
+  refusal?: { error: string; message: string },
+): void {
+  progress.segments = progress.segments
+    .filter((s) => s.kind !== 'resource')
+    .map((s) => {
+      if (s.kind !== 'regions') return s;
+      const { reportBefore: _whole, ...rest } = s;
+      return { ...rest, kind: 'service' as const };
+    });
   progress.segmentIndex = progress.segments.length;
   progress.nextPageToken = undefined;
   progress.resourceLevel = 'unavailable';
@@ -166,7 +176,10 @@ export function moveResourceStart(progress: CollectionProgress, start: string): 
 function keyParts(leaseUuid: string, version: number): { uuid: string; version: number } {
   const uuid = LeaseUuid.safeParse(leaseUuid);
   if (!uuid.success || !Number.isSafeInteger(version) || version < 1) {
-    throw ApplicationFailure.nonRetryable(`Refusing an S3 key for lease ${JSON.stringify(leaseUuid).slice(0, 80)} v${version}`, ErrorType.InvalidReportKey);
+    throw ApplicationFailure.nonRetryable(
+      `Refusing an S3 key for lease ${JSON.stringify(leaseUuid).slice(0, 80)} v${version}`,
+      ErrorType.InvalidReportKey,
+    );
   }
   return { uuid: uuid.data, version };
 }
@@ -175,7 +188,12 @@ function keyParts(leaseUuid: string, version: number): { uuid: string; version: 
 export const ReportObject = { csv: '.csv', summary: '.summary.json', chart: '.html', focus: '.focus.csv' } as const;
 
 /** Deterministic per (lease, version): a retried attempt overwrites, a re-run gets a new object. */
-export const reportKey = (prefix: string, leaseUuid: string, version: number, object: keyof typeof ReportObject = 'csv') => {
+export const reportKey = (
+  prefix: string,
+  leaseUuid: string,
+  version: number,
+  object: keyof typeof ReportObject = 'csv',
+) => {
   const k = keyParts(leaseUuid, version);
   return `${prefix}${k.uuid}/lease-costs-${k.uuid}-v${k.version}${ReportObject[object]}`;
 };
@@ -188,7 +206,8 @@ export const stagingPrefix = (prefix: string, leaseUuid: string, version: number
 const pad = (n: number, width: number) => String(n).padStart(width, '0');
 /** The (service, region) pairs the `regions` segment saw, as rows: the resource plan's input. */
 export const planKey = (prefix: string) => `${prefix}resource-plan.json`;
-export const partKey = (prefix: string, segmentIndex: number, page: number) => `${prefix}${pad(segmentIndex, 3)}/${pad(page, 6)}.json`;
+export const partKey = (prefix: string, segmentIndex: number, page: number) =>
+  `${prefix}${pad(segmentIndex, 3)}/${pad(page, 6)}.json`;
 
 /**
  * Every staged page, in order, with what it feeds: the report (its rows make the CSV) and the
@@ -197,15 +216,20 @@ export const partKey = (prefix: string, segmentIndex: number, page: number) => `
  * with `reportBefore` feeds the report with its rows before that day (see reportRowsOf).
  */
 export const stagedPartsOf = (c: { stagingPrefix: string; segments: Segment[] }) =>
-  c.segments.flatMap((seg, i) => Array.from({ length: seg.pages }, (_, p) => ({
-    key: partKey(c.stagingPrefix, i, p),
-    report: seg.kind !== 'regions' || seg.reportBefore !== undefined,
-    daily: seg.kind !== 'resource',
-    ...(seg.kind === 'regions' && seg.reportBefore !== undefined ? { reportBefore: seg.reportBefore } : {}),
-  })));
+  c.segments.flatMap((seg, i) =>
+    Array.from({ length: seg.pages }, (_, p) => ({
+      key: partKey(c.stagingPrefix, i, p),
+      report: seg.kind !== 'regions' || seg.reportBefore !== undefined,
+      daily: seg.kind !== 'resource',
+      ...(seg.kind === 'regions' && seg.reportBefore !== undefined ? { reportBefore: seg.reportBefore } : {}),
+    })),
+  );
 
 /** The rows of a staged page that make the report. */
-export function reportRowsOf<R extends { date?: string }>(part: { report: boolean; reportBefore?: string }, rows: R[]): R[] {
+export function reportRowsOf<R extends { date?: string }>(
+  part: { report: boolean; reportBefore?: string },
+  rows: R[],
+): R[] {
   if (!part.report) return [];
   const before = part.reportBefore;
   return before === undefined ? rows : rows.filter((r) => r.date !== undefined && r.date < before);

@@ -43,15 +43,26 @@ export function isbDifference(ours: string, totalCostAccrued: string): string {
  * days from cost data that lags by hours; ours reads the padded billing window after the settle delay.
  */
 export function whyIsbDiffers(scope: CostScope): string {
-  const timing = 'The ISB records its figure while the lease runs, from cost data that lags by hours, over the lease\'s own days; this report reads the padded billing window once the costs have settled.';
+  const timing =
+    "The ISB records its figure while the lease runs, from cost data that lags by hours, over the lease's own days; this report reads the padded billing window once the costs have settled.";
   return scope === 'usage'
     ? `The ISB counts every record type except credits and refunds (so also tax, support, fees and usage that a Savings Plan or Reserved Instance covers); this report counts Usage only (COST_SCOPE=usage). ${timing}`
     : `Both count every record type except credits and refunds (COST_SCOPE=all-except-credits-refunds). ${timing}`;
 }
 
 /** Our total beside the ISB's, for `status`: undefined when either is unknown. */
-export function isbComparison(ours: string | undefined, totalCostAccrued: string | undefined, scope: CostScope | undefined) {
+export function isbComparison(
+  ours: string | undefined,
+  totalCostAccrued: string | undefined,
+  scope: CostScope | undefined,
+) {
   if (ours === undefined || totalCostAccrued === undefined) return undefined;
   const costScope = scope ?? DEFAULT_COST_SCOPE;
-  return { ours, totalCostAccrued, difference: isbDifference(ours, totalCostAccrued), costScope, why: whyIsbDiffers(costScope) };
+  return {
+    ours,
+    totalCostAccrued,
+    difference: isbDifference(ours, totalCostAccrued),
+    costScope,
+    why: whyIsbDiffers(costScope),
+  };
 }

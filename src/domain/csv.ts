@@ -69,7 +69,7 @@ const HEADER_BYTES = new TextEncoder().encode(`${CSV_HEADER.join(',')}\r\n`);
 const cmpText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 // Service total descending; the name breaks ties so each service's rows stay together.
 const cmpServices = (a: { name: string; total: bigint }, b: { name: string; total: bigint }) =>
-  (a.total < b.total ? 1 : a.total > b.total ? -1 : cmpText(a.name, b.name));
+  a.total < b.total ? 1 : a.total > b.total ? -1 : cmpText(a.name, b.name);
 
 /** One service's lines, column by column: a JS object per line would cost more than its data. */
 interface ServiceGroup {
@@ -144,7 +144,9 @@ function sortGroup(g: ServiceGroup): Uint32Array {
   const order = new Uint32Array(n);
   for (let i = 0; i < n; i++) order[i] = words[2 * i + LOW_WORD]!;
   const exact = (a: number, b: number) =>
-    compareCanonical(g.costs[b]!, g.costs[a]!) || cmpText(g.resourceNames[a]!, g.resourceNames[b]!) || cmpText(g.regions[a]!, g.regions[b]!);
+    compareCanonical(g.costs[b]!, g.costs[a]!) ||
+    cmpText(g.resourceNames[a]!, g.resourceNames[b]!) ||
+    cmpText(g.regions[a]!, g.regions[b]!);
   for (let start = 0; start < n;) {
     let end = start + 1;
     while (end < n && words[2 * end + HIGH_WORD] === words[2 * start + HIGH_WORD]) end++;
@@ -192,8 +194,16 @@ export class CostReportBuilder {
         // g.sum.add checks the amount of every row; this one first, so a bad row adds no service.
         checkAmount(cost);
         g = {
-          name: row.service, byResource: new Map(), otherRegion: new Map(),
-          resourceNames: [], regions: [], costs: [], repeated: new Map(), sum: new AmountSum(), total: 0n, order: null,
+          name: row.service,
+          byResource: new Map(),
+          otherRegion: new Map(),
+          resourceNames: [],
+          regions: [],
+          costs: [],
+          repeated: new Map(),
+          sum: new AmountSum(),
+          total: 0n,
+          order: null,
         };
         this.services.set(row.service, g);
       }
@@ -238,7 +248,8 @@ export class CostReportBuilder {
     }
     groups.sort(cmpServices);
     return {
-      rowCount: this.rowCount, total: fromUnits(total, scale),
+      rowCount: this.rowCount,
+      total: fromUnits(total, scale),
       chunks: (opts) => writeChunks(groups, opts?.reuse ?? false),
       topLines: (n, skip) => topLines(groups, n, skip),
       lines: () => lines(groups),
@@ -263,7 +274,8 @@ function addRepeated(g: ServiceGroup, line: number, cost: string): void {
 function* lines(groups: ServiceGroup[]): Generator<CostRow> {
   for (const g of groups) {
     g.order ??= sortGroup(g);
-    for (const line of g.order) yield { resourceName: g.resourceNames[line]!, service: g.name, region: g.regions[line]!, cost: g.costs[line]! };
+    for (const line of g.order)
+      yield { resourceName: g.resourceNames[line]!, service: g.name, region: g.regions[line]!, cost: g.costs[line]! };
   }
 }
 
@@ -276,7 +288,12 @@ function topLines(groups: ServiceGroup[], n: number, skip?: (resourceName: strin
     for (let i = 0; i < g.order.length && taken < n; i++) {
       const line = g.order[i]!;
       if (skip?.(g.resourceNames[line]!)) continue;
-      top.push({ resourceName: g.resourceNames[line]!, service: g.name, region: g.regions[line]!, cost: g.costs[line]! });
+      top.push({
+        resourceName: g.resourceNames[line]!,
+        service: g.name,
+        region: g.regions[line]!,
+        cost: g.costs[line]!,
+      });
       taken++;
     }
   }
@@ -297,10 +314,17 @@ function* writeChunks(groups: ServiceGroup[], reuse: boolean): Generator<Uint8Ar
   for (const g of groups) {
     g.order ??= sortGroup(g);
     const middles = new Middles(encodeCell(g.name), regionCells);
-    for (let next = writeLines(chunk, g, 0, middles); next < g.order.length; next = writeLines(chunk, g, next, middles)) {
+    for (
+      let next = writeLines(chunk, g, 0, middles);
+      next < g.order.length;
+      next = writeLines(chunk, g, next, middles)
+    ) {
       yield chunk.buf.subarray(0, chunk.pos);
       const line = g.order[next]!;
-      const room = Math.max(CHUNK_BYTES, cellRoom(g.resourceNames[line]!) + middles.of(g.regions[line]!).length + g.costs[line]!.length + 2);
+      const room = Math.max(
+        CHUNK_BYTES,
+        cellRoom(g.resourceNames[line]!) + middles.of(g.regions[line]!).length + g.costs[line]!.length + 2,
+      );
       if (!reuse || room > chunk.buf.length) chunk.buf = Buffer.allocUnsafeSlow(room);
       chunk.pos = 0;
     }
@@ -311,7 +335,10 @@ function* writeChunks(groups: ServiceGroup[], reuse: boolean): Generator<Uint8Ar
 /** A service's `,service,region,` bytes for each region: what every line has between its name and its cost. */
 class Middles {
   private readonly byRegion = new Map<string, Buffer>();
-  constructor(private readonly service: Buffer, private readonly regionCells: Map<string, Buffer>) {}
+  constructor(
+    private readonly service: Buffer,
+    private readonly regionCells: Map<string, Buffer>,
+  ) {}
 
   of(region: string): Buffer {
     let middle = this.byRegion.get(region);

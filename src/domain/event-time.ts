@@ -8,7 +8,9 @@ export const MAX_CLOCK_SKEW_MINUTES = 5;
 export function eventTimeProblem(time: string, opts: { now: number; maxAgeDays: number }): string | undefined {
   const t = Date.parse(time);
   if (Number.isNaN(t)) return 'must be an ISO 8601 date-time';
-  if (t > opts.now + MAX_CLOCK_SKEW_MINUTES * 60_000) return `must not be more than ${MAX_CLOCK_SKEW_MINUTES} minutes in the future`;
-  if (t < opts.now - opts.maxAgeDays * 24 * 3600_000) return `must be within the last ${opts.maxAgeDays} days (WEBHOOK_MAX_EVENT_AGE_DAYS)`;
+  if (t > opts.now + MAX_CLOCK_SKEW_MINUTES * 60_000)
+    return `must not be more than ${MAX_CLOCK_SKEW_MINUTES} minutes in the future`;
+  if (t < opts.now - opts.maxAgeDays * 24 * 3600_000)
+    return `must be within the last ${opts.maxAgeDays} days (WEBHOOK_MAX_EVENT_AGE_DAYS)`;
   return undefined;
 }

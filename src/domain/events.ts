@@ -1,7 +1,15 @@
 import { z } from 'zod';
 import { ResourceLevel } from './collection';
 import { CostScope } from './cost-scope';
-import { AccountId, DecimalString, IsoDate, IsoDateTime, LeaseUuid, SharedDays, TerminationReasonSchema } from './schemas';
+import {
+  AccountId,
+  DecimalString,
+  IsoDate,
+  IsoDateTime,
+  LeaseUuid,
+  SharedDays,
+  TerminationReasonSchema,
+} from './schemas';
 
 // The events lease-costs emits on EventBridge (docs/events.md).
 

@@ -12,9 +12,22 @@ import type { CostRow, DateRange } from './schemas';
 export const FOCUS_VERSION = '1.2';
 
 export const FOCUS_COLUMNS = [
-  'BilledCost', 'BillingCurrency', 'BillingPeriodEnd', 'BillingPeriodStart', 'ChargeCategory', 'ChargeClass',
-  'ChargePeriodEnd', 'ChargePeriodStart', 'EffectiveCost', 'InvoiceIssuerName', 'ProviderName', 'PublisherName',
-  'RegionId', 'ResourceId', 'ServiceName', 'SubAccountId',
+  'BilledCost',
+  'BillingCurrency',
+  'BillingPeriodEnd',
+  'BillingPeriodStart',
+  'ChargeCategory',
+  'ChargeClass',
+  'ChargePeriodEnd',
+  'ChargePeriodStart',
+  'EffectiveCost',
+  'InvoiceIssuerName',
+  'ProviderName',
+  'PublisherName',
+  'RegionId',
+  'ResourceId',
+  'ServiceName',
+  'SubAccountId',
 ] as const;
 
 export const FOCUS_HEADER = `${FOCUS_COLUMNS.join(',')}\r\n`;
@@ -53,11 +66,25 @@ export function focusLines(rows: Iterable<CostRow>, ctx: { accountId: string; bi
     const end = row.date === undefined ? ctx.billingWindow.end : (row.periodEnd ?? addDays(row.date, 1));
     const billing = billingPeriod(start);
     const resourceId = row.resourceName === SERVICE_LEVEL_RESOURCE ? '' : row.resourceName;
-    out += [
-      row.cost, 'USD', at(billing.end), at(billing.start), 'Usage', '',
-      at(end), at(start), effective, AWS, AWS, AWS,
-      cell(row.region), cell(resourceId), cell(row.service), cell(ctx.accountId),
-    ].join(',') + '\r\n';
+    out +=
+      [
+        row.cost,
+        'USD',
+        at(billing.end),
+        at(billing.start),
+        'Usage',
+        '',
+        at(end),
+        at(start),
+        effective,
+        AWS,
+        AWS,
+        AWS,
+        cell(row.region),
+        cell(resourceId),
+        cell(row.service),
+        cell(ctx.accountId),
+      ].join(',') + '\r\n';
   }
   return out;
 }

@@ -16,7 +16,18 @@ export const CHART_TOP_SERVICES = 9;
 const MAX_DAY_LABELS = 16;
 // Vega's tableau10, whose grey is kept for "Other"; a tenth service, shown when there is no
 // "Other", gets a cyan rather than that grey.
-const COLOURS = ['#4c78a8', '#f58518', '#e45756', '#72b7b2', '#54a24b', '#eeca3b', '#b279a2', '#ff9da6', '#9d755d', '#17becf'];
+const COLOURS = [
+  '#4c78a8',
+  '#f58518',
+  '#e45756',
+  '#72b7b2',
+  '#54a24b',
+  '#eeca3b',
+  '#b279a2',
+  '#ff9da6',
+  '#9d755d',
+  '#17becf',
+];
 const OTHER_COLOUR = '#bab0ac';
 
 export interface ChartMeta {
@@ -35,7 +46,11 @@ function daysOf(window: DateRange, daily: LeaseSummary['daily']): string[] {
 }
 
 /** The chart's series: the costliest services by name, the rest as "Other (n services)". */
-export function chartSeries(summary: Pick<LeaseSummary, 'byService' | 'daily'>): { labels: string[]; other?: string; labelOf: (service: string) => string } {
+export function chartSeries(summary: Pick<LeaseSummary, 'byService' | 'daily'>): {
+  labels: string[];
+  other?: string;
+  labelOf: (service: string) => string;
+} {
   const ranked = [...new Set([...summary.byService.map((s) => s.service), ...summary.daily.map((d) => d.service)])];
   // One more service fits in the colour the "Other" band would take.
   if (ranked.length <= CHART_TOP_SERVICES + 1) return { labels: ranked, labelOf: (s) => s };
@@ -58,7 +73,10 @@ export function dailyChartSpec(summary: Pick<LeaseSummary, 'byService' | 'daily'
     sums.set(key, cell);
   }
   const values = [...sums.values()].map((c) => ({
-    date: c.date, series: c.series, rank: rank.get(c.series)!, cost: c.cost.toNumber(),
+    date: c.date,
+    series: c.series,
+    rank: rank.get(c.series)!,
+    cost: c.cost.toNumber(),
     // Each bar's accessible label: the exact amount, not Vega's formatting of the number.
     label: `${c.date}, ${c.series}: ${formatAmount(c.cost)} USD`,
   }));
@@ -75,12 +93,21 @@ export function dailyChartSpec(summary: Pick<LeaseSummary, 'byService' | 'daily'
     mark: { type: 'bar' },
     encoding: {
       x: {
-        field: 'date', type: 'ordinal', title: 'Day (UTC)', scale: { domain: days, paddingInner: 0.15 },
-        axis: { values: days.filter((_, i) => i % every === 0), labelAngle: days.length > 10 ? -45 : 0, labelOverlap: false },
+        field: 'date',
+        type: 'ordinal',
+        title: 'Day (UTC)',
+        scale: { domain: days, paddingInner: 0.15 },
+        axis: {
+          values: days.filter((_, i) => i % every === 0),
+          labelAngle: days.length > 10 ? -45 : 0,
+          labelOverlap: false,
+        },
       },
       y: { field: 'cost', type: 'quantitative', stack: 'zero', title: 'USD per day' },
       color: {
-        field: 'series', type: 'nominal', title: 'Service',
+        field: 'series',
+        type: 'nominal',
+        title: 'Service',
         scale: { domain: labels, range: colours },
         // Without a canvas Vega estimates text at 0.8 em a character, about 1.4 times real widths:
         // 400 px keeps AWS's long service names whole (40 characters) and truncates hostile ones.
@@ -120,10 +147,17 @@ type Cell = { text: string; cost?: boolean; name?: boolean };
 function table(caption: string, headers: string[], rows: Cell[][], empty: string): string {
   if (rows.length === 0) return `<h2>${escapeHtml(caption)}</h2><p class="none">${escapeHtml(empty)}</p>`;
   const th = headers.map((h, i) => `<th${rows[0]![i]?.cost ? ' class="cost"' : ''}>${escapeHtml(h)}</th>`).join('');
-  const body = rows.map((r) => `<tr>${r.map((c) => {
-    const cls = c.cost ? ' class="cost"' : c.name ? ' class="name"' : '';
-    return c.text === '' ? `<td class="none">(none)</td>` : `<td${cls}>${escapeHtml(c.text)}</td>`;
-  }).join('')}</tr>`).join('\n');
+  const body = rows
+    .map(
+      (r) =>
+        `<tr>${r
+          .map((c) => {
+            const cls = c.cost ? ' class="cost"' : c.name ? ' class="name"' : '';
+            return c.text === '' ? `<td class="none">(none)</td>` : `<td${cls}>${escapeHtml(c.text)}</td>`;
+          })
+          .join('')}</tr>`,
+    )
+    .join('\n');
   return `<h2>${escapeHtml(caption)}</h2>\n<table>\n<thead><tr>${th}</tr></thead>\n<tbody>\n${body}\n</tbody>\n</table>`;
 }
 
@@ -135,19 +169,30 @@ function attributionRows(summary: LeaseSummary): string {
     ['Cost report group', a.costReportGroup ?? NO_GROUP],
     ['Lease template', a.originalLeaseTemplateName],
     ['Budget (ISB maxSpend)', a.maxSpend === undefined ? undefined : `${formatAmount(parseAmount(a.maxSpend))} USD`],
-    ['ISB totalCostAccrued', a.totalCostAccrued === undefined ? undefined : `${formatAmount(parseAmount(a.totalCostAccrued))} USD`],
+    [
+      'ISB totalCostAccrued',
+      a.totalCostAccrued === undefined ? undefined : `${formatAmount(parseAmount(a.totalCostAccrued))} USD`,
+    ],
     ['Termination reason', a.terminationReason],
   ];
-  return rows.filter((r): r is [string, string] => r[1] !== undefined)
-    .map(([k, v]) => `<dt>${escapeHtml(k)}</dt><dd id="${k === 'Cost report group' ? 'group' : k.split(' ')[0]!.toLowerCase()}">${escapeHtml(v)}</dd>\n`).join('');
+  return rows
+    .filter((r): r is [string, string] => r[1] !== undefined)
+    .map(
+      ([k, v]) =>
+        `<dt>${escapeHtml(k)}</dt><dd id="${k === 'Cost report group' ? 'group' : k.split(' ')[0]!.toLowerCase()}">${escapeHtml(v)}</dd>\n`,
+    )
+    .join('');
 }
 
 /** Which record types the total counts, and, where the ISB gave its own total, the difference to it. */
 function scopeRows(summary: LeaseSummary): string {
   const scope = summary.costScope ?? DEFAULT_COST_SCOPE;
   const isb = summary.attribution?.totalCostAccrued;
-  return `<dt>Costs counted</dt><dd id="cost-scope">${escapeHtml(describeCostScope(scope))}</dd>\n${isb === undefined ? ''
-    : `<dt>Ours − ISB</dt><dd id="isb-difference">${escapeHtml(formatAmount(parseAmount(isbDifference(summary.total, isb))))} USD</dd>\n`}`;
+  return `<dt>Costs counted</dt><dd id="cost-scope">${escapeHtml(describeCostScope(scope))}</dd>\n${
+    isb === undefined
+      ? ''
+      : `<dt>Ours − ISB</dt><dd id="isb-difference">${escapeHtml(formatAmount(parseAmount(isbDifference(summary.total, isb))))} USD</dd>\n`
+  }`;
 }
 
 /** Why the two totals may differ, under the title block, when the ISB gave one. */
@@ -160,8 +205,14 @@ function isbNote(summary: LeaseSummary): string {
 function sharedDaysNote(summary: LeaseSummary): string {
   const shared = summary.attribution?.sharedDays ?? [];
   if (shared.length === 0) return '';
-  const items = shared.map((s) => `<li>${escapeHtml(s.days.join(', '))} with lease ${escapeHtml(s.leaseUuid)}; the ledger counts ${
-    s.countedHere.length ? escapeHtml(s.countedHere.join(', ')) : 'none of them'} for this lease, the rest for the other</li>`).join('\n');
+  const items = shared
+    .map(
+      (s) =>
+        `<li>${escapeHtml(s.days.join(', '))} with lease ${escapeHtml(s.leaseUuid)}; the ledger counts ${
+          s.countedHere.length ? escapeHtml(s.countedHere.join(', ')) : 'none of them'
+        } for this lease, the rest for the other</li>`,
+    )
+    .join('\n');
   return `<h2>Shared days</h2>\n<p>Another lease of this account has a billing window that shares days with this one: this report includes the account's costs on those days, and the ledger counts each shared day once.</p>\n<ul id="shared-days">\n${items}\n</ul>`;
 }
 
@@ -175,9 +226,10 @@ export function leaseReportHtml(summary: LeaseSummary, meta: ChartMeta, chartSvg
   const { leaseUuid, version, accountId, billingWindow: w } = meta;
   const total = formatAmount(parseAmount(summary.total));
   const title = `Lease costs ${leaseUuid} v${version}`;
-  const chart = summary.daily.length === 0
-    ? '<p class="none">No daily costs in this window.</p>'
-    : `<figure role="img" aria-label="Daily cost by service, stacked bars">${chartSvg}</figure>`;
+  const chart =
+    summary.daily.length === 0
+      ? '<p class="none">No daily costs in this window.</p>'
+      : `<figure role="img" aria-label="Daily cost by service, stacked bars">${chartSvg}</figure>`;
   return `<!doctype html>
 <html lang="en">
 <head>
@@ -200,11 +252,30 @@ ${scopeRows(summary)}</dl>
 ${isbNote(summary)}${sharedDaysNote(summary)}
 <h2>Daily cost by service</h2>
 ${chart}
-${table(`Top ${summary.topResources.length} resources`, ['Resource', 'Service', 'Region', 'Cost (USD)'],
-    summary.topResources.map((r) => [{ text: r.resourceName, name: true }, { text: r.service, name: true }, { text: r.region }, usd(r.cost)]), 'No resources.')}
+${table(
+  `Top ${summary.topResources.length} resources`,
+  ['Resource', 'Service', 'Region', 'Cost (USD)'],
+  summary.topResources.map((r) => [
+    { text: r.resourceName, name: true },
+    { text: r.service, name: true },
+    { text: r.region },
+    usd(r.cost),
+  ]),
+  'No resources.',
+)}
 <div class="tables">
-<section>${table('Cost by service', ['Service', 'Cost (USD)'], summary.byService.map((s) => [{ text: s.service, name: true }, usd(s.cost)]), 'No services.')}</section>
-<section>${table('Cost by region', ['Region', 'Cost (USD)'], summary.byRegion.map((r) => [{ text: r.region }, usd(r.cost)]), 'No regions.')}</section>
+<section>${table(
+    'Cost by service',
+    ['Service', 'Cost (USD)'],
+    summary.byService.map((s) => [{ text: s.service, name: true }, usd(s.cost)]),
+    'No services.',
+  )}</section>
+<section>${table(
+    'Cost by region',
+    ['Region', 'Cost (USD)'],
+    summary.byRegion.map((r) => [{ text: r.region }, usd(r.cost)]),
+    'No regions.',
+  )}</section>
 </div>
 </body>
 </html>

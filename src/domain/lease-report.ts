@@ -8,7 +8,12 @@ import type { LeaseSummary } from './lease-summary';
 // data is inline and the loader refuses every URL, so a spec can never reach the network or disk.
 
 const refuse = (what: string) => () => Promise.reject(new Error(`the lease chart loads nothing (${what})`));
-const NO_LOADS: Loader = { load: refuse('load'), sanitize: refuse('sanitize'), http: refuse('http'), file: refuse('file') };
+const NO_LOADS: Loader = {
+  load: refuse('load'),
+  sanitize: refuse('sanitize'),
+  http: refuse('http'),
+  file: refuse('file'),
+};
 
 export async function renderSvg(spec: TopLevelSpec): Promise<string> {
   const view = new View(parse(compile(spec).spec), { renderer: 'none', loader: NO_LOADS });

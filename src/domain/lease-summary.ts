@@ -34,7 +34,9 @@ export const LeaseSummary = z.object({
    * The costliest resource lines of the CSV, at most SUMMARY_TOP_RESOURCES. The '(service level)'
    * lines are not resources and never listed: a service-level report has none (byService says it).
    */
-  topResources: z.array(z.object({ resourceName: z.string(), service: z.string(), region: z.string(), cost: DecimalString })),
+  topResources: z.array(
+    z.object({ resourceName: z.string(), service: z.string(), region: z.string(), cost: DecimalString }),
+  ),
   billingWindow: DateRange.optional(),
   /** What the ISB says the lease belongs to, and the days it shares with other leases of its account. */
   attribution: LeaseAttribution.optional(),
@@ -85,7 +87,8 @@ class ColumnSums {
 }
 
 const cmpText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
-const largestFirst = ([ka, a]: [string, string], [kb, b]: [string, string]) => compareCanonical(b, a) || cmpText(ka, kb);
+const largestFirst = ([ka, a]: [string, string], [kb, b]: [string, string]) =>
+  compareCanonical(b, a) || cmpText(ka, kb);
 // NUL cannot occur in a date and keeps a joined key unambiguous for the other two parts.
 const SEP = '\u0000';
 
@@ -115,24 +118,47 @@ export class LeaseSummaryBuilder {
   /** A page of DAILY service-level rows; rows without a day (staged before DAILY) are left out. */
   addDailyRows(rows: Iterable<CostRow>): void {
     for (const row of rows) {
-      if (row.date !== undefined && row.periodEnd === undefined) this.days.add(`${row.date}${SEP}${row.service}${SEP}${row.region}`, row.cost);
+      if (row.date !== undefined && row.periodEnd === undefined)
+        this.days.add(`${row.date}${SEP}${row.service}${SEP}${row.region}`, row.cost);
     }
   }
 
   /** The summary of `report`, the CSV built from the same report rows. */
-  finish(args: { leaseUuid: string; version: number; costScope?: CostScope; billingWindow?: DateRange; attribution?: LeaseAttribution }, report: CostReport): LeaseSummary {
-    const daily = this.days.entries().map(([key, cost]) => {
-      const [date = '', service = '', region = ''] = key.split(SEP);
-      return { date, service, region, cost };
-    }).sort((a, b) => cmpText(a.date, b.date) || cmpText(a.service, b.service) || cmpText(a.region, b.region));
+  finish(
+    args: {
+      leaseUuid: string;
+      version: number;
+      costScope?: CostScope;
+      billingWindow?: DateRange;
+      attribution?: LeaseAttribution;
+    },
+    report: CostReport,
+  ): LeaseSummary {
+    const daily = this.days
+      .entries()
+      .map(([key, cost]) => {
+        const [date = '', service = '', region = ''] = key.split(SEP);
+        return { date, service, region, cost };
+      })
+      .sort((a, b) => cmpText(a.date, b.date) || cmpText(a.service, b.service) || cmpText(a.region, b.region));
     return {
-      leaseUuid: args.leaseUuid, version: args.version, currency: 'USD', total: report.total,
+      leaseUuid: args.leaseUuid,
+      version: args.version,
+      currency: 'USD',
+      total: report.total,
       amortizedTotal: this.amortized.get(''),
       ...(args.costScope ? { costScope: args.costScope } : {}),
-      byService: this.services.entries().sort(largestFirst).map(([service, cost]) => ({ service, cost })),
-      byRegion: this.regions.entries().sort(largestFirst).map(([region, cost]) => ({ region, cost })),
+      byService: this.services
+        .entries()
+        .sort(largestFirst)
+        .map(([service, cost]) => ({ service, cost })),
+      byRegion: this.regions
+        .entries()
+        .sort(largestFirst)
+        .map(([region, cost]) => ({ region, cost })),
       daily,
-      topResources: report.topLines(SUMMARY_TOP_RESOURCES, (name) => name === SERVICE_LEVEL_RESOURCE)
+      topResources: report
+        .topLines(SUMMARY_TOP_RESOURCES, (name) => name === SERVICE_LEVEL_RESOURCE)
         .map(({ resourceName, service, region, cost }) => ({ resourceName, service, region, cost })),
       ...(args.billingWindow ? { billingWindow: args.billingWindow } : {}),
       ...(args.attribution ? { attribution: args.attribution } : {}),

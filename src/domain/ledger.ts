@@ -34,19 +34,34 @@ export const LedgerOutcome = z.object({
 });
 export type LedgerOutcome = z.infer<typeof LedgerOutcome>;
 
-export const COST_GROUPINGS = ['lease', 'user', 'service', 'region', 'month', 'group', 'template', 'reason', 'scope'] as const;
+export const COST_GROUPINGS = [
+  'lease',
+  'user',
+  'service',
+  'region',
+  'month',
+  'group',
+  'template',
+  'reason',
+  'scope',
+] as const;
 export const CostGrouping = z.enum(COST_GROUPINGS);
 export type CostGrouping = z.infer<typeof CostGrouping>;
 
 /** `since`/`until` are cost days, inclusive: a lease backfilled today counts in the month it cost. */
-export const CostsFilter = z.object({
-  user: UserEmail.optional(),
-  account: AccountId.optional(),
-  since: IsoDate.optional(),
-  until: IsoDate.optional(),
-  /** Only reports that count these record types (COST_SCOPE). */
-  scope: CostScope.optional(),
-}).refine((f) => !f.since || !f.until || f.since <= f.until, { message: '--since must not be after --until', path: ['since'] });
+export const CostsFilter = z
+  .object({
+    user: UserEmail.optional(),
+    account: AccountId.optional(),
+    since: IsoDate.optional(),
+    until: IsoDate.optional(),
+    /** Only reports that count these record types (COST_SCOPE). */
+    scope: CostScope.optional(),
+  })
+  .refine((f) => !f.since || !f.until || f.since <= f.until, {
+    message: '--since must not be after --until',
+    path: ['since'],
+  });
 export type CostsFilter = z.infer<typeof CostsFilter>;
 
 /** One line of `lease-costs costs`: the group, its exact total and how many leases it spans. */
@@ -66,10 +81,14 @@ export type CostsLine = z.infer<typeof CostsLine>;
  * add up to the CSV's total to the last digit and lie inside the billing window; anything else is
  * bad data, which no retry fixes.
  */
-export function ledgerRowsOf(entry: LedgerEntry, summary: LeaseSummary): { total: string; daily: LeaseSummary['daily']; costScope: CostScope } {
+export function ledgerRowsOf(
+  entry: LedgerEntry,
+  summary: LeaseSummary,
+): { total: string; daily: LeaseSummary['daily']; costScope: CostScope } {
   const { start, end } = entry.billingWindow;
   const outside = summary.daily.find((d) => d.date < start || d.date >= end);
-  if (outside) throw new Error(`summary has a cost on ${outside.date}, outside the billing window ${start} to ${end} (exclusive)`);
+  if (outside)
+    throw new Error(`summary has a cost on ${outside.date}, outside the billing window ${start} to ${end} (exclusive)`);
   const seen = new Set<string>();
   for (const d of summary.daily) {
     const k = JSON.stringify([d.date, d.service, d.region]);

@@ -73,7 +73,6 @@ export function toReportNumber(d: Decimal): number {
 // Exact arithmetic on checked decimal strings for hot loops where a decimal.js object per amount
 // costs too much (the report build). Same results as the Money functions above.
 
-
 /** formatAmount(parseAmount(s)) for a checked amount, without allocating when `s` is canonical. */
 export function canonicalAmount(s: string): string {
   const neg = s.charCodeAt(0) === 45;
@@ -139,7 +138,8 @@ export class AmountSum {
   add(s: string): boolean {
     const dot = typeof s === 'string' ? pointOf(s) : -1;
     if (dot < 0) checkAmount(s);
-    if (++this.adds > AmountSum.MAX_EXACT_ADDS) throw new Error(`more than ${AmountSum.MAX_EXACT_ADDS} amounts in one exact sum`);
+    if (++this.adds > AmountSum.MAX_EXACT_ADDS)
+      throw new Error(`more than ${AmountSum.MAX_EXACT_ADDS} amounts in one exact sum`);
     const neg = s.charCodeAt(0) === 45;
     const first = neg ? 1 : 0;
     let column = MAX_AMOUNT_LENGTH + dot - first - 1;

@@ -10,7 +10,10 @@ const NIL_UUID = '00000000-0000-0000-0000-000000000000';
  * and events all derive from it, so `ABC…` and `abc…` must be the same lease. The nil uuid is
  * never a real lease.
  */
-export const LeaseUuid = z.string().toLowerCase().pipe(z.uuid())
+export const LeaseUuid = z
+  .string()
+  .toLowerCase()
+  .pipe(z.uuid())
   .refine((u) => u !== NIL_UUID, 'must not be the nil uuid');
 export const AccountId = z.string().regex(/^\d{12}$/, 'must be a 12-digit AWS account id');
 export const IsoDate = z.iso.date(); // YYYY-MM-DD
@@ -42,10 +45,14 @@ export type TerminationReason = z.infer<typeof TerminationReasonSchema>;
  */
 export const ISB_EVENT_SOURCE_PREFIX = 'InnovationSandbox-';
 export const LEGACY_ISB_EVENT_SOURCE = 'isb';
-export const IsbEventSource = z.string().refine(
-  (s) => s === LEGACY_ISB_EVENT_SOURCE || (s.startsWith(ISB_EVENT_SOURCE_PREFIX) && s.length > ISB_EVENT_SOURCE_PREFIX.length),
-  `must be "${ISB_EVENT_SOURCE_PREFIX}<ISB namespace>" (or "${LEGACY_ISB_EVENT_SOURCE}")`,
-);
+export const IsbEventSource = z
+  .string()
+  .refine(
+    (s) =>
+      s === LEGACY_ISB_EVENT_SOURCE ||
+      (s.startsWith(ISB_EVENT_SOURCE_PREFIX) && s.length > ISB_EVENT_SOURCE_PREFIX.length),
+    `must be "${ISB_EVENT_SOURCE_PREFIX}<ISB namespace>" (or "${LEGACY_ISB_EVENT_SOURCE}")`,
+  );
 
 export const LEASE_TERMINATED_DETAIL_TYPE = 'LeaseTerminated';
 export const LeaseTerminatedEvent = z.object({
@@ -58,14 +65,16 @@ export const LeaseTerminatedEvent = z.object({
   region: z.string().optional(),
   resources: z.array(z.string()).optional(),
   // The ISB's LeaseTerminatedEventSchema: leaseId, accountId and reason, all required.
-  detail: z.object({
-    leaseId: z.object({
-      userEmail: z.email(),
-      uuid: LeaseUuid,
-    }),
-    accountId: AccountId,
-    reason: TerminationReasonSchema,
-  }).loose(),
+  detail: z
+    .object({
+      leaseId: z.object({
+        userEmail: z.email(),
+        uuid: LeaseUuid,
+      }),
+      accountId: AccountId,
+      reason: TerminationReasonSchema,
+    })
+    .loose(),
 });
 export type LeaseTerminatedEvent = z.infer<typeof LeaseTerminatedEvent>;
 
@@ -85,9 +94,16 @@ export const LeaseCostsInput = z.object({
   /** Skip the settle delay: set for re-runs, whose data has long settled. */
   collectImmediately: z.boolean().optional(),
   /** How long the run stays open for `rerun` signals after publishing. */
-  rerunWindowHours: z.number().min(0).max(24 * 366).optional(),
+  rerunWindowHours: z
+    .number()
+    .min(0)
+    .max(24 * 366)
+    .optional(),
   /** Recent reports carried over continue-as-new, for `status`. */
-  previousReports: z.array(z.lazy(() => ReportRecord)).max(20).optional(),
+  previousReports: z
+    .array(z.lazy(() => ReportRecord))
+    .max(20)
+    .optional(),
   /** The lease as an earlier run looked it up: used when the ISB has deleted it since (its `leases.ttl`). */
   knownLease: z.lazy(() => LeaseDetails).optional(),
 });
@@ -104,18 +120,20 @@ export type RerunRequest = z.infer<typeof RerunRequest>;
  * A lease record as `GET /leases/{id}` answers it (MonitoredLeaseSchema / ExpiredLeaseSchema in the
  * ISB's source/common/data/lease/lease.ts): the account is `awsAccountId`, money is a JSON number.
  */
-export const IsbLease = z.object({
-  uuid: LeaseUuid,
-  userEmail: z.email(),
-  awsAccountId: AccountId,
-  startDate: IsoDateTime,
-  endDate: IsoDateTime.optional(),
-  status: z.string(),
-  costReportGroup: z.string().optional(),
-  originalLeaseTemplateName: z.string().optional(),
-  maxSpend: z.number().optional(),
-  totalCostAccrued: z.number().optional(),
-}).loose();
+export const IsbLease = z
+  .object({
+    uuid: LeaseUuid,
+    userEmail: z.email(),
+    awsAccountId: AccountId,
+    startDate: IsoDateTime,
+    endDate: IsoDateTime.optional(),
+    status: z.string(),
+    costReportGroup: z.string().optional(),
+    originalLeaseTemplateName: z.string().optional(),
+    maxSpend: z.number().optional(),
+    totalCostAccrued: z.number().optional(),
+  })
+  .loose();
 export type IsbLease = z.infer<typeof IsbLease>;
 
 /**
@@ -142,7 +160,12 @@ export type LeaseDetails = z.infer<typeof LeaseDetails>;
  * Provisioning leases have not ended (or never had an account) and are never costed.
  */
 export const EndedLeaseStatus = z.enum([
-  'Expired', 'BudgetExceeded', 'ManuallyTerminated', 'AccountQuarantined', 'Ejected', 'ProvisioningFailed',
+  'Expired',
+  'BudgetExceeded',
+  'ManuallyTerminated',
+  'AccountQuarantined',
+  'Ejected',
+  'ProvisioningFailed',
 ]);
 export type EndedLeaseStatus = z.infer<typeof EndedLeaseStatus>;
 
@@ -157,13 +180,14 @@ export const EndedLease = z.object({
 export type EndedLease = z.infer<typeof EndedLease>;
 
 /** `GET /leases` data: a DynamoDB scan page. Items are checked one by one, so one odd lease cannot hide the rest. */
-export const IsbLeasePage = z.object({
-  result: z.array(z.unknown()),
-  nextPageIdentifier: z.string().min(1).nullable().optional(),
-}).loose();
+export const IsbLeasePage = z
+  .object({
+    result: z.array(z.unknown()),
+    nextPageIdentifier: z.string().min(1).nullable().optional(),
+  })
+  .loose();
 
-export const JSendSuccess = <T extends z.ZodType>(data: T) =>
-  z.object({ status: z.literal('success'), data });
+export const JSendSuccess = <T extends z.ZodType>(data: T) => z.object({ status: z.literal('success'), data });
 
 /** One line of the report: money stays a decimal string end to end. */
 export const CostRow = z.object({
@@ -211,7 +235,14 @@ export const ReportRecord = z.object({
 export type ReportRecord = z.infer<typeof ReportRecord>;
 
 /** What writeReport returns: the CSV as stored, with its size and the summary (and FOCUS file) beside it. */
-export const WrittenReport = ReportRecord.pick({ key: true, checksumSha256: true, rowCount: true, total: true, focusKey: true, costScope: true }).extend({
+export const WrittenReport = ReportRecord.pick({
+  key: true,
+  checksumSha256: true,
+  rowCount: true,
+  total: true,
+  focusKey: true,
+  costScope: true,
+}).extend({
   bucket: z.string(),
   bytes: z.number().int(),
   /** The report's LeaseSummary (JSON), beside the CSV. */
@@ -221,7 +252,13 @@ export type WrittenReport = z.infer<typeof WrittenReport>;
 
 /** What a lease run returns: its report, and the most recent ones, so a later run started by `rerun` keeps showing them. */
 export const LeaseCostsResult = ReportRecord.pick({
-  version: true, key: true, checksumSha256: true, total: true, rowCount: true, resourceLevel: true, billingWindow: true,
+  version: true,
+  key: true,
+  checksumSha256: true,
+  total: true,
+  rowCount: true,
+  resourceLevel: true,
+  billingWindow: true,
 }).extend({ reports: z.array(ReportRecord) });
 export type LeaseCostsResult = z.infer<typeof LeaseCostsResult>;
 

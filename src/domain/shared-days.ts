@@ -28,24 +28,37 @@ function heldOn(day: string, start: string, end: string): number {
  */
 export function sharedDaysOf(
   self: { uuid: string; startDate: string; endDate: string; window: DateRange },
-  others: OtherLease[], paddingHours: number, now: string,
+  others: OtherLease[],
+  paddingHours: number,
+  now: string,
 ): SharedDays[] {
-  const leases = others.filter((o) => o.uuid !== self.uuid).map((o) => {
-    const end = o.endDate ?? now;
-    const window = computeBillingWindow({ leaseStart: o.startDate, leaseEnd: end < o.startDate ? o.startDate : end, paddingHours });
-    return { uuid: o.uuid, startDate: o.startDate, endDate: end, window };
-  });
+  const leases = others
+    .filter((o) => o.uuid !== self.uuid)
+    .map((o) => {
+      const end = o.endDate ?? now;
+      const window = computeBillingWindow({
+        leaseStart: o.startDate,
+        leaseEnd: end < o.startDate ? o.startDate : end,
+        paddingHours,
+      });
+      return { uuid: o.uuid, startDate: o.startDate, endDate: end, window };
+    });
   const all = [{ ...self }, ...leases];
-  const owner = (day: string) => all.filter((l) => l.window.start <= day && day < l.window.end)
-    .map((l) => ({ uuid: l.uuid, held: heldOn(day, l.startDate, l.endDate), startDate: l.startDate }))
-    .sort((a, b) => b.held - a.held || Date.parse(a.startDate) - Date.parse(b.startDate) || (a.uuid < b.uuid ? -1 : 1))[0]!.uuid;
+  const owner = (day: string) =>
+    all
+      .filter((l) => l.window.start <= day && day < l.window.end)
+      .map((l) => ({ uuid: l.uuid, held: heldOn(day, l.startDate, l.endDate), startDate: l.startDate }))
+      .sort(
+        (a, b) => b.held - a.held || Date.parse(a.startDate) - Date.parse(b.startDate) || (a.uuid < b.uuid ? -1 : 1),
+      )[0]!.uuid;
   const result: SharedDays[] = [];
   for (const other of leases) {
     const days: string[] = [];
     const from = self.window.start > other.window.start ? self.window.start : other.window.start;
     const to = self.window.end < other.window.end ? self.window.end : other.window.end;
     for (let d = from; d < to; d = addDays(d, 1)) days.push(d);
-    if (days.length > 0) result.push({ leaseUuid: other.uuid, days, countedHere: days.filter((d) => owner(d) === self.uuid) });
+    if (days.length > 0)
+      result.push({ leaseUuid: other.uuid, days, countedHere: days.filter((d) => owner(d) === self.uuid) });
   }
   return result.sort((a, b) => (a.leaseUuid < b.leaseUuid ? -1 : 1));
 }
@@ -53,4 +66,3 @@ export function sharedDaysOf(
 /** Shared days this lease's ledger rows leave to another lease. */
 export const daysCountedElsewhere = (shared: SharedDays[] | undefined): string[] =>
   [...new Set((shared ?? []).flatMap((s) => s.days.filter((d) => !s.countedHere.includes(d))))].sort();
-

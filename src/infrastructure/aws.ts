@@ -31,7 +31,12 @@ export function costExplorerClient(roleArn: string, externalId?: string): CostEx
     requestHandler,
     maxAttempts: 1,
     credentials: fromTemporaryCredentials({
-      params: { RoleArn: roleArn, RoleSessionName: `lease-costs-${process.pid}`, DurationSeconds: 3600, ExternalId: externalId },
+      params: {
+        RoleArn: roleArn,
+        RoleSessionName: `lease-costs-${process.pid}`,
+        DurationSeconds: 3600,
+        ExternalId: externalId,
+      },
       clientConfig: { region: process.env.AWS_REGION ?? 'us-east-1', requestHandler },
     }),
   });

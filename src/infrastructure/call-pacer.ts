@@ -24,17 +24,22 @@ const MAX_STALE_SLOTS = 20;
 export function pacedCallSlots(client: Client, taskQueue: string, perSecond: number): () => Promise<void> {
   const intervalMs = 1000 / perSecond;
   const workflowId = pacerWorkflowIdOf(taskQueue);
-  const requestSlot = () => client.withDeadline(Date.now() + SLOT_REQUEST_TIMEOUT_MS, () =>
-    client.workflow.executeUpdateWithStart(callSlotUpdate, {
-      args: [{ intervalMs }],
-      startWorkflowOperation: new WithStartWorkflowOperation<typeof costExplorerPacerWorkflow>('costExplorerPacerWorkflow', {
-        workflowId,
-        taskQueue,
-        args: [{ nextFreeAt: 0 }],
-        workflowIdConflictPolicy: 'USE_EXISTING',
-        staticSummary: `Spaces Cost Explorer calls of task queue ${taskQueue}`,
+  const requestSlot = () =>
+    client.withDeadline(Date.now() + SLOT_REQUEST_TIMEOUT_MS, () =>
+      client.workflow.executeUpdateWithStart(callSlotUpdate, {
+        args: [{ intervalMs }],
+        startWorkflowOperation: new WithStartWorkflowOperation<typeof costExplorerPacerWorkflow>(
+          'costExplorerPacerWorkflow',
+          {
+            workflowId,
+            taskQueue,
+            args: [{ nextFreeAt: 0 }],
+            workflowIdConflictPolicy: 'USE_EXISTING',
+            staticSummary: `Spaces Cost Explorer calls of task queue ${taskQueue}`,
+          },
+        ),
       }),
-    }));
+    );
   return async () => {
     for (let stale = 0; stale < MAX_STALE_SLOTS; stale++) {
       const { at } = await requestSlot();
@@ -42,6 +47,8 @@ export function pacedCallSlots(client: Client, taskQueue: string, perSecond: num
       for (let wait = at - Date.now(); wait > 0; wait = at - Date.now()) await sleep(wait);
       if (!slotIsStale(at, Date.now(), intervalMs)) return;
     }
-    throw new Error(`${MAX_STALE_SLOTS} Cost Explorer slots in a row were stale by the time this process could use them`);
+    throw new Error(
+      `${MAX_STALE_SLOTS} Cost Explorer slots in a row were stale by the time this process could use them`,
+    );
   };
 }

@@ -9,14 +9,22 @@ export const WORKFLOW_TYPE = 'leaseCostsWorkflow';
 /** Throws on anything but a lease uuid, so no caller can address a second, differently cased run. */
 export const workflowIdFor = (leaseUuid: string) => `lease-costs-${LeaseUuid.parse(leaseUuid)}`;
 
-export async function connectClient(config: Pick<Config, 'TEMPORAL_ADDRESS' | 'temporalConnection' | 'TEMPORAL_NAMESPACE' | 'PAYLOAD_ENCRYPTION_KEYS' | 'PAYLOAD_REQUIRE_ENCRYPTION'>): Promise<Client> {
+export async function connectClient(
+  config: Pick<
+    Config,
+    | 'TEMPORAL_ADDRESS'
+    | 'temporalConnection'
+    | 'TEMPORAL_NAMESPACE'
+    | 'PAYLOAD_ENCRYPTION_KEYS'
+    | 'PAYLOAD_REQUIRE_ENCRYPTION'
+  >,
+): Promise<Client> {
   const connection = await Connection.connect({ ...temporalConnectionOptions(config), connectTimeout: '5 seconds' });
   return new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, dataConverter: dataConverterFor(config) });
 }
 
 export type StartOutcome =
-  | { status: 'started'; workflowId: string; runId: string }
-  | { status: 'duplicate'; workflowId: string };
+  { status: 'started'; workflowId: string; runId: string } | { status: 'duplicate'; workflowId: string };
 
 export const leaseStartOptions = (given: LeaseCostsInput) => {
   const input = { ...given, leaseUuid: LeaseUuid.parse(given.leaseUuid) };
@@ -38,7 +46,11 @@ export const leaseStartOptions = (given: LeaseCostsInput) => {
  * closed (within the namespace's retention), FAIL refuses one while it is open. Re-runs go through
  * the `rerun` signal, never through this door.
  */
-export async function startLeaseCosts(client: Client, taskQueue: string, input: LeaseCostsInput): Promise<StartOutcome> {
+export async function startLeaseCosts(
+  client: Client,
+  taskQueue: string,
+  input: LeaseCostsInput,
+): Promise<StartOutcome> {
   const options = leaseStartOptions(input);
   try {
     const handle = await client.workflow.start(WORKFLOW_TYPE, {
@@ -49,13 +61,15 @@ export async function startLeaseCosts(client: Client, taskQueue: string, input: 
     });
     return { status: 'started', workflowId: handle.workflowId, runId: handle.firstExecutionRunId };
   } catch (err) {
-    if (err instanceof WorkflowExecutionAlreadyStartedError) return { status: 'duplicate', workflowId: options.workflowId };
+    if (err instanceof WorkflowExecutionAlreadyStartedError)
+      return { status: 'duplicate', workflowId: options.workflowId };
     throw err;
   }
 }
 
 export const inputFromEvent = (
-  event: LeaseTerminatedEvent, config: Pick<Config, 'BILLING_PADDING_HOURS' | 'RERUN_WINDOW_DAYS'>,
+  event: LeaseTerminatedEvent,
+  config: Pick<Config, 'BILLING_PADDING_HOURS' | 'RERUN_WINDOW_DAYS'>,
 ): LeaseCostsInput => ({
   leaseUuid: event.detail.leaseId.uuid,
   userEmail: event.detail.leaseId.userEmail,

@@ -28,13 +28,19 @@ export interface EncryptionKeys {
 export function parseEncryptionKeys(spec: string): EncryptionKeys {
   const keys = new Map<string, Buffer>();
   let activeKeyId: string | undefined;
-  for (const [i, entry] of spec.split(',').map((s) => s.trim()).filter(Boolean).entries()) {
+  for (const [i, entry] of spec
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .entries()) {
     const sep = entry.indexOf(':');
     const id = sep > 0 ? entry.slice(0, sep) : '';
-    if (!/^[\w.-]{1,64}$/.test(id)) throw new Error(`key ${i + 1}: expected <id>:<base64 key> with an id of letters, digits, . _ -`);
+    if (!/^[\w.-]{1,64}$/.test(id))
+      throw new Error(`key ${i + 1}: expected <id>:<base64 key> with an id of letters, digits, . _ -`);
     // Buffer.from skips characters that are not base64, so junk would pass unseen: check the text.
     const text = entry.slice(sep + 1);
-    if (!STRICT_BASE64_32_BYTES.test(text)) throw new Error(`key "${id}": must be exactly 32 bytes in standard base64 (44 characters ending in =)`);
+    if (!STRICT_BASE64_32_BYTES.test(text))
+      throw new Error(`key "${id}": must be exactly 32 bytes in standard base64 (44 characters ending in =)`);
     const key = Buffer.from(text, 'base64');
     if (keys.has(id)) throw new Error(`key "${id}": listed twice`);
     keys.set(id, key);
@@ -55,7 +61,10 @@ export class PayloadKeyError extends Error {
 /** AES-256-GCM over the whole serialised payload, so metadata (its encoding) is hidden too. */
 export class EncryptionCodec implements PayloadCodec {
   /** `requireEncryption`: a payload that is not ours is an error, not plaintext to pass through. */
-  constructor(private readonly keys: EncryptionKeys, private readonly opts: { requireEncryption?: boolean } = {}) {}
+  constructor(
+    private readonly keys: EncryptionKeys,
+    private readonly opts: { requireEncryption?: boolean } = {},
+  ) {}
 
   async encode(payloads: Payload[]): Promise<Payload[]> {
     const key = this.keys.keys.get(this.keys.activeKeyId)!;
@@ -102,7 +111,9 @@ export class EncryptionCodec implements PayloadCodec {
 
 export class PlaintextPayloadRefused extends Error {
   constructor() {
-    super('refusing a payload that is not encrypted (PAYLOAD_REQUIRE_ENCRYPTION=true): whoever wrote it must encode with our codec');
+    super(
+      'refusing a payload that is not encrypted (PAYLOAD_REQUIRE_ENCRYPTION=true): whoever wrote it must encode with our codec',
+    );
     this.name = 'PlaintextPayloadRefused';
   }
 }
@@ -116,7 +127,11 @@ const failureConverterPath = new URL('./failure-converter.cjs', import.meta.url)
 export const dataConverterFor = (config: { PAYLOAD_ENCRYPTION_KEYS?: string; PAYLOAD_REQUIRE_ENCRYPTION?: boolean }) =>
   config.PAYLOAD_ENCRYPTION_KEYS
     ? {
-      payloadCodecs: [new EncryptionCodec(parseEncryptionKeys(config.PAYLOAD_ENCRYPTION_KEYS), { requireEncryption: config.PAYLOAD_REQUIRE_ENCRYPTION })],
-      failureConverterPath,
-    }
+        payloadCodecs: [
+          new EncryptionCodec(parseEncryptionKeys(config.PAYLOAD_ENCRYPTION_KEYS), {
+            requireEncryption: config.PAYLOAD_REQUIRE_ENCRYPTION,
+          }),
+        ],
+        failureConverterPath,
+      }
     : undefined;

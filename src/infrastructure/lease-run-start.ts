@@ -8,9 +8,14 @@ import { type EndedLease, LeaseCostsInput, LeaseTerminatedEvent } from '../domai
 // The one door every intake (webhook, SQS, reconciliation, backfill) goes through: the same
 // validation, the same input and the same workflow id rule, so a lease gets one run however it arrives.
 
-export type IntakeConfig = Pick<Config, 'TEMPORAL_TASK_QUEUE' | 'BILLING_PADDING_HOURS' | 'RERUN_WINDOW_DAYS'> & Partial<Pick<Config, 'WEBHOOK_MAX_EVENT_AGE_DAYS'>>;
-export interface IntakeIssue { path: string; message: string }
-export type IntakeOutcome = (StartOutcome & { leaseUuid: string }) | { status: 'invalid'; error: string; issues: IntakeIssue[] };
+export type IntakeConfig = Pick<Config, 'TEMPORAL_TASK_QUEUE' | 'BILLING_PADDING_HOURS' | 'RERUN_WINDOW_DAYS'> &
+  Partial<Pick<Config, 'WEBHOOK_MAX_EVENT_AGE_DAYS'>>;
+export interface IntakeIssue {
+  path: string;
+  message: string;
+}
+export type IntakeOutcome =
+  (StartOutcome & { leaseUuid: string }) | { status: 'invalid'; error: string; issues: IntakeIssue[] };
 
 const issuesOf = (error: { issues: { path: PropertyKey[]; message: string }[] }): IntakeIssue[] =>
   error.issues.map((i) => ({ path: i.path.map(String).join('.'), message: i.message }));
@@ -36,7 +41,9 @@ export function withinDeadline<T>(client: Client, ms: number, fn: () => Promise<
       abort.abort();
     }, ms);
   });
-  const call = client.connection.withDeadline(Date.now() + ms, () => client.connection.withAbortSignal(abort.signal, fn));
+  const call = client.connection.withDeadline(Date.now() + ms, () =>
+    client.connection.withAbortSignal(abort.signal, fn),
+  );
   return Promise.race([call, timeout]).finally(() => clearTimeout(timer));
 }
 
@@ -46,10 +53,21 @@ export const isTemporalUnavailable = (err: unknown) => {
   const grpcCode = isGrpcServiceError(err) ? err.code : undefined;
   const code = grpcCode ?? (err as { cause?: { code?: number } })?.cause?.code;
   // UNAVAILABLE, DEADLINE_EXCEEDED, CANCELLED (deadline), RESOURCE_EXHAUSTED
-  return code === 14 || code === 4 || code === 1 || code === 8 || /connect|unavailable|deadline/i.test(String((err as Error)?.message));
+  return (
+    code === 14 ||
+    code === 4 ||
+    code === 1 ||
+    code === 8 ||
+    /connect|unavailable|deadline/i.test(String((err as Error)?.message))
+  );
 };
 
-async function start(client: Client, config: IntakeConfig, input: LeaseCostsInput, deadlineMs?: number): Promise<IntakeOutcome> {
+async function start(
+  client: Client,
+  config: IntakeConfig,
+  input: LeaseCostsInput,
+  deadlineMs?: number,
+): Promise<IntakeOutcome> {
   const run = () => startLeaseCosts(client, config.TEMPORAL_TASK_QUEUE, input);
   const outcome = deadlineMs === undefined ? await run() : await withinDeadline(client, deadlineMs, run);
   return { ...outcome, leaseUuid: input.leaseUuid };
@@ -60,13 +78,25 @@ async function start(client: Client, config: IntakeConfig, input: LeaseCostsInpu
  * started or existing run. Throws only when Temporal fails: then nothing was decided.
  */
 export async function startFromEnvelope(
-  client: Client, config: IntakeConfig, body: unknown, opts: { deadlineMs?: number } = {},
+  client: Client,
+  config: IntakeConfig,
+  body: unknown,
+  opts: { deadlineMs?: number } = {},
 ): Promise<IntakeOutcome> {
   const parsed = LeaseTerminatedEvent.safeParse(body);
-  if (!parsed.success) return { status: 'invalid', error: 'invalid LeaseTerminated event', issues: issuesOf(parsed.error) };
+  if (!parsed.success)
+    return { status: 'invalid', error: 'invalid LeaseTerminated event', issues: issuesOf(parsed.error) };
   // A forged time would make the run sleep for ever (and the genuine event a "duplicate"), or fail it.
-  const timeProblem = eventTimeProblem(parsed.data.time, { now: Date.now(), maxAgeDays: config.WEBHOOK_MAX_EVENT_AGE_DAYS ?? DEFAULT_MAX_EVENT_AGE_DAYS });
-  if (timeProblem) return { status: 'invalid', error: 'invalid LeaseTerminated event', issues: [{ path: 'time', message: timeProblem }] };
+  const timeProblem = eventTimeProblem(parsed.data.time, {
+    now: Date.now(),
+    maxAgeDays: config.WEBHOOK_MAX_EVENT_AGE_DAYS ?? DEFAULT_MAX_EVENT_AGE_DAYS,
+  });
+  if (timeProblem)
+    return {
+      status: 'invalid',
+      error: 'invalid LeaseTerminated event',
+      issues: [{ path: 'time', message: timeProblem }],
+    };
   return start(client, config, inputFromEvent(parsed.data, config), opts.deadlineMs);
 }
 
@@ -80,6 +110,7 @@ export async function startFromLease(client: Client, config: IntakeConfig, lease
     paddingHours: config.BILLING_PADDING_HOURS,
     rerunWindowHours: config.RERUN_WINDOW_DAYS * 24,
   });
-  if (!input.success) return { status: 'invalid', error: `invalid ISB lease ${lease.uuid}`, issues: issuesOf(input.error) };
+  if (!input.success)
+    return { status: 'invalid', error: `invalid ISB lease ${lease.uuid}`, issues: issuesOf(input.error) };
   return start(client, config, input.data);
 }

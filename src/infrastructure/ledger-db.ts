@@ -38,7 +38,14 @@ export interface LedgerTables {
   };
   /** Days a report shares with another lease of its account; `counted` says whether this report's rows count them. */
   ledger_shared_day: { lease_uuid: string; version: number; day: string; other_lease_uuid: string; counted: boolean };
-  ledger_daily_cost: { lease_uuid: string; version: number; day: string; service: string; region: string; cost: string };
+  ledger_daily_cost: {
+    lease_uuid: string;
+    version: number;
+    day: string;
+    service: string;
+    region: string;
+    cost: string;
+  };
   /** The newest version of each lease: what every query counts (a re-run supersedes the one before). */
   ledger_current_report: LedgerTables['ledger_report'];
 }
@@ -48,7 +55,8 @@ export type LedgerDb = Kysely<LedgerTables>;
 const MIGRATIONS: Record<string, Migration> = {
   '0001_ledger': {
     async up(db) {
-      await db.schema.createTable('ledger_report')
+      await db.schema
+        .createTable('ledger_report')
         .addColumn('lease_uuid', 'uuid', (c) => c.notNull())
         .addColumn('version', 'integer', (c) => c.notNull().check(sql`version >= 1`))
         .addColumn('user_email', 'text', (c) => c.notNull())
@@ -64,7 +72,8 @@ const MIGRATIONS: Record<string, Migration> = {
         .addPrimaryKeyConstraint('ledger_report_pk', ['lease_uuid', 'version'])
         .addCheckConstraint('ledger_report_window', sql`window_start < window_end`)
         .execute();
-      await db.schema.createTable('ledger_daily_cost')
+      await db.schema
+        .createTable('ledger_daily_cost')
         .addColumn('lease_uuid', 'uuid', (c) => c.notNull())
         .addColumn('version', 'integer', (c) => c.notNull())
         .addColumn('day', 'date', (c) => c.notNull())
@@ -72,52 +81,93 @@ const MIGRATIONS: Record<string, Migration> = {
         .addColumn('region', 'text', (c) => c.notNull())
         .addColumn('cost', 'numeric', (c) => c.notNull())
         .addPrimaryKeyConstraint('ledger_daily_cost_pk', ['lease_uuid', 'version', 'day', 'service', 'region'])
-        .addForeignKeyConstraint('ledger_daily_cost_report', ['lease_uuid', 'version'], 'ledger_report', ['lease_uuid', 'version'], (f) => f.onDelete('cascade'))
+        .addForeignKeyConstraint(
+          'ledger_daily_cost_report',
+          ['lease_uuid', 'version'],
+          'ledger_report',
+          ['lease_uuid', 'version'],
+          (f) => f.onDelete('cascade'),
+        )
         .execute();
       // Filters by user and account, and cost days for --since/--until.
       await db.schema.createIndex('ledger_report_user').on('ledger_report').column('user_email').execute();
       await db.schema.createIndex('ledger_report_account').on('ledger_report').column('account_id').execute();
       await db.schema.createIndex('ledger_daily_cost_day').on('ledger_daily_cost').column('day').execute();
-      await db.schema.createView('ledger_current_report').as(
-        db.selectFrom('ledger_report').selectAll().distinctOn('lease_uuid').orderBy('lease_uuid').orderBy('version', 'desc') as never,
-      ).execute();
+      await db.schema
+        .createView('ledger_current_report')
+        .as(
+          db
+            .selectFrom('ledger_report')
+            .selectAll()
+            .distinctOn('lease_uuid')
+            .orderBy('lease_uuid')
+            .orderBy('version', 'desc') as never,
+        )
+        .execute();
     },
   },
   // Chargeback: what the lease belongs to, and shared days. Additive: nullable columns, a new table.
   '0002_chargeback': {
     async up(db) {
-      await db.schema.alterTable('ledger_report')
+      await db.schema
+        .alterTable('ledger_report')
         .addColumn('cost_report_group', 'text')
         .addColumn('lease_template_name', 'text')
         .addColumn('max_spend', 'numeric')
         .addColumn('total_cost_accrued', 'numeric')
         .addColumn('termination_reason', 'text')
         .execute();
-      await db.schema.createTable('ledger_shared_day')
+      await db.schema
+        .createTable('ledger_shared_day')
         .addColumn('lease_uuid', 'uuid', (c) => c.notNull())
         .addColumn('version', 'integer', (c) => c.notNull())
         .addColumn('day', 'date', (c) => c.notNull())
         .addColumn('other_lease_uuid', 'uuid', (c) => c.notNull())
         .addColumn('counted', 'boolean', (c) => c.notNull())
         .addPrimaryKeyConstraint('ledger_shared_day_pk', ['lease_uuid', 'version', 'day', 'other_lease_uuid'])
-        .addForeignKeyConstraint('ledger_shared_day_report', ['lease_uuid', 'version'], 'ledger_report', ['lease_uuid', 'version'], (f) => f.onDelete('cascade'))
+        .addForeignKeyConstraint(
+          'ledger_shared_day_report',
+          ['lease_uuid', 'version'],
+          'ledger_report',
+          ['lease_uuid', 'version'],
+          (f) => f.onDelete('cascade'),
+        )
         .execute();
       // `select *` in a view is expanded when it is created: re-create it with the new columns (appended, as OR REPLACE requires).
-      await db.schema.createView('ledger_current_report').orReplace().as(
-        db.selectFrom('ledger_report').selectAll().distinctOn('lease_uuid').orderBy('lease_uuid').orderBy('version', 'desc') as never,
-      ).execute();
+      await db.schema
+        .createView('ledger_current_report')
+        .orReplace()
+        .as(
+          db
+            .selectFrom('ledger_report')
+            .selectAll()
+            .distinctOn('lease_uuid')
+            .orderBy('lease_uuid')
+            .orderBy('version', 'desc') as never,
+        )
+        .execute();
     },
   },
   // Which record types each report counts, so totals never add two scopes unawares. Every row
   // recorded before counted Usage only, which the default says.
   '0003_cost_scope': {
     async up(db) {
-      await db.schema.alterTable('ledger_report')
+      await db.schema
+        .alterTable('ledger_report')
         .addColumn('cost_scope', 'text', (c) => c.notNull().defaultTo(DEFAULT_COST_SCOPE))
         .execute();
-      await db.schema.createView('ledger_current_report').orReplace().as(
-        db.selectFrom('ledger_report').selectAll().distinctOn('lease_uuid').orderBy('lease_uuid').orderBy('version', 'desc') as never,
-      ).execute();
+      await db.schema
+        .createView('ledger_current_report')
+        .orReplace()
+        .as(
+          db
+            .selectFrom('ledger_report')
+            .selectAll()
+            .distinctOn('lease_uuid')
+            .orderBy('lease_uuid')
+            .orderBy('version', 'desc') as never,
+        )
+        .execute();
     },
   },
 };
@@ -153,7 +203,9 @@ export async function migrateLedger(db: LedgerDb): Promise<string[]> {
 }
 
 async function appliedMigrations(trx: Transaction<LedgerTables>): Promise<string[]> {
-  const { rows: [table] } = await sql<{ exists: boolean }>`select to_regclass('ledger_migration') is not null as exists`.execute(trx);
+  const {
+    rows: [table],
+  } = await sql<{ exists: boolean }>`select to_regclass('ledger_migration') is not null as exists`.execute(trx);
   if (!table?.exists) return [];
   const { rows } = await sql<{ name: string }>`select name from ledger_migration`.execute(trx);
   return rows.map((r) => r.name);
@@ -163,16 +215,27 @@ async function appliedMigrations(trx: Transaction<LedgerTables>): Promise<string
 const DATE_OID = 1082;
 const types = {
   getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
-    oid === DATE_OID ? (v: string) => v : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
+    oid === DATE_OID
+      ? (v: string) => v
+      : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
 };
 
 /** A pool on DATABASE_URL; `destroy()` closes it. */
 export function openLedger(url: string, opts: { max?: number; log?: Pick<SdkLogger, 'warn'> } = {}): LedgerDb {
-  const pool = new pg.Pool({ connectionString: url, max: opts.max ?? 4, types, connectionTimeoutMillis: 10_000, idleTimeoutMillis: 10_000 });
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: opts.max ?? 4,
+    types,
+    connectionTimeoutMillis: 10_000,
+    idleTimeoutMillis: 10_000,
+  });
   // A server restart or failover ends idle connections. The pool has dropped the client by then and
   // the next query reconnects; unheard, the pool's 'error' event would end the whole process.
   pool.on('error', (err: Error & { code?: string }) => {
-    opts.log?.warn('The cost ledger\'s server closed an idle connection; the next query opens a new one', { error: err.message, code: err.code });
+    opts.log?.warn("The cost ledger's server closed an idle connection; the next query opens a new one", {
+      error: err.message,
+      code: err.code,
+    });
   });
   return new Kysely<LedgerTables>({ dialect: new PostgresDialect({ pool }) });
 }
@@ -188,7 +251,10 @@ export function redactDatabaseUrl(url: string): string {
 /** The ledger cannot be reached or migrated: a configuration or availability problem, said in one line. */
 export class LedgerUnavailable extends Error {
   constructor(url: string, cause: unknown) {
-    super(`cannot use the cost ledger at ${redactDatabaseUrl(url)} (is PostgreSQL running? is DATABASE_URL right?): ${(cause as Error).message || String(cause)}`, { cause });
+    super(
+      `cannot use the cost ledger at ${redactDatabaseUrl(url)} (is PostgreSQL running? is DATABASE_URL right?): ${(cause as Error).message || String(cause)}`,
+      { cause },
+    );
     this.name = 'LedgerUnavailable';
   }
 }
@@ -211,10 +277,19 @@ export async function queryCosts(db: LedgerDb, filter: CostsFilter, by: CostGrou
     scope: sql<string>`r.cost_scope`,
   }[by];
   const cost = sql<string>`sum(d.cost)`;
-  let q = db.selectFrom('ledger_current_report as r')
-    .innerJoin('ledger_daily_cost as d', (j) => j.onRef('d.lease_uuid', '=', 'r.lease_uuid').onRef('d.version', '=', 'r.version'))
-    .select([key.as('key'), sql<string>`${cost}::text`.as('cost'), sql<number>`count(distinct r.lease_uuid)::int`.as('leases')])
-    .$if(by === 'lease', (b) => b.select([sql<string>`min(r.user_email)`.as('user'), sql<string>`min(r.account_id)`.as('account')]))
+  let q = db
+    .selectFrom('ledger_current_report as r')
+    .innerJoin('ledger_daily_cost as d', (j) =>
+      j.onRef('d.lease_uuid', '=', 'r.lease_uuid').onRef('d.version', '=', 'r.version'),
+    )
+    .select([
+      key.as('key'),
+      sql<string>`${cost}::text`.as('cost'),
+      sql<number>`count(distinct r.lease_uuid)::int`.as('leases'),
+    ])
+    .$if(by === 'lease', (b) =>
+      b.select([sql<string>`min(r.user_email)`.as('user'), sql<string>`min(r.account_id)`.as('account')]),
+    )
     .groupBy(key)
     .orderBy(cost, 'desc')
     .orderBy(key);
@@ -247,13 +322,24 @@ export interface MonthLeaseCost {
  * Every lease whose billing window overlaps `month` (end exclusive), with the exact sum of its
  * counted daily costs in that month (NUMERIC, as text).
  */
-export async function queryMonthLeaseCosts(db: LedgerDb, month: { start: string; end: string }): Promise<MonthLeaseCost[]> {
-  const rows = await db.selectFrom('ledger_current_report as r')
+export async function queryMonthLeaseCosts(
+  db: LedgerDb,
+  month: { start: string; end: string },
+): Promise<MonthLeaseCost[]> {
+  const rows = await db
+    .selectFrom('ledger_current_report as r')
     .select([
-      sql<string>`r.lease_uuid::text`.as('lease_uuid'), 'r.user_email', 'r.account_id', 'r.cost_report_group', 'r.window_start', 'r.window_end',
+      sql<string>`r.lease_uuid::text`.as('lease_uuid'),
+      'r.user_email',
+      'r.account_id',
+      'r.cost_report_group',
+      'r.window_start',
+      'r.window_end',
       sql<string>`coalesce((select sum(d.cost) from ledger_daily_cost d where d.lease_uuid = r.lease_uuid and d.version = r.version
         and d.day >= ${month.start} and d.day < ${month.end} and ${countedOnce}), 0)::text`.as('cost'),
-      sql<string[]>`array(select s.day::text from ledger_shared_day s where s.lease_uuid = r.lease_uuid and s.version = r.version
+      sql<
+        string[]
+      >`array(select s.day::text from ledger_shared_day s where s.lease_uuid = r.lease_uuid and s.version = r.version
         and not s.counted and s.day >= ${month.start} and s.day < ${month.end} order by s.day)`.as('days_elsewhere'),
     ])
     .where('r.window_start', '<', month.end)

@@ -8,9 +8,26 @@ export type { Logger } from 'pino';
 
 /** Field names whose values never reach a log line, at the top level or nested two deep. */
 const SECRET_FIELDS = [
-  'authorization', 'x-api-key', 'cookie', 'apiKey', 'api_key', 'token', 'accessToken', 'sessionToken', 'secret',
-  'secretAccessKey', 'password', 'privateKey', 'clientKey', 'encryptionKeys',
-  'WEBHOOK_API_KEY', 'TEMPORAL_API_KEY', 'ISB_JWT_SECRET', 'PAYLOAD_ENCRYPTION_KEYS', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN',
+  'authorization',
+  'x-api-key',
+  'cookie',
+  'apiKey',
+  'api_key',
+  'token',
+  'accessToken',
+  'sessionToken',
+  'secret',
+  'secretAccessKey',
+  'password',
+  'privateKey',
+  'clientKey',
+  'encryptionKeys',
+  'WEBHOOK_API_KEY',
+  'TEMPORAL_API_KEY',
+  'ISB_JWT_SECRET',
+  'PAYLOAD_ENCRYPTION_KEYS',
+  'AWS_SECRET_ACCESS_KEY',
+  'AWS_SESSION_TOKEN',
 ];
 const field = (name: string) => (/^\w+$/.test(name) ? name : `["${name}"]`);
 export const REDACTED_PATHS = SECRET_FIELDS.flatMap((name) => {
@@ -29,21 +46,35 @@ export type LogSettings = Pick<Config, 'LOG_LEVEL' | 'LOG_FORMAT'>;
 export function createLogger(settings: LogSettings, destination?: DestinationStream): Logger {
   const toTerminal = destination === undefined && process.stdout.isTTY === true;
   const format = settings.LOG_FORMAT ?? (toTerminal ? 'pretty' : 'json');
-  const stream = format === 'pretty'
-    ? pretty({ sync: true, colorize: toTerminal, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname', destination: destination ?? 1 })
-    : destination ?? pino.destination({ dest: 1, sync: true });
-  return pino({
-    level: settings.LOG_LEVEL,
-    timestamp: stdTimeFunctions.isoTime,
-    formatters: { level: (label) => ({ level: label }) },
-    serializers: { err: stdSerializers.err, error: stdSerializers.err },
-    redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
-  }, stream);
+  const stream =
+    format === 'pretty'
+      ? pretty({
+          sync: true,
+          colorize: toTerminal,
+          translateTime: 'SYS:HH:MM:ss.l',
+          ignore: 'pid,hostname',
+          destination: destination ?? 1,
+        })
+      : (destination ?? pino.destination({ dest: 1, sync: true }));
+  return pino(
+    {
+      level: settings.LOG_LEVEL,
+      timestamp: stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+      serializers: { err: stdSerializers.err, error: stdSerializers.err },
+      redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+    },
+    stream,
+  );
 }
 
 const LogTimestamp = Symbol.for('log_timestamp');
 const PINO_LEVEL: Record<SdkLogLevel, 'trace' | 'debug' | 'info' | 'warn' | 'error'> = {
-  TRACE: 'trace', DEBUG: 'debug', INFO: 'info', WARN: 'warn', ERROR: 'error',
+  TRACE: 'trace',
+  DEBUG: 'debug',
+  INFO: 'info',
+  WARN: 'warn',
+  ERROR: 'error',
 };
 
 /**
@@ -54,7 +85,11 @@ const PINO_LEVEL: Record<SdkLogLevel, 'trace' | 'debug' | 'info' | 'warn' | 'err
 export function sdkLogger(logger: Logger): SdkLogger {
   const log = (level: SdkLogLevel, message: string, meta?: LogMetadata) => {
     // The task token completes the activity from outside: a handle, not something for log storage.
-    const { [LogTimestamp]: _t, taskToken: _token, ...fields } = (meta ?? {}) as LogMetadata & { [LogTimestamp]?: bigint };
+    const {
+      [LogTimestamp]: _t,
+      taskToken: _token,
+      ...fields
+    } = (meta ?? {}) as LogMetadata & { [LogTimestamp]?: bigint };
     logger[PINO_LEVEL[level] ?? 'info'](fields, message);
   };
   return {

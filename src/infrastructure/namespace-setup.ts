@@ -6,7 +6,8 @@ import { installReconcileSchedule } from './schedule-install';
 
 // CommonJS package: Node's ESM loader cannot see its named exports.
 const { IndexedValueType } = proto.temporal.api.enums.v1;
-const indexedType = (type: 'Keyword' | 'Double') => IndexedValueType[`INDEXED_VALUE_TYPE_${type.toUpperCase()}` as 'INDEXED_VALUE_TYPE_KEYWORD'];
+const indexedType = (type: 'Keyword' | 'Double') =>
+  IndexedValueType[`INDEXED_VALUE_TYPE_${type.toUpperCase()}` as 'INDEXED_VALUE_TYPE_KEYWORD'];
 
 /** What the namespace lacks and cannot be given here: a type conflict, or a server that refuses the call. */
 export class NamespaceSetupError extends Error {
@@ -31,32 +32,48 @@ export interface NamespaceSetup {
  * CLI"): register them there beforehand, and this finds them and adds nothing.
  */
 export async function setUpNamespace(
-  client: Client, config: Pick<Config, 'TEMPORAL_NAMESPACE' | 'TEMPORAL_TASK_QUEUE' | 'RECONCILE_INTERVAL_MINUTES' | 'RECONCILE_LOOKBACK_DAYS'>,
+  client: Client,
+  config: Pick<
+    Config,
+    'TEMPORAL_NAMESPACE' | 'TEMPORAL_TASK_QUEUE' | 'RECONCILE_INTERVAL_MINUTES' | 'RECONCILE_LOOKBACK_DAYS'
+  >,
 ): Promise<NamespaceSetup> {
   const namespace = config.TEMPORAL_NAMESPACE;
   const operator = client.connection.operatorService;
   const { customAttributes } = await operator.listSearchAttributes({ namespace }).catch((err: unknown) => {
     if ((err as { code?: number }).code === 5 /* NOT_FOUND */) {
-      throw new NamespaceSetupError(`namespace "${namespace}" does not exist: create it, or check TEMPORAL_NAMESPACE`, { cause: err });
+      throw new NamespaceSetupError(`namespace "${namespace}" does not exist: create it, or check TEMPORAL_NAMESPACE`, {
+        cause: err,
+      });
     }
     throw err;
   });
   const present = customAttributes ?? {};
-  const wrongType = Object.entries(SEARCH_ATTRIBUTES).filter(([name, type]) => present[name] !== undefined && present[name] !== indexedType(type));
+  const wrongType = Object.entries(SEARCH_ATTRIBUTES).filter(
+    ([name, type]) => present[name] !== undefined && present[name] !== indexedType(type),
+  );
   if (wrongType.length) {
-    throw new NamespaceSetupError(`namespace ${namespace} has search attributes of the wrong type: ${wrongType.map(([n, t]) => `${n} (want ${t})`).join(', ')}`);
+    throw new NamespaceSetupError(
+      `namespace ${namespace} has search attributes of the wrong type: ${wrongType.map(([n, t]) => `${n} (want ${t})`).join(', ')}`,
+    );
   }
   const missing = Object.entries(SEARCH_ATTRIBUTES).filter(([name]) => present[name] === undefined);
   if (missing.length) {
     try {
-      await operator.addSearchAttributes({ namespace, searchAttributes: Object.fromEntries(missing.map(([n, t]) => [n, indexedType(t)])) });
+      await operator.addSearchAttributes({
+        namespace,
+        searchAttributes: Object.fromEntries(missing.map(([n, t]) => [n, indexedType(t)])),
+      });
     } catch (err) {
       // A worker starting beside us added them first: the same names and types are what we want.
       const after = (await operator.listSearchAttributes({ namespace })).customAttributes ?? {};
       if (!missing.every(([n, t]) => after[n] === indexedType(t))) {
-        throw new NamespaceSetupError(`cannot register search attributes ${missing.map(([n]) => n).join(', ')} in namespace ${namespace} ` +
-          `(${(err as Error).message}); on Temporal Cloud: tcld namespace search-attributes add -n ${namespace} ` +
-          missing.map(([n, t]) => `--sa ${n}=${t}`).join(' '), { cause: err });
+        throw new NamespaceSetupError(
+          `cannot register search attributes ${missing.map(([n]) => n).join(', ')} in namespace ${namespace} ` +
+            `(${(err as Error).message}); on Temporal Cloud: tcld namespace search-attributes add -n ${namespace} ` +
+            missing.map(([n, t]) => `--sa ${n}=${t}`).join(' '),
+          { cause: err },
+        );
       }
     }
   }

@@ -29,7 +29,11 @@ export type LinkCheck = 'ok' | 'expired' | 'bad-signature';
 
 /** Constant-time: how much of a forged signature matches says nothing. Expiry is checked after the MAC. */
 export function verifyReportLink(opts: {
-  signingKey: string; key: string; expires: string | undefined; signature: string | undefined; now?: Date;
+  signingKey: string;
+  key: string;
+  expires: string | undefined;
+  signature: string | undefined;
+  now?: Date;
 }): LinkCheck {
   if (!opts.expires || !/^\d{1,12}$/.test(opts.expires) || !opts.signature) return 'bad-signature';
   const expires = Number(opts.expires);
@@ -41,7 +45,10 @@ export function verifyReportLink(opts: {
 
 /** The `presign` dependency of the EventBridge activity, handing out our links instead of S3 URLs. */
 export function createReportLinkPresigner(opts: {
-  baseUrl: string; signingKey: string; urlExpiryDays: number; now?: () => Date;
+  baseUrl: string;
+  signingKey: string;
+  urlExpiryDays: number;
+  now?: () => Date;
 }): (key: string) => Promise<{ url: string; expiresAt: string }> {
   return async (key) => {
     // Whole seconds, so the expiry announced is exactly the one signed.
@@ -52,14 +59,19 @@ export function createReportLinkPresigner(opts: {
 }
 
 /** Our links when REPORT_LINK_BASE_URL and REPORT_LINK_SIGNING_KEY are set (config checks they come together). */
-export function reportLinkPresignerFor(config: Config): ((key: string) => Promise<{ url: string; expiresAt: string }>) | undefined {
+export function reportLinkPresignerFor(
+  config: Config,
+): ((key: string) => Promise<{ url: string; expiresAt: string }>) | undefined {
   if (!config.REPORT_LINK_BASE_URL || !config.REPORT_LINK_SIGNING_KEY) return undefined;
   return createReportLinkPresigner({
-    baseUrl: config.REPORT_LINK_BASE_URL, signingKey: config.REPORT_LINK_SIGNING_KEY, urlExpiryDays: config.PRESIGNED_URL_EXPIRY_DAYS,
+    baseUrl: config.REPORT_LINK_BASE_URL,
+    signingKey: config.REPORT_LINK_SIGNING_KEY,
+    urlExpiryDays: config.PRESIGNED_URL_EXPIRY_DAYS,
   });
 }
 
 /** A short-lived presigned GET for the redirect behind a verified link. */
 export function shortPresignedGet(s3: S3Client, bucket: string): (key: string) => Promise<string> {
-  return (key) => getSignedUrl(s3, new GetObjectCommand({ Bucket: bucket, Key: key }), { expiresIn: REPORT_REDIRECT_EXPIRY_SECONDS });
+  return (key) =>
+    getSignedUrl(s3, new GetObjectCommand({ Bucket: bucket, Key: key }), { expiresIn: REPORT_REDIRECT_EXPIRY_SECONDS });
 }

@@ -32,7 +32,13 @@ export function createSummaryReader(s3: S3Client, bucket: string, keyPrefix: str
       return problem('is not JSON');
     }
     const parsed = LeaseSummary.safeParse(json);
-    if (!parsed.success) return problem(`is malformed: ${parsed.error.issues.slice(0, 3).map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+    if (!parsed.success)
+      return problem(
+        `is malformed: ${parsed.error.issues
+          .slice(0, 3)
+          .map((i) => `${i.path.join('.')}: ${i.message}`)
+          .join('; ')}`,
+      );
     if (parsed.data.leaseUuid !== leaseUuid || parsed.data.version !== version) {
       return problem(`belongs to ${parsed.data.leaseUuid} v${parsed.data.version}, not ${leaseUuid} v${version}`);
     }

@@ -48,7 +48,10 @@ export async function installRuntime(config: Pick<Config, 'METRICS_BIND_ADDRESS'
     if (!(err instanceof IllegalStateError)) throw err;
     // Something else (a test harness) installed the Runtime first: keep it rather than fail.
     installed = Runtime.instance().logger;
-    logger.warn({ reason: err.message }, 'Runtime already installed: its logger and METRICS_BIND_ADDRESS stay as they were');
+    logger.warn(
+      { reason: err.message },
+      'Runtime already installed: its logger and METRICS_BIND_ADDRESS stay as they were',
+    );
   }
   return installed;
 }
@@ -70,12 +73,30 @@ export function activityTelemetry() {
     },
     /** A resource-level query refused: that part of the report is service level (counted by error name). */
     resourceLevelRefused(leaseUuid: string, refusal: { error: string; message: string }) {
-      meter.createCounter(METRICS.resourceLevelRefusals, 'refusals', 'Resource-level queries Cost Explorer refused (reports fell back to service level)')
+      meter
+        .createCounter(
+          METRICS.resourceLevelRefusals,
+          'refusals',
+          'Resource-level queries Cost Explorer refused (reports fell back to service level)',
+        )
         .add(1, { error: refusal.error });
-      log?.warn('Resource-level data refused: the resource-level days are reported at service level', { leaseUuid, ...refusal });
+      log?.warn('Resource-level data refused: the resource-level days are reported at service level', {
+        leaseUuid,
+        ...refusal,
+      });
     },
-    collected(leaseUuid: string, durationMs: number, { pages, calls, resourceLevel }: { pages: number; calls: number; resourceLevel: string }) {
-      meter.createHistogram(METRICS.collectionDuration, 'float', 's', 'Time to read every Cost Explorer page of a collection attempt')
+    collected(
+      leaseUuid: string,
+      durationMs: number,
+      { pages, calls, resourceLevel }: { pages: number; calls: number; resourceLevel: string },
+    ) {
+      meter
+        .createHistogram(
+          METRICS.collectionDuration,
+          'float',
+          's',
+          'Time to read every Cost Explorer page of a collection attempt',
+        )
         .record(durationMs / 1000);
       log?.info('Costs collected', { leaseUuid, durationMs: Math.round(durationMs), pages, calls, resourceLevel });
     },
@@ -87,18 +108,32 @@ export function activityTelemetry() {
     isbInvalidRecords(error: string): number {
       // formatErrors in the same file: `${count} invalid records found: …`.
       const count = Number(/^(\d+) invalid records? found/.exec(error)?.[1] ?? 1);
-      meter.createCounter(METRICS.isbInvalidRecords, 'records', 'Lease records the ISB API dropped from a list for failing its own schema').add(count);
-      log?.warn('The ISB API dropped lease records that fail its own schema', { count, isbError: error.slice(0, 2000) });
+      meter
+        .createCounter(
+          METRICS.isbInvalidRecords,
+          'records',
+          'Lease records the ISB API dropped from a list for failing its own schema',
+        )
+        .add(count);
+      log?.warn('The ISB API dropped lease records that fail its own schema', {
+        count,
+        isbError: error.slice(0, 2000),
+      });
       return count;
     },
     leaseFromEarlierRun(leaseUuid: string) {
-      log?.warn('The ISB API no longer has the lease (deleted after its leases.ttl?): using the lease as an earlier run looked it up', { leaseUuid });
+      log?.warn(
+        'The ISB API no longer has the lease (deleted after its leases.ttl?): using the lease as an earlier run looked it up',
+        { leaseUuid },
+      );
     },
     reportWritten(leaseUuid: string, report: { key: string; rowCount: number; total: string; version: number }) {
       meter.createHistogram(METRICS.reportRows, 'int', 'rows', 'Rows per written report').record(report.rowCount);
       // A histogram, not a last-writer-wins gauge: its _sum is the USD reported, its _count the reports.
       // A float for dashboards; the exact decimal stays in the CSV and the event.
-      meter.createHistogram(METRICS.reportCost, 'float', 'USD', 'Total cost per written report').record(Number(report.total));
+      meter
+        .createHistogram(METRICS.reportCost, 'float', 'USD', 'Total cost per written report')
+        .record(Number(report.total));
       log?.info('Report written', { leaseUuid, ...report });
     },
   };

@@ -19,12 +19,13 @@ export const TemporalAddress = z.string().refine((s) => {
 export type TemporalConnection = ClientConnectConfig['connectionOptions'];
 
 export type TemporalProfile =
-  | { ok: true; connection: TemporalConnection; namespace?: string }
-  | { ok: false; variable: string; message: string };
+  { ok: true; connection: TemporalConnection; namespace?: string } | { ok: false; variable: string; message: string };
 
 const BOOLEAN = /^(true|false|1|0)$/;
 const FILE_VARIABLES = [
-  'TEMPORAL_TLS_CLIENT_CERT_PATH', 'TEMPORAL_TLS_CLIENT_KEY_PATH', 'TEMPORAL_TLS_SERVER_CA_CERT_PATH',
+  'TEMPORAL_TLS_CLIENT_CERT_PATH',
+  'TEMPORAL_TLS_CLIENT_KEY_PATH',
+  'TEMPORAL_TLS_SERVER_CA_CERT_PATH',
 ] as const;
 
 /** Resolves the profile; a problem names the variable to fix instead of throwing. */
@@ -38,7 +39,9 @@ export function loadTemporalProfile(env: NodeJS.ProcessEnv): TemporalProfile {
     return { ok: false, variable: 'TEMPORAL_TLS', message: 'must be true or false' };
   }
   try {
-    const { connectionOptions, namespace } = loadClientConnectConfig({ overrideEnvVars: env as Record<string, string> });
+    const { connectionOptions, namespace } = loadClientConnectConfig({
+      overrideEnvVars: env as Record<string, string>,
+    });
     return { ok: true, connection: connectionOptions, namespace };
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
@@ -46,15 +49,20 @@ export function loadTemporalProfile(env: NodeJS.ProcessEnv): TemporalProfile {
       const variable = FILE_VARIABLES.find((v) => env[v] === e.path) ?? 'TEMPORAL_CONFIG_FILE';
       return { ok: false, variable, message: `no such file: ${e.path}` };
     }
-    if (/^Profile '.*' not found/.test(e.message)) return { ok: false, variable: 'TEMPORAL_PROFILE', message: e.message };
+    if (/^Profile '.*' not found/.test(e.message))
+      return { ok: false, variable: 'TEMPORAL_PROFILE', message: e.message };
     return { ok: false, variable: 'TEMPORAL_CONFIG_FILE', message: e.message };
   }
 }
 
 /** Options for the client's Connection and the worker's NativeConnection alike. */
-export function temporalConnectionOptions(config: { TEMPORAL_ADDRESS: string; temporalConnection: TemporalConnection }) {
+export function temporalConnectionOptions(config: {
+  TEMPORAL_ADDRESS: string;
+  temporalConnection: TemporalConnection;
+}) {
   // Whatever the address came from, an empty or malformed one is a configuration error, not a crash.
   const address = TemporalAddress.safeParse(config.TEMPORAL_ADDRESS);
-  if (!address.success) throw new ConfigError([{ variable: 'TEMPORAL_ADDRESS', message: address.error.issues[0]!.message }]);
+  if (!address.success)
+    throw new ConfigError([{ variable: 'TEMPORAL_ADDRESS', message: address.error.issues[0]!.message }]);
   return { ...config.temporalConnection, address: config.TEMPORAL_ADDRESS };
 }

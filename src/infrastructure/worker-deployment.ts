@@ -78,11 +78,11 @@ const isoOf = (ts: Timestamp) => {
   if (!ts?.seconds) return undefined;
   return new Date(Number(ts.seconds.toString()) * 1000 + Math.floor((ts.nanos ?? 0) / 1e6)).toISOString();
 };
-const notFound = (err: unknown) => isGrpcServiceError(err) && err.code === 5 /* NOT_FOUND */;
+const notFound = (err: unknown) => isGrpcServiceError(err) && err.code === 5; /* NOT_FOUND */
 
 /** The server's reason when it refuses a routing change (INVALID_ARGUMENT, NOT_FOUND, FAILED_PRECONDITION). */
 export const refusal = (err: unknown): string | undefined =>
-  (isGrpcServiceError(err) && [3, 5, 9].includes(err.code) ? err.details : undefined);
+  isGrpcServiceError(err) && [3, 5, 9].includes(err.code) ? err.details : undefined;
 
 /** Build ids of the deployment's workers seen polling each task queue the product polls. */
 async function pollersByBuild(client: Client, target: DeploymentTarget): Promise<Map<string, Set<string>>> {
@@ -91,11 +91,17 @@ async function pollersByBuild(client: Client, target: DeploymentTarget): Promise
     const { pollers } = await client.workflowService.describeTaskQueue({
       namespace: target.namespace,
       taskQueue: { name: poll.taskQueue },
-      taskQueueType: poll.kind === 'workflow' ? TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW : TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+      taskQueueType:
+        poll.kind === 'workflow' ? TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW : TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
     });
     for (const p of pollers ?? []) {
       const o = p.deploymentOptions;
-      if (o?.workerVersioningMode !== WorkerVersioningMode.WORKER_VERSIONING_MODE_VERSIONED || o.deploymentName !== target.deploymentName || !o.buildId) continue;
+      if (
+        o?.workerVersioningMode !== WorkerVersioningMode.WORKER_VERSIONING_MODE_VERSIONED ||
+        o.deploymentName !== target.deploymentName ||
+        !o.buildId
+      )
+        continue;
       if (!byBuild.has(o.buildId)) byBuild.set(o.buildId, new Set());
       byBuild.get(o.buildId)!.add(pollName(poll));
     }
@@ -104,11 +110,15 @@ async function pollersByBuild(client: Client, target: DeploymentTarget): Promise
 }
 
 /** The deployment's versions and routing; undefined when no versioned worker of it has polled the namespace. */
-export async function describeDeployment(client: Client, target: DeploymentTarget): Promise<DeploymentReport | undefined> {
+export async function describeDeployment(
+  client: Client,
+  target: DeploymentTarget,
+): Promise<DeploymentReport | undefined> {
   let info;
   try {
     ({ workerDeploymentInfo: info } = await client.workflowService.describeWorkerDeployment({
-      namespace: target.namespace, deploymentName: target.deploymentName,
+      namespace: target.namespace,
+      deploymentName: target.deploymentName,
     }));
   } catch (err) {
     if (notFound(err)) return undefined;
@@ -118,21 +128,25 @@ export async function describeDeployment(client: Client, target: DeploymentTarge
   const routing = info?.routingConfig;
   const rampingBuild = routing?.rampingDeploymentVersion?.buildId || null;
   const rampPercentage = routing?.rampingVersionPercentage ?? 0;
-  const versions = (info?.versionSummaries ?? []).map((v): DeploymentVersionReport => {
-    const buildId = v.deploymentVersion?.buildId ?? '';
-    const state = STATES[v.status as keyof typeof STATES] ?? 'unspecified';
-    const seen = polling.get(buildId) ?? new Set<string>();
-    return {
-      buildId,
-      state,
-      ...(state === 'ramping' ? { rampPercentage } : {}),
-      drained: state === 'drained',
-      missingPollers: workerPollsOf(target.taskQueue).map(pollName).filter((name) => !seen.has(name)),
-      createdAt: isoOf(v.createTime),
-      currentSince: isoOf(v.currentSinceTime),
-      drainageCheckedAt: isoOf(v.drainageInfo?.lastCheckedTime),
-    };
-  }).sort((a, b) => (a.createdAt ?? '').localeCompare(b.createdAt ?? ''));
+  const versions = (info?.versionSummaries ?? [])
+    .map((v): DeploymentVersionReport => {
+      const buildId = v.deploymentVersion?.buildId ?? '';
+      const state = STATES[v.status as keyof typeof STATES] ?? 'unspecified';
+      const seen = polling.get(buildId) ?? new Set<string>();
+      return {
+        buildId,
+        state,
+        ...(state === 'ramping' ? { rampPercentage } : {}),
+        drained: state === 'drained',
+        missingPollers: workerPollsOf(target.taskQueue)
+          .map(pollName)
+          .filter((name) => !seen.has(name)),
+        createdAt: isoOf(v.createTime),
+        currentSince: isoOf(v.currentSinceTime),
+        drainageCheckedAt: isoOf(v.drainageInfo?.lastCheckedTime),
+      };
+    })
+    .sort((a, b) => (a.createdAt ?? '').localeCompare(b.createdAt ?? ''));
   return DeploymentReport.parse({
     deploymentName: target.deploymentName,
     namespace: target.namespace,

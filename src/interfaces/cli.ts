@@ -10,11 +10,12 @@ import { addressInUse, CliError, EXIT_BAD_CONFIG, ledgerProblem, payloadKeyProbl
 import { addDeploymentCommands } from './commands/deployment';
 
 /** package.json is two levels up from src/interfaces/cli.ts, one from the compiled dist/cli.mjs. */
-const version = ['../../package.json', '../package.json']
-  .map((path) => new URL(path, import.meta.url))
-  .filter((url) => existsSync(url))
-  .map((url) => (JSON.parse(readFileSync(url, 'utf8')) as { name?: string; version: string }))
-  .find((pkg) => pkg.name === 'lease-costs')?.version ?? 'unknown';
+const version =
+  ['../../package.json', '../package.json']
+    .map((path) => new URL(path, import.meta.url))
+    .filter((url) => existsSync(url))
+    .map((url) => JSON.parse(readFileSync(url, 'utf8')) as { name?: string; version: string })
+    .find((pkg) => pkg.name === 'lease-costs')?.version ?? 'unknown';
 
 /** The same canonical (lower-case, non-nil) uuid the webhook and workflow ids use. */
 const uuidArg = (v: string) => {
@@ -23,7 +24,8 @@ const uuidArg = (v: string) => {
   return parsed.data;
 };
 const intArg = (min: number, max: number) => (v: string) => {
-  if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max) throw new InvalidArgumentError(`must be an integer ${min}..${max}`);
+  if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max)
+    throw new InvalidArgumentError(`must be an integer ${min}..${max}`);
   return Number(v);
 };
 /** A real calendar day: Date.parse would roll 2026-02-30 over into March. */
@@ -33,7 +35,8 @@ const dateArg = (v: string) => {
 };
 /** A lease's end, as an operator corrects it: a real instant, not in the future. */
 const terminatedAtArg = (v: string) => {
-  if (!IsoDateTime.safeParse(v).success) throw new InvalidArgumentError('must be an ISO 8601 date-time with offset, e.g. 2026-02-03T09:45:12Z');
+  if (!IsoDateTime.safeParse(v).success)
+    throw new InvalidArgumentError('must be an ISO 8601 date-time with offset, e.g. 2026-02-03T09:45:12Z');
   if (Date.parse(v) > Date.now() + 5 * 60_000) throw new InvalidArgumentError('must not be in the future');
   return new Date(v).toISOString();
 };
@@ -84,24 +87,34 @@ export function buildCli(): Command {
     // Set before the subcommands are added: they inherit it.
     .exitOverride();
 
-  program.command('worker').description('run a worker only')
+  program
+    .command('worker')
+    .description('run a worker only')
     .option('--setup', 'first register the search attributes and install the reconcile schedule (idempotent)')
     .action(async (opts: { setup?: boolean }) => {
       const { runWorker } = await import('./commands/worker');
       await runWorker(configFor('worker'), opts);
-  });
+    });
 
-  program.command('webhook').description('run the webhook server only').action(async () => {
-    const { webhookCommand } = await import('./commands/webhook');
-    await webhookCommand(configFor('webhook'));
-  });
+  program
+    .command('webhook')
+    .description('run the webhook server only')
+    .action(async () => {
+      const { webhookCommand } = await import('./commands/webhook');
+      await webhookCommand(configFor('webhook'));
+    });
 
-  program.command('codec-server').description('the payload codec endpoint for Temporal UI (needs PAYLOAD_ENCRYPTION_KEYS)').action(async () => {
-    const { codecServerCommand } = await import('./commands/codec-server');
-    await codecServerCommand(configFor('codec-server'));
-  });
+  program
+    .command('codec-server')
+    .description('the payload codec endpoint for Temporal UI (needs PAYLOAD_ENCRYPTION_KEYS)')
+    .action(async () => {
+      const { codecServerCommand } = await import('./commands/codec-server');
+      await codecServerCommand(configFor('codec-server'));
+    });
 
-  program.command('status').argument('<lease-uuid>', 'lease uuid', uuidArg)
+  program
+    .command('status')
+    .argument('<lease-uuid>', 'lease uuid', uuidArg)
     .option('--json', 'machine-readable output')
     .description('phase, settle-until time, pages fetched, last report')
     .action(async (uuid: string, opts: { json?: boolean }) => {
@@ -109,18 +122,32 @@ export function buildCli(): Command {
       await statusCommand(configFor('status'), uuid, opts);
     });
 
-  program.command('rerun').argument('<lease-uuid>', 'lease uuid', uuidArg)
-    .option('--padding-hours <n>', `billing padding for this re-run (0..${MAX_PADDING_HOURS})`, intArg(0, MAX_PADDING_HOURS))
-    .option('--terminated-at <time>', "the lease's real end (ISO 8601), when the event's time was wrong; wins over the ISB API's end date", terminatedAtArg)
+  program
+    .command('rerun')
+    .argument('<lease-uuid>', 'lease uuid', uuidArg)
+    .option(
+      '--padding-hours <n>',
+      `billing padding for this re-run (0..${MAX_PADDING_HOURS})`,
+      intArg(0, MAX_PADDING_HOURS),
+    )
+    .option(
+      '--terminated-at <time>',
+      "the lease's real end (ISO 8601), when the event's time was wrong; wins over the ISB API's end date",
+      terminatedAtArg,
+    )
     .option('--wait', 'follow the new version until it is published, then print it')
     .option('--json', 'machine-readable output')
     .description('a new report version for that lease, whether its workflow is open or closed')
-    .action(async (uuid: string, opts: { paddingHours?: number; terminatedAt?: string; json?: boolean; wait?: boolean }) => {
-      const { rerunCommand } = await import('./commands/rerun');
-      await rerunCommand(configFor('rerun'), uuid, opts);
-    });
+    .action(
+      async (uuid: string, opts: { paddingHours?: number; terminatedAt?: string; json?: boolean; wait?: boolean }) => {
+        const { rerunCommand } = await import('./commands/rerun');
+        await rerunCommand(configFor('rerun'), uuid, opts);
+      },
+    );
 
-  program.command('collect-now').argument('<lease-uuid>', 'lease uuid', uuidArg)
+  program
+    .command('collect-now')
+    .argument('<lease-uuid>', 'lease uuid', uuidArg)
     .option('--json', 'machine-readable output')
     .description('skip the rest of the settle delay')
     .action(async (uuid: string, opts: { json?: boolean }) => {
@@ -128,14 +155,18 @@ export function buildCli(): Command {
       await collectNowCommand(configFor('collect-now'), uuid, opts);
     });
 
-  program.command('check').description('verify every dependency of the configuration; exit 0 only when all pass')
+  program
+    .command('check')
+    .description('verify every dependency of the configuration; exit 0 only when all pass')
     .option('--json', 'machine-readable output')
     .action(async (opts: { json?: boolean }) => {
       const { checkCommand } = await import('./commands/check');
       await checkCommand(configFor('check'), opts);
     });
 
-  program.command('report').description('a one-off report on the spot, no workflow')
+  program
+    .command('report')
+    .description('a one-off report on the spot, no workflow')
     .requiredOption('--account <id>', 'AWS account id', accountArg)
     .requiredOption('--start <date>', 'first day, YYYY-MM-DD', dateArg)
     .requiredOption('--end <date>', 'end day, YYYY-MM-DD (exclusive)', dateArg)
@@ -145,7 +176,9 @@ export function buildCli(): Command {
       await reportCommand(configFor('report'), opts);
     });
 
-  program.command('backfill').description('start runs for ISB leases that ended in a range and have none')
+  program
+    .command('backfill')
+    .description('start runs for ISB leases that ended in a range and have none')
     .requiredOption('--since <date>', 'first end day, YYYY-MM-DD', dateArg)
     .option('--until <date>', 'last end day, YYYY-MM-DD (default today)', dateArg)
     .option('--dry-run', 'list what would be started, start nothing')
@@ -155,24 +188,51 @@ export function buildCli(): Command {
       await backfillCommand(configFor('backfill'), opts);
     });
 
-  program.command('costs').description('exact totals from the cost ledger (the newest report version of each lease)')
+  program
+    .command('costs')
+    .description('exact totals from the cost ledger (the newest report version of each lease)')
     .option('--user <email>', "only this user's leases", emailArg)
     .option('--account <id>', 'only leases of this AWS account', accountArg)
     .option('--since <date>', 'first cost day, YYYY-MM-DD', dateArg)
     .option('--until <date>', 'last cost day, YYYY-MM-DD (inclusive)', dateArg)
     .addOption(new Option('--by <grouping>', 'one line per').choices(COST_GROUPINGS).default('lease'))
-    .addOption(new Option('--scope <scope>', 'only reports that counted these record types (COST_SCOPE)').choices(COST_SCOPES))
+    .addOption(
+      new Option('--scope <scope>', 'only reports that counted these record types (COST_SCOPE)').choices(COST_SCOPES),
+    )
     .addOption(new Option('--format <format>', 'output format').choices(['table', 'csv', 'json']).default('table'))
     .addOption(new Option('--csv', 'same as --format csv').conflicts('json'))
     .addOption(new Option('--json', 'same as --format json'))
-    .action(async (opts: { user?: string; account?: string; since?: string; until?: string; by: CostGrouping; scope?: CostScope; format: 'table' | 'csv' | 'json'; csv?: boolean; json?: boolean }) => {
-      if (opts.since && opts.until && opts.until < opts.since) throw new CliError(`--until ${opts.until} is before --since ${opts.since}`, EXIT_BAD_CONFIG);
-      const { costsCommand } = await import('./commands/costs');
-      const format = opts.csv ? 'csv' : opts.json ? 'json' : opts.format;
-      await costsCommand(configFor('costs'), { user: opts.user, account: opts.account, since: opts.since, until: opts.until, scope: opts.scope, by: opts.by, format });
-    });
+    .action(
+      async (opts: {
+        user?: string;
+        account?: string;
+        since?: string;
+        until?: string;
+        by: CostGrouping;
+        scope?: CostScope;
+        format: 'table' | 'csv' | 'json';
+        csv?: boolean;
+        json?: boolean;
+      }) => {
+        if (opts.since && opts.until && opts.until < opts.since)
+          throw new CliError(`--until ${opts.until} is before --since ${opts.since}`, EXIT_BAD_CONFIG);
+        const { costsCommand } = await import('./commands/costs');
+        const format = opts.csv ? 'csv' : opts.json ? 'json' : opts.format;
+        await costsCommand(configFor('costs'), {
+          user: opts.user,
+          account: opts.account,
+          since: opts.since,
+          until: opts.until,
+          scope: opts.scope,
+          by: opts.by,
+          format,
+        });
+      },
+    );
 
-  program.command('group-report').description('the monthly group cost report for one month, on demand (CSVs in S3, GroupCostReportGenerated)')
+  program
+    .command('group-report')
+    .description('the monthly group cost report for one month, on demand (CSVs in S3, GroupCostReportGenerated)')
     .requiredOption('--month <YYYY-MM>', 'the month')
     .option('--json', 'machine-readable output')
     .action(async (opts: { month: string; json?: boolean }) => {
@@ -180,8 +240,11 @@ export function buildCli(): Command {
       await groupReportCommand(configFor('group-report'), opts);
     });
 
-  program.command('schedule').description('the lease-costs-reconcile and lease-costs-monthly schedules')
-    .command('install').description('install (idempotently) the lease-costs-reconcile and lease-costs-monthly schedules')
+  program
+    .command('schedule')
+    .description('the lease-costs-reconcile and lease-costs-monthly schedules')
+    .command('install')
+    .description('install (idempotently) the lease-costs-reconcile and lease-costs-monthly schedules')
     .option('--trigger', 'also start one reconciliation now')
     .option('--json', 'machine-readable output')
     .action(async (opts: { trigger?: boolean; json?: boolean }) => {
@@ -189,9 +252,12 @@ export function buildCli(): Command {
       await scheduleInstallCommand(configFor('schedule install'), opts);
     });
 
-  program.command('intake').description('start runs from an SQS queue fed by an EventBridge rule')
+  program
+    .command('intake')
+    .description('start runs from an SQS queue fed by an EventBridge rule')
     .requiredOption('--queue-url <url>', 'the SQS queue URL', (v: string) => {
-      if (!URL.canParse(v) || !/^https?:$/.test(new URL(v).protocol)) throw new InvalidArgumentError('must be an SQS queue URL');
+      if (!URL.canParse(v) || !/^https?:$/.test(new URL(v).protocol))
+        throw new InvalidArgumentError('must be an SQS queue URL');
       return v;
     })
     .action(async (opts: { queueUrl: string }) => {
@@ -202,17 +268,24 @@ export function buildCli(): Command {
   addDeploymentCommands(program, configFor);
 
   const portArg = intArg(1, 65535);
-  program.command('dev').description('Temporal dev server (unless TEMPORAL_ADDRESS is set), a worker and the webhook')
+  program
+    .command('dev')
+    .description('Temporal dev server (unless TEMPORAL_ADDRESS is set), a worker and the webhook')
     .option('--port <n>', 'dev server gRPC port', portArg, 7233)
     .option('--ui-port <n>', 'Temporal Web UI port', portArg, 8233)
     .option('--db-file <path>', 'SQLite file of the dev server (default .data/temporal.sqlite)')
-    .option('--ledger-dir <path>', 'PGlite directory of the embedded ledger, used when DATABASE_URL is unset (default .data/ledger)')
+    .option(
+      '--ledger-dir <path>',
+      'PGlite directory of the embedded ledger, used when DATABASE_URL is unset (default .data/ledger)',
+    )
     .action(async (opts: { port: number; uiPort: number; dbFile?: string; ledgerDir?: string }) => {
       const { devCommand } = await import('./commands/dev');
       await devCommand(opts);
     });
 
-  program.command('demo').description('dev against local stand-ins for AWS and the ISB API, with sample leases')
+  program
+    .command('demo')
+    .description('dev against local stand-ins for AWS and the ISB API, with sample leases')
     .option('--port <n>', 'dev server gRPC port', portArg, 7233)
     .option('--ui-port <n>', 'Temporal Web UI port', portArg, 8233)
     .option('--exit', 'exit after printing the reports (default when stdin is not a terminal)')
@@ -236,7 +309,8 @@ export async function main(argv: string[]): Promise<void> {
       console.error(err.message);
       process.exit(EXIT_BAD_CONFIG);
     }
-    const expected = err instanceof CliError ? err : payloadKeyProblem(err) ?? addressInUse(err) ?? ledgerProblem(err);
+    const expected =
+      err instanceof CliError ? err : (payloadKeyProblem(err) ?? addressInUse(err) ?? ledgerProblem(err));
     if (expected) {
       console.error(`lease-costs: ${expected.message}`);
       process.exit(expected.exitCode);

@@ -29,7 +29,10 @@ export async function connect(config: ClientConfig): Promise<Client> {
   } catch (err) {
     await client.connection.close();
     if (err instanceof NamespaceNotFoundError || (err as { code?: number }).code === 5) {
-      throw new CliError(`namespace "${config.TEMPORAL_NAMESPACE}" does not exist on ${config.TEMPORAL_ADDRESS}: check TEMPORAL_NAMESPACE`, EXIT_BAD_CONFIG);
+      throw new CliError(
+        `namespace "${config.TEMPORAL_NAMESPACE}" does not exist on ${config.TEMPORAL_ADDRESS}: check TEMPORAL_NAMESPACE`,
+        EXIT_BAD_CONFIG,
+      );
     }
     throw err;
   }
@@ -45,9 +48,11 @@ export async function describeLease(client: Client, uuid: string) {
   }
 }
 
-
 /** Pages fetched so far by a running collection: its child workflow's query. */
-async function livePages(client: Client, description: Awaited<ReturnType<typeof describeLease>>): Promise<number | undefined> {
+async function livePages(
+  client: Client,
+  description: Awaited<ReturnType<typeof describeLease>>,
+): Promise<number | undefined> {
   const child = description.raw.pendingChildren?.find((c) => c.workflowTypeName === 'collectCostsWorkflow');
   return child?.workflowId ? client.workflow.getHandle(child.workflowId).query<number>('pagesFetched') : undefined;
 }
@@ -60,7 +65,9 @@ export async function leaseStatus(client: Client, uuid: string): Promise<{ execu
     // Closed runs answer too, as long as a worker can replay them.
     const status = await Promise.race([
       handle.query<LeaseStatus>('status'),
-      new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error('query timed out')), QUERY_TIMEOUT_MS); }),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error('query timed out')), QUERY_TIMEOUT_MS);
+      }),
     ]);
     const pages = status.phase === 'collecting' ? await livePages(client, description) : undefined;
     if (pages !== undefined) status.pagesFetched = Math.max(status.pagesFetched, pages);
@@ -80,52 +87,97 @@ export function print(json: boolean | undefined, value: unknown, text: string) {
 }
 
 /** `s3://bucket/key`: the run records its bucket; older records fall back to this process's S3_BUCKET_NAME. */
-export function reportLocation(report: Pick<ReportRecord, 'key' | 'bucket'>, configuredBucket: string | undefined): string {
+export function reportLocation(
+  report: Pick<ReportRecord, 'key' | 'bucket'>,
+  configuredBucket: string | undefined,
+): string {
   const bucket = report.bucket ?? configuredBucket;
   return bucket ? `s3://${bucket}/${report.key}` : `${report.key} (bucket unknown: set S3_BUCKET_NAME)`;
 }
 
-export function statusText(config: Pick<Config, 'S3_BUCKET_NAME'>, uuid: string, execution: string, status: LeaseStatus | undefined): string {
+export function statusText(
+  config: Pick<Config, 'S3_BUCKET_NAME'>,
+  uuid: string,
+  execution: string,
+  status: LeaseStatus | undefined,
+): string {
   const last = status?.reports.at(-1);
   return [
     `lease        ${uuid}`,
     `workflow     ${workflowIdFor(uuid)} (${execution})`,
-    ...(status ? [
-      `phase        ${status.phase}`,
-      `ended        ${status.terminationReason ? describeTerminationReason(status.terminationReason) : '- (not started from a LeaseTerminated event)'}`,
-      `settle until ${status.settleUntil} (padding ${status.paddingHours}h)`,
-      `window       ${status.billingWindow ? `${status.billingWindow.start} to ${status.billingWindow.end} (exclusive)` : '-'}`,
-      `pages        ${status.pagesFetched}`,
-      ...(status.attribution ? [
-        `group        ${status.attribution.costReportGroup ?? NO_GROUP}${status.attribution.originalLeaseTemplateName ? `, template ${status.attribution.originalLeaseTemplateName}` : ''}${status.attribution.terminationReason ? `, ended: ${status.attribution.terminationReason}` : ''}`,
-        ...(status.attribution.sharedDays ?? []).map((d) =>
-          `shared days  ${d.days.join(', ')} with lease ${d.leaseUuid}; the ledger counts ${d.countedHere.length ? d.countedHere.join(', ') : 'none of them'} here`),
-      ] : []),
-      ...(last ? [
-        `report       v${last.version} ${reportLocation(last, config.S3_BUCKET_NAME)}`,
-        ...(last.chartKey ? [`chart        v${last.version} ${reportLocation({ ...last, key: last.chartKey }, config.S3_BUCKET_NAME)}`] : []),
-        ...(last.focusKey ? [`FOCUS        v${last.version} ${reportLocation({ ...last, key: last.focusKey }, config.S3_BUCKET_NAME)}`] : []),
-        `total        ${last.total} USD, ${last.rowCount} rows, resource level: ${last.resourceLevel}`,
-        `counted      ${describeCostScope(last.costScope ?? DEFAULT_COST_SCOPE)}`,
-        ...[isbComparison(last.total, status.attribution?.totalCostAccrued, last.costScope)].flatMap((c) => (c ? [
-          `ISB total    ${c.totalCostAccrued} USD (totalCostAccrued); ours − ISB = ${c.difference} USD. ${c.why}`] : [])),
-        `sha256       ${last.checksumSha256}`,
-        `URL expires  ${last.urlExpiresAt}`,
-      ] : ['report       -']),
-      ...(status.lastError ? [`last error   ${status.lastError.type}: ${status.lastError.message}`] : []),
-      ...(status.rerunOpenUntil ? [`re-runs open until ${status.rerunOpenUntil}`] : []),
-    ] : ['status       (no worker answered the status query)']),
+    ...(status
+      ? [
+          `phase        ${status.phase}`,
+          `ended        ${status.terminationReason ? describeTerminationReason(status.terminationReason) : '- (not started from a LeaseTerminated event)'}`,
+          `settle until ${status.settleUntil} (padding ${status.paddingHours}h)`,
+          `window       ${status.billingWindow ? `${status.billingWindow.start} to ${status.billingWindow.end} (exclusive)` : '-'}`,
+          `pages        ${status.pagesFetched}`,
+          ...(status.attribution
+            ? [
+                `group        ${status.attribution.costReportGroup ?? NO_GROUP}${status.attribution.originalLeaseTemplateName ? `, template ${status.attribution.originalLeaseTemplateName}` : ''}${status.attribution.terminationReason ? `, ended: ${status.attribution.terminationReason}` : ''}`,
+                ...(status.attribution.sharedDays ?? []).map(
+                  (d) =>
+                    `shared days  ${d.days.join(', ')} with lease ${d.leaseUuid}; the ledger counts ${d.countedHere.length ? d.countedHere.join(', ') : 'none of them'} here`,
+                ),
+              ]
+            : []),
+          ...(last
+            ? [
+                `report       v${last.version} ${reportLocation(last, config.S3_BUCKET_NAME)}`,
+                ...(last.chartKey
+                  ? [
+                      `chart        v${last.version} ${reportLocation({ ...last, key: last.chartKey }, config.S3_BUCKET_NAME)}`,
+                    ]
+                  : []),
+                ...(last.focusKey
+                  ? [
+                      `FOCUS        v${last.version} ${reportLocation({ ...last, key: last.focusKey }, config.S3_BUCKET_NAME)}`,
+                    ]
+                  : []),
+                `total        ${last.total} USD, ${last.rowCount} rows, resource level: ${last.resourceLevel}`,
+                `counted      ${describeCostScope(last.costScope ?? DEFAULT_COST_SCOPE)}`,
+                ...[isbComparison(last.total, status.attribution?.totalCostAccrued, last.costScope)].flatMap((c) =>
+                  c
+                    ? [
+                        `ISB total    ${c.totalCostAccrued} USD (totalCostAccrued); ours − ISB = ${c.difference} USD. ${c.why}`,
+                      ]
+                    : [],
+                ),
+                `sha256       ${last.checksumSha256}`,
+                `URL expires  ${last.urlExpiresAt}`,
+              ]
+            : ['report       -']),
+          ...(status.lastError ? [`last error   ${status.lastError.type}: ${status.lastError.message}`] : []),
+          ...(status.rerunOpenUntil ? [`re-runs open until ${status.rerunOpenUntil}`] : []),
+        ]
+      : ['status       (no worker answered the status query)']),
   ].join('\n');
 }
 
-export const statusJson = (config: Pick<Config, 'S3_BUCKET_NAME'>, uuid: string, execution: string, status: LeaseStatus | undefined) => ({
-  leaseUuid: uuid, workflowId: workflowIdFor(uuid), execution, ...status,
-  isbComparison: isbComparison(status?.reports.at(-1)?.total, status?.attribution?.totalCostAccrued, status?.reports.at(-1)?.costScope) ?? null,
-  ...(status ? {
-    reports: status.reports.map((r) => ({
-      ...r, location: reportLocation(r, config.S3_BUCKET_NAME),
-      ...(r.chartKey ? { chartLocation: reportLocation({ ...r, key: r.chartKey }, config.S3_BUCKET_NAME) } : {}),
-      ...(r.focusKey ? { focusLocation: reportLocation({ ...r, key: r.focusKey }, config.S3_BUCKET_NAME) } : {}),
-    })),
-  } : {}),
+export const statusJson = (
+  config: Pick<Config, 'S3_BUCKET_NAME'>,
+  uuid: string,
+  execution: string,
+  status: LeaseStatus | undefined,
+) => ({
+  leaseUuid: uuid,
+  workflowId: workflowIdFor(uuid),
+  execution,
+  ...status,
+  isbComparison:
+    isbComparison(
+      status?.reports.at(-1)?.total,
+      status?.attribution?.totalCostAccrued,
+      status?.reports.at(-1)?.costScope,
+    ) ?? null,
+  ...(status
+    ? {
+        reports: status.reports.map((r) => ({
+          ...r,
+          location: reportLocation(r, config.S3_BUCKET_NAME),
+          ...(r.chartKey ? { chartLocation: reportLocation({ ...r, key: r.chartKey }, config.S3_BUCKET_NAME) } : {}),
+          ...(r.focusKey ? { focusLocation: reportLocation({ ...r, key: r.focusKey }, config.S3_BUCKET_NAME) } : {}),
+        })),
+      }
+    : {}),
 });

@@ -39,12 +39,15 @@ export function registerReportLinks(app: FastifyInstance, deps: ReportLinkDeps):
   app.get(`${REPORT_LINK_PATH}*`, async (request, reply) => {
     const { expires, signature } = request.query as Record<string, string | undefined>;
     const key = keyOf(request.url);
-    const check = key === undefined || !key.startsWith(deps.keyPrefix)
-      ? 'bad-signature'
-      : verifyReportLink({ signingKey: deps.signingKey, key, expires, signature, now: deps.now?.() });
+    const check =
+      key === undefined || !key.startsWith(deps.keyPrefix)
+        ? 'bad-signature'
+        : verifyReportLink({ signingKey: deps.signingKey, key, expires, signature, now: deps.now?.() });
     reply.header('cache-control', 'no-store').header('referrer-policy', 'no-referrer');
     if (check !== 'ok') {
-      return reply.code(403).type('application/json')
+      return reply
+        .code(403)
+        .type('application/json')
         .send({ error: check === 'expired' ? 'this report link has expired' : 'invalid report link' });
     }
     return reply.redirect(await deps.presignGet(key!), 302);

@@ -19,7 +19,8 @@ export async function supportCommand<C extends keyof SupportCommands>(command: C
   try {
     return ((await import(entry.href)) as { supportCommands: SupportCommands }).supportCommands[command];
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND') throw new CliError(`${needs}: ${(err as Error).message}`, EXIT_BAD_CONFIG);
+    if ((err as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND')
+      throw new CliError(`${needs}: ${(err as Error).message}`, EXIT_BAD_CONFIG);
     throw err;
   }
 }

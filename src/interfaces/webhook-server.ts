@@ -29,8 +29,11 @@ const HEALTH_CACHE_MS = 1_000;
 const RETRY_AFTER_SECONDS = '5';
 
 export interface WebhookDeps {
-  config: Pick<Config, 'TEMPORAL_TASK_QUEUE' | 'BILLING_PADDING_HOURS' | 'RERUN_WINDOW_DAYS' | 'WEBHOOK_API_KEY' | 'WEBHOOK_AUTH'>
-    & Partial<Pick<Config, 'WEBHOOK_RATE_LIMIT_PER_MINUTE' | 'WEBHOOK_TRUST_PROXY' | 'WEBHOOK_MAX_EVENT_AGE_DAYS'>>;
+  config: Pick<
+    Config,
+    'TEMPORAL_TASK_QUEUE' | 'BILLING_PADDING_HOURS' | 'RERUN_WINDOW_DAYS' | 'WEBHOOK_API_KEY' | 'WEBHOOK_AUTH'
+  > &
+    Partial<Pick<Config, 'WEBHOOK_RATE_LIMIT_PER_MINUTE' | 'WEBHOOK_TRUST_PROXY' | 'WEBHOOK_MAX_EVENT_AGE_DAYS'>>;
   client: Client;
   logger: Logger;
   /** Where the request metrics go (a fresh registry when absent); served on GET /metrics. */
@@ -60,9 +63,14 @@ async function checkReadiness(client: Client): Promise<Readiness> {
   }
   const { customAttributes } = await client.connection.operatorService.listSearchAttributes({ namespace });
   const missing = Object.entries(SEARCH_ATTRIBUTES)
-    .filter(([name, type]) => customAttributes?.[name] !== IndexedValueType[`INDEXED_VALUE_TYPE_${type.toUpperCase()}` as keyof typeof IndexedValueType])
+    .filter(
+      ([name, type]) =>
+        customAttributes?.[name] !==
+        IndexedValueType[`INDEXED_VALUE_TYPE_${type.toUpperCase()}` as keyof typeof IndexedValueType],
+    )
     .map(([name, type]) => `search-attribute:${name}(${type})`);
-  return missing.length === 0 ? { ready: true }
+  return missing.length === 0
+    ? { ready: true }
     : { ready: false, error: `search attributes not registered in namespace "${namespace}"`, missing };
 }
 
@@ -86,7 +94,10 @@ function perSourceLimiter(maxPerMinute: number) {
 }
 
 const sendError = (reply: FastifyReply, status: number, error: string, extra: object = {}) =>
-  reply.code(status).type('application/json').send({ error, ...extra });
+  reply
+    .code(status)
+    .type('application/json')
+    .send({ error, ...extra });
 
 export const WEBHOOK_METRICS = {
   requests: 'lease_costs_webhook_requests_total',
@@ -96,16 +107,30 @@ export const WEBHOOK_METRICS = {
 function requestMetrics(registry: Registry) {
   const labelNames = ['method', 'route', 'status'] as const;
   return {
-    requests: new Counter({ name: WEBHOOK_METRICS.requests, help: 'HTTP requests answered, by route and status', labelNames, registers: [registry] }),
+    requests: new Counter({
+      name: WEBHOOK_METRICS.requests,
+      help: 'HTTP requests answered, by route and status',
+      labelNames,
+      registers: [registry],
+    }),
     duration: new Histogram({
-      name: WEBHOOK_METRICS.duration, help: 'Time from request to response, by route and status', labelNames, registers: [registry],
+      name: WEBHOOK_METRICS.duration,
+      help: 'Time from request to response, by route and status',
+      labelNames,
+      registers: [registry],
       // Starts reach Temporal within the 4 s start deadline, or are answered 503.
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     }),
   };
 }
 
-export function buildWebhookServer({ config, client, logger, metrics = new Registry(), reportLinks }: WebhookDeps): FastifyInstance {
+export function buildWebhookServer({
+  config,
+  client,
+  logger,
+  metrics = new Registry(),
+  reportLinks,
+}: WebhookDeps): FastifyInstance {
   const { requests, duration } = requestMetrics(metrics);
   const app = Fastify({
     // One access line per request, written below.
@@ -127,11 +152,17 @@ export function buildWebhookServer({ config, client, logger, metrics = new Regis
     if (!readiness || Date.now() - readiness.at >= HEALTH_CACHE_MS) {
       readiness = {
         at: Date.now(),
-        result: withinDeadline(client, HEALTH_DEADLINE_MS, () => checkReadiness(client))
-          .catch((err: unknown): Readiness => (isTemporalUnavailable(err)
-            ? { ready: false, error: 'Temporal is unreachable', missing: ['temporal'] }
-            // Say so when it answered but refused (permissions, an API key without access).
-            : { ready: false, error: `Temporal refused the readiness check: ${(err as Error)?.message}`, missing: ['temporal-access'] })),
+        result: withinDeadline(client, HEALTH_DEADLINE_MS, () => checkReadiness(client)).catch(
+          (err: unknown): Readiness =>
+            isTemporalUnavailable(err)
+              ? { ready: false, error: 'Temporal is unreachable', missing: ['temporal'] }
+              : // Say so when it answered but refused (permissions, an API key without access).
+                {
+                  ready: false,
+                  error: `Temporal refused the readiness check: ${(err as Error)?.message}`,
+                  missing: ['temporal-access'],
+                },
+        ),
       };
     }
     return readiness.result;
@@ -169,14 +200,23 @@ export function buildWebhookServer({ config, client, logger, metrics = new Regis
 
   app.addHook('onResponse', async (request, reply) => {
     // The route pattern, not the URL: unknown paths must not mint new label values.
-    const labels = { method: request.method, route: request.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) };
+    const labels = {
+      method: request.method,
+      route: request.routeOptions.url ?? 'unmatched',
+      status: String(reply.statusCode),
+    };
     requests.inc(labels);
     duration.observe(labels, reply.elapsedTime / 1000);
-    request.log.info({
-      method: request.method, path: request.url.split('?')[0],
-      status: reply.statusCode, latencyMs: Math.round(reply.elapsedTime * 10) / 10,
-      ...(leaseOf.has(request) ? { leaseUuid: leaseOf.get(request) } : {}),
-    }, 'request');
+    request.log.info(
+      {
+        method: request.method,
+        path: request.url.split('?')[0],
+        status: reply.statusCode,
+        latencyMs: Math.round(reply.elapsedTime * 10) / 10,
+        ...(leaseOf.has(request) ? { leaseUuid: leaseOf.get(request) } : {}),
+      },
+      'request',
+    );
   });
 
   app.setErrorHandler((err: FastifyError, request, reply) => {
@@ -192,8 +232,7 @@ export function buildWebhookServer({ config, client, logger, metrics = new Regis
 
   app.setNotFoundHandler((_request, reply) => sendError(reply, 404, 'not found'));
 
-  app.get('/metrics', async (_request, reply) =>
-    reply.type(metrics.contentType).send(await metrics.metrics()));
+  app.get('/metrics', async (_request, reply) => reply.type(metrics.contentType).send(await metrics.metrics()));
 
   app.get(LIVENESS_PATH, async (_request, reply) => reply.send({ status: 'ok' }));
 
@@ -217,8 +256,12 @@ export function buildWebhookServer({ config, client, logger, metrics = new Regis
     } catch (err) {
       if (typeof leaseUuid === 'string') leaseOf.set(request, leaseUuid);
       // Whether or not the start reached the server, a redelivery is safe: the id policy dedupes it.
-      if (isTemporalUnavailable(err)) return sendError(reply.header('retry-after', RETRY_AFTER_SECONDS), 503, 'Temporal is unreachable, retry later');
-      request.log.error({ ...(typeof leaseUuid === 'string' ? { leaseUuid } : {}), error: (err as Error)?.name }, 'start failed');
+      if (isTemporalUnavailable(err))
+        return sendError(reply.header('retry-after', RETRY_AFTER_SECONDS), 503, 'Temporal is unreachable, retry later');
+      request.log.error(
+        { ...(typeof leaseUuid === 'string' ? { leaseUuid } : {}), error: (err as Error)?.name },
+        'start failed',
+      );
       return sendError(reply, 500, 'internal error');
     }
   });
@@ -237,10 +280,16 @@ export interface RunningWebhook {
  * while Temporal is still down, and recovers when it returns.
  */
 export async function runWebhook(
-  config: Config, logger: Logger, opts: { host?: string } = {},
+  config: Config,
+  logger: Logger,
+  opts: { host?: string } = {},
 ): Promise<RunningWebhook> {
   const connection = Connection.lazy({ ...temporalConnectionOptions(config), connectTimeout: '3 seconds' });
-  const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, dataConverter: dataConverterFor(config) });
+  const client = new Client({
+    connection,
+    namespace: config.TEMPORAL_NAMESPACE,
+    dataConverter: dataConverterFor(config),
+  });
   const metrics = new Registry();
   // Process metrics (CPU, memory, event-loop lag) next to the request metrics.
   collectDefaultMetrics({ register: metrics });

@@ -21,11 +21,20 @@ import { temporalConnectionOptions } from '../infrastructure/temporal-connection
  * Production wiring: real AWS clients from the SDK's default chain and the validated config.
  * `acquireCallSlot` spaces Cost Explorer calls across every worker (see pacedCallSlots).
  */
-export function productionActivityDeps(config: Config, acquireCallSlot: () => Promise<void>, client: Client, ledger: LedgerDb | undefined): ActivityDeps {
+export function productionActivityDeps(
+  config: Config,
+  acquireCallSlot: () => Promise<void>,
+  client: Client,
+  ledger: LedgerDb | undefined,
+): ActivityDeps {
   const s3 = s3Client();
   const reports = { s3, bucket: config.S3_BUCKET_NAME!, keyPrefix: config.S3_KEY_PREFIX, focus: config.REPORT_FOCUS };
   return {
-    isb: { baseUrl: config.ISB_API_BASE_URL!, loadSecret: jwtSecretLoader(config), userEmail: config.ISB_JWT_USER_EMAIL },
+    isb: {
+      baseUrl: config.ISB_API_BASE_URL!,
+      loadSecret: jwtSecretLoader(config),
+      userEmail: config.ISB_JWT_USER_EMAIL,
+    },
     costExplorer: {
       costExplorer: costExplorerClient(config.COST_EXPLORER_ROLE_ARN!, config.COST_EXPLORER_EXTERNAL_ID),
       roleArn: config.COST_EXPLORER_ROLE_ARN!,
@@ -36,8 +45,12 @@ export function productionActivityDeps(config: Config, acquireCallSlot: () => Pr
     },
     reports,
     eventBridge: {
-      eventBridge: eventBridgeClient(), busName: config.EVENT_BUS_NAME!,
-      presign: reportLinkPresignerFor(config) ?? createPresigner({ ...reports, urlExpiryDays: config.PRESIGNED_URL_EXPIRY_DAYS }), ...failureContext(config, client),
+      eventBridge: eventBridgeClient(),
+      busName: config.EVENT_BUS_NAME!,
+      presign:
+        reportLinkPresignerFor(config) ??
+        createPresigner({ ...reports, urlExpiryDays: config.PRESIGNED_URL_EXPIRY_DAYS }),
+      ...failureContext(config, client),
     },
     temporal: { client, config },
     ledger: { db: ledger, readSummary: createSummaryReader(s3, config.S3_BUCKET_NAME!, config.S3_KEY_PREFIX) },
@@ -81,7 +94,9 @@ const workflowCode = () => {
  * on get (they behave as unversioned runs always did). Unset: unversioned, as `dev`, `demo` and the
  * tests run. The deploy, not the worker, makes a version current (docs/upgrade.md).
  */
-export function workerDeploymentOptionsFor(config: Pick<Config, 'TEMPORAL_DEPLOYMENT_NAME' | 'TEMPORAL_WORKER_BUILD_ID'>): Pick<WorkerOptions, 'workerDeploymentOptions'> {
+export function workerDeploymentOptionsFor(
+  config: Pick<Config, 'TEMPORAL_DEPLOYMENT_NAME' | 'TEMPORAL_WORKER_BUILD_ID'>,
+): Pick<WorkerOptions, 'workerDeploymentOptions'> {
   if (!config.TEMPORAL_WORKER_BUILD_ID) return {};
   return {
     workerDeploymentOptions: {
@@ -114,13 +129,30 @@ export async function createWorker(
   const client = new Client(common);
   // Migrated before the first task is polled, so no activity meets an old schema.
   const ledger = opts.deps ? undefined : await openMigratedLedger(config);
-  const deps = opts.deps ?? productionActivityDeps(config,
-    pacedCallSlots(client, config.TEMPORAL_TASK_QUEUE, config.COST_EXPLORER_MAX_RPS), client, ledger);
+  const deps =
+    opts.deps ??
+    productionActivityDeps(
+      config,
+      pacedCallSlots(client, config.TEMPORAL_TASK_QUEUE, config.COST_EXPLORER_MAX_RPS),
+      client,
+      ledger,
+    );
   const { collectCostsPage, collectAccountDailyPage, ...activities } = createActivities(deps);
   // One interceptor for every activity of both workers: it turns external systems' refusals into named failures.
   const interceptors = { activity: [activityInterceptor(deps.costExplorer)] };
   try {
-    return runTogether(await createWorkers(config, { ...common, interceptors }, activities, { collectCostsPage, collectAccountDailyPage }, opts.workerOptions), async () => { await ledger?.destroy(); });
+    return runTogether(
+      await createWorkers(
+        config,
+        { ...common, interceptors },
+        activities,
+        { collectCostsPage, collectAccountDailyPage },
+        opts.workerOptions,
+      ),
+      async () => {
+        await ledger?.destroy();
+      },
+    );
   } catch (err) {
     await ledger?.destroy();
     throw err;
@@ -131,8 +163,10 @@ export async function createWorker(
 type CostExplorerActivity = 'collectCostsPage' | 'collectAccountDailyPage';
 
 async function createWorkers(
-  config: Config, common: Pick<WorkerOptions, 'connection' | 'namespace' | 'dataConverter' | 'interceptors'>,
-  activities: Omit<ReturnType<typeof createActivities>, CostExplorerActivity>, costExplorerActivities: Pick<ReturnType<typeof createActivities>, CostExplorerActivity>,
+  config: Config,
+  common: Pick<WorkerOptions, 'connection' | 'namespace' | 'dataConverter' | 'interceptors'>,
+  activities: Omit<ReturnType<typeof createActivities>, CostExplorerActivity>,
+  costExplorerActivities: Pick<ReturnType<typeof createActivities>, CostExplorerActivity>,
   workerOptions: Partial<WorkerOptions> | undefined,
 ): Promise<Worker[]> {
   const versioning = workerDeploymentOptionsFor(config);

@@ -87,11 +87,27 @@ export interface FakeIsbApi {
 
 /** Every status the ISB source knows (AllLeaseStatusSchema in common/data/lease/lease.ts): the fake refuses any other. */
 export const ISB_LEASE_STATUSES = [
-  'PendingApproval', 'ApprovalDenied', 'Active', 'Frozen', 'Provisioning',
-  'Expired', 'BudgetExceeded', 'ManuallyTerminated', 'AccountQuarantined', 'Ejected', 'ProvisioningFailed',
+  'PendingApproval',
+  'ApprovalDenied',
+  'Active',
+  'Frozen',
+  'Provisioning',
+  'Expired',
+  'BudgetExceeded',
+  'ManuallyTerminated',
+  'AccountQuarantined',
+  'Ejected',
+  'ProvisioningFailed',
 ] as const;
 const MONITORED = new Set(['Active', 'Frozen', 'Provisioning']);
-const ENDED = new Set(['Expired', 'BudgetExceeded', 'ManuallyTerminated', 'AccountQuarantined', 'Ejected', 'ProvisioningFailed']);
+const ENDED = new Set([
+  'Expired',
+  'BudgetExceeded',
+  'ManuallyTerminated',
+  'AccountQuarantined',
+  'Ejected',
+  'ProvisioningFailed',
+]);
 /** ISB's `leases.ttl` default: an ended record is deleted this long after it ended. */
 const LEASE_TTL_DAYS = 30;
 
@@ -114,32 +130,45 @@ const LeaseKeySchema = z.object({ userEmail: z.email(), uuid: z.guid() });
  * so that tests can leave the lease's end to the event's time.
  */
 const IsoUtc = z.iso.datetime();
-const LeaseRecordSchema = z.object({
-  userEmail: z.email(),
-  uuid: z.guid(),
-  status: z.enum(ISB_LEASE_STATUSES),
-  originalLeaseTemplateUuid: z.guid(),
-  originalLeaseTemplateName: z.string().min(1).max(50),
-  comments: z.string().max(1000).optional(),
-  maxSpend: z.number().gt(0).optional(),
-  leaseDurationInHours: z.number().gt(0).optional(),
-  costReportGroup: z.string().min(1).max(50).optional(),
-  meta: z.object({ schemaVersion: z.number().int().min(1).max(3), createdTime: IsoUtc.optional(), lastEditTime: IsoUtc.optional() }).optional(),
-  awsAccountId: z.string().regex(/^\d{12}$/, 'AWS Account ID must be exactly 12 digits').optional(),
-  approvedBy: z.union([z.email(), z.literal('AUTO_APPROVED')]).optional(),
-  startDate: IsoUtc.optional(),
-  expirationDate: IsoUtc.optional(),
-  lastCheckedDate: IsoUtc.optional(),
-  totalCostAccrued: z.number().optional(),
-  endDate: IsoUtc.optional(),
-  ttl: z.number().int().nonnegative().optional(),
-}).loose().superRefine((r, ctx) => {
-  const need = (...fields: (keyof typeof r)[]) => {
-    for (const f of fields) if (r[f] === undefined) ctx.addIssue({ code: 'custom', path: [f], message: 'Required' });
-  };
-  if (MONITORED.has(r.status) || ENDED.has(r.status)) need('awsAccountId', 'approvedBy', 'startDate', 'lastCheckedDate', 'totalCostAccrued');
-  if (ENDED.has(r.status) || r.status === 'ApprovalDenied') need('ttl');
-});
+const LeaseRecordSchema = z
+  .object({
+    userEmail: z.email(),
+    uuid: z.guid(),
+    status: z.enum(ISB_LEASE_STATUSES),
+    originalLeaseTemplateUuid: z.guid(),
+    originalLeaseTemplateName: z.string().min(1).max(50),
+    comments: z.string().max(1000).optional(),
+    maxSpend: z.number().gt(0).optional(),
+    leaseDurationInHours: z.number().gt(0).optional(),
+    costReportGroup: z.string().min(1).max(50).optional(),
+    meta: z
+      .object({
+        schemaVersion: z.number().int().min(1).max(3),
+        createdTime: IsoUtc.optional(),
+        lastEditTime: IsoUtc.optional(),
+      })
+      .optional(),
+    awsAccountId: z
+      .string()
+      .regex(/^\d{12}$/, 'AWS Account ID must be exactly 12 digits')
+      .optional(),
+    approvedBy: z.union([z.email(), z.literal('AUTO_APPROVED')]).optional(),
+    startDate: IsoUtc.optional(),
+    expirationDate: IsoUtc.optional(),
+    lastCheckedDate: IsoUtc.optional(),
+    totalCostAccrued: z.number().optional(),
+    endDate: IsoUtc.optional(),
+    ttl: z.number().int().nonnegative().optional(),
+  })
+  .loose()
+  .superRefine((r, ctx) => {
+    const need = (...fields: (keyof typeof r)[]) => {
+      for (const f of fields) if (r[f] === undefined) ctx.addIssue({ code: 'custom', path: [f], message: 'Required' });
+    };
+    if (MONITORED.has(r.status) || ENDED.has(r.status))
+      need('awsAccountId', 'approvedBy', 'startDate', 'lastCheckedDate', 'totalCostAccrued');
+    if (ENDED.has(r.status) || r.status === 'ApprovalDenied') need('ttl');
+  });
 
 /** authorizer/src/authorization-map.ts, the routes the fake serves. */
 const AUTHORIZATION_MAP: Record<string, Partial<Record<string, string[]>>> = {
@@ -163,16 +192,23 @@ interface Answer {
 }
 /** JSend fail/error as createHttpJSendError (common/lambda/middleware/http-error-handler.ts) writes it. */
 const jsend = (status: number, message: string, field?: string): Answer => ({
-  status, body: { status: status >= 500 ? 'error' : 'fail', data: { errors: [{ ...(field ? { field } : {}), message }] } },
+  status,
+  body: { status: status >= 500 ? 'error' : 'fail', data: { errors: [{ ...(field ? { field } : {}), message }] } },
 });
 /** The middy error handler's fallback for anything unexpected (api-middleware-bundle.ts). */
 const UNEXPECTED: Answer = { status: 500, body: { status: 'error', message: 'An unexpected error occurred.' } };
 /** API Gateway's ACCESS_DENIED gateway response to an authorizer's Deny policy. */
 const AUTHORIZER_DENY: Answer = {
-  status: 403, body: { Message: 'User is not authorized to access this resource with an explicit deny' }, headers: { 'x-amzn-ErrorType': 'AccessDeniedException' },
+  status: 403,
+  body: { Message: 'User is not authorized to access this resource with an explicit deny' },
+  headers: { 'x-amzn-ErrorType': 'AccessDeniedException' },
 };
 /** A WAF block on an API Gateway stage. */
-const WAF_BLOCK: Answer = { status: 403, body: { message: 'Forbidden' }, headers: { 'x-amzn-ErrorType': 'ForbiddenException' } };
+const WAF_BLOCK: Answer = {
+  status: 403,
+  body: { message: 'Forbidden' },
+  headers: { 'x-amzn-ErrorType': 'ForbiddenException' },
+};
 /** waf.ts IsbRateLimitRule's custom response. */
 const WAF_RATE_LIMITED: Answer = { status: 429, body: { message: 'Too many requests' } };
 
@@ -190,7 +226,9 @@ export async function startFakeIsbApi(opts: FakeIsbApiOptions): Promise<FakeIsbA
   const verify = async (token: string, withSecret: string) => {
     try {
       // jsonwebtoken's verify with default options (utils/jwt.ts): HMAC algorithms, exp when present.
-      const { payload } = await jwtVerify(token, encoder.encode(withSecret), { algorithms: ['HS256', 'HS384', 'HS512'] });
+      const { payload } = await jwtVerify(token, encoder.encode(withSecret), {
+        algorithms: ['HS256', 'HS384', 'HS512'],
+      });
       return { payload };
     } catch (err) {
       if (err instanceof joseErrors.JWTExpired) return { error: 'token expired' };
@@ -222,13 +260,17 @@ export async function startFakeIsbApi(opts: FakeIsbApiOptions): Promise<FakeIsbA
     const verified = await verify(token, secret);
     if (verified.error) return { answer: jsend(401, 'Invalid bearer token.'), why: `handler: ${verified.error}` };
     const user = IsbUserSchema.safeParse(verified.payload!.user);
-    if (!user.success) return { answer: jsend(400, 'Token payload has invalid user object.'), why: 'handler: invalid user object' };
+    if (!user.success)
+      return { answer: jsend(400, 'Token payload has invalid user object.'), why: 'handler: invalid user object' };
     return { user: user.data };
   }
 
   /** A stored record as the ISB reads it back: valid, or dropped with the reason (data/utils.ts parseResults). */
   const parsed = (record: Record<string, unknown>) => LeaseRecordSchema.safeParse(record);
-  const withLeaseId = (r: Record<string, unknown>) => ({ ...r, leaseId: encodeLeaseId(String(r.userEmail), String(r.uuid)) });
+  const withLeaseId = (r: Record<string, unknown>) => ({
+    ...r,
+    leaseId: encodeLeaseId(String(r.userEmail), String(r.uuid)),
+  });
 
   /** leases-handler.ts getLeasesHandler + DynamoLeaseStore.findAll (a Scan: key order, `Limit: pageSize`). */
   function listPage(user: IsbUser, query: Record<string, string>): Answer {
@@ -236,10 +278,12 @@ export async function startFakeIsbApi(opts: FakeIsbApiOptions): Promise<FakeIsbA
     // createPaginationQueryStringParametersSchema({ maxPageSize: 2000 }): coerced integer 1..2000, default 2000.
     const pageSize = z.coerce.number().int().gt(0).lte(2000).default(2000).safeParse(sizeText);
     if (!pageSize.success) return jsend(400, pageSize.error.issues[0]!.message, 'pageSize');
-    if (userEmail !== undefined && !z.email().safeParse(userEmail).success) return jsend(400, 'Invalid email address', 'userEmail');
+    if (userEmail !== undefined && !z.email().safeParse(userEmail).success)
+      return jsend(400, 'Invalid email address', 'userEmail');
     const onlyUser = user.roles?.length === 1 && user.roles[0] === 'User';
     if (userEmail === undefined && onlyUser) return jsend(403, 'User is not authorized to get all leases.');
-    if (userEmail !== undefined && onlyUser && userEmail !== user.email) return jsend(403, 'User is not authorized to get the requested leases.');
+    if (userEmail !== undefined && onlyUser && userEmail !== user.email)
+      return jsend(403, 'User is not authorized to get the requested leases.');
     let after: string | undefined;
     if (pageIdentifier !== undefined) {
       // base64DecodeCompositeKey: JSON.parse of whatever the base64 decodes to; anything that is not a
@@ -253,7 +297,9 @@ export async function startFakeIsbApi(opts: FakeIsbApiOptions): Promise<FakeIsbA
     }
     const keys = [...records.keys()].filter((k) => after === undefined || k > after).sort();
     const page = keys.slice(0, pageSize.data);
-    const scanned = page.map((k) => records.get(k)!).filter((r) => userEmail === undefined || r.userEmail === userEmail);
+    const scanned = page
+      .map((k) => records.get(k)!)
+      .filter((r) => userEmail === undefined || r.userEmail === userEmail);
     const results = scanned.map(parsed);
     const errors = results.filter((r) => !r.success).map((r) => r.error!.message);
     const last = page.length === pageSize.data ? records.get(page.at(-1)!) : undefined;
@@ -263,7 +309,9 @@ export async function startFakeIsbApi(opts: FakeIsbApiOptions): Promise<FakeIsbA
         status: 'success',
         data: {
           result: results.filter((r) => r.success).map((r) => withLeaseId(r.data!)),
-          ...(errors.length ? { error: `${errors.length} invalid records found: ${errors.map((e) => `\n  ${e}`).join('')}` } : {}),
+          ...(errors.length
+            ? { error: `${errors.length} invalid records found: ${errors.map((e) => `\n  ${e}`).join('')}` }
+            : {}),
           nextPageIdentifier: last ? encodeLeaseId(String(last.userEmail), String(last.uuid)) : null,
         },
       },
@@ -281,7 +329,8 @@ export async function startFakeIsbApi(opts: FakeIsbApiOptions): Promise<FakeIsbA
       return jsend(400, 'LeaseId path parameter provided is invalid.');
     }
     const leaseKey = LeaseKeySchema.safeParse(decoded);
-    if (!leaseKey.success) return jsend(400, leaseKey.error.issues[0]!.message, String(leaseKey.error.issues[0]!.path.join('.') || 'input'));
+    if (!leaseKey.success)
+      return jsend(400, leaseKey.error.issues[0]!.message, String(leaseKey.error.issues[0]!.path.join('.') || 'input'));
     call.uuid = leaseKey.data.uuid;
     call.userEmail = leaseKey.data.userEmail;
     const record = records.get(key(leaseKey.data.userEmail, leaseKey.data.uuid));
@@ -305,11 +354,20 @@ export async function startFakeIsbApi(opts: FakeIsbApiOptions): Promise<FakeIsbA
     const route = /^\/leases\/?$/.test(url.pathname) ? '/leases' : byId ? '/leases/{param}' : undefined;
     if (route === '/leases') call.query = Object.fromEntries(url.searchParams);
     // API Gateway: no resource for the path, or no method on it.
-    if (!route || req.method !== 'GET') return { status: 403, body: { message: 'Missing Authentication Token' }, headers: { 'x-amzn-ErrorType': 'MissingAuthenticationTokenException' } };
+    if (!route || req.method !== 'GET')
+      return {
+        status: 403,
+        body: { message: 'Missing Authentication Token' },
+        headers: { 'x-amzn-ErrorType': 'MissingAuthenticationTokenException' },
+      };
     // A REQUEST authorizer whose identity source (the Authorization header) is absent: API Gateway's 401.
     if (!req.headers.authorization) {
       call.authError = 'missing Authorization header';
-      return { status: 401, body: { message: 'Unauthorized' }, headers: { 'x-amzn-ErrorType': 'UnauthorizedException' } };
+      return {
+        status: 401,
+        body: { message: 'Unauthorized' },
+        headers: { 'x-amzn-ErrorType': 'UnauthorizedException' },
+      };
     }
     const denied = await authorizer(req.headers.authorization, route);
     if (denied) {
@@ -325,7 +383,13 @@ export async function startFakeIsbApi(opts: FakeIsbApiOptions): Promise<FakeIsbA
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const call: FakeIsbCall = { seq: ++seq, at: Date.now(), method: req.method ?? '', path: (req.url ?? '/').split('?')[0]!, status: 0 };
+    const call: FakeIsbCall = {
+      seq: ++seq,
+      at: Date.now(),
+      method: req.method ?? '',
+      path: (req.url ?? '/').split('?')[0]!,
+      status: 0,
+    };
     req.resume();
     const answer = await respond(req, call);
     if (delayMs > 0) await sleep(delayMs);
@@ -333,13 +397,20 @@ export async function startFakeIsbApi(opts: FakeIsbApiOptions): Promise<FakeIsbA
     calls.push(call);
     const text = JSON.stringify(answer.body);
     if (!res.destroyed) {
-      res.writeHead(answer.status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text), ...answer.headers }).end(text);
+      res
+        .writeHead(answer.status, {
+          'Content-Type': 'application/json',
+          'Content-Length': Buffer.byteLength(text),
+          ...answer.headers,
+        })
+        .end(text);
     }
   }
 
   const server = createServer((req, res) => {
     handle(req, res).catch(() => {
-      if (!res.headersSent) res.writeHead(500, { 'Content-Type': 'application/json' }).end(JSON.stringify(UNEXPECTED.body));
+      if (!res.headersSent)
+        res.writeHead(500, { 'Content-Type': 'application/json' }).end(JSON.stringify(UNEXPECTED.body));
     });
   });
   const { endpoint, port } = await listenOnLoopback(server, opts.port);
@@ -352,7 +423,8 @@ export async function startFakeIsbApi(opts: FakeIsbApiOptions): Promise<FakeIsbA
       return secret;
     },
     addLease(lease) {
-      if (!(ISB_LEASE_STATUSES as readonly string[]).includes(lease.status)) throw new Error(`the ISB has no lease status ${lease.status}`);
+      if (!(ISB_LEASE_STATUSES as readonly string[]).includes(lease.status))
+        throw new Error(`the ISB has no lease status ${lease.status}`);
       records.set(key(lease.userEmail, lease.uuid), leaseRecord(lease));
     },
     removeLease(userEmail, uuid) {
@@ -378,7 +450,9 @@ export async function startFakeIsbApi(opts: FakeIsbApiOptions): Promise<FakeIsbA
       wafBlocked = blocked;
     },
     async signToken(o = {}) {
-      const jwt = new SignJWT({ user: { email: o.email ?? 'lease-costs@innovation-sandbox.local', roles: o.roles ?? ['Manager'] } })
+      const jwt = new SignJWT({
+        user: { email: o.email ?? 'lease-costs@innovation-sandbox.local', roles: o.roles ?? ['Manager'] },
+      })
         .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
         .setIssuedAt();
       if (!o.noExp) jwt.setExpirationTime(Math.floor(Date.now() / 1000) + (o.expiresInSeconds ?? 3600));
@@ -405,9 +479,13 @@ export async function startFakeIsbApi(opts: FakeIsbApiOptions): Promise<FakeIsbA
 /** The record the ISB would store for such a lease (PendingLeaseSchema … ExpiredLeaseSchema in lease.ts). */
 function leaseRecord(l: FakeLease): Record<string, unknown> {
   const base: Record<string, unknown> = {
-    uuid: l.uuid, userEmail: l.userEmail, status: l.status,
-    originalLeaseTemplateUuid: '00000000-0000-4000-8000-000000000000', originalLeaseTemplateName: 'sandbox',
-    leaseDurationInHours: 24, maxSpend: 50,
+    uuid: l.uuid,
+    userEmail: l.userEmail,
+    status: l.status,
+    originalLeaseTemplateUuid: '00000000-0000-4000-8000-000000000000',
+    originalLeaseTemplateName: 'sandbox',
+    leaseDurationInHours: 24,
+    maxSpend: 50,
     meta: { schemaVersion: 3, createdTime: l.startDate, lastEditTime: l.endDate ?? l.startDate },
     ...(l.costReportGroup !== undefined ? { costReportGroup: l.costReportGroup } : {}),
   };

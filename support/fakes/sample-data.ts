@@ -21,9 +21,16 @@ export const SAMPLE_TERMINATION_REASONS = {
  * A LeaseTerminated envelope as the ISB emits it (source `InnovationSandbox-<ISB_NAMESPACE>`,
  * source/common/isb-services/index.ts), shaped like the contract's data/lease-terminated.json.
  */
-export function sampleLeaseTerminatedEvent(opts: {
-  uuid?: string; userEmail?: string; accountId?: string; time?: string; reason?: TerminationReason; source?: string;
-} = {}): LeaseTerminatedEvent {
+export function sampleLeaseTerminatedEvent(
+  opts: {
+    uuid?: string;
+    userEmail?: string;
+    accountId?: string;
+    time?: string;
+    reason?: TerminationReason;
+    source?: string;
+  } = {},
+): LeaseTerminatedEvent {
   return {
     version: '0',
     id: randomUUID(),
@@ -74,23 +81,47 @@ function mulberry32(seed: number) {
  * them, amounts with up to 10 decimals, and records a Usage report leaves out: instance hours a
  * Savings Plan covers (with their negations and the plan's fee) and a few credits.
  */
-export function sampleCosts(args: { accountId: string; start: string; end: string; services: number; resources: number; seed?: number }): FakeCostItem[] {
+export function sampleCosts(args: {
+  accountId: string;
+  start: string;
+  end: string;
+  services: number;
+  resources: number;
+  seed?: number;
+}): FakeCostItem[] {
   const rand = mulberry32(args.seed ?? 42);
   const items: FakeCostItem[] = [];
   const resources = Array.from({ length: args.resources }, (_, i) => {
     const [service, prefix, kind] = SERVICES[i % Math.min(args.services, SERVICES.length)]!;
-    const svc = args.services > SERVICES.length ? `${service} ${Math.floor(i / SERVICES.length) % Math.ceil(args.services / SERVICES.length) || ''}`.trim() : service;
+    const svc =
+      args.services > SERVICES.length
+        ? `${service} ${Math.floor(i / SERVICES.length) % Math.ceil(args.services / SERVICES.length) || ''}`.trim()
+        : service;
     const region = REGIONS[i % REGIONS.length]!;
-    const id = prefix === 's3' ? `arn:aws:s3:::sandbox-bucket-${i}` : `arn:aws:${prefix}:${region}:${args.accountId}:${kind}${(i * 2654435761 >>> 0).toString(16)}`;
+    const id =
+      prefix === 's3'
+        ? `arn:aws:s3:::sandbox-bucket-${i}`
+        : `arn:aws:${prefix}:${region}:${args.accountId}:${kind}${((i * 2654435761) >>> 0).toString(16)}`;
     return { service: svc, region, id, scale: rand() < 0.1 ? 10 : rand() < 0.5 ? 1 : 0.01 };
   });
-  for (let d = new Date(`${args.start}T00:00:00Z`); d < new Date(`${args.end}T00:00:00Z`); d.setUTCDate(d.getUTCDate() + 1)) {
+  for (
+    let d = new Date(`${args.start}T00:00:00Z`);
+    d < new Date(`${args.end}T00:00:00Z`);
+    d.setUTCDate(d.getUTCDate() + 1)
+  ) {
     const date = d.toISOString().slice(0, 10);
     let planFee = new Money(0);
     for (const r of resources) {
       if (rand() < 0.2) continue; // not every resource runs every day
       const amount = (rand() * r.scale).toFixed(10).replace(/0+$/, '').replace(/\.$/, '');
-      const item: FakeCostItem = { accountId: args.accountId, date, service: r.service, resourceId: r.id, region: r.region, amount: amount === '' ? '0' : amount };
+      const item: FakeCostItem = {
+        accountId: args.accountId,
+        date,
+        service: r.service,
+        resourceId: r.id,
+        region: r.region,
+        amount: amount === '' ? '0' : amount,
+      };
       items.push(item);
       // Instances also run hours a Savings Plan covers: recorded as Cost Explorer records them
       // (support/fakes/cost-explorer/store.ts, RECORD_TYPES), which a Usage-only report leaves out.
@@ -98,15 +129,44 @@ export function sampleCosts(args: { accountId: string; start: string; end: strin
         const effective = new Money(item.amount).times(SAVINGS_PLAN_RATE);
         planFee = planFee.plus(effective);
         items.push({ ...item, recordType: 'SavingsPlanCoveredUsage', amortizedAmount: formatAmount(effective) });
-        items.push({ ...item, recordType: 'SavingsPlanNegation', amount: formatAmount(new Money(item.amount).negated()) });
+        items.push({
+          ...item,
+          recordType: 'SavingsPlanNegation',
+          amount: formatAmount(new Money(item.amount).negated()),
+        });
       }
     }
     // The plan's fee for the day, all of it used: amortized, an unused part of zero.
     if (!planFee.isZero()) {
-      items.push({ accountId: args.accountId, date, service: SAVINGS_PLAN_SERVICE, resourceId: 'NoResourceId', region: 'global', amount: formatAmount(planFee), amortizedAmount: '0', recordType: 'SavingsPlanRecurringFee' });
+      items.push({
+        accountId: args.accountId,
+        date,
+        service: SAVINGS_PLAN_SERVICE,
+        resourceId: 'NoResourceId',
+        region: 'global',
+        amount: formatAmount(planFee),
+        amortizedAmount: '0',
+        recordType: 'SavingsPlanRecurringFee',
+      });
     }
-    if (rand() < 0.3) items.push({ accountId: args.accountId, date, service: SERVICES[0]![0], resourceId: 'NoResourceId', region: 'eu-west-2', amount: '-0.42', recordType: 'Credit' });
+    if (rand() < 0.3)
+      items.push({
+        accountId: args.accountId,
+        date,
+        service: SERVICES[0]![0],
+        resourceId: 'NoResourceId',
+        region: 'eu-west-2',
+        amount: '-0.42',
+        recordType: 'Credit',
+      });
   }
-  items.push({ accountId: args.accountId, date: args.start, service: 'AWS Support (Business)', resourceId: 'NoResourceId', region: 'global', amount: '-1.25' });
+  items.push({
+    accountId: args.accountId,
+    date: args.start,
+    service: 'AWS Support (Business)',
+    resourceId: 'NoResourceId',
+    region: 'global',
+    amount: '-1.25',
+  });
   return items;
 }

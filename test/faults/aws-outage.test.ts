@@ -5,7 +5,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy';
 import { startStack, type Stack } from '../helpers/stack';
 import { workflowIdFor } from '../../src/infrastructure/client';
-import { assertBatchOutcome, awaitCompletion, ceCallsFor, makeLeases, startLeases, untilEveryLeaseRetried } from './harness';
+import {
+  assertBatchOutcome,
+  awaitCompletion,
+  ceCallsFor,
+  makeLeases,
+  startLeases,
+  untilEveryLeaseRetried,
+} from './harness';
 
 let stack: Stack;
 let proxy: FaultProxy;
@@ -34,7 +41,13 @@ describe('STS failing', () => {
     try {
       await startLeases(stack, leases);
       // STS models no ServiceUnavailable error, so the SDK raises its generic service exception.
-      await untilEveryLeaseRetried(stack, leases, 'collectCostsPage', 'STSServiceException', (l) => `${workflowIdFor(l.uuid)}-collect-v1`);
+      await untilEveryLeaseRetried(
+        stack,
+        leases,
+        'collectCostsPage',
+        'STSServiceException',
+        (l) => `${workflowIdFor(l.uuid)}-collect-v1`,
+      );
     } finally {
       outage.release();
     }
@@ -45,7 +58,9 @@ describe('STS failing', () => {
     const results = await awaitCompletion(stack.client, leases, 60_000);
     await assertBatchOutcome(stack, leases, results);
     const assumes = proxy.log.slice(since).filter(isAssumeRole);
-    expect(assumes.filter((e) => e.outcome === 'injected').every((e) => e.status === 503 && e.at <= outageEnds)).toBe(true);
+    expect(assumes.filter((e) => e.outcome === 'injected').every((e) => e.status === 503 && e.at <= outageEnds)).toBe(
+      true,
+    );
     expect(assumes.filter((e) => e.at > outageEnds).map((e) => [e.outcome, e.status])).toEqual([['forwarded', 200]]);
   });
 });
@@ -71,7 +86,9 @@ describe('Secrets Manager failing', () => {
     const results = await awaitCompletion(stack.client, leases, 60_000);
     await assertBatchOutcome(stack, leases, results);
     const reads = proxy.log.slice(since).filter(isSecretRead);
-    expect(reads.filter((e) => e.outcome === 'injected').every((e) => e.status === 500 && e.at <= outageEnds)).toBe(true);
+    expect(reads.filter((e) => e.outcome === 'injected').every((e) => e.status === 500 && e.at <= outageEnds)).toBe(
+      true,
+    );
     expect(reads.filter((e) => e.at > outageEnds).map((e) => [e.outcome, e.status])).toEqual([['forwarded', 200]]);
   });
 });
@@ -80,29 +97,44 @@ describe('EventBridge failing PutEvents', () => {
   const notPut = { FailedEntryCount: 1, Entries: [{ ErrorCode: 'InternalFailure', ErrorMessage: 'Injected fault.' }] };
   beforeAll(() => stack.startWorker());
   it.each([
-    { answer: '500 InternalException', rule: { status: 500, code: 'InternalException' }, failureType: 'InternalException', injectedStatus: 500 },
-    { answer: '200 with FailedEntryCount 1', rule: { status: 200, json: notPut }, failureType: 'Error', injectedStatus: 200 },
-  ])('PutEvents answering $answer: publishing is retried by the engine, every lease ends with its event', async ({ rule, failureType, injectedStatus }) => {
-    const isPutEvents = (r: { target?: string }) => r.target === 'AWSEvents.PutEvents';
-    const since = proxy.log.length;
-    const outage = proxy.addRule({ match: isPutEvents, ...rule });
-    const leases = makeLeases(stack, 3, { resources: 4 });
-    try {
-      await startLeases(stack, leases);
-      await untilEveryLeaseRetried(stack, leases, 'publishReport', failureType);
-    } finally {
-      outage.release();
-    }
-    const outageEnds = Date.now();
+    {
+      answer: '500 InternalException',
+      rule: { status: 500, code: 'InternalException' },
+      failureType: 'InternalException',
+      injectedStatus: 500,
+    },
+    {
+      answer: '200 with FailedEntryCount 1',
+      rule: { status: 200, json: notPut },
+      failureType: 'Error',
+      injectedStatus: 200,
+    },
+  ])(
+    'PutEvents answering $answer: publishing is retried by the engine, every lease ends with its event',
+    async ({ rule, failureType, injectedStatus }) => {
+      const isPutEvents = (r: { target?: string }) => r.target === 'AWSEvents.PutEvents';
+      const since = proxy.log.length;
+      const outage = proxy.addRule({ match: isPutEvents, ...rule });
+      const leases = makeLeases(stack, 3, { resources: 4 });
+      try {
+        await startLeases(stack, leases);
+        await untilEveryLeaseRetried(stack, leases, 'publishReport', failureType);
+      } finally {
+        outage.release();
+      }
+      const outageEnds = Date.now();
 
-    const results = await awaitCompletion(stack.client, leases, 60_000);
-    await assertBatchOutcome(stack, leases, results);
+      const results = await awaitCompletion(stack.client, leases, 60_000);
+      await assertBatchOutcome(stack, leases, results);
 
-    const putEvents = proxy.log.slice(since).filter(isPutEvents);
-    const injected = putEvents.filter((e) => e.outcome === 'injected');
-    expect(injected.length).toBe(outage.matched.length);
-    expect(injected.every((e) => e.status === injectedStatus && e.at <= outageEnds)).toBe(true);
-    // After the outage, each lease published once, and moto accepted it.
-    expect(putEvents.filter((e) => e.at > outageEnds).map((e) => [e.outcome, e.status])).toEqual(leases.map(() => ['forwarded', 200]));
-  });
+      const putEvents = proxy.log.slice(since).filter(isPutEvents);
+      const injected = putEvents.filter((e) => e.outcome === 'injected');
+      expect(injected.length).toBe(outage.matched.length);
+      expect(injected.every((e) => e.status === injectedStatus && e.at <= outageEnds)).toBe(true);
+      // After the outage, each lease published once, and moto accepted it.
+      expect(putEvents.filter((e) => e.at > outageEnds).map((e) => [e.outcome, e.status])).toEqual(
+        leases.map(() => ['forwarded', 200]),
+      );
+    },
+  );
 });

@@ -29,7 +29,10 @@ describe('Cost Explorer faults', () => {
       const calls = ceCallsFor(stack, lease);
       expect(calls.filter((c) => c.status === 200).length, `pages of ${lease.uuid}`).toBeGreaterThanOrEqual(3);
       // Every other call of each lease was throttled: half of all calls.
-      expect(calls.filter((c) => c.errorCode === 'LimitExceededException').length, `throttled calls of ${lease.uuid}`).toBe(Math.floor(calls.length / 2));
+      expect(
+        calls.filter((c) => c.errorCode === 'LimitExceededException').length,
+        `throttled calls of ${lease.uuid}`,
+      ).toBe(Math.floor(calls.length / 2));
       // Each throttled call failed its attempt; the retry went on from the recorded resume point.
       expect(refetchedPages(stack, lease), `pages of ${lease.uuid} fetched twice`).toEqual([]);
     }
@@ -51,6 +54,7 @@ describe('Cost Explorer faults', () => {
     expect(expired.size).toBeGreaterThanOrEqual(1);
     const sessions = new Set(calls.filter((c) => c.status === 200).map((c) => c.sessionToken));
     expect(sessions.size, 'distinct role sessions that served pages').toBeGreaterThanOrEqual(2);
-    for (const lease of leases) expect(refetchedPages(stack, lease), `pages of ${lease.uuid} fetched twice`).toEqual([]);
+    for (const lease of leases)
+      expect(refetchedPages(stack, lease), `pages of ${lease.uuid} fetched twice`).toEqual([]);
   });
 });

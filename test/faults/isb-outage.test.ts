@@ -37,14 +37,18 @@ describe('ISB API outage', () => {
       const calls = stack.isb.calls.filter((c) => c.path === path);
       expect(calls.length, `ISB calls for ${lease.uuid}`).toBeGreaterThanOrEqual(2);
       expect(calls.filter((c) => c.status === 503).every((c) => c.at < outageEnds)).toBe(true);
-      expect(calls.some((c) => c.status === 503), `${lease.uuid} met the outage`).toBe(true);
+      expect(
+        calls.some((c) => c.status === 503),
+        `${lease.uuid} met the outage`,
+      ).toBe(true);
       // Exactly one successful lookup: nothing after the outage was retried needlessly.
       expect(calls.filter((c) => c.status === 200)).toHaveLength(1);
       expect(calls[calls.length - 1]!.status).toBe(200);
 
       // What the server retries on: no attempt limit, backoff capped at 2 minutes, for 2 hours.
       const history = await fetchHistory(stack.client, workflowIdFor(lease.uuid));
-      const lookup = (history.events ?? []).map((e) => e.activityTaskScheduledEventAttributes)
+      const lookup = (history.events ?? [])
+        .map((e) => e.activityTaskScheduledEventAttributes)
         .find((a) => a?.activityType?.name === 'lookupLease');
       expect(lookup, `lookupLease scheduled for ${lease.uuid}`).toBeDefined();
       expect(lookup!.retryPolicy?.maximumAttempts ?? 0).toBe(0);
@@ -53,8 +57,9 @@ describe('ISB API outage', () => {
       expect(seconds(lookup!.retryPolicy?.maximumInterval)).toBe(120);
       expect(seconds(lookup!.scheduleToCloseTimeout)).toBe(2 * 3600);
       // Only answers that a retry would repeat end the lookup at once; an outage is none of them.
-      expect([...(lookup!.retryPolicy?.nonRetryableErrorTypes ?? [])].sort())
-        .toEqual([ErrorType.IsbRequestRejected, ErrorType.InvalidLease, ErrorType.LeaseMismatch, ErrorType.LeaseNotFound].sort());
+      expect([...(lookup!.retryPolicy?.nonRetryableErrorTypes ?? [])].sort()).toEqual(
+        [ErrorType.IsbRequestRejected, ErrorType.InvalidLease, ErrorType.LeaseMismatch, ErrorType.LeaseNotFound].sort(),
+      );
     }
   }, 180_000);
 });

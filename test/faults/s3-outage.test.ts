@@ -44,7 +44,10 @@ describe('S3 outage', () => {
       expect(outage.matched.length).toBe(injected.length);
       expect(injected.every((e) => e.status === 503 && e.at < outageEnds)).toBe(true);
       // The outage met the staging writes of the collection.
-      expect(injected.some((e) => e.method === 'PUT' && e.key?.includes('/staging/')), 'a staging PUT got 503').toBe(true);
+      expect(
+        injected.some((e) => e.method === 'PUT' && e.key?.includes('/staging/')),
+        'a staging PUT got 503',
+      ).toBe(true);
       // And nothing was written through the proxy after the outage that did not succeed.
       const after = proxy.log.filter((e) => e.at >= outageEnds);
       expect(after.length).toBeGreaterThan(0);
@@ -57,7 +60,8 @@ describe('S3 outage', () => {
   });
 
   it('a report upload that hangs: the attempt times out at its heartbeat, the retry writes the report, the late upload changes nothing', async () => {
-    const isReportPut = (r: { method: string; key?: string }) => r.method === 'PUT' && /\/lease-costs-[^/]+-v\d+\.csv$/.test(r.key ?? '');
+    const isReportPut = (r: { method: string; key?: string }) =>
+      r.method === 'PUT' && /\/lease-costs-[^/]+-v\d+\.csv$/.test(r.key ?? '');
     const since = proxy.log.length;
     const hang = proxy.addRule({ match: isReportPut, hold: true, times: 1 });
     const leases = makeLeases(stack, 1);
@@ -74,12 +78,18 @@ describe('S3 outage', () => {
         const a = e.activityTaskScheduledEventAttributes;
         if (a) scheduled.set(String(e.eventId), a.activityType?.name ?? '');
       }
-      const writes = (history.events ?? []).map((e) => e.activityTaskStartedEventAttributes)
+      const writes = (history.events ?? [])
+        .map((e) => e.activityTaskStartedEventAttributes)
         .filter((a) => a && scheduled.get(String(a.scheduledEventId)) === 'writeReport');
       expect(writes.map((a) => a!.attempt)).toEqual([2]);
-      expect(writes[0]!.lastFailure?.timeoutFailureInfo?.timeoutType).toBe(temporal.api.enums.v1.TimeoutType.TIMEOUT_TYPE_HEARTBEAT);
+      expect(writes[0]!.lastFailure?.timeoutFailureInfo?.timeoutType).toBe(
+        temporal.api.enums.v1.TimeoutType.TIMEOUT_TYPE_HEARTBEAT,
+      );
       const puts = () => proxy.log.slice(since).filter(isReportPut);
-      expect(puts().map((p) => [p.outcome, p.status])).toEqual([['forwarded', undefined], ['forwarded', 200]]);
+      expect(puts().map((p) => [p.outcome, p.status])).toEqual([
+        ['forwarded', undefined],
+        ['forwarded', 200],
+      ]);
 
       // Let the hung upload through: it lands late, with the same bytes, so the report is unchanged.
       hang.release();

@@ -11,7 +11,16 @@ import { startTemporalDevServer, type DevServer } from '../../support/dev-server
 import type { LeaseStatus } from '../../src/domain/schemas';
 import { startStack, type Stack } from '../helpers/stack';
 import { waitFor } from '../helpers/wait';
-import { assertBatchOutcome, awaitCompletion, ceCallsFor, makeLeases, refetchedPages, startLeases, untilCollecting, type FaultLease } from './harness';
+import {
+  assertBatchOutcome,
+  awaitCompletion,
+  ceCallsFor,
+  makeLeases,
+  refetchedPages,
+  startLeases,
+  untilCollecting,
+  type FaultLease,
+} from './harness';
 
 let dir: string;
 let dbFile: string;
@@ -43,18 +52,25 @@ async function restartServer(downMs: number): Promise<{ stoppingAt: number; rest
   const restartingAt = Date.now();
   server = await startTemporalDevServer({ port, uiPort: false, dbFile });
   const upAt = Date.now();
-  console.info(`[faults] Temporal server down ${((upAt - stoppingAt) / 1000).toFixed(1)} s (stop ${((restartingAt - stoppingAt - downMs) / 1000).toFixed(1)} s, start ${((upAt - restartingAt) / 1000).toFixed(1)} s)`);
+  console.info(
+    `[faults] Temporal server down ${((upAt - stoppingAt) / 1000).toFixed(1)} s (stop ${((restartingAt - stoppingAt - downMs) / 1000).toFixed(1)} s, start ${((upAt - restartingAt) / 1000).toFixed(1)} s)`,
+  );
   return { stoppingAt, restartingAt, upAt };
 }
 
-const status = (lease: FaultLease) => stack.client.workflow.getHandle(workflowIdFor(lease.uuid)).query<LeaseStatus>('status');
+const status = (lease: FaultLease) =>
+  stack.client.workflow.getHandle(workflowIdFor(lease.uuid)).query<LeaseStatus>('status');
 
 describe('Temporal server restart', () => {
   it('while the workflows sleep: the timers fire after the restart and every lease completes', async () => {
     const leases = makeLeases(stack, 3, { settleInMs: 12_000 });
     await startLeases(stack, leases);
     for (const lease of leases) {
-      await waitFor(async () => ((await status(lease)).phase === 'waiting' ? true : undefined), 20_000, `${lease.uuid} waiting`);
+      await waitFor(
+        async () => ((await status(lease)).phase === 'waiting' ? true : undefined),
+        20_000,
+        `${lease.uuid} waiting`,
+      );
     }
     // Down across the moment the timers are due.
     const { stoppingAt, restartingAt } = await restartServer(12_000);
@@ -77,10 +93,14 @@ describe('Temporal server restart', () => {
       const pagesBefore = leases.map((l) => ceCallsFor(stack, l).filter((c) => c.status === 200).length);
       await restartServer(2_000);
       // The restart happened mid-pagination (6 pages per lease).
-      expect(pagesBefore.some((n) => n < 6), `pages read before the restart: ${pagesBefore.join(', ')}`).toBe(true);
+      expect(
+        pagesBefore.some((n) => n < 6),
+        `pages read before the restart: ${pagesBefore.join(', ')}`,
+      ).toBe(true);
       const results = await awaitCompletion(stack.client, leases, 50_000);
       await assertBatchOutcome(stack, leases, results);
-      for (const lease of leases) expect(refetchedPages(stack, lease), `pages of ${lease.uuid} fetched twice`).toEqual([]);
+      for (const lease of leases)
+        expect(refetchedPages(stack, lease), `pages of ${lease.uuid} fetched twice`).toEqual([]);
     } finally {
       stack.ce.resetFaults();
       stack.ce.setPageSize(500);

@@ -14,7 +14,12 @@ const server = createServer((client) => {
   client.on('data', (chunk: Buffer) => {
     if (startsRequest) {
       const line = chunk.indexOf('\r\n');
-      if (line > 0) chunk = Buffer.concat([chunk.subarray(0, line + 2), Buffer.from(`x-fake-arrived-at: ${Date.now()}\r\n`), chunk.subarray(line + 2)]);
+      if (line > 0)
+        chunk = Buffer.concat([
+          chunk.subarray(0, line + 2),
+          Buffer.from(`x-fake-arrived-at: ${Date.now()}\r\n`),
+          chunk.subarray(line + 2),
+        ]);
       startsRequest = false;
     }
     upstream.write(chunk);
@@ -23,7 +28,10 @@ const server = createServer((client) => {
     startsRequest = true;
     client.write(chunk);
   });
-  const close = () => { client.destroy(); upstream.destroy(); };
+  const close = () => {
+    client.destroy();
+    upstream.destroy();
+  };
   client.on('close', close).on('error', close);
   upstream.on('close', close).on('error', close);
 });

@@ -27,7 +27,13 @@ function select(event: unknown, selector: string): unknown {
   return value;
 }
 
-const wildcard = (pattern: string) => new RegExp(`^${pattern.split('*').map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
+const wildcard = (pattern: string) =>
+  new RegExp(
+    `^${pattern
+      .split('*')
+      .map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+      .join('.*')}$`,
+  );
 
 function tokenize(body: string): string[] {
   const tokens: string[] = [];
@@ -75,7 +81,12 @@ function parse(tokens: string[]): Condition {
     if (!quoted && /^-?\d+(\.\d+)?([eE][-+]?\d+)?$/.test(raw)) {
       const n = Number(raw);
       const compare: Record<string, (a: number) => boolean> = {
-        '=': (a) => a === n, '!=': (a) => a !== n, '<': (a) => a < n, '>': (a) => a > n, '<=': (a) => a <= n, '>=': (a) => a >= n,
+        '=': (a) => a === n,
+        '!=': (a) => a !== n,
+        '<': (a) => a < n,
+        '>': (a) => a > n,
+        '<=': (a) => a <= n,
+        '>=': (a) => a >= n,
       };
       return (e) => {
         const v = select(e, selector);
@@ -83,7 +94,7 @@ function parse(tokens: string[]): Condition {
       };
     }
     if (op !== '=' && op !== '!=') throw new Error(`${op} compares numbers only`);
-    const text = quoted ? JSON.parse(raw) as string : raw;
+    const text = quoted ? (JSON.parse(raw) as string) : raw;
     const re = wildcard(text);
     return (e) => {
       const v = select(e, selector);

@@ -101,15 +101,27 @@ const S3_ERROR_MESSAGES: Record<string, string> = {
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 // Hop-by-hop headers and Expect (we already answered 100-continue to the client) stay with us.
-const NOT_FORWARDED = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'expect']);
+const NOT_FORWARDED = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'upgrade',
+  'expect',
+]);
 
 function describeRequest(seq: number, req: IncomingMessage): ProxiedRequest {
   const url = new URL(req.url ?? '/', 'http://proxy.invalid');
   const path = decodeURIComponent(url.pathname);
   const [, bucket, ...rest] = path.split('/');
   return {
-    seq, at: Date.now(), method: req.method ?? 'GET', path, query: url.searchParams,
-    bucket: bucket || undefined, key: rest.length ? rest.join('/') : undefined,
+    seq,
+    at: Date.now(),
+    method: req.method ?? 'GET',
+    path,
+    query: url.searchParams,
+    bucket: bucket || undefined,
+    key: rest.length ? rest.join('/') : undefined,
     target: typeof req.headers['x-amz-target'] === 'string' ? req.headers['x-amz-target'] : undefined,
     awsQuery: String(req.headers['content-type']).includes('x-www-form-urlencoded'),
   };
@@ -149,28 +161,48 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
     return undefined;
   }
 
-  function answer(req: IncomingMessage, res: ServerResponse, status: number, code: string, result?: unknown): Promise<void> {
+  function answer(
+    req: IncomingMessage,
+    res: ServerResponse,
+    status: number,
+    code: string,
+    result?: unknown,
+  ): Promise<void> {
     return new Promise((resolve) => {
       const send = () => {
         if (res.destroyed) return resolve();
         const requestId = randomBytes(8).toString('hex').toUpperCase();
         if (result !== undefined || String(req.headers['content-type']).includes('amz-json')) {
           const json = JSON.stringify(result ?? { __type: code, message: 'Injected fault.' });
-          res.writeHead(status, { 'content-type': 'application/x-amz-json-1.1', 'content-length': Buffer.byteLength(json), 'x-amzn-requestid': requestId });
+          res.writeHead(status, {
+            'content-type': 'application/x-amz-json-1.1',
+            'content-length': Buffer.byteLength(json),
+            'x-amzn-requestid': requestId,
+          });
           return res.end(json, () => resolve());
         }
         if (String(req.headers['content-type']).includes('x-www-form-urlencoded')) {
-          const xml = `<ErrorResponse><Error><Type>Receiver</Type><Code>${code}</Code><Message>Injected fault.</Message></Error>`
-            + `<RequestId>${requestId}</RequestId></ErrorResponse>`;
-          res.writeHead(status, { 'content-type': 'text/xml', 'content-length': Buffer.byteLength(xml), 'x-amzn-requestid': requestId });
+          const xml =
+            `<ErrorResponse><Error><Type>Receiver</Type><Code>${code}</Code><Message>Injected fault.</Message></Error>` +
+            `<RequestId>${requestId}</RequestId></ErrorResponse>`;
+          res.writeHead(status, {
+            'content-type': 'text/xml',
+            'content-length': Buffer.byteLength(xml),
+            'x-amzn-requestid': requestId,
+          });
           return res.end(xml, () => resolve());
         }
-        const body = req.method === 'HEAD' ? '' : `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code>`
-          + `<Message>${S3_ERROR_MESSAGES[code] ?? 'Injected fault.'}</Message><RequestId>${requestId}</RequestId>`
-          + `<HostId>${randomBytes(24).toString('base64')}</HostId></Error>`;
+        const body =
+          req.method === 'HEAD'
+            ? ''
+            : `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code>` +
+              `<Message>${S3_ERROR_MESSAGES[code] ?? 'Injected fault.'}</Message><RequestId>${requestId}</RequestId>` +
+              `<HostId>${randomBytes(24).toString('base64')}</HostId></Error>`;
         res.writeHead(status, {
-          'content-type': 'application/xml', 'content-length': Buffer.byteLength(body),
-          'x-amz-request-id': requestId, ...(status === 503 ? { 'retry-after': '1' } : {}),
+          'content-type': 'application/xml',
+          'content-length': Buffer.byteLength(body),
+          'x-amz-request-id': requestId,
+          ...(status === 503 ? { 'retry-after': '1' } : {}),
         });
         res.end(body, () => resolve());
       };
@@ -182,27 +214,39 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
     });
   }
 
-  function forward(req: IncomingMessage, res: ServerResponse, entry: ProxyLogEntry, answerAfter?: Promise<void>): Promise<void> {
+  function forward(
+    req: IncomingMessage,
+    res: ServerResponse,
+    entry: ProxyLogEntry,
+    answerAfter?: Promise<void>,
+  ): Promise<void> {
     return new Promise((resolve) => {
       const headers: Record<string, string | string[]> = {};
       for (const [k, v] of Object.entries(req.headers)) if (v !== undefined && !NOT_FORWARDED.has(k)) headers[k] = v;
-      const up = httpRequest({
-        host: target.hostname, port: target.port, method: req.method, path: req.url, headers,
-      }, (upRes) => {
-        entry.status = upRes.statusCode;
-        const out: Record<string, string | string[]> = {};
-        for (const [k, v] of Object.entries(upRes.headers)) if (v !== undefined && !NOT_FORWARDED.has(k)) out[k] = v;
-        const deliver = () => {
-          if (res.destroyed) return resolve();
-          res.writeHead(upRes.statusCode ?? 502, out);
-          upRes.pipe(res);
-          upRes.once('end', () => resolve());
-          upRes.once('error', () => resolve());
-        };
-        // An unread response stays buffered in upRes until it is piped.
-        if (answerAfter) void answerAfter.then(deliver);
-        else deliver();
-      });
+      const up = httpRequest(
+        {
+          host: target.hostname,
+          port: target.port,
+          method: req.method,
+          path: req.url,
+          headers,
+        },
+        (upRes) => {
+          entry.status = upRes.statusCode;
+          const out: Record<string, string | string[]> = {};
+          for (const [k, v] of Object.entries(upRes.headers)) if (v !== undefined && !NOT_FORWARDED.has(k)) out[k] = v;
+          const deliver = () => {
+            if (res.destroyed) return resolve();
+            res.writeHead(upRes.statusCode ?? 502, out);
+            upRes.pipe(res);
+            upRes.once('end', () => resolve());
+            upRes.once('error', () => resolve());
+          };
+          // An unread response stays buffered in upRes until it is piped.
+          if (answerAfter) void answerAfter.then(deliver);
+          else deliver();
+        },
+      );
       up.once('error', () => {
         if (res.writableEnded || res.destroyed) return resolve();
         entry.outcome = 'upstream-error';
@@ -245,7 +289,13 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
     if (rule?.rule.status) {
       entry.outcome = 'injected';
       entry.status = rule.rule.status;
-      await answer(req, res, rule.rule.status, rule.rule.code ?? (rule.rule.status === 503 ? 'SlowDown' : 'InternalError'), rule.rule.json);
+      await answer(
+        req,
+        res,
+        rule.rule.status,
+        rule.rule.code ?? (rule.rule.status === 503 ? 'SlowDown' : 'InternalError'),
+        rule.rule.json,
+      );
       return;
     }
     if (rule?.rule.holdResponse) {
@@ -276,7 +326,12 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
       let release!: () => void;
       const released = new Promise<void>((r) => (release = r));
       const active: ActiveRule = {
-        rule, retired: false, matched: [], released, release, waiters: [],
+        rule,
+        retired: false,
+        matched: [],
+        released,
+        release,
+        waiters: [],
         until: rule.forMs === undefined ? undefined : Date.now() + rule.forMs,
         remaining: rule.times,
       };
@@ -286,9 +341,22 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
         waitForMatches(count, timeoutMs = 60_000) {
           if (active.matched.length >= count) return Promise.resolve([...active.matched]);
           return new Promise((resolve, reject) => {
-            const timer = setTimeout(() => reject(new Error(
-              `fault proxy: rule matched ${active.matched.length} of ${count} requests within ${timeoutMs} ms`)), timeoutMs);
-            active.waiters.push({ count, resolve: () => { clearTimeout(timer); resolve([...active.matched]); } });
+            const timer = setTimeout(
+              () =>
+                reject(
+                  new Error(
+                    `fault proxy: rule matched ${active.matched.length} of ${count} requests within ${timeoutMs} ms`,
+                  ),
+                ),
+              timeoutMs,
+            );
+            active.waiters.push({
+              count,
+              resolve: () => {
+                clearTimeout(timer);
+                resolve([...active.matched]);
+              },
+            });
           });
         },
         release: () => retire(active),

@@ -6,4 +6,6 @@ import type { History } from './temporal';
  * render payload bytes as number arrays, where no secret could ever be found.
  */
 export const rawHistoryText = (history: History): string =>
-  Buffer.from(temporal.api.history.v1.History.encode(history as temporal.api.history.v1.IHistory).finish()).toString('latin1');
+  Buffer.from(temporal.api.history.v1.History.encode(history as temporal.api.history.v1.IHistory).finish()).toString(
+    'latin1',
+  );

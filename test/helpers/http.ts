@@ -11,7 +11,10 @@ export interface RawResponse {
  * A real HTTP request with full control over headers and body bytes (fetch normalises both).
  * Resolves for every HTTP answer; rejects only when the server drops the connection.
  */
-export function httpRequest(url: string, opts: { method?: string; headers?: Record<string, string>; body?: string | Buffer } = {}): Promise<RawResponse> {
+export function httpRequest(
+  url: string,
+  opts: { method?: string; headers?: Record<string, string>; body?: string | Buffer } = {},
+): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
     // A fresh connection per request: a reused keep-alive socket the server is closing (after an early
     // 401 or 413 it does not read the rest of the body) would make a test flaky, not the server wrong.
@@ -21,7 +24,11 @@ export function httpRequest(url: string, opts: { method?: string; headers?: Reco
       res.on('end', () => {
         const text = Buffer.concat(chunks).toString('utf8');
         let json: unknown;
-        try { json = JSON.parse(text); } catch { json = undefined; }
+        try {
+          json = JSON.parse(text);
+        } catch {
+          json = undefined;
+        }
         resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json });
       });
       res.on('error', reject);

@@ -27,7 +27,8 @@ async function binDir(): Promise<string | undefined> {
  */
 export async function startRealPostgres(): Promise<RealPostgres | { skip: string }> {
   const bin = await binDir();
-  if (!bin) return { skip: 'no /usr/lib/postgresql/*/bin (scripts/setup-debian.sh installs Debian\'s postgresql as root)' };
+  if (!bin)
+    return { skip: "no /usr/lib/postgresql/*/bin (scripts/setup-debian.sh installs Debian's postgresql as root)" };
   const asRoot = process.getuid?.() === 0;
   let owner: { uid: number; gid: number } | undefined;
   if (asRoot) {
@@ -38,12 +39,23 @@ export async function startRealPostgres(): Promise<RealPostgres | { skip: string
   const dir = await mkdtemp(join(tmpdir(), 'lease-costs-pg-'));
   if (owner) await chown(dir, owner.uid, owner.gid);
   const data = join(dir, 'data');
-  const as = (cmd: string, args: string[]) => (owner ? run('runuser', ['-u', 'postgres', '--', join(bin, cmd), ...args]) : run(join(bin, cmd), args));
+  const as = (cmd: string, args: string[]) =>
+    owner ? run('runuser', ['-u', 'postgres', '--', join(bin, cmd), ...args]) : run(join(bin, cmd), args);
   const port = await freePort();
   try {
     await as('initdb', ['-D', data, '-U', 'postgres', '-A', 'trust', '--no-sync', '-E', 'UTF8']);
-    await as('pg_ctl', ['start', '-w', '-t', '30', '-D', data, '-l', join(dir, 'server.log'),
-      '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off`]);
+    await as('pg_ctl', [
+      'start',
+      '-w',
+      '-t',
+      '30',
+      '-D',
+      data,
+      '-l',
+      join(dir, 'server.log'),
+      '-o',
+      `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off`,
+    ]);
   } catch (err) {
     await rm(dir, { recursive: true, force: true });
     throw err;

@@ -5,7 +5,11 @@ import type { Client } from '@temporalio/client';
 import { inject } from 'vitest';
 import { loadConfig, type Config } from '../../src/infrastructure/config';
 import { createWorker, type LeaseCostsWorker } from '../../src/interfaces/worker-composition';
-import { startFakeCostExplorer, type FakeCostExplorer, type FakeCostExplorerOptions } from '../../support/fakes/cost-explorer';
+import {
+  startFakeCostExplorer,
+  type FakeCostExplorer,
+  type FakeCostExplorerOptions,
+} from '../../support/fakes/cost-explorer';
 import { startFakeIsbApi, type FakeIsbApi } from '../../support/fakes/isb-api';
 import { awsEnvFor, clientConfig, createBucket, createEventCapture, type EventCapture } from '../../support/aws';
 import { REPORT_PUBLISHED_DETAIL_TYPE } from '../../src/domain/events';
@@ -37,7 +41,11 @@ export interface Stack {
  * finds every endpoint through the standard AWS_ENDPOINT_URL_* variables.
  */
 export async function startStack(
-  opts: { ce?: FakeCostExplorerOptions; env?: Record<string, string>; /** Another dev server than the shared one. */ temporalAddress?: string } = {},
+  opts: {
+    ce?: FakeCostExplorerOptions;
+    env?: Record<string, string>;
+    /** Another dev server than the shared one. */ temporalAddress?: string;
+  } = {},
 ): Promise<Stack> {
   const temporalAddress = opts.temporalAddress ?? inject('temporalAddress');
   const motoEndpoint = inject('motoEndpoint');
@@ -58,30 +66,42 @@ export async function startStack(
   await sm.send(new CreateSecretCommand({ Name: secretName, SecretString: jwtSecret }));
   sm.destroy();
 
-  const config = loadConfig({
-    TEMPORAL_ADDRESS: temporalAddress,
-    TEMPORAL_TASK_QUEUE: uniqueTaskQueue('stack'),
-    COST_EXPLORER_ROLE_ARN: ROLE_ARN,
-    S3_BUCKET_NAME: bucket,
-    S3_KEY_PREFIX: 'reports/',
-    EVENT_BUS_NAME: busName,
-    ISB_API_BASE_URL: isb.endpoint,
-    ISB_JWT_SECRET_PATH: secretName,
-    DATABASE_URL: inject('ledgerUrl'),
-    ...opts.env,
-  }, ['worker']);
+  const config = loadConfig(
+    {
+      TEMPORAL_ADDRESS: temporalAddress,
+      TEMPORAL_TASK_QUEUE: uniqueTaskQueue('stack'),
+      COST_EXPLORER_ROLE_ARN: ROLE_ARN,
+      S3_BUCKET_NAME: bucket,
+      S3_KEY_PREFIX: 'reports/',
+      EVENT_BUS_NAME: busName,
+      ISB_API_BASE_URL: isb.endpoint,
+      ISB_JWT_SECRET_PATH: secretName,
+      DATABASE_URL: inject('ledgerUrl'),
+      ...opts.env,
+    },
+    ['worker'],
+  );
 
   const s3 = new S3Client(clientConfig(motoEndpoint));
   let worker: LeaseCostsWorker | undefined;
   let running: Promise<void> | undefined;
 
   const stack: Stack = {
-    ce, isb, config, s3, events, published, motoEndpoint,
+    ce,
+    isb,
+    config,
+    s3,
+    events,
+    published,
+    motoEndpoint,
     client: testClient(temporalAddress),
     async startWorker() {
       await stack.stopWorker();
       const base = await workerOptionsBase(temporalAddress);
-      worker = await createWorker(config, { connection: base.connection, workerOptions: { workflowBundle: base.workflowBundle } });
+      worker = await createWorker(config, {
+        connection: base.connection,
+        workerOptions: { workflowBundle: base.workflowBundle },
+      });
       running = worker.run();
       return worker;
     },
@@ -109,10 +129,29 @@ export async function startStack(
 }
 
 /** Daily records over [start, end) for one resource. */
-export function dailyCosts(args: { accountId: string; start: string; end: string; service: string; resourceId: string; region: string; amount: string }) {
+export function dailyCosts(args: {
+  accountId: string;
+  start: string;
+  end: string;
+  service: string;
+  resourceId: string;
+  region: string;
+  amount: string;
+}) {
   const items = [];
-  for (let d = new Date(`${args.start}T00:00:00Z`); d < new Date(`${args.end}T00:00:00Z`); d.setUTCDate(d.getUTCDate() + 1)) {
-    items.push({ accountId: args.accountId, date: d.toISOString().slice(0, 10), service: args.service, resourceId: args.resourceId, region: args.region, amount: args.amount });
+  for (
+    let d = new Date(`${args.start}T00:00:00Z`);
+    d < new Date(`${args.end}T00:00:00Z`);
+    d.setUTCDate(d.getUTCDate() + 1)
+  ) {
+    items.push({
+      accountId: args.accountId,
+      date: d.toISOString().slice(0, 10),
+      service: args.service,
+      resourceId: args.resourceId,
+      region: args.region,
+      amount: args.amount,
+    });
   }
   return items;
 }

@@ -104,10 +104,19 @@ export async function recordHistory(name: string, history: History): Promise<voi
 }
 
 /** Visibility lags the workflows it lists: lists `query` until `settled` holds for the answer, and returns it. */
-export function listWhenSettled<T>(client: Client, query: string, pick: (wf: WorkflowExecutionInfo) => T, settled: (items: T[]) => boolean): Promise<T[]> {
-  return waitFor(async () => {
-    const items: T[] = [];
-    for await (const wf of client.workflow.list({ query })) items.push(pick(wf));
-    return settled(items) ? items : undefined;
-  }, 30_000, `visibility to answer ${query}`);
+export function listWhenSettled<T>(
+  client: Client,
+  query: string,
+  pick: (wf: WorkflowExecutionInfo) => T,
+  settled: (items: T[]) => boolean,
+): Promise<T[]> {
+  return waitFor(
+    async () => {
+      const items: T[] = [];
+      for await (const wf of client.workflow.list({ query })) items.push(pick(wf));
+      return settled(items) ? items : undefined;
+    },
+    30_000,
+    `visibility to answer ${query}`,
+  );
 }

@@ -17,12 +17,21 @@ describe('management-account stack', () => {
 
   it('is trusted only by the hub worker role, and only with the external id', () => {
     const [[, role]] = resourcesOf(management, 'AWS::IAM::Role') as [[string, Record<string, any>]];
-    expect(role.AssumeRolePolicyDocument.Statement).toEqual([{
-      Effect: 'Allow',
-      Action: 'sts:AssumeRole',
-      Principal: { AWS: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':iam::', { Ref: 'HubAccountId' }, `:role/${WORKER_ROLE_NAME}`]] } },
-      Condition: { StringEquals: { 'sts:ExternalId': { Ref: 'ExternalId' } } },
-    }]);
+    expect(role.AssumeRolePolicyDocument.Statement).toEqual([
+      {
+        Effect: 'Allow',
+        Action: 'sts:AssumeRole',
+        Principal: {
+          AWS: {
+            'Fn::Join': [
+              '',
+              ['arn:', { Ref: 'AWS::Partition' }, ':iam::', { Ref: 'HubAccountId' }, `:role/${WORKER_ROLE_NAME}`],
+            ],
+          },
+        },
+        Condition: { StringEquals: { 'sts:ExternalId': { Ref: 'ExternalId' } } },
+      },
+    ]);
     management.template.hasParameter('HubAccountId', { AllowedPattern: '^\\d{12}$' });
     management.template.hasParameter('ExternalId', { NoEcho: true });
   });

@@ -24,12 +24,16 @@ const PARAMETERS: Record<string, string> = {
   IsbApiBaseUrl: 'https://isb.example.gov.uk/api',
   IsbJwtSecretArn: 'arn:aws:secretsmanager:eu-west-2:222222222222:secret:/InnovationSandbox/ndx/Auth/JwtSecret-AbCdEf',
   TemporalSecretArn: 'arn:aws:secretsmanager:eu-west-2:222222222222:secret:lease-costs/temporal-AbCdEf',
-  PayloadEncryptionKeysSecretArn: 'arn:aws:secretsmanager:eu-west-2:222222222222:secret:lease-costs/payload-keys-AbCdEf',
+  PayloadEncryptionKeysSecretArn:
+    'arn:aws:secretsmanager:eu-west-2:222222222222:secret:lease-costs/payload-keys-AbCdEf',
   WebhookDomainName: 'lease-costs.example.gov.uk',
   CertificateArn: 'arn:aws:acm:eu-west-2:222222222222:certificate/0f2b3c4d-1111-2222-3333-444455556666',
 };
 const PSEUDO: Record<string, string> = {
-  'AWS::Partition': 'aws', 'AWS::Region': 'eu-west-2', 'AWS::AccountId': '222222222222', 'AWS::URLSuffix': 'amazonaws.com',
+  'AWS::Partition': 'aws',
+  'AWS::Region': 'eu-west-2',
+  'AWS::AccountId': '222222222222',
+  'AWS::URLSuffix': 'amazonaws.com',
   'AWS::StackName': 'LeaseCostsHub',
 };
 /** What a Ref or GetAtt of a resource gives, by resource type, as AWS formats it. */
@@ -37,15 +41,22 @@ const REF: Record<string, (id: string) => string> = {
   'AWS::S3::Bucket': (id) => `leasecostshub-${id.toLowerCase().slice(0, 30)}-1a2b3c4d5e6f`,
   'AWS::SQS::Queue': (id) => `https://sqs.eu-west-2.amazonaws.com/222222222222/LeaseCostsHub-${id}-AbCdEf123456`,
   'AWS::SecretsManager::Secret': (id) => `arn:aws:secretsmanager:eu-west-2:222222222222:secret:${id}-AbCdEf`,
-  'AWS::SecretsManager::SecretTargetAttachment': (id) => `arn:aws:secretsmanager:eu-west-2:222222222222:secret:${id}-AbCdEf`,
+  'AWS::SecretsManager::SecretTargetAttachment': (id) =>
+    `arn:aws:secretsmanager:eu-west-2:222222222222:secret:${id}-AbCdEf`,
 };
 const GET_ATT: Record<string, (id: string) => string> = {
-  'AWS::RDS::DBInstance/Endpoint.Address': (id) => `leasecostshub-${id.toLowerCase()}.c1a2b3c4d5e6.eu-west-2.rds.amazonaws.com`,
+  'AWS::RDS::DBInstance/Endpoint.Address': (id) =>
+    `leasecostshub-${id.toLowerCase()}.c1a2b3c4d5e6.eu-west-2.rds.amazonaws.com`,
   'AWS::RDS::DBInstance/Endpoint.Port': () => '5432',
 };
 /** Secrets that live outside the stack, in the shape docs/deploy-aws.md tells the operator to create them. */
 const EXTERNAL_SECRETS: Record<string, () => string> = {
-  TemporalSecretArn: () => JSON.stringify({ address: 'lease-costs.a1b2c.tmprl.cloud:7233', namespace: 'lease-costs.a1b2c', apiKey: randomBytes(40).toString('base64url') }),
+  TemporalSecretArn: () =>
+    JSON.stringify({
+      address: 'lease-costs.a1b2c.tmprl.cloud:7233',
+      namespace: 'lease-costs.a1b2c',
+      apiKey: randomBytes(40).toString('base64url'),
+    }),
   PayloadEncryptionKeysSecretArn: () => `k1:${randomBytes(32).toString('base64')}`,
 };
 
@@ -75,7 +86,10 @@ function standIns(hub: Synthesized) {
     }
     if ('Fn::Select' in node) {
       const [i, list] = node['Fn::Select'] as [number, Cfn];
-      const items = 'Fn::Split' in list ? resolve(list['Fn::Split'][1]).split(list['Fn::Split'][0]) : (list as unknown[]).map(resolve);
+      const items =
+        'Fn::Split' in list
+          ? resolve(list['Fn::Split'][1]).split(list['Fn::Split'][0])
+          : (list as unknown[]).map(resolve);
       return items[i]!;
     }
     throw new Error(`no stand-in for ${JSON.stringify(node)}`);
@@ -84,20 +98,26 @@ function standIns(hub: Synthesized) {
   /** A value shaped like the secret: a generated one by its own generation settings, an external one by the docs. */
   const secretValue = (valueFrom: unknown): string => {
     const node = valueFrom as Cfn;
-    const [arnPart, jsonKey] = 'Fn::Join' in node
-      ? [node['Fn::Join'][1][0], String(node['Fn::Join'][1][1]).split(':')[1]]
-      : [node, undefined];
+    const [arnPart, jsonKey] =
+      'Fn::Join' in node ? [node['Fn::Join'][1][0], String(node['Fn::Join'][1][1]).split(':')[1]] : [node, undefined];
     const ref = (arnPart as Cfn).Ref as string;
     let body: string;
     if (EXTERNAL_SECRETS[ref]) {
       body = EXTERNAL_SECRETS[ref]();
     } else {
-      const secretId = resources[ref]?.Type === 'AWS::SecretsManager::SecretTargetAttachment' ? resources[ref]!.Properties.SecretId.Ref : ref;
+      const secretId =
+        resources[ref]?.Type === 'AWS::SecretsManager::SecretTargetAttachment'
+          ? resources[ref]!.Properties.SecretId.Ref
+          : ref;
       const generate = resources[secretId]?.Properties?.GenerateSecretString as Cfn | undefined;
       if (!generate) throw new Error(`no stand-in for the secret ${ref}: add one`);
       const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789'
-        .split('').filter((c) => !String(generate.ExcludeCharacters ?? '').includes(c));
-      const password = Array.from(randomBytes(generate.PasswordLength ?? 32), (b) => alphabet[b % alphabet.length]).join('');
+        .split('')
+        .filter((c) => !String(generate.ExcludeCharacters ?? '').includes(c));
+      const password = Array.from(
+        randomBytes(generate.PasswordLength ?? 32),
+        (b) => alphabet[b % alphabet.length],
+      ).join('');
       body = generate.SecretStringTemplate
         ? JSON.stringify({ ...JSON.parse(generate.SecretStringTemplate), [generate.GenerateStringKey]: password })
         : password;
@@ -118,14 +138,20 @@ function containers(hub: Synthesized) {
     const env: Record<string, string> = {};
     for (const e of c.Environment ?? []) env[e.Name] = resolve(e.Value);
     for (const s of c.Secrets ?? []) env[s.Name] = secretValue(s.ValueFrom);
-    return { id, command: (c.Command as unknown[]).map(resolve), env, names: [...(c.Environment ?? []), ...(c.Secrets ?? [])].map((e: Cfn) => e.Name as string) };
+    return {
+      id,
+      command: (c.Command as unknown[]).map(resolve),
+      env,
+      names: [...(c.Environment ?? []), ...(c.Secrets ?? [])].map((e: Cfn) => e.Name as string),
+    };
   });
 }
 
 /** The command as the CLI sees it (`schedule install` is two words), and its options. */
 function commandOf(argv: string[]): { command: ConfiguredCommand; options: string[] } {
   const two = `${argv[0]} ${argv[1]}`;
-  const [command, rest] = two in COMMAND_ROLES ? [two as ConfiguredCommand, argv.slice(2)] : [argv[0] as ConfiguredCommand, argv.slice(1)];
+  const [command, rest] =
+    two in COMMAND_ROLES ? [two as ConfiguredCommand, argv.slice(2)] : [argv[0] as ConfiguredCommand, argv.slice(1)];
   expect(Object.keys(COMMAND_ROLES), argv.join(' ')).toContain(command);
   return { command, options: rest.filter((a) => a.startsWith('--')) };
 }
@@ -137,7 +163,17 @@ const cliOptions = (command: string): string[] => {
 };
 
 /** What an operator runs on the one-off task (docs/deploy-aws.md). */
-const OPERATOR_COMMANDS: ConfiguredCommand[] = ['check', 'backfill', 'rerun', 'status', 'collect-now', 'schedule install', 'costs', 'deployment status', 'deployment promote'];
+const OPERATOR_COMMANDS: ConfiguredCommand[] = [
+  'check',
+  'backfill',
+  'rerun',
+  'status',
+  'collect-now',
+  'schedule install',
+  'costs',
+  'deployment status',
+  'deployment promote',
+];
 
 /** The tests, on a hub already synthesized by the calling file (one synthesis per variant is enough). */
 export function describeTaskStarts(hub: Synthesized, opts: { intake: 'api-destination' | 'sqs' }): void {
@@ -165,7 +201,8 @@ export function describeTaskStarts(hub: Synthesized, opts: { intake: 'api-destin
       const checked: string[] = [];
       for (const t of tasks) {
         const { command, options } = commandOf(t.command);
-        for (const option of options) expect(cliOptions(command), `${t.id}: lease-costs ${command} ${option}`).toContain(option);
+        for (const option of options)
+          expect(cliOptions(command), `${t.id}: lease-costs ${command} ${option}`).toContain(option);
         // The one-off task's command is overridden at run-task time: each documented one must start too.
         const commands = t.id.startsWith('Operator') ? OPERATOR_COMMANDS : [command];
         for (const c of commands) {
@@ -178,14 +215,21 @@ export function describeTaskStarts(hub: Synthesized, opts: { intake: 'api-destin
     });
 
     it('runs each worker build versioned under its own build id, in the deployment the operator task promotes in', () => {
-      const workers = tasks.filter((t) => t.command[0] === 'worker').map((t) => loadConfig(t.env, [...COMMAND_ROLES.worker]));
-      const operator = loadConfig(tasks.find((t) => t.id.startsWith('Operator'))!.env, [...COMMAND_ROLES['deployment promote']]);
+      const workers = tasks
+        .filter((t) => t.command[0] === 'worker')
+        .map((t) => loadConfig(t.env, [...COMMAND_ROLES.worker]));
+      const operator = loadConfig(tasks.find((t) => t.id.startsWith('Operator'))!.env, [
+        ...COMMAND_ROLES['deployment promote'],
+      ]);
       expect(workers.length).toBeGreaterThan(0);
       expect(new Set(workers.map((w) => w.TEMPORAL_WORKER_BUILD_ID)).size).toBe(workers.length);
       for (const w of workers) {
         expect(w.TEMPORAL_WORKER_BUILD_ID).toBeTruthy();
-        expect([w.TEMPORAL_DEPLOYMENT_NAME, w.TEMPORAL_TASK_QUEUE, w.TEMPORAL_NAMESPACE])
-          .toEqual([operator.TEMPORAL_DEPLOYMENT_NAME, operator.TEMPORAL_TASK_QUEUE, operator.TEMPORAL_NAMESPACE]);
+        expect([w.TEMPORAL_DEPLOYMENT_NAME, w.TEMPORAL_TASK_QUEUE, w.TEMPORAL_NAMESPACE]).toEqual([
+          operator.TEMPORAL_DEPLOYMENT_NAME,
+          operator.TEMPORAL_TASK_QUEUE,
+          operator.TEMPORAL_NAMESPACE,
+        ]);
       }
       expect(operator.TEMPORAL_WORKER_BUILD_ID).toBeUndefined();
     });
@@ -200,11 +244,17 @@ export function describeTaskStarts(hub: Synthesized, opts: { intake: 'api-destin
       Object.assign(process.env, { PGUSER: worker.env.PGUSER, PGPASSWORD: worker.env.PGPASSWORD });
       try {
         const client = new pg.Client({ connectionString: config.DATABASE_URL });
-        expect({ user: client.user, password: client.password, database: client.database, port: client.port })
-          .toEqual({ user: 'lease_costs', password: worker.env.PGPASSWORD, database: 'lease_costs', port: 5432 });
+        expect({ user: client.user, password: client.password, database: client.database, port: client.port }).toEqual({
+          user: 'lease_costs',
+          password: worker.env.PGPASSWORD,
+          database: 'lease_costs',
+          port: 5432,
+        });
         expect(client.host).toMatch(/\.rds\.amazonaws\.com$/);
       } finally {
-        for (const [k, v] of Object.entries(saved)) if (v === undefined) delete process.env[k]; else process.env[k] = v;
+        for (const [k, v] of Object.entries(saved))
+          if (v === undefined) delete process.env[k];
+          else process.env[k] = v;
       }
       const webhook = loadConfig(tasks.find((t) => t.command[0] === 'webhook')!.env, [...COMMAND_ROLES.webhook]);
       expect(webhook.WEBHOOK_TRUST_PROXY).toEqual([VPC_CIDR]);

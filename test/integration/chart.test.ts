@@ -26,7 +26,10 @@ let events: EventCapture;
 
 beforeAll(async () => {
   await createBucket(endpoint, bucket);
-  events = await createEventCapture(endpoint, { busName: `isb-chart-${randomBytes(4).toString('hex')}`, detailType: REPORT_PUBLISHED_DETAIL_TYPE });
+  events = await createEventCapture(endpoint, {
+    busName: `isb-chart-${randomBytes(4).toString('hex')}`,
+    detailType: REPORT_PUBLISHED_DETAIL_TYPE,
+  });
 });
 afterAll(() => {
   events?.close();
@@ -34,14 +37,34 @@ afterAll(() => {
 });
 
 const mock = new MockActivityEnvironment({ activityType: 'test' });
-const failureOf = (p: Promise<unknown>) => p.then(() => { throw new Error('expected a failure'); }, (e: unknown) => e as ApplicationFailure);
+const failureOf = (p: Promise<unknown>) =>
+  p.then(
+    () => {
+      throw new Error('expected a failure');
+    },
+    (e: unknown) => e as ApplicationFailure,
+  );
 
 describe('writeChart', () => {
   it('writes the HTML report beside the CSV, as UTF-8 HTML with its SHA-256, from the summary beside it', async () => {
     const uuid = randomUUID();
-    const summary = summaryOf(uuid, 2, resourceDays({ start: window.start, days: 7, services: 14, serviceName: (i) => (i === 0 ? 'Amazon <b>Évolution</b> 😀' : `Service ${i}`) }));
+    const summary = summaryOf(
+      uuid,
+      2,
+      resourceDays({
+        start: window.start,
+        days: 7,
+        services: 14,
+        serviceName: (i) => (i === 0 ? 'Amazon <b>Évolution</b> 😀' : `Service ${i}`),
+      }),
+    );
     await putSummary(s3, bucket, deps.keyPrefix, summary);
-    const chart: ChartObject = await mock.run(writeChart, { leaseUuid: uuid, version: 2, accountId: '123456789012', billingWindow: window });
+    const chart: ChartObject = await mock.run(writeChart, {
+      leaseUuid: uuid,
+      version: 2,
+      accountId: '123456789012',
+      billingWindow: window,
+    });
     expect(chart.key).toBe(reportKey('reports/', uuid, 2, 'chart'));
     expect(chart.key).toBe(`reports/${uuid}/lease-costs-${uuid}-v2.html`);
 
@@ -58,7 +81,7 @@ describe('writeChart', () => {
     expect(html).not.toMatch(/<script|<b>/i);
   });
 
-  it('fails at once, naming the key, when the summary is missing, malformed or another version\'s', async () => {
+  it("fails at once, naming the key, when the summary is missing, malformed or another version's", async () => {
     const uuid = randomUUID();
     const input = { leaseUuid: uuid, version: 1, accountId: '123456789012', billingWindow: window };
     const summaryKey = reportKey('reports/', uuid, 1, 'summary');
@@ -71,14 +94,22 @@ describe('writeChart', () => {
 
     // v2's summary under v1's key: it says whose it is, and is refused.
     await s3Put(summaryKey, JSON.stringify(summaryOf(uuid, 2, [])));
-    expect(await failureOf(mock.run(writeChart, input))).toMatchObject({ type: ErrorType.InvalidReportSummary, nonRetryable: true, message: `Report summary ${summaryAt} belongs to ${uuid} v2, not ${uuid} v1` });
+    expect(await failureOf(mock.run(writeChart, input))).toMatchObject({
+      type: ErrorType.InvalidReportSummary,
+      nonRetryable: true,
+      message: `Report summary ${summaryAt} belongs to ${uuid} v2, not ${uuid} v1`,
+    });
 
     await s3Put(summaryKey, JSON.stringify({ ...summaryOf(uuid, 1, []), total: '1e3' }));
-    expect((await failureOf(mock.run(writeChart, input))).message).toMatch(new RegExp(`^Report summary ${summaryAt} is malformed: total: must be a plain decimal string`));
+    expect((await failureOf(mock.run(writeChart, input))).message).toMatch(
+      new RegExp(`^Report summary ${summaryAt} is malformed: total: must be a plain decimal string`),
+    );
     await s3Put(summaryKey, '{not json');
     expect((await failureOf(mock.run(writeChart, input))).message).toBe(`Report summary ${summaryAt} is not JSON`);
     // Nothing was written for a report whose summary could not be read.
-    expect(await failureOf(s3.send(new HeadObjectCommand({ Bucket: bucket, Key: reportKey('reports/', uuid, 1, 'chart') })))).toMatchObject({ name: 'NotFound' });
+    expect(
+      await failureOf(s3.send(new HeadObjectCommand({ Bucket: bucket, Key: reportKey('reports/', uuid, 1, 'chart') }))),
+    ).toMatchObject({ name: 'NotFound' });
   });
 });
 
@@ -87,14 +118,42 @@ const s3Put = (key: string, body: string) => s3.send(new PutObjectCommand({ Buck
 describe('publishReport', () => {
   it('puts reportUrl, a presigned link like csvUrl, that serves the HTML report, in LeaseCostsReportPublished', async () => {
     const uuid = randomUUID();
-    await putSummary(s3, bucket, deps.keyPrefix, summaryOf(uuid, 1, resourceDays({ start: window.start, days: 7, services: 3 })));
-    const chart: ChartObject = await mock.run(writeChart, { leaseUuid: uuid, version: 1, accountId: '123456789012', billingWindow: window });
+    await putSummary(
+      s3,
+      bucket,
+      deps.keyPrefix,
+      summaryOf(uuid, 1, resourceDays({ start: window.start, days: 7, services: 3 })),
+    );
+    const chart: ChartObject = await mock.run(writeChart, {
+      leaseUuid: uuid,
+      version: 1,
+      accountId: '123456789012',
+      billingWindow: window,
+    });
     const eventBridge = new EventBridgeClient(clientConfig(endpoint));
-    const { publishReport } = createEventBridgeActivities({ eventBridge, busName: events.busName, presign: createPresigner(deps) });
-    const report = { bucket, key: reportKey('reports/', uuid, 1), summaryKey: reportKey('reports/', uuid, 1, 'summary'), checksumSha256: 'x', rowCount: 1, total: '1.5', bytes: 1 };
+    const { publishReport } = createEventBridgeActivities({
+      eventBridge,
+      busName: events.busName,
+      presign: createPresigner(deps),
+    });
+    const report = {
+      bucket,
+      key: reportKey('reports/', uuid, 1),
+      summaryKey: reportKey('reports/', uuid, 1, 'summary'),
+      checksumSha256: 'x',
+      rowCount: 1,
+      total: '1.5',
+      bytes: 1,
+    };
     await mock.run(publishReport, {
-      leaseUuid: uuid, userEmail: 'ada@example.gov.uk', accountId: '123456789012', version: 1,
-      billingWindow: window, report, chartKey: chart.key, resourceLevel: 'used' as const,
+      leaseUuid: uuid,
+      userEmail: 'ada@example.gov.uk',
+      accountId: '123456789012',
+      version: 1,
+      billingWindow: window,
+      report,
+      chartKey: chart.key,
+      resourceLevel: 'used' as const,
     });
     eventBridge.destroy();
     const [event] = (await events.receiveAll<Record<string, unknown>>(1500)).filter((e) => e.detail.leaseId === uuid);

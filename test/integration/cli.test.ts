@@ -29,7 +29,11 @@ beforeAll(async () => {
   await stack.startWorker();
   client = await connectClient(stack.config);
   // No S3_BUCKET_NAME: the bucket in `status` must come from the run's own record.
-  cliEnv = { TEMPORAL_ADDRESS: stack.config.TEMPORAL_ADDRESS, TEMPORAL_TASK_QUEUE: stack.config.TEMPORAL_TASK_QUEUE, PAYLOAD_ENCRYPTION_KEYS: KEYS };
+  cliEnv = {
+    TEMPORAL_ADDRESS: stack.config.TEMPORAL_ADDRESS,
+    TEMPORAL_TASK_QUEUE: stack.config.TEMPORAL_TASK_QUEUE,
+    PAYLOAD_ENCRYPTION_KEYS: KEYS,
+  };
 });
 afterAll(async () => {
   await client?.connection.close();
@@ -37,23 +41,42 @@ afterAll(async () => {
 });
 
 async function startLease(opts: { settleInMs: number; rerunWindowHours?: number }) {
-  const l = { uuid: randomUUID(), userEmail: `cli-${randomUUID().slice(0, 6)}@example.gov.uk`, accountId: `${Math.floor(1e11 + Math.random() * 8e11)}` };
+  const l = {
+    uuid: randomUUID(),
+    userEmail: `cli-${randomUUID().slice(0, 6)}@example.gov.uk`,
+    accountId: `${Math.floor(1e11 + Math.random() * 8e11)}`,
+  };
   const now = Date.now();
   const startDate = new Date(now - 2 * 24 * HOUR).toISOString();
   stack.isb.addLease({ ...l, startDate, status: 'Expired' });
-  stack.ce.addCosts(dailyCosts({ accountId: l.accountId, start: startDate.slice(0, 10), end: new Date(now + 2 * 24 * HOUR).toISOString().slice(0, 10), service: 'AWS Lambda', resourceId: `arn:aws:lambda:eu-west-2:${l.accountId}:function:f`, region: 'eu-west-2', amount: '0.125' }));
+  stack.ce.addCosts(
+    dailyCosts({
+      accountId: l.accountId,
+      start: startDate.slice(0, 10),
+      end: new Date(now + 2 * 24 * HOUR).toISOString().slice(0, 10),
+      service: 'AWS Lambda',
+      resourceId: `arn:aws:lambda:eu-west-2:${l.accountId}:function:f`,
+      region: 'eu-west-2',
+      amount: '0.125',
+    }),
+  );
   await startLeaseCosts(client, stack.config.TEMPORAL_TASK_QUEUE, {
-    leaseUuid: l.uuid, userEmail: l.userEmail, accountId: l.accountId, terminatedAt: new Date(now - HOUR + opts.settleInMs).toISOString(),
-    paddingHours: 1, rerunWindowHours: opts.rerunWindowHours ?? 0,
+    leaseUuid: l.uuid,
+    userEmail: l.userEmail,
+    accountId: l.accountId,
+    terminatedAt: new Date(now - HOUR + opts.settleInMs).toISOString(),
+    paddingHours: 1,
+    rerunWindowHours: opts.rerunWindowHours ?? 0,
   });
   return l;
 }
 
 const statusOf = (uuid: string) => client.workflow.getHandle(workflowIdFor(uuid)).query<LeaseStatus>('status');
-const inPhase = (uuid: string, phase: string, version = 1) => waitFor(async () => {
-  const s = await statusOf(uuid);
-  return s.phase === phase && s.currentVersion === version ? s : undefined;
-});
+const inPhase = (uuid: string, phase: string, version = 1) =>
+  waitFor(async () => {
+    const s = await statusOf(uuid);
+    return s.phase === phase && s.currentVersion === version ? s : undefined;
+  });
 
 /** An expected failure: one line on stderr, no stack trace, nothing on stdout. */
 function expectOneLineFailure(res: { code: number; stdout: string; stderr: string }, code: number, text: RegExp) {
@@ -66,7 +89,9 @@ function expectOneLineFailure(res: { code: number; stdout: string; stderr: strin
 
 describe('lease-costs CLI, run as a process', () => {
   it('--version prints the package version', async () => {
-    const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+    const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+      version: string;
+    };
     const res = await runCli(['--version'], {});
     expect(res.code).toBe(0);
     expect(res.stdout.trim()).toBe(version);
@@ -74,7 +99,11 @@ describe('lease-costs CLI, run as a process', () => {
 
   it('bad arguments exit 2 with one line each', async () => {
     expectOneLineFailure(await runCli(['status', 'not-a-uuid'], cliEnv), 2, /must be a lease uuid/);
-    expectOneLineFailure(await runCli(['rerun', randomUUID(), '--padding-hours', '500'], cliEnv), 2, /must be an integer 0\.\.168/);
+    expectOneLineFailure(
+      await runCli(['rerun', randomUUID(), '--padding-hours', '500'], cliEnv),
+      2,
+      /must be an integer 0\.\.168/,
+    );
     expectOneLineFailure(await runCli(['no-such-command'], cliEnv), 2, /unknown command 'no-such-command'/);
     expectOneLineFailure(await runCli(['status'], cliEnv), 2, /missing required argument 'lease-uuid'/);
   });
@@ -119,7 +148,10 @@ describe('lease-costs CLI, run as a process', () => {
     expect([chart![1], chart![2]]).toEqual([stack.config.S3_BUCKET_NAME, published.reports[0]!.chartKey]);
     expect((await stack.getObject(chart![2]!)).body.toString()).toContain(`${published.reports[0]!.total} USD`);
     const json = await runCli(['status', l.uuid, '--json'], cliEnv);
-    expect(JSON.parse(json.stdout).reports[0]).toMatchObject({ chartKey: chart![2], chartLocation: `s3://${chart![1]}/${chart![2]}` });
+    expect(JSON.parse(json.stdout).reports[0]).toMatchObject({
+      chartKey: chart![2],
+      chartLocation: `s3://${chart![1]}/${chart![2]}`,
+    });
   });
 
   it('rerun --wait follows the new version to published and prints it', async () => {
@@ -135,7 +167,11 @@ describe('lease-costs CLI, run as a process', () => {
 
     const json = await runCli(['rerun', l.uuid, '--wait', '--json'], cliEnv);
     expect(json.code, json.stderr).toBe(0);
-    expect(JSON.parse(json.stdout)).toMatchObject({ version: 3, phase: 'published', reports: [{ version: 1 }, { version: 2 }, { version: 3 }] });
+    expect(JSON.parse(json.stdout)).toMatchObject({
+      version: 3,
+      phase: 'published',
+      reports: [{ version: 1 }, { version: 2 }, { version: 3 }],
+    });
 
     // A run terminated after publishing v3: the re-run starts a new run that makes v4, not v3 again.
     await client.workflow.getHandle(workflowIdFor(l.uuid)).terminate('operator stopped it');
@@ -152,12 +188,20 @@ describe('lease-costs CLI, run as a process', () => {
     await inPhase(l.uuid, 'waiting');
     const { PAYLOAD_ENCRYPTION_KEYS: _, ...noKey } = cliEnv;
     // The nine attempts are independent: run at once, they take one process start, not nine.
-    await Promise.all(['status', 'collect-now', 'rerun'].flatMap((command) => [
-      runCli([command, l.uuid], noKey).then((r) => expectOneLineFailure(r, 2, /payloads are encrypted: set PAYLOAD_ENCRYPTION_KEYS/)),
-      // Same key id, other bytes: GCM authentication fails.
-      runCli([command, l.uuid], { ...cliEnv, PAYLOAD_ENCRYPTION_KEYS: newKey('ops') }).then((r) => expectOneLineFailure(r, 2, /does not decrypt with key "ops"/)),
-      runCli([command, l.uuid], { ...cliEnv, PAYLOAD_ENCRYPTION_KEYS: newKey('other') }).then((r) => expectOneLineFailure(r, 2, /key "ops", which is not configured/)),
-    ]));
+    await Promise.all(
+      ['status', 'collect-now', 'rerun'].flatMap((command) => [
+        runCli([command, l.uuid], noKey).then((r) =>
+          expectOneLineFailure(r, 2, /payloads are encrypted: set PAYLOAD_ENCRYPTION_KEYS/),
+        ),
+        // Same key id, other bytes: GCM authentication fails.
+        runCli([command, l.uuid], { ...cliEnv, PAYLOAD_ENCRYPTION_KEYS: newKey('ops') }).then((r) =>
+          expectOneLineFailure(r, 2, /does not decrypt with key "ops"/),
+        ),
+        runCli([command, l.uuid], { ...cliEnv, PAYLOAD_ENCRYPTION_KEYS: newKey('other') }).then((r) =>
+          expectOneLineFailure(r, 2, /key "ops", which is not configured/),
+        ),
+      ]),
+    );
     // Nothing was changed by the failed attempts.
     expect((await statusOf(l.uuid)).phase).toBe('waiting');
     await client.workflow.getHandle(workflowIdFor(l.uuid)).terminate('test done');
@@ -167,8 +211,14 @@ describe('lease-costs CLI, run as a process', () => {
     // The setup itself (attributes added once, schedule created then updated) is in webhook.test.ts.
     const c = stack.config;
     const res = await runCli(['worker', '--setup'], {
-      ...cliEnv, TEMPORAL_NAMESPACE: 'no-such-namespace', LEDGER_ENABLED: 'false', COST_EXPLORER_ROLE_ARN: c.COST_EXPLORER_ROLE_ARN!,
-      S3_BUCKET_NAME: c.S3_BUCKET_NAME!, EVENT_BUS_NAME: c.EVENT_BUS_NAME!, ISB_API_BASE_URL: c.ISB_API_BASE_URL!, ISB_JWT_SECRET_PATH: c.ISB_JWT_SECRET_PATH!,
+      ...cliEnv,
+      TEMPORAL_NAMESPACE: 'no-such-namespace',
+      LEDGER_ENABLED: 'false',
+      COST_EXPLORER_ROLE_ARN: c.COST_EXPLORER_ROLE_ARN!,
+      S3_BUCKET_NAME: c.S3_BUCKET_NAME!,
+      EVENT_BUS_NAME: c.EVENT_BUS_NAME!,
+      ISB_API_BASE_URL: c.ISB_API_BASE_URL!,
+      ISB_JWT_SECRET_PATH: c.ISB_JWT_SECRET_PATH!,
     });
     expectOneLineFailure(res, 2, /namespace "no-such-namespace" does not exist/);
   });
@@ -177,14 +227,30 @@ describe('lease-costs CLI, run as a process', () => {
     for (const command of ['status', 'collect-now', 'rerun']) {
       expectOneLineFailure(await runCli([command, randomUUID()], cliEnv), 3, /no workflow for lease/);
     }
-    expectOneLineFailure(await runCli(['status', randomUUID()], { ...cliEnv, TEMPORAL_ADDRESS: '127.0.0.1:1' }), 4, /cannot reach Temporal at 127\.0\.0\.1:1/);
-    expectOneLineFailure(await runCli(['status', randomUUID()], { ...cliEnv, TEMPORAL_NAMESPACE: 'no-such-namespace' }), 2, /namespace "no-such-namespace" does not exist/);
+    expectOneLineFailure(
+      await runCli(['status', randomUUID()], { ...cliEnv, TEMPORAL_ADDRESS: '127.0.0.1:1' }),
+      4,
+      /cannot reach Temporal at 127\.0\.0\.1:1/,
+    );
+    expectOneLineFailure(
+      await runCli(['status', randomUUID()], { ...cliEnv, TEMPORAL_NAMESPACE: 'no-such-namespace' }),
+      2,
+      /namespace "no-such-namespace" does not exist/,
+    );
     const c = stack.config;
     const workerEnv = {
-      COST_EXPLORER_ROLE_ARN: c.COST_EXPLORER_ROLE_ARN!, S3_BUCKET_NAME: c.S3_BUCKET_NAME!, EVENT_BUS_NAME: c.EVENT_BUS_NAME!,
-      ISB_API_BASE_URL: c.ISB_API_BASE_URL!, ISB_JWT_SECRET_PATH: c.ISB_JWT_SECRET_PATH!, DATABASE_URL: c.DATABASE_URL!,
+      COST_EXPLORER_ROLE_ARN: c.COST_EXPLORER_ROLE_ARN!,
+      S3_BUCKET_NAME: c.S3_BUCKET_NAME!,
+      EVENT_BUS_NAME: c.EVENT_BUS_NAME!,
+      ISB_API_BASE_URL: c.ISB_API_BASE_URL!,
+      ISB_JWT_SECRET_PATH: c.ISB_JWT_SECRET_PATH!,
+      DATABASE_URL: c.DATABASE_URL!,
     };
-    expectOneLineFailure(await runCli(['worker'], { ...workerEnv, TEMPORAL_ADDRESS: '127.0.0.1:1' }), 4, /cannot reach Temporal at 127\.0\.0\.1:1/);
+    expectOneLineFailure(
+      await runCli(['worker'], { ...workerEnv, TEMPORAL_ADDRESS: '127.0.0.1:1' }),
+      4,
+      /cannot reach Temporal at 127\.0\.0\.1:1/,
+    );
   });
 
   it('a port already taken is one line and exit 2, for dev and the webhook', async () => {
@@ -193,25 +259,65 @@ describe('lease-costs CLI, run as a process', () => {
     const port = (taken.address() as AddressInfo).port;
     try {
       const c = stack.config;
-      expectOneLineFailure(await runCli(['dev', '--port', String(port), '--ui-port', String(await freePort())], {
-        COST_EXPLORER_ROLE_ARN: c.COST_EXPLORER_ROLE_ARN!, S3_BUCKET_NAME: c.S3_BUCKET_NAME!, EVENT_BUS_NAME: c.EVENT_BUS_NAME!,
-        ISB_API_BASE_URL: c.ISB_API_BASE_URL!, ISB_JWT_SECRET: 'a-secret-of-sixteen-chars', WEBHOOK_AUTH: 'none', WEBHOOK_HOST: '127.0.0.1', DATABASE_URL: c.DATABASE_URL!,
-      }), 2, new RegExp(`port 127\\.0\\.0\\.1:${port} is already in use`));
-      expectOneLineFailure(await runCli(['webhook'], { ...cliEnv, WEBHOOK_AUTH: 'none', WEBHOOK_HOST: '127.0.0.1', WEBHOOK_PORT: String(port) }), 2, new RegExp(`127\\.0\\.0\\.1:${port} is already in use`));
+      expectOneLineFailure(
+        await runCli(['dev', '--port', String(port), '--ui-port', String(await freePort())], {
+          COST_EXPLORER_ROLE_ARN: c.COST_EXPLORER_ROLE_ARN!,
+          S3_BUCKET_NAME: c.S3_BUCKET_NAME!,
+          EVENT_BUS_NAME: c.EVENT_BUS_NAME!,
+          ISB_API_BASE_URL: c.ISB_API_BASE_URL!,
+          ISB_JWT_SECRET: 'a-secret-of-sixteen-chars',
+          WEBHOOK_AUTH: 'none',
+          WEBHOOK_HOST: '127.0.0.1',
+          DATABASE_URL: c.DATABASE_URL!,
+        }),
+        2,
+        new RegExp(`port 127\\.0\\.0\\.1:${port} is already in use`),
+      );
+      expectOneLineFailure(
+        await runCli(['webhook'], {
+          ...cliEnv,
+          WEBHOOK_AUTH: 'none',
+          WEBHOOK_HOST: '127.0.0.1',
+          WEBHOOK_PORT: String(port),
+        }),
+        2,
+        new RegExp(`127\\.0\\.0\\.1:${port} is already in use`),
+      );
     } finally {
       taken.close();
     }
   });
 
-  it('report writes an exact CSV on the spot, its calls paced by the workers\' pacer; no worker is a clear exit 4', async () => {
+  it("report writes an exact CSV on the spot, its calls paced by the workers' pacer; no worker is a clear exit 4", async () => {
     const accountId = `${Math.floor(1e11 + Math.random() * 8e11)}`;
     const start = new Date(Date.now() - 3 * 24 * HOUR).toISOString().slice(0, 10);
     const end = new Date(Date.now() - 24 * HOUR).toISOString().slice(0, 10);
-    stack.ce.addCosts(dailyCosts({ accountId, start, end, service: 'Amazon Simple Storage Service', resourceId: 'my-bucket', region: 'eu-west-1', amount: '0.0000000007' }));
-    stack.ce.addCosts(dailyCosts({ accountId, start, end, service: 'AWS Lambda', resourceId: 'fn', region: 'us-east-1', amount: '1.25' }));
+    stack.ce.addCosts(
+      dailyCosts({
+        accountId,
+        start,
+        end,
+        service: 'Amazon Simple Storage Service',
+        resourceId: 'my-bucket',
+        region: 'eu-west-1',
+        amount: '0.0000000007',
+      }),
+    );
+    stack.ce.addCosts(
+      dailyCosts({
+        accountId,
+        start,
+        end,
+        service: 'AWS Lambda',
+        resourceId: 'fn',
+        region: 'us-east-1',
+        amount: '1.25',
+      }),
+    );
     const env = {
       ...awsEnvFor(stack.motoEndpoint, { AWS_ENDPOINT_URL_COST_EXPLORER: stack.ce.endpoint }),
-      ...cliEnv, COST_EXPLORER_ROLE_ARN: stack.config.COST_EXPLORER_ROLE_ARN!,
+      ...cliEnv,
+      COST_EXPLORER_ROLE_ARN: stack.config.COST_EXPLORER_ROLE_ARN!,
     };
     const out = join(tmpdir(), `report-${randomUUID()}.csv`);
     const res = await runCli(['report', '--account', accountId, '--start', start, '--end', end, '--out', out], env);
@@ -219,16 +325,29 @@ describe('lease-costs CLI, run as a process', () => {
     const expected = stack.ce.expectedTotal({ accountId, start, end, recordType: 'Usage' });
     const [header, ...rows] = parse(readFileSync(out, 'utf8'), { record_delimiter: '\r\n' }) as string[][];
     expect(header).toEqual(['Resource Name', 'Service', 'Region', 'Cost']);
-    expect(rows.map((r) => [r[0], r[2]])).toEqual([['fn', 'us-east-1'], ['my-bucket', 'eu-west-1']]);
+    expect(rows.map((r) => [r[0], r[2]])).toEqual([
+      ['fn', 'us-east-1'],
+      ['my-bucket', 'eu-west-1'],
+    ]);
     expect(rows.reduce((sum, r) => sum.plus(r[3]!), new Decimal(0)).toFixed()).toBe(expected);
     expect(res.stderr).toContain(`2 rows, total ${expected} USD`);
     // Its calls took slots from the workers' pacer, like every page of every lease.
     const pacer = await client.workflow.getHandle(`cost-explorer-pacer-${stack.config.TEMPORAL_TASK_QUEUE}`).describe();
     expect(pacer.status.name).toBe('RUNNING');
 
-    expectOneLineFailure(await runCli(['report', '--account', accountId, '--start', end, '--end', start], env), 2, /--start must be before --end/);
+    expectOneLineFailure(
+      await runCli(['report', '--account', accountId, '--start', end, '--end', start], env),
+      2,
+      /--start must be before --end/,
+    );
     // A task queue no worker polls: the pacer never answers.
-    expectOneLineFailure(await runCli(['report', '--account', accountId, '--start', start, '--end', end], { ...env, TEMPORAL_TASK_QUEUE: `nobody-${randomUUID()}` }),
-      4, /pacer on task queue nobody-\S+ did not answer within 10 s \(is a lease-costs worker running\?\)/);
+    expectOneLineFailure(
+      await runCli(['report', '--account', accountId, '--start', start, '--end', end], {
+        ...env,
+        TEMPORAL_TASK_QUEUE: `nobody-${randomUUID()}`,
+      }),
+      4,
+      /pacer on task queue nobody-\S+ did not answer within 10 s \(is a lease-costs worker running\?\)/,
+    );
   }, 60_000);
 });

@@ -22,13 +22,21 @@ beforeAll(async () => {
     const body = Buffer.concat(chunks).toString('utf8');
     assumeRoleForms.push(new URLSearchParams(body));
     // moto routes on the signature's service name, so the authorization header goes along.
-    const headers = { 'content-type': String(req.headers['content-type']), authorization: String(req.headers.authorization) };
+    const headers = {
+      'content-type': String(req.headers['content-type']),
+      authorization: String(req.headers.authorization),
+    };
     const upstream = await fetch(`${moto}${req.url}`, { method: 'POST', headers, body });
-    res.writeHead(upstream.status, { 'content-type': upstream.headers.get('content-type') ?? 'text/xml' }).end(await upstream.text());
+    res
+      .writeHead(upstream.status, { 'content-type': upstream.headers.get('content-type') ?? 'text/xml' })
+      .end(await upstream.text());
   });
   await new Promise<void>((resolve) => sts.listen(0, '127.0.0.1', resolve));
   const port = (sts.address() as { port: number }).port;
-  Object.assign(process.env, awsEnvFor(moto, { AWS_ENDPOINT_URL_STS: `http://127.0.0.1:${port}`, AWS_ENDPOINT_URL_COST_EXPLORER: ce.endpoint }));
+  Object.assign(
+    process.env,
+    awsEnvFor(moto, { AWS_ENDPOINT_URL_STS: `http://127.0.0.1:${port}`, AWS_ENDPOINT_URL_COST_EXPLORER: ce.endpoint }),
+  );
 });
 afterAll(async () => {
   process.env = saved;
@@ -39,9 +47,13 @@ afterAll(async () => {
 it('assumes the cost-reading role with the configured external id', async () => {
   const roleArn = 'arn:aws:iam::999988887777:role/lease-costs-cost-explorer-reader';
   const client = costExplorerClient(roleArn, 'lease-costs-external-id-0123');
-  await client.send(new GetCostAndUsageCommand({
-    TimePeriod: { Start: '2026-01-01', End: '2026-01-02' }, Granularity: 'DAILY', Metrics: ['UnblendedCost'],
-  }));
+  await client.send(
+    new GetCostAndUsageCommand({
+      TimePeriod: { Start: '2026-01-01', End: '2026-01-02' },
+      Granularity: 'DAILY',
+      Metrics: ['UnblendedCost'],
+    }),
+  );
   client.destroy();
   const assumes = assumeRoleForms.filter((f) => f.get('Action') === 'AssumeRole');
   expect(assumes).toHaveLength(1);

@@ -17,46 +17,66 @@ const LIMIT_MS = 180_000;
 /** Collects a child's output; `until` resolves once stdout matches. */
 function collect(child: ChildProcess) {
   const out = { stdout: '', stderr: '' };
-  child.stdout!.on('data', (c: Buffer) => { out.stdout += c.toString(); });
-  child.stderr!.on('data', (c: Buffer) => { out.stderr += c.toString(); });
-  const exited = new Promise<number | string>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? 'unknown')));
-  const until = (re: RegExp) => Promise.race([
-    waitFor(async () => (re.test(out.stdout) ? true : undefined), LIMIT_MS, `demo output matching ${re}`),
-    exited.then((code) => {
-      if (!re.test(out.stdout)) throw new Error(`demo exited (${code}) before printing ${re}`);
-      return true;
-    }),
-  ]);
+  child.stdout!.on('data', (c: Buffer) => {
+    out.stdout += c.toString();
+  });
+  child.stderr!.on('data', (c: Buffer) => {
+    out.stderr += c.toString();
+  });
+  const exited = new Promise<number | string>((resolve) =>
+    child.once('exit', (code, signal) => resolve(code ?? signal ?? 'unknown')),
+  );
+  const until = (re: RegExp) =>
+    Promise.race([
+      waitFor(async () => (re.test(out.stdout) ? true : undefined), LIMIT_MS, `demo output matching ${re}`),
+      exited.then((code) => {
+        if (!re.test(out.stdout)) throw new Error(`demo exited (${code}) before printing ${re}`);
+        return true;
+      }),
+    ]);
   return { out, exited, until, kill: (signal: NodeJS.Signals) => child.kill(signal) };
 }
 
 describe('npm run demo', () => {
-  it('runs headless, publishes four leases (one found only by the reconcile schedule) and prints CSV location, chart link, top rows, exact total and UI link for each; only human lines; a second terminal can use the CLI; says what it does when stopped', async () => {
-    const [port, uiPort, webhookPort] = [await freePort(), await freePort(), await freePort()];
-    const t0 = Date.now();
-    // Only what a newcomer's shell would have: the demo must bring everything else itself.
-    const child = spawn(process.execPath, [BIN, 'demo', '--keep-running', '--port', String(port), '--ui-port', String(uiPort)], {
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', WEBHOOK_PORT: String(webhookPort) },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const demo = collect(child);
-    try {
-      await checkDemo(demo, { t0, port, uiPort });
-    } finally {
-      // A failed expectation must not leave the demo (and its servers) running.
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGTERM');
-        await demo.exited;
+  it(
+    'runs headless, publishes four leases (one found only by the reconcile schedule) and prints CSV location, chart link, top rows, exact total and UI link for each; only human lines; a second terminal can use the CLI; says what it does when stopped',
+    async () => {
+      const [port, uiPort, webhookPort] = [await freePort(), await freePort(), await freePort()];
+      const t0 = Date.now();
+      // Only what a newcomer's shell would have: the demo must bring everything else itself.
+      const child = spawn(
+        process.execPath,
+        [BIN, 'demo', '--keep-running', '--port', String(port), '--ui-port', String(uiPort)],
+        {
+          env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', WEBHOOK_PORT: String(webhookPort) },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      );
+      const demo = collect(child);
+      try {
+        await checkDemo(demo, { t0, port, uiPort });
+      } finally {
+        // A failed expectation must not leave the demo (and its servers) running.
+        if (child.exitCode === null && child.signalCode === null) {
+          child.kill('SIGTERM');
+          await demo.exited;
+        }
       }
-    }
-  }, LIMIT_MS + 60_000);
+    },
+    LIMIT_MS + 60_000,
+  );
 });
 
-async function checkDemo(demo: ReturnType<typeof collect>, { t0, port, uiPort }: { t0: number; port: number; uiPort: number }) {
+async function checkDemo(
+  demo: ReturnType<typeof collect>,
+  { t0, port, uiPort }: { t0: number; port: number; uiPort: number },
+) {
   try {
     await demo.until(/leases published/);
   } catch (err) {
-    throw new Error(`demo did not finish:\n${demo.out.stdout.slice(-4000)}\n${demo.out.stderr.slice(-4000)}`, { cause: err });
+    throw new Error(`demo did not finish:\n${demo.out.stdout.slice(-4000)}\n${demo.out.stderr.slice(-4000)}`, {
+      cause: err,
+    });
   }
   const elapsed = Date.now() - t0;
   expect(elapsed).toBeLessThan(LIMIT_MS);
@@ -73,18 +93,27 @@ async function checkDemo(demo: ReturnType<typeof collect>, { t0, port, uiPort }:
   expect(stdout).toContain('schedule lease-costs-reconcile triggered');
   expect(report).toContain('4/4 leases published');
   expect(report).toContain('lease whose webhook was missed (picked up by the reconcile schedule)');
-  const blocks = report.slice(0, report.indexOf('=== lease-costs costs --by service ===')).split(/\n(?=\S.*\n  lease )/).slice(1);
+  const blocks = report
+    .slice(0, report.indexOf('=== lease-costs costs --by service ==='))
+    .split(/\n(?=\S.*\n  lease )/)
+    .slice(1);
   expect(blocks).toHaveLength(4);
   for (const block of blocks) {
     const csvLine = block.match(/CSV\s+s3:\/\/\S+\.csv \(copy: (\S+\.csv)\)/);
     const total = block.match(/total\s+(-?\d+(?:\.\d+)?) USD \(exact\)/);
-    const ui = block.match(/Temporal UI\s+(http:\/\/127\.0\.0\.1:(\d+)\/namespaces\/default\/workflows\/lease-costs-[0-9a-f-]{36})/);
+    const ui = block.match(
+      /Temporal UI\s+(http:\/\/127\.0\.0\.1:(\d+)\/namespaces\/default\/workflows\/lease-costs-[0-9a-f-]{36})/,
+    );
     expect(csvLine, block).not.toBeNull();
     expect(total, block).not.toBeNull();
     expect(ui, block).not.toBeNull();
     expect(Number(ui![2])).toBe(uiPort);
     // Top rows are printed, and the printed total is exactly the sum of the CSV it names.
-    const topRows = block.slice(block.indexOf('top rows:')).split('\n').slice(1).filter((l) => /^\s+-?\d/.test(l));
+    const topRows = block
+      .slice(block.indexOf('top rows:'))
+      .split('\n')
+      .slice(1)
+      .filter((l) => /^\s+-?\d/.test(l));
     expect(topRows.length).toBeGreaterThan(0);
     const [header, ...rows] = parse(await readFile(csvLine![1]!, 'utf8')) as string[][];
     expect(header).toEqual(['Resource Name', 'Service', 'Region', 'Cost']);
@@ -97,30 +126,54 @@ async function checkDemo(demo: ReturnType<typeof collect>, { t0, port, uiPort }:
     const html = await readFile(fileURLToPath(chartLine![1]!), 'utf8');
     expect(html).toContain(`<dd class="total" id="total">${total![1]} USD</dd>`);
     // The costliest resource line heads the top resources (service-level lines are not resources).
-    const costliest = rows.filter((r) => r[0] !== SERVICE_LEVEL_RESOURCE).sort((a, b) => new Decimal(b[3]!).cmp(a[3]!))[0]!;
+    const costliest = rows
+      .filter((r) => r[0] !== SERVICE_LEVEL_RESOURCE)
+      .sort((a, b) => new Decimal(b[3]!).cmp(a[3]!))[0]!;
     expect(html.slice(html.indexOf(' resources</h2>')).match(/<td class="cost">([^<]*)<\/td>/)?.[1]).toBe(costliest[3]);
     expect(html).toMatch(/<svg[^>]*>[^]*aria-roledescription="bar"[^]*<\/svg>/);
     // The demo turns REPORT_FOCUS on: the FOCUS file's location is printed beside the CSV's.
     expect(block, block).toMatch(/\n {2}FOCUS\s+s3:\/\/lease-costs-demo\/\S+-v1\.focus\.csv\n/);
     // Why the lease ended, from the ISB's event (the reconciled lease had none), and both events.
-    expect(block, block).toMatch(/\n {2}ended\s+(Expired \(lease duration 480 h\)|BudgetExceeded \(spent 50\.37 USD of a 50 USD budget\)|ManuallyTerminated: Terminated by admin|\(no LeaseTerminated event: found by the reconcile schedule\))\n/);
-    expect(block, block).toMatch(/\n {2}events\s+LeaseCostsGenerated \(totalCost -?\d+(\.\d+)?\), LeaseCostsReportPublished × 1\n/);
+    expect(block, block).toMatch(
+      /\n {2}ended\s+(Expired \(lease duration 480 h\)|BudgetExceeded \(spent 50\.37 USD of a 50 USD budget\)|ManuallyTerminated: Terminated by admin|\(no LeaseTerminated event: found by the reconcile schedule\))\n/,
+    );
+    expect(block, block).toMatch(
+      /\n {2}events\s+LeaseCostsGenerated \(totalCost -?\d+(\.\d+)?\), LeaseCostsReportPublished × 1\n/,
+    );
   }
 
   // Every event the demo emitted, as a consumer's rule received it: each passes its contract
   // (LeaseCostsGenerated exactly as the NDX notification service accepts it), one of each per lease.
   const eventsPath = stdout.match(/as a consumer's rule receives them: (\S+\.jsonl)/)?.[1];
   expect(eventsPath, stdout).toBeDefined();
-  const emitted = (await readFile(eventsPath!, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { 'detail-type': string; source: string; detail: { leaseId: string } });
+  const emitted = (await readFile(eventsPath!, 'utf8'))
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { 'detail-type': string; source: string; detail: { leaseId: string } });
   for (const e of emitted) checkEventContract(e);
   const uuids = blocks.map((b) => b.match(/lease ([0-9a-f-]{36})/)![1]!).sort();
   for (const type of ['LeaseCostsGenerated', 'LeaseCostsReportPublished']) {
-    expect(emitted.filter((e) => e['detail-type'] === type).map((e) => e.detail.leaseId).sort(), type).toEqual(uuids);
+    expect(
+      emitted
+        .filter((e) => e['detail-type'] === type)
+        .map((e) => e.detail.leaseId)
+        .sort(),
+      type,
+    ).toEqual(uuids);
   }
 
   // The environment block, as a second terminal would paste it, runs `status` for a demo lease.
   const cliEnv = Object.fromEntries([...stdout.matchAll(/^ {2}export (\w+)='([^']*)'$/gm)].map((m) => [m[1]!, m[2]!]));
-  expect(Object.keys(cliEnv)).toEqual(expect.arrayContaining(['TEMPORAL_ADDRESS', 'PAYLOAD_ENCRYPTION_KEYS', 'AWS_ENDPOINT_URL_S3', 'S3_BUCKET_NAME', 'EVENT_BUS_NAME', 'ISB_API_BASE_URL']));
+  expect(Object.keys(cliEnv)).toEqual(
+    expect.arrayContaining([
+      'TEMPORAL_ADDRESS',
+      'PAYLOAD_ENCRYPTION_KEYS',
+      'AWS_ENDPOINT_URL_S3',
+      'S3_BUCKET_NAME',
+      'EVENT_BUS_NAME',
+      'ISB_API_BASE_URL',
+    ]),
+  );
   expect(cliEnv.TEMPORAL_ADDRESS).toBe(`127.0.0.1:${port}`);
   const uuid = blocks[0]!.match(/lease ([0-9a-f-]{36})/)![1]!;
   const status = await runCli(['status', uuid], cliEnv);
@@ -133,18 +186,24 @@ async function checkDemo(demo: ReturnType<typeof collect>, { t0, port, uiPort }:
   expect(stdout).toContain('=== lease-costs costs --by service ===');
   expect(cliEnv.DATABASE_URL).toMatch(/^postgres:\/\/postgres@127\.0\.0\.1:\d+\/postgres/);
   const [byService, byLease] = await Promise.all([
-    runCli(['costs', '--by', 'service', '--json'], cliEnv), runCli(['costs', '--by', 'lease', '--json'], cliEnv),
+    runCli(['costs', '--by', 'service', '--json'], cliEnv),
+    runCli(['costs', '--by', 'lease', '--json'], cliEnv),
   ]);
   expect(byService.code, byService.stderr).toBe(0);
   expect(byLease.code, byLease.stderr).toBe(0);
   const services = JSON.parse(byService.stdout) as { total: string; lines: { cost: string }[] };
-  expect(services.lines.reduce((a, l) => a.plus(l.cost), new Decimal(0)).toFixed()).toBe(new Decimal(services.total).toFixed());
+  expect(services.lines.reduce((a, l) => a.plus(l.cost), new Decimal(0)).toFixed()).toBe(
+    new Decimal(services.total).toFixed(),
+  );
   // All four leases are in the ledger, each at exactly the total its report printed, and the
   // per-service total the demo printed is their sum.
-  const printedTotal = new Map(blocks.map((b) => [b.match(/lease ([0-9a-f-]{36})/)![1]!, b.match(/total\s+(-?\d+(?:\.\d+)?) USD/)![1]!]));
+  const printedTotal = new Map(
+    blocks.map((b) => [b.match(/lease ([0-9a-f-]{36})/)![1]!, b.match(/total\s+(-?\d+(?:\.\d+)?) USD/)![1]!]),
+  );
   const ledgerLeases = (JSON.parse(byLease.stdout) as { lines: { key: string; cost: string }[] }).lines;
   expect(ledgerLeases.map((l) => l.key).sort()).toEqual([...printedTotal.keys()].sort());
-  for (const l of ledgerLeases) expect(new Decimal(l.cost).toFixed(), l.key).toBe(new Decimal(printedTotal.get(l.key)!).toFixed());
+  for (const l of ledgerLeases)
+    expect(new Decimal(l.cost).toFixed(), l.key).toBe(new Decimal(printedTotal.get(l.key)!).toFixed());
   const sumOfReports = [...printedTotal.values()].reduce((a, t) => a.plus(t), new Decimal(0)).toFixed();
   expect(new Decimal(services.total).toFixed()).toBe(sumOfReports);
   const demoTable = stdout.slice(stdout.indexOf('=== lease-costs costs --by service ==='));
@@ -157,7 +216,9 @@ async function checkDemo(demo: ReturnType<typeof collect>, { t0, port, uiPort }:
   expect(byGroup).toMatch(/^Digital Services\s+-?\d/m);
   expect(byGroup).toMatch(/^\(no group\)\s+-?\d/m);
   const monthly = stdout.slice(stdout.indexOf('=== lease-costs group-report --month'));
-  expect(monthly).toMatch(/groups CSV\s+s3:\/\/lease-costs-demo\/reports\/group-reports\/\d{4}\/\d{2}\/cost-report-\d{4}-\d{2}\.csv/);
+  expect(monthly).toMatch(
+    /groups CSV\s+s3:\/\/lease-costs-demo\/reports\/group-reports\/\d{4}\/\d{2}\/cost-report-\d{4}-\d{2}\.csv/,
+  );
   expect(monthly).toMatch(/^Research\s+-?\d+(\.\d+)?\s+2 leases$/m); // an ended lease and the active one
 
   demo.kill('SIGTERM');

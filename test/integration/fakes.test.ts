@@ -33,7 +33,13 @@ function addDays(date: string, n: number): string {
   return new Date(Date.parse(`${date}T00:00:00Z`) + n * 86_400_000).toISOString().slice(0, 10);
 }
 
-const SERVICES = ['Amazon Elastic Compute Cloud - Compute', 'Amazon Simple Storage Service', 'AWS Lambda', 'Amazon DynamoDB', 'Amazon CloudWatch'];
+const SERVICES = [
+  'Amazon Elastic Compute Cloud - Compute',
+  'Amazon Simple Storage Service',
+  'AWS Lambda',
+  'Amazon DynamoDB',
+  'Amazon CloudWatch',
+];
 
 /** 14 days x `perDay` resources, two Usage lines each, some credits, plus noise in another account. */
 function dataset(start: string, days: number, perDay: number, seed = 1): FakeCostItem[] {
@@ -46,8 +52,16 @@ function dataset(start: string, days: number, perDay: number, seed = 1): FakeCos
       const resourceId = `arn:aws:svc:us-east-1:${ACCOUNT}:res/${i}`;
       const region = i % 3 === 0 ? 'eu-west-2' : 'us-east-1';
       out.push({ accountId: ACCOUNT, date, service, resourceId, region, amount: (r() * 100).toFixed(10) });
-      out.push({ accountId: ACCOUNT, date, service, resourceId, region, amount: i % 17 === 0 ? '0.0000000007' : (r() * 3).toFixed(7) });
-      if (i % 10 === 0) out.push({ accountId: ACCOUNT, date, service, resourceId, region, amount: '-1.2', recordType: 'Credit' });
+      out.push({
+        accountId: ACCOUNT,
+        date,
+        service,
+        resourceId,
+        region,
+        amount: i % 17 === 0 ? '0.0000000007' : (r() * 3).toFixed(7),
+      });
+      if (i % 10 === 0)
+        out.push({ accountId: ACCOUNT, date, service, resourceId, region, amount: '-1.2', recordType: 'Credit' });
       if (i % 50 === 0) out.push({ accountId: OTHER, date, service, resourceId: `other-${i}`, region, amount: '5.5' });
     }
   }
@@ -133,7 +147,10 @@ describe('fake Cost Explorer through the real SDK', () => {
     Granularity: 'DAILY',
     Metrics: ['UnblendedCost'],
     Filter: usageFilter(),
-    GroupBy: [{ Type: 'DIMENSION', Key: 'SERVICE' }, { Type: 'DIMENSION', Key: 'RESOURCE_ID' }],
+    GroupBy: [
+      { Type: 'DIMENSION', Key: 'SERVICE' },
+      { Type: 'DIMENSION', Key: 'RESOURCE_ID' },
+    ],
   });
 
   it('pages through >= 30 pages, every group once, exact total', async () => {
@@ -143,7 +160,8 @@ describe('fake Cost Explorer through the real SDK', () => {
 
     // Independent exact sum of what was loaded.
     let want = new D(0);
-    for (const it of items) if (it.accountId === ACCOUNT && (it.recordType ?? 'Usage') === 'Usage') want = want.plus(it.amount);
+    for (const it of items)
+      if (it.accountId === ACCOUNT && (it.recordType ?? 'Usage') === 'Usage') want = want.plus(it.amount);
     expect(res.total).toBe(want.toFixed());
     expect(fake.expectedTotal({ accountId: ACCOUNT, start, end: TODAY, recordType: 'Usage' })).toBe(want.toFixed());
 
@@ -152,7 +170,13 @@ describe('fake Cost Explorer through the real SDK', () => {
     expect(fake.calls.every((c) => c.accessKeyId === 'ASIATEST' && c.hasSessionToken && c.status === 200)).toBe(true);
     expect(fake.calls.every((c) => c.operation === 'GetCostAndUsageWithResources')).toBe(true);
     expect(fake.calls.reduce((n, c) => n + c.groupsReturned, 0)).toBe(3500);
-    expect(fake.stats()).toEqual({ total: 35, ok: 35, throttled: 0, failed: 0, byOperation: { GetCostAndUsageWithResources: 35 } });
+    expect(fake.stats()).toEqual({
+      total: 35,
+      ok: 35,
+      throttled: 0,
+      failed: 0,
+      byOperation: { GetCostAndUsageWithResources: 35 },
+    });
   });
 
   it('tokens are opaque and bound to the query', async () => {
@@ -167,10 +191,17 @@ describe('fake Cost Explorer through the real SDK', () => {
     expect(err.$metadata.httpStatusCode).toBe(400);
     expect(err.message).toMatch(/parameters changed between pages/);
 
-    const other = { TimePeriod: { Start: start, End: TODAY }, Granularity: 'DAILY' as const, Metrics: ['UnblendedCost'], NextPageToken: token };
+    const other = {
+      TimePeriod: { Start: start, End: TODAY },
+      Granularity: 'DAILY' as const,
+      Metrics: ['UnblendedCost'],
+      NextPageToken: token,
+    };
     expect((await caught(ce.send(new GetCostAndUsageCommand(other)))).name).toBe('RequestChangedException');
 
-    const garbled = await caught(ce.send(new GetCostAndUsageWithResourcesCommand({ ...resourceQuery(), NextPageToken: 'not-a-token' })));
+    const garbled = await caught(
+      ce.send(new GetCostAndUsageWithResourcesCommand({ ...resourceQuery(), NextPageToken: 'not-a-token' })),
+    );
     expect(garbled.name).toBe('InvalidNextTokenException');
 
     // The same token with the same query still works.
@@ -185,14 +216,38 @@ describe('fake Cost Explorer through the real SDK', () => {
     try {
       local.addCosts([
         { accountId: ACCOUNT, date: '2026-01-15', service: 'S3', resourceId: 'b', region: 'us-east-1', amount: '1.10' },
-        { accountId: ACCOUNT, date: '2026-01-31', service: 'EC2', resourceId: 'i', region: 'us-east-1', amount: '2.0000000001' },
+        {
+          accountId: ACCOUNT,
+          date: '2026-01-31',
+          service: 'EC2',
+          resourceId: 'i',
+          region: 'us-east-1',
+          amount: '2.0000000001',
+        },
         { accountId: ACCOUNT, date: '2026-02-10', service: 'S3', resourceId: 'b', region: 'us-east-1', amount: '3' },
-        { accountId: ACCOUNT, date: '2026-03-09', service: 'EC2', resourceId: 'i', region: 'us-east-1', amount: '-0.0000000001' },
+        {
+          accountId: ACCOUNT,
+          date: '2026-03-09',
+          service: 'EC2',
+          resourceId: 'i',
+          region: 'us-east-1',
+          amount: '-0.0000000001',
+        },
         { accountId: ACCOUNT, date: '2026-03-10', service: 'EC2', resourceId: 'i', region: 'us-east-1', amount: '100' }, // End is exclusive
       ]);
-      const base = { TimePeriod: { Start: '2026-01-15', End: '2026-03-10' }, Metrics: ['UnblendedCost'], Filter: usageFilter() };
+      const base = {
+        TimePeriod: { Start: '2026-01-15', End: '2026-03-10' },
+        Metrics: ['UnblendedCost'],
+        Filter: usageFilter(),
+      };
 
-      const monthly = await client.send(new GetCostAndUsageCommand({ ...base, Granularity: 'MONTHLY', GroupBy: [{ Type: 'DIMENSION', Key: 'SERVICE' }] }));
+      const monthly = await client.send(
+        new GetCostAndUsageCommand({
+          ...base,
+          Granularity: 'MONTHLY',
+          GroupBy: [{ Type: 'DIMENSION', Key: 'SERVICE' }],
+        }),
+      );
       expect(monthly.ResultsByTime?.map((r) => r.TimePeriod)).toEqual([
         { Start: '2026-01-15', End: '2026-02-01' },
         { Start: '2026-02-01', End: '2026-03-01' },
@@ -207,23 +262,40 @@ describe('fake Cost Explorer through the real SDK', () => {
       expect(monthly.GroupDefinitions).toEqual([{ Type: 'DIMENSION', Key: 'SERVICE' }]);
       expect(monthly.NextPageToken).toBeUndefined();
 
-      const daily = await client.send(new GetCostAndUsageCommand({ ...base, Granularity: 'DAILY', GroupBy: [{ Type: 'DIMENSION', Key: 'SERVICE' }] }));
+      const daily = await client.send(
+        new GetCostAndUsageCommand({ ...base, Granularity: 'DAILY', GroupBy: [{ Type: 'DIMENSION', Key: 'SERVICE' }] }),
+      );
       expect(daily.ResultsByTime).toHaveLength(31 - 15 + 1 + 28 + 9);
       expect(daily.ResultsByTime?.every((r) => addDays(r.TimePeriod!.Start!, 1) === r.TimePeriod!.End)).toBe(true);
       expect(daily.ResultsByTime?.filter((r) => (r.Groups ?? []).length > 0)).toHaveLength(4);
       expect(daily.ResultsByTime?.[1]?.Groups).toEqual([]);
 
-      const ungrouped = await client.send(new GetCostAndUsageCommand({ ...base, Granularity: 'MONTHLY', Metrics: ['UnblendedCost', 'BlendedCost'] }));
+      const ungrouped = await client.send(
+        new GetCostAndUsageCommand({ ...base, Granularity: 'MONTHLY', Metrics: ['UnblendedCost', 'BlendedCost'] }),
+      );
       expect(ungrouped.ResultsByTime?.map((r) => r.Total)).toEqual([
-        { UnblendedCost: { Amount: '3.1000000001', Unit: 'USD' }, BlendedCost: { Amount: '3.1000000001', Unit: 'USD' } },
+        {
+          UnblendedCost: { Amount: '3.1000000001', Unit: 'USD' },
+          BlendedCost: { Amount: '3.1000000001', Unit: 'USD' },
+        },
         { UnblendedCost: { Amount: '3', Unit: 'USD' }, BlendedCost: { Amount: '3', Unit: 'USD' } },
-        { UnblendedCost: { Amount: '-0.0000000001', Unit: 'USD' }, BlendedCost: { Amount: '-0.0000000001', Unit: 'USD' } },
+        {
+          UnblendedCost: { Amount: '-0.0000000001', Unit: 'USD' },
+          BlendedCost: { Amount: '-0.0000000001', Unit: 'USD' },
+        },
       ]);
       expect(ungrouped.ResultsByTime?.every((r) => (r.Groups ?? []).length === 0)).toBe(true);
       expect(local.expectedTotal({ accountId: ACCOUNT, start: '2026-01-15', end: '2026-03-10' })).toBe('6.1');
 
       // Periods with no data at all still appear.
-      const empty = await client.send(new GetCostAndUsageCommand({ ...base, Filter: usageFilter(OTHER), Granularity: 'MONTHLY', GroupBy: [{ Type: 'DIMENSION', Key: 'SERVICE' }] }));
+      const empty = await client.send(
+        new GetCostAndUsageCommand({
+          ...base,
+          Filter: usageFilter(OTHER),
+          Granularity: 'MONTHLY',
+          GroupBy: [{ Type: 'DIMENSION', Key: 'SERVICE' }],
+        }),
+      );
       expect(empty.ResultsByTime?.map((r) => r.Groups)).toEqual([[], [], []]);
       expect(empty.NextPageToken).toBeUndefined();
     } finally {
@@ -239,36 +311,78 @@ describe('fake Cost Explorer through the real SDK', () => {
       const days = ['2026-03-01', '2026-03-02', '2026-03-03', '2026-03-04'];
       for (const [i, date] of days.entries()) {
         if (i === 1) continue; // a day with no cost still has its period
-        for (const [service, region] of [['EC2', 'eu-west-2'], ['EC2', 'us-east-1'], ['S3', 'us-east-1'], ['Lambda', 'eu-west-2']]) {
-          const item = { accountId: ACCOUNT, date, service: service!, resourceId: `${service}-${i}`, region: region!, amount: `1.${i}` };
+        for (const [service, region] of [
+          ['EC2', 'eu-west-2'],
+          ['EC2', 'us-east-1'],
+          ['S3', 'us-east-1'],
+          ['Lambda', 'eu-west-2'],
+        ]) {
+          const item = {
+            accountId: ACCOUNT,
+            date,
+            service: service!,
+            resourceId: `${service}-${i}`,
+            region: region!,
+            amount: `1.${i}`,
+          };
           local.addCost(item);
           // Hours a Savings Plan covers: on-demand unblended, the plan's rate amortized, and the
           // negation that takes the on-demand price off (AmortizedCost 0).
           if (service === 'EC2') {
-            local.addCost({ ...item, amount: '0.5', amortizedAmount: `0.${i}72`, recordType: 'SavingsPlanCoveredUsage' });
+            local.addCost({
+              ...item,
+              amount: '0.5',
+              amortizedAmount: `0.${i}72`,
+              recordType: 'SavingsPlanCoveredUsage',
+            });
             local.addCost({ ...item, amount: '-0.5', recordType: 'SavingsPlanNegation' });
           }
         }
       }
       const q: GetCostAndUsageCommandInput = {
-        TimePeriod: { Start: days[0], End: '2026-03-05' }, Granularity: 'DAILY', Metrics: ['UnblendedCost', 'AmortizedCost'],
-        Filter: { And: [{ Dimensions: { Key: 'LINKED_ACCOUNT', Values: [ACCOUNT] } }, { Not: { Dimensions: { Key: 'RECORD_TYPE', Values: ['Credit', 'Refund'], MatchOptions: ['EQUALS'] } } }] }, GroupBy: [{ Type: 'DIMENSION', Key: 'SERVICE' }, { Type: 'DIMENSION', Key: 'REGION' }],
+        TimePeriod: { Start: days[0], End: '2026-03-05' },
+        Granularity: 'DAILY',
+        Metrics: ['UnblendedCost', 'AmortizedCost'],
+        Filter: {
+          And: [
+            { Dimensions: { Key: 'LINKED_ACCOUNT', Values: [ACCOUNT] } },
+            { Not: { Dimensions: { Key: 'RECORD_TYPE', Values: ['Credit', 'Refund'], MatchOptions: ['EQUALS'] } } },
+          ],
+        },
+        GroupBy: [
+          { Type: 'DIMENSION', Key: 'SERVICE' },
+          { Type: 'DIMENSION', Key: 'REGION' },
+        ],
       };
       const res = await pageAll(client, q, false);
       // 12 groups, 3 a page; a day cut by a page boundary ends one page and starts the next.
       expect(res.pages).toBe(4);
       expect(res.results.map((r) => [r.TimePeriod?.Start, r.Groups?.length])).toEqual([
-        ['2026-03-01', 3], ['2026-03-01', 1], ['2026-03-02', 0], ['2026-03-03', 2], ['2026-03-03', 2], ['2026-03-04', 1], ['2026-03-04', 3],
+        ['2026-03-01', 3],
+        ['2026-03-01', 1],
+        ['2026-03-02', 0],
+        ['2026-03-03', 2],
+        ['2026-03-03', 2],
+        ['2026-03-04', 1],
+        ['2026-03-04', 3],
       ]);
       for (const date of days) {
         const groups = res.results.filter((r) => r.TimePeriod?.Start === date).flatMap((r) => r.Groups ?? []);
-        const sum = (metric: 'UnblendedCost' | 'AmortizedCost') => groups.reduce((t, g) => t.plus(g.Metrics![metric]!.Amount!), new D(0)).toFixed();
+        const sum = (metric: 'UnblendedCost' | 'AmortizedCost') =>
+          groups.reduce((t, g) => t.plus(g.Metrics![metric]!.Amount!), new D(0)).toFixed();
         const end = addDays(date, 1);
         expect(sum('UnblendedCost')).toBe(local.expectedTotal({ accountId: ACCOUNT, start: date, end }));
-        expect(sum('AmortizedCost')).toBe(local.expectedTotal({ accountId: ACCOUNT, start: date, end, metric: 'AmortizedCost' }));
+        expect(sum('AmortizedCost')).toBe(
+          local.expectedTotal({ accountId: ACCOUNT, start: date, end, metric: 'AmortizedCost' }),
+        );
       }
-      const ec2 = res.results.find((r) => r.TimePeriod?.Start === '2026-03-03')!.Groups!.find((g) => g.Keys![0] === 'EC2')!;
-      expect(ec2.Metrics).toEqual({ UnblendedCost: { Amount: '1.2', Unit: 'USD' }, AmortizedCost: { Amount: '1.472', Unit: 'USD' } });
+      const ec2 = res.results
+        .find((r) => r.TimePeriod?.Start === '2026-03-03')!
+        .Groups!.find((g) => g.Keys![0] === 'EC2')!;
+      expect(ec2.Metrics).toEqual({
+        UnblendedCost: { Amount: '1.2', Unit: 'USD' },
+        AmortizedCost: { Amount: '1.472', Unit: 'USD' },
+      });
     } finally {
       client.destroy();
       await local.close();
@@ -278,21 +392,33 @@ describe('fake Cost Explorer through the real SDK', () => {
   it('a period split across pages is repeated with disjoint groups', async () => {
     fake.setPageSize(7);
     const q: GetCostAndUsageCommandInput = {
-      TimePeriod: { Start: start, End: addDays(start, 3) }, Granularity: 'MONTHLY', Metrics: ['UnblendedCost'],
-      Filter: usageFilter(), GroupBy: [{ Type: 'DIMENSION', Key: 'REGION' }, { Type: 'DIMENSION', Key: 'SERVICE' }],
+      TimePeriod: { Start: start, End: addDays(start, 3) },
+      Granularity: 'MONTHLY',
+      Metrics: ['UnblendedCost'],
+      Filter: usageFilter(),
+      GroupBy: [
+        { Type: 'DIMENSION', Key: 'REGION' },
+        { Type: 'DIMENSION', Key: 'SERVICE' },
+      ],
     };
     const res = await pageAll(ce, q, false);
     expect(res.groups.size).toBe(10);
     expect(res.pages).toBe(2);
     expect(res.results.map((r) => r.Groups?.length)).toEqual([7, 3]);
-    expect(res.total).toBe(fake.expectedTotal({ accountId: ACCOUNT, start, end: addDays(start, 3), recordType: 'Usage' }));
+    expect(res.total).toBe(
+      fake.expectedTotal({ accountId: ACCOUNT, start, end: addDays(start, 3), recordType: 'Usage' }),
+    );
   });
 
   it('filters on RECORD_TYPE and LINKED_ACCOUNT (And, Or, Not)', async () => {
     const q = (Filter: GetCostAndUsageCommandInput['Filter']): GetCostAndUsageCommandInput => ({
-      TimePeriod: { Start: start, End: TODAY }, Granularity: 'MONTHLY', Metrics: ['UnblendedCost'], Filter,
+      TimePeriod: { Start: start, End: TODAY },
+      Granularity: 'MONTHLY',
+      Metrics: ['UnblendedCost'],
+      Filter,
     });
-    const total = async (f: GetCostAndUsageCommandInput['Filter']) => (await pageAll(ce, { ...q(f), GroupBy: [{ Type: 'DIMENSION', Key: 'SERVICE' }] }, false)).total;
+    const total = async (f: GetCostAndUsageCommandInput['Filter']) =>
+      (await pageAll(ce, { ...q(f), GroupBy: [{ Type: 'DIMENSION', Key: 'SERVICE' }] }, false)).total;
     const end = TODAY;
     const usage = fake.expectedTotal({ accountId: ACCOUNT, start, end, recordType: 'Usage' });
     const all = fake.expectedTotal({ accountId: ACCOUNT, start, end });
@@ -301,39 +427,88 @@ describe('fake Cost Explorer through the real SDK', () => {
 
     expect(await total(usageFilter())).toBe(usage);
     expect(await total({ Dimensions: { Key: 'LINKED_ACCOUNT', Values: [ACCOUNT] } })).toBe(all);
-    expect(await total({ And: [{ Dimensions: { Key: 'LINKED_ACCOUNT', Values: [ACCOUNT] } }, { Not: { Dimensions: { Key: 'RECORD_TYPE', Values: ['Usage'] } } }] })).toBe(credits);
-    expect(await total({ Dimensions: { Key: 'LINKED_ACCOUNT', Values: [OTHER] } })).toBe(fake.expectedTotal({ accountId: OTHER, start, end }));
-    expect(await total({ Or: [{ Dimensions: { Key: 'LINKED_ACCOUNT', Values: [OTHER] } }, { Dimensions: { Key: 'LINKED_ACCOUNT', Values: [ACCOUNT] } }] }))
-      .toBe(new D(all).plus(fake.expectedTotal({ accountId: OTHER, start, end })).toFixed());
+    expect(
+      await total({
+        And: [
+          { Dimensions: { Key: 'LINKED_ACCOUNT', Values: [ACCOUNT] } },
+          { Not: { Dimensions: { Key: 'RECORD_TYPE', Values: ['Usage'] } } },
+        ],
+      }),
+    ).toBe(credits);
+    expect(await total({ Dimensions: { Key: 'LINKED_ACCOUNT', Values: [OTHER] } })).toBe(
+      fake.expectedTotal({ accountId: OTHER, start, end }),
+    );
+    expect(
+      await total({
+        Or: [
+          { Dimensions: { Key: 'LINKED_ACCOUNT', Values: [OTHER] } },
+          { Dimensions: { Key: 'LINKED_ACCOUNT', Values: [ACCOUNT] } },
+        ],
+      }),
+    ).toBe(new D(all).plus(fake.expectedTotal({ accountId: OTHER, start, end })).toFixed());
 
-    const bad = await caught(ce.send(new GetCostAndUsageCommand(q({ Dimensions: { Key: 'LINKED_ACCOUNT', Values: [ACCOUNT] }, Not: { Dimensions: { Key: 'RECORD_TYPE', Values: ['Usage'] } } }))));
+    const bad = await caught(
+      ce.send(
+        new GetCostAndUsageCommand(
+          q({
+            Dimensions: { Key: 'LINKED_ACCOUNT', Values: [ACCOUNT] },
+            Not: { Dimensions: { Key: 'RECORD_TYPE', Values: ['Usage'] } },
+          }),
+        ),
+      ),
+    );
     expect(bad.name).toBe('ValidationException');
     // And and Or take at least two operands, in the service's words.
     for (const op of ['And', 'Or'] as const) {
-      const lone = await caught(ce.send(new GetCostAndUsageCommand(q({ [op]: [{ Dimensions: { Key: 'LINKED_ACCOUNT', Values: [ACCOUNT] } }] }))));
+      const lone = await caught(
+        ce.send(
+          new GetCostAndUsageCommand(q({ [op]: [{ Dimensions: { Key: 'LINKED_ACCOUNT', Values: [ACCOUNT] } }] })),
+        ),
+      );
       expect(lone.message).toBe(`${op} expression must have at least 2 operands`);
     }
   });
 
   it('validates requests like AWS: GroupBy > 2, RESOURCE_ID on GetCostAndUsage, dates, granularity', async () => {
-    const base: GetCostAndUsageCommandInput = { TimePeriod: { Start: start, End: TODAY }, Granularity: 'DAILY', Metrics: ['UnblendedCost'], Filter: usageFilter() };
-    const groupBy3 = await caught(ce.send(new GetCostAndUsageCommand({
-      ...base,
-      GroupBy: [{ Type: 'DIMENSION', Key: 'SERVICE' }, { Type: 'DIMENSION', Key: 'REGION' }, { Type: 'DIMENSION', Key: 'LINKED_ACCOUNT' }],
-    })));
+    const base: GetCostAndUsageCommandInput = {
+      TimePeriod: { Start: start, End: TODAY },
+      Granularity: 'DAILY',
+      Metrics: ['UnblendedCost'],
+      Filter: usageFilter(),
+    };
+    const groupBy3 = await caught(
+      ce.send(
+        new GetCostAndUsageCommand({
+          ...base,
+          GroupBy: [
+            { Type: 'DIMENSION', Key: 'SERVICE' },
+            { Type: 'DIMENSION', Key: 'REGION' },
+            { Type: 'DIMENSION', Key: 'LINKED_ACCOUNT' },
+          ],
+        }),
+      ),
+    );
     expect(groupBy3.name).toBe('ValidationException');
     expect(groupBy3.$metadata.httpStatusCode).toBe(400);
     expect(groupBy3.$fault).toBe('client');
 
-    const rid = await caught(ce.send(new GetCostAndUsageCommand({ ...base, GroupBy: [{ Type: 'DIMENSION', Key: 'RESOURCE_ID' }] })));
+    const rid = await caught(
+      ce.send(new GetCostAndUsageCommand({ ...base, GroupBy: [{ Type: 'DIMENSION', Key: 'RESOURCE_ID' }] })),
+    );
     expect(rid.name).toBe('ValidationException');
     expect(rid.message).toBe('Dimension RESOURCE_ID is not allowed.');
 
-    const backwards = await caught(ce.send(new GetCostAndUsageCommand({ ...base, TimePeriod: { Start: TODAY, End: start } })));
+    const backwards = await caught(
+      ce.send(new GetCostAndUsageCommand({ ...base, TimePeriod: { Start: TODAY, End: start } })),
+    );
     expect(backwards.name).toBe('ValidationException');
-    const same = await caught(ce.send(new GetCostAndUsageCommand({ ...base, TimePeriod: { Start: TODAY, End: TODAY } })));
+    const same = await caught(
+      ce.send(new GetCostAndUsageCommand({ ...base, TimePeriod: { Start: TODAY, End: TODAY } })),
+    );
     expect(same.name).toBe('ValidationException');
-    const future = await caught(ce.send(new GetCostAndUsageCommand({ ...base, TimePeriod: { Start: start, End: '2026-04-02' } })));
+    const future = await caught(
+      ce.send(new GetCostAndUsageCommand({ ...base, TimePeriod: { Start: start, End: '2026-04-02' } })),
+    );
     expect(future.message).toMatch(/past the beginning of next month/);
     await ce.send(new GetCostAndUsageCommand({ ...base, TimePeriod: { Start: start, End: '2026-04-01' } }));
     const hourly = await caught(ce.send(new GetCostAndUsageCommand({ ...base, Granularity: 'HOURLY' })));
@@ -345,11 +520,22 @@ describe('fake Cost Explorer through the real SDK', () => {
 
   it('resource-level data: 14-day rule and required Filter', async () => {
     const q = resourceQuery();
-    const tooOld = await caught(ce.send(new GetCostAndUsageWithResourcesCommand({ ...q, TimePeriod: { Start: addDays(TODAY, -15), End: TODAY } })));
+    const tooOld = await caught(
+      ce.send(
+        new GetCostAndUsageWithResourcesCommand({ ...q, TimePeriod: { Start: addDays(TODAY, -15), End: TODAY } }),
+      ),
+    );
     expect(tooOld.name).toBe('ValidationException');
-    expect(tooOld.message).toBe('Start date is more than 14 days ago for hourly granularity. Please adjust start date as we support only 14 days of data at hourly granularity.');
+    expect(tooOld.message).toBe(
+      'Start date is more than 14 days ago for hourly granularity. Please adjust start date as we support only 14 days of data at hourly granularity.',
+    );
 
-    const ok = await ce.send(new GetCostAndUsageWithResourcesCommand({ ...q, TimePeriod: { Start: addDays(TODAY, -14), End: addDays(TODAY, -13) } }));
+    const ok = await ce.send(
+      new GetCostAndUsageWithResourcesCommand({
+        ...q,
+        TimePeriod: { Start: addDays(TODAY, -14), End: addDays(TODAY, -13) },
+      }),
+    );
     expect(ok.ResultsByTime).toHaveLength(1);
 
     const noFilter = await caught(ce.send(new GetCostAndUsageWithResourcesCommand({ ...q, Filter: undefined })));
@@ -357,23 +543,41 @@ describe('fake Cost Explorer through the real SDK', () => {
     expect(noFilter.message).toMatch(/Filter/);
 
     // Neither grouped nor filtered by a resource id.
-    const noResourceId = await caught(ce.send(new GetCostAndUsageWithResourcesCommand({ ...q, GroupBy: [{ Type: 'DIMENSION', Key: 'SERVICE' }] })));
+    const noResourceId = await caught(
+      ce.send(new GetCostAndUsageWithResourcesCommand({ ...q, GroupBy: [{ Type: 'DIMENSION', Key: 'SERVICE' }] })),
+    );
     expect(noResourceId.message).toMatch(/either group by or filter by a ResourceId/);
-    await ce.send(new GetCostAndUsageWithResourcesCommand({
-      ...q, GroupBy: [{ Type: 'DIMENSION', Key: 'SERVICE' }],
-      Filter: { And: [...usageFilter().And, { Dimensions: { Key: 'RESOURCE_ID', Values: [`arn:aws:svc:us-east-1:${ACCOUNT}:res/0`] } }] },
-    }));
+    await ce.send(
+      new GetCostAndUsageWithResourcesCommand({
+        ...q,
+        GroupBy: [{ Type: 'DIMENSION', Key: 'SERVICE' }],
+        Filter: {
+          And: [
+            ...usageFilter().And,
+            { Dimensions: { Key: 'RESOURCE_ID', Values: [`arn:aws:svc:us-east-1:${ACCOUNT}:res/0`] } },
+          ],
+        },
+      }),
+    );
 
     // The API reference's strict reading, when switched on: one SERVICE at the filter's top level.
     fake.setOneServicePerResourceQuery(true);
     const noService = await caught(ce.send(new GetCostAndUsageWithResourcesCommand(q)));
     expect(noService.message).toMatch(/requires the Expression SERVICE/);
-    const oneService = { And: [...usageFilter().And, { Dimensions: { Key: 'SERVICE' as const, Values: [SERVICES[0]!] } }] };
+    const oneService = {
+      And: [...usageFilter().And, { Dimensions: { Key: 'SERVICE' as const, Values: [SERVICES[0]!] } }],
+    };
     await ce.send(new GetCostAndUsageWithResourcesCommand({ ...q, Filter: oneService }));
     fake.setOneServicePerResourceQuery(false);
 
     // GetCostAndUsage has no such limit.
-    const old = await ce.send(new GetCostAndUsageCommand({ TimePeriod: { Start: '2025-06-01', End: TODAY }, Granularity: 'MONTHLY', Metrics: ['UnblendedCost'] }));
+    const old = await ce.send(
+      new GetCostAndUsageCommand({
+        TimePeriod: { Start: '2025-06-01', End: TODAY },
+        Granularity: 'MONTHLY',
+        Metrics: ['UnblendedCost'],
+      }),
+    );
     expect(old.ResultsByTime).toHaveLength(10);
 
     // Moving "today" moves the window.
@@ -389,7 +593,13 @@ describe('fake Cost Explorer through the real SDK', () => {
     expect(err.$metadata.httpStatusCode).toBe(400);
     expect(err.message).toMatch(/not enabled/);
     // Service-level data is unaffected.
-    await ce.send(new GetCostAndUsageCommand({ TimePeriod: { Start: start, End: TODAY }, Granularity: 'MONTHLY', Metrics: ['UnblendedCost'] }));
+    await ce.send(
+      new GetCostAndUsageCommand({
+        TimePeriod: { Start: start, End: TODAY },
+        Granularity: 'MONTHLY',
+        Metrics: ['UnblendedCost'],
+      }),
+    );
     fake.setResourceLevelEnabled(true);
     await ce.send(new GetCostAndUsageWithResourcesCommand(resourceQuery()));
   });
@@ -418,7 +628,9 @@ describe('fake Cost Explorer through the real SDK', () => {
       // ...but not a validation error.
       fake.setThrottle(null);
       fake.resetCalls();
-      const bad = await caught(retrying.send(new GetCostAndUsageWithResourcesCommand({ ...resourceQuery(), Filter: undefined })));
+      const bad = await caught(
+        retrying.send(new GetCostAndUsageWithResourcesCommand({ ...resourceQuery(), Filter: undefined })),
+      );
       expect(bad.name).toBe('ValidationException');
       expect(fake.calls).toHaveLength(1);
     } finally {
@@ -429,7 +641,9 @@ describe('fake Cost Explorer through the real SDK', () => {
   it('maxRps throttles beyond N calls in the trailing second, across callers', async () => {
     fake.setThrottle({ maxRps: 3 });
     const q = resourceQuery();
-    const settled = await Promise.allSettled(Array.from({ length: 6 }, () => ce.send(new GetCostAndUsageWithResourcesCommand(q))));
+    const settled = await Promise.allSettled(
+      Array.from({ length: 6 }, () => ce.send(new GetCostAndUsageWithResourcesCommand(q))),
+    );
     expect(settled.filter((s) => s.status === 'fulfilled')).toHaveLength(3);
     const rejected = settled.filter((s): s is PromiseRejectedResult => s.status === 'rejected');
     expect(rejected.every((s) => s.reason.name === 'LimitExceededException')).toBe(true);
@@ -461,8 +675,11 @@ describe('fake Cost Explorer through the real SDK', () => {
     let failures = 0;
     do {
       try {
-        const out = await ce.send(new GetCostAndUsageWithResourcesCommand({ ...resourceQuery(), NextPageToken: token }));
-        for (const r of out.ResultsByTime ?? []) for (const g of r.Groups ?? []) seen.add(`${r.TimePeriod?.Start}|${g.Keys?.join('|')}`);
+        const out = await ce.send(
+          new GetCostAndUsageWithResourcesCommand({ ...resourceQuery(), NextPageToken: token }),
+        );
+        for (const r of out.ResultsByTime ?? [])
+          for (const g of r.Groups ?? []) seen.add(`${r.TimePeriod?.Start}|${g.Keys?.join('|')}`);
         token = out.NextPageToken;
       } catch (err) {
         expect((err as Error).name).toBe('InternalFailure');
@@ -476,14 +693,32 @@ describe('fake Cost Explorer through the real SDK', () => {
   });
 
   it('access denied names the principal and the action', async () => {
-    fake.setAccessDenied(true, { principalArn: 'arn:aws:sts::999988887777:assumed-role/CostReader/lease-costs-session' });
-    const err = await caught(ce.send(new GetCostAndUsageCommand({ TimePeriod: { Start: start, End: TODAY }, Granularity: 'DAILY', Metrics: ['UnblendedCost'] })));
+    fake.setAccessDenied(true, {
+      principalArn: 'arn:aws:sts::999988887777:assumed-role/CostReader/lease-costs-session',
+    });
+    const err = await caught(
+      ce.send(
+        new GetCostAndUsageCommand({
+          TimePeriod: { Start: start, End: TODAY },
+          Granularity: 'DAILY',
+          Metrics: ['UnblendedCost'],
+        }),
+      ),
+    );
     expect(err.name).toBe('AccessDeniedException');
     expect(err.$metadata.httpStatusCode).toBe(400);
-    expect(err.message).toMatch(/^User: arn:aws:sts::999988887777:assumed-role\/CostReader\/lease-costs-session is not authorized to perform: ce:GetCostAndUsage/);
+    expect(err.message).toMatch(
+      /^User: arn:aws:sts::999988887777:assumed-role\/CostReader\/lease-costs-session is not authorized to perform: ce:GetCostAndUsage/,
+    );
     expect(err.$metadata.requestId).toBeTruthy();
     fake.setAccessDenied(false);
-    await ce.send(new GetCostAndUsageCommand({ TimePeriod: { Start: start, End: TODAY }, Granularity: 'DAILY', Metrics: ['UnblendedCost'] }));
+    await ce.send(
+      new GetCostAndUsageCommand({
+        TimePeriod: { Start: start, End: TODAY },
+        Granularity: 'DAILY',
+        Metrics: ['UnblendedCost'],
+      }),
+    );
   });
 
   it('slow pages', async () => {
@@ -495,15 +730,21 @@ describe('fake Cost Explorer through the real SDK', () => {
   });
 
   it('wire level: error shape, unknown operation, missing auth', async () => {
-    const post = (target: string, body: unknown, auth = true) => fetch(fake.endpoint, {
-      method: 'POST',
-      headers: {
-        'Content-Type': 'application/x-amz-json-1.1',
-        'X-Amz-Target': target,
-        ...(auth ? { Authorization: 'AWS4-HMAC-SHA256 Credential=AKIAWIRE/20260320/us-east-1/ce/aws4_request, SignedHeaders=host, Signature=00' } : {}),
-      },
-      body: JSON.stringify(body),
-    });
+    const post = (target: string, body: unknown, auth = true) =>
+      fetch(fake.endpoint, {
+        method: 'POST',
+        headers: {
+          'Content-Type': 'application/x-amz-json-1.1',
+          'X-Amz-Target': target,
+          ...(auth
+            ? {
+                Authorization:
+                  'AWS4-HMAC-SHA256 Credential=AKIAWIRE/20260320/us-east-1/ce/aws4_request, SignedHeaders=host, Signature=00',
+              }
+            : {}),
+        },
+        body: JSON.stringify(body),
+      });
     const unknown = await post('AWSInsightsIndexService.GetCostForecast', {});
     expect(unknown.status).toBe(400);
     expect(unknown.headers.get('x-amzn-errortype')).toBe('UnknownOperationException');
@@ -517,7 +758,10 @@ describe('fake Cost Explorer through the real SDK', () => {
     expect(thr.status).toBe(400);
     expect(thr.headers.get('content-type')).toBe('application/x-amz-json-1.1');
     expect(thr.headers.get('x-amzn-errortype')).toBe('LimitExceededException');
-    expect(await thr.json()).toEqual({ __type: 'LimitExceededException', Message: expect.stringMatching(/too many calls/) });
+    expect(await thr.json()).toEqual({
+      __type: 'LimitExceededException',
+      Message: expect.stringMatching(/too many calls/),
+    });
     expect(fake.calls.at(-1)?.accessKeyId).toBe('AKIAWIRE');
   });
 });
@@ -532,16 +776,41 @@ describe('fake Cost Explorer at scale', () => {
       for (let d = 0; d < 10; d++) {
         const date = addDays(start, d);
         for (let i = 0; i < 10_000; i++) {
-          items.push({ accountId: ACCOUNT, date, service: SERVICES[i % 5]!, resourceId: `r-${i}`, region: 'us-east-1', amount: `${i}.${String(d).padStart(3, '0')}0000001` });
+          items.push({
+            accountId: ACCOUNT,
+            date,
+            service: SERVICES[i % 5]!,
+            resourceId: `r-${i}`,
+            region: 'us-east-1',
+            amount: `${i}.${String(d).padStart(3, '0')}0000001`,
+          });
         }
       }
       fake.addCosts(items);
-      for (let i = 0; i < 5000; i++) fake.addCost({ accountId: OTHER, date: start, service: 'S3', resourceId: `o-${i}`, region: 'us-east-1', amount: '1' });
+      for (let i = 0; i < 5000; i++)
+        fake.addCost({
+          accountId: OTHER,
+          date: start,
+          service: 'S3',
+          resourceId: `o-${i}`,
+          region: 'us-east-1',
+          amount: '1',
+        });
       const t0 = performance.now();
-      const res = await pageAll(ce, {
-        TimePeriod: { Start: start, End: TODAY }, Granularity: 'DAILY', Metrics: ['UnblendedCost'], Filter: usageFilter(),
-        GroupBy: [{ Type: 'DIMENSION', Key: 'SERVICE' }, { Type: 'DIMENSION', Key: 'RESOURCE_ID' }],
-      }, true);
+      const res = await pageAll(
+        ce,
+        {
+          TimePeriod: { Start: start, End: TODAY },
+          Granularity: 'DAILY',
+          Metrics: ['UnblendedCost'],
+          Filter: usageFilter(),
+          GroupBy: [
+            { Type: 'DIMENSION', Key: 'SERVICE' },
+            { Type: 'DIMENSION', Key: 'RESOURCE_ID' },
+          ],
+        },
+        true,
+      );
       const ms = performance.now() - t0;
       expect(res.groups.size).toBe(100_000);
       expect(res.pages).toBe(20);
@@ -562,7 +831,13 @@ describe('fake ISB API', () => {
 
   beforeAll(async () => {
     isb = await startFakeIsbApi({ jwtSecret: SECRET });
-    isb.addLease({ ...LEASE, accountId: ACCOUNT, startDate: '2026-03-01T09:00:00.000Z', endDate: '2026-03-05T09:00:00.000Z', status: 'Expired' });
+    isb.addLease({
+      ...LEASE,
+      accountId: ACCOUNT,
+      startDate: '2026-03-01T09:00:00.000Z',
+      endDate: '2026-03-05T09:00:00.000Z',
+      status: 'Expired',
+    });
     isb.addLease({ ...OTHER_LEASE, accountId: OTHER, startDate: '2026-03-02T00:00:00.000Z', status: 'Active' });
   });
   afterAll(async () => {
@@ -576,7 +851,8 @@ describe('fake ISB API', () => {
   // The id goes into the path raw, as the ISB frontend sends it (leases/service.ts `/leases/${id}`).
   const get = (id: string, token?: string) =>
     fetch(`${isb.endpoint}/leases/${id}`, { headers: token ? { Authorization: `Bearer ${token}` } : {} });
-  const errorsOf = async (res: Response) => ((await res.json()) as { data: { errors: { message: string }[] } }).data.errors.map((e) => e.message);
+  const errorsOf = async (res: Response) =>
+    ((await res.json()) as { data: { errors: { message: string }[] } }).data.errors.map((e) => e.message);
 
   it('good token -> the lease in JSend, as the ISB stores it: awsAccountId, never accountId', async () => {
     const res = await get(encodeLeaseId(LEASE.userEmail, LEASE.uuid), await isb.signToken());
@@ -584,7 +860,17 @@ describe('fake ISB API', () => {
     const body = (await res.json()) as { data: Record<string, unknown> };
     expect(body).toMatchObject({
       status: 'success',
-      data: { ...LEASE, awsAccountId: ACCOUNT, startDate: '2026-03-01T09:00:00.000Z', endDate: '2026-03-05T09:00:00.000Z', status: 'Expired', originalLeaseTemplateName: 'sandbox', maxSpend: 50, totalCostAccrued: 0, leaseId: encodeLeaseId(LEASE.userEmail, LEASE.uuid) },
+      data: {
+        ...LEASE,
+        awsAccountId: ACCOUNT,
+        startDate: '2026-03-01T09:00:00.000Z',
+        endDate: '2026-03-05T09:00:00.000Z',
+        status: 'Expired',
+        originalLeaseTemplateName: 'sandbox',
+        maxSpend: 50,
+        totalCostAccrued: 0,
+        leaseId: encodeLeaseId(LEASE.userEmail, LEASE.uuid),
+      },
     });
     expect(body.data.accountId).toBeUndefined();
     expect(body.data.ttl).toBe(Date.parse('2026-03-05T09:00:00.000Z') / 1000 + 30 * 86_400);
@@ -592,8 +878,15 @@ describe('fake ISB API', () => {
   });
 
   it('knows only the ISB statuses', () => {
-    expect(() => isb.addLease({ ...LEASE, uuid: '22222222-2222-4222-8222-222222222222', accountId: ACCOUNT, startDate: '2026-03-01T09:00:00.000Z', status: 'UserTerminated' }))
-      .toThrow(/no lease status UserTerminated/);
+    expect(() =>
+      isb.addLease({
+        ...LEASE,
+        uuid: '22222222-2222-4222-8222-222222222222',
+        accountId: ACCOUNT,
+        startDate: '2026-03-01T09:00:00.000Z',
+        status: 'UserTerminated',
+      }),
+    ).toThrow(/no lease status UserTerminated/);
   });
 
   it('refuses at each layer as the real API does: gateway 401, authorizer 403, handler 401 and 400', async () => {
@@ -610,8 +903,12 @@ describe('fake ISB API', () => {
     for (const [token, status] of cases) expect((await get(id, token)).status, String(token)).toBe(status);
     const denied = await get(id, await isb.signToken({ roles: ['Auditor'] }));
     expect(denied.headers.get('x-amzn-errortype')).toBe('AccessDeniedException');
-    expect(await denied.json()).toEqual({ Message: 'User is not authorized to access this resource with an explicit deny' });
-    expect(await errorsOf(await get(id, await isb.signToken({ email: 'lease-costs@system' })))).toEqual(['Token payload has invalid user object.']);
+    expect(await denied.json()).toEqual({
+      Message: 'User is not authorized to access this resource with an explicit deny',
+    });
+    expect(await errorsOf(await get(id, await isb.signToken({ email: 'lease-costs@system' })))).toEqual([
+      'Token payload has invalid user object.',
+    ]);
     // jsonwebtoken's defaults: a token without exp is accepted.
     expect((await get(id, await isb.signToken({ noExp: true }))).status).toBe(200);
   });
@@ -630,7 +927,9 @@ describe('fake ISB API', () => {
     for (const roles of [['Manager'], ['Admin'], ['User', 'Manager']]) {
       const token = await isb.signToken({ roles });
       expect((await get(other, token)).status).toBe(200);
-      expect((await fetch(`${isb.endpoint}/leases`, { headers: { Authorization: `Bearer ${token}` } })).status).toBe(200);
+      expect((await fetch(`${isb.endpoint}/leases`, { headers: { Authorization: `Bearer ${token}` } })).status).toBe(
+        200,
+      );
     }
   });
 
@@ -659,7 +958,9 @@ describe('fake ISB API', () => {
     expect(encoded.status).toBe(400);
     expect((await get(id.replace(/=+$/, ''), token)).status).toBe(400); // unpadded
     expect((await get('%%%not-base64', token)).status).toBe(400);
-    expect(await errorsOf(await get(Buffer.from('not json').toString('base64'), token))).toEqual(['LeaseId path parameter provided is invalid.']);
+    expect(await errorsOf(await get(Buffer.from('not json').toString('base64'), token))).toEqual([
+      'LeaseId path parameter provided is invalid.',
+    ]);
     expect((await get(Buffer.from('{"nope":1}').toString('base64'), token)).status).toBe(400);
     const missing = await get(encodeLeaseId(LEASE.userEmail, '00000000-0000-4000-8000-000000000001'), token);
     expect(missing.status).toBe(404);
@@ -670,11 +971,19 @@ describe('fake ISB API', () => {
 
   it('a record failing the ISB schema: 404 on lookup, dropped from the list with data.error', async () => {
     const bad = { uuid: '33333333-3333-4333-8333-333333333333', userEmail: 'broken@example.com' };
-    isb.addLease({ ...bad, accountId: ACCOUNT, startDate: '2026-03-01T09:00:00.000Z', status: 'Expired', extra: { totalCostAccrued: 'lots' } });
+    isb.addLease({
+      ...bad,
+      accountId: ACCOUNT,
+      startDate: '2026-03-01T09:00:00.000Z',
+      status: 'Expired',
+      extra: { totalCostAccrued: 'lots' },
+    });
     try {
       const token = await isb.signToken();
       expect((await get(encodeLeaseId(bad.userEmail, bad.uuid), token)).status).toBe(404);
-      const list = (await (await fetch(`${isb.endpoint}/leases`, { headers: { Authorization: `Bearer ${token}` } })).json()) as { data: { result: { uuid: string }[]; error?: string } };
+      const list = (await (
+        await fetch(`${isb.endpoint}/leases`, { headers: { Authorization: `Bearer ${token}` } })
+      ).json()) as { data: { result: { uuid: string }[]; error?: string } };
       expect(list.data.result.map((l) => l.uuid).sort()).toEqual([OTHER_LEASE.uuid, LEASE.uuid].sort());
       expect(list.data.error).toMatch(/^1 invalid records found: /);
     } finally {
@@ -685,7 +994,9 @@ describe('fake ISB API', () => {
   it('an invalid pageIdentifier is a 500, as base64DecodeCompositeKey throws in the real one', async () => {
     const token = await isb.signToken();
     for (const pageIdentifier of ['not-a-key', Buffer.from('{"x":1}').toString('base64')]) {
-      const res = await fetch(`${isb.endpoint}/leases?pageIdentifier=${encodeURIComponent(pageIdentifier)}`, { headers: { Authorization: `Bearer ${token}` } });
+      const res = await fetch(`${isb.endpoint}/leases?pageIdentifier=${encodeURIComponent(pageIdentifier)}`, {
+        headers: { Authorization: `Bearer ${token}` },
+      });
       expect(res.status).toBe(500);
       expect(await res.json()).toEqual({ status: 'error', message: 'An unexpected error occurred.' });
     }

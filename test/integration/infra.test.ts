@@ -18,7 +18,13 @@ import { freePort } from '../../support/ports';
 import { LeaseUuidKey, SEARCH_ATTRIBUTES } from '../../src/domain/search-attributes';
 import { clientConfig, createBucket, createEventCapture } from '../../support/aws';
 import { Worker } from '@temporalio/worker';
-import { runWorkerUntil, startTimeSkippingEnv, testClient, uniqueTaskQueue, workerOptionsBase } from '../helpers/temporal';
+import {
+  runWorkerUntil,
+  startTimeSkippingEnv,
+  testClient,
+  uniqueTaskQueue,
+  workerOptionsBase,
+} from '../helpers/temporal';
 
 // temporal.api.enums.v1.IndexedValueType
 const INDEXED_VALUE_TYPE = { Keyword: 2, Double: 4 } as const;
@@ -136,7 +142,9 @@ describe('moto', () => {
     );
     expect(put.ChecksumSHA256).toBe(sha256);
 
-    const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: 'reports/a.csv', ChecksumMode: 'ENABLED' }));
+    const head = await s3.send(
+      new HeadObjectCommand({ Bucket: bucket, Key: 'reports/a.csv', ChecksumMode: 'ENABLED' }),
+    );
     expect(head.ChecksumSHA256).toBe(sha256);
 
     const attrs = await s3.send(
@@ -154,19 +162,29 @@ describe('moto', () => {
     const body = 'x';
     const sha256 = createHash('sha256').update(body).digest('base64');
     await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'reports/b.csv', Body: body, ChecksumSHA256: sha256 }));
-    const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: 'reports/b.csv', ChecksumMode: 'ENABLED' }));
+    const head = await s3.send(
+      new HeadObjectCommand({ Bucket: bucket, Key: 'reports/b.csv', ChecksumMode: 'ENABLED' }),
+    );
     expect(head.ChecksumSHA256).toBeUndefined();
 
     const wrong = 'A'.repeat(43) + '=';
     const put = await s3.send(
-      new PutObjectCommand({ Bucket: bucket, Key: 'reports/c.csv', Body: body, ChecksumAlgorithm: 'SHA256', ChecksumSHA256: wrong }),
+      new PutObjectCommand({
+        Bucket: bucket,
+        Key: 'reports/c.csv',
+        Body: body,
+        ChecksumAlgorithm: 'SHA256',
+        ChecksumSHA256: wrong,
+      }),
     );
     expect(put.ChecksumSHA256).toBe(wrong);
   });
 
   it('serves presigned GET URLs', async () => {
     await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'reports/p.csv', Body: 'a,b\n' }));
-    const url = await getSignedUrl(s3, new GetObjectCommand({ Bucket: bucket, Key: 'reports/p.csv' }), { expiresIn: 3600 });
+    const url = await getSignedUrl(s3, new GetObjectCommand({ Bucket: bucket, Key: 'reports/p.csv' }), {
+      expiresIn: 3600,
+    });
     expect(url.startsWith(`${endpoint}/${bucket}/reports/p.csv?`)).toBe(true);
     const res = await fetch(url);
     expect(res.status).toBe(200);

@@ -6,7 +6,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
-  CreateQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageCommand, SQSClient,
+  CreateQueueCommand,
+  GetQueueAttributesCommand,
+  ReceiveMessageCommand,
+  SendMessageCommand,
+  SQSClient,
 } from '@aws-sdk/client-sqs';
 import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -34,28 +38,58 @@ afterAll(() => sqs?.destroy());
 async function queueWithDlq() {
   const name = `intake-${randomUUID().slice(0, 8)}`;
   const dlq = (await sqs.send(new CreateQueueCommand({ QueueName: `${name}-dlq` }))).QueueUrl!;
-  const dlqArn = (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: dlq, AttributeNames: ['QueueArn'] }))).Attributes!.QueueArn!;
-  const url = (await sqs.send(new CreateQueueCommand({
-    QueueName: name,
-    Attributes: { VisibilityTimeout: '1', RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlqArn, maxReceiveCount: 2 }) },
-  }))).QueueUrl!;
+  const dlqArn = (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: dlq, AttributeNames: ['QueueArn'] })))
+    .Attributes!.QueueArn!;
+  const url = (
+    await sqs.send(
+      new CreateQueueCommand({
+        QueueName: name,
+        Attributes: {
+          VisibilityTimeout: '1',
+          RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlqArn, maxReceiveCount: 2 }),
+        },
+      }),
+    )
+  ).QueueUrl!;
   return { url, dlq };
 }
 
 const counts = async (url: string) => {
-  const a = (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'] }))).Attributes!;
+  const a = (
+    await sqs.send(
+      new GetQueueAttributesCommand({
+        QueueUrl: url,
+        AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+      }),
+    )
+  ).Attributes!;
   return Number(a.ApproximateNumberOfMessages) + Number(a.ApproximateNumberOfMessagesNotVisible);
 };
-const dlqBodies = async (dlq: string) => ((await sqs.send(new ReceiveMessageCommand({ QueueUrl: dlq, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }))).Messages ?? []).map((m) => m.Body);
+const dlqBodies = async (dlq: string) =>
+  (
+    (await sqs.send(new ReceiveMessageCommand({ QueueUrl: dlq, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 })))
+      .Messages ?? []
+  ).map((m) => m.Body);
 
 /** The ISB's envelope (source InnovationSandbox-ndx), ended an hour ago. */
 const envelope = (opts: Parameters<typeof leaseTerminatedEvent>[0] = {}) =>
   leaseTerminatedEvent({ time: new Date(Date.now() - 3600_000).toISOString(), ...opts });
-const send = (url: string, body: unknown) => sqs.send(new SendMessageCommand({ QueueUrl: url, MessageBody: typeof body === 'string' ? body : JSON.stringify(body) }));
+const send = (url: string, body: unknown) =>
+  sqs.send(
+    new SendMessageCommand({ QueueUrl: url, MessageBody: typeof body === 'string' ? body : JSON.stringify(body) }),
+  );
 
 function run(client: Client, queueUrl: string) {
   const logs: Record<string, unknown>[] = [];
-  const intake: RunningIntake = startIntake({ config, client, queueUrl, sqs, waitSeconds: 1, backoffMs: 500, log: (e) => logs.push(e) });
+  const intake: RunningIntake = startIntake({
+    config,
+    client,
+    queueUrl,
+    sqs,
+    waitSeconds: 1,
+    backoffMs: 500,
+    log: (e) => logs.push(e),
+  });
   return { intake, logs };
 }
 
@@ -85,9 +119,15 @@ describe('lease-costs intake', () => {
     const client = testClient();
     const { intake, logs } = run(client, url);
     try {
-      const events = ISB_TERMINATION_REASONS.map((reason, i) => envelope({ reason, source: i % 2 ? 'InnovationSandbox-ndx' : 'InnovationSandbox-test' }));
+      const events = ISB_TERMINATION_REASONS.map((reason, i) =>
+        envelope({ reason, source: i % 2 ? 'InnovationSandbox-ndx' : 'InnovationSandbox-test' }),
+      );
       for (const e of events) await send(url, e);
-      await waitFor(async () => (logs.filter((l) => l.msg === 'started').length === events.length ? true : undefined), 20_000, 'every run started');
+      await waitFor(
+        async () => (logs.filter((l) => l.msg === 'started').length === events.length ? true : undefined),
+        20_000,
+        'every run started',
+      );
       for (const e of events) {
         const history = await client.workflow.getHandle(workflowIdFor(e.detail.leaseId.uuid)).fetchHistory();
         const [payload] = history.events![0]!.workflowExecutionStartedEventAttributes!.input!.payloads!;
@@ -109,13 +149,19 @@ describe('lease-costs intake', () => {
       (bad.detail as { accountId: string }).accountId = 'not-an-account';
       await send(url, bad);
       await send(url, 'this is not JSON');
-      const moved = await waitFor(async () => {
-        const bodies = [...(await dlqBodies(dlq))];
-        return bodies.length === 2 ? bodies : undefined;
-      }, 20_000, 'two messages in the DLQ');
+      const moved = await waitFor(
+        async () => {
+          const bodies = [...(await dlqBodies(dlq))];
+          return bodies.length === 2 ? bodies : undefined;
+        },
+        20_000,
+        'two messages in the DLQ',
+      );
       expect(moved).toContain('this is not JSON');
       expect(await counts(url)).toBe(0);
-      expect(logs.filter((l) => l.msg === 'invalid LeaseTerminated event; left for the dead-letter queue').length).toBeGreaterThanOrEqual(1);
+      expect(
+        logs.filter((l) => l.msg === 'invalid LeaseTerminated event; left for the dead-letter queue').length,
+      ).toBeGreaterThanOrEqual(1);
       await expect(client.workflow.getHandle(workflowIdFor(bad.detail.leaseId.uuid)).describe()).rejects.toThrow();
     } finally {
       await intake.stop();
@@ -134,13 +180,23 @@ describe('lease-costs intake', () => {
       await server.stop();
       const event = envelope();
       await send(url, event);
-      await waitFor(async () => (logs.some((l) => l.msg === 'Temporal is unreachable; message left for later') ? true : undefined), 20_000, 'unavailable');
+      await waitFor(
+        async () => (logs.some((l) => l.msg === 'Temporal is unreachable; message left for later') ? true : undefined),
+        20_000,
+        'unavailable',
+      );
       await sleep(4_000); // several visibility timeouts: a receiving loop would have used up maxReceiveCount
       expect(await counts(url)).toBe(1);
       expect(await dlqBodies(dlq)).toEqual([]);
       server = await startTemporalDevServer({ port, uiPort: false, dbFile: join(dir, 'temporal.sqlite') });
-      await waitFor(async () => (logs.some((l) => l.msg === 'started') ? true : undefined), 30_000, 'started after the outage');
-      expect((await client.workflow.getHandle(workflowIdFor(event.detail.leaseId.uuid)).describe()).type).toBe('leaseCostsWorkflow');
+      await waitFor(
+        async () => (logs.some((l) => l.msg === 'started') ? true : undefined),
+        30_000,
+        'started after the outage',
+      );
+      expect((await client.workflow.getHandle(workflowIdFor(event.detail.leaseId.uuid)).describe()).type).toBe(
+        'leaseCostsWorkflow',
+      );
       await waitFor(async () => ((await counts(url)) === 0 ? true : undefined), 10_000, 'queue empty');
     } finally {
       await intake.stop();
@@ -156,14 +212,24 @@ describe('lease-costs intake', () => {
     await send(url, event);
     const proc = spawnManaged(process.execPath, [builtBin(), 'intake', '--queue-url', url], {
       env: {
-        PATH: process.env.PATH, HOME: process.env.HOME, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-        ...awsEnvFor(inject('motoEndpoint')), TEMPORAL_ADDRESS: inject('temporalAddress'), TEMPORAL_TASK_QUEUE: config.TEMPORAL_TASK_QUEUE,
+        PATH: process.env.PATH,
+        HOME: process.env.HOME,
+        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+        ...awsEnvFor(inject('motoEndpoint')),
+        TEMPORAL_ADDRESS: inject('temporalAddress'),
+        TEMPORAL_TASK_QUEUE: config.TEMPORAL_TASK_QUEUE,
       },
     });
     let out = '';
-    proc.process.stdout!.on('data', (c: Buffer) => { out += c.toString(); });
+    proc.process.stdout!.on('data', (c: Buffer) => {
+      out += c.toString();
+    });
     try {
-      await waitFor(async () => (out.includes('"msg":"started"') ? true : undefined), 30_000, 'the CLI to start the run');
+      await waitFor(
+        async () => (out.includes('"msg":"started"') ? true : undefined),
+        30_000,
+        'the CLI to start the run',
+      );
       expect(out).toContain(event.detail.leaseId.uuid);
       const t0 = Date.now();
       proc.process.kill('SIGTERM');

@@ -18,23 +18,53 @@ afterAll(async () => isb?.close());
 const ACCOUNT = '123456789012';
 
 function lease(extra: Record<string, unknown> = {}, userEmail = 'grace.hopper+ops@example.gov.uk') {
-  const l = { uuid: randomUUID(), userEmail, accountId: ACCOUNT, startDate: '2026-01-02T03:04:05Z', status: 'Expired', extra };
+  const l = {
+    uuid: randomUUID(),
+    userEmail,
+    accountId: ACCOUNT,
+    startDate: '2026-01-02T03:04:05Z',
+    status: 'Expired',
+    extra,
+  };
   isb.addLease(l);
   return l;
 }
-const idOf = (l: { uuid: string; userEmail: string }) => ({ leaseUuid: l.uuid, userEmail: l.userEmail, accountId: ACCOUNT });
+const idOf = (l: { uuid: string; userEmail: string }) => ({
+  leaseUuid: l.uuid,
+  userEmail: l.userEmail,
+  accountId: ACCOUNT,
+});
 
 describe('ISB lease lookup over real HTTP', () => {
-  it('signs a Manager HS256 token the API accepts and reads the JSend lease, with the ISB\'s optional fields as decimal strings', async () => {
+  it("signs a Manager HS256 token the API accepts and reads the JSend lease, with the ISB's optional fields as decimal strings", async () => {
     let reads = 0;
-    const { lookupLease } = createIsbActivities({ baseUrl: `${isb.endpoint}/`, loadSecret: async () => (reads++, SECRET) });
-    const a = lease();
-    const b = lease({ costReportGroup: 'team-a', maxSpend: 50.5, totalCostAccrued: 12.34, originalLeaseTemplateName: 'Data science' });
-    expect(await lookupLease(idOf(a))).toEqual({
-      uuid: a.uuid, userEmail: a.userEmail, accountId: ACCOUNT, startDate: a.startDate, status: 'Expired',
-      originalLeaseTemplateName: 'sandbox', maxSpend: '50', totalCostAccrued: '0',
+    const { lookupLease } = createIsbActivities({
+      baseUrl: `${isb.endpoint}/`,
+      loadSecret: async () => (reads++, SECRET),
     });
-    expect(await lookupLease(idOf(b))).toMatchObject({ costReportGroup: 'team-a', maxSpend: '50.5', totalCostAccrued: '12.34', originalLeaseTemplateName: 'Data science' });
+    const a = lease();
+    const b = lease({
+      costReportGroup: 'team-a',
+      maxSpend: 50.5,
+      totalCostAccrued: 12.34,
+      originalLeaseTemplateName: 'Data science',
+    });
+    expect(await lookupLease(idOf(a))).toEqual({
+      uuid: a.uuid,
+      userEmail: a.userEmail,
+      accountId: ACCOUNT,
+      startDate: a.startDate,
+      status: 'Expired',
+      originalLeaseTemplateName: 'sandbox',
+      maxSpend: '50',
+      totalCostAccrued: '0',
+    });
+    expect(await lookupLease(idOf(b))).toMatchObject({
+      costReportGroup: 'team-a',
+      maxSpend: '50.5',
+      totalCostAccrued: '12.34',
+      originalLeaseTemplateName: 'Data science',
+    });
     expect(reads).toBe(1); // the token and secret are reused until near expiry
   });
 
@@ -49,7 +79,11 @@ describe('ISB lease lookup over real HTTP', () => {
 
   it('a token whose user the ISB refuses (400) fails at once, naming the claim', async () => {
     // Configuration refuses such an address; a client built around it shows what the API answers.
-    const { lookupLease } = createIsbActivities({ baseUrl: isb.endpoint, loadSecret: async () => SECRET, userEmail: 'lease-costs@system' });
+    const { lookupLease } = createIsbActivities({
+      baseUrl: isb.endpoint,
+      loadSecret: async () => SECRET,
+      userEmail: 'lease-costs@system',
+    });
     const err = await lookupLease(idOf(lease())).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ApplicationFailure);
     expect(err).toMatchObject({ type: ErrorType.IsbRequestRejected, nonRetryable: true });
@@ -76,12 +110,15 @@ describe('ISB lease lookup over real HTTP', () => {
     await expect(lookupLease(idOf(l))).rejects.toMatchObject({ type: ErrorType.LeaseNotFound, nonRetryable: true });
   });
 
-  it('a record failing the ISB\'s own schema: LeaseNotFound that says so on lookup, counted and left out of the list', async () => {
-    const { lookupLease, listEndedLeases } = createIsbActivities({ baseUrl: isb.endpoint, loadSecret: async () => SECRET });
+  it("a record failing the ISB's own schema: LeaseNotFound that says so on lookup, counted and left out of the list", async () => {
+    const { lookupLease, listEndedLeases } = createIsbActivities({
+      baseUrl: isb.endpoint,
+      loadSecret: async () => SECRET,
+    });
     const l = lease({ endDate: '2026-01-03T00:00:00Z', awsAccountId: '1234' });
     const err = await lookupLease(idOf(l)).catch((e: unknown) => e);
     expect(err).toMatchObject({ type: ErrorType.LeaseNotFound, nonRetryable: true });
-    expect((err as Error).message).toContain('fails the ISB\'s own schema');
+    expect((err as Error).message).toContain("fails the ISB's own schema");
     const page = await listEndedLeases({ endedAfter: '2026-01-01T00:00:00Z', pageSize: 2000 });
     expect(page.invalidRecords).toBe(1);
     expect([...page.leases, ...page.unusable].map((x) => x.uuid)).not.toContain(l.uuid);
@@ -94,9 +131,19 @@ describe('ISB lease lookup over real HTTP', () => {
       // FreeTextSchema allows 1000 characters; control characters cost 6 bytes each in JSON.
       const comments = '\u0001'.repeat(1000);
       for (let i = 0; i < LEASE_LIST_PAGE_SIZE; i++) {
-        big.addLease({ uuid: randomUUID(), userEmail: `user${i}@example.com`, accountId: ACCOUNT, startDate: '2026-01-02T03:04:05Z', endDate: '2026-01-05T00:00:00Z', status: 'Expired', extra: { comments, costReportGroup: 'g'.repeat(50) } });
+        big.addLease({
+          uuid: randomUUID(),
+          userEmail: `user${i}@example.com`,
+          accountId: ACCOUNT,
+          startDate: '2026-01-02T03:04:05Z',
+          endDate: '2026-01-05T00:00:00Z',
+          status: 'Expired',
+          extra: { comments, costReportGroup: 'g'.repeat(50) },
+        });
       }
-      const raw = await fetch(`${big.endpoint}/leases?pageSize=${LEASE_LIST_PAGE_SIZE}`, { headers: { authorization: `Bearer ${await big.signToken()}` } });
+      const raw = await fetch(`${big.endpoint}/leases?pageSize=${LEASE_LIST_PAGE_SIZE}`, {
+        headers: { authorization: `Bearer ${await big.signToken()}` },
+      });
       const bytes = Buffer.byteLength(await raw.text());
       expect(bytes).toBeGreaterThan(2 * 1024 * 1024);
       expect(bytes).toBeLessThan(MAX_ISB_RESPONSE_BYTES);
@@ -111,7 +158,11 @@ describe('ISB lease lookup over real HTTP', () => {
 
   it('answers a missing lease with a non-retryable LeaseNotFound', async () => {
     const { lookupLease } = createIsbActivities({ baseUrl: isb.endpoint, loadSecret: async () => SECRET });
-    const err = await lookupLease({ leaseUuid: randomUUID(), userEmail: 'nobody@example.com', accountId: ACCOUNT }).catch((e: unknown) => e);
+    const err = await lookupLease({
+      leaseUuid: randomUUID(),
+      userEmail: 'nobody@example.com',
+      accountId: ACCOUNT,
+    }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ApplicationFailure);
     expect(err).toMatchObject({ type: 'LeaseNotFound', nonRetryable: true });
   });
@@ -119,7 +170,9 @@ describe('ISB lease lookup over real HTTP', () => {
   it('refuses, for good, a lease whose account or user is not what the event said', async () => {
     const { lookupLease } = createIsbActivities({ baseUrl: isb.endpoint, loadSecret: async () => SECRET });
     const l = lease();
-    const err = await lookupLease({ leaseUuid: l.uuid, userEmail: l.userEmail, accountId: '123456789013' }).catch((e: unknown) => e);
+    const err = await lookupLease({ leaseUuid: l.uuid, userEmail: l.userEmail, accountId: '123456789013' }).catch(
+      (e: unknown) => e,
+    );
     expect(err).toMatchObject({ type: 'LeaseMismatch', nonRetryable: true });
     expect((err as Error).message).toContain('account 123456789012');
   });
@@ -128,10 +181,14 @@ describe('ISB lease lookup over real HTTP', () => {
     const { lookupLease } = createIsbActivities({ baseUrl: isb.endpoint, loadSecret: async () => SECRET });
     const l = lease();
     isb.failNext(1, 503);
-    const err = await lookupLease({ leaseUuid: l.uuid, userEmail: l.userEmail, accountId: ACCOUNT }).catch((e: unknown) => e);
+    const err = await lookupLease({ leaseUuid: l.uuid, userEmail: l.userEmail, accountId: ACCOUNT }).catch(
+      (e: unknown) => e,
+    );
     expect(err).not.toBeInstanceOf(ApplicationFailure);
     expect((err as Error).message).toContain('503');
-    expect(await lookupLease({ leaseUuid: l.uuid, userEmail: l.userEmail, accountId: ACCOUNT })).toMatchObject({ uuid: l.uuid });
+    expect(await lookupLease({ leaseUuid: l.uuid, userEmail: l.userEmail, accountId: ACCOUNT })).toMatchObject({
+      uuid: l.uuid,
+    });
   });
 
   it('re-reads the secret once when the authorizer denies a token signed with the rotated-away secret (403)', async () => {
@@ -143,14 +200,18 @@ describe('ISB lease lookup over real HTTP', () => {
     current = 'rotated-secret-0123456789abcdef';
     isb.rotateSecret(current);
     try {
-      expect(await lookupLease({ leaseUuid: l.uuid, userEmail: l.userEmail, accountId: ACCOUNT })).toMatchObject({ uuid: l.uuid });
+      expect(await lookupLease({ leaseUuid: l.uuid, userEmail: l.userEmail, accountId: ACCOUNT })).toMatchObject({
+        uuid: l.uuid,
+      });
       expect(reads).toBe(2);
       const statuses = isb.calls.slice(-2).map((c) => c.status);
       expect(statuses).toEqual([403, 200]);
       // Still refused with the secret read again (a warm authorizer keeps the old one): left to the engine's retries.
       isb.rotateSecret('third-secret-0123456789abcdef', { authorizerKeepsOld: true });
       current = 'third-secret-0123456789abcdef';
-      const err = await lookupLease({ leaseUuid: l.uuid, userEmail: l.userEmail, accountId: ACCOUNT }).catch((e: unknown) => e);
+      const err = await lookupLease({ leaseUuid: l.uuid, userEmail: l.userEmail, accountId: ACCOUNT }).catch(
+        (e: unknown) => e,
+      );
       expect(err).not.toBeInstanceOf(ApplicationFailure);
       expect((err as Error).message).toMatch(/403.*authorizer/);
       expect(isb.calls.slice(-2).map((c) => c.status)).toEqual([401, 403]);
@@ -162,10 +223,13 @@ describe('ISB lease lookup over real HTTP', () => {
 
   it('rejects an invalid lease body as non-retryable', async () => {
     const { lookupLease } = createIsbActivities({
-      baseUrl: 'http://127.0.0.1:9', loadSecret: async () => SECRET,
+      baseUrl: 'http://127.0.0.1:9',
+      loadSecret: async () => SECRET,
       fetch: async () => new Response(JSON.stringify({ status: 'success', data: { uuid: 'x' } }), { status: 200 }),
     });
-    await expect(lookupLease({ leaseUuid: randomUUID(), userEmail: 'a@b.co', accountId: ACCOUNT })).rejects.toMatchObject({ type: 'InvalidLease', nonRetryable: true });
+    await expect(
+      lookupLease({ leaseUuid: randomUUID(), userEmail: 'a@b.co', accountId: ACCOUNT }),
+    ).rejects.toMatchObject({ type: 'InvalidLease', nonRetryable: true });
   });
 
   it.each([
@@ -176,8 +240,13 @@ describe('ISB lease lookup over real HTTP', () => {
     let closedEarly = false;
     const huge = createServer((_req, res) => {
       const total = 64 * 1024 * 1024;
-      res.writeHead(200, { 'content-type': 'application/json', ...(declare ? { 'content-length': String(total) } : {}) });
-      res.on('close', () => { closedEarly = sent < total; });
+      res.writeHead(200, {
+        'content-type': 'application/json',
+        ...(declare ? { 'content-length': String(total) } : {}),
+      });
+      res.on('close', () => {
+        closedEarly = sent < total;
+      });
       const chunk = Buffer.alloc(64 * 1024, 0x20);
       const pump = () => {
         while (sent < total) {
@@ -192,10 +261,19 @@ describe('ISB lease lookup over real HTTP', () => {
     await new Promise<void>((r) => huge.listen(0, '127.0.0.1', r));
     try {
       const { port } = huge.address() as AddressInfo;
-      const { lookupLease } = createIsbActivities({ baseUrl: `http://127.0.0.1:${port}`, loadSecret: async () => SECRET });
-      const err = await lookupLease({ leaseUuid: randomUUID(), userEmail: 'a@b.co', accountId: '123456789012' }).catch((e: unknown) => e);
+      const { lookupLease } = createIsbActivities({
+        baseUrl: `http://127.0.0.1:${port}`,
+        loadSecret: async () => SECRET,
+      });
+      const err = await lookupLease({ leaseUuid: randomUUID(), userEmail: 'a@b.co', accountId: '123456789012' }).catch(
+        (e: unknown) => e,
+      );
       expect(err).toBeInstanceOf(ApplicationFailure);
-      expect(err).toMatchObject({ type: ErrorType.IsbResponseTooLarge, nonRetryable: true, message: expect.stringContaining(`exceeds ${MAX_ISB_RESPONSE_BYTES} bytes`) });
+      expect(err).toMatchObject({
+        type: ErrorType.IsbResponseTooLarge,
+        nonRetryable: true,
+        message: expect.stringContaining(`exceeds ${MAX_ISB_RESPONSE_BYTES} bytes`),
+      });
       await waitFor(async () => (closedEarly ? true : undefined), 5_000, 'the download to be cut');
       expect(sent).toBeLessThan(64 * 1024 * 1024);
     } finally {

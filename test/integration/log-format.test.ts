@@ -40,17 +40,31 @@ const WORKER_LINES = join(import.meta.dirname, '..', '..', 'test-output', 'worke
 /** Starts `lease-costs <command>` with stdout not a TTY (so JSON) and collects what it prints. */
 function start(command: string, env: Record<string, string>) {
   const proc = spawnManaged(process.execPath, [builtBin(), command], {
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', LOG_LEVEL: 'debug', ...workflowBundleEnv(), ...env },
+    env: {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+      LOG_LEVEL: 'debug',
+      ...workflowBundleEnv(),
+      ...env,
+    },
   });
   running.push(proc);
   const out = { stdout: '', stderr: '' };
   proc.process.stdout!.on('data', (c: Buffer) => void (out.stdout += c.toString()));
   proc.process.stderr!.on('data', (c: Buffer) => void (out.stderr += c.toString()));
   // A process that exits first (a refused configuration, say) fails the test at once, with its output.
-  const started = (msg: string) => Promise.race([
-    waitFor(async () => (out.stdout.includes(`"msg":"${msg}"`) ? true : undefined), 60_000, `${command}: ${msg}\n${proc.outputTail()}`),
-    proc.exited.then((code) => { throw new Error(`${command} exited (${code}) before "${msg}":\n${proc.outputTail()}`); }),
-  ]);
+  const started = (msg: string) =>
+    Promise.race([
+      waitFor(
+        async () => (out.stdout.includes(`"msg":"${msg}"`) ? true : undefined),
+        60_000,
+        `${command}: ${msg}\n${proc.outputTail()}`,
+      ),
+      proc.exited.then((code) => {
+        throw new Error(`${command} exited (${code}) before "${msg}":\n${proc.outputTail()}`);
+      }),
+    ]);
   const stop = async () => {
     await proc.stop();
     return out;
@@ -74,13 +88,16 @@ function expectOneFormat(name: string, { stdout, stderr }: { stdout: string; std
 
 describe('one log format for every process', () => {
   // Longer than the default: three processes, a workflow bundle at the worker's start, two leases and a CDK synthesis.
-  it('webhook, codec endpoint and worker all print pino JSON lines, and no secret; the stack\'s metric filters match the worker\'s real lines', async () => {
+  it("webhook, codec endpoint and worker all print pino JSON lines, and no secret; the stack's metric filters match the worker's real lines", async () => {
     const temporalAddress = inject('temporalAddress');
     const motoEndpoint = inject('motoEndpoint');
     // The worker runs real leases against the stand-ins: one the ISB API does not know (fails for
     // good), one that is published.
     const [ce, isb] = await Promise.all([startFakeCostExplorer(), startFakeIsbApi({ jwtSecret: JWT_SECRET })]);
-    cleanups.push(() => ce.close(), () => isb.close());
+    cleanups.push(
+      () => ce.close(),
+      () => isb.close(),
+    );
     const id = randomBytes(4).toString('hex');
     const [bucket, busName] = [`log-format-${id}`, `log-format-${id}`];
     await createBucket(motoEndpoint, bucket);
@@ -89,45 +106,102 @@ describe('one log format for every process', () => {
     const taskQueue = uniqueTaskQueue('logs');
     const [webhookPort, codecPort] = [await freePort(), await freePort()];
     const webhook = start('webhook', {
-      TEMPORAL_ADDRESS: temporalAddress, WEBHOOK_PORT: String(webhookPort), WEBHOOK_HOST: '127.0.0.1', WEBHOOK_API_KEY: WEBHOOK_KEY,
+      TEMPORAL_ADDRESS: temporalAddress,
+      WEBHOOK_PORT: String(webhookPort),
+      WEBHOOK_HOST: '127.0.0.1',
+      WEBHOOK_API_KEY: WEBHOOK_KEY,
     });
-    const codec = start('codec-server', { PAYLOAD_ENCRYPTION_KEYS: `k1:${ENCRYPTION_KEY}`, CODEC_PORT: String(codecPort) });
+    const codec = start('codec-server', {
+      PAYLOAD_ENCRYPTION_KEYS: `k1:${ENCRYPTION_KEY}`,
+      CODEC_PORT: String(codecPort),
+    });
     const worker = start('worker', {
       ...awsEnvFor(motoEndpoint, { AWS_ENDPOINT_URL_COST_EXPLORER: ce.endpoint }),
-      TEMPORAL_ADDRESS: temporalAddress, TEMPORAL_TASK_QUEUE: taskQueue,
-      COST_EXPLORER_ROLE_ARN: ROLE_ARN, S3_BUCKET_NAME: bucket, S3_KEY_PREFIX: 'reports/',
-      EVENT_BUS_NAME: busName, ISB_API_BASE_URL: isb.endpoint, ISB_JWT_SECRET: JWT_SECRET,
-      WEBHOOK_API_KEY: WEBHOOK_KEY, LEDGER_ENABLED: 'false',
+      TEMPORAL_ADDRESS: temporalAddress,
+      TEMPORAL_TASK_QUEUE: taskQueue,
+      COST_EXPLORER_ROLE_ARN: ROLE_ARN,
+      S3_BUCKET_NAME: bucket,
+      S3_KEY_PREFIX: 'reports/',
+      EVENT_BUS_NAME: busName,
+      ISB_API_BASE_URL: isb.endpoint,
+      ISB_JWT_SECRET: JWT_SECRET,
+      WEBHOOK_API_KEY: WEBHOOK_KEY,
+      LEDGER_ENABLED: 'false',
     });
-    await Promise.all([webhook.started('webhook listening'), codec.started('codec endpoint listening'), worker.started('Worker started')]);
+    await Promise.all([
+      webhook.started('webhook listening'),
+      codec.started('codec endpoint listening'),
+      worker.started('Worker started'),
+    ]);
 
     // Requests carrying the key, a wrong key and the key inside the body.
     const url = `http://127.0.0.1:${webhookPort}${WEBHOOK_PATH}`;
     const event = leaseTerminatedEvent();
-    const bad = await httpRequest(url, { headers: { 'content-type': 'application/json', 'x-api-key': WEBHOOK_KEY }, body: JSON.stringify({ ...event, detail: { secret: WEBHOOK_KEY } }) });
+    const bad = await httpRequest(url, {
+      headers: { 'content-type': 'application/json', 'x-api-key': WEBHOOK_KEY },
+      body: JSON.stringify({ ...event, detail: { secret: WEBHOOK_KEY } }),
+    });
     expect(bad.status).toBe(400);
-    const denied = await httpRequest(url, { headers: { 'content-type': 'application/json', 'x-api-key': `${WEBHOOK_KEY}x`, authorization: `Bearer ${JWT_SECRET}` }, body: JSON.stringify(event) });
+    const denied = await httpRequest(url, {
+      headers: {
+        'content-type': 'application/json',
+        'x-api-key': `${WEBHOOK_KEY}x`,
+        authorization: `Bearer ${JWT_SECRET}`,
+      },
+      body: JSON.stringify(event),
+    });
     expect(denied.status).toBe(401);
     const garbage = await httpRequest(`http://127.0.0.1:${codecPort}/decode`, {
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${JWT_SECRET}` }, body: JSON.stringify({ payloads: [{ metadata: { encoding: 'YmluYXJ5L2VuY3J5cHRlZA==' }, data: 'AAAA' }] }),
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${JWT_SECRET}` },
+      body: JSON.stringify({ payloads: [{ metadata: { encoding: 'YmluYXJ5L2VuY3J5cHRlZA==' }, data: 'AAAA' }] }),
     });
     expect(garbage.status).toBe(400);
 
     const webhookLines = expectOneFormat('webhook', await webhook.stop());
-    expect(webhookLines.filter((e) => e.msg === 'request').map((e) => e.status)).toEqual(expect.arrayContaining([400, 401]));
+    expect(webhookLines.filter((e) => e.msg === 'request').map((e) => e.status)).toEqual(
+      expect.arrayContaining([400, 401]),
+    );
     expect(webhookLines.some((e) => e.msg === 'shutting down')).toBe(true);
     expectOneFormat('codec-server', await codec.stop());
     const client = testClient(temporalAddress);
     const lease = () => ({
-      leaseUuid: randomUUID(), userEmail: `user-${id}@example.gov.uk`, accountId: '210987654321',
-      terminatedAt: new Date(Date.now() - 3600_000).toISOString(), paddingHours: 1, rerunWindowHours: 0,
+      leaseUuid: randomUUID(),
+      userEmail: `user-${id}@example.gov.uk`,
+      accountId: '210987654321',
+      terminatedAt: new Date(Date.now() - 3600_000).toISOString(),
+      paddingHours: 1,
+      rerunWindowHours: 0,
     });
     const [failing, published] = [lease(), lease()];
     const startDate = new Date(Date.now() - 3 * 24 * 3600_000).toISOString();
-    isb.addLease({ uuid: published.leaseUuid, userEmail: published.userEmail, accountId: published.accountId, startDate, endDate: published.terminatedAt, status: 'Expired' });
-    ce.addCosts(dailyCosts({ accountId: published.accountId, start: startDate.slice(0, 10), end: new Date().toISOString().slice(0, 10), service: 'AWS Lambda', resourceId: 'fn', region: 'eu-west-2', amount: '0.25' }));
+    isb.addLease({
+      uuid: published.leaseUuid,
+      userEmail: published.userEmail,
+      accountId: published.accountId,
+      startDate,
+      endDate: published.terminatedAt,
+      status: 'Expired',
+    });
+    ce.addCosts(
+      dailyCosts({
+        accountId: published.accountId,
+        start: startDate.slice(0, 10),
+        end: new Date().toISOString().slice(0, 10),
+        service: 'AWS Lambda',
+        resourceId: 'fn',
+        region: 'eu-west-2',
+        amount: '0.25',
+      }),
+    );
     await Promise.all([failing, published].map((l) => startLeaseCosts(client, taskQueue, l)));
-    const outcome = (l: { leaseUuid: string }) => client.workflow.getHandle(workflowIdFor(l.leaseUuid)).result().then(() => 'published', (e: unknown) => e);
+    const outcome = (l: { leaseUuid: string }) =>
+      client.workflow
+        .getHandle(workflowIdFor(l.leaseUuid))
+        .result()
+        .then(
+          () => 'published',
+          (e: unknown) => e,
+        );
     const [failed, done] = await Promise.all([outcome(failing), outcome(published)]);
     expect(failed).toBeInstanceOf(WorkflowFailedError);
     expect(done).toBe('published');
@@ -143,10 +217,12 @@ describe('one log format for every process', () => {
     // Every metric filter of the hub stack, read as CloudWatch reads it, against these lines.
     const { hub } = synthesize({}, { nag: false });
     const filters = resourcesOf(hub, 'AWS::Logs::MetricFilter').map(([, p]) => ({
-      name: p.MetricTransformations[0].MetricName as string, matches: jsonFilterPattern(p.FilterPattern as string),
+      name: p.MetricTransformations[0].MetricName as string,
+      matches: jsonFilterPattern(p.FilterPattern as string),
     }));
     expect(filters.map((f) => f.name)).toEqual(['FailedRuns']);
-    const matched = (name: string) => raw.filter(filters.find((f) => f.name === name)!.matches).map((l) => JSON.parse(l) as Record<string, unknown>);
+    const matched = (name: string) =>
+      raw.filter(filters.find((f) => f.name === name)!.matches).map((l) => JSON.parse(l) as Record<string, unknown>);
     // Exactly one line for the failed run, none for the published one: the alarm counts failed runs.
     expect(matched('FailedRuns').map((e) => e.workflowId)).toEqual([workflowIdFor(failing.leaseUuid)]);
   }, 120_000);

@@ -38,12 +38,22 @@ beforeAll(async () => {
   const c = stack.config;
   worker = spawn(process.execPath, [builtBin(), 'worker'], {
     env: {
-      PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+      PATH: process.env.PATH ?? '',
+      HOME: process.env.HOME ?? '',
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
       ...awsEnvFor(stack.motoEndpoint, { AWS_ENDPOINT_URL_COST_EXPLORER: stack.ce.endpoint }),
-      TEMPORAL_ADDRESS: c.TEMPORAL_ADDRESS, TEMPORAL_TASK_QUEUE: c.TEMPORAL_TASK_QUEUE,
-      COST_EXPLORER_ROLE_ARN: c.COST_EXPLORER_ROLE_ARN!, S3_BUCKET_NAME: c.S3_BUCKET_NAME!, S3_KEY_PREFIX: c.S3_KEY_PREFIX,
-      EVENT_BUS_NAME: c.EVENT_BUS_NAME!, ISB_API_BASE_URL: c.ISB_API_BASE_URL!, ISB_JWT_SECRET_PATH: c.ISB_JWT_SECRET_PATH!, DATABASE_URL: c.DATABASE_URL!,
-      METRICS_BIND_ADDRESS: `127.0.0.1:${port}`, LOG_LEVEL: 'INFO', ...workflowBundleEnv(),
+      TEMPORAL_ADDRESS: c.TEMPORAL_ADDRESS,
+      TEMPORAL_TASK_QUEUE: c.TEMPORAL_TASK_QUEUE,
+      COST_EXPLORER_ROLE_ARN: c.COST_EXPLORER_ROLE_ARN!,
+      S3_BUCKET_NAME: c.S3_BUCKET_NAME!,
+      S3_KEY_PREFIX: c.S3_KEY_PREFIX,
+      EVENT_BUS_NAME: c.EVENT_BUS_NAME!,
+      ISB_API_BASE_URL: c.ISB_API_BASE_URL!,
+      ISB_JWT_SECRET_PATH: c.ISB_JWT_SECRET_PATH!,
+      DATABASE_URL: c.DATABASE_URL!,
+      METRICS_BIND_ADDRESS: `127.0.0.1:${port}`,
+      LOG_LEVEL: 'INFO',
+      ...workflowBundleEnv(),
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -54,10 +64,16 @@ beforeAll(async () => {
     stdoutLines.push(...lines.filter((l) => l.trim() !== ''));
   });
   worker.stderr!.setEncoding('utf8').on('data', (chunk: string) => void (stderr += chunk));
-  const exitedEarly = once(worker, 'exit').then(([code]) => { throw new Error(`worker exited with ${code}: ${stderr}`); });
+  const exitedEarly = once(worker, 'exit').then(([code]) => {
+    throw new Error(`worker exited with ${code}: ${stderr}`);
+  });
   await Promise.race([
     exitedEarly,
-    waitFor(async () => (stdoutLines.some((l) => l.includes('"msg":"Worker started"')) ? true : undefined), 60_000, 'the worker to start'),
+    waitFor(
+      async () => (stdoutLines.some((l) => l.includes('"msg":"Worker started"')) ? true : undefined),
+      60_000,
+      'the worker to start',
+    ),
   ]);
 });
 
@@ -75,24 +91,49 @@ afterAll(async () => {
 
 describe('observability of a worker process', () => {
   it('serves Temporal SDK metrics and our business metrics on METRICS_BIND_ADDRESS, and logs JSON lines', async () => {
-    const lease = { uuid: randomUUID(), userEmail: `metrics-${randomUUID().slice(0, 6)}@example.gov.uk`, accountId: '314159265358' };
+    const lease = {
+      uuid: randomUUID(),
+      userEmail: `metrics-${randomUUID().slice(0, 6)}@example.gov.uk`,
+      accountId: '314159265358',
+    };
     const now = Date.now();
     const startDate = new Date(now - 16 * DAY).toISOString();
     stack.isb.addLease({ ...lease, startDate, status: 'Expired' });
-    for (const [service, name, amount] of [['AWS Lambda', 'function:f', '0.125'], ['Amazon DynamoDB', 'table/t', '1.0000000003']] as const) {
+    for (const [service, name, amount] of [
+      ['AWS Lambda', 'function:f', '0.125'],
+      ['Amazon DynamoDB', 'table/t', '1.0000000003'],
+    ] as const) {
       const resourceId = `arn:aws:${service === 'AWS Lambda' ? 'lambda' : 'dynamodb'}:eu-west-2:${lease.accountId}:${name}`;
-      stack.ce.addCosts(dailyCosts({ accountId: lease.accountId, start: startDate.slice(0, 10), end: new Date(now + 2 * DAY).toISOString().slice(0, 10), service, resourceId, region: 'eu-west-2', amount }));
+      stack.ce.addCosts(
+        dailyCosts({
+          accountId: lease.accountId,
+          start: startDate.slice(0, 10),
+          end: new Date(now + 2 * DAY).toISOString().slice(0, 10),
+          service,
+          resourceId,
+          region: 'eu-west-2',
+          amount,
+        }),
+      );
     }
     const started = await startLeaseCosts(stack.client, stack.config.TEMPORAL_TASK_QUEUE, {
-      leaseUuid: lease.uuid, userEmail: lease.userEmail, accountId: lease.accountId,
-      terminatedAt: new Date(now - 3600_000 + 1000).toISOString(), paddingHours: 1, rerunWindowHours: 0,
+      leaseUuid: lease.uuid,
+      userEmail: lease.userEmail,
+      accountId: lease.accountId,
+      terminatedAt: new Date(now - 3600_000 + 1000).toISOString(),
+      paddingHours: 1,
+      rerunWindowHours: 0,
     });
     expect(started.status).toBe('started');
     const handle = stack.client.workflow.getHandle(workflowIdFor(lease.uuid));
-    const status = await waitFor(async () => {
-      const s = await handle.query<LeaseStatus>('status');
-      return s.phase === 'published' ? s : undefined;
-    }, 30_000, 'the report to be published');
+    const status = await waitFor(
+      async () => {
+        const s = await handle.query<LeaseStatus>('status');
+        return s.phase === 'published' ? s : undefined;
+      },
+      30_000,
+      'the report to be published',
+    );
     const report = status.reports.at(-1)!;
     // The run closes right after publishing (no re-run window); its completion is an SDK metric too.
     await handle.result();
@@ -102,11 +143,17 @@ describe('observability of a worker process', () => {
     const samples = parseMetrics(await res.text());
     const names = new Set(samples.map((s) => s.name));
     // Cost Explorer pages run on the lease queue's `-cost-explorer` sibling.
-    const ours = (name: string) => samples.filter((s) => s.name === name && s.labels.taskQueue?.startsWith(stack.config.TEMPORAL_TASK_QUEUE));
+    const ours = (name: string) =>
+      samples.filter((s) => s.name === name && s.labels.taskQueue?.startsWith(stack.config.TEMPORAL_TASK_QUEUE));
 
     // The SDK's own metrics, from the same endpoint.
-    const completed = samples.filter((s) => s.name === 'temporal_workflow_completed' && s.labels.task_queue === stack.config.TEMPORAL_TASK_QUEUE);
-    expect(Object.fromEntries(completed.map((s) => [s.labels.workflow_type, s.value]))).toEqual({ leaseCostsWorkflow: 1, collectCostsWorkflow: 1 });
+    const completed = samples.filter(
+      (s) => s.name === 'temporal_workflow_completed' && s.labels.task_queue === stack.config.TEMPORAL_TASK_QUEUE,
+    );
+    expect(Object.fromEntries(completed.map((s) => [s.labels.workflow_type, s.value]))).toEqual({
+      leaseCostsWorkflow: 1,
+      collectCostsWorkflow: 1,
+    });
     expect(names).toContain('temporal_activity_execution_latency_count');
     expect(names).toContain('temporal_request');
 
@@ -140,42 +187,81 @@ describe('observability of a worker process', () => {
     expect(reported[0]!.value).toBeCloseTo(Number(report.total), 6);
 
     // Every stdout line is one pino JSON object; the run's own lines carry its workflow and lease ids.
-    const entries = await waitFor(async () => {
-      const parsed = stdoutLines.map((l) => JSON.parse(l) as Record<string, unknown>);
-      return parsed.some((e) => e.msg === 'Report written') ? parsed : undefined;
-    }, 5_000, 'the "Report written" log line');
+    const entries = await waitFor(
+      async () => {
+        const parsed = stdoutLines.map((l) => JSON.parse(l) as Record<string, unknown>);
+        return parsed.some((e) => e.msg === 'Report written') ? parsed : undefined;
+      },
+      5_000,
+      'the "Report written" log line',
+    );
     for (const e of entries) {
       expect(Object.keys(e).slice(0, 2)).toEqual(['level', 'time']);
       expect(typeof e.msg).toBe('string');
     }
     // The lease's run and its collection child (`…-collect-v1`).
     const ofRun = entries.filter((e) => String(e.workflowId).startsWith(workflowIdFor(lease.uuid)));
-    expect(ofRun.map((e) => e.msg)).toEqual(expect.arrayContaining(['Collecting costs', 'Costs collected', 'Report written']));
-    expect(ofRun.find((e) => e.msg === 'Report written')).toMatchObject({ level: 'info', leaseUuid: lease.uuid, rowCount: report.rowCount, total: report.total });
+    expect(ofRun.map((e) => e.msg)).toEqual(
+      expect.arrayContaining(['Collecting costs', 'Costs collected', 'Report written']),
+    );
+    expect(ofRun.find((e) => e.msg === 'Report written')).toMatchObject({
+      level: 'info',
+      leaseUuid: lease.uuid,
+      rowCount: report.rowCount,
+      total: report.total,
+    });
     expect(ofRun.every((e) => !('taskToken' in e))).toBe(true);
   });
 
   it('a refused resource query: counted by error name and logged, the report published at service level', async () => {
-    const lease = { uuid: randomUUID(), userEmail: `metrics-${randomUUID().slice(0, 6)}@example.gov.uk`, accountId: '271828182845' };
+    const lease = {
+      uuid: randomUUID(),
+      userEmail: `metrics-${randomUUID().slice(0, 6)}@example.gov.uk`,
+      accountId: '271828182845',
+    };
     const now = Date.now();
     const startDate = new Date(now - 3 * DAY).toISOString();
     stack.isb.addLease({ ...lease, startDate, status: 'Expired' });
-    stack.ce.addCosts(dailyCosts({ accountId: lease.accountId, start: startDate.slice(0, 10), end: new Date(now + DAY).toISOString().slice(0, 10), service: 'AWS Glue', resourceId: 'job-1', region: 'eu-west-2', amount: '0.5' }));
+    stack.ce.addCosts(
+      dailyCosts({
+        accountId: lease.accountId,
+        start: startDate.slice(0, 10),
+        end: new Date(now + DAY).toISOString().slice(0, 10),
+        service: 'AWS Glue',
+        resourceId: 'job-1',
+        region: 'eu-west-2',
+        amount: '0.5',
+      }),
+    );
     stack.ce.failAt({ operation: 'GetCostAndUsageWithResources', status: 400, code: 'AccessDeniedException' });
     try {
       await startLeaseCosts(stack.client, stack.config.TEMPORAL_TASK_QUEUE, {
-        leaseUuid: lease.uuid, userEmail: lease.userEmail, accountId: lease.accountId,
-        terminatedAt: new Date(now - 3600_000 + 1000).toISOString(), paddingHours: 1, rerunWindowHours: 0,
+        leaseUuid: lease.uuid,
+        userEmail: lease.userEmail,
+        accountId: lease.accountId,
+        terminatedAt: new Date(now - 3600_000 + 1000).toISOString(),
+        paddingHours: 1,
+        rerunWindowHours: 0,
       });
-      const result = await stack.client.workflow.getHandle(workflowIdFor(lease.uuid)).result() as { resourceLevel: string };
+      const result = (await stack.client.workflow.getHandle(workflowIdFor(lease.uuid)).result()) as {
+        resourceLevel: string;
+      };
       expect(result.resourceLevel).toBe('unavailable');
     } finally {
       stack.ce.resetFaults();
     }
-    const refusals = parseMetrics(await (await fetch(metricsUrl)).text()).filter((s) => s.name === 'lease_costs_resource_level_refusals_total');
+    const refusals = parseMetrics(await (await fetch(metricsUrl)).text()).filter(
+      (s) => s.name === 'lease_costs_resource_level_refusals_total',
+    );
     expect(refusals.map((s) => [s.labels.error, s.value])).toEqual([['AccessDeniedException', 1]]);
-    const line = await waitFor(async () => stdoutLines.map((l) => JSON.parse(l) as Record<string, unknown>)
-      .find((e) => e.leaseUuid === lease.uuid && String(e.msg).startsWith('Resource-level data refused')), 5_000, 'the refusal log line');
+    const line = await waitFor(
+      async () =>
+        stdoutLines
+          .map((l) => JSON.parse(l) as Record<string, unknown>)
+          .find((e) => e.leaseUuid === lease.uuid && String(e.msg).startsWith('Resource-level data refused')),
+      5_000,
+      'the refusal log line',
+    );
     expect(line).toMatchObject({ level: 'warn', error: 'AccessDeniedException' });
   });
 

@@ -21,13 +21,32 @@ beforeAll(async () => {
 afterAll(async () => stack?.stop());
 
 function lease(opts: { settleInMs: number; rerunWindowHours?: number }) {
-  const l = { uuid: randomUUID(), userEmail: `ops-${randomUUID().slice(0, 6)}@example.gov.uk`, accountId: `${Math.floor(1e11 + Math.random() * 8e11)}` };
+  const l = {
+    uuid: randomUUID(),
+    userEmail: `ops-${randomUUID().slice(0, 6)}@example.gov.uk`,
+    accountId: `${Math.floor(1e11 + Math.random() * 8e11)}`,
+  };
   const now = Date.now();
   const startDate = new Date(now - 2 * 24 * HOUR).toISOString();
   stack.isb.addLease({ ...l, startDate, status: 'Expired' });
-  stack.ce.addCosts(dailyCosts({ accountId: l.accountId, start: startDate.slice(0, 10), end: new Date(now + 2 * 24 * HOUR).toISOString().slice(0, 10), service: 'AWS Lambda', resourceId: `arn:aws:lambda:eu-west-2:${l.accountId}:function:f`, region: 'eu-west-2', amount: '0.125' }));
+  stack.ce.addCosts(
+    dailyCosts({
+      accountId: l.accountId,
+      start: startDate.slice(0, 10),
+      end: new Date(now + 2 * 24 * HOUR).toISOString().slice(0, 10),
+      service: 'AWS Lambda',
+      resourceId: `arn:aws:lambda:eu-west-2:${l.accountId}:function:f`,
+      region: 'eu-west-2',
+      amount: '0.125',
+    }),
+  );
   const input = {
-    leaseUuid: l.uuid, userEmail: l.userEmail, accountId: l.accountId, terminatedAt: new Date(now - HOUR + opts.settleInMs).toISOString(), paddingHours: 1, rerunWindowHours: opts.rerunWindowHours ?? 0,
+    leaseUuid: l.uuid,
+    userEmail: l.userEmail,
+    accountId: l.accountId,
+    terminatedAt: new Date(now - HOUR + opts.settleInMs).toISOString(),
+    paddingHours: 1,
+    rerunWindowHours: opts.rerunWindowHours ?? 0,
     terminationReason: SAMPLE_TERMINATION_REASONS.ProvisioningFailed,
   };
   return { ...l, input, start: () => startLeaseCosts(stack.client, stack.config.TEMPORAL_TASK_QUEUE, input) };
@@ -35,10 +54,11 @@ function lease(opts: { settleInMs: number; rerunWindowHours?: number }) {
 
 const query = (uuid: string) => stack.client.workflow.getHandle(workflowIdFor(uuid)).query<LeaseStatus>('status');
 
-const published = (uuid: string, version: number) => waitFor(async () => {
-  const s = await query(uuid);
-  return s.phase === 'published' && s.reports.at(-1)?.version === version ? s : undefined;
-});
+const published = (uuid: string, version: number) =>
+  waitFor(async () => {
+    const s = await query(uuid);
+    return s.phase === 'published' && s.reports.at(-1)?.version === version ? s : undefined;
+  });
 /** LeaseCostsReportPublished: the event that names the version, its key and the exact total. */
 const eventsFor = async (uuid: string) =>
   (await stack.published.receiveAll<Record<string, unknown>>(1500)).filter((e) => e.detail.leaseId === uuid);
@@ -63,7 +83,8 @@ describe('operating lease runs', () => {
     const history = await fetchHistory(stack.client, workflowIdFor(l.uuid));
     const signal = history.events!.find((e) => e.workflowExecutionSignaledEventAttributes?.signalName === 'collectNow');
     expect(signal).toBeDefined();
-    const signalledAt = Number(String(signal!.eventTime!.seconds)) * 1000 + Math.floor((signal!.eventTime!.nanos ?? 0) / 1e6);
+    const signalledAt =
+      Number(String(signal!.eventTime!.seconds)) * 1000 + Math.floor((signal!.eventTime!.nanos ?? 0) / 1e6);
     expect(Date.parse(done.reports.at(-1)!.publishedAt) - signalledAt).toBeLessThan(20_000);
   });
 
@@ -78,7 +99,7 @@ describe('operating lease runs', () => {
 
     // Wait for the re-run window to close, then re-run from the CLI.
     const handle = stack.client.workflow.getHandle(workflowIdFor(l.uuid));
-    const firstChainResult = await handle.result() as { version: number };
+    const firstChainResult = (await handle.result()) as { version: number };
     expect(firstChainResult.version).toBe(2);
     const res = await runCli(['rerun', l.uuid, '--json'], cliEnv);
     expect(res.code, res.stderr).toBe(0);
@@ -89,7 +110,8 @@ describe('operating lease runs', () => {
     const events = await eventsFor(l.uuid);
     expect(events.map((e) => e.detail.reportVersion).sort()).toEqual([1, 2, 3]);
     expect(new Set(events.map((e) => e.detail.s3Key)).size).toBe(3);
-    for (const e of events) expect(e.detail.totalCostExact).toBe(v3.reports.find((r) => r.version === e.detail.reportVersion)!.total);
+    for (const e of events)
+      expect(e.detail.totalCostExact).toBe(v3.reports.find((r) => r.version === e.detail.reportVersion)!.total);
     // The reason travels through the rerun signal's continue-as-new and the CLI's new run alike.
     for (const e of events) expect(e.detail.terminationReason).toEqual(l.input.terminationReason);
   });
@@ -121,12 +143,16 @@ describe('operating lease runs', () => {
 
     const byLease = await waitFor(async () => {
       const found = [];
-      for await (const w of stack.client.workflow.list({ query: `LeaseUuid = "${l.uuid}" AND LeasePhase = "published"` })) found.push(w.workflowId);
+      for await (const w of stack.client.workflow.list({
+        query: `LeaseUuid = "${l.uuid}" AND LeasePhase = "published"`,
+      }))
+        found.push(w.workflowId);
       return found.length ? found : undefined;
     });
     expect(byLease).toEqual([workflowIdFor(l.uuid)]);
     const byAccount = [];
-    for await (const w of stack.client.workflow.list({ query: `AwsAccountId = "${l.accountId}"` })) byAccount.push(w.workflowId);
+    for await (const w of stack.client.workflow.list({ query: `AwsAccountId = "${l.accountId}"` }))
+      byAccount.push(w.workflowId);
     expect(byAccount).toContain(workflowIdFor(l.uuid));
 
     const cli = await runCli(['status', l.uuid, '--json'], cliEnv);

@@ -7,8 +7,21 @@ import { Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pacedCallSlots } from '../../src/infrastructure/call-pacer';
 import { spawnManaged, type ManagedProcess } from '../../support/tools';
-import { callSlotUpdate, costExplorerPacerWorkflow, pacerWorkflowIdOf, type CallSlot } from '../../workflows/cost-explorer-pacer';
-import { assertBatchOutcome, awaitCompletion, ceCallsFor, makeLeases, startChildWorker, startLeases, workerEnv } from '../faults/harness';
+import {
+  callSlotUpdate,
+  costExplorerPacerWorkflow,
+  pacerWorkflowIdOf,
+  type CallSlot,
+} from '../../workflows/cost-explorer-pacer';
+import {
+  assertBatchOutcome,
+  awaitCompletion,
+  ceCallsFor,
+  makeLeases,
+  startChildWorker,
+  startLeases,
+  workerEnv,
+} from '../faults/harness';
 import { mostWithinOneSecond } from '../../support/fakes/cost-explorer';
 import { startStack, type Stack } from '../helpers/stack';
 import { waitFor } from '../helpers/wait';
@@ -27,12 +40,19 @@ describe('Cost Explorer calls from two worker processes', () => {
     // Arrivals are stamped by a proxy in a process of its own: the fake, in this busy process,
     // would stamp each call when its event loop gets to it, late and bunched after any pause.
     stamps = spawnManaged(process.execPath, ['--import', 'tsx', STAMP_PROXY, String(stack.ce.port)]);
-    const { port } = await waitFor(async () => {
-      const line = /\{"port":\d+\}/.exec(stamps!.outputTail())?.[0];
-      return line ? (JSON.parse(line) as { port: number }) : undefined;
-    }, 30_000, 'the arrival-stamping proxy');
+    const { port } = await waitFor(
+      async () => {
+        const line = /\{"port":\d+\}/.exec(stamps!.outputTail())?.[0];
+        return line ? (JSON.parse(line) as { port: number }) : undefined;
+      },
+      30_000,
+      'the arrival-stamping proxy',
+    );
     // Both workers in processes of their own, as deployed.
-    const env = workerEnv(stack, { COST_EXPLORER_MAX_RPS: '4', AWS_ENDPOINT_URL_COST_EXPLORER: `http://127.0.0.1:${port}` });
+    const env = workerEnv(stack, {
+      COST_EXPLORER_MAX_RPS: '4',
+      AWS_ENDPOINT_URL_COST_EXPLORER: `http://127.0.0.1:${port}`,
+    });
     workers = await Promise.all([1, 2].map(() => startChildWorker(env)));
   }, 120_000);
   afterAll(async () => {
@@ -51,7 +71,10 @@ describe('Cost Explorer calls from two worker processes', () => {
     // Slots are 250 ms apart, so six calls span 1,250 ms; what lateness took off it, should this fail.
     const arrivals = calls.map((c) => c.at).sort((a, b) => a - b);
     const tightestSix = Math.min(...arrivals.slice(5).map((t, i) => t - arrivals[i]!));
-    expect(calls.filter((c) => c.status !== 200).map((c) => c.errorCode), `refused calls (six calls within ${tightestSix} ms at the tightest)`).toEqual([]);
+    expect(
+      calls.filter((c) => c.status !== 200).map((c) => c.errorCode),
+      `refused calls (six calls within ${tightestSix} ms at the tightest)`,
+    ).toEqual([]);
     // Per lease: one query finds its region, one reads its resources there.
     expect(calls.length).toBe(2 * leases.length);
     expect(mostWithinOneSecond(calls.map((c) => c.at)), 'calls within one second').toBeLessThanOrEqual(5);
@@ -59,7 +82,9 @@ describe('Cost Explorer calls from two worker processes', () => {
     const identities = new Set<string>();
     for (const lease of leases) {
       const history = await fetchHistory(stack.client, `lease-costs-${lease.uuid}-collect-v1`);
-      for (const e of history.events ?? []) if (e.activityTaskStartedEventAttributes?.identity) identities.add(e.activityTaskStartedEventAttributes.identity);
+      for (const e of history.events ?? [])
+        if (e.activityTaskStartedEventAttributes?.identity)
+          identities.add(e.activityTaskStartedEventAttributes.identity);
     }
     expect(identities.size, 'worker processes that ran Cost Explorer pages').toBe(2);
   }, 150_000);
@@ -82,11 +107,25 @@ describe('the pacer workflow', () => {
 
   it('gives concurrent requests distinct slots one interval apart, and waits for them', async () => {
     const acquire = pacedCallSlots(client, taskQueue, 20);
-    const doneAt = await Promise.all(Array.from({ length: 8 }, async () => { await acquire(); return Date.now(); }));
+    const doneAt = await Promise.all(
+      Array.from({ length: 8 }, async () => {
+        await acquire();
+        return Date.now();
+      }),
+    );
     const history = await fetchHistory(client, pacerWorkflowIdOf(taskQueue));
     const slots = (history.events ?? [])
       .filter((e) => e.workflowExecutionUpdateCompletedEventAttributes)
-      .map((e) => (JSON.parse(Buffer.from(e.workflowExecutionUpdateCompletedEventAttributes!.outcome!.success!.payloads![0]!.data!).toString()) as CallSlot).at)
+      .map(
+        (e) =>
+          (
+            JSON.parse(
+              Buffer.from(
+                e.workflowExecutionUpdateCompletedEventAttributes!.outcome!.success!.payloads![0]!.data!,
+              ).toString(),
+            ) as CallSlot
+          ).at,
+      )
       .sort((a, b) => a - b);
     // A caller that woke up too late for its slot asked again: at least one slot per caller.
     expect(slots.length).toBeGreaterThanOrEqual(8);
@@ -102,7 +141,9 @@ describe('the pacer workflow', () => {
     const before = (await handle.fetchHistory()).events?.length;
     const err = await handle.executeUpdate(callSlotUpdate, { args: [{ intervalMs: 0 }] }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(WorkflowUpdateFailedError);
-    expect(String((err as WorkflowUpdateFailedError).cause?.message)).toMatch(/intervalMs must be in \(0, 60000\], got 0/);
+    expect(String((err as WorkflowUpdateFailedError).cause?.message)).toMatch(
+      /intervalMs must be in \(0, 60000\], got 0/,
+    );
     expect((await handle.fetchHistory()).events?.length).toBe(before);
   });
 
@@ -120,9 +161,17 @@ describe('the pacer workflow', () => {
 
   it('continues as new after its slots per run, carrying the next free slot over', async () => {
     const workflowId = `${pacerWorkflowIdOf(taskQueue)}-can`;
-    const handle = await client.workflow.start(costExplorerPacerWorkflow, { workflowId, taskQueue, args: [{ nextFreeAt: 0, slotsPerRun: 3 }] });
+    const handle = await client.workflow.start(costExplorerPacerWorkflow, {
+      workflowId,
+      taskQueue,
+      args: [{ nextFreeAt: 0, slotsPerRun: 3 }],
+    });
     const slots: number[] = [];
-    for (let i = 0; i < 5; i++) slots.push((await client.workflow.getHandle(workflowId).executeUpdate(callSlotUpdate, { args: [{ intervalMs: 1000 }] })).at);
+    for (let i = 0; i < 5; i++)
+      slots.push(
+        (await client.workflow.getHandle(workflowId).executeUpdate(callSlotUpdate, { args: [{ intervalMs: 1000 }] }))
+          .at,
+      );
     for (let i = 1; i < slots.length; i++) expect(slots[i]! - slots[i - 1]!).toBeGreaterThanOrEqual(1000);
 
     const first = await client.workflow.getHandle(workflowId, handle.firstExecutionRunId).describe();

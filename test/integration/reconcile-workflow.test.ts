@@ -17,9 +17,14 @@ beforeAll(async () => {
 }, 60_000);
 afterAll(async () => env?.teardown());
 
-const ended = (n: number): EndedLease[] => Array.from({ length: n }, () => ({
-  uuid: randomUUID(), userEmail: 'ada@example.gov.uk', accountId: '123456789012', endDate: new Date().toISOString(), status: 'Expired',
-}));
+const ended = (n: number): EndedLease[] =>
+  Array.from({ length: n }, () => ({
+    uuid: randomUUID(),
+    userEmail: 'ada@example.gov.uk',
+    accountId: '123456789012',
+    endDate: new Date().toISOString(),
+    status: 'Expired',
+  }));
 
 /** The ISB list as pages of `pageSize`, and a start that finds `existing` leases already run. */
 function activities(leases: EndedLease[], existing = new Set<string>()) {
@@ -31,7 +36,13 @@ function activities(leases: EndedLease[], existing = new Set<string>()) {
         const from = Number(input.pageIdentifier ?? 0);
         const size = input.pageSize!;
         const page = leases.slice(from, from + size);
-        return { leases: page, scanned: page.length, unusable: [], invalidRecords: 0, nextPageIdentifier: from + size < leases.length ? String(from + size) : undefined };
+        return {
+          leases: page,
+          scanned: page.length,
+          unusable: [],
+          invalidRecords: 0,
+          nextPageIdentifier: from + size < leases.length ? String(from + size) : undefined,
+        };
       },
       async startLeaseRuns(chunk: EndedLease[]): Promise<StartRunsResult> {
         chunks.push(chunk.length);
@@ -43,12 +54,24 @@ function activities(leases: EndedLease[], existing = new Set<string>()) {
   };
 }
 
-async function runReconcile(acts: ReturnType<typeof activities>['impl'], args: { lookbackDays: number; pageSize: number; startRatePerMinute?: number }) {
+async function runReconcile(
+  acts: ReturnType<typeof activities>['impl'],
+  args: { lookbackDays: number; pageSize: number; startRatePerMinute?: number },
+) {
   const taskQueue = uniqueTaskQueue('reconcile-ts');
-  const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: { codePath: workflowBundlePath() }, activities: acts });
+  const worker = await Worker.create({
+    connection: env.nativeConnection,
+    taskQueue,
+    workflowBundle: { codePath: workflowBundlePath() },
+    activities: acts,
+  });
   return worker.runUntil(async () => {
-    const handle = await env.client.workflow.start('reconcileLeasesWorkflow', { workflowId: `reconcile-${randomUUID()}`, taskQueue, args: [args] });
-    const result = await handle.result() as ReconcileResult;
+    const handle = await env.client.workflow.start('reconcileLeasesWorkflow', {
+      workflowId: `reconcile-${randomUUID()}`,
+      taskQueue,
+      args: [args],
+    });
+    const result = (await handle.result()) as ReconcileResult;
     const firstRun = await env.client.workflow.getHandle(handle.workflowId, handle.firstExecutionRunId).fetchHistory();
     return { result, firstRun };
   });
@@ -57,10 +80,16 @@ async function runReconcile(acts: ReturnType<typeof activities>['impl'], args: {
 describe('reconcileLeasesWorkflow (time-skipping)', () => {
   it('starts at most the start rate a minute: a pause after each chunk that started runs', async () => {
     const acts = activities(ended(45));
-    const { result, firstRun } = await runReconcile(acts.impl, { lookbackDays: 14, pageSize: 20, startRatePerMinute: 20 });
+    const { result, firstRun } = await runReconcile(acts.impl, {
+      lookbackDays: 14,
+      pageSize: 20,
+      startRatePerMinute: 20,
+    });
     expect(result).toMatchObject({ pages: 3, scanned: 45, found: 45, started: 45, existing: 0, invalid: 0 });
     expect(acts.chunks).toEqual([20, 20, 5]);
-    const timers = firstRun.events!.filter((e) => e.timerStartedEventAttributes).map((e) => Number(e.timerStartedEventAttributes!.startToFireTimeout!.seconds));
+    const timers = firstRun
+      .events!.filter((e) => e.timerStartedEventAttributes)
+      .map((e) => Number(e.timerStartedEventAttributes!.startToFireTimeout!.seconds));
     expect(timers).toEqual([60, 60]); // before the 2nd and 3rd chunk; none after the last
   });
 

@@ -23,29 +23,47 @@ beforeAll(async () => {
   await stack.startWorker();
 });
 afterAll(async () => {
-  await stack.client.schedule.getHandle(RECONCILE_SCHEDULE_ID).delete().catch((err: unknown) => {
-    if (!(err instanceof ScheduleNotFoundError)) throw err;
-  });
+  await stack.client.schedule
+    .getHandle(RECONCILE_SCHEDULE_ID)
+    .delete()
+    .catch((err: unknown) => {
+      if (!(err instanceof ScheduleNotFoundError)) throw err;
+    });
   await stack?.stop();
 });
 
 const iso = (msAgo: number) => new Date(Date.now() - msAgo).toISOString();
 function addLease(status: string, endedDaysAgo?: number): FakeLease {
   const lease: FakeLease = {
-    uuid: randomUUID(), userEmail: `user.${randomUUID().slice(0, 6)}@example.gov.uk`, accountId: '210987654321',
-    startDate: iso(((endedDaysAgo ?? 0) + 3) * DAY), status,
+    uuid: randomUUID(),
+    userEmail: `user.${randomUUID().slice(0, 6)}@example.gov.uk`,
+    accountId: '210987654321',
+    startDate: iso(((endedDaysAgo ?? 0) + 3) * DAY),
+    status,
     ...(endedDaysAgo === undefined ? {} : { endDate: iso(endedDaysAgo * DAY) }),
   };
   stack.isb.addLease(lease);
   return lease;
 }
-const hasRun = async (uuid: string) => stack.client.workflow.getHandle(workflowIdFor(uuid)).describe().then(() => true, () => false);
+const hasRun = async (uuid: string) =>
+  stack.client.workflow
+    .getHandle(workflowIdFor(uuid))
+    .describe()
+    .then(
+      () => true,
+      () => false,
+    );
 
 describe('ISB GET /leases, as the fake serves it and the activity reads it', () => {
   it('pages in key order with base64 page identifiers; a full last page still points at an empty one', async () => {
     const isb = createIsbActivities({ baseUrl: stack.isb.endpoint, loadSecret: async () => secret });
     stack.isb.clear();
-    const ended = [addLease('Expired', 1), addLease('BudgetExceeded', 2), addLease('ManuallyTerminated', 3), addLease('Ejected', 20)];
+    const ended = [
+      addLease('Expired', 1),
+      addLease('BudgetExceeded', 2),
+      addLease('ManuallyTerminated', 3),
+      addLease('Ejected', 20),
+    ];
     addLease('Active');
     addLease('PendingApproval');
     const seen: string[] = [];
@@ -70,7 +88,10 @@ describe('ISB GET /leases, as the fake serves it and the activity reads it', () 
 
   it('rejects a page size the ISB rejects (1..2000) with a non-retryable failure', async () => {
     const isb = createIsbActivities({ baseUrl: stack.isb.endpoint, loadSecret: async () => secret });
-    await expect(isb.listEndedLeases({ endedAfter: iso(DAY), pageSize: 2001 })).rejects.toMatchObject({ type: 'IsbListRejected', nonRetryable: true });
+    await expect(isb.listEndedLeases({ endedAfter: iso(DAY), pageSize: 2001 })).rejects.toMatchObject({
+      type: 'IsbListRejected',
+      nonRetryable: true,
+    });
   });
 });
 
@@ -84,23 +105,33 @@ describe('reconcileLeasesWorkflow', () => {
     const pending = addLease('PendingApproval');
     // A run that already exists (as the webhook would have started it), closed by the time we look.
     await startLeaseCosts(stack.client, stack.config.TEMPORAL_TASK_QUEUE, {
-      leaseUuid: alreadyRun.uuid, userEmail: alreadyRun.userEmail, accountId: alreadyRun.accountId, terminatedAt: alreadyRun.endDate!,
+      leaseUuid: alreadyRun.uuid,
+      userEmail: alreadyRun.userEmail,
+      accountId: alreadyRun.accountId,
+      terminatedAt: alreadyRun.endDate!,
     });
     await stack.client.workflow.getHandle(workflowIdFor(alreadyRun.uuid)).terminate('closed before reconciliation');
 
-    const run = (workflowId: string) => stack.client.workflow.execute('reconcileLeasesWorkflow', {
-      workflowId, taskQueue: stack.config.TEMPORAL_TASK_QUEUE, args: [{ lookbackDays: 14, pageSize: 2, startRatePerMinute: 600 }],
-    }) as Promise<ReconcileResult>;
+    const run = (workflowId: string) =>
+      stack.client.workflow.execute('reconcileLeasesWorkflow', {
+        workflowId,
+        taskQueue: stack.config.TEMPORAL_TASK_QUEUE,
+        args: [{ lookbackDays: 14, pageSize: 2, startRatePerMinute: 600 }],
+      }) as Promise<ReconcileResult>;
     const first = await run(`reconcile-${randomUUID()}`);
     expect(first).toMatchObject({ pages: 4, scanned: 6, found: 3, started: 2, existing: 1, invalid: 0 });
-    expect(first.summary).toMatch(/^found 3 ended since \d{4}-\d{2}-\d{2}, 2 started, 1 already had a run \(6 leases scanned\)$/);
+    expect(first.summary).toMatch(
+      /^found 3 ended since \d{4}-\d{2}-\d{2}, 2 started, 1 already had a run \(6 leases scanned\)$/,
+    );
     for (const l of missed) {
       const d = await stack.client.workflow.getHandle(workflowIdFor(l.uuid)).describe();
       expect(d.type).toBe('leaseCostsWorkflow');
       expect(d.memo).toMatchObject({ leaseUuid: l.uuid, accountId: l.accountId });
     }
     // The closed run stays closed: REJECT_DUPLICATE counts it as existing.
-    expect((await stack.client.workflow.getHandle(workflowIdFor(alreadyRun.uuid)).describe()).status.name).toBe('TERMINATED');
+    expect((await stack.client.workflow.getHandle(workflowIdFor(alreadyRun.uuid)).describe()).status.name).toBe(
+      'TERMINATED',
+    );
     for (const l of [tooOld, active, pending]) expect(await hasRun(l.uuid)).toBe(false);
 
     const second = await run(`reconcile-${randomUUID()}`);
@@ -109,15 +140,25 @@ describe('reconcileLeasesWorkflow', () => {
 
   it('is installed idempotently as the lease-costs-reconcile schedule, whose triggered run reports what it found', async () => {
     const first = await installReconcileSchedule(stack.client, stack.config);
-    const again = await installReconcileSchedule(stack.client, { ...stack.config, RECONCILE_INTERVAL_MINUTES: 30 }, { trigger: true });
+    const again = await installReconcileSchedule(
+      stack.client,
+      { ...stack.config, RECONCILE_INTERVAL_MINUTES: 30 },
+      { trigger: true },
+    );
     expect([first.outcome, again.outcome]).toEqual(['created', 'updated']);
     const handle = stack.client.schedule.getHandle(RECONCILE_SCHEDULE_ID);
     const described = await handle.describe();
     expect(described.spec.intervals?.map((i) => i.every)).toEqual([30 * 60_000]);
     expect(described.state.note).toContain('Every 30 min');
     expect(described.memo?.description).toContain('lease-costs reconciliation');
-    const action = await waitFor(async () => (await handle.describe()).info.recentActions.at(-1), 20_000, 'a triggered run');
-    const result = await stack.client.workflow.getHandle(action.action.workflow.workflowId).result() as ReconcileResult;
+    const action = await waitFor(
+      async () => (await handle.describe()).info.recentActions.at(-1),
+      20_000,
+      'a triggered run',
+    );
+    const result = (await stack.client.workflow
+      .getHandle(action.action.workflow.workflowId)
+      .result()) as ReconcileResult;
     expect(result.started).toBe(0); // every ended lease already has its run from the test before
     expect(result.existing).toBe(result.found);
   });
@@ -130,13 +171,19 @@ describe('lease-costs backfill', () => {
     addLease('Expired', 70); // before --since
     const day = (daysAgo: number) => new Date(Date.now() - daysAgo * DAY).toISOString().slice(0, 10);
     const env = {
-      ...awsEnvFor(stack.motoEndpoint), TEMPORAL_ADDRESS: stack.config.TEMPORAL_ADDRESS, TEMPORAL_TASK_QUEUE: stack.config.TEMPORAL_TASK_QUEUE,
-      ISB_API_BASE_URL: stack.isb.endpoint, ISB_JWT_SECRET_PATH: stack.config.ISB_JWT_SECRET_PATH!,
+      ...awsEnvFor(stack.motoEndpoint),
+      TEMPORAL_ADDRESS: stack.config.TEMPORAL_ADDRESS,
+      TEMPORAL_TASK_QUEUE: stack.config.TEMPORAL_TASK_QUEUE,
+      ISB_API_BASE_URL: stack.isb.endpoint,
+      ISB_JWT_SECRET_PATH: stack.config.ISB_JWT_SECRET_PATH!,
     };
     const dry = await runCli(['backfill', '--since', day(60), '--until', day(30), '--dry-run'], env);
     expect(dry.stderr).toBe('');
     expect(dry.code).toBe(0);
-    const wouldStart = dry.stdout.split('\n').filter((l) => l.startsWith('would start')).map((l) => l.split(' ')[2]);
+    const wouldStart = dry.stdout
+      .split('\n')
+      .filter((l) => l.startsWith('would start'))
+      .map((l) => l.split(' ')[2]);
     expect(new Set(wouldStart)).toEqual(new Set(old.map((l) => l.uuid)));
     expect(dry.stdout).toMatch(/2 ended leases, 2 would be started, 0 already had a run/);
     for (const l of old) expect(await hasRun(l.uuid)).toBe(false);
@@ -151,7 +198,9 @@ describe('lease-costs backfill', () => {
 
   it('refuses a range that ends before it starts, with exit code 2', async () => {
     const res = await runCli(['backfill', '--since', '2026-02-01', '--until', '2026-01-01'], {
-      TEMPORAL_ADDRESS: stack.config.TEMPORAL_ADDRESS, ISB_API_BASE_URL: stack.isb.endpoint, ISB_JWT_SECRET: 'y'.repeat(16),
+      TEMPORAL_ADDRESS: stack.config.TEMPORAL_ADDRESS,
+      ISB_API_BASE_URL: stack.isb.endpoint,
+      ISB_JWT_SECRET: 'y'.repeat(16),
     });
     expect(res.code).toBe(2);
     expect(res.stderr).toContain('--until 2026-01-01 is before --since 2026-02-01');

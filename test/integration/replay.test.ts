@@ -16,6 +16,8 @@ describe('replay of recorded histories against the current workflow code', () =>
 
   it.each(fixtures)('%s replays deterministically', async (file) => {
     const history = temporal.api.history.v1.History.decode(readFileSync(new URL(file, dir)));
-    await expect(Worker.runReplayHistory({ workflowBundle: { codePath: workflowBundlePath() } }, history, file)).resolves.toBeUndefined();
+    await expect(
+      Worker.runReplayHistory({ workflowBundle: { codePath: workflowBundlePath() } }, history, file),
+    ).resolves.toBeUndefined();
   });
 });

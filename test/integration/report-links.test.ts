@@ -45,25 +45,59 @@ afterAll(async () => {
 const get = (url: string) => httpRequest(url, { method: 'GET' });
 
 /** One lease through the real pipeline; its event's links and the report's S3 keys. */
-async function publishedReport(): Promise<{ csvUrl: string; reportUrl: string; urlExpiresAt: string; key: string; chartKey: string }> {
+async function publishedReport(): Promise<{
+  csvUrl: string;
+  reportUrl: string;
+  urlExpiresAt: string;
+  key: string;
+  chartKey: string;
+}> {
   const now = Date.now();
-  const lease = { uuid: randomUUID(), userEmail: 'links@example.gov.uk', startDate: new Date(now - 2 * 24 * HOUR).toISOString() };
+  const lease = {
+    uuid: randomUUID(),
+    userEmail: 'links@example.gov.uk',
+    startDate: new Date(now - 2 * 24 * HOUR).toISOString(),
+  };
   stack.isb.addLease({ ...lease, accountId: ACCOUNT, status: 'Expired' });
   const day = new Date(now - 24 * HOUR).toISOString().slice(0, 10);
-  stack.ce.addCosts(dailyCosts({ accountId: ACCOUNT, start: day, end: new Date(now).toISOString().slice(0, 10), service: 'AWS Lambda', resourceId: 'fn', region: 'eu-west-2', amount: '0.25' }));
+  stack.ce.addCosts(
+    dailyCosts({
+      accountId: ACCOUNT,
+      start: day,
+      end: new Date(now).toISOString().slice(0, 10),
+      service: 'AWS Lambda',
+      resourceId: 'fn',
+      region: 'eu-west-2',
+      amount: '0.25',
+    }),
+  );
   await startLeaseCosts(stack.client, stack.config.TEMPORAL_TASK_QUEUE, {
-    leaseUuid: lease.uuid, userEmail: lease.userEmail, accountId: ACCOUNT,
-    terminatedAt: new Date(now - HOUR + 2000).toISOString(), paddingHours: 1, rerunWindowHours: 0,
+    leaseUuid: lease.uuid,
+    userEmail: lease.userEmail,
+    accountId: ACCOUNT,
+    terminatedAt: new Date(now - HOUR + 2000).toISOString(),
+    paddingHours: 1,
+    rerunWindowHours: 0,
   });
-  const result = await stack.client.workflow.getHandle(workflowIdFor(lease.uuid)).result() as LeaseCostsResult;
-  const events = (await stack.events.receiveAll<Record<string, string>>(2000)).filter((e) => e.detail.leaseId === lease.uuid);
+  const result = (await stack.client.workflow.getHandle(workflowIdFor(lease.uuid)).result()) as LeaseCostsResult;
+  const events = (await stack.events.receiveAll<Record<string, string>>(2000)).filter(
+    (e) => e.detail.leaseId === lease.uuid,
+  );
   expect(events).toHaveLength(1);
   const { csvUrl, urlExpiresAt } = events[0]!.detail;
-  const published = (await stack.published.receiveAll<Record<string, string>>(2000)).filter((e) => e.detail.leaseId === lease.uuid);
+  const published = (await stack.published.receiveAll<Record<string, string>>(2000)).filter(
+    (e) => e.detail.leaseId === lease.uuid,
+  );
   expect(published).toHaveLength(1);
   const { reportUrl } = published[0]!.detail;
   expect(published[0]!.detail.urlExpiresAt).toBe(urlExpiresAt);
-  return { csvUrl: csvUrl!, reportUrl: reportUrl!, urlExpiresAt: urlExpiresAt!, key: result.key, chartKey: result.reports[0]!.chartKey! };
+  return {
+    csvUrl: csvUrl!,
+    reportUrl: reportUrl!,
+    urlExpiresAt: urlExpiresAt!,
+    key: result.key,
+    chartKey: result.reports[0]!.chartKey!,
+  };
 }
 
 let report: Awaited<ReturnType<typeof publishedReport>>;
@@ -120,16 +154,35 @@ describe('signed report links', () => {
       'truncated signature': variant((u) => u.searchParams.set('signature', signature.slice(0, 20))),
       'no signature': variant((u) => u.searchParams.delete('signature')),
       'later expiry': variant((u) => u.searchParams.set('expires', String(Number(expires) + 86_400))),
-      'another key': variant((u) => { u.pathname = u.pathname.replace(/-v1\.csv$/, '-v2.csv'); }),
-      'outside the prefix': signReportLink({ baseUrl: base, signingKey: SIGNING_KEY, key: 'elsewhere/x.csv', expiresAt: new Date(Date.now() + HOUR) }),
-      'other signing key': signReportLink({ baseUrl: base, signingKey: 'x'.repeat(32), key: report.key, expiresAt: new Date(Date.now() + HOUR) }),
+      'another key': variant((u) => {
+        u.pathname = u.pathname.replace(/-v1\.csv$/, '-v2.csv');
+      }),
+      'outside the prefix': signReportLink({
+        baseUrl: base,
+        signingKey: SIGNING_KEY,
+        key: 'elsewhere/x.csv',
+        expiresAt: new Date(Date.now() + HOUR),
+      }),
+      'other signing key': signReportLink({
+        baseUrl: base,
+        signingKey: 'x'.repeat(32),
+        key: report.key,
+        expiresAt: new Date(Date.now() + HOUR),
+      }),
     };
     for (const [name, link] of Object.entries(refused)) {
       const res = await get(link);
       expect(res.status, name).toBe(403);
       expect(res.json, name).toEqual({ error: 'invalid report link' });
     }
-    const expired = await get(signReportLink({ baseUrl: base, signingKey: SIGNING_KEY, key: report.key, expiresAt: new Date(Date.now() - 1000) }));
+    const expired = await get(
+      signReportLink({
+        baseUrl: base,
+        signingKey: SIGNING_KEY,
+        key: report.key,
+        expiresAt: new Date(Date.now() - 1000),
+      }),
+    );
     expect(expired.status).toBe(403);
     expect(expired.json).toEqual({ error: 'this report link has expired' });
     expect(presigned).toEqual([report.key, report.chartKey]);

@@ -37,23 +37,38 @@ describe('report size', () => {
     const lease = { uuid: randomUUID(), userEmail: 'big.spender@example.gov.uk', accountId: '777788889999' };
     const day = new Date(now - 24 * 3600_000).toISOString().slice(0, 10);
     stack.isb.addLease({ ...lease, startDate: `${day}T10:00:00Z`, status: 'Expired' });
-    stack.ce.addCosts(Array.from({ length: ROWS }, (_, i) => ({
-      accountId: lease.accountId, date: day, service: `Service ${i % 40}`,
-      resourceId: `arn:aws:ec2:eu-west-2:${lease.accountId}:volume/vol-${i.toString(16).padStart(8, '0')}`,
-      region: 'eu-west-2', amount: `${i % 97}.${String(i).padStart(6, '0')}`,
-    })));
+    stack.ce.addCosts(
+      Array.from({ length: ROWS }, (_, i) => ({
+        accountId: lease.accountId,
+        date: day,
+        service: `Service ${i % 40}`,
+        resourceId: `arn:aws:ec2:eu-west-2:${lease.accountId}:volume/vol-${i.toString(16).padStart(8, '0')}`,
+        region: 'eu-west-2',
+        amount: `${i % 97}.${String(i).padStart(6, '0')}`,
+      })),
+    );
 
     await startLeaseCosts(stack.client, stack.config.TEMPORAL_TASK_QUEUE, {
-      ...lease, leaseUuid: lease.uuid, terminatedAt: new Date(now - 3600_000 + 2000).toISOString(), paddingHours: 1, rerunWindowHours: 0,
+      ...lease,
+      leaseUuid: lease.uuid,
+      terminatedAt: new Date(now - 3600_000 + 2000).toISOString(),
+      paddingHours: 1,
+      rerunWindowHours: 0,
     });
-    const summary = await (stack.client.workflow.getHandle(workflowIdFor(lease.uuid)).result() as Promise<LeaseCostsResult>);
+    const summary = await (stack.client.workflow
+      .getHandle(workflowIdFor(lease.uuid))
+      .result() as Promise<LeaseCostsResult>);
     expect(summary.rowCount).toBe(ROWS);
-    expect(summary.total).toBe(stack.ce.expectedTotal({ accountId: lease.accountId, start: day, end: '9999-12-31', recordType: 'Usage' }));
+    expect(summary.total).toBe(
+      stack.ce.expectedTotal({ accountId: lease.accountId, start: day, end: '9999-12-31', recordType: 'Usage' }),
+    );
 
     const history = await fetchHistory(stack.client, workflowIdFor(lease.uuid));
     const sizes = payloadSizes(history);
     const historyBytes = temporal.api.history.v1.History.encode(history).finish().length;
-    console.log(`100k rows: ${history.events!.length} events, ${historyBytes} history bytes, largest payload ${Math.max(...sizes)} bytes`);
+    console.log(
+      `100k rows: ${history.events!.length} events, ${historyBytes} history bytes, largest payload ${Math.max(...sizes)} bytes`,
+    );
     expect(sizes.length).toBeGreaterThan(0);
     // The README's claims, exactly: largest payload under 1 KiB, the lease's history under 16 KiB.
     expect(Math.max(...sizes)).toBeLessThan(1024);
@@ -67,7 +82,9 @@ describe('report size', () => {
     for (const runId of runs) {
       const child = await fetchHistory(stack.client, childId, runId);
       const childBytes = temporal.api.history.v1.History.encode(child).finish().length;
-      console.log(`collection run ${runId}: ${child.events!.length} events, ${childBytes} bytes, largest payload ${Math.max(...payloadSizes(child))} bytes`);
+      console.log(
+        `collection run ${runId}: ${child.events!.length} events, ${childBytes} bytes, largest payload ${Math.max(...payloadSizes(child))} bytes`,
+      );
       // And each collection run: payloads under 1 KiB, at most 150 pages in under 512 KiB.
       expect(Math.max(...payloadSizes(child))).toBeLessThan(1024);
       expect(childBytes).toBeLessThan(512 * 1024);

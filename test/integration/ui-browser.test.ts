@@ -16,7 +16,9 @@ const CHROMIUM = '/usr/bin/chromium';
 const hasChromium = existsSync(CHROMIUM);
 if (!hasChromium) {
   // A skipped browser test must never look like a passing one.
-  console.warn(`\n${'*'.repeat(90)}\n*** BROWSER TEST SKIPPED: ${CHROMIUM} not found (run scripts/setup-debian.sh as root) ***\n${'*'.repeat(90)}\n`);
+  console.warn(
+    `\n${'*'.repeat(90)}\n*** BROWSER TEST SKIPPED: ${CHROMIUM} not found (run scripts/setup-debian.sh as root) ***\n${'*'.repeat(90)}\n`,
+  );
 }
 
 const HOUR = 3600_000;
@@ -46,13 +48,34 @@ afterAll(async () => {
 });
 
 function newLease(s: Stack, settleInMs: number) {
-  const l = { uuid: randomUUID(), userEmail: `ui-${randomUUID().slice(0, 6)}@example.gov.uk`, accountId: `${Math.floor(1e11 + Math.random() * 8e11)}` };
+  const l = {
+    uuid: randomUUID(),
+    userEmail: `ui-${randomUUID().slice(0, 6)}@example.gov.uk`,
+    accountId: `${Math.floor(1e11 + Math.random() * 8e11)}`,
+  };
   const now = Date.now();
   const startDate = new Date(now - 2 * 24 * HOUR).toISOString();
   s.isb.addLease({ ...l, startDate, status: 'Expired' });
-  s.ce.addCosts(dailyCosts({ accountId: l.accountId, start: startDate.slice(0, 10), end: new Date(now + 2 * 24 * HOUR).toISOString().slice(0, 10), service: 'AWS Lambda', resourceId: `arn:aws:lambda:eu-west-2:${l.accountId}:function:f`, region: 'eu-west-2', amount: '0.125' }));
+  s.ce.addCosts(
+    dailyCosts({
+      accountId: l.accountId,
+      start: startDate.slice(0, 10),
+      end: new Date(now + 2 * 24 * HOUR).toISOString().slice(0, 10),
+      service: 'AWS Lambda',
+      resourceId: `arn:aws:lambda:eu-west-2:${l.accountId}:function:f`,
+      region: 'eu-west-2',
+      amount: '0.125',
+    }),
+  );
   // Padding 1h ending `settleInMs` from now: a short real wait, so the settle timer (and its summary) exists.
-  const input = { leaseUuid: l.uuid, userEmail: l.userEmail, accountId: l.accountId, terminatedAt: new Date(now - HOUR + settleInMs).toISOString(), paddingHours: 1, rerunWindowHours: 1 };
+  const input = {
+    leaseUuid: l.uuid,
+    userEmail: l.userEmail,
+    accountId: l.accountId,
+    terminatedAt: new Date(now - HOUR + settleInMs).toISOString(),
+    paddingHours: 1,
+    rerunWindowHours: 1,
+  };
   return { ...l, input, workflowId: workflowIdFor(l.uuid) };
 }
 
@@ -61,65 +84,93 @@ async function expectVisible(page: Page, text: string, dumpName: string): Promis
   try {
     await page.getByText(text).filter({ visible: true }).first().waitFor({ state: 'visible', timeout: UI_TIMEOUT });
   } catch (err) {
-    await writeFile(join(outDir, `${dumpName}.failure.txt`), await page.locator('body').innerText().catch(() => ''));
+    await writeFile(
+      join(outDir, `${dumpName}.failure.txt`),
+      await page
+        .locator('body')
+        .innerText()
+        .catch(() => ''),
+    );
     await page.screenshot({ path: join(outDir, `${dumpName}.failure.png`), fullPage: true }).catch(() => {});
     throw new Error(`"${text}" not visible on ${page.url()}: ${(err as Error).message.split('\n')[0]}`);
   }
 }
 
 describe('Temporal UI in a real browser', () => {
-  it.skipIf(!hasChromium)('lists the run filtered by LeaseUuid and shows activity and timer summaries', async () => {
-    const s = stack!;
-    const uiUrl = server!.uiUrl!;
-    const lease = newLease(s, 3_000);
-    const other = newLease(s, HOUR);
-    const started = await startLeaseCosts(s.client, s.config.TEMPORAL_TASK_QUEUE, lease.input);
-    expect(started.status).toBe('started');
-    const runId = (started as { runId: string }).runId;
-    expect((await startLeaseCosts(s.client, s.config.TEMPORAL_TASK_QUEUE, other.input)).status).toBe('started');
+  it.skipIf(!hasChromium)(
+    'lists the run filtered by LeaseUuid and shows activity and timer summaries',
+    async () => {
+      const s = stack!;
+      const uiUrl = server!.uiUrl!;
+      const lease = newLease(s, 3_000);
+      const other = newLease(s, HOUR);
+      const started = await startLeaseCosts(s.client, s.config.TEMPORAL_TASK_QUEUE, lease.input);
+      expect(started.status).toBe('started');
+      const runId = (started as { runId: string }).runId;
+      expect((await startLeaseCosts(s.client, s.config.TEMPORAL_TASK_QUEUE, other.input)).status).toBe('started');
 
-    const status = await waitFor(async () => {
-      const st = await s.client.workflow.getHandle(lease.workflowId).query<LeaseStatus>('status');
-      return st.phase === 'published' ? st : undefined;
-    }, 60_000, 'phase published');
-    const window = status.billingWindow!;
-    // The UI lists from visibility, which lags the query a little.
-    const visible = (q: string) => waitFor(async () => {
-      for await (const w of s.client.workflow.list({ query: q })) return w;
-      return undefined;
-    }, 30_000, `visibility of ${q}`);
-    await visible(`LeaseUuid = "${lease.uuid}" AND LeasePhase = "published"`);
-    // The contrast lease must be there to be filtered out.
-    await visible(`LeaseUuid = "${other.uuid}"`);
+      const status = await waitFor(
+        async () => {
+          const st = await s.client.workflow.getHandle(lease.workflowId).query<LeaseStatus>('status');
+          return st.phase === 'published' ? st : undefined;
+        },
+        60_000,
+        'phase published',
+      );
+      const window = status.billingWindow!;
+      // The UI lists from visibility, which lags the query a little.
+      const visible = (q: string) =>
+        waitFor(
+          async () => {
+            for await (const w of s.client.workflow.list({ query: q })) return w;
+            return undefined;
+          },
+          30_000,
+          `visibility of ${q}`,
+        );
+      await visible(`LeaseUuid = "${lease.uuid}" AND LeasePhase = "published"`);
+      // The contrast lease must be there to be filtered out.
+      await visible(`LeaseUuid = "${other.uuid}"`);
 
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless=new', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run',
-        '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic'],
-    });
-    const page = await browser.newPage({ viewport: { width: 1920, height: 1200 } });
-    page.setDefaultTimeout(UI_TIMEOUT);
+      browser = await chromium.launch({
+        executablePath: CHROMIUM,
+        args: [
+          '--headless=new',
+          '--no-sandbox',
+          '--disable-gpu',
+          '--disable-dev-shm-usage',
+          '--no-first-run',
+          '--disable-background-networking',
+          '--disable-component-update',
+          '--disable-sync',
+          '--disable-quic',
+        ],
+      });
+      const page = await browser.newPage({ viewport: { width: 1920, height: 1200 } });
+      page.setDefaultTimeout(UI_TIMEOUT);
 
-    const query = encodeURIComponent(`LeaseUuid = "${lease.uuid}"`);
-    await page.goto(`${uiUrl}/namespaces/default/workflows?query=${query}`);
-    await expectVisible(page, lease.workflowId, 'workflows-filtered');
-    expect(await page.getByText(other.workflowId).count()).toBe(0);
-    await page.screenshot({ path: join(outDir, 'workflows-filtered.png'), fullPage: true });
+      const query = encodeURIComponent(`LeaseUuid = "${lease.uuid}"`);
+      await page.goto(`${uiUrl}/namespaces/default/workflows?query=${query}`);
+      await expectVisible(page, lease.workflowId, 'workflows-filtered');
+      expect(await page.getByText(other.workflowId).count()).toBe(0);
+      await page.screenshot({ path: join(outDir, 'workflows-filtered.png'), fullPage: true });
 
-    await page.goto(`${uiUrl}/namespaces/default/workflows/${lease.workflowId}/${runId}/history`);
-    const summaries = [
-      `Billing settle delay until ${status.settleUntil} (1h padding)`,
-      `Look up lease ${lease.uuid} in the ISB API`,
-      `Cost Explorer ${window.start} to ${window.end} (exclusive) for ${lease.accountId}`,
-      'Write CSV v1 to S3 with SHA-256 verification',
-      'Write the HTML report v1 (chart, top resources) to S3',
-      'Presign and emit LeaseCostsGenerated v1',
-    ];
-    await expectVisible(page, summaries[1]!, 'workflow-run');
-    // Compact groups each activity and timer into one row carrying its summary: all fit one screen.
-    await page.getByRole('button', { name: 'Compact' }).click();
-    await page.getByText('Activity Task Scheduled').first().waitFor({ state: 'hidden' });
-    for (const text of summaries) await expectVisible(page, text, 'workflow-run');
-    await page.screenshot({ path: join(outDir, 'workflow-run.png'), fullPage: true });
-  }, 120_000);
+      await page.goto(`${uiUrl}/namespaces/default/workflows/${lease.workflowId}/${runId}/history`);
+      const summaries = [
+        `Billing settle delay until ${status.settleUntil} (1h padding)`,
+        `Look up lease ${lease.uuid} in the ISB API`,
+        `Cost Explorer ${window.start} to ${window.end} (exclusive) for ${lease.accountId}`,
+        'Write CSV v1 to S3 with SHA-256 verification',
+        'Write the HTML report v1 (chart, top resources) to S3',
+        'Presign and emit LeaseCostsGenerated v1',
+      ];
+      await expectVisible(page, summaries[1]!, 'workflow-run');
+      // Compact groups each activity and timer into one row carrying its summary: all fit one screen.
+      await page.getByRole('button', { name: 'Compact' }).click();
+      await page.getByText('Activity Task Scheduled').first().waitFor({ state: 'hidden' });
+      for (const text of summaries) await expectVisible(page, text, 'workflow-run');
+      await page.screenshot({ path: join(outDir, 'workflow-run.png'), fullPage: true });
+    },
+    120_000,
+  );
 });

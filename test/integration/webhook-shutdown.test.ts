@@ -28,16 +28,23 @@ describe('lease-costs webhook on SIGTERM', () => {
     const port = await freePort();
     webhook = spawnManaged(process.execPath, [builtBin(), 'webhook'], {
       env: {
-        PATH: process.env.PATH, HOME: process.env.HOME,
-        TEMPORAL_ADDRESS: `127.0.0.1:${temporalPort}`, WEBHOOK_PORT: String(port), WEBHOOK_HOST: '127.0.0.1', WEBHOOK_API_KEY: API_KEY,
+        PATH: process.env.PATH,
+        HOME: process.env.HOME,
+        TEMPORAL_ADDRESS: `127.0.0.1:${temporalPort}`,
+        WEBHOOK_PORT: String(port),
+        WEBHOOK_HOST: '127.0.0.1',
+        WEBHOOK_API_KEY: API_KEY,
       },
     });
     let out = '';
-    webhook.process.stdout!.on('data', (c: Buffer) => { out += c.toString(); });
+    webhook.process.stdout!.on('data', (c: Buffer) => {
+      out += c.toString();
+    });
     await waitFor(async () => (out.includes('webhook listening') ? true : undefined), 30_000, 'the webhook to listen');
 
     const inFlight = httpRequest(`http://127.0.0.1:${port}${WEBHOOK_PATH}`, {
-      headers: { 'content-type': 'application/json', 'x-api-key': API_KEY }, body: JSON.stringify(leaseTerminatedEvent()),
+      headers: { 'content-type': 'application/json', 'x-api-key': API_KEY },
+      body: JSON.stringify(leaseTerminatedEvent()),
     });
     await waitFor(async () => (sockets.length > 0 ? true : undefined), 10_000, 'the start to reach "Temporal"');
     const t0 = Date.now();

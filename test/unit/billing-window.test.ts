@@ -26,7 +26,10 @@ describe('computeBillingWindow', () => {
   });
 
   it('padding 168 widens by a full week on each side', () => {
-    expect(win('2024-05-10T05:00:00Z', '2024-05-12T20:00:00Z', 168)).toEqual({ start: '2024-05-03', end: '2024-05-20' });
+    expect(win('2024-05-10T05:00:00Z', '2024-05-12T20:00:00Z', 168)).toEqual({
+      start: '2024-05-03',
+      end: '2024-05-20',
+    });
   });
 
   it('converts offsets to UTC before rounding', () => {

@@ -8,7 +8,10 @@ const EVENT = JSON.stringify({
   eventType: 'UpdateTrail',
   sourceIPAddress: '111.111.111.111',
   arrayKey: ['value', 'another value'],
-  objectList: [{ name: 'a', id: 1 }, { name: 'b', id: 2 }],
+  objectList: [
+    { name: 'a', id: 1 },
+    { name: 'b', id: 2 },
+  ],
   SomeObject: null,
   cidr: '11.0.0.1/32',
   abc: true,

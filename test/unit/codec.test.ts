@@ -2,7 +2,13 @@ import { randomBytes } from 'node:crypto';
 import { ApplicationFailure, defaultPayloadConverter } from '@temporalio/common';
 import { describe, expect, it } from 'vitest';
 import { loadDataConverter } from '@temporalio/common/lib/internal-non-workflow';
-import { dataConverterFor, ENCRYPTED_ENCODING, EncryptionCodec, parseEncryptionKeys, PlaintextPayloadRefused } from '../../src/infrastructure/codec';
+import {
+  dataConverterFor,
+  ENCRYPTED_ENCODING,
+  EncryptionCodec,
+  parseEncryptionKeys,
+  PlaintextPayloadRefused,
+} from '../../src/infrastructure/codec';
 
 const key = () => randomBytes(32).toString('base64');
 const payload = (value: unknown) => defaultPayloadConverter.toPayload(value)!;
@@ -74,7 +80,9 @@ describe('EncryptionCodec', () => {
   it('with requireEncryption, refuses a payload that is not ours instead of reading it', async () => {
     const codec = new EncryptionCodec(parseEncryptionKeys(`k1:${key()}`), { requireEncryption: true });
     await expect(codec.decode([payload({ a: 1 })])).rejects.toThrow(PlaintextPayloadRefused);
-    await expect(codec.decode([{ metadata: {}, data: new Uint8Array([1]) }])).rejects.toThrow(/PAYLOAD_REQUIRE_ENCRYPTION/);
+    await expect(codec.decode([{ metadata: {}, data: new Uint8Array([1]) }])).rejects.toThrow(
+      /PAYLOAD_REQUIRE_ENCRYPTION/,
+    );
     const [encoded] = await codec.encode([payload(secret)]);
     expect(defaultPayloadConverter.fromPayload((await codec.decode([encoded!]))[0]!)).toEqual(secret);
   });
@@ -89,7 +97,10 @@ describe('dataConverterFor', () => {
     const converter = dataConverterFor({ PAYLOAD_ENCRYPTION_KEYS: `k1:${key()}` })!;
     const { failureConverter, payloadCodecs } = loadDataConverter(converter);
     expect(payloadCodecs).toHaveLength(1);
-    const failure = failureConverter.errorToFailure(ApplicationFailure.nonRetryable(`Lease for ada.lovelace@example.gov.uk is gone`, 'LeaseNotFound'), defaultPayloadConverter);
+    const failure = failureConverter.errorToFailure(
+      ApplicationFailure.nonRetryable(`Lease for ada.lovelace@example.gov.uk is gone`, 'LeaseNotFound'),
+      defaultPayloadConverter,
+    );
     expect(failure.message).toBe('Encoded failure');
     expect(failure.stackTrace).toBe('');
     expect(JSON.stringify(failure.message) + String(failure.stackTrace)).not.toContain('ada.lovelace');

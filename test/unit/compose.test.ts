@@ -54,7 +54,7 @@ function environmentOf(s: Service): Record<string, string> {
 /** What the process sees: env_file (.env, stood in for by .env.example) overridden by environment. */
 function containerEnv(name: string): Record<string, string> {
   const s = service(name);
-  const files = s.env_file === undefined ? [] : (Array.isArray(s.env_file) ? s.env_file : [s.env_file]);
+  const files = s.env_file === undefined ? [] : Array.isArray(s.env_file) ? s.env_file : [s.env_file];
   const paths = files.map((f) => (typeof f === 'string' ? f : f.path));
   expect(paths, `${name} env_file`).toEqual(['.env']);
   return { ...envExample, ...environmentOf(s) };
@@ -90,8 +90,13 @@ function dependsOn(s: Service): Record<string, string | undefined> {
 }
 
 /** One-shot services: something waits for them to exit successfully. */
-const oneShot = new Set(Object.values(services).flatMap((s) =>
-  Object.entries(dependsOn(s)).filter(([, c]) => c === 'service_completed_successfully').map(([n]) => n)));
+const oneShot = new Set(
+  Object.values(services).flatMap((s) =>
+    Object.entries(dependsOn(s))
+      .filter(([, c]) => c === 'service_completed_successfully')
+      .map(([n]) => n),
+  ),
+);
 const longRunning = Object.keys(services).filter((n) => !oneShot.has(n));
 
 const temporalService = Object.entries(services).find(([, s]) => /^temporalio\/server:/.test(s.image ?? ''));
@@ -115,7 +120,9 @@ describe('.env.example', () => {
       const at = lines.findIndex((l) => new RegExp(`^(#\\s*)?${key}=`).test(l));
       expect(at, `${key} is missing from .env.example`).toBeGreaterThan(0);
       const above = lines[at - 1]!;
-      expect(above.startsWith('#') && !/^#\s*[A-Z0-9_]+=/.test(above), `${key} needs a comment line above it`).toBe(true);
+      expect(above.startsWith('#') && !/^#\s*[A-Z0-9_]+=/.test(above), `${key} needs a comment line above it`).toBe(
+        true,
+      );
     }
   });
 
@@ -234,8 +241,11 @@ describe('docker-compose.yml', () => {
     for (const [name, s] of Object.entries(services)) {
       for (const [dep, condition] of Object.entries(dependsOn(s))) {
         expect(services[dep], `${name} depends on unknown service ${dep}`).toBeDefined();
-        expect(['service_started', 'service_healthy', 'service_completed_successfully'], `${name} -> ${dep}`).toContain(condition);
-        if (condition === 'service_healthy') expect(services[dep]!.healthcheck, `${dep} needs a healthcheck`).toBeDefined();
+        expect(['service_started', 'service_healthy', 'service_completed_successfully'], `${name} -> ${dep}`).toContain(
+          condition,
+        );
+        if (condition === 'service_healthy')
+          expect(services[dep]!.healthcheck, `${dep} needs a healthcheck`).toBeDefined();
       }
     }
   });
@@ -303,7 +313,10 @@ describe('docker-compose.yml', () => {
   it('publishes every port on loopback only', () => {
     for (const [name, s] of Object.entries(services)) {
       for (const p of s.ports ?? []) {
-        expect(typeof p === 'object' ? String((p as { host_ip?: string }).host_ip) : String(p), `${name} port ${JSON.stringify(p)}`).toMatch(/^127\.0\.0\.1:/);
+        expect(
+          typeof p === 'object' ? String((p as { host_ip?: string }).host_ip) : String(p),
+          `${name} port ${JSON.stringify(p)}`,
+        ).toMatch(/^127\.0\.0\.1:/);
       }
     }
   });
@@ -320,7 +333,10 @@ describe('docker-compose.yml', () => {
     expect(codec.profiles).toEqual(['encryption']);
     expect([codec.command].flat()).toEqual(['codec-server']);
     expect(buildCli().commands.map((c) => c.name())).toContain('codec-server');
-    const cfg = loadConfig({ ...containerEnv('codec'), PAYLOAD_ENCRYPTION_KEYS: `k1:${Buffer.alloc(32, 7).toString('base64')}` }, ['codec']);
+    const cfg = loadConfig(
+      { ...containerEnv('codec'), PAYLOAD_ENCRYPTION_KEYS: `k1:${Buffer.alloc(32, 7).toString('base64')}` },
+      ['codec'],
+    );
     expect(cfg.CODEC_HOST).toBe('0.0.0.0');
     expect(containerPorts(codec)).toEqual([cfg.CODEC_PORT]);
     expect(Number(healthcheckUrl(codec).port)).toBe(cfg.CODEC_PORT);
@@ -367,7 +383,10 @@ describe('docker-compose.yml', () => {
 });
 
 describe('Dockerfile', () => {
-  const lines = read('Dockerfile').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  const lines = read('Dockerfile')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'));
   const froms = lines.flatMap((l, i) => (/^FROM\s/i.test(l) ? [i] : []));
   const finalStage = lines.slice(froms.at(-1));
   const instr = (stage: string[], name: string) => stage.filter((l) => l.toUpperCase().startsWith(`${name} `));
@@ -392,7 +411,11 @@ describe('Dockerfile', () => {
   });
 
   it('starts the CLI, as a worker by default', () => {
-    expect(JSON.parse(instr(finalStage, 'ENTRYPOINT').at(-1)!.slice('ENTRYPOINT'.length))).toEqual(['node', '--max-semi-space-size=16', 'bin/lease-costs.mjs']);
+    expect(JSON.parse(instr(finalStage, 'ENTRYPOINT').at(-1)!.slice('ENTRYPOINT'.length))).toEqual([
+      'node',
+      '--max-semi-space-size=16',
+      'bin/lease-costs.mjs',
+    ]);
     expect(JSON.parse(instr(finalStage, 'CMD').at(-1)!.slice(4))).toEqual(['worker']);
   });
 
@@ -403,25 +426,38 @@ describe('Dockerfile', () => {
   });
 
   /** Paths a stage copies (the last COPY argument is the destination), relative to /app. */
-  const copiedBy = (stage: string[]) => instr(stage, 'COPY').flatMap((l) => {
-    const args = l.split(/\s+/).slice(1).filter((a) => !a.startsWith('--'));
-    return args.slice(0, -1).map((a) => relative('/app', resolve('/app', a)));
-  });
+  const copiedBy = (stage: string[]) =>
+    instr(stage, 'COPY').flatMap((l) => {
+      const args = l
+        .split(/\s+/)
+        .slice(1)
+        .filter((a) => !a.startsWith('--'));
+      return args.slice(0, -1).map((a) => relative('/app', resolve('/app', a)));
+    });
   const buildStage = lines.slice(froms[0], froms[1]);
 
   it('builds compiled JavaScript and the workflow bundle in the build stage, and ships only those', () => {
     expect(instr(buildStage, 'RUN').join(' ')).toMatch(/npm run build\b/);
     expect(read('package.json')).toMatch(/"build": "node scripts\/build\.mjs"/);
     // The runtime stage gets bin/ and dist/ from the build stage, and no source at all.
-    expect(copiedBy(finalStage).sort()).toEqual(['bin', 'dist', 'package-lock.json', 'package.json', 'scripts/prune-production.mjs']);
+    expect(copiedBy(finalStage).sort()).toEqual([
+      'bin',
+      'dist',
+      'package-lock.json',
+      'package.json',
+      'scripts/prune-production.mjs',
+    ]);
     // bin/ runs dist/ when there is no src/ next to it; tsx (its checkout path) is a dev dependency.
-    const pkg = JSON.parse(read('package.json')) as { dependencies: Record<string, string>; devDependencies: Record<string, string> };
+    const pkg = JSON.parse(read('package.json')) as {
+      dependencies: Record<string, string>;
+      devDependencies: Record<string, string>;
+    };
     expect(pkg.dependencies.tsx).toBeUndefined();
     expect(pkg.devDependencies.tsx).toBeDefined();
     expect(read('bin/lease-costs.mjs')).toMatch(/dist\/cli\.mjs/);
   });
 
-  it('keeps only this platform\'s native Temporal bridge', () => {
+  it("keeps only this platform's native Temporal bridge", () => {
     const install = instr(finalStage, 'RUN').find((l) => /\bnpm ci\b/.test(l))!;
     expect(install).toMatch(/npm ci --omit=dev\b.*&& node scripts\/prune-production\.mjs/);
   });
@@ -434,11 +470,17 @@ describe('Dockerfile', () => {
     const prodDeps = new Set(Object.keys(pkg.dependencies));
     const builtins = new Set(builtinModules);
     const resolveModule = (base: string) => {
-      const file = [base, `${base}.ts`, join(base, 'index.ts')].find((c) => existsSync(join(root, c)) && statSync(join(root, c)).isFile());
+      const file = [base, `${base}.ts`, join(base, 'index.ts')].find(
+        (c) => existsSync(join(root, c)) && statSync(join(root, c)).isFile(),
+      );
       if (!file) throw new Error(`cannot resolve ${base}`);
       return file;
     };
-    const pkgName = (spec: string) => spec.split('/').slice(0, spec.startsWith('@') ? 2 : 1).join('/');
+    const pkgName = (spec: string) =>
+      spec
+        .split('/')
+        .slice(0, spec.startsWith('@') ? 2 : 1)
+        .join('/');
 
     // cli.ts imports each command lazily: follow only the modules behind `worker` and `webhook`
     // (the demo loads test fakes, and is not meant to run in the image).
@@ -459,13 +501,18 @@ describe('Dockerfile', () => {
       expect(inBuild(file), `${file} is loaded at runtime but not copied into the build stage`).toBe(true);
       // Lazy imports in cli.ts are followed only for the two commands the image runs.
       const src = read(file).replace(/\/\/.*$/gm, '');
-      const specs = [...src.matchAll(/^\s*(?:import|export)\s+(?!type\s)[^;]*?from\s+['"]([^'"]+)['"]/gm)].map((m) => m[1]!);
-      if (file !== 'src/interfaces/cli.ts') specs.push(...[...src.matchAll(/import\(\s*['"]([^'"]+)['"]\s*\)/g)].map((m) => m[1]!));
+      const specs = [...src.matchAll(/^\s*(?:import|export)\s+(?!type\s)[^;]*?from\s+['"]([^'"]+)['"]/gm)].map(
+        (m) => m[1]!,
+      );
+      if (file !== 'src/interfaces/cli.ts')
+        specs.push(...[...src.matchAll(/import\(\s*['"]([^'"]+)['"]\s*\)/g)].map((m) => m[1]!));
       for (const spec of specs) {
         if (spec.startsWith('.')) {
           queue.push(resolveModule(join(dirname(file), spec)));
         } else if (!spec.startsWith('node:') && !builtins.has(spec)) {
-          expect(prodDeps.has(pkgName(spec)), `${file} imports ${spec}, which is not a production dependency`).toBe(true);
+          expect(prodDeps.has(pkgName(spec)), `${file} imports ${spec}, which is not a production dependency`).toBe(
+            true,
+          );
         }
       }
     }
@@ -473,8 +520,11 @@ describe('Dockerfile', () => {
   });
 
   it('keeps local state and secrets out of the build context', () => {
-    const ignored = read('.dockerignore').split('\n').map((l) => l.trim());
-    for (const p of ['node_modules', '.tools', '.data', 'test-output', '.git', '.env', 'dist']) expect(ignored).toContain(p);
+    const ignored = read('.dockerignore')
+      .split('\n')
+      .map((l) => l.trim());
+    for (const p of ['node_modules', '.tools', '.data', 'test-output', '.git', '.env', 'dist'])
+      expect(ignored).toContain(p);
   });
 });
 

@@ -25,16 +25,37 @@ describe('loadConfig', () => {
   it('applies the contract defaults', () => {
     const c = loadConfig(workerEnv, ['worker']);
     expect(c).toMatchObject({
-      TEMPORAL_ADDRESS: '127.0.0.1:7233', TEMPORAL_NAMESPACE: 'default', TEMPORAL_TASK_QUEUE: 'lease-costs',
-      BILLING_PADDING_HOURS: 8, COST_EXPLORER_MAX_RPS: 4, S3_KEY_PREFIX: '', PRESIGNED_URL_EXPIRY_DAYS: 7, WEBHOOK_PORT: 8080,
+      TEMPORAL_ADDRESS: '127.0.0.1:7233',
+      TEMPORAL_NAMESPACE: 'default',
+      TEMPORAL_TASK_QUEUE: 'lease-costs',
+      BILLING_PADDING_HOURS: 8,
+      COST_EXPLORER_MAX_RPS: 4,
+      S3_KEY_PREFIX: '',
+      PRESIGNED_URL_EXPIRY_DAYS: 7,
+      WEBHOOK_PORT: 8080,
     });
   });
 
   it('names every bad or missing variable at once', () => {
-    const env = { BILLING_PADDING_HOURS: '169', PRESIGNED_URL_EXPIRY_DAYS: '0', COST_EXPLORER_MAX_RPS: '6', WEBHOOK_PORT: 'http', S3_BUCKET_NAME: 'Bad_Bucket' };
+    const env = {
+      BILLING_PADDING_HOURS: '169',
+      PRESIGNED_URL_EXPIRY_DAYS: '0',
+      COST_EXPLORER_MAX_RPS: '6',
+      WEBHOOK_PORT: 'http',
+      S3_BUCKET_NAME: 'Bad_Bucket',
+    };
     expect(problemsOf(env, ['worker', 'webhook'])).toEqual([
-      'BILLING_PADDING_HOURS', 'COST_EXPLORER_MAX_RPS', 'COST_EXPLORER_ROLE_ARN', 'DATABASE_URL', 'EVENT_BUS_NAME', 'ISB_API_BASE_URL',
-      'ISB_JWT_SECRET_PATH', 'PRESIGNED_URL_EXPIRY_DAYS', 'S3_BUCKET_NAME', 'WEBHOOK_API_KEY', 'WEBHOOK_PORT',
+      'BILLING_PADDING_HOURS',
+      'COST_EXPLORER_MAX_RPS',
+      'COST_EXPLORER_ROLE_ARN',
+      'DATABASE_URL',
+      'EVENT_BUS_NAME',
+      'ISB_API_BASE_URL',
+      'ISB_JWT_SECRET_PATH',
+      'PRESIGNED_URL_EXPIRY_DAYS',
+      'S3_BUCKET_NAME',
+      'WEBHOOK_API_KEY',
+      'WEBHOOK_PORT',
     ]);
   });
 
@@ -43,11 +64,29 @@ describe('loadConfig', () => {
     const link = { REPORT_LINK_BASE_URL: 'https://costs.example.com', REPORT_LINK_SIGNING_KEY: key };
     expect(loadConfig({ ...workerEnv, ...link }, ['worker'])).toMatchObject(link);
     expect(problemsOf({ ...workerEnv, REPORT_LINK_SIGNING_KEY: key }, ['worker'])).toEqual(['REPORT_LINK_BASE_URL']);
-    expect(problemsOf({ ...workerEnv, REPORT_LINK_BASE_URL: link.REPORT_LINK_BASE_URL }, ['worker'])).toEqual(['REPORT_LINK_SIGNING_KEY']);
-    expect(problemsOf({ ...workerEnv, ...link, REPORT_LINK_BASE_URL: 'http://costs.example.com', REPORT_LINK_SIGNING_KEY: 'short' }, ['worker']))
-      .toEqual(['REPORT_LINK_BASE_URL', 'REPORT_LINK_SIGNING_KEY']);
-    expect(problemsOf({ WEBHOOK_AUTH: 'none', WEBHOOK_HOST: '127.0.0.1', REPORT_LINK_SIGNING_KEY: key }, ['webhook'])).toEqual(['S3_BUCKET_NAME']);
-    expect(problemsOf({ WEBHOOK_AUTH: 'none', WEBHOOK_HOST: '127.0.0.1', REPORT_LINK_SIGNING_KEY: key, S3_BUCKET_NAME: 'reports-bucket' }, ['webhook'])).toEqual([]);
+    expect(problemsOf({ ...workerEnv, REPORT_LINK_BASE_URL: link.REPORT_LINK_BASE_URL }, ['worker'])).toEqual([
+      'REPORT_LINK_SIGNING_KEY',
+    ]);
+    expect(
+      problemsOf(
+        { ...workerEnv, ...link, REPORT_LINK_BASE_URL: 'http://costs.example.com', REPORT_LINK_SIGNING_KEY: 'short' },
+        ['worker'],
+      ),
+    ).toEqual(['REPORT_LINK_BASE_URL', 'REPORT_LINK_SIGNING_KEY']);
+    expect(
+      problemsOf({ WEBHOOK_AUTH: 'none', WEBHOOK_HOST: '127.0.0.1', REPORT_LINK_SIGNING_KEY: key }, ['webhook']),
+    ).toEqual(['S3_BUCKET_NAME']);
+    expect(
+      problemsOf(
+        {
+          WEBHOOK_AUTH: 'none',
+          WEBHOOK_HOST: '127.0.0.1',
+          REPORT_LINK_SIGNING_KEY: key,
+          S3_BUCKET_NAME: 'reports-bucket',
+        },
+        ['webhook'],
+      ),
+    ).toEqual([]);
   });
 
   it.each([
@@ -88,21 +127,45 @@ describe('loadConfig', () => {
     expect(problemsOf({ WEBHOOK_API_KEY: 'short' }, ['webhook'])).toEqual(['WEBHOOK_API_KEY']);
   });
 
-  it.each(['', ' ', 'localhost', '127.0.0.1', 'host:0', 'host:65536', 'a b:7233', 'http://host:7233', 'host:7233/x', 'host:7233\n'])(
-    'TEMPORAL_ADDRESS %j is refused', (address) => {
-      expect(problemsOf({ TEMPORAL_ADDRESS: address }, ['client'])).toEqual(['TEMPORAL_ADDRESS']);
-    });
-  it.each(['127.0.0.1:7233', 'temporal:7233', 'ns.acct.tmprl.cloud:7233', '[::1]:7233'])('TEMPORAL_ADDRESS %j is accepted', (address) => {
-    expect(problemsOf({ TEMPORAL_ADDRESS: address }, ['client'])).toEqual([]);
+  it.each([
+    '',
+    ' ',
+    'localhost',
+    '127.0.0.1',
+    'host:0',
+    'host:65536',
+    'a b:7233',
+    'http://host:7233',
+    'host:7233/x',
+    'host:7233\n',
+  ])('TEMPORAL_ADDRESS %j is refused', (address) => {
+    expect(problemsOf({ TEMPORAL_ADDRESS: address }, ['client'])).toEqual(['TEMPORAL_ADDRESS']);
   });
+  it.each(['127.0.0.1:7233', 'temporal:7233', 'ns.acct.tmprl.cloud:7233', '[::1]:7233'])(
+    'TEMPORAL_ADDRESS %j is accepted',
+    (address) => {
+      expect(problemsOf({ TEMPORAL_ADDRESS: address }, ['client'])).toEqual([]);
+    },
+  );
   it('the connection refuses an address that did not come through loadConfig, naming the variable', () => {
-    expect(() => temporalConnectionOptions({ TEMPORAL_ADDRESS: '' } as Config)).toThrow(/TEMPORAL_ADDRESS: must be host:port/);
+    expect(() => temporalConnectionOptions({ TEMPORAL_ADDRESS: '' } as Config)).toThrow(
+      /TEMPORAL_ADDRESS: must be host:port/,
+    );
   });
 
-  it.each(['../reports/', 'reports/../other/', '..', 'a/./b/', 'rep\u0000orts/', 'reports\n/', 'tab\there/', 'esc\u001b[0m/', '/abs/'])(
-    'S3_KEY_PREFIX %j is refused', (prefix) => {
-      expect(problemsOf({ S3_KEY_PREFIX: prefix }, ['client'])).toEqual(['S3_KEY_PREFIX']);
-    });
+  it.each([
+    '../reports/',
+    'reports/../other/',
+    '..',
+    'a/./b/',
+    'rep\u0000orts/',
+    'reports\n/',
+    'tab\there/',
+    'esc\u001b[0m/',
+    '/abs/',
+  ])('S3_KEY_PREFIX %j is refused', (prefix) => {
+    expect(problemsOf({ S3_KEY_PREFIX: prefix }, ['client'])).toEqual(['S3_KEY_PREFIX']);
+  });
   it.each(['', 'reports/', 'team-a/lease..costs/', 'a.b/'])('S3_KEY_PREFIX %j is accepted', (prefix) => {
     expect(problemsOf({ S3_KEY_PREFIX: prefix }, ['client'])).toEqual([]);
   });
@@ -114,12 +177,16 @@ describe('loadConfig', () => {
     ['base64url alphabet', (k: string) => `k1:${k.replace(/\+/g, '-').replace(/\//g, '_').replace(/^./, '-')}`],
     ['no padding', (k: string) => `k1:${k.slice(0, -1)}`],
   ])('PAYLOAD_ENCRYPTION_KEYS with %s is refused', (_name, spec) => {
-    expect(problemsOf({ PAYLOAD_ENCRYPTION_KEYS: spec(randomBytes(32).toString('base64')) }, ['client'])).toEqual(['PAYLOAD_ENCRYPTION_KEYS']);
+    expect(problemsOf({ PAYLOAD_ENCRYPTION_KEYS: spec(randomBytes(32).toString('base64')) }, ['client'])).toEqual([
+      'PAYLOAD_ENCRYPTION_KEYS',
+    ]);
   });
 
   it('WEBHOOK_TRUST_PROXY takes proxy addresses, never "true"', () => {
     expect(loadConfig({}, ['client']).WEBHOOK_TRUST_PROXY).toEqual([]);
-    expect(loadConfig({ WEBHOOK_TRUST_PROXY: '10.0.0.0/8, 192.0.2.10,loopback' }, ['client']).WEBHOOK_TRUST_PROXY).toEqual(['10.0.0.0/8', '192.0.2.10', 'loopback']);
+    expect(
+      loadConfig({ WEBHOOK_TRUST_PROXY: '10.0.0.0/8, 192.0.2.10,loopback' }, ['client']).WEBHOOK_TRUST_PROXY,
+    ).toEqual(['10.0.0.0/8', '192.0.2.10', 'loopback']);
     for (const bad of ['true', '1', 'lb.example.com', '10.0.0.0/8/1']) {
       expect(problemsOf({ WEBHOOK_TRUST_PROXY: bad }, ['client']), bad).toEqual(['WEBHOOK_TRUST_PROXY']);
     }
@@ -128,17 +195,45 @@ describe('loadConfig', () => {
   it('REPORT_FOCUS is off by default and takes only true or false', () => {
     expect(loadConfig(workerEnv, ['worker']).REPORT_FOCUS).toBe(false);
     expect(loadConfig({ ...workerEnv, REPORT_FOCUS: 'true' }, ['worker']).REPORT_FOCUS).toBe(true);
-    for (const bad of ['yes', '1', 'TRUE']) expect(problemsOf({ ...workerEnv, REPORT_FOCUS: bad }, ['worker']), bad).toEqual(['REPORT_FOCUS']);
+    for (const bad of ['yes', '1', 'TRUE'])
+      expect(problemsOf({ ...workerEnv, REPORT_FOCUS: bad }, ['worker']), bad).toEqual(['REPORT_FOCUS']);
   });
 
   it('PAYLOAD_REQUIRE_ENCRYPTION needs keys; the codec endpoint needs a token off loopback', () => {
     expect(problemsOf({ PAYLOAD_REQUIRE_ENCRYPTION: 'true' }, ['client'])).toEqual(['PAYLOAD_REQUIRE_ENCRYPTION']);
     const keys = `k1:${randomBytes(32).toString('base64')}`;
     expect(problemsOf({ PAYLOAD_ENCRYPTION_KEYS: keys }, ['codec'])).toEqual([]);
-    expect(problemsOf({ PAYLOAD_ENCRYPTION_KEYS: keys, CODEC_HOST: '0.0.0.0' }, ['codec'])).toEqual(['CODEC_AUTH_TOKEN']);
-    expect(problemsOf({ PAYLOAD_ENCRYPTION_KEYS: keys, CODEC_HOST: '0.0.0.0', CODEC_AUTH_TOKEN: 'x'.repeat(32) }, ['codec'])).toEqual([]);
-    expect(problemsOf({ PAYLOAD_ENCRYPTION_KEYS: keys, CODEC_HOST: '0.0.0.0', CODEC_AUTH: 'oidc' }, ['codec'])).toEqual(['CODEC_OIDC_ISSUER', 'CODEC_OIDC_JWKS_URL']);
-    expect(problemsOf({ PAYLOAD_ENCRYPTION_KEYS: keys, CODEC_HOST: '0.0.0.0', CODEC_AUTH: 'oidc', CODEC_OIDC_JWKS_URL: 'https://idp.example/jwks.json', CODEC_OIDC_ISSUER: 'https://idp.example' }, ['codec'])).toEqual([]);
-    expect(problemsOf({ PAYLOAD_ENCRYPTION_KEYS: keys, CODEC_AUTH: 'oidc', CODEC_OIDC_JWKS_URL: 'http://idp.example/jwks.json', CODEC_OIDC_ISSUER: 'i' }, ['codec'])).toEqual(['CODEC_OIDC_JWKS_URL']);
+    expect(problemsOf({ PAYLOAD_ENCRYPTION_KEYS: keys, CODEC_HOST: '0.0.0.0' }, ['codec'])).toEqual([
+      'CODEC_AUTH_TOKEN',
+    ]);
+    expect(
+      problemsOf({ PAYLOAD_ENCRYPTION_KEYS: keys, CODEC_HOST: '0.0.0.0', CODEC_AUTH_TOKEN: 'x'.repeat(32) }, ['codec']),
+    ).toEqual([]);
+    expect(problemsOf({ PAYLOAD_ENCRYPTION_KEYS: keys, CODEC_HOST: '0.0.0.0', CODEC_AUTH: 'oidc' }, ['codec'])).toEqual(
+      ['CODEC_OIDC_ISSUER', 'CODEC_OIDC_JWKS_URL'],
+    );
+    expect(
+      problemsOf(
+        {
+          PAYLOAD_ENCRYPTION_KEYS: keys,
+          CODEC_HOST: '0.0.0.0',
+          CODEC_AUTH: 'oidc',
+          CODEC_OIDC_JWKS_URL: 'https://idp.example/jwks.json',
+          CODEC_OIDC_ISSUER: 'https://idp.example',
+        },
+        ['codec'],
+      ),
+    ).toEqual([]);
+    expect(
+      problemsOf(
+        {
+          PAYLOAD_ENCRYPTION_KEYS: keys,
+          CODEC_AUTH: 'oidc',
+          CODEC_OIDC_JWKS_URL: 'http://idp.example/jwks.json',
+          CODEC_OIDC_ISSUER: 'i',
+        },
+        ['codec'],
+      ),
+    ).toEqual(['CODEC_OIDC_JWKS_URL']);
   });
 });

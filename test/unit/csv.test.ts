@@ -16,7 +16,11 @@ function parseCsv(text: string): string[][] {
       for (;;) {
         if (i >= text.length) throw new Error('unterminated quoted field');
         if (text[i] === '"') {
-          if (text[i + 1] === '"') { field += '"'; i += 2; continue; }
+          if (text[i + 1] === '"') {
+            field += '"';
+            i += 2;
+            continue;
+          }
           i++;
           break;
         }
@@ -29,7 +33,10 @@ function parseCsv(text: string): string[][] {
       }
     }
     record.push(field);
-    if (text[i] === ',') { i++; continue; }
+    if (text[i] === ',') {
+      i++;
+      continue;
+    }
     if (text.startsWith('\r\n', i)) {
       records.push(record);
       record = [];
@@ -46,7 +53,10 @@ const TRIGGERS = ['=', '+', '-', '@', '|', '%', '\t', '\r', '\uFF1D', '\uFF0B', 
 const looksGuarded = (cell: string) => cell.startsWith("'") && neutraliseCell(cell.slice(1)) !== cell.slice(1);
 const unguard = (cell: string) => (looksGuarded(cell) ? cell.slice(1) : cell);
 const row = (resourceName: string, service: string, region: string, cost: string): CostRow => ({
-  resourceName, service, region, cost,
+  resourceName,
+  service,
+  region,
+  cost,
 });
 
 describe('neutraliseCell', () => {
@@ -58,23 +68,40 @@ describe('neutraliseCell', () => {
   );
 
   // Issue 12 point 13: spreadsheets skip leading whitespace and invisible characters before a formula.
-  it.each([' =x', '  +1', '\u00A0-1', '\u200B=cmd', '\uFEFF@x', '\u200E|x', '\u2060%x', '\u3000=x', '\n=x', '\u0000=x', ' \t=x',
-    '\uFF5Ccalc', '\uFF05x', ' \uFF1Dx', '\u200B\uFF5Cx'])(
-    'prefixes %j (a trigger after leading invisible characters, or a full-width | or %)',
+  it.each([
+    ' =x',
+    '  +1',
+    '\u00A0-1',
+    '\u200B=cmd',
+    '\uFEFF@x',
+    '\u200E|x',
+    '\u2060%x',
+    '\u3000=x',
+    '\n=x',
+    '\u0000=x',
+    ' \t=x',
+    '\uFF5Ccalc',
+    '\uFF05x',
+    ' \uFF1Dx',
+    '\u200B\uFF5Cx',
+  ])('prefixes %j (a trigger after leading invisible characters, or a full-width | or %)', (s) => {
+    expect(neutraliseCell(s)).toBe(`'${s}`);
+  });
+
+  it.each(['', 'i-0abc', 'Amazon EC2', 'a=b', ' x=', "'=x", 'é', '😀', '\nx', ' ', '\u200B', '\u200Bx=1', 'x\uFF5C'])(
+    'leaves %j alone',
     (s) => {
-      expect(neutraliseCell(s)).toBe(`'${s}`);
+      expect(neutraliseCell(s)).toBe(s);
     },
   );
-
-  it.each(['', 'i-0abc', 'Amazon EC2', 'a=b', ' x=', "'=x", 'é', '😀', '\nx', ' ', '\u200B', '\u200Bx=1', 'x\uFF5C'])('leaves %j alone', (s) => {
-    expect(neutraliseCell(s)).toBe(s);
-  });
 });
 
 // The rows of the report's CSV, parsed back: aggregation and order are checked through the bytes
 // the report writes.
-const csvRows = (rows: CostRow[]) => parseCsv(buildCostCsv(rows).csv).slice(1).map(([resourceName, service, region, cost]) =>
-  row(resourceName!, service!, region!, cost!));
+const csvRows = (rows: CostRow[]) =>
+  parseCsv(buildCostCsv(rows).csv)
+    .slice(1)
+    .map(([resourceName, service, region, cost]) => row(resourceName!, service!, region!, cost!));
 
 describe('aggregation', () => {
   it('sums duplicate (resource, service, region) keys exactly', () => {
@@ -135,14 +162,24 @@ describe('order', () => {
   });
 
   it('compares costs as decimals, not strings, and handles negatives (credits)', () => {
-    const rows = [row('a', 'S', 'r', '9'), row('b', 'S', 'r', '10'), row('c', 'S', 'r', '-1.25'), row('d', 'S', 'r', '0.00000001')];
+    const rows = [
+      row('a', 'S', 'r', '9'),
+      row('b', 'S', 'r', '10'),
+      row('c', 'S', 'r', '-1.25'),
+      row('d', 'S', 'r', '0.00000001'),
+    ];
     expect(csvRows(rows).map((r) => r.resourceName)).toEqual(['b', 'a', 'd', 'c']);
   });
 
   it('orders equal leading digits and long amounts exactly', () => {
     // Equal in their first six significant digits: the exact comparison decides.
-    const rows = [row('a', 'S', 'r', '1.0000001'), row('b', 'S', 'r', '1.00000011'), row('c', 'S', 'r', '1.0000001'),
-      row('d', 'S', 'r', '-1.0000002'), row('e', 'S', 'r', '-1.00000019')];
+    const rows = [
+      row('a', 'S', 'r', '1.0000001'),
+      row('b', 'S', 'r', '1.00000011'),
+      row('c', 'S', 'r', '1.0000001'),
+      row('d', 'S', 'r', '-1.0000002'),
+      row('e', 'S', 'r', '-1.00000019'),
+    ];
     expect(csvRows(rows).map((r) => r.resourceName)).toEqual(['b', 'a', 'c', 'e', 'd']);
   });
 
@@ -195,7 +232,7 @@ describe('buildCostCsv', () => {
     ]);
     const records = parseCsv(csv).slice(1);
     expect(records).toEqual([
-      ["'=HYPERLINK(\"x\")", "'+svc", "'-region", '6'],
+      ['\'=HYPERLINK("x")', "'+svc", "'-region", '6'],
       ["'@a", "'|b", "'%c", '5'],
       ["'\td", 'ok', 'ok', '4'],
     ]);
@@ -203,7 +240,10 @@ describe('buildCostCsv', () => {
   });
 
   it('keeps a negative cost as a plain, unquoted, unprefixed number', () => {
-    const { csv, total } = buildCostCsv([row('credit', 'Tax', 'global', '-1.25'), row('i-1', 'EC2', 'us-east-1', '0.0000000007')]);
+    const { csv, total } = buildCostCsv([
+      row('credit', 'Tax', 'global', '-1.25'),
+      row('i-1', 'EC2', 'us-east-1', '0.0000000007'),
+    ]);
     expect(csv).toContain('\r\ncredit,Tax,global,-1.25\r\n');
     expect(total).toBe('-1.2499999993');
   });
@@ -222,11 +262,19 @@ describe('buildCostCsv', () => {
   it('passes unicode through unchanged', () => {
     const names = ['Ünïcödé 資源', '😀 emoji', 'עברית', '\u0000nul', 'e\u0301'];
     const { csv } = buildCostCsv(names.map((n, i) => row(n, 'S', 'r', String(i + 1))));
-    expect(parseCsv(csv).slice(1).map((r) => r[0])).toEqual([...names].reverse());
+    expect(
+      parseCsv(csv)
+        .slice(1)
+        .map((r) => r[0]),
+    ).toEqual([...names].reverse());
   });
 
   it('aggregates duplicate keys before writing', () => {
-    const r = buildCostCsv([row('i-1', 'EC2', 'r', '0.1'), row('i-1', 'EC2', 'r', '0.2'), row('i-2', 'EC2', 'r', '0.25')]);
+    const r = buildCostCsv([
+      row('i-1', 'EC2', 'r', '0.1'),
+      row('i-1', 'EC2', 'r', '0.2'),
+      row('i-2', 'EC2', 'r', '0.25'),
+    ]);
     expect(r.rowCount).toBe(2);
     expect(parseCsv(r.csv).slice(1)).toEqual([
       ['i-1', 'EC2', 'r', '0.3'],
@@ -236,8 +284,12 @@ describe('buildCostCsv', () => {
 
   it('builds 100,000 rows exactly', () => {
     const rows = Array.from({ length: 100_000 }, (_, i) =>
-      row(`arn:aws:ec2:us-east-1:123456789012:instance/i-${i.toString(16).padStart(17, '0')}`,
-        `Service ${i % 37}`, i % 2 ? 'us-east-1' : 'eu-west-1', `0.${String(i).padStart(10, '0')}`),
+      row(
+        `arn:aws:ec2:us-east-1:123456789012:instance/i-${i.toString(16).padStart(17, '0')}`,
+        `Service ${i % 37}`,
+        i % 2 ? 'us-east-1' : 'eu-west-1',
+        `0.${String(i).padStart(10, '0')}`,
+      ),
     );
     const r = buildCostCsv(rows);
     expect(r.rowCount).toBe(100_000);
@@ -248,8 +300,11 @@ describe('buildCostCsv', () => {
 
 describe('CostReportBuilder', () => {
   const rows = [
-    row('i-1', 'EC2', 'us-east-1', '0.1'), row('a,"b"', 'S3', 'eu-west-1', '2'),
-    row('i-1', 'EC2', 'eu-west-1', '0.5'), row('i-1', 'EC2', 'us-east-1', '0.25'), row('=x', 'S3', 'eu-west-1', '-1.5'),
+    row('i-1', 'EC2', 'us-east-1', '0.1'),
+    row('a,"b"', 'S3', 'eu-west-1', '2'),
+    row('i-1', 'EC2', 'eu-west-1', '0.5'),
+    row('i-1', 'EC2', 'us-east-1', '0.25'),
+    row('=x', 'S3', 'eu-west-1', '-1.5'),
   ];
 
   it('gives the same report whether rows arrive at once or page by page', () => {
@@ -296,7 +351,22 @@ describe('CostReportBuilder', () => {
 });
 
 describe('buildCostCsv properties', () => {
-  const tricky = fc.constantFrom(',', '"', '\r', '\n', '\r\n', "'", ...TRIGGERS, 'a', ' ', 'é', '😀', '\u0000', '\uFEFF', '\u200B');
+  const tricky = fc.constantFrom(
+    ',',
+    '"',
+    '\r',
+    '\n',
+    '\r\n',
+    "'",
+    ...TRIGGERS,
+    'a',
+    ' ',
+    'é',
+    '😀',
+    '\u0000',
+    '\uFEFF',
+    '\u200B',
+  );
   const text = fc.oneof(
     fc.string({ unit: 'binary', maxLength: 12 }),
     fc.string({ unit: tricky, maxLength: 8 }),
@@ -327,9 +397,11 @@ describe('buildCostCsv properties', () => {
           }
         }
         const key = (r: string[]) => JSON.stringify(r.slice(0, 3));
-        const got = records.map((r) => [unguard(r[0]!), unguard(r[1]!), unguard(r[2]!), r[3]!]).sort((a, b) =>
-          key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0);
-        const want = input.map((r) => [r.resourceName, r.service, r.region, formatAmount(parseAmount(r.cost))])
+        const got = records
+          .map((r) => [unguard(r[0]!), unguard(r[1]!), unguard(r[2]!), r[3]!])
+          .sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
+        const want = input
+          .map((r) => [r.resourceName, r.service, r.region, formatAmount(parseAmount(r.cost))])
           .sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
         expect(got).toEqual(want);
       }),
@@ -338,7 +410,9 @@ describe('buildCostCsv properties', () => {
 
   it('Cost column sums to the inputs, rows follow the contract order, bytes are input-order independent', () => {
     const small = fc.constantFrom('a', 'b', 'c', '=x', 'a,b');
-    const rows = fc.array(fc.record({ resourceName: small, service: small, region: small, cost: amount }), { maxLength: 40 });
+    const rows = fc.array(fc.record({ resourceName: small, service: small, region: small, cost: amount }), {
+      maxLength: 40,
+    });
     fc.assert(
       fc.property(rows, fc.infiniteStream(fc.nat()), (input, rnd) => {
         const r = buildCostCsv(input);
@@ -368,7 +442,10 @@ describe('buildCostCsv properties', () => {
           prevCost = cost;
         }
 
-        const shuffled = input.map((x) => ({ x, k: rnd.next().value })).sort((a, b) => a.k - b.k).map((p) => p.x);
+        const shuffled = input
+          .map((x) => ({ x, k: rnd.next().value }))
+          .sort((a, b) => a.k - b.k)
+          .map((p) => p.x);
         expect(buildCostCsv(shuffled).csv).toBe(r.csv);
       }),
     );

@@ -4,13 +4,22 @@ import { ConfigError, ConfigSchema, loadConfig, type Settings } from '../../src/
 
 // docs/configuration.md's table is what operators read; it must not drift from the schema.
 
-interface Row { vars: string[]; defaultText: string; rule: string }
+interface Row {
+  vars: string[];
+  defaultText: string;
+  rule: string;
+}
 
 function configurationTable(): Row[] {
   const doc = readFileSync(new URL('../../docs/configuration.md', import.meta.url), 'utf8');
   const section = /^## Variables\s*$([\s\S]*?)(?=^## |(?![\s\S]))/m.exec(doc)?.[1];
   if (!section) throw new Error('docs/configuration.md has no "## Variables" section');
-  const cells = (line: string) => line.trim().replace(/^\||\|$/g, '').split('|').map((c) => c.trim());
+  const cells = (line: string) =>
+    line
+      .trim()
+      .replace(/^\||\|$/g, '')
+      .split('|')
+      .map((c) => c.trim());
   const lines = section.split('\n').filter((l) => l.trim().startsWith('|'));
   expect(cells(lines[0]!)).toEqual(['Variable', 'Default', 'Rule']);
   return lines.slice(2).map((line) => {

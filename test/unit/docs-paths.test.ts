@@ -4,8 +4,27 @@ import { describe, expect, it } from 'vitest';
 
 // Every file the docs name must exist: a renamed or deleted file otherwise leaves them quietly wrong.
 const root = join(import.meta.dirname, '..', '..');
-const pages = ['README.md', 'RELIABILITY.md', ...readdirSync(join(root, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
-const topDirs = ['src', 'workflows', 'activities', 'bin', 'infra', 'test', 'bench', 'scripts', 'support', 'docs', 'deploy', '.ci'];
+const pages = [
+  'README.md',
+  'RELIABILITY.md',
+  ...readdirSync(join(root, 'docs'))
+    .filter((f) => f.endsWith('.md'))
+    .map((f) => `docs/${f}`),
+];
+const topDirs = [
+  'src',
+  'workflows',
+  'activities',
+  'bin',
+  'infra',
+  'test',
+  'bench',
+  'scripts',
+  'support',
+  'docs',
+  'deploy',
+  '.ci',
+];
 const pathLike = new RegExp(`^(?:${topDirs.map((d) => d.replace('.', '\\.')).join('|')})/[A-Za-z0-9_.*/-]+$`);
 
 function namedPaths(page: string): { path: string; from: string }[] {
@@ -26,7 +45,9 @@ function namedPaths(page: string): { path: string; from: string }[] {
 describe('docs name only files that exist', () => {
   it.each(pages)('%s', (page) => {
     const missing = namedPaths(page)
-      .filter(({ path }) => (path.includes('*') ? globSync(path, { cwd: root }).length === 0 : !existsSync(join(root, path))))
+      .filter(({ path }) =>
+        path.includes('*') ? globSync(path, { cwd: root }).length === 0 : !existsSync(join(root, path)),
+      )
       .map(({ from }) => from);
     expect(missing).toEqual([]);
   });

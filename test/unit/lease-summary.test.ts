@@ -8,8 +8,13 @@ import type { CostRow } from '../../src/domain/schemas';
 import { generateCostRows } from '../../support/cost-rows';
 import { summaryFrom } from '../../support/lease-summary';
 
-const row = (resourceName: string, service: string, region: string, cost: string, extra: Partial<CostRow> = {}): CostRow =>
-  ({ resourceName, service, region, cost, ...extra });
+const row = (
+  resourceName: string,
+  service: string,
+  region: string,
+  cost: string,
+  extra: Partial<CostRow> = {},
+): CostRow => ({ resourceName, service, region, cost, ...extra });
 
 const summarise = (report: CostRow[], daily: CostRow[] = []) =>
   summaryFrom(report, daily, { leaseUuid: '6f1c3a52-0c2d-4a55-9f53-0b7f2f3b6c11', version: 2 });
@@ -34,8 +39,15 @@ describe('LeaseSummaryBuilder', () => {
     const s = summarise(report, daily);
     expect(s.total).toBe('0.55');
     expect(s.amortizedTotal).toBe('0.46');
-    expect(s.byService).toEqual([{ service: 'EC2', cost: '0.3' }, { service: 'S3', cost: '0.3' }, { service: 'Lambda', cost: '-0.05' }]);
-    expect(s.byRegion).toEqual([{ region: 'us-east-1', cost: '0.3' }, { region: 'eu-west-2', cost: '0.25' }]);
+    expect(s.byService).toEqual([
+      { service: 'EC2', cost: '0.3' },
+      { service: 'S3', cost: '0.3' },
+      { service: 'Lambda', cost: '-0.05' },
+    ]);
+    expect(s.byRegion).toEqual([
+      { region: 'us-east-1', cost: '0.3' },
+      { region: 'eu-west-2', cost: '0.25' },
+    ]);
     expect(s.daily).toEqual([
       { date: '2026-11-01', service: 'EC2', region: 'eu-west-2', cost: '0.2000000001' },
       { date: '2026-11-01', service: 'S3', region: 'us-east-1', cost: '0.3' },
@@ -57,7 +69,16 @@ describe('LeaseSummaryBuilder', () => {
     ];
     const s = summarise(report);
     expect(s.topResources.map((r) => `${r.resourceName}=${r.cost}`)).toEqual([
-      'r-3=29.5', 'r-29=29', 'r-28=28', 'r-27=27', 'r-26=26', 'r-25=25', 'r-24=24', 'r-23=23', 'r-22=22', 'r-21=21',
+      'r-3=29.5',
+      'r-29=29',
+      'r-28=28',
+      'r-27=27',
+      'r-26=26',
+      'r-25=25',
+      'r-24=24',
+      'r-23=23',
+      'r-22=22',
+      'r-21=21',
     ]);
   });
 
@@ -67,28 +88,42 @@ describe('LeaseSummaryBuilder', () => {
 
   it('leaves the CSV byte for byte as it was: dates and amortised amounts are not in it', () => {
     const rows = generateCostRows(2_000, 7);
-    const dated = rows.map((r, i) => ({ ...r, date: `2026-11-${String(1 + (i % 28)).padStart(2, '0')}`, amortizedCost: '1.5' }));
+    const dated = rows.map((r, i) => ({
+      ...r,
+      date: `2026-11-${String(1 + (i % 28)).padStart(2, '0')}`,
+      amortizedCost: '1.5',
+    }));
     expect(buildCostCsv(dated).csv).toBe(buildCostCsv(rows).csv);
   });
 
   it('on random rows: services, regions and days each add up to the exact total; top resources are the largest lines', () => {
     const amount = fc.stringMatching(/^-?\d{1,4}(\.\d{1,10})?$/);
     const name = fc.constantFrom('a', 'b', 'c', 'd', SERVICE_LEVEL_RESOURCE);
-    const rows = fc.array(fc.record({
-      resourceName: name, service: fc.constantFrom('S1', 'S2', 'S3'), region: fc.constantFrom('r1', 'r2'), cost: amount,
-      date: fc.constantFrom('2026-11-01', '2026-11-02', '2026-11-03'),
-    }), { maxLength: 60 });
-    fc.assert(fc.property(rows, (input) => {
-      const s = summarise(input, input);
-      const total = formatAmount(sumAmounts(input.map((r) => r.cost)));
-      expect(s.total).toBe(total);
-      expect(s.amortizedTotal).toBe(total);
-      for (const parts of [s.byService, s.byRegion, s.daily]) expect(formatAmount(sumAmounts(parts.map((p) => p.cost)))).toBe(total);
-      expect(s.topResources.length).toBeLessThanOrEqual(SUMMARY_TOP_RESOURCES);
-      expect(s.topResources.some((r) => r.resourceName === SERVICE_LEVEL_RESOURCE)).toBe(false);
-      const costs = s.topResources.map((r) => sumAmounts([r.cost]));
-      for (let i = 1; i < costs.length; i++) expect(costs[i - 1]!.gte(costs[i]!)).toBe(true);
-    }), { numRuns: 200 });
+    const rows = fc.array(
+      fc.record({
+        resourceName: name,
+        service: fc.constantFrom('S1', 'S2', 'S3'),
+        region: fc.constantFrom('r1', 'r2'),
+        cost: amount,
+        date: fc.constantFrom('2026-11-01', '2026-11-02', '2026-11-03'),
+      }),
+      { maxLength: 60 },
+    );
+    fc.assert(
+      fc.property(rows, (input) => {
+        const s = summarise(input, input);
+        const total = formatAmount(sumAmounts(input.map((r) => r.cost)));
+        expect(s.total).toBe(total);
+        expect(s.amortizedTotal).toBe(total);
+        for (const parts of [s.byService, s.byRegion, s.daily])
+          expect(formatAmount(sumAmounts(parts.map((p) => p.cost)))).toBe(total);
+        expect(s.topResources.length).toBeLessThanOrEqual(SUMMARY_TOP_RESOURCES);
+        expect(s.topResources.some((r) => r.resourceName === SERVICE_LEVEL_RESOURCE)).toBe(false);
+        const costs = s.topResources.map((r) => sumAmounts([r.cost]));
+        for (let i = 1; i < costs.length; i++) expect(costs[i - 1]!.gte(costs[i]!)).toBe(true);
+      }),
+      { numRuns: 200 },
+    );
   });
 });
 
@@ -96,8 +131,11 @@ describe('stagedPartsOf', () => {
   it('sends regions pages to the daily series only, resource pages to the report only', () => {
     const range = { start: '2026-11-01', end: '2026-11-08' };
     const parts = stagedPartsOf({
-      stagingPrefix: 'p/', segments: [
-        { kind: 'service', range, pages: 1 }, { kind: 'regions', range, pages: 2 }, { kind: 'resource', range, region: 'eu-west-2', pages: 1 },
+      stagingPrefix: 'p/',
+      segments: [
+        { kind: 'service', range, pages: 1 },
+        { kind: 'regions', range, pages: 2 },
+        { kind: 'resource', range, region: 'eu-west-2', pages: 1 },
       ],
     });
     expect(parts).toEqual([

@@ -13,7 +13,12 @@ describe('the canonical lease uuid', () => {
     expect(LeaseTerminatedEvent.parse(leaseTerminatedEvent({ uuid: upper })).detail.leaseId.uuid).toBe(lower);
     expect(workflowIdFor(upper)).toBe(`lease-costs-${lower}`);
     expect(reportKey('r/', upper, 1)).toBe(reportKey('r/', lower, 1));
-    const input: LeaseCostsInput = { leaseUuid: upper, userEmail: 'a@example.com', accountId: '123456789012', terminatedAt: '2026-01-01T00:00:00Z' };
+    const input: LeaseCostsInput = {
+      leaseUuid: upper,
+      userEmail: 'a@example.com',
+      accountId: '123456789012',
+      terminatedAt: '2026-01-01T00:00:00Z',
+    };
     const options = leaseStartOptions(input);
     expect(options.workflowId).toBe(`lease-costs-${lower}`);
     expect(options.args[0].leaseUuid).toBe(lower);

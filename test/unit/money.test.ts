@@ -2,7 +2,17 @@ import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
 import Decimal from 'decimal.js';
 import {
-  AmountSum, Money, addAmounts, canonicalAmount, checkAmount, formatAmount, fromUnits, normaliseAmount, parseAmount, sumAmounts, toReportNumber,
+  AmountSum,
+  Money,
+  addAmounts,
+  canonicalAmount,
+  checkAmount,
+  formatAmount,
+  fromUnits,
+  normaliseAmount,
+  parseAmount,
+  sumAmounts,
+  toReportNumber,
 } from '../../src/domain/money';
 
 describe('parseAmount', () => {
@@ -13,12 +23,26 @@ describe('parseAmount', () => {
     },
   );
 
-  it.each(['1E-10', '1e-10', '1e5', '', ' 1', '1 ', '+1', '.5', '5.', '1,5', '1.2.3', 'NaN', 'Infinity', '-', '0x10', '١'])(
-    'rejects %j with an error naming the value',
-    (s) => {
-      expect(() => parseAmount(s)).toThrow(JSON.stringify(s));
-    },
-  );
+  it.each([
+    '1E-10',
+    '1e-10',
+    '1e5',
+    '',
+    ' 1',
+    '1 ',
+    '+1',
+    '.5',
+    '5.',
+    '1,5',
+    '1.2.3',
+    'NaN',
+    'Infinity',
+    '-',
+    '0x10',
+    '١',
+  ])('rejects %j with an error naming the value', (s) => {
+    expect(() => parseAmount(s)).toThrow(JSON.stringify(s));
+  });
 
   it('rejects absurdly long inputs that could exceed exact precision', () => {
     expect(() => parseAmount('1'.repeat(300))).toThrow(/invalid amount/);
@@ -169,48 +193,61 @@ describe('exact fast paths agree with decimal.js', () => {
   );
 
   it('canonicalAmount is formatAmount(parseAmount(s))', () => {
-    fc.assert(fc.property(amount, (s) => {
-      expect(canonicalAmount(s)).toBe(normaliseAmount(s));
-    }), { numRuns: 2_000 });
+    fc.assert(
+      fc.property(amount, (s) => {
+        expect(canonicalAmount(s)).toBe(normaliseAmount(s));
+      }),
+      { numRuns: 2_000 },
+    );
   });
 
   it('AmountSum and addAmounts are the exact sum', () => {
-    fc.assert(fc.property(fc.array(amount, { maxLength: 50 }), (xs) => {
-      const sum = new AmountSum();
-      for (const x of xs) expect(sum.add(x)).toBe(canonicalAmount(x) === x);
-      const expected = formatAmount(sumAmounts(xs));
-      expect(sum.toString()).toBe(expected);
-      expect(xs.reduce(addAmounts, '0')).toBe(expected);
-    }), { numRuns: 1_000 });
+    fc.assert(
+      fc.property(fc.array(amount, { maxLength: 50 }), (xs) => {
+        const sum = new AmountSum();
+        for (const x of xs) expect(sum.add(x)).toBe(canonicalAmount(x) === x);
+        const expected = formatAmount(sumAmounts(xs));
+        expect(sum.toString()).toBe(expected);
+        expect(xs.reduce(addAmounts, '0')).toBe(expected);
+      }),
+      { numRuns: 1_000 },
+    );
   });
 
-  it('checkAmount and AmountSum.add accept exactly what the schema\'s pattern does, and a refused amount leaves the sum as it was', () => {
+  it("checkAmount and AmountSum.add accept exactly what the schema's pattern does, and a refused amount leaves the sum as it was", () => {
     const schemaPattern = /^-?\d+(\.\d+)?$/;
     const nearAmount = fc.oneof(
-      fc.array(fc.constantFrom('-', '.', '0', '1', '9', 'e', '+', ' ', '\n', '/', ':', '\u0663', '\uFF11'), { maxLength: 12 }).map((cs) => cs.join('')),
+      fc
+        .array(fc.constantFrom('-', '.', '0', '1', '9', 'e', '+', ' ', '\n', '/', ':', '\u0663', '\uFF11'), {
+          maxLength: 12,
+        })
+        .map((cs) => cs.join('')),
       fc.string({ maxLength: 12 }),
       fc.integer({ min: 250, max: 260 }).map((n) => '1'.repeat(n)),
       fc.integer({ min: 250, max: 260 }).map((n) => `-0.${'5'.repeat(n - 3)}`),
     );
-    fc.assert(fc.property(nearAmount, (s) => {
-      const valid = s.length <= 256 && schemaPattern.test(s);
-      let refused: unknown;
-      try {
-        checkAmount(s);
-      } catch (err) {
-        refused = err;
-      }
-      expect(refused === undefined).toBe(valid);
-      const sum = new AmountSum();
-      sum.add('1.5');
-      if (valid) {
-        sum.add(s);
-        expect(sum.toString()).toBe(addAmounts('1.5', s));
-      } else {
-        expect(() => sum.add(s)).toThrow((refused as Error).message);
-        expect(sum.toString()).toBe('1.5');
-      }
-    }), { numRuns: 3_000 });
+    fc.assert(
+      fc.property(nearAmount, (s) => {
+        const valid = s.length <= 256 && schemaPattern.test(s);
+        let refused: unknown;
+        try {
+          checkAmount(s);
+        } catch (err) {
+          refused = err;
+        }
+        expect(refused === undefined).toBe(valid);
+        const sum = new AmountSum();
+        sum.add('1.5');
+        if (valid) {
+          sum.add(s);
+          expect(sum.toString()).toBe(addAmounts('1.5', s));
+        } else {
+          expect(() => sum.add(s)).toThrow((refused as Error).message);
+          expect(sum.toString()).toBe('1.5');
+        }
+      }),
+      { numRuns: 3_000 },
+    );
   });
 
   it('fromUnits writes units / 10^scale canonically', () => {

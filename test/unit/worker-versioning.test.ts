@@ -23,7 +23,10 @@ describe('Worker Versioning settings', () => {
   });
 
   it('with a build id, polls as that version of the deployment', () => {
-    const config = loadConfig({ ...workerEnv, TEMPORAL_DEPLOYMENT_NAME: 'lease-costs-prod', TEMPORAL_WORKER_BUILD_ID: '0.1.0-3f9c2ab' }, ['worker']);
+    const config = loadConfig(
+      { ...workerEnv, TEMPORAL_DEPLOYMENT_NAME: 'lease-costs-prod', TEMPORAL_WORKER_BUILD_ID: '0.1.0-3f9c2ab' },
+      ['worker'],
+    );
     expect(workerDeploymentOptionsFor(config)).toEqual({
       workerDeploymentOptions: {
         version: { deploymentName: 'lease-costs-prod', buildId: '0.1.0-3f9c2ab' },
@@ -35,10 +38,16 @@ describe('Worker Versioning settings', () => {
 
   it('refuses names the server would split or choke on, naming the variable', () => {
     for (const [variable, value] of [
-      ['TEMPORAL_DEPLOYMENT_NAME', 'lease.costs'], ['TEMPORAL_DEPLOYMENT_NAME', 'lease:costs'], ['TEMPORAL_DEPLOYMENT_NAME', ''],
-      ['TEMPORAL_WORKER_BUILD_ID', 'a:b'], ['TEMPORAL_WORKER_BUILD_ID', '-x'], ['TEMPORAL_WORKER_BUILD_ID', 'x'.repeat(101)],
+      ['TEMPORAL_DEPLOYMENT_NAME', 'lease.costs'],
+      ['TEMPORAL_DEPLOYMENT_NAME', 'lease:costs'],
+      ['TEMPORAL_DEPLOYMENT_NAME', ''],
+      ['TEMPORAL_WORKER_BUILD_ID', 'a:b'],
+      ['TEMPORAL_WORKER_BUILD_ID', '-x'],
+      ['TEMPORAL_WORKER_BUILD_ID', 'x'.repeat(101)],
     ] as const) {
-      expect(() => loadConfig({ ...workerEnv, [variable]: value }, ['worker']), `${variable}=${value}`).toThrow(variable);
+      expect(() => loadConfig({ ...workerEnv, [variable]: value }, ['worker']), `${variable}=${value}`).toThrow(
+        variable,
+      );
     }
   });
 });
@@ -54,9 +63,14 @@ describe('workflow versioning behaviors', () => {
   };
 
   it('every workflow type declares its own', () => {
-    const declared = Object.fromEntries(Object.entries(workflows)
-      .filter(([name, value]) => typeof value === 'function' && name.endsWith('Workflow'))
-      .map(([name, fn]) => [name, (fn as { workflowDefinitionOptions?: Partial<VersioningBehaviorGetter> }).workflowDefinitionOptions?.declared]));
+    const declared = Object.fromEntries(
+      Object.entries(workflows)
+        .filter(([name, value]) => typeof value === 'function' && name.endsWith('Workflow'))
+        .map(([name, fn]) => [
+          name,
+          (fn as { workflowDefinitionOptions?: Partial<VersioningBehaviorGetter> }).workflowDefinitionOptions?.declared,
+        ]),
+    );
     expect(declared).toEqual(expected);
   });
 });

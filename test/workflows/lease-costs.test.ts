@@ -27,7 +27,10 @@ let running: Promise<void>[] = [];
 beforeAll(async () => {
   env = await startTimeSkippingEnv();
   // The test server refuses upserts of search attributes it does not know.
-  const type = { Keyword: temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD, Double: temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_DOUBLE };
+  const type = {
+    Keyword: temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+    Double: temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_DOUBLE,
+  };
   await env.connection.operatorService.addSearchAttributes({
     namespace: env.namespace ?? 'default',
     searchAttributes: Object.fromEntries(Object.entries(SEARCH_ATTRIBUTES).map(([name, t]) => [name, type[t]])),
@@ -73,7 +76,16 @@ interface Stubs {
 async function startWorkers(stubs: Stubs): Promise<string> {
   const taskQueue = uniqueTaskQueue('wf');
   // Every activity the lease workflow calls: one left out would be retried for an hour, not fail the test.
-  const activities: Pick<Activities, 'lookupLease' | 'listAccountLeases' | 'writeReport' | 'writeChart' | 'publishReport' | 'recordInLedger' | 'publishFailure'> = {
+  const activities: Pick<
+    Activities,
+    | 'lookupLease'
+    | 'listAccountLeases'
+    | 'writeReport'
+    | 'writeChart'
+    | 'publishReport'
+    | 'recordInLedger'
+    | 'publishFailure'
+  > = {
     async listAccountLeases() {
       return [];
     },
@@ -81,11 +93,24 @@ async function startWorkers(stubs: Stubs): Promise<string> {
       stubs.lookups++;
       stubs.lookupInputs.push(input);
       if (stubs.lookupError) throw stubs.lookupError;
-      return { uuid: input.leaseUuid, userEmail: input.userEmail, accountId: input.accountId, startDate: '2026-01-01T10:00:00Z', endDate: stubs.leaseEnd, status: 'Expired', costReportGroup: 'research' };
+      return {
+        uuid: input.leaseUuid,
+        userEmail: input.userEmail,
+        accountId: input.accountId,
+        startDate: '2026-01-01T10:00:00Z',
+        endDate: stubs.leaseEnd,
+        status: 'Expired',
+        costReportGroup: 'research',
+      };
     },
     async writeReport({ leaseUuid, version }) {
       return {
-        bucket: 'b', key: `r/${leaseUuid}-v${version}.csv`, checksumSha256: 'c2hh', rowCount: 1, total: '1.25', bytes: 10,
+        bucket: 'b',
+        key: `r/${leaseUuid}-v${version}.csv`,
+        checksumSha256: 'c2hh',
+        rowCount: 1,
+        total: '1.25',
+        bytes: 10,
         summaryKey: `r/${leaseUuid}-v${version}.summary.json`,
       };
     },
@@ -128,15 +153,35 @@ async function startWorkers(stubs: Stubs): Promise<string> {
   return taskQueue;
 }
 
-const newStubs = (): Stubs => ({ lookups: 0, lookupInputs: [], collections: [], published: [], reasons: [], chartKeys: [], charts: 0, ledger: [], steps: [], failures: [] });
+const newStubs = (): Stubs => ({
+  lookups: 0,
+  lookupInputs: [],
+  collections: [],
+  published: [],
+  reasons: [],
+  chartKeys: [],
+  charts: 0,
+  ledger: [],
+  steps: [],
+  failures: [],
+});
 
 async function start(taskQueue: string, overrides: Partial<LeaseCostsInput> = {}): Promise<WorkflowHandle> {
   const now = await env.currentTimeMs();
   const input: LeaseCostsInput = {
-    leaseUuid: randomUUID(), userEmail: 'ada@example.gov.uk', accountId: ACCOUNT,
-    terminatedAt: new Date(now).toISOString(), paddingHours: 8, rerunWindowHours: 24, ...overrides,
+    leaseUuid: randomUUID(),
+    userEmail: 'ada@example.gov.uk',
+    accountId: ACCOUNT,
+    terminatedAt: new Date(now).toISOString(),
+    paddingHours: 8,
+    rerunWindowHours: 24,
+    ...overrides,
   };
-  const handle = await env.client.workflow.start('leaseCostsWorkflow', { taskQueue, workflowId: workflowIdFor(input.leaseUuid), args: [input] });
+  const handle = await env.client.workflow.start('leaseCostsWorkflow', {
+    taskQueue,
+    workflowId: workflowIdFor(input.leaseUuid),
+    args: [input],
+  });
   started.push(handle);
   return handle;
 }
@@ -175,15 +220,27 @@ describe('lease workflow timing (time-skipping)', () => {
 
   it('records each published version in the ledger before the phase turns published', async () => {
     const stubs = newStubs();
-    const h = await start(await startWorkers(stubs), { paddingHours: 0, terminationReason: { type: 'Expired', leaseDurationInHours: 24 } });
+    const h = await start(await startWorkers(stubs), {
+      paddingHours: 0,
+      terminationReason: { type: 'Expired', leaseDurationInHours: 24 },
+    });
     const s = await phase(h, 'published', 1);
     const report = s.reports.at(-1)!;
-    expect(stubs.ledger).toEqual([{
-      leaseUuid: s.leaseUuid, version: 1, userEmail: 'ada@example.gov.uk', accountId: ACCOUNT, billingWindow: s.billingWindow,
-      total: report.total, bucket: report.bucket, reportKey: report.key, publishedAt: report.publishedAt,
-      // What the ISB said of the lease, and the event's reason, travel with the entry.
-      attribution: { costReportGroup: 'research', terminationReason: 'Expired' },
-    }]);
+    expect(stubs.ledger).toEqual([
+      {
+        leaseUuid: s.leaseUuid,
+        version: 1,
+        userEmail: 'ada@example.gov.uk',
+        accountId: ACCOUNT,
+        billingWindow: s.billingWindow,
+        total: report.total,
+        bucket: report.bucket,
+        reportKey: report.key,
+        publishedAt: report.publishedAt,
+        // What the ISB said of the lease, and the event's reason, travel with the entry.
+        attribution: { costReportGroup: 'research', terminationReason: 'Expired' },
+      },
+    ]);
     await h.signal('rerun', {});
     // Polled through the stubs: the test server holds a query that lands mid continue-as-new.
     await until(async () => (stubs.ledger.length === 2 ? true : undefined), 1_000);
@@ -191,7 +248,14 @@ describe('lease workflow timing (time-skipping)', () => {
     expect(stubs.steps).toEqual(['publish v1', 'ledger v1', 'publish v2', 'ledger v2']);
     // The next run gets the lease as this one looked it up, for when the ISB has deleted it (leases.ttl).
     expect(stubs.lookupInputs[0]!.known).toBeUndefined();
-    expect(stubs.lookupInputs[1]!.known).toEqual({ uuid: s.leaseUuid, userEmail: 'ada@example.gov.uk', accountId: ACCOUNT, startDate: '2026-01-01T10:00:00Z', status: 'Expired', costReportGroup: 'research' });
+    expect(stubs.lookupInputs[1]!.known).toEqual({
+      uuid: s.leaseUuid,
+      userEmail: 'ada@example.gov.uk',
+      accountId: ACCOUNT,
+      startDate: '2026-01-01T10:00:00Z',
+      status: 'Expired',
+      costReportGroup: 'research',
+    });
   });
 
   it('a ledger that refuses the report (bad data, not retried) leaves the run published', async () => {
@@ -234,7 +298,9 @@ describe('lease workflow timing (time-skipping)', () => {
   it('rerun during collection publishes v1, then v2 in a new run', async () => {
     const stubs = newStubs();
     let release!: () => void;
-    stubs.hold = new Promise((r) => { release = r; });
+    stubs.hold = new Promise((r) => {
+      release = r;
+    });
     const h = await start(await startWorkers(stubs), { paddingHours: 0 });
     await until(async () => (stubs.collections.length > 0 ? true : undefined), 1_000);
     expect((await status(h)).phase).toBe('collecting');
@@ -267,7 +333,9 @@ describe('lease workflow timing (time-skipping)', () => {
     let runId: string | undefined = (h as WorkflowHandle & { firstExecutionRunId: string }).firstExecutionRunId;
     let runs = 0;
     while (runId) {
-      const events: temporal.api.history.v1.IHistoryEvent[] = (await env.client.workflow.getHandle(h.workflowId, runId).fetchHistory()).events!;
+      const events: temporal.api.history.v1.IHistoryEvent[] = (
+        await env.client.workflow.getHandle(h.workflowId, runId).fetchHistory()
+      ).events!;
       expect(events.length).toBeLessThan(200);
       runs++;
       runId = events.at(-1)?.workflowExecutionContinuedAsNewEventAttributes?.newExecutionRunId ?? undefined;
@@ -294,12 +362,15 @@ describe('lease workflow timing (time-skipping)', () => {
     const h = await start(await startWorkers(stubs), { paddingHours: 0, rerunWindowHours: 30 * 24 });
     await phase(h, 'published', 1);
     const t0 = await env.currentTimeMs();
-    const result = await h.result() as LeaseCostsResult;
-    expect(await env.currentTimeMs() - t0).toBeGreaterThanOrEqual(30 * 24 * HOUR - 60_000);
+    const result = (await h.result()) as LeaseCostsResult;
+    expect((await env.currentTimeMs()) - t0).toBeGreaterThanOrEqual(30 * 24 * HOUR - 60_000);
     expect(result).toMatchObject({ version: 1, total: '1.25', reports: [{ version: 1 }] });
     // `lease-costs rerun` of a closed run carries this lease into the new run: it reads it from the
     // closed run's status (a replay), so the result stays small.
-    expect((await h.query<LeaseStatus>('status')).lease).toMatchObject({ accountId: ACCOUNT, startDate: '2026-01-01T10:00:00Z' });
+    expect((await h.query<LeaseStatus>('status')).lease).toMatchObject({
+      accountId: ACCOUNT,
+      startDate: '2026-01-01T10:00:00Z',
+    });
     expect(stubs.published).toEqual([1]);
   });
 
@@ -311,21 +382,34 @@ describe('lease workflow timing (time-skipping)', () => {
     expect(stubs.charts).toBe(1);
     expect(stubs.published).toEqual([]);
     expect((await status(h)).lastError).toMatchObject({ type: ErrorType.InvalidReportSummary });
-    expect(stubs.failures).toMatchObject([{ errorType: ErrorType.InvalidReportSummary, errorMessage: 'stub: no summary' }]);
+    expect(stubs.failures).toMatchObject([
+      { errorType: ErrorType.InvalidReportSummary, errorMessage: 'stub: no summary' },
+    ]);
   });
 
-  it.each([ErrorType.LeaseNotFound, ErrorType.LeaseMismatch])('fails for good on %s: status says so, nothing is collected or published', async (type) => {
-    const stubs = newStubs();
-    stubs.lookupError = ApplicationFailure.nonRetryable(`stub ${type}`, type);
-    const h = await start(await startWorkers(stubs), { paddingHours: 0 });
-    const err = await h.result().catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(WorkflowFailedError);
-    expect(stubs.lookups).toBe(1);
-    expect(stubs.collections).toEqual([]);
-    expect(stubs.published).toEqual([]);
-    const s = await status(h);
-    expect(s.phase).toBe('failed');
-    expect(s.lastError).toMatchObject({ type, message: `stub ${type}` });
-    expect(stubs.failures).toEqual([{ leaseUuid: expect.any(String), userEmail: 'ada@example.gov.uk', accountId: ACCOUNT, errorType: type, errorMessage: `stub ${type}` }]);
-  });
+  it.each([ErrorType.LeaseNotFound, ErrorType.LeaseMismatch])(
+    'fails for good on %s: status says so, nothing is collected or published',
+    async (type) => {
+      const stubs = newStubs();
+      stubs.lookupError = ApplicationFailure.nonRetryable(`stub ${type}`, type);
+      const h = await start(await startWorkers(stubs), { paddingHours: 0 });
+      const err = await h.result().catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(WorkflowFailedError);
+      expect(stubs.lookups).toBe(1);
+      expect(stubs.collections).toEqual([]);
+      expect(stubs.published).toEqual([]);
+      const s = await status(h);
+      expect(s.phase).toBe('failed');
+      expect(s.lastError).toMatchObject({ type, message: `stub ${type}` });
+      expect(stubs.failures).toEqual([
+        {
+          leaseUuid: expect.any(String),
+          userEmail: 'ada@example.gov.uk',
+          accountId: ACCOUNT,
+          errorType: type,
+          errorMessage: `stub ${type}`,
+        },
+      ]);
+    },
+  );
 });

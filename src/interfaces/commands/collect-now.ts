@@ -10,9 +10,18 @@ export async function collectNowCommand(config: Config, uuid: string, opts: { js
     // Only a run still in its settle delay has anything to skip. With no worker to answer the
     // query, the phase is unknown: the signal is harmless, so send it.
     if (execution !== 'RUNNING' || (status && status.phase !== 'waiting')) {
-      const state = status ? `${status.phase}${status.reports.length ? `, report v${status.reports.at(-1)!.version}` : ''}` : execution;
-      const hint = status?.phase === 'collecting' || status?.phase === 'reporting' ? 'it is already collecting' : 'use `lease-costs rerun` for a new report version';
-      print(opts.json, { leaseUuid: uuid, signalled: null, execution, phase: status?.phase }, `nothing to do: lease ${uuid} is ${state} (${execution}); ${hint}`);
+      const state = status
+        ? `${status.phase}${status.reports.length ? `, report v${status.reports.at(-1)!.version}` : ''}`
+        : execution;
+      const hint =
+        status?.phase === 'collecting' || status?.phase === 'reporting'
+          ? 'it is already collecting'
+          : 'use `lease-costs rerun` for a new report version';
+      print(
+        opts.json,
+        { leaseUuid: uuid, signalled: null, execution, phase: status?.phase },
+        `nothing to do: lease ${uuid} is ${state} (${execution}); ${hint}`,
+      );
       return;
     }
     await client.workflow.getHandle(workflowIdFor(uuid)).signal('collectNow');

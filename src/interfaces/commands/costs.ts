@@ -27,7 +27,9 @@ export async function costsCommand(config: Config, opts: CostsOptions): Promise<
       if (!opts.scope && opts.by !== 'scope') {
         const scopes = await queryCosts(db, opts, 'scope');
         if (scopes.length > 1) {
-          console.error(`lease-costs: these totals add reports of different COST_SCOPEs (${scopes.map((s) => `${s.key}: ${s.leases} leases`).join(', ')}); see --by scope, or pick one with --scope`);
+          console.error(
+            `lease-costs: these totals add reports of different COST_SCOPEs (${scopes.map((s) => `${s.key}: ${s.leases} leases`).join(', ')}); see --by scope, or pick one with --scope`,
+          );
         }
       }
     } catch (err) {
@@ -43,8 +45,11 @@ export async function costsCommand(config: Config, opts: CostsOptions): Promise<
 
 function describeFilter(f: CostsFilter): string {
   const parts = [
-    f.user && `user ${f.user}`, f.account && `account ${f.account}`,
-    f.since && `from ${f.since}`, f.until && `until ${f.until}`, f.scope && `COST_SCOPE ${f.scope}`,
+    f.user && `user ${f.user}`,
+    f.account && `account ${f.account}`,
+    f.since && `from ${f.since}`,
+    f.until && `until ${f.until}`,
+    f.scope && `COST_SCOPE ${f.scope}`,
   ].filter(Boolean);
   return parts.length ? ` for ${parts.join(', ')}` : '';
 }
@@ -55,18 +60,32 @@ function render(lines: CostsLine[], total: string, opts: CostsOptions): string {
     return `${JSON.stringify({ by: opts.by, currency: 'USD', total, lines }, null, 2)}\n`;
   }
   const header = [opts.by, ...(withLease ? ['user', 'account'] : []), 'cost_usd', 'leases'];
-  const cells = (l: CostsLine) => [l.key, ...(withLease ? [l.user ?? '', l.account ?? ''] : []), l.cost, String(l.leases)];
+  const cells = (l: CostsLine) => [
+    l.key,
+    ...(withLease ? [l.user ?? '', l.account ?? ''] : []),
+    l.cost,
+    String(l.leases),
+  ];
   if (opts.format === 'csv') {
     // RFC 4180, and text cells guarded against spreadsheet formulas as in the report CSV.
     const field = (s: string) => (/[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
-    const row = (r: string[], guard: boolean) => r.map((c, i) => field(guard && i < r.length - 2 ? neutraliseCell(c) : c)).join(',');
+    const row = (r: string[], guard: boolean) =>
+      r.map((c, i) => field(guard && i < r.length - 2 ? neutraliseCell(c) : c)).join(',');
     return [row(header, false), ...lines.map((l) => row(cells(l), true))].map((r) => `${r}\r\n`).join('');
   }
   if (lines.length === 0) return '';
   // A table for people: costs right-aligned, then the total of the lines shown.
-  const rows = [header.map((h) => h.toUpperCase().replace('_USD', ' (USD)')), ...lines.map(cells), ['total', ...(withLease ? ['', ''] : []), total, '']];
+  const rows = [
+    header.map((h) => h.toUpperCase().replace('_USD', ' (USD)')),
+    ...lines.map(cells),
+    ['total', ...(withLease ? ['', ''] : []), total, ''],
+  ];
   const widths = header.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   const numeric = (i: number) => i >= header.length - 2;
-  const fmt = (r: string[]) => r.map((c, i) => (numeric(i) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
+  const fmt = (r: string[]) =>
+    r
+      .map((c, i) => (numeric(i) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
   return `${[fmt(rows[0]!), ...rows.slice(1, -1).map(fmt), widths.map((w) => '-'.repeat(w)).join('  '), fmt(rows.at(-1)!)].join('\n')}\n`;
 }

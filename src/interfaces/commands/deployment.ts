@@ -3,7 +3,12 @@ import type { Client } from '@temporalio/client';
 import { type Command, InvalidArgumentError } from 'commander';
 import { type Config, ConfigSchema } from '../../infrastructure/config';
 import type * as WorkerDeployment from '../../infrastructure/worker-deployment';
-import type { DeploymentReport, DeploymentTarget, DeploymentVersionReport, PromoteResult } from '../../infrastructure/worker-deployment';
+import type {
+  DeploymentReport,
+  DeploymentTarget,
+  DeploymentVersionReport,
+  PromoteResult,
+} from '../../infrastructure/worker-deployment';
 import { CliError, EXIT_BAD_CONFIG } from '../cli-error';
 
 // `lease-costs deployment status|promote`: Worker Versioning from the deploy's side. The deploy
@@ -16,7 +21,8 @@ const POLL_MS = 2_000;
 
 const buildIdArg = (v: string) => {
   const parsed = ConfigSchema.shape.TEMPORAL_WORKER_BUILD_ID.safeParse(v);
-  if (!parsed.success || !parsed.data) throw new InvalidArgumentError(parsed.success ? 'must not be empty' : parsed.error.issues[0]!.message);
+  if (!parsed.success || !parsed.data)
+    throw new InvalidArgumentError(parsed.success ? 'must not be empty' : parsed.error.issues[0]!.message);
   return parsed.data;
 };
 const secondsArg = (v: string) => {
@@ -26,16 +32,26 @@ const secondsArg = (v: string) => {
 
 /** `deployment status` and `deployment promote`, under `program`. */
 export function addDeploymentCommands(program: Command, configFor: (command: DeploymentCommand) => Config): void {
-  const deployment = program.command('deployment')
+  const deployment = program
+    .command('deployment')
     .description('Worker Versioning: the builds of TEMPORAL_DEPLOYMENT_NAME and which one new runs go to');
-  deployment.command('status').description('each build: current, ramping, draining or drained, and whether its workers poll')
+  deployment
+    .command('status')
+    .description('each build: current, ramping, draining or drained, and whether its workers poll')
     .option('--json', 'machine-readable output')
     .action(async (opts: { json?: boolean }) => {
       await deploymentStatusCommand(configFor('deployment status'), opts);
     });
-  deployment.command('promote').description('make a build current (new runs go to it) once its workers poll every task queue; idempotent')
+  deployment
+    .command('promote')
+    .description('make a build current (new runs go to it) once its workers poll every task queue; idempotent')
     .requiredOption('--build-id <id>', 'the build: TEMPORAL_WORKER_BUILD_ID of its workers', buildIdArg)
-    .option('--timeout <seconds>', 'how long to wait for its workers to poll (0..3600)', secondsArg, DEFAULT_TIMEOUT_SECONDS)
+    .option(
+      '--timeout <seconds>',
+      'how long to wait for its workers to poll (0..3600)',
+      secondsArg,
+      DEFAULT_TIMEOUT_SECONDS,
+    )
     .option('--json', 'machine-readable output')
     .action(async (opts: { buildId: string; timeout: number; json?: boolean }) => {
       await deploymentPromoteCommand(configFor('deployment promote'), opts);
@@ -43,15 +59,26 @@ export function addDeploymentCommands(program: Command, configFor: (command: Dep
 }
 
 const targetOf = (config: Config): DeploymentTarget => ({
-  namespace: config.TEMPORAL_NAMESPACE, deploymentName: config.TEMPORAL_DEPLOYMENT_NAME, taskQueue: config.TEMPORAL_TASK_QUEUE,
+  namespace: config.TEMPORAL_NAMESPACE,
+  deploymentName: config.TEMPORAL_DEPLOYMENT_NAME,
+  taskQueue: config.TEMPORAL_TASK_QUEUE,
 });
 
-const noDeployment = (target: DeploymentTarget) => new CliError(
-  `no versioned worker of deployment "${target.deploymentName}" has polled namespace ${target.namespace}: ` +
-  'workers join it with TEMPORAL_DEPLOYMENT_NAME and TEMPORAL_WORKER_BUILD_ID (unset, they run unversioned)', EXIT_BAD_CONFIG);
+const noDeployment = (target: DeploymentTarget) =>
+  new CliError(
+    `no versioned worker of deployment "${target.deploymentName}" has polled namespace ${target.namespace}: ` +
+      'workers join it with TEMPORAL_DEPLOYMENT_NAME and TEMPORAL_WORKER_BUILD_ID (unset, they run unversioned)',
+    EXIT_BAD_CONFIG,
+  );
 
-async function withDeployments<T>(config: Config, run: (ops: typeof WorkerDeployment, client: Client) => Promise<T>): Promise<T> {
-  const [{ connect }, ops] = await Promise.all([import('../lease-status'), import('../../infrastructure/worker-deployment')]);
+async function withDeployments<T>(
+  config: Config,
+  run: (ops: typeof WorkerDeployment, client: Client) => Promise<T>,
+): Promise<T> {
+  const [{ connect }, ops] = await Promise.all([
+    import('../lease-status'),
+    import('../../infrastructure/worker-deployment'),
+  ]);
   const client = await connect(config);
   try {
     return await run(ops, client);
@@ -68,10 +95,14 @@ export async function deploymentStatusCommand(config: Config, opts: { json?: boo
 }
 
 const stateOf = (v: DeploymentVersionReport) => (v.state === 'ramping' ? `ramping ${v.rampPercentage}%` : v.state);
-const pollingOf = (v: DeploymentVersionReport) => (v.missingPollers.length === 0 ? 'yes' : `missing ${v.missingPollers.join(', ')}`);
+const pollingOf = (v: DeploymentVersionReport) =>
+  v.missingPollers.length === 0 ? 'yes' : `missing ${v.missingPollers.join(', ')}`;
 
 function statusText(report: DeploymentReport): string {
-  const rows = [['BUILD', 'STATE', 'POLLING', 'CREATED'], ...report.versions.map((v) => [v.buildId, stateOf(v), pollingOf(v), v.createdAt ?? ''])];
+  const rows = [
+    ['BUILD', 'STATE', 'POLLING', 'CREATED'],
+    ...report.versions.map((v) => [v.buildId, stateOf(v), pollingOf(v), v.createdAt ?? '']),
+  ];
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   const lines = [
     `deployment ${report.deploymentName} in namespace ${report.namespace}: new runs go to ${report.current ?? 'unversioned workers'}` +
@@ -87,7 +118,10 @@ function statusText(report: DeploymentReport): string {
   return lines.join('\n');
 }
 
-export async function deploymentPromoteCommand(config: Config, opts: { buildId: string; timeout: number; json?: boolean }): Promise<void> {
+export async function deploymentPromoteCommand(
+  config: Config,
+  opts: { buildId: string; timeout: number; json?: boolean },
+): Promise<void> {
   const target = targetOf(config);
   const result = await withDeployments(config, async (ops, client): Promise<PromoteResult> => {
     const deadline = Date.now() + opts.timeout * 1000;
@@ -101,15 +135,26 @@ export async function deploymentPromoteCommand(config: Config, opts: { buildId: 
       await sleep(Math.min(POLL_MS, Math.max(0, deadline - Date.now())));
     }
     if (!report) throw noDeployment(target);
-    if (report.current === opts.buildId) return { deploymentName: target.deploymentName, buildId: opts.buildId, outcome: 'already current', previous: opts.buildId };
+    if (report.current === opts.buildId)
+      return {
+        deploymentName: target.deploymentName,
+        buildId: opts.buildId,
+        outcome: 'already current',
+        previous: opts.buildId,
+      };
     if (!version) {
       const known = report.versions.map((v) => v.buildId).join(', ') || 'none';
-      throw new CliError(`no worker of build ${opts.buildId} has polled deployment ${target.deploymentName} within ${opts.timeout} s ` +
-        `(its builds: ${known}): is its service running, and is --build-id its TEMPORAL_WORKER_BUILD_ID?`, EXIT_BAD_CONFIG);
+      throw new CliError(
+        `no worker of build ${opts.buildId} has polled deployment ${target.deploymentName} within ${opts.timeout} s ` +
+          `(its builds: ${known}): is its service running, and is --build-id its TEMPORAL_WORKER_BUILD_ID?`,
+        EXIT_BAD_CONFIG,
+      );
     }
     if (version.missingPollers.length > 0) {
-      throw new CliError(`build ${opts.buildId} has no worker polling ${version.missingPollers.join(', ')} after ${opts.timeout} s: ` +
-        `nothing changed (new runs still go to ${report.current ?? 'unversioned workers'}); see its workers' logs`);
+      throw new CliError(
+        `build ${opts.buildId} has no worker polling ${version.missingPollers.join(', ')} after ${opts.timeout} s: ` +
+          `nothing changed (new runs still go to ${report.current ?? 'unversioned workers'}); see its workers' logs`,
+      );
     }
     try {
       await ops.setCurrentBuild(client, target, opts.buildId);
@@ -118,9 +163,18 @@ export async function deploymentPromoteCommand(config: Config, opts: { buildId: 
       if (refused) throw new CliError(`Temporal refused to make ${opts.buildId} current: ${refused}`);
       throw err;
     }
-    return { deploymentName: target.deploymentName, buildId: opts.buildId, outcome: 'promoted', previous: report.current };
+    return {
+      deploymentName: target.deploymentName,
+      buildId: opts.buildId,
+      outcome: 'promoted',
+      previous: report.current,
+    };
   });
-  console.log(opts.json ? JSON.stringify(result, null, 2) : result.outcome === 'promoted'
-    ? `build ${result.buildId} is now current in deployment ${result.deploymentName}: new runs go to it (before: ${result.previous ?? 'unversioned workers'})`
-    : `build ${result.buildId} is already current in deployment ${result.deploymentName}: nothing to do`);
+  console.log(
+    opts.json
+      ? JSON.stringify(result, null, 2)
+      : result.outcome === 'promoted'
+        ? `build ${result.buildId} is now current in deployment ${result.deploymentName}: new runs go to it (before: ${result.previous ?? 'unversioned workers'})`
+        : `build ${result.buildId} is already current in deployment ${result.deploymentName}: nothing to do`,
+  );
 }

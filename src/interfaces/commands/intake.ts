@@ -11,7 +11,11 @@ import { startIntake, toLogger } from '../sqs-intake';
 export async function intakeCommand(config: Config, queueUrl: string): Promise<void> {
   // Lazy: the intake comes up while Temporal is down and leaves messages queued until it returns.
   const connection = Connection.lazy({ ...temporalConnectionOptions(config), connectTimeout: '3 seconds' });
-  const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, dataConverter: dataConverterFor(config) });
+  const client = new Client({
+    connection,
+    namespace: config.TEMPORAL_NAMESPACE,
+    dataConverter: dataConverterFor(config),
+  });
   const log = toLogger(createLogger(config));
   const intake = startIntake({ config, client, queueUrl, log });
   log({ level: 'info', msg: 'intake polling', queueUrl });

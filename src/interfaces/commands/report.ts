@@ -18,7 +18,10 @@ import { connect } from '../lease-status';
  * Its calls take slots from the same pacer as the workers', so a one-off report never pushes Cost
  * Explorer past COST_EXPLORER_MAX_RPS, however many leases are being collected.
  */
-export async function reportCommand(config: Config, opts: { account: string; start: string; end: string; out?: string }) {
+export async function reportCommand(
+  config: Config,
+  opts: { account: string; start: string; end: string; out?: string },
+) {
   if (opts.start >= opts.end) throw new CliError('--start must be before --end (end is exclusive)', EXIT_BAD_CONFIG);
   const client = await connect(config);
   try {
@@ -30,10 +33,14 @@ export async function reportCommand(config: Config, opts: { account: string; sta
       keyPrefix: '',
       costScope: config.COST_SCOPE,
       staging: { putPart: async (k, rows) => void parts.set(k, rows), getPart: async (k) => parts.get(k) ?? [] },
-      acquireCallSlot: () => slots().catch((err: unknown) => {
-        throw new CliError(`the Cost Explorer pacer on task queue ${config.TEMPORAL_TASK_QUEUE} did not answer within ${SLOT_REQUEST_TIMEOUT_MS / 1000} s `
-          + `(is a lease-costs worker running?): ${(err as Error).message}`, EXIT_UNREACHABLE);
-      }),
+      acquireCallSlot: () =>
+        slots().catch((err: unknown) => {
+          throw new CliError(
+            `the Cost Explorer pacer on task queue ${config.TEMPORAL_TASK_QUEUE} did not answer within ${SLOT_REQUEST_TIMEOUT_MS / 1000} s ` +
+              `(is a lease-costs worker running?): ${(err as Error).message}`,
+            EXIT_UNREACHABLE,
+          );
+        }),
     });
     const split = splitByResourceHorizon({ start: opts.start, end: opts.end }, utcDay(new Date().toISOString()));
     // Staging keys need a lease uuid; this one lives only in memory.
@@ -44,17 +51,22 @@ export async function reportCommand(config: Config, opts: { account: string; sta
         if (failure instanceof ApplicationFailure) throw new CliError(failure.message);
         throw err;
       });
-      if (process.stderr.isTTY) process.stderr.write(`\rCost Explorer calls: ${step.done ? step.result.calls : step.progress.calls}`);
+      if (process.stderr.isTTY)
+        process.stderr.write(`\rCost Explorer calls: ${step.done ? step.result.calls : step.progress.calls}`);
       return step;
     };
     let step = await page();
     while (!step.done) step = await page(step.progress);
     if (process.stderr.isTTY) process.stderr.write('\n');
     const { result } = step;
-    const { csv, rowCount, total } = buildCostCsv(stagedPartsOf(result).flatMap((part) => reportRowsOf(part, parts.get(part.key) ?? [])));
+    const { csv, rowCount, total } = buildCostCsv(
+      stagedPartsOf(result).flatMap((part) => reportRowsOf(part, parts.get(part.key) ?? [])),
+    );
     if (opts.out) await writeFile(opts.out, csv);
     else process.stdout.write(csv);
-    console.error(`${rowCount} rows, total ${total} USD, ${result.calls} Cost Explorer calls, resource level: ${result.resourceLevel}, COST_SCOPE ${config.COST_SCOPE}${opts.out ? `, written to ${opts.out}` : ''}`);
+    console.error(
+      `${rowCount} rows, total ${total} USD, ${result.calls} Cost Explorer calls, resource level: ${result.resourceLevel}, COST_SCOPE ${config.COST_SCOPE}${opts.out ? `, written to ${opts.out}` : ''}`,
+    );
   } finally {
     await client.connection.close();
   }

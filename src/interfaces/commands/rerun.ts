@@ -24,7 +24,11 @@ async function latestInput(client: Client, uuid: string): Promise<LeaseCostsInpu
  * that continues the version numbering and collects at once. With `wait`, follows that version to
  * published (or failed) and prints it.
  */
-export async function rerunCommand(config: Config, uuid: string, opts: { paddingHours?: number; terminatedAt?: string; json?: boolean; wait?: boolean }) {
+export async function rerunCommand(
+  config: Config,
+  uuid: string,
+  opts: { paddingHours?: number; terminatedAt?: string; json?: boolean; wait?: boolean },
+) {
   const client = await connect(config);
   try {
     const description = await describeLease(client, uuid);
@@ -44,7 +48,10 @@ export async function rerunCommand(config: Config, uuid: string, opts: { padding
     } else if (open && opts.wait) {
       // A run still waiting takes the re-run as "collect now"; past that, it makes the next version.
       const { status } = await leaseStatus(client, uuid);
-      if (!status) throw new CliError(`no worker answered the status query of ${workflowIdFor(uuid)}; cannot follow the new version`);
+      if (!status)
+        throw new CliError(
+          `no worker answered the status query of ${workflowIdFor(uuid)}; cannot follow the new version`,
+        );
       nextVersion = status.phase === 'waiting' ? status.currentVersion : status.currentVersion + 1;
     } else if (!open) {
       // Failed, terminated or timed out: its status (a replay) says whether its version was published
@@ -73,8 +80,15 @@ export async function rerunCommand(config: Config, uuid: string, opts: { padding
       signal: 'rerun',
       signalArgs: [{ paddingHours: opts.paddingHours, terminatedAt: opts.terminatedAt }],
     });
-    const started = { leaseUuid: uuid, workflowId: handle.workflowId, runId: handle.signaledRunId, mode: open ? 'signalled' : 'started' };
-    const startedText = open ? `rerun signalled to the open run of ${handle.workflowId}` : `new run ${handle.signaledRunId} started for ${handle.workflowId} (report v${nextVersion})`;
+    const started = {
+      leaseUuid: uuid,
+      workflowId: handle.workflowId,
+      runId: handle.signaledRunId,
+      mode: open ? 'signalled' : 'started',
+    };
+    const startedText = open
+      ? `rerun signalled to the open run of ${handle.workflowId}`
+      : `new run ${handle.signaledRunId} started for ${handle.workflowId} (report v${nextVersion})`;
     if (!opts.wait) {
       print(opts.json, started, startedText);
       return;
@@ -82,9 +96,15 @@ export async function rerunCommand(config: Config, uuid: string, opts: { padding
     if (!opts.json) console.error(`${startedText}; waiting for report v${nextVersion}…`);
     const { execution, status } = await untilVersionDone(client, uuid, nextVersion, opts.json);
     if (status.phase === 'failed') {
-      throw new CliError(`report v${nextVersion} failed: ${status.lastError ? `${status.lastError.type}: ${status.lastError.message}` : 'see Temporal UI'}`);
+      throw new CliError(
+        `report v${nextVersion} failed: ${status.lastError ? `${status.lastError.type}: ${status.lastError.message}` : 'see Temporal UI'}`,
+      );
     }
-    print(opts.json, { ...started, version: nextVersion, ...statusJson(config, uuid, execution, status) }, statusText(config, uuid, execution, status));
+    print(
+      opts.json,
+      { ...started, version: nextVersion, ...statusJson(config, uuid, execution, status) },
+      statusText(config, uuid, execution, status),
+    );
   } finally {
     await client.connection.close();
   }
@@ -96,7 +116,8 @@ async function untilVersionDone(client: Client, uuid: string, version: number, q
   for (;;) {
     const { execution, status } = await leaseStatus(client, uuid);
     if (status) {
-      if (status.reports.some((r) => r.version === version) && status.currentVersion >= version) return { execution, status };
+      if (status.reports.some((r) => r.version === version) && status.currentVersion >= version)
+        return { execution, status };
       if (status.phase === 'failed' && status.currentVersion >= version) return { execution, status };
       const current = status.currentVersion >= version ? status.phase : 'queued';
       if (!quiet && current !== lastPhase) console.error(`v${version}: ${current}`);

@@ -21,19 +21,30 @@ export async function runWorker(config: Config, opts: { setup?: boolean } = {}):
   });
   try {
     if (opts.setup) {
-      const done = await setUpNamespace(new Client({ connection, namespace: config.TEMPORAL_NAMESPACE }), config).catch((err: unknown) => {
-        throw err instanceof NamespaceSetupError ? new CliError(err.message, EXIT_BAD_CONFIG) : err;
-      });
-      logger.info({
-        namespace: config.TEMPORAL_NAMESPACE, searchAttributesAdded: done.searchAttributesAdded,
-        schedule: done.schedule.scheduleId, scheduleOutcome: done.schedule.outcome,
-      }, 'Namespace set up');
+      const done = await setUpNamespace(new Client({ connection, namespace: config.TEMPORAL_NAMESPACE }), config).catch(
+        (err: unknown) => {
+          throw err instanceof NamespaceSetupError ? new CliError(err.message, EXIT_BAD_CONFIG) : err;
+        },
+      );
+      logger.info(
+        {
+          namespace: config.TEMPORAL_NAMESPACE,
+          searchAttributesAdded: done.searchAttributesAdded,
+          schedule: done.schedule.scheduleId,
+          scheduleOutcome: done.schedule.outcome,
+        },
+        'Namespace set up',
+      );
     }
     const worker = await createWorker(config, { connection });
-    logger.info({
-      taskQueue: config.TEMPORAL_TASK_QUEUE, address: config.TEMPORAL_ADDRESS,
-      ...(config.METRICS_BIND_ADDRESS ? { metrics: `http://${config.METRICS_BIND_ADDRESS}/metrics` } : {}),
-    }, 'Worker started');
+    logger.info(
+      {
+        taskQueue: config.TEMPORAL_TASK_QUEUE,
+        address: config.TEMPORAL_ADDRESS,
+        ...(config.METRICS_BIND_ADDRESS ? { metrics: `http://${config.METRICS_BIND_ADDRESS}/metrics` } : {}),
+      },
+      'Worker started',
+    );
     await worker.run();
   } finally {
     await connection.close();

@@ -1,6 +1,10 @@
 // Errors the fake answers with, shaped as the real service's.
 export class CeError extends Error {
-  constructor(readonly status: number, readonly code: string, message: string) {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -8,8 +12,11 @@ export const validation = (message: string) => new CeError(400, 'ValidationExcep
 
 // Modelled Cost Explorer errors carry `Message`; common AWS errors carry `message`.
 const MODELLED_ERRORS = new Set([
-  'LimitExceededException', 'DataUnavailableException', 'InvalidNextTokenException',
-  'RequestChangedException', 'BillExpirationException',
+  'LimitExceededException',
+  'DataUnavailableException',
+  'InvalidNextTokenException',
+  'RequestChangedException',
+  'BillExpirationException',
 ]);
 
 export function errorBody(e: CeError): Record<string, string> {

@@ -106,7 +106,8 @@ export class Faults {
   checkSessionToken(token: string | undefined): void {
     if (token === undefined) return;
     const used = this.sessionTokenUses.get(token) ?? 0;
-    if (!this.expiredTokens.has(token) && this.sessionTokenLifetime !== undefined && used >= this.sessionTokenLifetime) this.expiredTokens.add(token);
+    if (!this.expiredTokens.has(token) && this.sessionTokenLifetime !== undefined && used >= this.sessionTokenLifetime)
+      this.expiredTokens.add(token);
     // Once expired, a token stays expired (even after the switch is turned off).
     if (this.expiredTokens.has(token)) throw new CeError(400, 'ExpiredTokenException', EXPIRED_TOKEN);
     this.sessionTokenUses.set(token, used + 1);
@@ -141,17 +142,26 @@ export class Faults {
     const denied = this.accessDenied;
     if (!denied) return;
     const acct = /arn:aws:[a-z]+::(\d{12}):/.exec(denied.principalArn)?.[1] ?? '000000000000';
-    throw new CeError(400, 'AccessDeniedException',
-      `User: ${denied.principalArn} is not authorized to perform: ce:${op} on resource: arn:aws:ce:us-east-1:${acct}:/${op} because no identity-based policy allows the ce:${op} action`);
+    throw new CeError(
+      400,
+      'AccessDeniedException',
+      `User: ${denied.principalArn} is not authorized to perform: ce:${op} on resource: arn:aws:ce:us-east-1:${acct}:/${op} because no identity-based policy allows the ce:${op} action`,
+    );
   }
 
   checkFailAt(pageIndex: number, op: CeOperation): void {
-    const ruleIdx = this.failAtRules.findIndex((r) =>
-      (r.pageIndex === undefined || r.pageIndex === pageIndex) && (r.operation === undefined || r.operation === op));
+    const ruleIdx = this.failAtRules.findIndex(
+      (r) =>
+        (r.pageIndex === undefined || r.pageIndex === pageIndex) && (r.operation === undefined || r.operation === op),
+    );
     if (ruleIdx < 0) return;
     const rule = this.failAtRules[ruleIdx]!;
     if (--rule.times <= 0) this.failAtRules.splice(ruleIdx, 1);
-    throw new CeError(rule.status, rule.code ?? errorCodeForStatus(rule.status), `Injected failure at page ${pageIndex} (${rule.status})`);
+    throw new CeError(
+      rule.status,
+      rule.code ?? errorCodeForStatus(rule.status),
+      `Injected failure at page ${pageIndex} (${rule.status})`,
+    );
   }
 
   async delay(): Promise<void> {
@@ -174,12 +184,17 @@ export class Faults {
 
   setAccessDenied(denied: boolean, config?: AccessDeniedConfig): void {
     this.accessDenied = denied
-      ? { principalArn: config?.principalArn ?? 'arn:aws:sts::111122223333:assumed-role/lease-costs-cost-explorer-reader/lease-costs' }
+      ? {
+          principalArn:
+            config?.principalArn ??
+            'arn:aws:sts::111122223333:assumed-role/lease-costs-cost-explorer-reader/lease-costs',
+        }
       : undefined;
   }
 
   setSessionTokenLifetime(n: number | undefined): void {
-    if (n !== undefined && (!Number.isInteger(n) || n < 0)) throw new Error('session token lifetime must be a non-negative integer');
+    if (n !== undefined && (!Number.isInteger(n) || n < 0))
+      throw new Error('session token lifetime must be a non-negative integer');
     this.sessionTokenLifetime = n;
     this.sessionTokenUses.clear();
   }

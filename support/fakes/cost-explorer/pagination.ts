@@ -5,9 +5,15 @@ import type { ParsedQuery } from './query';
 import { metricsFor, type Flat } from './store';
 
 const INVALID_TOKEN = 'The pagination token is invalid. Try again without a pagination token.';
-const REQUEST_CHANGED = 'Your request parameters changed between pages. Try again with the old parameters or without a pagination token.';
+const REQUEST_CHANGED =
+  'Your request parameters changed between pages. Try again with the old parameters or without a pagination token.';
 
-interface TokenBody { v: 1; o: number; p: number; h: string }
+interface TokenBody {
+  v: 1;
+  o: number;
+  p: number;
+  h: string;
+}
 
 function encodeToken(t: TokenBody): string {
   return Buffer.from(JSON.stringify(t), 'utf8').toString('base64');
@@ -16,10 +22,20 @@ function decodeToken(s: string): TokenBody | undefined {
   if (!/^[A-Za-z0-9+/]+={0,2}$/.test(s)) return undefined;
   try {
     const t = JSON.parse(Buffer.from(s, 'base64').toString('utf8')) as Partial<TokenBody>;
-    if (t && t.v === 1 && Number.isInteger(t.o) && t.o! > 0 && Number.isInteger(t.p) && t.p! > 0 && typeof t.h === 'string') {
+    if (
+      t &&
+      t.v === 1 &&
+      Number.isInteger(t.o) &&
+      t.o! > 0 &&
+      Number.isInteger(t.p) &&
+      t.p! > 0 &&
+      typeof t.h === 'string'
+    ) {
       return t as TokenBody;
     }
-  } catch { /* fall through */ }
+  } catch {
+    /* fall through */
+  }
   return undefined;
 }
 
@@ -93,7 +109,10 @@ export class Pager {
     }
     const body: Record<string, unknown> = {
       ResultsByTime: results,
-      DimensionValueAttributes: [...accounts].map((a) => ({ Value: a, Attributes: { description: `Sandbox account ${a}` } })),
+      DimensionValueAttributes: [...accounts].map((a) => ({
+        Value: a,
+        Attributes: { description: `Sandbox account ${a}` },
+      })),
     };
     if (grouped) body.GroupDefinitions = q.groupBy;
     if (!last) body.NextPageToken = encodeToken({ v: 1, o: end, p: pageIndex + 1, h: q.hash });

@@ -6,10 +6,17 @@ import { CeError, validation } from './errors';
 
 export type CeOperation = 'GetCostAndUsage' | 'GetCostAndUsageWithResources';
 export const OPERATIONS: readonly string[] = ['GetCostAndUsage', 'GetCostAndUsageWithResources'];
-export const COST_METRICS = new Set(['AmortizedCost', 'BlendedCost', 'NetAmortizedCost', 'NetUnblendedCost', 'UnblendedCost']);
+export const COST_METRICS = new Set([
+  'AmortizedCost',
+  'BlendedCost',
+  'NetAmortizedCost',
+  'NetUnblendedCost',
+  'UnblendedCost',
+]);
 const USAGE_METRICS = new Set(['NormalizedUsageAmount', 'UsageQuantity']);
 const DIMENSIONS = new Set<string>(['LINKED_ACCOUNT', 'SERVICE', 'REGION', 'RESOURCE_ID', 'RECORD_TYPE']);
-const RESOURCE_DISABLED = 'Resource-level data is not enabled for this account. Enable hourly and resource-level data in the Cost Management preferences of the management account.';
+const RESOURCE_DISABLED =
+  'Resource-level data is not enabled for this account. Enable hourly and resource-level data in the Cost Management preferences of the management account.';
 
 /** What filters and groupings read from a cost record. */
 export interface CostDimensions {
@@ -22,12 +29,18 @@ export interface CostDimensions {
 
 export function dimValue(r: CostDimensions, key: string): string {
   switch (key) {
-    case 'LINKED_ACCOUNT': return r.accountId;
-    case 'SERVICE': return r.service;
-    case 'REGION': return r.region;
-    case 'RESOURCE_ID': return r.resourceId;
-    case 'RECORD_TYPE': return r.recordType;
-    default: return '';
+    case 'LINKED_ACCOUNT':
+      return r.accountId;
+    case 'SERVICE':
+      return r.service;
+    case 'REGION':
+      return r.region;
+    case 'RESOURCE_ID':
+      return r.resourceId;
+    case 'RECORD_TYPE':
+      return r.recordType;
+    default:
+      return '';
   }
 }
 
@@ -57,7 +70,8 @@ export function linkedAccountsOf(body: Record<string, unknown>): string {
   const walk = (e: unknown): void => {
     if (!e || typeof e !== 'object') return;
     const x = e as { Dimensions?: { Key?: unknown; Values?: unknown }; And?: unknown; Or?: unknown; Not?: unknown };
-    if (x.Dimensions?.Key === 'LINKED_ACCOUNT' && Array.isArray(x.Dimensions.Values)) found.push(...x.Dimensions.Values.map(String));
+    if (x.Dimensions?.Key === 'LINKED_ACCOUNT' && Array.isArray(x.Dimensions.Values))
+      found.push(...x.Dimensions.Values.map(String));
     for (const list of [x.And, x.Or]) if (Array.isArray(list)) list.forEach(walk);
     walk(x.Not);
   };
@@ -69,8 +83,11 @@ function stableStringify(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map(stableStringify).join(',')}]`;
   if (v && typeof v === 'object') {
     const o = v as Record<string, unknown>;
-    return `{${Object.keys(o).sort().filter((k) => o[k] !== undefined)
-      .map((k) => `${JSON.stringify(k)}:${stableStringify(o[k])}`).join(',')}}`;
+    return `{${Object.keys(o)
+      .sort()
+      .filter((k) => o[k] !== undefined)
+      .map((k) => `${JSON.stringify(k)}:${stableStringify(o[k])}`)
+      .join(',')}}`;
   }
   return JSON.stringify(v);
 }
@@ -108,7 +125,8 @@ function compileFilter(expr: unknown, op: string, depth = 0): CompiledFilter {
   if (!d || typeof d !== 'object') throw validation('Dimensions must be an object');
   const key = d.Key;
   if (typeof key !== 'string') throw validation('Dimensions.Key is required');
-  if (key === 'RESOURCE_ID' && op !== 'GetCostAndUsageWithResources') throw validation('Dimension RESOURCE_ID is not allowed.');
+  if (key === 'RESOURCE_ID' && op !== 'GetCostAndUsageWithResources')
+    throw validation('Dimension RESOURCE_ID is not allowed.');
   if (!DIMENSIONS.has(key)) throw validation(`Dimension ${key} is not supported by this fake`);
   const values = d.Values;
   if (!Array.isArray(values) || values.length === 0 || values.some((v) => typeof v !== 'string')) {
@@ -132,13 +150,20 @@ function namesDimension(expr: unknown, key: string): boolean {
   if (!expr || typeof expr !== 'object') return false;
   const e = expr as { Dimensions?: { Key?: unknown }; And?: unknown; Or?: unknown; Not?: unknown };
   if (e.Dimensions?.Key === key) return true;
-  return [e.And, e.Or].some((l) => Array.isArray(l) && l.some((x) => namesDimension(x, key))) || namesDimension(e.Not, key);
+  return (
+    [e.And, e.Or].some((l) => Array.isArray(l) && l.some((x) => namesDimension(x, key))) || namesDimension(e.Not, key)
+  );
 }
 
 /** The SERVICE values a filter requires at its top level (itself, or an operand of its And). */
 function topLevelServices(expr: unknown): unknown[] | undefined {
   const e = (expr ?? {}) as { Dimensions?: { Key?: unknown; Values?: unknown }; And?: unknown };
-  const dims = [e.Dimensions, ...(Array.isArray(e.And) ? e.And.map((x) => (x as { Dimensions?: { Key?: unknown; Values?: unknown } })?.Dimensions) : [])];
+  const dims = [
+    e.Dimensions,
+    ...(Array.isArray(e.And)
+      ? e.And.map((x) => (x as { Dimensions?: { Key?: unknown; Values?: unknown } })?.Dimensions)
+      : []),
+  ];
   const service = dims.find((d) => d?.Key === 'SERVICE');
   return Array.isArray(service?.Values) ? service.Values : undefined;
 }
@@ -200,8 +225,10 @@ export class QueryRules {
     if (endDay > firstDayOfMonth(monthOfDay(tDay) + 1)) throw validation('end date past the beginning of next month');
 
     const g = body.Granularity;
-    if (g === 'HOURLY') throw validation('Hourly granularity is not supported by this account (hourly data is not enabled)');
-    if (g !== 'DAILY' && g !== 'MONTHLY') throw validation(`Granularity must be one of DAILY, MONTHLY, HOURLY, got ${JSON.stringify(g)}`);
+    if (g === 'HOURLY')
+      throw validation('Hourly granularity is not supported by this account (hourly data is not enabled)');
+    if (g !== 'DAILY' && g !== 'MONTHLY')
+      throw validation(`Granularity must be one of DAILY, MONTHLY, HOURLY, got ${JSON.stringify(g)}`);
 
     const metrics = body.Metrics;
     if (!Array.isArray(metrics) || metrics.length === 0) throw validation('Metrics is required and must not be empty');
@@ -219,11 +246,13 @@ export class QueryRules {
       const type = gd?.Type;
       const key = gd?.Key;
       if (type !== 'DIMENSION') {
-        if (type === 'TAG' || type === 'COST_CATEGORY') throw validation(`GroupBy type ${type} is not supported by this fake`);
+        if (type === 'TAG' || type === 'COST_CATEGORY')
+          throw validation(`GroupBy type ${type} is not supported by this fake`);
         throw validation(`GroupBy Type must be one of DIMENSION, TAG, COST_CATEGORY, got ${JSON.stringify(type)}`);
       }
       if (typeof key !== 'string') throw validation('GroupBy Key is required');
-      if (key === 'RESOURCE_ID' && op !== 'GetCostAndUsageWithResources') throw validation('Dimension RESOURCE_ID is not allowed.');
+      if (key === 'RESOURCE_ID' && op !== 'GetCostAndUsageWithResources')
+        throw validation('Dimension RESOURCE_ID is not allowed.');
       if (!DIMENSIONS.has(key)) throw validation(`Group by dimension ${key} is not supported by this fake`);
       if (groupBy.some((x) => x.Key === key)) throw validation(`Duplicate group by dimension ${key}`);
       groupBy.push({ Type: 'DIMENSION', Key: key });
@@ -240,11 +269,14 @@ export class QueryRules {
       if (this.oneServicePerResourceQuery && topLevelServices(body.Filter)?.length !== 1) {
         throw validation('GetCostAndUsageWithResources requires the Expression SERVICE = <one service> in the filter');
       }
-      if (g === 'MONTHLY' && !this.monthlyResourcesAccepted) throw validation('Granularity MONTHLY is not supported for resource-level data; use DAILY or HOURLY');
+      if (g === 'MONTHLY' && !this.monthlyResourcesAccepted)
+        throw validation('Granularity MONTHLY is not supported for resource-level data; use DAILY or HOURLY');
       const earliest = tDay - 14;
       if (startDay < earliest) {
         // As Cost Explorer words it (boto/boto3#2369), granularity named though the date is the fault.
-        throw validation('Start date is more than 14 days ago for hourly granularity. Please adjust start date as we support only 14 days of data at hourly granularity.');
+        throw validation(
+          'Start date is more than 14 days ago for hourly granularity. Please adjust start date as we support only 14 days of data at hourly granularity.',
+        );
       }
     }
     const filter = body.Filter === undefined ? undefined : compileFilter(body.Filter, op);

@@ -145,10 +145,18 @@ export async function startFakeCostExplorer(opts: FakeCostExplorerOptions = {}):
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const at = arrivedAt(req.headers);
     const call: FakeCeCall = {
-      seq: ++log.seq, at, operation: '', accessKeyId: accessKeyFrom(req.headers.authorization),
+      seq: ++log.seq,
+      at,
+      operation: '',
+      accessKeyId: accessKeyFrom(req.headers.authorization),
       hasSessionToken: typeof req.headers['x-amz-security-token'] === 'string',
-      sessionToken: typeof req.headers['x-amz-security-token'] === 'string' ? req.headers['x-amz-security-token'] : undefined,
-      request: undefined, pageIndex: 0, status: 0, groupsReturned: 0, durationMs: 0,
+      sessionToken:
+        typeof req.headers['x-amz-security-token'] === 'string' ? req.headers['x-amz-security-token'] : undefined,
+      request: undefined,
+      pageIndex: 0,
+      status: 0,
+      groupsReturned: 0,
+      durationMs: 0,
     };
     let status = 200;
     let payload: unknown;
@@ -160,7 +168,11 @@ export async function startFakeCostExplorer(opts: FakeCostExplorerOptions = {}):
         throw new CeError(404, 'UnknownOperationException', `No route for ${req.method} ${req.url}`);
       }
       if (!target.startsWith(TARGET_PREFIX) || !OPERATIONS.includes(call.operation)) {
-        throw new CeError(400, 'UnknownOperationException', `Operation ${target || '(none)'} is not supported by this fake`);
+        throw new CeError(
+          400,
+          'UnknownOperationException',
+          `Operation ${target || '(none)'} is not supported by this fake`,
+        );
       }
       const op = call.operation as CeOperation;
       let body: Record<string, unknown>;
@@ -169,12 +181,14 @@ export async function startFakeCostExplorer(opts: FakeCostExplorerOptions = {}):
       } catch {
         throw new CeError(400, 'SerializationException', 'Request body is not valid JSON');
       }
-      if (!body || typeof body !== 'object' || Array.isArray(body)) throw new CeError(400, 'SerializationException', 'Request body must be a JSON object');
+      if (!body || typeof body !== 'object' || Array.isArray(body))
+        throw new CeError(400, 'SerializationException', 'Request body must be a JSON object');
       call.request = body;
       const page = readPageToken(body);
       if (page.token !== undefined) call.pageToken = page.token;
       call.pageIndex = page.index;
-      if (!call.accessKeyId) throw new CeError(400, 'MissingAuthenticationTokenException', 'Missing Authentication Token');
+      if (!call.accessKeyId)
+        throw new CeError(400, 'MissingAuthenticationTokenException', 'Missing Authentication Token');
       faults.checkSessionToken(call.sessionToken);
       faults.checkThrottle(at, linkedAccountsOf(body));
       faults.checkFailNext();
@@ -187,7 +201,8 @@ export async function startFakeCostExplorer(opts: FakeCostExplorerOptions = {}):
       payload = result.body;
       call.groupsReturned = result.groupsReturned;
     } catch (err) {
-      const e = err instanceof CeError ? err : new CeError(500, 'InternalFailure', String((err as Error)?.message ?? err));
+      const e =
+        err instanceof CeError ? err : new CeError(500, 'InternalFailure', String((err as Error)?.message ?? err));
       status = e.status;
       call.errorCode = e.code;
       payload = errorBody(e);

@@ -21,10 +21,19 @@ type Dec = InstanceType<typeof Dec>;
  * - `Fee`, `Tax`, `Support`, `Credit`, `Refund`: amortized equals unblended here.
  */
 export const RECORD_TYPES = [
-  'Usage', 'DiscountedUsage', 'RIFee', 'SavingsPlanCoveredUsage', 'SavingsPlanNegation', 'SavingsPlanRecurringFee',
-  'Fee', 'Tax', 'Support', 'Credit', 'Refund',
+  'Usage',
+  'DiscountedUsage',
+  'RIFee',
+  'SavingsPlanCoveredUsage',
+  'SavingsPlanNegation',
+  'SavingsPlanRecurringFee',
+  'Fee',
+  'Tax',
+  'Support',
+  'Credit',
+  'Refund',
 ] as const;
-export type RecordType = typeof RECORD_TYPES[number];
+export type RecordType = (typeof RECORD_TYPES)[number];
 
 export interface FakeCostItem {
   accountId: string;
@@ -65,7 +74,13 @@ export interface ExpectedTotalFilter {
 const AMORTIZED_METRICS = new Set(['AmortizedCost', 'NetAmortizedCost']);
 const KNOWN_RECORD_TYPES = new Set<string>(RECORD_TYPES);
 /** Record types whose AmortizedCost may differ from their UnblendedCost. */
-const AMORTIZED_TYPES = new Set<string>(['SavingsPlanCoveredUsage', 'SavingsPlanNegation', 'SavingsPlanRecurringFee', 'DiscountedUsage', 'RIFee']);
+const AMORTIZED_TYPES = new Set<string>([
+  'SavingsPlanCoveredUsage',
+  'SavingsPlanNegation',
+  'SavingsPlanRecurringFee',
+  'DiscountedUsage',
+  'RIFee',
+]);
 const AMOUNT_RE = /^-?\d+(\.\d+)?$/;
 
 interface StoredRecord {
@@ -88,13 +103,19 @@ interface StoredRecord {
  */
 function checkRecordAmounts(recordType: RecordType, amount: Dec, amortized: Dec): void {
   if (!AMORTIZED_TYPES.has(recordType) && !amortized.eq(amount)) {
-    throw new Error(`addCost: a ${recordType} row's AmortizedCost equals its UnblendedCost; usage a Savings Plan or Reserved Instance covers is SavingsPlanCoveredUsage or DiscountedUsage`);
+    throw new Error(
+      `addCost: a ${recordType} row's AmortizedCost equals its UnblendedCost; usage a Savings Plan or Reserved Instance covers is SavingsPlanCoveredUsage or DiscountedUsage`,
+    );
   }
   if (recordType === 'SavingsPlanNegation' && (amount.gt(0) || !amortized.isZero())) {
-    throw new Error('addCost: a SavingsPlanNegation row takes the on-demand cost off (UnblendedCost <= 0) and has no AmortizedCost');
+    throw new Error(
+      'addCost: a SavingsPlanNegation row takes the on-demand cost off (UnblendedCost <= 0) and has no AmortizedCost',
+    );
   }
   if (recordType === 'DiscountedUsage' && !amount.isZero()) {
-    throw new Error('addCost: a DiscountedUsage row has UnblendedCost 0 (the reservation bills as RIFee); its cost is the AmortizedCost');
+    throw new Error(
+      'addCost: a DiscountedUsage row has UnblendedCost 0 (the reservation bills as RIFee); its cost is the AmortizedCost',
+    );
   }
 }
 
@@ -103,14 +124,29 @@ function fmtAmount(d: Dec): string {
   return d.isZero() ? '0' : d.toFixed();
 }
 
-interface Period { Start: string; End: string; startDay: number }
-export interface FlatItem { p: number; keys: string[]; amount: string; amortized: string }
-export interface Flat { periods: Period[]; items: FlatItem[]; grouped: boolean }
+interface Period {
+  Start: string;
+  End: string;
+  startDay: number;
+}
+export interface FlatItem {
+  p: number;
+  keys: string[];
+  amount: string;
+  amortized: string;
+}
+export interface Flat {
+  periods: Period[];
+  items: FlatItem[];
+  grouped: boolean;
+}
 
 export function metricsFor(q: ParsedQuery, it: FlatItem): Record<string, { Amount: string; Unit: string }> {
   const out: Record<string, { Amount: string; Unit: string }> = {};
   for (const m of q.metrics) {
-    out[m] = !COST_METRICS.has(m) ? { Amount: '0', Unit: 'N/A' } : { Amount: AMORTIZED_METRICS.has(m) ? it.amortized : it.amount, Unit: 'USD' };
+    out[m] = !COST_METRICS.has(m)
+      ? { Amount: '0', Unit: 'N/A' }
+      : { Amount: AMORTIZED_METRICS.has(m) ? it.amortized : it.amount, Unit: 'USD' };
   }
   return out;
 }
@@ -148,18 +184,38 @@ export class CostStore {
     if (typeof item.amount !== 'string' || !AMOUNT_RE.test(item.amount)) {
       throw new Error(`addCost: amount must be a plain decimal string, got ${JSON.stringify(item.amount)}`);
     }
-    if (item.amortizedAmount !== undefined && (typeof item.amortizedAmount !== 'string' || !AMOUNT_RE.test(item.amortizedAmount))) {
-      throw new Error(`addCost: amortizedAmount must be a plain decimal string, got ${JSON.stringify(item.amortizedAmount)}`);
+    if (
+      item.amortizedAmount !== undefined &&
+      (typeof item.amortizedAmount !== 'string' || !AMOUNT_RE.test(item.amortizedAmount))
+    ) {
+      throw new Error(
+        `addCost: amortizedAmount must be a plain decimal string, got ${JSON.stringify(item.amortizedAmount)}`,
+      );
     }
     const recordType = item.recordType ?? 'Usage';
-    if (!KNOWN_RECORD_TYPES.has(recordType)) throw new Error(`addCost: unknown recordType ${JSON.stringify(recordType)}; Cost Explorer's are ${RECORD_TYPES.join(', ')}`);
+    if (!KNOWN_RECORD_TYPES.has(recordType))
+      throw new Error(
+        `addCost: unknown recordType ${JSON.stringify(recordType)}; Cost Explorer's are ${RECORD_TYPES.join(', ')}`,
+      );
     const amount = new Dec(item.amount);
-    const amortized = item.amortizedAmount !== undefined ? new Dec(item.amortizedAmount) : recordType === 'SavingsPlanNegation' ? new Dec(0) : amount;
+    const amortized =
+      item.amortizedAmount !== undefined
+        ? new Dec(item.amortizedAmount)
+        : recordType === 'SavingsPlanNegation'
+          ? new Dec(0)
+          : amount;
     checkRecordAmounts(recordType, amount, amortized);
     const r: StoredRecord = {
-      accountId: item.accountId, day: dm.day, month: dm.month, date: item.date,
-      service: item.service, resourceId: item.resourceId, region: item.region,
-      recordType, amount, amortized,
+      accountId: item.accountId,
+      day: dm.day,
+      month: dm.month,
+      date: item.date,
+      service: item.service,
+      resourceId: item.resourceId,
+      region: item.region,
+      recordType,
+      amount,
+      amortized,
     };
     let list = this.byAccount.get(r.accountId);
     if (!list) this.byAccount.set(r.accountId, (list = []));
@@ -213,17 +269,19 @@ export class CostStore {
     if (hit) return hit;
     const periods = buildPeriods(q);
     const startMonth = monthOfDay(q.startDay);
-    const periodOf = q.granularity === 'DAILY'
-      ? (r: StoredRecord) => r.day - q.startDay
-      : (r: StoredRecord) => r.month - startMonth;
+    const periodOf =
+      q.granularity === 'DAILY' ? (r: StoredRecord) => r.day - q.startDay : (r: StoredRecord) => r.month - startMonth;
     const grouped = q.groupBy.length > 0;
     const sums: Map<string, { keys: string[]; sum: Dec; amortized: Dec }>[] = periods.map(() => new Map());
     const pred = q.filter?.pred;
     const keyDims = q.groupBy.map((g) => g.Key);
     const [k0 = '', k1 = ''] = keyDims;
-    const keyOf = keyDims.length === 0 ? () => ''
-      : keyDims.length === 1 ? (r: StoredRecord) => dimValue(r, k0)
-        : (r: StoredRecord) => `${dimValue(r, k0)}\u0001${dimValue(r, k1)}`;
+    const keyOf =
+      keyDims.length === 0
+        ? () => ''
+        : keyDims.length === 1
+          ? (r: StoredRecord) => dimValue(r, k0)
+          : (r: StoredRecord) => `${dimValue(r, k0)}\u0001${dimValue(r, k1)}`;
     for (const list of this.candidates(q.filter?.accounts)) {
       for (const r of list) {
         if (r.day < q.startDay || r.day >= q.endDay) continue;
@@ -243,7 +301,12 @@ export class CostStore {
     sums.forEach((m, p) => {
       if (!grouped) {
         const all = m.get('');
-        items.push({ p, keys: [], amount: fmtAmount(all?.sum ?? new Dec(0)), amortized: fmtAmount(all?.amortized ?? new Dec(0)) });
+        items.push({
+          p,
+          keys: [],
+          amount: fmtAmount(all?.sum ?? new Dec(0)),
+          amortized: fmtAmount(all?.amortized ?? new Dec(0)),
+        });
         return;
       }
       const ks = [...m.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
