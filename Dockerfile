@@ -9,7 +9,7 @@ FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
-COPY tsconfig.json eslint.config.js vitest.config.ts ./
+COPY tsconfig.json eslint.config.js vitest.config.ts .prettierrc.json .prettierignore ./
 COPY bin ./bin
 COPY scripts ./scripts
 COPY src ./src

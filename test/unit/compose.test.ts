@@ -436,6 +436,13 @@ describe('Dockerfile', () => {
     });
   const buildStage = lines.slice(froms[0], froms[1]);
 
+  it('gives the build stage every file its type check and lint read, so npm run lint there checks what it checks here', () => {
+    expect(instr(buildStage, 'RUN').join(' ')).toMatch(/npm run lint\b/);
+    expect(copiedBy(buildStage)).toEqual(
+      expect.arrayContaining(['tsconfig.json', 'eslint.config.js', '.prettierrc.json', '.prettierignore']),
+    );
+  });
+
   it('builds compiled JavaScript and the workflow bundle in the build stage, and ships only those', () => {
     expect(instr(buildStage, 'RUN').join(' ')).toMatch(/npm run build\b/);
     expect(read('package.json')).toMatch(/"build": "node scripts\/build\.mjs"/);
