@@ -203,9 +203,11 @@ wait_for "the worker to start" 60 worker_started || { docker logs image-check-wo
 wait_for "the webhook's /healthz" 30 curl -sf "http://127.0.0.1:$webhook_port/healthz" \
   || { curl -s "http://127.0.0.1:$webhook_port/healthz"; docker logs image-check-webhook | tail -5; exit 1; }
 echo "webhook /healthz: $(curl -s "http://127.0.0.1:$webhook_port/healthz")"
+# The event as the ISB emits it (../shared/data/lease-terminated.json): an InnovationSandbox-<namespace>
+# source, and the reason with its own fields.
 event="$(python3 -c 'import json, sys; print(json.dumps({"version": "0", "id": "image-check-" + sys.argv[1], "detail-type": "LeaseTerminated",
-  "source": "isb", "account": "111122223333", "time": sys.argv[3], "region": "us-east-1", "resources": [],
-  "detail": {"leaseId": {"userEmail": sys.argv[2], "uuid": sys.argv[1]}, "accountId": sys.argv[4], "reason": {"type": "Expired"}}}))' \
+  "source": "InnovationSandbox-ndx", "account": "111122223333", "time": sys.argv[3], "region": "us-east-1", "resources": [],
+  "detail": {"leaseId": {"userEmail": sys.argv[2], "uuid": sys.argv[1]}, "accountId": sys.argv[4], "reason": {"type": "Expired", "leaseDurationInHours": 24}}}))' \
   "$WEBHOOK_UUID" "$WEBHOOK_EMAIL" "$WEBHOOK_END" "$WEBHOOK_ACCOUNT")"
 answer="$(curl -s -w ' %{http_code}' -H "x-api-key: $api_key" -H 'content-type: application/json' \
   -d "$event" "http://127.0.0.1:$webhook_port/webhooks/lease-terminated")"

@@ -10,6 +10,7 @@ import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secre
 import { CreateQueueCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { untilSignal } from '../src/interfaces/signals';
 import { awsEnvFor, clientConfig, createBucket } from './aws';
+import { leaseTerminatedEvent } from './events';
 import { startFakeCostExplorer } from './fakes/cost-explorer';
 import { startFakeIsbApi } from './fakes/isb-api';
 import { startEmbeddedLedger } from './ledger-server';
@@ -84,21 +85,14 @@ const queueUrl = (await sqs.send(new CreateQueueCommand({ QueueName: `intake-${i
 await sqs.send(
   new SendMessageCommand({
     QueueUrl: queueUrl,
-    MessageBody: JSON.stringify({
-      version: '0',
-      id: randomUUID(),
-      'detail-type': 'LeaseTerminated',
-      source: 'isb',
-      account: '111122223333',
-      time: leases.QUEUED.endDate,
-      region: 'us-east-1',
-      resources: [],
-      detail: {
-        leaseId: { userEmail: leases.QUEUED.userEmail, uuid: leases.QUEUED.uuid },
+    MessageBody: JSON.stringify(
+      leaseTerminatedEvent({
+        uuid: leases.QUEUED.uuid,
+        userEmail: leases.QUEUED.userEmail,
         accountId: leases.QUEUED.accountId,
-        reason: { type: 'Expired' },
-      },
-    }),
+        time: leases.QUEUED.endDate,
+      }),
+    ),
   }),
 );
 sqs.destroy();
