@@ -15,6 +15,28 @@ export const slotIsStale = (at: number, now: number, intervalMs: number) => now 
 const MAX_STALE_SLOTS = 20;
 
 /**
+ * One slot from the task queue's pacer workflow, started by the first request: the wall-clock time
+ * `at` the caller's call may go out. No answer within SLOT_REQUEST_TIMEOUT_MS fails.
+ */
+export function requestCallSlot(client: Client, taskQueue: string, intervalMs: number): Promise<{ at: number }> {
+  return client.withDeadline(Date.now() + SLOT_REQUEST_TIMEOUT_MS, () =>
+    client.workflow.executeUpdateWithStart(callSlotUpdate, {
+      args: [{ intervalMs }],
+      startWorkflowOperation: new WithStartWorkflowOperation<typeof costExplorerPacerWorkflow>(
+        'costExplorerPacerWorkflow',
+        {
+          workflowId: pacerWorkflowIdOf(taskQueue),
+          taskQueue,
+          args: [{ nextFreeAt: 0 }],
+          workflowIdConflictPolicy: 'USE_EXISTING',
+          staticSummary: `Spaces Cost Explorer calls of task queue ${taskQueue}`,
+        },
+      ),
+    }),
+  );
+}
+
+/**
  * Waits for a Cost Explorer call slot from the task queue's pacer workflow (started by the first
  * request), so calls from every worker and the `report` command go out at most `perSecond` per
  * second, evenly spaced. A caller that wakes later than a quarter interval after its slot (a busy
@@ -23,23 +45,7 @@ const MAX_STALE_SLOTS = 20;
  */
 export function pacedCallSlots(client: Client, taskQueue: string, perSecond: number): () => Promise<void> {
   const intervalMs = 1000 / perSecond;
-  const workflowId = pacerWorkflowIdOf(taskQueue);
-  const requestSlot = () =>
-    client.withDeadline(Date.now() + SLOT_REQUEST_TIMEOUT_MS, () =>
-      client.workflow.executeUpdateWithStart(callSlotUpdate, {
-        args: [{ intervalMs }],
-        startWorkflowOperation: new WithStartWorkflowOperation<typeof costExplorerPacerWorkflow>(
-          'costExplorerPacerWorkflow',
-          {
-            workflowId,
-            taskQueue,
-            args: [{ nextFreeAt: 0 }],
-            workflowIdConflictPolicy: 'USE_EXISTING',
-            staticSummary: `Spaces Cost Explorer calls of task queue ${taskQueue}`,
-          },
-        ),
-      }),
-    );
+  const requestSlot = () => requestCallSlot(client, taskQueue, intervalMs);
   return async () => {
     for (let stale = 0; stale < MAX_STALE_SLOTS; stale++) {
       const { at } = await requestSlot();
