@@ -3,11 +3,12 @@
 // forget and no stale dist/ to run by mistake. The image ships only dist/ (`npm run build`): compiled
 // JavaScript, and no tsx.
 import { existsSync } from 'node:fs';
-import { enableCompileCache } from 'node:module';
+import module from 'node:module';
 
 // V8's compiled code for the modules below is kept on disk (os.tmpdir()), so every command after
-// the first starts with less CPU. A directory it cannot write only means no cache.
-enableCompileCache?.();
+// the first starts with less CPU. A directory it cannot write only means no cache; a Node without
+// the API (before 22.1) runs without one.
+module.enableCompileCache?.();
 
 const source = new URL('../src/interfaces/cli.ts', import.meta.url);
 const compiled = new URL('../dist/cli.mjs', import.meta.url);
