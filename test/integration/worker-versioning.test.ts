@@ -207,10 +207,12 @@ describe('Worker Versioning: upgrades keep running leases on their build', () =>
     expect(new Set(onA)).toEqual(new Set([workflowIdFor(waitingLease.uuid), workflowIdFor(rerunLease.uuid)]));
 
     // Before the switch (what `deployment status --json` prints): A gets the new runs, B polls and
-    // waits; both poll all three task queues.
+    // waits; both poll all three task queues. The report lists versions by creation, and which
+    // worker polled first is a race, so the check is by build id.
     const before = DeploymentReport.parse(await describeDeployment(stack.client, target()));
     expect(before.current).toBe(BUILD_A);
-    expect(before.versions.map((v) => [v.buildId, v.state, v.missingPollers])).toEqual([
+    const byBuild = [...before.versions].sort((a, b) => a.buildId.localeCompare(b.buildId));
+    expect(byBuild.map((v) => [v.buildId, v.state, v.missingPollers])).toEqual([
       [BUILD_A, 'current', []],
       [BUILD_B, 'inactive', []],
     ]);
