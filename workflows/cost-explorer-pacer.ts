@@ -9,8 +9,21 @@ import {
 } from '@temporalio/workflow';
 import { versioningBehavior } from './versioning';
 
-/** Asks for the next Cost Explorer call slot; `at` is the epoch milliseconds at which the call may go out. */
-export const callSlotUpdate = defineUpdate<CallSlot, [{ intervalMs: number }]>('callSlot');
+/**
+ * Asks for the next Cost Explorer call slot; `at` is the epoch milliseconds at which the call may go
+ * out. `leadMs` asks for a slot no sooner than that long after the pacer's now: a caller whose
+ * answers arrive late (a slow round trip, a busy host) would otherwise find an idle pacer's "now"
+ * already stale every time.
+ */
+export const callSlotUpdate = defineUpdate<CallSlot, [SlotRequest]>('callSlot');
+
+export interface SlotRequest {
+  intervalMs: number;
+  leadMs?: number;
+}
+
+/** The most lead a caller may ask for: beyond it, its slots would go unused for too long. */
+export const MAX_LEAD_MS = 5_000;
 
 export interface CallSlot {
   at: number;
@@ -28,9 +41,14 @@ export interface PacerState {
 /** Five events per slot when requests come one at a time: 500 slots keep a run near 2,500 events and 400 KiB. */
 const SLOTS_PER_RUN = 500;
 
-/** The slot a request gets: never before `now`, and one interval after the previous one. */
-export function nextSlot(nextFreeAt: number, now: number, intervalMs: number): { at: number; nextFreeAt: number } {
-  const at = Math.max(now, nextFreeAt);
+/** The slot a request gets: never before `now + leadMs`, and one interval after the previous one. */
+export function nextSlot(
+  nextFreeAt: number,
+  now: number,
+  intervalMs: number,
+  leadMs = 0,
+): { at: number; nextFreeAt: number } {
+  const at = Math.max(now + leadMs, nextFreeAt);
   return { at, nextFreeAt: at + intervalMs };
 }
 
@@ -49,17 +67,19 @@ export async function costExplorerPacerWorkflow(state: PacerState): Promise<neve
   let granted = 0;
   setHandler(
     callSlotUpdate,
-    ({ intervalMs }) => {
+    ({ intervalMs, leadMs }) => {
       // Workflow time is this task's start: close to the caller's now, and the same on replay.
-      const slot = nextSlot(nextFreeAt, Date.now(), intervalMs);
+      const slot = nextSlot(nextFreeAt, Date.now(), intervalMs, leadMs);
       nextFreeAt = slot.nextFreeAt;
       granted++;
       return { at: slot.at };
     },
     {
-      validator: ({ intervalMs }) => {
+      validator: ({ intervalMs, leadMs }) => {
         if (!(intervalMs > 0 && intervalMs <= 60_000))
           throw new RangeError(`intervalMs must be in (0, 60000], got ${intervalMs}`);
+        if (leadMs !== undefined && !(leadMs >= 0 && leadMs <= MAX_LEAD_MS))
+          throw new RangeError(`leadMs must be in [0, ${MAX_LEAD_MS}], got ${leadMs}`);
       },
     },
   );

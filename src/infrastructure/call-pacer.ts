@@ -1,6 +1,11 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { WithStartWorkflowOperation, type Client } from '@temporalio/client';
-import { callSlotUpdate, pacerWorkflowIdOf, type costExplorerPacerWorkflow } from '../../workflows/cost-explorer-pacer';
+import {
+  callSlotUpdate,
+  MAX_LEAD_MS,
+  pacerWorkflowIdOf,
+  type costExplorerPacerWorkflow,
+} from '../../workflows/cost-explorer-pacer';
 
 /** A pacer that does not answer in this long fails the attempt (no worker polls its queue, or Temporal is down). */
 export const SLOT_REQUEST_TIMEOUT_MS = 10_000;
@@ -14,14 +19,24 @@ export const slotIsStale = (at: number, now: number, intervalMs: number) => now 
 /** Slots a caller may find stale in a row before the attempt fails (and the engine retries it). */
 const MAX_STALE_SLOTS = 20;
 
+/** This process could not use any of its last slots in time: not a pacer that failed to answer. */
+export class StaleSlotsError extends Error {
+  override readonly name = 'StaleSlotsError';
+}
+
 /**
  * One slot from the task queue's pacer workflow, started by the first request: the wall-clock time
  * `at` the caller's call may go out. No answer within SLOT_REQUEST_TIMEOUT_MS fails.
  */
-export function requestCallSlot(client: Client, taskQueue: string, intervalMs: number): Promise<{ at: number }> {
+export function requestCallSlot(
+  client: Client,
+  taskQueue: string,
+  intervalMs: number,
+  leadMs = 0,
+): Promise<{ at: number }> {
   return client.withDeadline(Date.now() + SLOT_REQUEST_TIMEOUT_MS, () =>
     client.workflow.executeUpdateWithStart(callSlotUpdate, {
-      args: [{ intervalMs }],
+      args: [leadMs > 0 ? { intervalMs, leadMs } : { intervalMs }],
       startWorkflowOperation: new WithStartWorkflowOperation<typeof costExplorerPacerWorkflow>(
         'costExplorerPacerWorkflow',
         {
@@ -41,19 +56,24 @@ export function requestCallSlot(client: Client, taskQueue: string, intervalMs: n
  * request), so calls from every worker and the `report` command go out at most `perSecond` per
  * second, evenly spaced. A caller that wakes later than a quarter interval after its slot (a busy
  * event loop, a slow answer) gives the slot up and asks again, so late calls never bunch up with
- * the next ones. Slots are wall-clock times: worker clocks must be NTP-synced, as AWS hosts are.
+ * the next ones. A stale slot's lateness becomes lead on the next request, so an idle pacer's
+ * slot ("now" as of its workflow task) is still ahead when a slow answer arrives. Slots are
+ * wall-clock times: worker clocks must be NTP-synced, as AWS hosts are.
  */
 export function pacedCallSlots(client: Client, taskQueue: string, perSecond: number): () => Promise<void> {
   const intervalMs = 1000 / perSecond;
-  const requestSlot = () => requestCallSlot(client, taskQueue, intervalMs);
   return async () => {
+    let leadMs = 0;
     for (let stale = 0; stale < MAX_STALE_SLOTS; stale++) {
-      const { at } = await requestSlot();
+      const { at } = await requestCallSlot(client, taskQueue, intervalMs, leadMs);
       // Timers may fire a millisecond early by the wall clock; the slot is a wall-clock time.
       for (let wait = at - Date.now(); wait > 0; wait = at - Date.now()) await sleep(wait);
-      if (!slotIsStale(at, Date.now(), intervalMs)) return;
+      const now = Date.now();
+      if (!slotIsStale(at, now, intervalMs)) return;
+      // Twice the lateness: the next answer may be slower still.
+      leadMs = Math.min(MAX_LEAD_MS, Math.ceil(2 * (now - at)));
     }
-    throw new Error(
+    throw new StaleSlotsError(
       `${MAX_STALE_SLOTS} Cost Explorer slots in a row were stale by the time this process could use them`,
     );
   };

@@ -148,6 +148,41 @@ describe('the pacer workflow', () => {
     expect((await handle.fetchHistory()).events?.length).toBe(before);
   });
 
+  it('a caller whose answers arrive late gets a slot it can use: its lateness becomes lead on the next request', async () => {
+    // Every answer reaches this caller 150 ms after the server sent it, three intervals at 20/s: an
+    // idle pacer's "now" is stale by then, every time, unless the caller asks for lead.
+    const late = new Proxy(client, {
+      get(target, key) {
+        if (key === 'workflow')
+          return new Proxy(target.workflow, {
+            get(workflow, name) {
+              const value = Reflect.get(workflow, name) as unknown;
+              if (name !== 'executeUpdateWithStart') return typeof value === 'function' ? value.bind(workflow) : value;
+              return async (...args: Parameters<typeof workflow.executeUpdateWithStart>) => {
+                const answer = await workflow.executeUpdateWithStart(...args);
+                await new Promise((r) => setTimeout(r, 150));
+                return answer;
+              };
+            },
+          });
+        const value = Reflect.get(target, key) as unknown;
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    // A running pacer, idle: the last slot it handed out is behind us.
+    await requestCallSlot(client, taskQueue, 50);
+    await new Promise((r) => setTimeout(r, 200));
+    const before = (await fetchHistory(client, pacerWorkflowIdOf(taskQueue))).events?.length ?? 0;
+    await pacedCallSlots(late, taskQueue, 20)();
+    const requests = ((await fetchHistory(client, pacerWorkflowIdOf(taskQueue))).events ?? [])
+      .slice(before)
+      .flatMap((e) => e.workflowExecutionUpdateAcceptedEventAttributes?.acceptedRequest?.input?.args?.payloads ?? [])
+      .map((p) => JSON.parse(Buffer.from(p.data!).toString()) as { intervalMs: number; leadMs?: number });
+    expect(requests[0]).toEqual({ intervalMs: 50 });
+    expect(requests.length).toBeGreaterThanOrEqual(2);
+    expect(requests.at(-1)!.leadMs).toBeGreaterThanOrEqual(300);
+  });
+
   it('a terminated pacer is replaced by the next request', async () => {
     // Slots as such, not whether this process is quick enough to use them.
     const acquire = () => requestCallSlot(client, taskQueue, 50);

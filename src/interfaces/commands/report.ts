@@ -8,7 +8,7 @@ import { reportRowsOf, stagedPartsOf, type CollectionProgress, type CollectionSt
 import { buildCostCsv } from '../../domain/csv';
 import type { CostRow } from '../../domain/schemas';
 import { costExplorerClient } from '../../infrastructure/aws';
-import { pacedCallSlots, SLOT_REQUEST_TIMEOUT_MS } from '../../infrastructure/call-pacer';
+import { pacedCallSlots, SLOT_REQUEST_TIMEOUT_MS, StaleSlotsError } from '../../infrastructure/call-pacer';
 import type { Config } from '../../infrastructure/config';
 import { CliError, EXIT_BAD_CONFIG, EXIT_UNREACHABLE } from '../cli-error';
 import { connect } from '../lease-status';
@@ -35,6 +35,7 @@ export async function reportCommand(
       staging: { putPart: async (k, rows) => void parts.set(k, rows), getPart: async (k) => parts.get(k) ?? [] },
       acquireCallSlot: () =>
         slots().catch((err: unknown) => {
+          if (err instanceof StaleSlotsError) throw new CliError(`${err.message} (is this host overloaded?)`);
           throw new CliError(
             `the Cost Explorer pacer on task queue ${config.TEMPORAL_TASK_QUEUE} did not answer within ${SLOT_REQUEST_TIMEOUT_MS / 1000} s ` +
               `(is a lease-costs worker running?): ${(err as Error).message}`,
