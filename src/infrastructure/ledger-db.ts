@@ -51,7 +51,11 @@ export interface LedgerTables {
 }
 export type LedgerDb = Kysely<LedgerTables>;
 
-/** Applied in name order, each once, inside the migration transaction. Never edit one that has shipped: add another. */
+/**
+ * Applied in name order, each once, inside the migration transaction. Never edit one that has shipped: add another.
+ * Each spells out what it creates (the current-report view too) rather than sharing a helper, so a later change
+ * cannot rewrite what a shipped migration does.
+ */
 const MIGRATIONS: Record<string, Migration> = {
   '0001_ledger': {
     async up(db) {
