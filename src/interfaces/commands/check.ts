@@ -466,10 +466,13 @@ async function run(name: string, fn: () => Promise<string>): Promise<CheckResult
 }
 
 export async function runChecks(config: Config): Promise<CheckResult[]> {
-  // Independent, so concurrent: the slowest dependency sets the time, not their sum.
+  // Temporal first, on its own: its connect timeout is the server's to meet, and the other checks'
+  // start-up work (AWS clients, credential providers, the ledger pool) would otherwise count
+  // against it on a busy host.
+  const temporal = await run('temporal', () => checkTemporal(config));
+  // The rest are independent, so concurrent: the slowest sets the time, not their sum.
   const role = run('role', () => checkRole(config));
-  const [temporal, roleResult, ce, bucket, bus, isb, ledger] = await Promise.all([
-    run('temporal', () => checkTemporal(config)),
+  const [roleResult, ce, bucket, bus, isb, ledger] = await Promise.all([
     role,
     // Cost Explorer is read as the role: without it, its errors would only repeat the role's.
     role.then((r) =>
