@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { WithStartWorkflowOperation, type Client } from '@temporalio/client';
+import { PACER_PRIORITY } from '../domain/priority';
 import { callSlotUpdate, pacerWorkflowIdOf, type costExplorerPacerWorkflow } from '../../workflows/cost-explorer-pacer';
 
 /** A pacer that does not answer in this long fails the attempt (no worker polls its queue, or Temporal is down). */
@@ -29,6 +30,8 @@ export function requestCallSlot(client: Client, taskQueue: string, intervalMs: n
           taskQueue,
           args: [{ nextFreeAt: 0 }],
           workflowIdConflictPolicy: 'USE_EXISTING',
+          // Ahead of every lease's workflow tasks, so a burst's backlog never delays a slot's answer.
+          priority: { priorityKey: PACER_PRIORITY },
           staticSummary: `Spaces Cost Explorer calls of task queue ${taskQueue}`,
         },
       ),
