@@ -257,9 +257,8 @@ async function liveDuringBackfill(
   const liveStart = Date.now();
   await start(live, LIVE_RUN_PRIORITY);
   const closeOf = async (l: BenchLease) => {
-    const handle = client.workflow.getHandle(workflowIdFor(l.uuid));
-    await handle.result();
-    return (await handle.describe()).closeTime!.getTime();
+    await client.workflow.getHandle(workflowIdFor(l.uuid)).result();
+    return (await publishedAt(client, l)) ?? Number.NaN;
   };
   const liveClosed = await closeOf(live);
   const backfillClosed = await pool(backfill, 32, closeOf);
@@ -272,10 +271,24 @@ async function liveDuringBackfill(
   };
 }
 
+/** When the lease's publishReport activity completed (epoch ms), from its run's history. */
+async function publishedAt(client: Awaited<ReturnType<Infra['client']>>, lease: BenchLease) {
+  const history = await client.workflow.getHandle(workflowIdFor(lease.uuid)).fetchHistory();
+  const scheduled = history.events?.find(
+    (e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'publishReport',
+  );
+  const completed = history.events?.find(
+    (e) => scheduled && String(e.activityTaskCompletedEventAttributes?.scheduledEventId) === String(scheduled.eventId),
+  );
+  const t = completed?.eventTime;
+  return t ? Number(t.seconds) * 1000 + Math.floor((t.nanos ?? 0) / 1e6) : undefined;
+}
+
 /**
- * Each lease's time from its start to its report published: the run closes right after its
- * publish step (rerunWindowHours 0), so the server's close time is when the report went out. The
- * same machine's clock stamps starts, close times and the fake's call log.
+ * Each lease's time from its start to its report published: the completion of its publishReport
+ * activity in the run's history (the run itself closes up to a second later, when the zero-hour
+ * re-run window's timer fires). The same machine's clock stamps starts, history events and the
+ * fake's call log.
  */
 async function latencyOf(
   client: Awaited<ReturnType<Infra['client']>>,
@@ -285,10 +298,10 @@ async function latencyOf(
 ): Promise<BurstLatency | undefined> {
   const closed: { lease: BenchLease; at: number; seconds: number }[] = [];
   await pool(leases, 16, async (lease) => {
-    const d = await client.workflow.getHandle(workflowIdFor(lease.uuid)).describe();
     const start = startedAt.get(lease.uuid);
-    if (d.status.name !== 'COMPLETED' || !d.closeTime || start === undefined) return;
-    closed.push({ lease, at: d.closeTime.getTime(), seconds: (d.closeTime.getTime() - start) / 1000 });
+    const at = await publishedAt(client, lease);
+    if (at === undefined || start === undefined) return;
+    closed.push({ lease, at, seconds: (at - start) / 1000 });
   });
   if (closed.length === 0) return undefined;
   const seconds = closed.map((c) => c.seconds);
@@ -338,7 +351,7 @@ export function printBurst(r: BurstResult, opts: Options) {
     [
       `COST_EXPLORER_MAX_RPS=${r.maxRpsPerProcess}, given to both workers: the spacing of the pacer workflow's call slots, the one limiter (default task-queue partitions; the dev server has matching.useNewMatcher=true, for priority only). The fake throttles calls beyond ${r.fakeThrottleAboveRps} accepted in the trailing second.`,
       "Rates are (calls − 1) / (last call − first call), from the fake's call log.",
-      "Latency: per lease, its start (the webhook's POST) to its run's close right after publishing; the span is the first start to the last report. Pages after a lease's first outrank first pages on the Cost Explorer task queue (docs/operations.md, Priority).",
+      "Latency: per lease, its start (the webhook's POST) to its publishReport activity's completion; the span is the first start to the last report. Pages after a lease's first outrank first pages on the Cost Explorer task queue (docs/operations.md, Priority).",
       ...(Object.keys(r.failureTypes).length ? [`Failure types: ${JSON.stringify(r.failureTypes)}`] : []),
     ],
   );
