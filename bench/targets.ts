@@ -8,10 +8,14 @@ import { growthKiB, type BuildRun, type BuildVariant, type ReportResult } from '
 import type { WebhookResult } from './sections/webhook';
 import {
   CAP_RPS,
+  TARGET_BACKFILL_AFTER_LIVE_SHARE,
   TARGET_CALLS,
+  TARGET_COLLECTION_OVER_FLOOR,
+  TARGET_FIRST_REPORT_SECONDS,
   TARGET_HISTORY_BYTES,
   TARGET_HISTORY_EVENTS,
   TARGET_MAX_STALL_MS,
+  TARGET_P50_SHARE_OF_SPAN,
   TARGET_RATE_SHARE,
   TARGET_RATIO_AIM,
   TARGET_WEBHOOK_RATIO,
@@ -49,6 +53,30 @@ export function targets(r: SectionResults, opts: Options): Target[] {
       ),
     });
   } else skip(t1);
+  const t1b = `Burst: first report ≤ ${TARGET_FIRST_REPORT_SECONDS} s from its first call, p50 start → published ≤ ${TARGET_P50_SHARE_OF_SPAN} × span`;
+  const l = r.burst?.latency;
+  if (r.burst) {
+    out.push({
+      target: t1b,
+      measured: l
+        ? `first ${l.firstFromItsFirstCall} s from its first call; p50 ${l.p50} s of ${l.spanSeconds} s (${round(l.p50 / l.spanSeconds, 2)}); first / p90 / last ${l.first} / ${l.p90} / ${l.last} s`
+        : 'no report published',
+      verdict: verdict(
+        !!l &&
+          l.firstFromItsFirstCall <= TARGET_FIRST_REPORT_SECONDS &&
+          l.p50 <= TARGET_P50_SHARE_OF_SPAN * l.spanSeconds,
+      ),
+    });
+  } else skip(t1b);
+  const t1c = `Burst: a live lease arriving during a backfill is published before ≥ ${TARGET_BACKFILL_AFTER_LIVE_SHARE * 100}% of the backfill`;
+  if (r.burst) {
+    const d = r.burst.duringBackfill;
+    out.push({
+      target: t1c,
+      measured: `live ${d.liveSeconds} s, started ${d.liveStartAfterBackfill} s into a ${d.backfillSeconds} s backfill; ${d.backfillAfterLive} of ${d.backfillLeases} backfilled published after it`,
+      verdict: verdict(d.backfillAfterLive >= TARGET_BACKFILL_AFTER_LIVE_SHARE * d.backfillLeases),
+    });
+  } else skip(t1c);
 
   const byName = (name: string) => r.datasets?.find((d) => d.dataset.name.startsWith(name));
   for (const name of ['small', 'large']) {
@@ -77,6 +105,16 @@ export function targets(r: SectionResults, opts: Options): Target[] {
       });
     }
   }
+  const tw = `Collection wall time, large dataset: first to last call ≤ ${TARGET_COLLECTION_OVER_FLOOR} × (calls − 1) / cap`;
+  const large = byName('large');
+  if (large && opts.only.has('calls')) {
+    const floor = (large.ours.calls - 1) / CAP_RPS;
+    out.push({
+      target: tw,
+      measured: `${large.ours.collectionSeconds} s vs ${round(floor, 2)} s (${round(large.ours.collectionSeconds / floor, 2)}x), ${large.ours.calls} calls`,
+      verdict: verdict(large.ours.collectionSeconds <= TARGET_COLLECTION_OVER_FLOOR * floor),
+    });
+  } else skip(tw);
   for (const name of ['small', 'large']) {
     const t = `History ≤ ${TARGET_HISTORY_EVENTS} events and ≤ ${TARGET_HISTORY_BYTES / 1024} KiB per lease (${name})`;
     const d = byName(name);

@@ -3,7 +3,15 @@
 
 export const CAP_RPS = 4;
 export const FAKE_THROTTLE_RPS = 5;
-export const TARGET_RATE_SHARE = 0.9;
+export const TARGET_RATE_SHARE = 0.95;
+/** Out of a burst, the first report within this many seconds of its lease's first Cost Explorer call. */
+export const TARGET_FIRST_REPORT_SECONDS = 5;
+/** Out of a burst, the median lease's start → published within this share of the burst's span. */
+export const TARGET_P50_SHARE_OF_SPAN = 0.6;
+/** A live lease arriving during a backfill: at least this share of the backfill publishes after it. */
+export const TARGET_BACKFILL_AFTER_LIVE_SHARE = 0.5;
+/** One lease's collection, first to last call, within this factor of the pacer's floor ((calls − 1) / cap). */
+export const TARGET_COLLECTION_OVER_FLOOR = 1.1;
 export const TARGET_RATIO_AIM = 5;
 /** Cost Explorer calls per lease, at most: the targets docs/benchmarks.md states. */
 export const TARGET_CALLS: Record<string, number> = { small: 3, large: 25 };

@@ -59,6 +59,8 @@ export function devServerArgs(o: {
   if (o.dbFile) args.push('--db-filename', o.dbFile);
   args.push('--namespace', o.namespace, '--log-level', o.logLevel);
   for (const [name, type] of Object.entries(SEARCH_ATTRIBUTES)) args.push('--search-attribute', `${name}=${type}`);
+  // Task-queue priority (src/domain/priority.ts): off on a self-hosted server, the dev server included, without it.
+  args.push('--dynamic-config-value', 'matching.useNewMatcher=true');
   args.push(...(o.extraArgs ?? []));
   return args;
 }

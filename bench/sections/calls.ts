@@ -25,6 +25,8 @@ export interface DatasetRun {
     resourceLevel: string;
     totalMatchesFake: boolean;
     seconds: number;
+    /** First to last Cost Explorer call of the lease (s); the pacer's floor is (calls − 1) / cap. */
+    collectionSeconds: number;
   };
   dailySeries: DailySeriesCalls;
   lambda: LambdaReplayResult & { callsFromLog: number };
@@ -134,6 +136,10 @@ export async function datasetSection(infra: Infra, opts: Options): Promise<Datas
           resourceLevel: result.resourceLevel,
           totalMatchesFake: result.total === expected,
           seconds: round(seconds, 1),
+          collectionSeconds: round(
+            (Math.max(...ourCalls.map((c) => c.at)) - Math.min(...ourCalls.map((c) => c.at))) / 1000,
+            2,
+          ),
         },
         dailySeries,
         lambda: { ...lambda, callsFromLog: lambdaFromLog },
@@ -209,6 +215,10 @@ export function printCalls(runs: DatasetRun[]) {
       "Floor: the pages at that page size of the report's resource lines (one per service, resource, region) plus the daily series (one per day, service, region),",
       "which also carries the older days' service-level lines. As MONTHLY returns them, a resource line comes once per calendar month: when the resource-level days",
       "span two months (the run's day of month ≤ 13), most lines come twice, and no query shape avoids it (table 2b shows both cases on pinned days).",
+      ...runs.map(
+        (r) =>
+          `lease-costs ${r.dataset.name}: collection ${r.ours.collectionSeconds} s from the first call to the last, the pacer's floor ${round((r.ours.calls - 1) / CAP_RPS, 2)} s ((calls − 1) / ${CAP_RPS}/s).`,
+      ),
       ...runs.map(
         (r) =>
           `lease-costs ${r.dataset.name}: ${JSON.stringify(r.ours.byOperation)}, resource level ${r.ours.resourceLevel}, ${r.costRecords} cost records in the fake; ` +

@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { WithStartWorkflowOperation, type Client } from '@temporalio/client';
+import { PACER_PRIORITY } from '../domain/priority';
 import {
   callSlotUpdate,
   MAX_LEAD_MS,
@@ -44,6 +45,8 @@ export function requestCallSlot(
           taskQueue,
           args: [{ nextFreeAt: 0 }],
           workflowIdConflictPolicy: 'USE_EXISTING',
+          // Ahead of every lease's workflow tasks, so a burst's backlog never delays a slot's answer.
+          priority: { priorityKey: PACER_PRIORITY },
           staticSummary: `Spaces Cost Explorer calls of task queue ${taskQueue}`,
         },
       ),

@@ -2,6 +2,7 @@ import { Client, Connection, WorkflowExecutionAlreadyStartedError } from '@tempo
 import { dataConverterFor } from './codec';
 import type { Config } from './config';
 import { temporalConnectionOptions } from './temporal-connection';
+import { LIVE_RUN_PRIORITY } from '../domain/priority';
 import { LeaseUuid, type LeaseCostsInput, type LeaseTerminatedEvent } from '../domain/schemas';
 import { AwsAccountIdKey, LeasePhaseKey, LeaseUuidKey } from '../domain/search-attributes';
 
@@ -26,10 +27,15 @@ export async function connectClient(
 export type StartOutcome =
   { status: 'started'; workflowId: string; runId: string } | { status: 'duplicate'; workflowId: string };
 
-export const leaseStartOptions = (given: LeaseCostsInput) => {
+/**
+ * `priorityKey`: LIVE_RUN_PRIORITY for a lease someone waits for, LISTED_RUN_PRIORITY for catch-up
+ * (src/domain/priority.ts); the run's activities and child inherit it.
+ */
+export const leaseStartOptions = (given: LeaseCostsInput, priorityKey = LIVE_RUN_PRIORITY) => {
   const input = { ...given, leaseUuid: LeaseUuid.parse(given.leaseUuid) };
   return {
     workflowId: workflowIdFor(input.leaseUuid),
+    priority: { priorityKey },
     args: [input] as [LeaseCostsInput],
     typedSearchAttributes: [
       { key: LeaseUuidKey, value: input.leaseUuid },
@@ -50,8 +56,9 @@ export async function startLeaseCosts(
   client: Client,
   taskQueue: string,
   input: LeaseCostsInput,
+  priorityKey = LIVE_RUN_PRIORITY,
 ): Promise<StartOutcome> {
-  const options = leaseStartOptions(input);
+  const options = leaseStartOptions(input, priorityKey);
   try {
     const handle = await client.workflow.start(WORKFLOW_TYPE, {
       ...options,

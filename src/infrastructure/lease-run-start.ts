@@ -3,6 +3,7 @@ import { DEFAULT_MAX_EVENT_AGE_DAYS } from '../domain/defaults';
 import { eventTimeProblem } from '../domain/event-time';
 import type { Config } from './config';
 import { inputFromEvent, startLeaseCosts, type StartOutcome } from './client';
+import { LISTED_RUN_PRIORITY, LIVE_RUN_PRIORITY } from '../domain/priority';
 import { type EndedLease, LeaseCostsInput, LeaseTerminatedEvent } from '../domain/schemas';
 
 // The one door every intake (webhook, SQS, reconciliation, backfill) goes through: the same
@@ -66,9 +67,10 @@ async function start(
   client: Client,
   config: IntakeConfig,
   input: LeaseCostsInput,
+  priorityKey: number,
   deadlineMs?: number,
 ): Promise<IntakeOutcome> {
-  const run = () => startLeaseCosts(client, config.TEMPORAL_TASK_QUEUE, input);
+  const run = () => startLeaseCosts(client, config.TEMPORAL_TASK_QUEUE, input, priorityKey);
   const outcome = deadlineMs === undefined ? await run() : await withinDeadline(client, deadlineMs, run);
   return { ...outcome, leaseUuid: input.leaseUuid };
 }
@@ -97,10 +99,13 @@ export async function startFromEnvelope(
       error: 'invalid LeaseTerminated event',
       issues: [{ path: 'time', message: timeProblem }],
     };
-  return start(client, config, inputFromEvent(parsed.data, config), opts.deadlineMs);
+  return start(client, config, inputFromEvent(parsed.data, config), LIVE_RUN_PRIORITY, opts.deadlineMs);
 }
 
-/** An ended lease listed by the ISB API: its endDate is the termination time the settle delay counts from. */
+/**
+ * An ended lease listed by the ISB API (reconcile, backfill): its endDate is the termination time
+ * the settle delay counts from. Its run has the listed priority, below every live lease's.
+ */
 export async function startFromLease(client: Client, config: IntakeConfig, lease: EndedLease): Promise<IntakeOutcome> {
   const input = LeaseCostsInput.safeParse({
     leaseUuid: lease.uuid,
@@ -112,5 +117,5 @@ export async function startFromLease(client: Client, config: IntakeConfig, lease
   });
   if (!input.success)
     return { status: 'invalid', error: `invalid ISB lease ${lease.uuid}`, issues: issuesOf(input.error) };
-  return start(client, config, input.data);
+  return start(client, config, input.data, LISTED_RUN_PRIORITY);
 }

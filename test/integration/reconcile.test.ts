@@ -8,6 +8,7 @@ import { startLeaseCosts, workflowIdFor } from '../../src/infrastructure/client'
 import { installReconcileSchedule, RECONCILE_SCHEDULE_ID } from '../../src/infrastructure/schedule-install';
 import type { FakeLease } from '../../support/fakes/isb-api';
 import type { ReconcileResult } from '../../workflows/reconcile';
+import { LISTED_RUN_PRIORITY, LIVE_RUN_PRIORITY } from '../../src/domain/priority';
 import { runCli } from '../helpers/cli';
 import { awsEnvFor } from '../../support/aws';
 import { startStack, type Stack } from '../helpers/stack';
@@ -45,6 +46,10 @@ function addLease(status: string, endedDaysAgo?: number): FakeLease {
   stack.isb.addLease(lease);
   return lease;
 }
+/** The run's task-queue priority key, as the server recorded it at start. */
+const priorityKeyOf = async (uuid: string) =>
+  (await stack.client.workflow.getHandle(workflowIdFor(uuid)).describe()).raw.workflowExecutionInfo?.priority
+    ?.priorityKey;
 const hasRun = async (uuid: string) =>
   stack.client.workflow
     .getHandle(workflowIdFor(uuid))
@@ -127,7 +132,10 @@ describe('reconcileLeasesWorkflow', () => {
       const d = await stack.client.workflow.getHandle(workflowIdFor(l.uuid)).describe();
       expect(d.type).toBe('leaseCostsWorkflow');
       expect(d.memo).toMatchObject({ leaseUuid: l.uuid, accountId: l.accountId });
+      // Catch-up from the lease list goes after every live lease.
+      expect(await priorityKeyOf(l.uuid)).toBe(LISTED_RUN_PRIORITY);
     }
+    expect(await priorityKeyOf(alreadyRun.uuid)).toBe(LIVE_RUN_PRIORITY);
     // The closed run stays closed: REJECT_DUPLICATE counts it as existing.
     expect((await stack.client.workflow.getHandle(workflowIdFor(alreadyRun.uuid)).describe()).status.name).toBe(
       'TERMINATED',
@@ -192,6 +200,7 @@ describe('lease-costs backfill', () => {
     expect(real.code).toBe(0);
     expect(real.stdout).toMatch(/2 ended leases, 2 started, 0 already had a run/);
     for (const l of old) expect(await hasRun(l.uuid)).toBe(true);
+    for (const l of old) expect(await priorityKeyOf(l.uuid)).toBe(LISTED_RUN_PRIORITY);
     const again = await runCli(['backfill', '--since', day(60), '--until', day(30)], env);
     expect(again.stdout).toMatch(/2 ended leases, 0 started, 2 already had a run/);
   });

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { temporal } from '@temporalio/proto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LIVE_RUN_PRIORITY } from '../../src/domain/priority';
 import { startLeaseCosts, workflowIdFor } from '../../src/infrastructure/client';
 import type { LeaseCostsResult } from '../../workflows';
 import { fetchHistory, type History } from '../helpers/temporal';
@@ -77,11 +78,15 @@ describe('report size', () => {
     // The collection's child workflow (every run of it, if it continued as new) holds resume points only.
     const childId = `${workflowIdFor(lease.uuid)}-collect-v1`;
     const runs: string[] = [];
+    const pageKeys: (number | null | undefined)[] = [];
     for await (const wf of stack.client.workflow.list({ query: `WorkflowId = '${childId}'` })) runs.push(wf.runId);
     expect(runs.length).toBeGreaterThan(0);
     for (const runId of runs) {
       const child = await fetchHistory(stack.client, childId, runId);
       const childBytes = temporal.api.history.v1.History.encode(child).finish().length;
+      for (const e of child.events!)
+        if (e.activityTaskScheduledEventAttributes)
+          pageKeys.push(e.activityTaskScheduledEventAttributes.priority?.priorityKey);
       console.log(
         `collection run ${runId}: ${child.events!.length} events, ${childBytes} bytes, largest payload ${Math.max(...payloadSizes(child))} bytes`,
       );
@@ -89,5 +94,10 @@ describe('report size', () => {
       expect(Math.max(...payloadSizes(child))).toBeLessThan(1024);
       expect(childBytes).toBeLessThan(512 * 1024);
     }
+    // The live run's key (inherited by the child) for the first page, one level ahead for every
+    // later page, so a lease in flight finishes before new leases' first pages.
+    expect(pageKeys.length).toBeGreaterThan(50);
+    expect(pageKeys.filter((k) => k === LIVE_RUN_PRIORITY)).toHaveLength(1);
+    expect(pageKeys.filter((k) => k === LIVE_RUN_PRIORITY - 1)).toHaveLength(pageKeys.length - 1);
   }, 300_000);
 });

@@ -536,13 +536,13 @@ describe('Dockerfile', () => {
 });
 
 describe('Temporal dynamic config', () => {
-  it('is a file the server is told to read, with no partition overrides and no feature switches', () => {
+  it('is a file the server is told to read, with task-queue priority on and no partition overrides', () => {
     const [, temporal] = temporalService!;
     const mount = (temporal.volumes ?? []).map(String).find((v) => v.includes('dynamicconfig'));
     expect(mount, 'a dynamic config file is mounted').toBeDefined();
     const [hostPath, containerPath] = mount!.split(':');
     expect(existsSync(join(root, hostPath!))).toBe(true);
     expect(`/etc/temporal/${environmentOf(temporal).DYNAMIC_CONFIG_FILE_PATH}`).toBe(containerPath);
-    expect(parseYaml(read(hostPath!))).toEqual({});
+    expect(parseYaml(read(hostPath!))).toEqual({ 'matching.useNewMatcher': [{ value: true }] });
   });
 });
