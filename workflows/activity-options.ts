@@ -10,7 +10,7 @@ const STEP_RETRY = { initialInterval: '2 seconds', backoffCoefficient: 2, maximu
 
 /**
  * One Cost Explorer page, on the pacer's task queue of the calling workflow's: the wait for a pacer
- * slot (about a second: each worker runs at most COST_EXPLORER_MAX_RPS / 2 pages at once) plus one
+ * slot (about a second: each worker runs at most COST_EXPLORER_MAX_RPS pages at once) plus one
  * call under the client's 20 s request timeout, which is also how long a dead worker's page takes
  * to be retried elsewhere. Throttling and 5xx retry; the pacer, not the backoff, paces the normal case.
  * A function: the task queue is read inside the workflow.

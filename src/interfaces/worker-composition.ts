@@ -71,12 +71,12 @@ export async function openMigratedLedger(config: Config): Promise<LedgerDb | und
 }
 
 /**
- * Pages in flight per process: half a second of calls at the cap. A page holds its activity slot
- * for little more than its call and staging write, and a freed slot takes the next waiting page at
- * once, so the pacer stays busy; every page in flight beyond that only waits for a slot, and a
- * lease's next page waits behind all of them (docs/operations.md, "Priority").
+ * Pages in flight per process: one second of calls at the cap. A page holds its activity slot for
+ * its call and staging write, so one worker keeps the cap with calls of up to about a second; every
+ * page in flight beyond that only waits for a slot, and a lease's next page waits behind all of
+ * them (docs/operations.md, "Priority").
  */
-export const costExplorerConcurrency = (maxRps: number) => Math.max(1, Math.ceil(maxRps / 2));
+export const costExplorerConcurrency = (maxRps: number) => Math.max(1, Math.ceil(maxRps));
 
 export const workflowsPath = new URL('../../workflows/index.ts', import.meta.url).pathname;
 /** Written by `npm run build` next to the compiled code (the image); absent in a checkout, which bundles at start. */
