@@ -163,23 +163,22 @@ beforeAll(async () => {
   // work until it is made current.
   // The first versioned deploy, promoted as the workers start (as right after `cdk deploy`): the
   // command waits for A's workers to poll. Nothing was current before (unversioned workers).
+  // B's worker starts once A's polls, so A's version is created first: `deployment status` lists
+  // versions in creation order, and the assertions below read that order.
   const promotedA = promote(BUILD_A);
   const base = await workerOptionsBase();
-  const [, b] = await Promise.all([
-    stack.startWorker(),
-    createWorker(
-      { ...stack.config, TEMPORAL_WORKER_BUILD_ID: BUILD_B },
-      { connection: base.connection, workerOptions: { workflowBundle: { codePath: bundle } } },
-    ),
-  ]);
-  workerB = b;
-  runningB = workerB.run();
+  await stack.startWorker();
   expect(await promotedA).toEqual({
     deploymentName: DEPLOYMENT,
     buildId: BUILD_A,
     outcome: 'promoted',
     previous: null,
   });
+  workerB = await createWorker(
+    { ...stack.config, TEMPORAL_WORKER_BUILD_ID: BUILD_B },
+    { connection: base.connection, workerOptions: { workflowBundle: { codePath: bundle } } },
+  );
+  runningB = workerB.run();
 }, 120_000);
 
 afterAll(async () => {
@@ -207,12 +206,10 @@ describe('Worker Versioning: upgrades keep running leases on their build', () =>
     expect(new Set(onA)).toEqual(new Set([workflowIdFor(waitingLease.uuid), workflowIdFor(rerunLease.uuid)]));
 
     // Before the switch (what `deployment status --json` prints): A gets the new runs, B polls and
-    // waits; both poll all three task queues. The report lists versions by creation, and which
-    // worker polled first is a race, so the check is by build id.
+    // waits; both poll all three task queues.
     const before = DeploymentReport.parse(await describeDeployment(stack.client, target()));
     expect(before.current).toBe(BUILD_A);
-    const byBuild = [...before.versions].sort((a, b) => a.buildId.localeCompare(b.buildId));
-    expect(byBuild.map((v) => [v.buildId, v.state, v.missingPollers])).toEqual([
+    expect(before.versions.map((v) => [v.buildId, v.state, v.missingPollers])).toEqual([
       [BUILD_A, 'current', []],
       [BUILD_B, 'inactive', []],
     ]);
