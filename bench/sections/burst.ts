@@ -67,6 +67,28 @@ export interface BurstLatency {
   published: number;
 }
 
+/** A bench lease's run as the webhook (live) or backfill (listed) starts it: no settle delay, no re-run window. */
+function startBenchLease(
+  client: Parameters<typeof startLeaseCosts>[0],
+  taskQueue: string,
+  lease: BenchLease,
+  priorityKey: number,
+) {
+  return startLeaseCosts(
+    client,
+    taskQueue,
+    {
+      leaseUuid: lease.uuid,
+      userEmail: lease.userEmail,
+      accountId: lease.accountId,
+      terminatedAt: lease.terminatedAt,
+      paddingHours: 0,
+      rerunWindowHours: 0,
+    },
+    priorityKey,
+  );
+}
+
 /** Events per second between the first and the last event: (n − 1) / span. */
 function rateOf(times: number[]): { rate: number; spanSeconds: number } {
   if (times.length < 2) return { rate: Number.NaN, spanSeconds: 0 };
@@ -136,14 +158,7 @@ export async function burstSection(infra: Infra, opts: Options): Promise<BurstRe
     const t0 = performance.now();
     await pool(leases, 32, (lease) => {
       startedAt.set(lease.uuid, Date.now());
-      return startLeaseCosts(client, taskQueue, {
-        leaseUuid: lease.uuid,
-        userEmail: lease.userEmail,
-        accountId: lease.accountId,
-        terminatedAt: lease.terminatedAt,
-        paddingHours: 0,
-        rerunWindowHours: 0,
-      });
+      return startBenchLease(client, taskQueue, lease, LIVE_RUN_PRIORITY);
     });
     startAllMs = performance.now() - t0;
     const timeoutMs = 120_000 + n * 2_000;
@@ -236,20 +251,7 @@ async function liveDuringBackfill(
   ce: { resetCalls(): void; calls: FakeCeCall[] },
 ): Promise<LiveDuringBackfill> {
   ce.resetCalls();
-  const start = (lease: BenchLease, priorityKey: number) =>
-    startLeaseCosts(
-      client,
-      taskQueue,
-      {
-        leaseUuid: lease.uuid,
-        userEmail: lease.userEmail,
-        accountId: lease.accountId,
-        terminatedAt: lease.terminatedAt,
-        paddingHours: 0,
-        rerunWindowHours: 0,
-      },
-      priorityKey,
-    );
+  const start = (lease: BenchLease, priorityKey: number) => startBenchLease(client, taskQueue, lease, priorityKey);
   log(`burst: a backfill of ${backfill.length} leases, then one live lease once its calls have begun…`);
   const t0 = Date.now();
   await pool(backfill, 32, (l) => start(l, LISTED_RUN_PRIORITY));
