@@ -247,7 +247,94 @@ export function createIsbActivities(deps: IsbDeps) {
     throw new Error(`ISB API lease list did not end within ${MAX_SCAN_PAGES} pages`);
   };
 
+  /**
+   * The lease as the ISB API knows it. `accountId` is what the event said: an event that names
+   * another account or user than the ISB API fails for good, so no one is sent another's costs.
+   * `known` is the lease as an earlier run of this lease looked it up: the ISB deletes ended
+   * leases after its `leases.ttl` (30 days by default), and a re-run after that costs the lease
+   * as it was then instead of failing.
+   */
+  const lookupOne = async (input: {
+    leaseUuid: string;
+    userEmail: string;
+    accountId: string;
+    known?: LeaseDetails;
+  }): Promise<LeaseDetails> => {
+    const res = await getAuthorized(`${base()}/leases/${encodeLeaseId(input.userEmail, input.leaseUuid)}`);
+    if (res.status === 404) {
+      await res.body?.cancel();
+      if (input.known && input.known.uuid === input.leaseUuid.toLowerCase()) {
+        activityTelemetry().leaseFromEarlierRun(input.leaseUuid);
+        return input.known;
+      }
+      // The handler answers 404 both for a lease it does not have and for a record that fails
+      // its own schema (leases-handler.ts getLeaseByIdHandler, data/utils.ts parseSingleItemResult).
+      throw ApplicationFailure.nonRetryable(
+        `The ISB API has no readable lease ${input.leaseUuid} (404): it never existed, was deleted after the ISB's leases.ttl, or its record fails the ISB's own schema`,
+        ErrorType.LeaseNotFound,
+      );
+    }
+    if (!res.ok) throw await refused(res, `for lease ${input.leaseUuid}`, ErrorType.IsbRequestRejected);
+    const parsed = LeaseResponse.safeParse(JSON.parse(await readCapped(res, `lease ${input.leaseUuid}`)));
+    if (!parsed.success) {
+      throw ApplicationFailure.nonRetryable(
+        `ISB API returned an invalid lease for ${input.leaseUuid}: ${parsed.error.message}`,
+        ErrorType.InvalidLease,
+      );
+    }
+    const lease = parsed.data.data;
+    const accountId = lease.awsAccountId;
+    const mismatches = [
+      lease.uuid.toLowerCase() !== input.leaseUuid.toLowerCase() && `uuid ${lease.uuid}`,
+      lease.userEmail.toLowerCase() !== input.userEmail.toLowerCase() && `user ${lease.userEmail}`,
+      accountId !== input.accountId && `account ${accountId}`,
+    ].filter(Boolean);
+    if (mismatches.length > 0) {
+      throw ApplicationFailure.nonRetryable(
+        `The ISB API says lease ${input.leaseUuid} has ${mismatches.join(', ')}, not what the event said (${input.userEmail}, account ${input.accountId}): nothing is costed or published`,
+        ErrorType.LeaseMismatch,
+      );
+    }
+    const details: LeaseDetails = {
+      uuid: lease.uuid,
+      userEmail: lease.userEmail,
+      accountId,
+      startDate: lease.startDate,
+      endDate: lease.endDate,
+      status: lease.status,
+      costReportGroup: lease.costReportGroup,
+      originalLeaseTemplateName: lease.originalLeaseTemplateName,
+      maxSpend: toDecimal(lease.maxSpend),
+      totalCostAccrued: toDecimal(lease.totalCostAccrued),
+    };
+    // Absent fields stay out of the payload (and of workflow history).
+    return Object.fromEntries(Object.entries(details).filter(([, v]) => v !== undefined)) as LeaseDetails;
+  };
+
+  /** The other leases the ISB lists for an account, as the days they share with a lease need them. */
+  const accountLeasesOf = (accountId: string, excludeUuid: string): Promise<AccountLease[]> =>
+    scanLeases((raw) => {
+      if ((raw.accountId ?? raw.awsAccountId) !== accountId || raw.uuid === excludeUuid) return undefined;
+      const lease = AccountLease.safeParse(raw);
+      return lease.success ? lease.data : undefined;
+    });
+
   return {
+    /**
+     * The lease, and with `withAccountLeases` the other leases the ISB lists for its account, for
+     * the days their billing windows share with this one's (the ISB does not enforce its cool-down
+     * between leases: its issue #70). One activity for both keeps the lease's history at one ISB step.
+     */
+    async lookupLease(
+      input: Parameters<typeof lookupOne>[0] & { withAccountLeases?: boolean },
+    ): Promise<LeaseDetails & { accountLeases?: AccountLease[] }> {
+      const { withAccountLeases, ...one } = input;
+      const lease = await lookupOne(one);
+      return withAccountLeases
+        ? { ...lease, accountLeases: await accountLeasesOf(lease.accountId, lease.uuid) }
+        : lease;
+    },
+
     /**
      * One page of `GET /leases` (a scan in key order, not by date), reduced to the ended leases
      * whose endDate falls in range: the ISB has no server-side filter for that.
@@ -288,82 +375,6 @@ export function createIsbActivities(deps: IsbDeps) {
       }
       const next = parsed.data.data.nextPageIdentifier ?? undefined;
       return { leases, nextPageIdentifier: next, scanned: parsed.data.data.result.length, unusable, invalidRecords };
-    },
-
-    /**
-     * The lease as the ISB API knows it. `accountId` is what the event said: an event that names
-     * another account or user than the ISB API fails for good, so no one is sent another's costs.
-     * `known` is the lease as an earlier run of this lease looked it up: the ISB deletes ended
-     * leases after its `leases.ttl` (30 days by default), and a re-run after that costs the lease
-     * as it was then instead of failing.
-     */
-    async lookupLease(input: {
-      leaseUuid: string;
-      userEmail: string;
-      accountId: string;
-      known?: LeaseDetails;
-    }): Promise<LeaseDetails> {
-      const res = await getAuthorized(`${base()}/leases/${encodeLeaseId(input.userEmail, input.leaseUuid)}`);
-      if (res.status === 404) {
-        await res.body?.cancel();
-        if (input.known && input.known.uuid === input.leaseUuid.toLowerCase()) {
-          activityTelemetry().leaseFromEarlierRun(input.leaseUuid);
-          return input.known;
-        }
-        // The handler answers 404 both for a lease it does not have and for a record that fails
-        // its own schema (leases-handler.ts getLeaseByIdHandler, data/utils.ts parseSingleItemResult).
-        throw ApplicationFailure.nonRetryable(
-          `The ISB API has no readable lease ${input.leaseUuid} (404): it never existed, was deleted after the ISB's leases.ttl, or its record fails the ISB's own schema`,
-          ErrorType.LeaseNotFound,
-        );
-      }
-      if (!res.ok) throw await refused(res, `for lease ${input.leaseUuid}`, ErrorType.IsbRequestRejected);
-      const parsed = LeaseResponse.safeParse(JSON.parse(await readCapped(res, `lease ${input.leaseUuid}`)));
-      if (!parsed.success) {
-        throw ApplicationFailure.nonRetryable(
-          `ISB API returned an invalid lease for ${input.leaseUuid}: ${parsed.error.message}`,
-          ErrorType.InvalidLease,
-        );
-      }
-      const lease = parsed.data.data;
-      const accountId = lease.awsAccountId;
-      const mismatches = [
-        lease.uuid.toLowerCase() !== input.leaseUuid.toLowerCase() && `uuid ${lease.uuid}`,
-        lease.userEmail.toLowerCase() !== input.userEmail.toLowerCase() && `user ${lease.userEmail}`,
-        accountId !== input.accountId && `account ${accountId}`,
-      ].filter(Boolean);
-      if (mismatches.length > 0) {
-        throw ApplicationFailure.nonRetryable(
-          `The ISB API says lease ${input.leaseUuid} has ${mismatches.join(', ')}, not what the event said (${input.userEmail}, account ${input.accountId}): nothing is costed or published`,
-          ErrorType.LeaseMismatch,
-        );
-      }
-      const details: LeaseDetails = {
-        uuid: lease.uuid,
-        userEmail: lease.userEmail,
-        accountId,
-        startDate: lease.startDate,
-        endDate: lease.endDate,
-        status: lease.status,
-        costReportGroup: lease.costReportGroup,
-        originalLeaseTemplateName: lease.originalLeaseTemplateName,
-        maxSpend: toDecimal(lease.maxSpend),
-        totalCostAccrued: toDecimal(lease.totalCostAccrued),
-      };
-      // Absent fields stay out of the payload (and of workflow history).
-      return Object.fromEntries(Object.entries(details).filter(([, v]) => v !== undefined)) as LeaseDetails;
-    },
-
-    /**
-     * The other leases the ISB lists for an account, for the days their billing windows share with
-     * this one's (the ISB does not enforce its cool-down between leases: its issue #70).
-     */
-    async listAccountLeases(input: { accountId: string; excludeUuid: string }): Promise<AccountLease[]> {
-      return scanLeases((raw) => {
-        if ((raw.accountId ?? raw.awsAccountId) !== input.accountId || raw.uuid === input.excludeUuid) return undefined;
-        const lease = AccountLease.safeParse(raw);
-        return lease.success ? lease.data : undefined;
-      });
     },
 
     /**

@@ -26,9 +26,12 @@ export const costExplorerPage = (): ActivityOptions => ({
   },
 });
 
-/** One ISB lease lookup: an ISB API outage is waited out for two hours before the run fails. */
+/**
+ * One ISB lease lookup, with a scan of the lease list for the account's other leases (a few pages
+ * of 2,000, as isbScan): an ISB API outage is waited out for two hours before the run fails.
+ */
 export const isbLookup: ActivityOptions = {
-  startToCloseTimeout: '30 seconds',
+  startToCloseTimeout: '2 minutes',
   scheduleToCloseTimeout: '2 hours',
   retry: {
     initialInterval: '2 seconds',

@@ -7,7 +7,6 @@ import {
   isCancellation,
   log,
   makeContinueAsNewFunc,
-  patched,
   proxyActivities,
   setCurrentDetails,
   setHandler,
@@ -31,7 +30,7 @@ import type {
 } from '../src/domain/schemas';
 import { describeTerminationReason } from '../src/domain/termination-reason';
 import { AwsAccountIdKey, LeasePhaseKey, LeaseTotalCostKey, LeaseUuidKey } from '../src/domain/search-attributes';
-import { chartWrite, failureAlert, isbLookup, isbScan, ledgerWrite, publish, reportWrite } from './activity-options';
+import { chartWrite, failureAlert, isbLookup, ledgerWrite, publish, reportWrite } from './activity-options';
 import { collectCostsWorkflow } from './collect-costs';
 import { versioningBehavior } from './versioning';
 
@@ -45,7 +44,6 @@ export type { LeaseCostsResult };
 
 // One proxy per activity kind, with the options preset for its kind of work.
 const { lookupLease } = proxyActivities<Activities>(isbLookup);
-const { listAccountLeases } = proxyActivities<Activities>(isbScan);
 const { writeReport } = proxyActivities<Activities>(reportWrite);
 const { writeChart } = proxyActivities<Activities>(chartWrite);
 const { publishReport } = proxyActivities<Activities>(publish);
@@ -170,14 +168,20 @@ async function produceReport(
   setPhase('collecting');
   // The ISB API is the source of truth: a lease that disagrees with the event fails here. Once the
   // ISB has deleted the lease, the activity answers with what an earlier run looked up.
-  const lease = await lookupLease.executeWithOptions({ summary: `Look up lease ${input.leaseUuid} in the ISB API` }, [
-    {
-      leaseUuid: input.leaseUuid,
-      userEmail: input.userEmail,
-      accountId: input.accountId,
-      ...(input.knownLease ? { known: input.knownLease } : {}),
-    },
-  ]);
+  // The account's other leases come with it, for the billing days they share. Histories recorded
+  // before that have no `accountLeases` in the answer: those runs count no shared days, as they did.
+  const { accountLeases, ...lease } = await lookupLease.executeWithOptions(
+    { summary: `Look up lease ${input.leaseUuid} and its account's other leases in the ISB API` },
+    [
+      {
+        leaseUuid: input.leaseUuid,
+        userEmail: input.userEmail,
+        accountId: input.accountId,
+        withAccountLeases: true,
+        ...(input.knownLease ? { known: input.knownLease } : {}),
+      },
+    ],
+  );
   status.accountId = lease.accountId;
   status.lease = lease;
   // An operator's correction wins, then the ISB API's end of the lease, then the event's time.
@@ -201,20 +205,13 @@ async function produceReport(
     ...(lease.totalCostAccrued !== undefined ? { totalCostAccrued: lease.totalCostAccrued } : {}),
     ...(input.terminationReason ? { terminationReason: input.terminationReason.type } : {}),
   };
-  // Runs recorded before shared days were looked for replay without the lookup.
-  if (patched('chargeback-shared-days')) {
-    const others = await listAccountLeases.executeWithOptions(
-      { summary: `Other ISB leases of account ${lease.accountId} (shared billing days)` },
-      [{ accountId: lease.accountId, excludeUuid: lease.uuid }],
-    );
-    const shared = sharedDaysOf(
-      { uuid: lease.uuid, startDate: lease.startDate, endDate: leaseEnd, window },
-      others,
-      input.paddingHours,
-      new Date().toISOString(),
-    );
-    if (shared.length > 0) attribution.sharedDays = shared;
-  }
+  const shared = sharedDaysOf(
+    { uuid: lease.uuid, startDate: lease.startDate, endDate: leaseEnd, window },
+    accountLeases ?? [],
+    input.paddingHours,
+    new Date().toISOString(),
+  );
+  if (shared.length > 0) attribution.sharedDays = shared;
   status.attribution = attribution;
   const split = splitByResourceHorizon(window, utcDay(new Date().toISOString()));
   log.info('Collecting costs', { leaseUuid: input.leaseUuid, version, window, split });

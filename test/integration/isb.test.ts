@@ -110,6 +110,36 @@ describe('ISB lease lookup over real HTTP', () => {
     await expect(lookupLease(idOf(l))).rejects.toMatchObject({ type: ErrorType.LeaseNotFound, nonRetryable: true });
   });
 
+  it("with withAccountLeases, also answers the account's other leases (not itself, not other accounts'), deleted lease included", async () => {
+    const { lookupLease } = createIsbActivities({ baseUrl: isb.endpoint, loadSecret: async () => SECRET });
+    const account = '210987654321';
+    const add = (accountId: string, startDate: string, endDate?: string) => {
+      const l = { uuid: randomUUID(), userEmail: 'ada@example.gov.uk', accountId, startDate, status: 'Expired' };
+      isb.addLease(endDate ? { ...l, endDate } : l);
+      return { ...l, ...(endDate ? { endDate } : {}) };
+    };
+    const self = add(account, '2026-02-01T09:00:00Z', '2026-02-03T09:00:00Z');
+    const before = add(account, '2026-01-29T09:00:00Z', '2026-02-01T08:00:00Z');
+    const running = add(account, '2026-02-03T10:00:00Z');
+    add('310987654321', '2026-02-01T09:00:00Z', '2026-02-03T09:00:00Z');
+    const id = { leaseUuid: self.uuid, userEmail: self.userEmail, accountId: account };
+    const expected = [before, running].map(({ uuid, startDate, endDate, status }) => ({
+      uuid,
+      startDate,
+      ...(endDate ? { endDate } : {}),
+      status,
+    }));
+
+    const { accountLeases, ...found } = await lookupLease({ ...id, withAccountLeases: true });
+    expect(found).toEqual(await lookupLease(id));
+    expect(accountLeases).toEqual(expect.arrayContaining(expected));
+    expect(accountLeases).toHaveLength(2);
+
+    isb.removeLease(self.userEmail, self.uuid);
+    const known = await lookupLease({ ...id, known: found, withAccountLeases: true });
+    expect(known).toEqual({ ...found, accountLeases });
+  });
+
   it("a record failing the ISB's own schema: LeaseNotFound that says so on lookup, counted and left out of the list", async () => {
     const { lookupLease, listEndedLeases } = createIsbActivities({
       baseUrl: isb.endpoint,

@@ -78,17 +78,8 @@ async function startWorkers(stubs: Stubs): Promise<string> {
   // Every activity the lease workflow calls: one left out would be retried for an hour, not fail the test.
   const activities: Pick<
     Activities,
-    | 'lookupLease'
-    | 'listAccountLeases'
-    | 'writeReport'
-    | 'writeChart'
-    | 'publishReport'
-    | 'recordInLedger'
-    | 'publishFailure'
+    'lookupLease' | 'writeReport' | 'writeChart' | 'publishReport' | 'recordInLedger' | 'publishFailure'
   > = {
-    async listAccountLeases() {
-      return [];
-    },
     async lookupLease(input) {
       stubs.lookups++;
       stubs.lookupInputs.push(input);
