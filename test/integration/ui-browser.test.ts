@@ -158,7 +158,7 @@ describe('Temporal UI in a real browser', () => {
       await page.goto(`${uiUrl}/namespaces/default/workflows/${lease.workflowId}/${runId}/history`);
       const summaries = [
         `Billing settle delay until ${status.settleUntil} (1h padding)`,
-        `Look up lease ${lease.uuid} in the ISB API`,
+        `Look up lease ${lease.uuid} and its account's other leases in the ISB API`,
         `Cost Explorer ${window.start} to ${window.end} (exclusive) for ${lease.accountId}`,
         'Write CSV v1 to S3 with SHA-256 verification',
         'Write the HTML report v1 (chart, top resources) to S3',
