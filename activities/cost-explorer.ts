@@ -7,6 +7,7 @@ import {
   type GetCostAndUsageCommandOutput,
   type GetCostAndUsageWithResourcesCommandInput,
 } from '@aws-sdk/client-cost-explorer';
+import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import {
   fallBackToServiceLevel,
@@ -40,7 +41,8 @@ export interface CostExplorerDeps {
   staging: StagingStore;
   keyPrefix: string;
   /** Resolves when the next Cost Explorer call may go out: the one limiter, shared by every caller. */
-  acquireCallSlot: () => Promise<void>;
+  /** Waits for the call's slot; the key is the page's task-queue priority (see sharedSlots). */
+  acquireCallSlot: (priorityKey?: number) => Promise<void>;
   /** The clock that says which day "today" is for Cost Explorer's date rules (tests move it). */
   now?: () => number;
   /** Which record types new collections count (COST_SCOPE); default `usage`. */
@@ -237,6 +239,15 @@ interface SlotStack {
   ): void;
 }
 
+/** The running page's task-queue priority key; none outside an activity (the `report` command). */
+function pagePriorityKey(): number | undefined {
+  try {
+    return Context.current().info.priority?.priorityKey;
+  } catch {
+    return undefined;
+  }
+}
+
 export function createCostExplorerActivities(deps: CostExplorerDeps) {
   const now = deps.now ?? Date.now;
   const newScope = deps.costScope ?? DEFAULT_COST_SCOPE;
@@ -265,7 +276,7 @@ export function createCostExplorerActivities(deps: CostExplorerDeps) {
     const stack = command.middlewareStack as unknown as SlotStack;
     stack.addRelativeTo(
       (next) => async (args) => {
-        await deps.acquireCallSlot();
+        await deps.acquireCallSlot(pagePriorityKey());
         return next(args);
       },
       { name: 'costExplorerCallSlot', relation: 'after', toMiddleware: 'httpSigningMiddleware' },

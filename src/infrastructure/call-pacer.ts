@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { WithStartWorkflowOperation, type Client } from '@temporalio/client';
-import { PACER_PRIORITY } from '../domain/priority';
+import { LIVE_RUN_PRIORITY, PACER_PRIORITY } from '../domain/priority';
 import {
   callSlotUpdate,
   MAX_LEAD_MS,
@@ -61,11 +61,16 @@ export function requestCallSlot(
  * event loop, a slow answer) gives the slot up and asks again, so late calls never bunch up with
  * the next ones. A stale slot's lateness becomes lead on the next request, so an idle pacer's
  * slot ("now" as of its workflow task) is still ahead when a slow answer arrives. Slots are
- * wall-clock times: worker clocks must be NTP-synced, as AWS hosts are.
+ * wall-clock times: worker clocks must be NTP-synced, as AWS hosts are. The process's waiting
+ * calls share their slots by priority (sharedSlots).
  */
-export function pacedCallSlots(client: Client, taskQueue: string, perSecond: number): () => Promise<void> {
+export function pacedCallSlots(
+  client: Client,
+  taskQueue: string,
+  perSecond: number,
+): (priorityKey?: number) => Promise<void> {
   const intervalMs = 1000 / perSecond;
-  return async () => {
+  return sharedSlots(async () => {
     let leadMs = 0;
     for (let stale = 0; stale < MAX_STALE_SLOTS; stale++) {
       const { at } = await requestCallSlot(client, taskQueue, intervalMs, leadMs);
@@ -79,5 +84,31 @@ export function pacedCallSlots(client: Client, taskQueue: string, perSecond: num
     throw new StaleSlotsError(
       `${MAX_STALE_SLOTS} Cost Explorer slots in a row were stale by the time this process could use them`,
     );
+  });
+}
+
+/**
+ * The slots of one process's waiting calls, pooled: each call asks for one slot, and each slot that
+ * comes due goes to the most urgent call still waiting (lowest priority key, then first come), not
+ * to the call that asked for it. The pacer grants slots in request order, and a worker's calls
+ * have all asked before a lease's later page (which outranks first pages on the task queue)
+ * arrives: without pooling it would wait behind every one of them. A failed request fails the
+ * least urgent waiting call; the engine retries its activity.
+ */
+export function sharedSlots(getSlot: () => Promise<void>): (priorityKey?: number) => Promise<void> {
+  const waiting: { key: number; seq: number; resolve: () => void; reject: (err: unknown) => void }[] = [];
+  let arrivals = 0;
+  const mostUrgent = (a: (typeof waiting)[number], b: (typeof waiting)[number]) => a.key - b.key || a.seq - b.seq;
+  const take = (which: 'first' | 'last') => {
+    waiting.sort(mostUrgent);
+    return which === 'first' ? waiting.shift() : waiting.pop();
   };
+  return (priorityKey = LIVE_RUN_PRIORITY) =>
+    new Promise<void>((resolve, reject) => {
+      waiting.push({ key: priorityKey, seq: arrivals++, resolve, reject });
+      getSlot().then(
+        () => take('first')?.resolve(),
+        (err: unknown) => take('last')?.reject(err),
+      );
+    });
 }

@@ -23,7 +23,7 @@ import { temporalConnectionOptions } from '../infrastructure/temporal-connection
  */
 export function productionActivityDeps(
   config: Config,
-  acquireCallSlot: () => Promise<void>,
+  acquireCallSlot: (priorityKey?: number) => Promise<void>,
   client: Client,
   ledger: LedgerDb | undefined,
 ): ActivityDeps {
