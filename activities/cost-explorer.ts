@@ -40,8 +40,10 @@ export interface CostExplorerDeps {
   roleArn: string;
   staging: StagingStore;
   keyPrefix: string;
-  /** Resolves when the next Cost Explorer call may go out: the one limiter, shared by every caller. */
-  /** Waits for the call's slot; the key is the page's task-queue priority (see sharedSlots). */
+  /**
+   * Resolves when the next Cost Explorer call may go out: the one limiter, shared by every caller.
+   * The key is the page's task-queue priority: a process's waiting calls share slots by it.
+   */
   acquireCallSlot: (priorityKey?: number) => Promise<void>;
   /** The clock that says which day "today" is for Cost Explorer's date rules (tests move it). */
   now?: () => number;
