@@ -114,12 +114,14 @@ describe('lease-costs CLI, run as a process', () => {
     const waiting = await runCli(['status', l.uuid], cliEnv);
     expect(waiting.code, waiting.stderr).toBe(0);
     expect(waiting.stdout).toMatch(/phase\s+waiting/);
-    // Nothing may keep the process alive after its answer (a query timer did, for 10 s). The whole
-    // run is mostly Node, tsx and SDK start-up: about 0.6 s alone, 2.3 s with the suite running in
-    // parallel on 2 cores. So the bound on it is loose; the one after the answer is tight.
+    // Nothing may keep the process alive after its answer: a handle left open holds it for its
+    // whole timeout (a query timer did, for 10 s). What runs after the answer is the connection's
+    // close and Node's exit, which writes the compile cache of modules compiled this run: 15-60 ms
+    // on an idle machine, 757 ms seen with the whole suite on 2 cores. The whole run is mostly
+    // Node and SDK start-up: about 0.6 s alone, 2.3 s with the suite running in parallel.
     const { answerMs, exitMs } = waiting.timing;
     console.info(`status answered after ${answerMs} ms and exited after ${exitMs} ms`);
-    expect(exitMs - answerMs!).toBeLessThan(300);
+    expect(exitMs - answerMs!).toBeLessThan(2000);
     expect(exitMs).toBeLessThan(8000);
 
     const sent = await runCli(['collect-now', l.uuid], cliEnv);
