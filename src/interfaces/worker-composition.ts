@@ -73,8 +73,8 @@ export async function openMigratedLedger(config: Config): Promise<LedgerDb | und
 /**
  * Pages in flight per process: one second of calls at the cap. A page holds its activity slot for
  * its call and staging write, so one worker keeps the cap with calls of up to about a second; every
- * page in flight beyond that only waits for a slot, and a lease's next page waits behind all of
- * them (docs/operations.md, "Priority").
+ * page in flight beyond that only waits for a slot, and a lease's next page cannot start until one
+ * of them ends (docs/operations.md, "Priority").
  */
 export const costExplorerConcurrency = (maxRps: number) => Math.max(1, Math.ceil(maxRps));
 
