@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// Production build into dist/: the CLI compiled to JavaScript (esbuild; packages stay in
-// node_modules), and the workflow bundle, so a worker loads it instead of running webpack at every
+// Production build into dist/: the CLI compiled to JavaScript (esbuild, with most packages bundled
+// in: see EXTERNAL), and the workflow bundle, so a worker loads it instead of running webpack at every
 // start (which also needs a writable filesystem). The image runs only what this writes.
 import { copyFile, mkdir, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -14,6 +14,28 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const at = process.argv.indexOf('--outdir');
 const dist = at > 0 && process.argv[at + 1] ? resolve(process.argv[at + 1]) : join(root, 'dist');
 const cliOnly = process.argv.includes('--cli-only');
+
+/**
+ * Packages loaded from node_modules rather than bundled. The Temporal SDK (and what it shares with
+ * the worker's own copies: gRPC, protobuf) must be one copy per process: activity context, failure
+ * classes and converters are matched by identity. pino starts its transports from file paths, and
+ * vega looks for optional canvas modules at run time. Everything else (the AWS SDK, zod, pg, ...)
+ * is bundled: a command then resolves a few files at start, not thousands, and `status` starts in
+ * about two thirds of the CPU time.
+ */
+const EXTERNAL = [
+  '@temporalio/*',
+  '@grpc/*',
+  'protobufjs',
+  'protobufjs/*',
+  'long',
+  'nexus-rpc',
+  'pino',
+  'pino-pretty',
+  'thread-stream',
+  'vega',
+  'vega-*',
+];
 
 await rm(dist, { recursive: true, force: true });
 await mkdir(dist, { recursive: true });
@@ -29,7 +51,11 @@ const { metafile } = await build({
   format: 'esm',
   platform: 'node',
   target: 'node22',
-  packages: 'external',
+  external: EXTERNAL,
+  // Bundled CommonJS packages require Node's built-in modules.
+  banner: {
+    js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);",
+  },
   outExtension: { '.js': '.mjs' },
   sourcemap: true,
   logLevel: 'warning',
