@@ -20,6 +20,13 @@ const DRAINAGE_NOW = [
   'matching.wv.VersionDrainageStatusRefreshInterval="1s"',
   'matching.wv.VersionDrainageStatusVisibilityGracePeriod="1s"',
 ].flatMap((v) => ['--dynamic-config-value', v]);
+/**
+ * One partition per task queue (the server's default is four): the suite's hundreds of task
+ * queues each live for a file, and no test depends on how a queue is split.
+ */
+const ONE_PARTITION = ['matching.numTaskqueueReadPartitions=1', 'matching.numTaskqueueWritePartitions=1'].flatMap(
+  (v) => ['--dynamic-config-value', v],
+);
 
 // One dev server, one moto and one workflow bundle for the whole run: each costs seconds of CPU.
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
@@ -31,7 +38,10 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const [temporal, moto, bundle, ledger, cli] = await Promise.allSettled([
     timed(
       'temporal',
-      startTemporalDevServer({ uiPort: false, extraArgs: ['--namespace', ISOLATED_NAMESPACE, ...DRAINAGE_NOW] }),
+      startTemporalDevServer({
+        uiPort: false,
+        extraArgs: ['--namespace', ISOLATED_NAMESPACE, ...DRAINAGE_NOW, ...ONE_PARTITION],
+      }),
     ),
     timed('moto', startMoto()),
     timed('bundle', bundleWorkflows()),
