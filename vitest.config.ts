@@ -24,8 +24,8 @@ export default defineConfig({
     teardownTimeout: 30_000,
     // Native Temporal bindings are happier in child processes than in worker threads.
     pool: 'forks',
-    // A process runs file after file and loads the SDKs once, not once per file: that loading was
-    // a sixth of the run's CPU. test/file-setup.ts gives each file the run's environment.
+    // A process runs file after file and loads the SDKs once, not once per file, which would cost
+    // about an eighth of the run's CPU. test/file-setup.ts gives each file the run's environment.
     isolate: false,
     // Most files spend their time waiting on timers, servers and retries, not on CPU, so five
     // files run at once.

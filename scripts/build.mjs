@@ -21,7 +21,7 @@ const cliOnly = process.argv.includes('--cli-only');
  * classes and converters are matched by identity. pino starts its transports from file paths, and
  * vega looks for optional canvas modules at run time. Everything else (the AWS SDK, zod, pg, ...)
  * is bundled: a command then resolves a few files at start, not thousands, and `status` starts in
- * about two thirds of the CPU time.
+ * a little over half the CPU time.
  */
 const EXTERNAL = [
   '@temporalio/*',
