@@ -272,7 +272,7 @@ describe('lease-cost pipeline on a real Temporal dev server, moto and the fakes'
 
   it('pages through 30+ pages under throttling, and resumes mid-pagination without refetching a page', async () => {
     const lease = newLease({ daysAgo: 5, accountId: '333344445555' });
-    const items = Array.from({ length: 340 }, (_, i) =>
+    const items = Array.from({ length: 170 }, (_, i) =>
       dailyCosts({
         accountId: lease.accountId,
         start: lease.window.start,
@@ -298,7 +298,7 @@ describe('lease-cost pipeline on a real Temporal dev server, moto and the fakes'
           recordType: 'Usage',
         }),
       );
-      expect(summary.rowCount).toBe(340);
+      expect(summary.rowCount).toBe(170);
 
       const calls = stack.ce.calls.filter((c) => JSON.stringify(c.request).includes(lease.accountId));
       const pages = calls.filter((c) => c.status === 200);
