@@ -23,6 +23,10 @@ const ACCOUNT = '123456789012';
 let env: TestWorkflowEnvironment;
 let workers: Worker[] = [];
 let running: Promise<void>[] = [];
+/** The file's task queue: one main and one Cost Explorer worker serve every case. */
+let taskQueue: string;
+/** The running case's stubs, which the workers' activities read and switch on. */
+let current: Stubs;
 
 beforeAll(async () => {
   env = await startTimeSkippingEnv();
@@ -35,18 +39,19 @@ beforeAll(async () => {
     namespace: env.namespace ?? 'default',
     searchAttributes: Object.fromEntries(Object.entries(SEARCH_ATTRIBUTES).map(([name, t]) => [name, type[t]])),
   });
+  taskQueue = await startWorkers();
 }, 60_000);
-// Time skipping is global, and pauses while any workflow task waits: a run left open without its
-// worker would stop the clock for the next case.
+// Time skipping is global, and pauses while any workflow task waits: a run left open would stop
+// the clock for the next case.
 const started: WorkflowHandle[] = [];
 afterEach(async () => {
   await Promise.all(started.splice(0).map((h) => h.terminate('test done').catch(() => undefined)));
+});
+afterAll(async () => {
   for (const w of workers) w.shutdown();
   await Promise.all(running);
-  workers = [];
-  running = [];
+  await env?.teardown();
 });
-afterAll(async () => env?.teardown());
 
 /** What the stubs saw, and switches to make them fail or hold. */
 interface Stubs {
@@ -72,8 +77,11 @@ interface Stubs {
   hold?: Promise<void>;
 }
 
-/** Starts a main and a Cost Explorer worker on a fresh task queue with stub activities. */
-async function startWorkers(stubs: Stubs): Promise<string> {
+/**
+ * Starts a main and a Cost Explorer worker on a fresh task queue, their stub activities reading
+ * the running case's stubs (useStubs): creating workers for each case cost most of its time.
+ */
+async function startWorkers(): Promise<string> {
   const taskQueue = uniqueTaskQueue('wf');
   // Every activity the lease workflow calls: one left out would be retried for an hour, not fail the test.
   const activities: Pick<
@@ -81,15 +89,15 @@ async function startWorkers(stubs: Stubs): Promise<string> {
     'lookupLease' | 'writeReport' | 'writeChart' | 'publishReport' | 'recordInLedger' | 'publishFailure'
   > = {
     async lookupLease(input) {
-      stubs.lookups++;
-      stubs.lookupInputs.push(input);
-      if (stubs.lookupError) throw stubs.lookupError;
+      current.lookups++;
+      current.lookupInputs.push(input);
+      if (current.lookupError) throw current.lookupError;
       return {
         uuid: input.leaseUuid,
         userEmail: input.userEmail,
         accountId: input.accountId,
         startDate: '2026-01-01T10:00:00Z',
-        endDate: stubs.leaseEnd,
+        endDate: current.leaseEnd,
         status: 'Expired',
         costReportGroup: 'research',
       };
@@ -106,32 +114,32 @@ async function startWorkers(stubs: Stubs): Promise<string> {
       };
     },
     async writeChart({ leaseUuid, version }) {
-      stubs.charts++;
-      if (stubs.chartError) throw stubs.chartError;
+      current.charts++;
+      if (current.chartError) throw current.chartError;
       return { bucket: 'b', key: `r/${leaseUuid}-v${version}.html`, bytes: 10 };
     },
     async publishReport({ version, chartKey, terminationReason }) {
-      stubs.published.push(version);
-      stubs.reasons.push(terminationReason);
-      stubs.chartKeys.push(chartKey);
-      stubs.steps.push(`publish v${version}`);
+      current.published.push(version);
+      current.reasons.push(terminationReason);
+      current.chartKeys.push(chartKey);
+      current.steps.push(`publish v${version}`);
       return { eventId: randomUUID(), urlExpiresAt: new Date(Date.now() + 7 * 24 * HOUR).toISOString() };
     },
     async recordInLedger(entry) {
-      stubs.ledger.push(entry);
-      stubs.steps.push(`ledger v${entry.version}`);
-      if (stubs.ledgerError) throw stubs.ledgerError;
+      current.ledger.push(entry);
+      current.steps.push(`ledger v${entry.version}`);
+      if (current.ledgerError) throw current.ledgerError;
       return { outcome: 'recorded', dailyRows: 1 };
     },
     async publishFailure(input) {
-      stubs.failures.push(input);
+      current.failures.push(input);
       return { eventId: randomUUID() };
     },
   };
   const ceActivities: Partial<Activities> = {
     async collectCostsPage(input) {
-      stubs.collections.push(input);
-      await stubs.hold;
+      current.collections.push(input);
+      await current.hold;
       return { done: true, result: { stagingPrefix: 's/', segments: [], pages: 1, calls: 1, resourceLevel: 'used' } };
     },
   };
@@ -141,6 +149,12 @@ async function startWorkers(stubs: Stubs): Promise<string> {
     await Worker.create({ ...base, taskQueue: costExplorerQueueOf(taskQueue), activities: ceActivities }),
   ];
   running = workers.map((w) => w.run());
+  return taskQueue;
+}
+
+/** Makes the workers' activities answer from `stubs` for this case; returns the task queue. */
+function useStubs(stubs: Stubs): string {
+  current = stubs;
   return taskQueue;
 }
 
@@ -197,7 +211,7 @@ const phase = (h: WorkflowHandle, p: LeaseStatus['phase'], version?: number) =>
 describe('lease workflow timing (time-skipping)', () => {
   it('sleeps through the settle delay counted from the termination, then collects once', async () => {
     const stubs = newStubs();
-    const h = await start(await startWorkers(stubs));
+    const h = await start(useStubs(stubs));
     expect((await status(h)).phase).toBe('waiting');
     await env.sleep(7 * HOUR + 50 * 60_000);
     expect((await status(h)).phase).toBe('waiting');
@@ -211,7 +225,7 @@ describe('lease workflow timing (time-skipping)', () => {
 
   it('records each published version in the ledger before the phase turns published', async () => {
     const stubs = newStubs();
-    const h = await start(await startWorkers(stubs), {
+    const h = await start(useStubs(stubs), {
       paddingHours: 0,
       terminationReason: { type: 'Expired', leaseDurationInHours: 24 },
     });
@@ -252,7 +266,7 @@ describe('lease workflow timing (time-skipping)', () => {
   it('a ledger that refuses the report (bad data, not retried) leaves the run published', async () => {
     const stubs = newStubs();
     stubs.ledgerError = ApplicationFailure.nonRetryable('summary does not add up', ErrorType.InvalidLedgerEntry);
-    const h = await start(await startWorkers(stubs), { paddingHours: 0 });
+    const h = await start(useStubs(stubs), { paddingHours: 0 });
     const s = await phase(h, 'published', 1);
     expect(stubs.ledger).toHaveLength(1);
     expect(stubs.published).toEqual([1]);
@@ -261,7 +275,7 @@ describe('lease workflow timing (time-skipping)', () => {
 
   it('collectNow skips the rest of the delay', async () => {
     const stubs = newStubs();
-    const h = await start(await startWorkers(stubs), { paddingHours: 100 });
+    const h = await start(useStubs(stubs), { paddingHours: 100 });
     await h.signal('collectNow');
     await phase(h, 'published', 1);
     expect(stubs.lookups).toBe(1);
@@ -270,7 +284,7 @@ describe('lease workflow timing (time-skipping)', () => {
   it('rerun while waiting collects now, with the new padding and termination time', async () => {
     const stubs = newStubs();
     stubs.leaseEnd = '2026-01-05T12:00:00Z';
-    const h = await start(await startWorkers(stubs), { paddingHours: 100 });
+    const h = await start(useStubs(stubs), { paddingHours: 100 });
     await h.signal('rerun', { paddingHours: 0, terminatedAt: '2026-01-03T12:00:00Z' });
     const s = await phase(h, 'published', 1);
     expect(s.paddingHours).toBe(0);
@@ -281,7 +295,7 @@ describe('lease workflow timing (time-skipping)', () => {
   it("takes the lease's end from the ISB API over the event's time", async () => {
     const stubs = newStubs();
     stubs.leaseEnd = '2026-01-05T12:00:00Z';
-    const h = await start(await startWorkers(stubs), { paddingHours: 0, terminatedAt: '2026-01-09T12:00:00Z' });
+    const h = await start(useStubs(stubs), { paddingHours: 0, terminatedAt: '2026-01-09T12:00:00Z' });
     const s = await phase(h, 'published', 1);
     expect(s.billingWindow).toEqual({ start: '2026-01-01', end: '2026-01-06' });
   });
@@ -292,7 +306,7 @@ describe('lease workflow timing (time-skipping)', () => {
     stubs.hold = new Promise((r) => {
       release = r;
     });
-    const h = await start(await startWorkers(stubs), { paddingHours: 0 });
+    const h = await start(useStubs(stubs), { paddingHours: 0 });
     await until(async () => (stubs.collections.length > 0 ? true : undefined), 1_000);
     expect((await status(h)).phase).toBe('collecting');
     await h.signal('rerun', {});
@@ -309,7 +323,7 @@ describe('lease workflow timing (time-skipping)', () => {
 
   it('rerun after publishing gives v2 and carries the last 10 reports over continue-as-new', async () => {
     const stubs = newStubs();
-    const h = await start(await startWorkers(stubs), { paddingHours: 0 });
+    const h = await start(useStubs(stubs), { paddingHours: 0 });
     await phase(h, 'published', 1);
     for (let v = 2; v <= 12; v++) {
       await h.signal('rerun', {});
@@ -337,7 +351,7 @@ describe('lease workflow timing (time-skipping)', () => {
   it('carries the termination reason into status, the UI summary and publishReport, across a re-run', async () => {
     const stubs = newStubs();
     const reason: TerminationReason = { type: 'BudgetExceeded', budget: 50, totalSpend: 50.37 };
-    const h = await start(await startWorkers(stubs), { paddingHours: 0, terminationReason: reason });
+    const h = await start(useStubs(stubs), { paddingHours: 0, terminationReason: reason });
     await phase(h, 'published', 1);
     expect((await status(h)).terminationReason).toEqual(reason);
     const { currentDetails } = await h.query<{ currentDetails: string }>('__temporal_workflow_metadata');
@@ -350,7 +364,7 @@ describe('lease workflow timing (time-skipping)', () => {
 
   it('closes when the re-run window ends, returning the report', async () => {
     const stubs = newStubs();
-    const h = await start(await startWorkers(stubs), { paddingHours: 0, rerunWindowHours: 30 * 24 });
+    const h = await start(useStubs(stubs), { paddingHours: 0, rerunWindowHours: 30 * 24 });
     await phase(h, 'published', 1);
     const t0 = await env.currentTimeMs();
     const result = (await h.result()) as LeaseCostsResult;
@@ -368,7 +382,7 @@ describe('lease workflow timing (time-skipping)', () => {
   it('fails at the first attempt when the report summary is missing, and publishes nothing', async () => {
     const stubs = newStubs();
     stubs.chartError = ApplicationFailure.nonRetryable('stub: no summary', ErrorType.InvalidReportSummary);
-    const h = await start(await startWorkers(stubs), { paddingHours: 0 });
+    const h = await start(useStubs(stubs), { paddingHours: 0 });
     expect(await h.result().catch((e: unknown) => e)).toBeInstanceOf(WorkflowFailedError);
     expect(stubs.charts).toBe(1);
     expect(stubs.published).toEqual([]);
@@ -383,7 +397,7 @@ describe('lease workflow timing (time-skipping)', () => {
     async (type) => {
       const stubs = newStubs();
       stubs.lookupError = ApplicationFailure.nonRetryable(`stub ${type}`, type);
-      const h = await start(await startWorkers(stubs), { paddingHours: 0 });
+      const h = await start(useStubs(stubs), { paddingHours: 0 });
       const err = await h.result().catch((e: unknown) => e);
       expect(err).toBeInstanceOf(WorkflowFailedError);
       expect(stubs.lookups).toBe(1);
