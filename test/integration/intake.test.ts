@@ -168,6 +168,7 @@ describe('lease-costs intake', () => {
     }
   });
 
+  // Its waits (20 s, 4 s, 30 s, 10 s) and two dev server starts take more than the default 60 s.
   it('leaves messages queued while Temporal is down (not in the DLQ) and starts them when it returns', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'lease-costs-intake-'));
     let server: DevServer = await startTemporalDevServer({ uiPort: false, dbFile: join(dir, 'temporal.sqlite') });
@@ -204,7 +205,7 @@ describe('lease-costs intake', () => {
       await server.stop();
       await rm(dir, { recursive: true, force: true });
     }
-  });
+  }, 120_000);
 
   it('as the CLI: starts runs from the queue, and on SIGTERM stops receiving and exits 0', async () => {
     const { url } = await queueWithDlq();
