@@ -9,12 +9,13 @@ import { CreateEventBusCommand, EventBridgeClient } from '@aws-sdk/client-eventb
 import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { Client, Connection } from '@temporalio/client';
 import proto from '@temporalio/proto';
-import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { loadConfig, type Config } from '../src/infrastructure/config';
 import { startTemporalDevServer, type DevServer } from '../support/dev-server';
 import { startMoto } from '../support/moto';
 import { repoRoot, spawnManaged, type ManagedProcess } from '../support/tools';
-import { createWorker, workflowsPath } from '../src/interfaces/worker-composition';
+import { createWorker } from '../src/interfaces/worker-composition';
+import { checkoutWorkflowBundle } from '../src/infrastructure/workflow-bundle';
 import { awsEnvFor, clientConfig, createBucket } from '../support/aws';
 import { log } from './format';
 
@@ -126,13 +127,13 @@ export class Infra {
     return this.tmpDir;
   }
 
-  /** The workflow bundle, built once and shared by every worker (in-process and child). */
+  /** The checkout's workflow bundle (made once while the sources are unchanged), shared by every worker. */
   workflowBundle(): Promise<string> {
     this.bundleP ??= (async () => {
-      log('bundling workflow code (once)…');
-      const { code } = await bundleWorkflowCode({ workflowsPath, logger: new DefaultLogger('WARN') });
+      const bundle = await checkoutWorkflowBundle();
+      if ('codePath' in bundle) return bundle.codePath;
       const codePath = join(await this.tmp(), 'workflow-bundle.js');
-      await writeFile(codePath, code);
+      await writeFile(codePath, bundle.code);
       return codePath;
     })();
     return this.bundleP;

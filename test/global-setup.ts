@@ -1,14 +1,13 @@
 import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { copyFile, mkdir, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
-import { join, relative } from 'node:path';
+import { copyFile, mkdir, rm, symlink } from 'node:fs/promises';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { TestProject } from 'vitest/node';
 import { startTemporalDevServer } from '../support/dev-server';
 import { startEmbeddedLedger } from '../support/ledger-server';
 import { startMoto } from '../support/moto';
 import { repoRoot } from '../support/tools';
+import { CHECKOUT_BUNDLE_PATH, checkoutWorkflowBundle } from '../src/infrastructure/workflow-bundle';
 
 const ISOLATED_NAMESPACE = 'isolated';
 /**
@@ -97,50 +96,19 @@ async function buildCli(): Promise<{ bin: string; stop(): Promise<void> }> {
   return { bin: join(app, 'bin', 'lease-costs.mjs'), stop: () => rm(app, { recursive: true, force: true }) };
 }
 
+/**
+ * The checkout's workflow bundle (checkoutWorkflowBundle), which every worker of the run loads: the
+ * same file `dev` and `demo` reuse while the sources are unchanged.
+ */
 async function bundleWorkflows(): Promise<{ path: string | null; error: string | null }> {
-  const workflowsPath = join(repoRoot, 'workflows', 'index.ts');
-  if (!existsSync(workflowsPath)) {
-    return { path: null, error: `${workflowsPath} does not exist (yet)` };
-  }
-  const outDir = join(repoRoot, 'test-output');
-  const path = join(outDir, 'workflow-bundle.js');
-  const keyPath = `${path}.key`;
-  // Webpack costs ~8 s of CPU: reuse the last bundle while its possible inputs are unchanged.
-  const key = await bundleInputsHash();
-  if (existsSync(path) && existsSync(keyPath) && (await readFile(keyPath, 'utf8')) === key) {
-    return { path, error: null };
-  }
-  // Imported lazily: loading the worker package costs time when there is nothing to bundle.
-  const { bundleWorkflowCode, DefaultLogger } = await import('@temporalio/worker');
   try {
-    const { code } = await bundleWorkflowCode({ workflowsPath, logger: new DefaultLogger('WARN') });
-    await mkdir(outDir, { recursive: true });
-    await writeFile(path, code);
-    await writeFile(keyPath, key);
-    return { path, error: null };
+    const bundle = await checkoutWorkflowBundle();
+    if ('codePath' in bundle) return { path: bundle.codePath, error: null };
+    throw new Error(`cannot write ${CHECKOUT_BUNDLE_PATH}`);
   } catch (err) {
     // Unit tests should still run; tests that need a worker fail with this message.
-    const error = `bundling ${workflowsPath} failed: ${err instanceof Error ? err.message : String(err)}`;
+    const error = `bundling the workflow code failed: ${err instanceof Error ? err.message : String(err)}`;
     console.warn(`[global-setup] ${error}`);
     return { path: null, error };
   }
-}
-
-/** Everything workflow code can import from this repo, plus the lock file for dependency changes. */
-async function bundleInputsHash(): Promise<string> {
-  const hash = createHash('sha256');
-  const files: string[] = [join(repoRoot, 'package-lock.json')];
-  for (const dir of ['workflows', 'src', 'activities']) {
-    const abs = join(repoRoot, dir);
-    if (!existsSync(abs)) continue;
-    const entries = await readdir(abs, { recursive: true, withFileTypes: true });
-    for (const e of entries) {
-      if (e.isFile() && /\.(ts|mts|cts|js|mjs|cjs|json)$/.test(e.name)) files.push(join(e.parentPath, e.name));
-    }
-  }
-  for (const file of files.sort()) {
-    hash.update(relative(repoRoot, file)).update('\0');
-    hash.update(existsSync(file) ? await readFile(file) : '').update('\0');
-  }
-  return hash.digest('hex');
 }

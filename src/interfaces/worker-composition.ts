@@ -16,6 +16,7 @@ import { LedgerUnavailable, migrateLedger, openLedger, type LedgerDb } from '../
 import { reportLinkPresignerFor } from '../infrastructure/report-link-signing';
 import { createSummaryReader } from '../infrastructure/summary-reader';
 import { temporalConnectionOptions } from '../infrastructure/temporal-connection';
+import { checkoutWorkflowBundle } from '../infrastructure/workflow-bundle';
 
 /**
  * Production wiring: real AWS clients from the SDK's default chain and the validated config.
@@ -78,17 +79,16 @@ export async function openMigratedLedger(config: Config): Promise<LedgerDb | und
  */
 export const costExplorerConcurrency = (maxRps: number) => Math.max(1, Math.ceil(maxRps));
 
-export const workflowsPath = new URL('../../workflows/index.ts', import.meta.url).pathname;
-/** Written by `npm run build` next to the compiled code (the image); absent in a checkout, which bundles at start. */
+/** Written by `npm run build` next to the compiled code (the image); absent in a checkout. */
 const prebuiltBundle = fileURLToPath(new URL('./workflow-bundle.js', import.meta.url));
 /**
  * The build's bundle, else one made beforehand from this checkout (LEASE_COSTS_WORKFLOW_BUNDLE: the
- * test run bundles once for all its worker processes, each of which would otherwise spend seconds
- * of CPU on webpack at start), else bundle now.
+ * test run's, which the test run's built CLI needs), else the checkout's own, remade when its
+ * sources change (checkoutWorkflowBundle).
  */
-const workflowCode = () => {
+const workflowCode = async (): Promise<Pick<WorkerOptions, 'workflowBundle'>> => {
   const bundle = existsSync(prebuiltBundle) ? prebuiltBundle : process.env.LEASE_COSTS_WORKFLOW_BUNDLE;
-  return bundle && existsSync(bundle) ? { workflowBundle: { codePath: bundle } } : { workflowsPath };
+  return { workflowBundle: bundle && existsSync(bundle) ? { codePath: bundle } : await checkoutWorkflowBundle() };
 };
 
 /**
@@ -180,7 +180,7 @@ async function createWorkers(
     ...versioning,
     taskQueue: config.TEMPORAL_TASK_QUEUE,
     activities,
-    ...(workerOptions?.workflowBundle ? {} : workflowCode()),
+    ...(workerOptions?.workflowBundle ? {} : await workflowCode()),
     ...workerOptions,
   });
   const costExplorer = await Worker.create({

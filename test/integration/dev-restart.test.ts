@@ -9,7 +9,6 @@ import { workflowIdFor } from '../../src/infrastructure/client';
 import { freePort, isPortFree } from '../../support/ports';
 import type { LeaseStatus } from '../../src/domain/schemas';
 import { spawnManaged, type ManagedProcess } from '../../support/tools';
-import { workflowBundleEnv } from '../helpers/cli';
 import { awsEnvFor } from '../../support/aws';
 import { leaseTerminatedEvent } from '../../support/events';
 import { httpRequest } from '../helpers/http';
@@ -75,8 +74,6 @@ beforeAll(async () => {
     HOME: process.env.HOME,
     ...awsEnvFor(stack.motoEndpoint, { AWS_ENDPOINT_URL_COST_EXPLORER: stack.ce.endpoint }),
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-    // Both dev starts load the run's workflow bundle (the demo test covers bundling at start).
-    ...workflowBundleEnv(),
     COST_EXPLORER_ROLE_ARN: stack.config.COST_EXPLORER_ROLE_ARN,
     S3_BUCKET_NAME: stack.config.S3_BUCKET_NAME,
     S3_KEY_PREFIX: stack.config.S3_KEY_PREFIX,

@@ -1,0 +1,61 @@
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const checkoutRoot = fileURLToPath(new URL('../../', import.meta.url));
+
+/** Where a checkout keeps the bundle of its workflow code between starts (gitignored, beside dev's data). */
+export const CHECKOUT_BUNDLE_PATH = join(checkoutRoot, '.data', 'workflow-bundle.js');
+
+/**
+ * The bundle of this checkout's workflow code (`workflows/index.ts`), made with webpack when no
+ * bundle of the same sources is at `path`, and kept there for the next start: webpack costs
+ * about 8 s of CPU, which `dev`, `demo` and every test run's workers would otherwise spend at each
+ * start. The key is a hash of every file the workflow code can import, and of the lock file. A
+ * directory it cannot write only means no reuse: the code is returned in memory.
+ */
+export async function checkoutWorkflowBundle(
+  path = CHECKOUT_BUNDLE_PATH,
+): Promise<{ codePath: string } | { code: string }> {
+  const keyPath = `${path}.key`;
+  const key = await bundleInputsHash();
+  if (existsSync(path) && (await readFile(keyPath, 'utf8').catch(() => '')) === key) return { codePath: path };
+  // Loaded only when there is something to bundle.
+  const { bundleWorkflowCode, DefaultLogger } = await import('@temporalio/worker');
+  const { code } = await bundleWorkflowCode({
+    workflowsPath: join(checkoutRoot, 'workflows', 'index.ts'),
+    logger: new DefaultLogger('WARN'),
+  });
+  try {
+    await mkdir(join(path, '..'), { recursive: true });
+    // Written aside, then renamed: a process starting meanwhile reads the old bundle or the new one.
+    const tmp = `${path}.${process.pid}.tmp`;
+    await writeFile(tmp, code);
+    await rename(tmp, path);
+    await writeFile(keyPath, key);
+    return { codePath: path };
+  } catch {
+    return { code };
+  }
+}
+
+/** Everything workflow code can import from this checkout, plus the lock file for dependency changes. */
+async function bundleInputsHash(): Promise<string> {
+  const hash = createHash('sha256');
+  const files: string[] = [join(checkoutRoot, 'package-lock.json')];
+  for (const dir of ['workflows', 'src', 'activities']) {
+    const abs = join(checkoutRoot, dir);
+    if (!existsSync(abs)) continue;
+    const entries = await readdir(abs, { recursive: true, withFileTypes: true });
+    for (const e of entries) {
+      if (e.isFile() && /\.(ts|mts|cts|js|mjs|cjs|json)$/.test(e.name)) files.push(join(e.parentPath, e.name));
+    }
+  }
+  for (const file of files.sort()) {
+    hash.update(relative(checkoutRoot, file)).update('\0');
+    hash.update(existsSync(file) ? await readFile(file) : '').update('\0');
+  }
+  return hash.digest('hex');
+}
