@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
-import { join, relative } from 'node:path';
+import { mkdir, open, readdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const checkoutRoot = fileURLToPath(new URL('../../', import.meta.url));
@@ -10,18 +10,24 @@ const checkoutRoot = fileURLToPath(new URL('../../', import.meta.url));
 export const CHECKOUT_BUNDLE_PATH = join(checkoutRoot, '.data', 'workflow-bundle.js');
 
 /**
+ * What the bundle starts with: the key of the sources it was made from, on the first line of code,
+ * so that its source map's lines still match.
+ */
+const keyComment = (key: string) => `/* workflow sources ${key} */`;
+
+/**
  * The bundle of this checkout's workflow code (`workflows/index.ts`), made with webpack when no
  * bundle of the same sources is at `path`, and kept there for the next start: webpack costs
- * about 8 s of CPU, which `dev`, `demo` and every test run's workers would otherwise spend at each
- * start. The key is a hash of every file the workflow code can import, and of the lock file. A
- * directory it cannot write only means no reuse: the code is returned in memory.
+ * seconds of CPU, which `dev`, `demo` and every test run's workers would otherwise spend at each
+ * start. The key, at the bundle's start, is a hash of every file the workflow code can import
+ * and of the lock file; one file renamed into place keeps bundle and key together when processes
+ * start side by side. A directory it cannot write only means no reuse: the code stays in memory.
  */
 export async function checkoutWorkflowBundle(
   path = CHECKOUT_BUNDLE_PATH,
 ): Promise<{ codePath: string } | { code: string }> {
-  const keyPath = `${path}.key`;
-  const key = await bundleInputsHash();
-  if (existsSync(path) && (await readFile(keyPath, 'utf8').catch(() => '')) === key) return { codePath: path };
+  const head = keyComment(await bundleInputsHash());
+  if ((await firstBytes(path, head.length)) === head) return { codePath: path };
   // Loaded only when there is something to bundle.
   const { bundleWorkflowCode, DefaultLogger } = await import('@temporalio/worker');
   const { code } = await bundleWorkflowCode({
@@ -29,15 +35,24 @@ export async function checkoutWorkflowBundle(
     logger: new DefaultLogger('WARN'),
   });
   try {
-    await mkdir(join(path, '..'), { recursive: true });
-    // Written aside, then renamed: a process starting meanwhile reads the old bundle or the new one.
+    await mkdir(dirname(path), { recursive: true });
     const tmp = `${path}.${process.pid}.tmp`;
-    await writeFile(tmp, code);
+    await writeFile(tmp, head + code);
     await rename(tmp, path);
-    await writeFile(keyPath, key);
     return { codePath: path };
   } catch {
     return { code };
+  }
+}
+
+async function firstBytes(path: string, n: number): Promise<string | undefined> {
+  const file = await open(path).catch(() => undefined);
+  if (!file) return undefined;
+  try {
+    const { buffer, bytesRead } = await file.read(Buffer.alloc(n), 0, n, 0);
+    return buffer.subarray(0, bytesRead).toString('utf8');
+  } finally {
+    await file.close();
   }
 }
 
