@@ -21,7 +21,10 @@ export type StdioMode = 'inherit' | 'ignore' | 'pipe';
 
 export interface ManagedProcess {
   process: ChildProcess;
-  /** Last few KiB of stdout+stderr, for error messages. */
+  /**
+   * The last few KiB of stdout+stderr for error messages, after the first 2 KiB when more was
+   * written: a Go panic says what went wrong above its goroutine dump.
+   */
   outputTail(): string;
   /** Resolves with the exit code (or signal name) once the process has exited. */
   exited: Promise<number | string>;
@@ -31,6 +34,7 @@ export interface ManagedProcess {
 }
 
 const TAIL_BYTES = 8192;
+const HEAD_BYTES = 2048;
 // $1 = process group. dash's kill needs `-s SIG --` before a negative pid.
 const WATCHDOG = [
   'trap "" INT HUP',
@@ -88,10 +92,16 @@ export function spawnManaged(
     cwd: opts.cwd,
   });
 
+  let head = '';
   let tail = '';
+  let written = 0;
   const collect = (chunk: Buffer) => {
-    tail = (tail + chunk.toString('utf8')).slice(-TAIL_BYTES);
+    const text = chunk.toString('utf8');
+    if (head.length < HEAD_BYTES) head += text.slice(0, HEAD_BYTES - head.length);
+    written += text.length;
+    tail = (tail + text).slice(-TAIL_BYTES);
   };
+  const output = () => (written > TAIL_BYTES ? `${head}\n[…]\n${tail}` : tail);
   child.stdout?.on('data', collect);
   child.stderr?.on('data', collect);
   if (opts.output) {
@@ -134,7 +144,7 @@ export function spawnManaged(
   let stopping: Promise<void> | undefined;
   const managed: ManagedProcess = {
     process: child,
-    outputTail: () => (spawnError ? `${spawnError.message}\n${tail}` : tail).trimEnd(),
+    outputTail: () => (spawnError ? `${spawnError.message}\n${output()}` : output()).trimEnd(),
     exited,
     hasExited: () => exitValue !== undefined,
     stop(graceMs = 10_000) {

@@ -15,6 +15,7 @@ import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { startTemporalDevServer } from '../../support/dev-server';
 import { freePort } from '../../support/ports';
+import { spawnManaged } from '../../support/tools';
 import { LeaseUuidKey, SEARCH_ATTRIBUTES } from '../../src/domain/search-attributes';
 import { clientConfig, createBucket, createEventCapture } from '../../support/aws';
 import { Worker } from '@temporalio/worker';
@@ -248,5 +249,19 @@ describe('time-skipping test server', () => {
     } finally {
       await env.teardown();
     }
+  });
+});
+
+describe('managed processes', () => {
+  it('keep the start of a long output for error messages, where a Go panic says what went wrong', async () => {
+    const script =
+      "console.error('panic: listen tcp 127.0.0.1:1: bind: address already in use'); console.error('goroutine dump '.repeat(2000)); console.error('the end'); process.exit(2)";
+    const proc = spawnManaged(process.execPath, ['-e', script]);
+    expect(await proc.exited).toBe(2);
+    const text = proc.outputTail();
+    expect(text).toMatch(/^panic: listen tcp 127\.0\.0\.1:1: bind: address already in use\n/);
+    expect(text).toMatch(/\n\[…\]\n/);
+    expect(text).toMatch(/the end$/);
+    expect(text.length).toBeLessThan(12_000);
   });
 });
