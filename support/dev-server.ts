@@ -67,14 +67,15 @@ export function devServerArgs(o: {
 
 /** Starts `temporal server start-dev` and resolves once the namespace and our search attributes are usable. */
 export async function startTemporalDevServer(opts: DevServerOptions = {}): Promise<DevServer> {
-  // Ports we picked can be grabbed by another process before the server binds them: pick again.
-  const autoPorts = opts.port === undefined && (opts.uiPort === undefined || opts.uiPort === false);
+  // A port picked before the server binds it (ours, or one the CLI picks itself for its HTTP API
+  // and internal services) can be taken by another process meanwhile: start again. A port of ours
+  // that is really taken fails startOnce's check first, with a clear error.
   for (let attempt = 1; ; attempt++) {
     try {
       return await startOnce(opts);
     } catch (err) {
-      const lost = err instanceof Error && /already in use/i.test(err.message);
-      if (!autoPorts || !lost || attempt >= 3) throw err;
+      const lost = err instanceof Error && !(err instanceof CliError) && /already in use/i.test(err.message);
+      if (!lost || attempt >= 3) throw err;
     }
   }
 }
