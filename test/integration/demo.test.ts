@@ -12,7 +12,11 @@ import { checkEventContract } from '../../support/events';
 import { waitFor } from '../helpers/wait';
 
 const BIN = join(import.meta.dirname, '..', '..', 'bin', 'lease-costs.mjs');
-const LIMIT_MS = 180_000;
+/**
+ * A hang detector, not a speed claim: alone the demo takes about 40 s on this 2-core machine, and
+ * beside the rest of the suite it took 55–156 s in today's runs.
+ */
+const LIMIT_MS = 240_000;
 
 /** Collects a child's output; `until` resolves once stdout matches. */
 function collect(child: ChildProcess) {
