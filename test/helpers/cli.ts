@@ -10,8 +10,8 @@ const NEEDS_CHECKOUT = new Set(['dev', 'demo']);
 export const builtBin = (): string => inject('cliBin');
 
 /**
- * For a process that runs a worker: the run's one workflow bundle (global setup), which the built
- * CLI needs (it has no sources to bundle) and which spares a checkout's worker seconds of webpack.
+ * For a process that runs a worker from the built CLI, which has no sources to bundle: the run's
+ * one workflow bundle (global setup; a checkout's worker finds the same file on its own).
  */
 export const workflowBundleEnv = (): Record<string, string> => {
   const path = inject('workflowBundlePath');
