@@ -12,7 +12,8 @@ import { ApplicationFailure } from '@temporalio/common';
 import {
   fallBackToServiceLevel,
   isCollected,
-  moveResourceStart,
+  monthOfMostDays,
+  narrowResourceDays,
   partKey,
   planKey,
   planResourceSegments,
@@ -299,7 +300,7 @@ export function createCostExplorerActivities(deps: CostExplorerDeps) {
       // Another midnight passed since this query's first page: start it (and the others) later.
       const range = clampedRange(segment, utcDay(new Date(now()).toISOString()));
       if (range && range.start > segment.range.start) {
-        moveResourceStart(progress, range.start);
+        narrowResourceDays(progress, { ...segment.range, start: range.start });
         return progress;
       }
     }
@@ -363,7 +364,7 @@ export function createCostExplorerActivities(deps: CostExplorerDeps) {
       return;
     }
     if (segment.kind === 'resource' && range && range.start > segment.range.start) {
-      moveResourceStart(progress, range.start);
+      narrowResourceDays(progress, { ...segment.range, start: range.start });
       return settleDates(progress, input);
     }
     if (range) segment.range = range;
@@ -417,6 +418,15 @@ export function createCostExplorerActivities(deps: CostExplorerDeps) {
     segment.pages++;
     progress.pages++;
     progress.nextPageToken = page.NextPageToken || undefined;
+    const oneMonth = segment.kind === 'resource' && segment.pages === 1 && progress.nextPageToken !== undefined;
+    const narrowed =
+      oneMonth && progress.resourceGranularity === 'MONTHLY' ? monthOfMostDays(segment.range) : undefined;
+    if (narrowed) {
+      // More than a page of resources across a month boundary, where most come twice (once per
+      // month): the month with more of the days keeps resource detail, the other's are service level.
+      narrowResourceDays(progress, narrowed);
+      return progress;
+    }
     if (!progress.nextPageToken) {
       if (segment.kind === 'regions') await planResources(progress, progress.segmentIndex, prefix);
       progress.segmentIndex++;

@@ -1,5 +1,6 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { z } from 'zod';
+import { addDays } from './billing-window';
 import { CostScope } from './cost-scope';
 import { ErrorType } from './errors';
 import { DateRange, IsoDate, LeaseUuid } from './schemas';
@@ -11,7 +12,8 @@ import { DateRange, IsoDate, LeaseUuid } from './schemas';
  * - `service`: GetCostAndUsage by SERVICE and REGION, DAILY, for days beyond the resource-level horizon.
  * - `regions`: the same query over the resource-level days; it tells which services ran in which
  *   regions, gives those days' daily series, and its rows become the report's if resource-level
- *   data turns out to be refused (or, before `reportBefore`, if the resource start had to move).
+ *   data turns out to be refused (or, outside the resource days, if those had to narrow: see
+ *   narrowResourceDays).
  * - `resource`: GetCostAndUsageWithResources by SERVICE and RESOURCE_ID. A query takes two GroupBy
  *   keys at most, so the region comes from the filter: query `plan` of resourcePlan asks, per
  *   region, for services that it asks in no other region, so every row's service tells its region.
@@ -37,6 +39,8 @@ export const Segment = z.object({
   plan: z.number().int().min(0).optional(),
   /** `regions` only: its rows dated before this day are report rows (service level). */
   reportBefore: IsoDate.optional(),
+  /** `regions` only: its rows dated on or after this day are report rows too (see narrowResourceDays). */
+  reportFrom: IsoDate.optional(),
   /** Staged parts written so far. */
   pages: z.number().int().min(0),
 });
@@ -146,7 +150,7 @@ export function fallBackToServiceLevel(
     .filter((s) => s.kind !== 'resource')
     .map((s) => {
       if (s.kind !== 'regions') return s;
-      const { reportBefore: _whole, ...rest } = s;
+      const { reportBefore: _before, reportFrom: _from, ...rest } = s;
       return { ...rest, kind: 'service' as const };
     });
   progress.segmentIndex = progress.segments.length;
@@ -156,20 +160,41 @@ export function fallBackToServiceLevel(
 }
 
 /**
- * The resource-level days now start at `start` (later than planned: the 14-day limit moved past
- * a midnight). The `regions` rows before it become report rows, and every resource query starts
- * over from there, so each day is counted once, at one level.
+ * The resource-level days are now `range`, within the planned ones: the start moved past a
+ * midnight (the 14-day limit), or the days of one month were dropped (monthOfMostDays). The
+ * `regions` rows outside it become report rows, and every resource query starts over on it, so
+ * each day is counted once, at one level.
  */
-export function moveResourceStart(progress: CollectionProgress, start: string): void {
+export function narrowResourceDays(progress: CollectionProgress, range: DateRange): void {
   const first = progress.segments.findIndex((s) => s.kind === 'resource');
   if (first < 0) return;
   progress.segments = progress.segments.map((s) => {
-    if (s.kind === 'regions') return { ...s, reportBefore: start };
-    if (s.kind === 'resource') return { ...s, range: { ...s.range, start }, pages: 0 };
+    if (s.kind === 'regions')
+      return {
+        ...s,
+        ...(range.start > s.range.start ? { reportBefore: range.start } : {}),
+        ...(range.end < s.range.end ? { reportFrom: range.end } : {}),
+      };
+    if (s.kind === 'resource') return { ...s, range, pages: 0 };
     return s;
   });
   progress.segmentIndex = Math.min(progress.segmentIndex, first);
   progress.nextPageToken = undefined;
+}
+
+/**
+ * The days of `range` in the calendar month holding most of them (the later one on a tie), when
+ * the range spans two months; undefined within one. A MONTHLY resource query returns a resource's
+ * cost once per month, so across a month boundary most resources take two groups.
+ */
+export function monthOfMostDays(range: DateRange): DateRange | undefined {
+  const last = addDays(range.end, -1);
+  const boundary = `${last.slice(0, 7)}-01`;
+  if (boundary <= range.start) return undefined;
+  const days = (from: string, to: string) => (Date.parse(to) - Date.parse(from)) / 86_400_000;
+  return days(range.start, boundary) > days(boundary, range.end)
+    ? { start: range.start, end: boundary }
+    : { start: boundary, end: range.end };
 }
 
 /** Keys are built only from a validated uuid, version and positions: nothing from Cost Explorer reaches a key. */
@@ -213,24 +238,30 @@ export const partKey = (prefix: string, segmentIndex: number, page: number) =>
  * Every staged page, in order, with what it feeds: the report (its rows make the CSV) and the
  * daily series (the DAILY service-level rows: `service` pages for the older days, `regions`
  * pages for the resource-level days, so the series covers the whole window). A `regions` page
- * with `reportBefore` feeds the report with its rows before that day (see reportRowsOf).
+ * with `reportBefore` or `reportFrom` feeds the report with its rows outside the resource days
+ * (see reportRowsOf).
  */
 export const stagedPartsOf = (c: { stagingPrefix: string; segments: Segment[] }) =>
   c.segments.flatMap((seg, i) =>
     Array.from({ length: seg.pages }, (_, p) => ({
       key: partKey(c.stagingPrefix, i, p),
-      report: seg.kind !== 'regions' || seg.reportBefore !== undefined,
+      report: seg.kind !== 'regions' || seg.reportBefore !== undefined || seg.reportFrom !== undefined,
       daily: seg.kind !== 'resource',
       ...(seg.kind === 'regions' && seg.reportBefore !== undefined ? { reportBefore: seg.reportBefore } : {}),
+      ...(seg.kind === 'regions' && seg.reportFrom !== undefined ? { reportFrom: seg.reportFrom } : {}),
     })),
   );
 
 /** The rows of a staged page that make the report. */
 export function reportRowsOf<R extends { date?: string }>(
-  part: { report: boolean; reportBefore?: string },
+  part: { report: boolean; reportBefore?: string; reportFrom?: string },
   rows: R[],
 ): R[] {
   if (!part.report) return [];
-  const before = part.reportBefore;
-  return before === undefined ? rows : rows.filter((r) => r.date !== undefined && r.date < before);
+  const { reportBefore: before, reportFrom: from } = part;
+  if (before === undefined && from === undefined) return rows;
+  return rows.filter(
+    (r) =>
+      r.date !== undefined && ((before !== undefined && r.date < before) || (from !== undefined && r.date >= from)),
+  );
 }

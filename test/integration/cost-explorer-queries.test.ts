@@ -8,6 +8,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { clampedRange, createCostExplorerActivities } from '../../activities/cost-explorer';
 import { addDays, splitByResourceHorizon } from '../../src/domain/billing-window';
 import {
+  monthOfMostDays,
   reportRowsOf,
   resourcePlan,
   SERVICE_LEVEL_RESOURCE,
@@ -256,6 +257,110 @@ describe('calendar edges: dates clamp instead of failing', () => {
     expect(
       clampedRange({ kind: 'resource', range: { start: '2026-05-01', end: '2026-05-05' } }, '2026-05-30'),
     ).toBeUndefined();
+  });
+});
+
+describe('across a month boundary: more than a page of resources keeps detail on one month', () => {
+  const lambda = (resourceId: string, range: DateRange, amount: string) =>
+    dailyCosts({ accountId: ACCOUNT, ...range, service: 'AWS Lambda', resourceId, region: 'eu-west-2', amount });
+  const resourcePeriods = () =>
+    fake.calls
+      .filter((c) => c.operation === 'GetCostAndUsageWithResources')
+      .map((c) => (c.request as { TimePeriod: { Start: string; End: string } }).TimePeriod)
+      .map((t) => `${t.Start}..${t.End}`);
+
+  it('monthOfMostDays: the month holding more of the days, the later on a tie; undefined within a month', () => {
+    expect(monthOfMostDays({ start: '2026-05-25', end: '2026-06-04' })).toEqual({
+      start: '2026-05-25',
+      end: '2026-06-01',
+    });
+    expect(monthOfMostDays({ start: '2026-05-29', end: '2026-06-08' })).toEqual({
+      start: '2026-06-01',
+      end: '2026-06-08',
+    });
+    expect(monthOfMostDays({ start: '2026-05-29', end: '2026-06-04' })).toEqual({
+      start: '2026-06-01',
+      end: '2026-06-04',
+    });
+    expect(monthOfMostDays({ start: '2026-12-27', end: '2027-01-03' })).toEqual({
+      start: '2026-12-27',
+      end: '2027-01-01',
+    });
+    expect(monthOfMostDays({ start: '2026-06-01', end: '2026-06-08' })).toBeUndefined();
+    expect(monthOfMostDays({ start: '2026-05-20', end: '2026-06-01' })).toBeUndefined();
+  });
+
+  it('the earlier month has more of the days: its resources in detail, the later days service level, exact', async () => {
+    const window = { start: '2026-05-25', end: '2026-06-04' };
+    fake.addCosts(lambda('fn-a', window, '0.1'));
+    fake.addCosts(lambda('fn-b', window, '0.0000000003'));
+    fake.addCosts(lambda('fn-c', { start: '2026-05-26', end: '2026-05-29' }, '1'));
+    fake.addCosts(lambda('fn-d', { start: '2026-06-02', end: '2026-06-04' }, '0.02'));
+    fake.setPageSize(2);
+    const { result, lines, total } = await collect(window, '2026-06-04');
+    expect(result.resourceLevel).toBe('used');
+    expect(lines).toEqual([
+      ['fn-c', 'AWS Lambda', 'eu-west-2', '3'],
+      ['fn-a', 'AWS Lambda', 'eu-west-2', '0.7'],
+      ['(service level)', 'AWS Lambda', 'eu-west-2', '0.3400000009'],
+      ['fn-b', 'AWS Lambda', 'eu-west-2', '0.0000000021'],
+    ]);
+    expect(total).toBe(expectedTotal(window));
+    // The first page across both months showed more to come; every query after it asks for May only.
+    expect(resourcePeriods()).toEqual(['2026-05-25..2026-06-04', '2026-05-25..2026-06-01', '2026-05-25..2026-06-01']);
+    expect(failedCalls()).toEqual([]);
+  });
+
+  it('the later month has more of the days: its resources in detail, the earlier days service level, exact', async () => {
+    const window = { start: '2026-05-29', end: '2026-06-08' };
+    fake.addCosts(lambda('fn-a', window, '0.1'));
+    fake.addCosts(lambda('fn-c', { start: '2026-05-29', end: '2026-05-31' }, '1'));
+    fake.addCosts(lambda('fn-d', { start: '2026-06-02', end: '2026-06-04' }, '0.02'));
+    fake.setPageSize(1);
+    const { lines, total } = await collect(window, '2026-06-08');
+    expect(lines).toEqual([
+      ['(service level)', 'AWS Lambda', 'eu-west-2', '2.3'],
+      ['fn-a', 'AWS Lambda', 'eu-west-2', '0.7'],
+      ['fn-d', 'AWS Lambda', 'eu-west-2', '0.04'],
+    ]);
+    expect(total).toBe(expectedTotal(window));
+    expect(resourcePeriods().slice(0, 2)).toEqual(['2026-05-29..2026-06-08', '2026-06-01..2026-06-08']);
+  });
+
+  it('the resources fit one page: detail on every day of both months, no extra call', async () => {
+    const window = { start: '2026-05-25', end: '2026-06-04' };
+    fake.addCosts(lambda('fn-a', window, '0.1'));
+    fake.addCosts(lambda('fn-d', { start: '2026-06-02', end: '2026-06-04' }, '0.02'));
+    const { lines, total } = await collect(window, '2026-06-04');
+    expect(lines).toEqual([
+      ['fn-a', 'AWS Lambda', 'eu-west-2', '1'],
+      ['fn-d', 'AWS Lambda', 'eu-west-2', '0.04'],
+    ]);
+    expect(total).toBe(expectedTotal(window));
+    expect(resourcePeriods()).toEqual(['2026-05-25..2026-06-04']);
+  });
+
+  it('narrowed to the earlier month, then two midnights pass: the start moves too, every day counted once', async () => {
+    const window = { start: '2026-05-15', end: '2026-06-04' };
+    fake.addCosts(lambda('fn-a', window, '0.1'));
+    fake.addCosts(lambda('fn-b', window, '0.0000000003'));
+    fake.setPageSize(1);
+    let moved = false;
+    const clockAt = (p: CollectionProgress | undefined) => {
+      // Once the May-only query is under way, the clock moves to 2026-06-06: the start is now 05-24.
+      const s = p?.segments[p.segmentIndex];
+      moved ||= s?.kind === 'resource' && s.range.end === '2026-06-01' && p?.nextPageToken !== undefined;
+      return moved ? '2026-06-06' : '2026-06-04';
+    };
+    const { result, lines, total } = await collect(window, '2026-06-04', clockAt);
+    expect(result.resourceLevel).toBe('used');
+    expect(lines).toEqual([
+      ['(service level)', 'AWS Lambda', 'eu-west-2', '1.2000000036'],
+      ['fn-a', 'AWS Lambda', 'eu-west-2', '0.8'],
+      ['fn-b', 'AWS Lambda', 'eu-west-2', '0.0000000024'],
+    ]);
+    expect(total).toBe(expectedTotal(window));
+    expect(resourcePeriods().at(-1)).toBe('2026-05-24..2026-06-01');
   });
 });
 

@@ -5,7 +5,7 @@ import { Worker } from '@temporalio/worker';
 import { parse } from 'csv-parse/sync';
 import Decimal from 'decimal.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { computeBillingWindow, utcDay } from '../../src/domain/billing-window';
+import { addDays, computeBillingWindow, utcDay } from '../../src/domain/billing-window';
 import { startLeaseCosts, workflowIdFor } from '../../src/infrastructure/client';
 import type { LeaseCostsResult } from '../../workflows';
 import type { FakeCostItem } from '../../support/fakes/cost-explorer';
@@ -272,7 +272,9 @@ describe('lease-cost pipeline on a real Temporal dev server, moto and the fakes'
 
   it('pages through 30+ pages under throttling, and resumes mid-pagination without refetching a page', async () => {
     const lease = newLease({ daysAgo: 5, accountId: '333344445555' });
-    const items = Array.from({ length: 170 }, (_, i) =>
+    // 300 resources with costs every day: 30 resource pages at 10 a page, whether or not the days
+    // span two months (then the resource days narrow to one month, which still has all 300).
+    const items = Array.from({ length: 300 }, (_, i) =>
       dailyCosts({
         accountId: lease.accountId,
         start: lease.window.start,
@@ -298,7 +300,10 @@ describe('lease-cost pipeline on a real Temporal dev server, moto and the fakes'
           recordType: 'Usage',
         }),
       );
-      expect(summary.rowCount).toBe(170);
+      // One resource line each, and when the days span two months, a (service level) line per
+      // service for the other month's days.
+      const spansTwoMonths = lease.window.start.slice(0, 7) !== addDays(lease.window.end, -1).slice(0, 7);
+      expect(summary.rowCount).toBe(spansTwoMonths ? 307 : 300);
 
       const calls = stack.ce.calls.filter((c) => JSON.stringify(c.request).includes(lease.accountId));
       const pages = calls.filter((c) => c.status === 200);
