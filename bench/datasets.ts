@@ -86,6 +86,17 @@ export function accountOf(call: FakeCeCall): string | undefined {
   return found;
 }
 
+/** The days the last resource-level query asked for: the days the report has resource detail on. */
+export function resourceDaysOf(calls: FakeCeCall[]): DateRange | undefined {
+  const last = calls.filter((c) => c.operation === 'GetCostAndUsageWithResources').at(-1);
+  const period = (last?.request as { TimePeriod?: { Start: string; End: string } } | undefined)?.TimePeriod;
+  return period && { start: period.Start, end: period.End };
+}
+
+/** How a run's resource detail reads beside its floors, which assume detail on every resource-level day. */
+export const resourceDaysNote = (crossMonth: boolean, days: DateRange | undefined) =>
+  crossMonth ? `, resource days span two months; resource detail ${days ? `${days.start}..${days.end}` : 'none'}` : '';
+
 export interface CallFloor {
   /** CSV lines at resource level: one per (service, resource, region). */
   resourceLines: number;

@@ -1,4 +1,5 @@
 // The Targets table: each section's results judged against the thresholds.
+import { resourceDaysNote } from './datasets';
 import { kib, median, printTable, round } from './format';
 import type { Options } from './options';
 import type { BurstResult } from './sections/burst';
@@ -93,14 +94,14 @@ export function targets(r: SectionResults, opts: Options): Target[] {
     if (d && opts.only.has('calls')) {
       out.push({
         target: tc,
-        measured: `${d.ours.calls} (floor ${d.floor.floor}; ${d.floor.floorMonthly} as MONTHLY returns them${d.resourceDaysCrossMonth ? ', resource days span two months' : ''})`,
+        measured: `${d.ours.calls} (floor ${d.floor.floor}; ${d.floor.floorMonthly} as MONTHLY returns them${resourceDaysNote(d.resourceDaysCrossMonth, d.resourceDays)})`,
         verdict: verdict(d.ours.calls <= TARGET_CALLS[name]!),
       });
     } else skip(tc);
     for (const p of (r.pinnedCalls ?? []).filter((x) => x.dataset.name.startsWith(name))) {
       out.push({
         target: `${tc}, today pinned to ${p.today}${p.crossMonth ? ' (resource days span two months)' : ''}`,
-        measured: `${p.calls} (floor ${p.floor.floor}; ${p.floor.floorMonthly} as MONTHLY returns them), total exact: ${p.exact ? 'yes' : 'NO'}`,
+        measured: `${p.calls} (floor ${p.floor.floor}; ${p.floor.floorMonthly} as MONTHLY returns them${resourceDaysNote(p.crossMonth, p.resourceDays)}), total exact: ${p.exact ? 'yes' : 'NO'}`,
         verdict: verdict(p.calls <= TARGET_CALLS[name]! && p.exact),
       });
     }

@@ -2,12 +2,22 @@
 // design's queries replayed on the same fake, and each run's history (printed by history.ts).
 import proto from '@temporalio/proto';
 import { addDays as addDayStr, splitByResourceHorizon, utcDay } from '../../src/domain/billing-window';
+import type { DateRange } from '../../src/domain/schemas';
 import { startLeaseCosts, workflowIdFor } from '../../src/infrastructure/client';
 import { startFakeCostExplorer } from '../../support/fakes/cost-explorer';
 import { startFakeIsbApi } from '../../support/fakes/isb-api';
 import type { LeaseCostsResult } from '../../workflows';
 import { dailySeriesCalls, type DailySeriesCalls } from '../daily-calls';
-import { accountOf, callFloor, datasetLabel, makeLease, SMALL, type CallFloor, type Dataset } from '../datasets';
+import {
+  accountOf,
+  callFloor,
+  datasetLabel,
+  makeLease,
+  resourceDaysOf,
+  SMALL,
+  type CallFloor,
+  type Dataset,
+} from '../datasets';
 import { log, printTable, round, type Cell } from '../format';
 import type { Infra } from '../infra';
 import { LAMBDA_MAX_PAGES, replayLambda, type LambdaReplayResult } from '../lambda-replay';
@@ -34,6 +44,8 @@ export interface DatasetRun {
   floor: CallFloor;
   /** Whether the resource-level days span two calendar months (MONTHLY returns each resource once per month). */
   resourceDaysCrossMonth: boolean;
+  /** The days the report has resource detail on (see resourceDaysOf). */
+  resourceDays?: DateRange;
   history: { events: number; bytes: number };
 }
 
@@ -147,6 +159,7 @@ export async function datasetSection(infra: Infra, opts: Options): Promise<Datas
         floor,
         resourceDaysCrossMonth:
           resourceLevel !== null && resourceLevel.start.slice(0, 7) !== addDayStr(resourceLevel.end, -1).slice(0, 7),
+        resourceDays: resourceDaysOf(ourCalls),
         history: { events: history.events?.length ?? 0, bytes: historyBytes },
       });
       lease.items = [];

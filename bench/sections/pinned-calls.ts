@@ -6,9 +6,9 @@ import { createCostExplorerActivities } from '../../activities/cost-explorer';
 import { addDays as addDayStr, splitByResourceHorizon } from '../../src/domain/billing-window';
 import { reportRowsOf, stagedPartsOf, type CollectionProgress, type CollectionStep } from '../../src/domain/collection';
 import { buildCostCsv } from '../../src/domain/csv';
-import type { CostRow } from '../../src/domain/schemas';
+import type { CostRow, DateRange } from '../../src/domain/schemas';
 import { startFakeCostExplorer } from '../../support/fakes/cost-explorer';
-import { callFloor, datasetLabel, makeLease, SMALL, type CallFloor, type Dataset } from '../datasets';
+import { callFloor, datasetLabel, makeLease, resourceDaysOf, SMALL, type CallFloor, type Dataset } from '../datasets';
 import { printTable, type Cell } from '../format';
 import type { Options } from '../options';
 import { FAKE_PAGE_SIZE } from '../thresholds';
@@ -17,6 +17,8 @@ export interface PinnedRun {
   dataset: Dataset;
   today: string;
   crossMonth: boolean;
+  /** The days the report has resource detail on (see resourceDaysOf). */
+  resourceDays?: DateRange;
   calls: number;
   byOperation: Record<string, number>;
   floor: CallFloor;
@@ -65,6 +67,7 @@ export async function pinnedCallsSection(opts: Options): Promise<PinnedRun[]> {
           calls: ce.calls.length,
           byOperation,
           crossMonth: r !== null && r.start.slice(0, 7) !== addDayStr(r.end, -1).slice(0, 7),
+          resourceDays: resourceDaysOf(ce.calls),
           floor: callFloor(lease.items, {
             accountId,
             window: lease.window,
@@ -89,6 +92,7 @@ export function printPinnedCalls(runs: PinnedRun[]) {
       'dataset',
       'today',
       'resource days span two months',
+      'resource detail',
       'lease-costs calls',
       'floor (report lines)',
       'floor (as MONTHLY returns them)',
@@ -98,6 +102,7 @@ export function printPinnedCalls(runs: PinnedRun[]) {
       datasetLabel(r.dataset),
       r.today,
       r.crossMonth ? 'yes' : 'no',
+      r.resourceDays ? `${r.resourceDays.start}..${r.resourceDays.end}` : 'none',
       r.calls,
       r.floor.floor,
       r.floor.floorMonthly,
@@ -105,6 +110,7 @@ export function printPinnedCalls(runs: PinnedRun[]) {
     ]),
     [
       'Same datasets, seeds and fake page size as table 2; the lease ends on the pinned day. Floors as in table 2.',
+      'Resource detail: the days the resource queries asked for (end exclusive). More than a page of resources across a month boundary keeps detail on the month with more of the days (docs/cost-explorer.md).',
       ...runs.map((r) => `${r.dataset.name} at ${r.today}: ${JSON.stringify(r.byOperation)}`),
     ],
   );
