@@ -227,7 +227,8 @@ export function printCalls(runs: DatasetRun[]) {
       "the difference is what the summary's cost per day, service and region costs (AmortizedCost rides on the same calls).",
       "Floor: the pages at that page size of the report's resource lines (one per service, resource, region) plus the daily series (one per day, service, region),",
       "which also carries the older days' service-level lines. As MONTHLY returns them, a resource line comes once per calendar month: when the resource-level days",
-      "span two months (the run's day of month ≤ 13), most lines come twice, and no query shape avoids it (table 2b shows both cases on pinned days).",
+      "span two months (the run's day of month ≤ 13), most lines come twice, and no query shape avoids it: more than a page of them narrows the resource days",
+      'to the month with more of them (the targets say which days; table 2b shows both cases on pinned days). Both floors assume detail on all 14 days.',
       ...runs.map(
         (r) =>
           `lease-costs ${r.dataset.name}: collection ${r.ours.collectionSeconds} s from the first call to the last, the pacer's floor ${round((r.ours.calls - 1) / CAP_RPS, 2)} s ((calls − 1) / ${CAP_RPS}/s).`,
