@@ -418,12 +418,11 @@ export function createCostExplorerActivities(deps: CostExplorerDeps) {
     segment.pages++;
     progress.pages++;
     progress.nextPageToken = page.NextPageToken || undefined;
-    const oneMonth = segment.kind === 'resource' && segment.pages === 1 && progress.nextPageToken !== undefined;
-    const narrowed =
-      oneMonth && progress.resourceGranularity === 'MONTHLY' ? monthOfMostDays(segment.range) : undefined;
+    // More than a page of resources across a month boundary, where most come twice (once per
+    // month): the month with more of the days keeps resource detail, the other's are service level.
+    const spills = segment.kind === 'resource' && segment.pages === 1 && progress.nextPageToken !== undefined;
+    const narrowed = spills && progress.resourceGranularity === 'MONTHLY' ? monthOfMostDays(segment.range) : undefined;
     if (narrowed) {
-      // More than a page of resources across a month boundary, where most come twice (once per
-      // month): the month with more of the days keeps resource detail, the other's are service level.
       narrowResourceDays(progress, narrowed);
       return progress;
     }
