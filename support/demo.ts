@@ -43,7 +43,7 @@ const DAY = 24 * 3600_000;
 // Cost report groups as an ISB 1.1+ lease carries them (one lease has none: the "(no group)" row).
 const SAMPLES = [
   {
-    name: 'long lease (20 days: resource level for the last 14, service level before)',
+    name: 'long lease (20 days: resource level for the last 14, or their larger month when they span two; service level before)',
     days: 20,
     services: 10,
     resources: 300,
