@@ -12,7 +12,6 @@ import { ApplicationFailure } from '@temporalio/common';
 import {
   fallBackToServiceLevel,
   isCollected,
-  monthOfMostDays,
   narrowResourceDays,
   partKey,
   planKey,
@@ -28,7 +27,7 @@ import {
   type Granularity,
   type Segment,
 } from '../src/domain/collection';
-import { addDays, RESOURCE_LEVEL_DAYS, utcDay } from '../src/domain/billing-window';
+import { addDays, monthOfMostDays, RESOURCE_LEVEL_DAYS, utcDay } from '../src/domain/billing-window';
 import { DEFAULT_COST_SCOPE, RECORD_TYPES_OF, type CostScope } from '../src/domain/cost-scope';
 import { ErrorType } from '../src/domain/errors';
 import type { CostRow, DateRange } from '../src/domain/schemas';

@@ -1,7 +1,7 @@
 // Sections 2 and 4: the reference datasets through the real workflow and worker, the Lambda
 // design's queries replayed on the same fake, and each run's history (printed by history.ts).
 import proto from '@temporalio/proto';
-import { addDays as addDayStr, splitByResourceHorizon, utcDay } from '../../src/domain/billing-window';
+import { monthOfMostDays, splitByResourceHorizon, utcDay } from '../../src/domain/billing-window';
 import type { DateRange } from '../../src/domain/schemas';
 import { startLeaseCosts, workflowIdFor } from '../../src/infrastructure/client';
 import { startFakeCostExplorer } from '../../support/fakes/cost-explorer';
@@ -157,8 +157,7 @@ export async function datasetSection(infra: Infra, opts: Options): Promise<Datas
         lambda: { ...lambda, callsFromLog: lambdaFromLog },
         ratio: round(lambdaFromLog / ourCalls.length, 2),
         floor,
-        resourceDaysCrossMonth:
-          resourceLevel !== null && resourceLevel.start.slice(0, 7) !== addDayStr(resourceLevel.end, -1).slice(0, 7),
+        resourceDaysCrossMonth: resourceLevel !== null && monthOfMostDays(resourceLevel) !== undefined,
         resourceDays: resourceDaysOf(ourCalls),
         history: { events: history.events?.length ?? 0, bytes: historyBytes },
       });

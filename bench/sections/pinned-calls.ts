@@ -3,7 +3,7 @@
 // the collection activity, on the same fake, at two pinned days, shows both cases on any day.
 import { CostExplorerClient } from '@aws-sdk/client-cost-explorer';
 import { createCostExplorerActivities } from '../../activities/cost-explorer';
-import { addDays as addDayStr, splitByResourceHorizon } from '../../src/domain/billing-window';
+import { monthOfMostDays, splitByResourceHorizon } from '../../src/domain/billing-window';
 import { reportRowsOf, stagedPartsOf, type CollectionProgress, type CollectionStep } from '../../src/domain/collection';
 import { buildCostCsv } from '../../src/domain/csv';
 import type { CostRow, DateRange } from '../../src/domain/schemas';
@@ -66,7 +66,7 @@ export async function pinnedCallsSection(opts: Options): Promise<PinnedRun[]> {
           today,
           calls: ce.calls.length,
           byOperation,
-          crossMonth: r !== null && r.start.slice(0, 7) !== addDayStr(r.end, -1).slice(0, 7),
+          crossMonth: r !== null && monthOfMostDays(r) !== undefined,
           resourceDays: resourceDaysOf(ce.calls),
           floor: callFloor(lease.items, {
             accountId,

@@ -85,6 +85,20 @@ export function addDays(date: string, n: number): string {
   return dayString(parseDay(date) + n * DAY_MS);
 }
 
+/**
+ * The days of `range` in the calendar month holding most of them (the later one on a tie), when
+ * the range spans two months; undefined within one. A MONTHLY resource query returns a resource's
+ * cost once per month, so across a month boundary most resources take two groups.
+ */
+export function monthOfMostDays(range: DateRange): DateRange | undefined {
+  const last = addDays(range.end, -1);
+  const boundary = `${last.slice(0, 7)}-01`;
+  if (boundary <= range.start) return undefined;
+  return parseDay(boundary) - parseDay(range.start) > parseDay(range.end) - parseDay(boundary)
+    ? { start: range.start, end: boundary }
+    : { start: boundary, end: range.end };
+}
+
 export function utcDay(iso: string): string {
   return dayString(parseInstant(iso, 'date-time').ms);
 }

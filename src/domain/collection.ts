@@ -1,6 +1,5 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { z } from 'zod';
-import { addDays } from './billing-window';
 import { CostScope } from './cost-scope';
 import { ErrorType } from './errors';
 import { DateRange, IsoDate, LeaseUuid } from './schemas';
@@ -180,21 +179,6 @@ export function narrowResourceDays(progress: CollectionProgress, range: DateRang
   });
   progress.segmentIndex = Math.min(progress.segmentIndex, first);
   progress.nextPageToken = undefined;
-}
-
-/**
- * The days of `range` in the calendar month holding most of them (the later one on a tie), when
- * the range spans two months; undefined within one. A MONTHLY resource query returns a resource's
- * cost once per month, so across a month boundary most resources take two groups.
- */
-export function monthOfMostDays(range: DateRange): DateRange | undefined {
-  const last = addDays(range.end, -1);
-  const boundary = `${last.slice(0, 7)}-01`;
-  if (boundary <= range.start) return undefined;
-  const days = (from: string, to: string) => (Date.parse(to) - Date.parse(from)) / 86_400_000;
-  return days(range.start, boundary) > days(boundary, range.end)
-    ? { start: range.start, end: boundary }
-    : { start: boundary, end: range.end };
 }
 
 /** Keys are built only from a validated uuid, version and positions: nothing from Cost Explorer reaches a key. */

@@ -6,9 +6,8 @@ import { CostExplorerClient } from '@aws-sdk/client-cost-explorer';
 import Decimal from 'decimal.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { clampedRange, createCostExplorerActivities } from '../../activities/cost-explorer';
-import { addDays, splitByResourceHorizon } from '../../src/domain/billing-window';
+import { addDays, monthOfMostDays, splitByResourceHorizon } from '../../src/domain/billing-window';
 import {
-  monthOfMostDays,
   reportRowsOf,
   resourcePlan,
   SERVICE_LEVEL_RESOURCE,
@@ -269,26 +268,31 @@ describe('across a month boundary: more than a page of resources keeps detail on
       .map((c) => (c.request as { TimePeriod: { Start: string; End: string } }).TimePeriod)
       .map((t) => `${t.Start}..${t.End}`);
 
-  it('monthOfMostDays: the month holding more of the days, the later on a tie; undefined within a month', () => {
-    expect(monthOfMostDays({ start: '2026-05-25', end: '2026-06-04' })).toEqual({
-      start: '2026-05-25',
-      end: '2026-06-01',
-    });
-    expect(monthOfMostDays({ start: '2026-05-29', end: '2026-06-08' })).toEqual({
-      start: '2026-06-01',
-      end: '2026-06-08',
-    });
-    expect(monthOfMostDays({ start: '2026-05-29', end: '2026-06-04' })).toEqual({
-      start: '2026-06-01',
-      end: '2026-06-04',
-    });
-    expect(monthOfMostDays({ start: '2026-12-27', end: '2027-01-03' })).toEqual({
-      start: '2026-12-27',
-      end: '2027-01-01',
-    });
-    expect(monthOfMostDays({ start: '2026-06-01', end: '2026-06-08' })).toBeUndefined();
-    expect(monthOfMostDays({ start: '2026-05-20', end: '2026-06-01' })).toBeUndefined();
-  });
+  it.each([
+    [
+      { start: '2026-05-25', end: '2026-06-04' },
+      { start: '2026-05-25', end: '2026-06-01' },
+    ],
+    [
+      { start: '2026-05-29', end: '2026-06-08' },
+      { start: '2026-06-01', end: '2026-06-08' },
+    ],
+    [
+      { start: '2026-05-29', end: '2026-06-04' },
+      { start: '2026-06-01', end: '2026-06-04' },
+    ],
+    [
+      { start: '2026-12-27', end: '2027-01-03' },
+      { start: '2026-12-27', end: '2027-01-01' },
+    ],
+    [{ start: '2026-06-01', end: '2026-06-08' }, undefined],
+    [{ start: '2026-05-20', end: '2026-06-01' }, undefined],
+  ])(
+    'monthOfMostDays(%o): the month holding more of the days, the later on a tie; undefined within a month',
+    (range, month) => {
+      expect(monthOfMostDays(range)).toEqual(month);
+    },
+  );
 
   it('the earlier month has more of the days: its resources in detail, the later days service level, exact', async () => {
     const window = { start: '2026-05-25', end: '2026-06-04' };
