@@ -101,7 +101,12 @@ export function spawnManaged(
     written += text.length;
     tail = (tail + text).slice(-TAIL_BYTES);
   };
-  const output = () => (written > TAIL_BYTES ? `${head}\n[…]\n${tail}` : tail);
+  // The tail starts `written - TAIL_BYTES` in; what of it the head already holds is left out.
+  const output = () => {
+    if (written <= TAIL_BYTES) return tail;
+    const overlap = HEAD_BYTES - (written - TAIL_BYTES);
+    return overlap > 0 ? head + tail.slice(overlap) : `${head}\n[…]\n${tail}`;
+  };
   child.stdout?.on('data', collect);
   child.stderr?.on('data', collect);
   if (opts.output) {
